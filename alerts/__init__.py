@@ -1,0 +1,1 @@
+"""alerts component (built by its own issue)."""

@@ -1,0 +1,1 @@
+"""dashboard component (built by its own issue)."""

@@ -1,0 +1,1 @@
+"""device_sim component (built by its own issue)."""

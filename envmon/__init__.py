@@ -1,0 +1,3 @@
+"""envmon: real-time environmental and safety monitoring for heavy-metal and chemical plants."""
+
+__version__ = "0.1.0"

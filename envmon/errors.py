@@ -1,0 +1,41 @@
+"""The envmon error tree; third-party exceptions are converted to these at module boundaries.
+
+EnvmonError
+ +-- ConfigError        settings missing, invalid or unsafe
+ +-- StackError         the local PostgreSQL/Mosquitto launcher failed
+ +-- MigrationError     a migration failed or an applied file was changed
+ +-- CatalogueError     unknown pollutant or unit
+ +-- RegistryError      a registry file is invalid (carries every problem found)
+"""
+
+from __future__ import annotations
+
+
+class EnvmonError(Exception):
+    """Base of every error envmon raises on purpose."""
+
+
+class ConfigError(EnvmonError):
+    """Settings are missing, invalid or unsafe for this environment."""
+
+
+class StackError(EnvmonError):
+    """The local stack (PostgreSQL, Mosquitto) could not be started, stopped or reached."""
+
+
+class MigrationError(EnvmonError):
+    """A migration failed, or an already applied migration file was changed."""
+
+
+class CatalogueError(EnvmonError):
+    """A pollutant code or unit is not in the catalogue."""
+
+
+class RegistryError(EnvmonError):
+    """A registry file is invalid; `problems` lists each one with where it is."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        listing = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s)\n{listing}")

@@ -1,0 +1,150 @@
+"""Typed settings: environment variables, an optional TOML file, and the local stack's state file.
+
+Precedence, highest first: explicit arguments, environment (`ENVMON_*`, plus `DATABASE_URL` and
+`MQTT_URL`), the TOML file named by `ENVMON_CONFIG`, the state file written by `envmon stack up`
+(`<state_dir>/stack.toml`), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from envmon.errors import ConfigError
+
+STATE_FILE_NAME = "stack.toml"
+MIN_SECRET_CHARS = 32
+# Values people paste from examples; refused outside the demo even when long enough.
+KNOWN_WEAK_SECRETS = frozenset(
+    {"changeme", "change-me", "secret", "password", "envmon", "demo", "insecure", "development"}
+)
+STATE_KEYS = ("database_url", "mqtt_url", "secret_key")
+
+
+def default_state_dir() -> Path:
+    """Where the local stack keeps its data: `$ENVMON_STATE_DIR` or `./.envmon`."""
+    return Path(os.environ.get("ENVMON_STATE_DIR", ".envmon")).absolute()
+
+
+class _TomlFileSource(PydanticBaseSettingsSource):
+    """Reads selected top-level keys from a TOML file; a missing file contributes nothing."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None, keys: tuple[str, ...] | None):
+        super().__init__(settings_cls)
+        self._path = path
+        self._keys = keys
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if self._path is None or not self._path.is_file():
+            return {}
+        try:
+            data = tomllib.loads(self._path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{self._path}: not valid TOML: {exc}") from exc
+        wanted = self._keys or tuple(self.settings_cls.model_fields)
+        return {k: v for k, v in data.items() if k in wanted}
+
+
+class Settings(BaseSettings):
+    """Every setting envmon reads, validated once at start."""
+
+    model_config = SettingsConfigDict(env_prefix="ENVMON_", extra="forbid", frozen=True)
+
+    environment: Literal["demo", "development", "test", "production"] = "development"
+    state_dir: Path = Field(default_factory=default_state_dir)
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "ENVMON_DATABASE_URL", "database_url")
+    )
+    mqtt_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("MQTT_URL", "ENVMON_MQTT_URL", "mqtt_url")
+    )
+    secret_key: SecretStr | None = None
+    locale: Literal["zh-CN", "en"] = "zh-CN"
+    timezone: str = "Asia/Shanghai"
+    timescaledb: Literal["auto", "require", "off"] = "auto"
+    migrations_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "migrations")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config = os.environ.get("ENVMON_CONFIG")
+        state_dir = Path(os.environ.get("ENVMON_STATE_DIR", ".envmon")).absolute()
+        return (
+            init_settings,
+            env_settings,
+            _TomlFileSource(settings_cls, Path(config) if config else None, None),
+            _TomlFileSource(settings_cls, state_dir / STATE_FILE_NAME, STATE_KEYS),
+        )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The time zone in which people are shown times."""
+        return ZoneInfo(self.timezone)
+
+    def require_database_url(self) -> str:
+        """The database URL, or a ConfigError saying how to get one."""
+        if not self.database_url:
+            raise ConfigError(
+                "no database: set DATABASE_URL, or start the local stack with `envmon stack up`"
+            )
+        return self.database_url
+
+    def require_mqtt_url(self) -> str:
+        """The broker URL, or a ConfigError saying how to get one."""
+        if not self.mqtt_url:
+            raise ConfigError("no MQTT broker: set MQTT_URL, or start the local stack with `envmon stack up`")
+        return self.mqtt_url
+
+    def require_secret(self) -> str:
+        """The signing secret; a missing or weak one is refused outside the demo and tests."""
+        value = self.secret_key.get_secret_value() if self.secret_key else ""
+        if is_weak_secret(value) and self.environment not in ("demo", "test"):
+            raise ConfigError(
+                f"ENVMON_SECRET_KEY is missing or weak: give at least {MIN_SECRET_CHARS} random "
+                "characters (e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return value
+
+
+def is_weak_secret(value: str) -> bool:
+    """True for a missing, short or well-known secret."""
+    return len(value) < MIN_SECRET_CHARS or value.strip().lower() in KNOWN_WEAK_SECRETS
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate the settings, converting validation failures to ConfigError."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

@@ -1,0 +1,162 @@
+"""A private PostgreSQL cluster under the state folder, on loopback, managed with initdb/pg_ctl."""
+
+from __future__ import annotations
+
+import glob
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from envmon.errors import StackError
+from envmon.stack.processes import as_user, chown_tree, ensure_traversable, run, service_user
+
+SUPERUSER = "envmon"
+CONF_NAME = "envmon.conf"
+
+
+@dataclass(frozen=True)
+class PostgresCluster:
+    """Where a cluster lives and how to reach it."""
+
+    root: Path
+    port: int
+    password: str
+    durable: bool = True
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "postgres.log"
+
+    def url(self, dbname: str) -> str:
+        """A libpq URL for one database of this cluster."""
+        return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{dbname}"
+
+
+def find_bindir() -> Path:
+    """The newest installed PostgreSQL server's bin folder."""
+    candidates = sorted(
+        (Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin") if (Path(p) / "initdb").exists()),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    if candidates:
+        return candidates[0]
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    raise StackError("PostgreSQL server not found: run scripts/bootstrap (installs postgresql)")
+
+
+def _config_text(cluster: PostgresCluster) -> str:
+    lines = [
+        "# written by envmon stack; regenerated at every start",
+        "listen_addresses = '127.0.0.1'",
+        f"port = {cluster.port}",
+        f"unix_socket_directories = '{cluster.root}'",
+        "max_connections = 200",
+        "shared_buffers = '512MB'",
+        "work_mem = '16MB'",
+        "maintenance_work_mem = '256MB'",
+        "max_wal_size = '4GB'",
+        "checkpoint_timeout = '15min'",
+        "wal_compression = on",
+        "timezone = 'UTC'",
+        "log_timezone = 'UTC'",
+    ]
+    if not cluster.durable:
+        # Throw-away clusters for tests: crash safety is not worth the fsyncs.
+        lines += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+    return "\n".join(lines) + "\n"
+
+
+def init_cluster(cluster: PostgresCluster) -> None:
+    """initdb the data folder (once) with a password-protected superuser."""
+    if (cluster.data_dir / "PG_VERSION").exists():
+        return
+    user = service_user("postgres")
+    cluster.root.mkdir(parents=True, exist_ok=True)
+    if user is not None:
+        ensure_traversable(cluster.root)
+    pwfile = cluster.root / ".pwfile"
+    pwfile.write_text(cluster.password + "\n", encoding="utf-8")
+    pwfile.chmod(0o600)
+    chown_tree(cluster.root, user)
+    try:
+        run(
+            as_user(
+                [str(find_bindir() / "initdb"), "-D", str(cluster.data_dir), "-U", SUPERUSER,
+                 f"--pwfile={pwfile}", "--auth=scram-sha-256", "--encoding=UTF8", "--no-locale"],
+                user,
+            ),
+            what="initdb",
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    with (cluster.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
+        conf.write(f"\ninclude_if_exists '{CONF_NAME}'\n")
+
+
+def is_running(cluster: PostgresCluster) -> bool:
+    """True when the cluster's postmaster runs (pg_ctl status)."""
+    if not (cluster.data_dir / "PG_VERSION").exists():
+        return False
+    argv = as_user([str(find_bindir() / "pg_ctl"), "status", "-D", str(cluster.data_dir)], service_user("postgres"))
+    try:
+        run(argv, what="pg_ctl status", timeout_seconds=30)
+    except StackError:
+        return False
+    return True
+
+
+def start(cluster: PostgresCluster) -> None:
+    """Write the configuration and start the cluster, waiting until it accepts connections."""
+    user = service_user("postgres")
+    (cluster.data_dir / CONF_NAME).write_text(_config_text(cluster), encoding="utf-8")
+    chown_tree(cluster.root, user)
+    argv = [str(find_bindir() / "pg_ctl"), "start", "-D", str(cluster.data_dir), "-l", str(cluster.log_file),
+            "-w", "-t", "90"]
+    try:
+        run(as_user(argv, user), what="pg_ctl start", timeout_seconds=120)
+    except StackError as exc:
+        raise StackError(f"{exc}\n--- last lines of {cluster.log_file} ---\n{_tail(cluster.log_file)}") from exc
+
+
+def stop(cluster: PostgresCluster, *, mode: str = "fast") -> None:
+    """Stop the cluster (mode fast, smart or immediate); a stopped cluster is left alone."""
+    if not is_running(cluster):
+        return
+    argv = [str(find_bindir() / "pg_ctl"), "stop", "-D", str(cluster.data_dir), "-m", mode, "-w", "-t", "90"]
+    run(as_user(argv, service_user("postgres")), what="pg_ctl stop", timeout_seconds=120)
+
+
+def postmaster_pid(cluster: PostgresCluster) -> int | None:
+    """The postmaster's pid from postmaster.pid, or None."""
+    try:
+        return int((cluster.data_dir / "postmaster.pid").read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def ensure_database(cluster: PostgresCluster, dbname: str) -> None:
+    """Create the database when it does not exist yet."""
+    try:
+        with psycopg.connect(cluster.url("postgres"), autocommit=True, connect_timeout=10) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    except psycopg.Error as exc:
+        raise StackError(f"cannot create database {dbname!r}: {exc}") from exc
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

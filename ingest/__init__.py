@@ -1,0 +1,1 @@
+"""ingest component (built by its own issue)."""
