@@ -94,7 +94,8 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         config = os.environ.get("ENVMON_CONFIG")
-        state_dir = Path(os.environ.get("ENVMON_STATE_DIR", ".envmon")).absolute()
+        explicit = getattr(init_settings, "init_kwargs", {}).get("state_dir")
+        state_dir = Path(explicit).absolute() if explicit else default_state_dir()
         return (
             init_settings,
             env_settings,

@@ -115,15 +115,20 @@ def _new_state(state_dir: Path, pg_port: int | None, mqtt_port: int | None, dura
 
 
 def up(
-    state_dir: Path, *, pg_port: int | None = None, mqtt_port: int | None = None, durable: bool = True
+    state_dir: Path, *, pg_port: int | None = None, mqtt_port: int | None = None, durable: bool = True,
+    with_postgres: bool = True,
 ) -> StackState:
-    """Start (or reuse) the cluster and the broker; return the state other commands connect with."""
+    """Start (or reuse) the cluster and the broker; return the state other commands connect with.
+
+    `with_postgres=False` starts only the broker (tests against an external PostgreSQL).
+    """
     state_dir = state_dir.absolute()
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o755)
     state = read_state(state_dir) or _new_state(state_dir, pg_port, mqtt_port, durable)
     write_state(state)
-    _up_postgres(state)
+    if with_postgres:
+        _up_postgres(state)
     _up_broker(state)
     return state
 

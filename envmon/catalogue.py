@@ -1,0 +1,134 @@
+"""The pollutant catalogue: codes, names in zh-CN and en, canonical and protocol units, conversion.
+
+Loaded from `envmon/data/pollutants.toml`. Values are stored in each pollutant's canonical unit;
+devices send the protocol unit (HJ 212 Appendix B), e.g. ug/L for Hg, Cd, Cr(VI), As and Pb.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from envmon.errors import CatalogueError
+
+Kind = Literal["water", "gas", "safety"]
+Locale = Literal["zh-CN", "en"]
+
+# Factors from a unit to another unit of the same quantity: value_in_to = value_in_from * factor.
+_UNIT_FACTORS: dict[tuple[str, str], float] = {
+    ("ng/L", "mg/L"): 1e-6,
+    ("ug/L", "mg/L"): 1e-3,
+    ("g/L", "mg/L"): 1e3,
+    ("ug/m3", "mg/m3"): 1e-3,
+    ("g/m3", "mg/m3"): 1e3,
+    ("m3/h", "m3/s"): 1 / 3600,
+    ("L/s", "m3/s"): 1e-3,
+    ("m3/h", "L/s"): 1000 / 3600,
+    ("m3/s", "L/s"): 1e3,
+    ("ppb", "ppm"): 1e-3,
+}
+# Spellings seen in the field for the same unit.
+_UNIT_ALIASES = {"µg/L": "ug/L", "μg/L": "ug/L", "mg/l": "mg/L", "ug/l": "ug/L", "m³/s": "m3/s",
+                 "m³/h": "m3/h", "mg/m³": "mg/m3", "µg/m3": "ug/m3", "°C": "degC", "% LEL": "%LEL"}
+
+
+def normalise_unit(unit: str) -> str:
+    """The catalogue's spelling of a unit (ug/L for µg/L, m3/s for m³/s ...)."""
+    unit = unit.strip()
+    return _UNIT_ALIASES.get(unit, unit)
+
+
+def unit_factor(from_unit: str, to_unit: str) -> float:
+    """The factor that converts a value from one unit to another; CatalogueError if unknown."""
+    a, b = normalise_unit(from_unit), normalise_unit(to_unit)
+    if a == b:
+        return 1.0
+    if (a, b) in _UNIT_FACTORS:
+        return _UNIT_FACTORS[(a, b)]
+    if (b, a) in _UNIT_FACTORS:
+        return 1.0 / _UNIT_FACTORS[(b, a)]
+    raise CatalogueError(f"cannot convert {from_unit!r} to {to_unit!r}")
+
+
+class Pollutant(BaseModel):
+    """One catalogue entry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(pattern=r"^[a-z][0-9]{5}$")
+    name_zh: str
+    name_en: str
+    kind: Kind
+    canonical_unit: str
+    protocol_unit: str
+    protocol_factor: float = Field(gt=0)
+    legacy_codes: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _factor_matches_units(self) -> Pollutant:
+        expected = unit_factor(self.protocol_unit, self.canonical_unit)
+        if abs(expected - self.protocol_factor) > 1e-12 * max(1.0, expected):
+            raise ValueError(
+                f"protocol_factor {self.protocol_factor} disagrees with {self.protocol_unit} -> "
+                f"{self.canonical_unit} ({expected})"
+            )
+        return self
+
+    def name(self, locale: Locale) -> str:
+        """The pollutant's name for people in this locale."""
+        return self.name_zh if locale == "zh-CN" else self.name_en
+
+
+class Catalogue:
+    """Look-ups by code (current or legacy) and conversion into canonical units."""
+
+    def __init__(self, pollutants: list[Pollutant]) -> None:
+        self._by_code: dict[str, Pollutant] = {}
+        for p in pollutants:
+            for code in (p.code, *p.legacy_codes):
+                if code in self._by_code:
+                    raise CatalogueError(f"pollutant code {code!r} appears twice in the catalogue")
+                self._by_code[code] = p
+        self.pollutants = tuple(pollutants)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._by_code
+
+    def get(self, code: str) -> Pollutant:
+        """The pollutant for a current or legacy (HJ/T 212-2005) code."""
+        try:
+            return self._by_code[code]
+        except KeyError:
+            raise CatalogueError(f"unknown pollutant code {code!r}") from None
+
+    def to_canonical(self, code: str, value: float, unit: str | None = None) -> float:
+        """A value sent in `unit` (default: the protocol unit) converted to the canonical unit."""
+        pollutant = self.get(code)
+        if unit is None:
+            return value * pollutant.protocol_factor
+        return value * unit_factor(unit, pollutant.canonical_unit)
+
+    def from_canonical(self, code: str, value: float) -> float:
+        """A canonical value converted back to the protocol unit (for building device messages)."""
+        return value / self.get(code).protocol_factor
+
+
+def parse_catalogue(text: str, source: str = "pollutants.toml") -> Catalogue:
+    """Parse a catalogue file's text strictly."""
+    try:
+        data = tomllib.loads(text)
+        entries = [Pollutant.model_validate(item) for item in data.get("pollutants", [])]
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise CatalogueError(f"{source}: {exc}") from exc
+    return Catalogue(entries)
+
+
+@cache
+def load_catalogue() -> Catalogue:
+    """The catalogue shipped in the package (read once)."""
+    text = resources.files("envmon.data").joinpath("pollutants.toml").read_text(encoding="utf-8")
+    return parse_catalogue(text)

@@ -1,0 +1,32 @@
+"""Database connections: one place that turns settings into psycopg connections and pools."""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from envmon.settings import Settings
+
+APPLICATION_NAME = "envmon"
+
+
+def connect(settings: Settings, *, autocommit: bool = False, application: str = APPLICATION_NAME) -> psycopg.Connection:
+    """A single connection to the configured database."""
+    return psycopg.connect(
+        settings.require_database_url(), autocommit=autocommit, application_name=application, connect_timeout=10
+    )
+
+
+def open_pool(settings: Settings, *, min_size: int = 1, max_size: int = 8, application: str = APPLICATION_NAME) -> ConnectionPool:
+    """A connection pool owned by the caller's entry point (open it there, close it there)."""
+    return ConnectionPool(
+        settings.require_database_url(), min_size=min_size, max_size=max_size, open=True,
+        kwargs={"application_name": application, "connect_timeout": 10},
+    )
+
+
+def redact_url(url: str) -> str:
+    """A URL with its password replaced by ***, for logs and banners."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)

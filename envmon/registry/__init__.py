@@ -1,0 +1,1 @@
+"""The registry: plants, devices, limits and recipients, loaded from strict TOML files."""

@@ -1,0 +1,243 @@
+"""Strict models of a registry file and of the limit presets; unknown keys and bad values are errors.
+
+A registry file describes one or more districts completely: districts, sites (plants), devices,
+limit assignments, recipients and escalation chains. References (a device's site, a chain's
+recipients, a limit's preset) must resolve inside the same file.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Industry = Literal[
+    "electroplating", "lead_acid_battery", "chemical", "pharmaceutical", "printing_dyeing",
+    "smelting", "other",
+]
+PointKind = Literal["outfall", "stack", "area"]
+DeviceKind = Literal["water_analyser", "cems", "gas_detector"]
+Transport = Literal["mqtt", "hj212"]
+Scheme = Literal["discharge", "gas_alarm"]
+Basis = Literal["instant", "hour", "day"]
+Direction = Literal["upper", "lower", "range"]
+Category = Literal["pollution", "safety", "device"]
+Severity = Literal["warning", "exceedance", "severe", "level1", "level2", "fault"]
+Locale = Literal["zh-CN", "en"]
+
+ALWAYS = datetime(2000, 1, 1, tzinfo=timezone.utc)
+CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MN = r"^[A-Za-z0-9_-]{1,64}$"
+PHONE = r"^\+[1-9][0-9]{6,14}$"
+# Which catalogue kinds each device kind measures, and where it stands.
+DEVICE_POLLUTANT_KIND = {"water_analyser": "water", "cems": "gas", "gas_detector": "safety"}
+DEVICE_POINT_KIND = {"water_analyser": "outfall", "cems": "stack", "gas_detector": "area"}
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values must already have the right TOML type."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Thresholds(Strict):
+    """Threshold values shared by presets and explicit limits (canonical unit)."""
+
+    direction: Direction = "upper"
+    lower: float | None = None
+    upper: float | None = None
+    warning_ratio: float | None = Field(default=None, gt=0, lt=1)
+    severe_multiple: float | None = Field(default=None, gt=1)
+    level2_lower: float | None = None
+    level2_upper: float | None = None
+
+    def check_thresholds(self, scheme: Scheme) -> None:
+        """Raise ValueError when the values do not fit the direction and scheme."""
+        needs = {"upper": ("upper",), "lower": ("lower",), "range": ("lower", "upper")}[self.direction]
+        missing = [n for n in needs if getattr(self, n) is None]
+        if missing:
+            raise ValueError(f"direction {self.direction!r} needs {' and '.join(missing)}")
+        if self.direction == "range" and self.lower is not None and self.upper is not None and self.lower >= self.upper:
+            raise ValueError(f"lower {self.lower} must be below upper {self.upper}")
+        if scheme == "gas_alarm" and (self.warning_ratio is not None or self.severe_multiple is not None):
+            raise ValueError("gas_alarm limits use level2_lower/level2_upper, not warning_ratio/severe_multiple")
+        if scheme == "discharge" and (self.level2_lower is not None or self.level2_upper is not None):
+            raise ValueError("discharge limits use warning_ratio/severe_multiple, not level2 values")
+        if self.level2_upper is not None and self.upper is not None and self.level2_upper <= self.upper:
+            raise ValueError(f"level2_upper {self.level2_upper} must be above upper {self.upper}")
+
+
+class PresetLimit(Thresholds):
+    """One row of a preset."""
+
+    pollutant: str
+    confidence: Literal["V", "S", "U"]
+
+
+class Preset(Strict):
+    """A named set of limits from one standard and table."""
+
+    id: str = Field(pattern=CODE)
+    name_zh: str
+    name_en: str
+    source: str
+    scheme: Scheme
+    basis: Basis
+    warning_ratio: float | None = Field(default=None, gt=0, lt=1)
+    limits: list[PresetLimit]
+
+    @model_validator(mode="after")
+    def _rows_fit_scheme(self) -> Preset:
+        for row in self.limits:
+            row.check_thresholds(self.scheme)
+        return self
+
+    def row(self, pollutant: str) -> PresetLimit | None:
+        """The preset's row for a pollutant, if it has one."""
+        return next((r for r in self.limits if r.pollutant == pollutant), None)
+
+
+class PresetFile(Strict):
+    presets: list[Preset]
+
+
+class District(Strict):
+    code: str = Field(pattern=CODE)
+    name_zh: str
+    name_en: str
+
+
+class Contact(Strict):
+    name: str
+    role: str
+    phone: str = Field(pattern=PHONE)
+
+
+class Site(Strict):
+    """A plant."""
+
+    code: str = Field(pattern=CODE)
+    name_zh: str
+    name_en: str
+    district: str
+    industry: Industry
+    permit_number: str | None = None
+    address_zh: str | None = None
+    address_en: str | None = None
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    eia_approval: str | None = None
+    notes: str | None = None
+    enforcement_notes: str | None = None
+    limit_presets: list[str] = []
+    contacts: list[Contact] = []
+
+
+class Device(Strict):
+    """An analyser, a stack monitor (CEMS) or a gas detector."""
+
+    mn: str = Field(pattern=MN)
+    site: str
+    point_kind: PointKind
+    point_name_zh: str
+    point_name_en: str
+    kind: DeviceKind
+    transport: Transport
+    system_code: str = Field(pattern=r"^[0-9]{2}$")
+    model: str | None = None
+    pollutants: list[str] = Field(min_length=1)
+    reporting_interval_seconds: int = Field(gt=0, le=86400)
+    hj212_password: str | None = None
+    installed_on: date | None = None
+    last_calibrated_on: date | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Device:
+        if self.transport == "hj212" and not self.hj212_password:
+            raise ValueError("transport 'hj212' needs hj212_password (the PW the data logger sends)")
+        if DEVICE_POINT_KIND[self.kind] != self.point_kind:
+            raise ValueError(f"a {self.kind} stands at an {DEVICE_POINT_KIND[self.kind]!r} point, not {self.point_kind!r}")
+        if len(set(self.pollutants)) != len(self.pollutants):
+            raise ValueError("pollutants lists a code twice")
+        return self
+
+
+class Limit(Thresholds):
+    """A limit assignment: from a preset row, or explicit values with their legal source."""
+
+    site: str | None = None
+    device: str | None = None
+    pollutant: str
+    preset: str | None = None
+    scheme: Scheme | None = None
+    basis: Basis | None = None
+    source: str | None = None
+    valid_from: datetime = ALWAYS
+    valid_to: datetime | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Limit:
+        if self.site and self.device:
+            raise ValueError("give site or device, not both")
+        if self.valid_from.tzinfo is None or (self.valid_to and self.valid_to.tzinfo is None):
+            raise ValueError("valid_from/valid_to need a UTC offset (e.g. 2024-01-01T00:00:00+08:00)")
+        if self.valid_to and self.valid_to <= self.valid_from:
+            raise ValueError("valid_to must be after valid_from")
+        if self.preset is None:
+            missing = [k for k in ("scheme", "basis", "source") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"a limit without preset needs {', '.join(missing)}")
+            assert self.scheme is not None
+            self.check_thresholds(self.scheme)
+        elif self.lower is not None or self.upper is not None:
+            raise ValueError("give preset or explicit lower/upper values, not both")
+        return self
+
+    @property
+    def scope(self) -> Literal["default", "site", "device"]:
+        return "device" if self.device else "site" if self.site else "default"
+
+
+class Recipient(Strict):
+    code: str = Field(pattern=CODE)
+    name: str
+    phone: str = Field(pattern=PHONE)
+    locale: Locale = "zh-CN"
+    role: str
+
+
+class EscalationStep(Strict):
+    delay_seconds: int = Field(ge=0)
+    recipients: list[str] = Field(min_length=1)
+
+
+class EscalationChain(Strict):
+    code: str = Field(pattern=CODE)
+    name: str
+    districts: list[str] = []
+    industries: list[Industry] = []
+    sites: list[str] = []
+    categories: list[Category] = []
+    severities: list[Severity] = []
+    repeat_interval_seconds: int = Field(gt=0)
+    steps: list[EscalationStep] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _delays_ascend(self) -> EscalationChain:
+        delays = [s.delay_seconds for s in self.steps]
+        if delays != sorted(delays):
+            raise ValueError("steps must be in order of delay_seconds")
+        return self
+
+
+class RegistryFile(Strict):
+    """A whole registry file."""
+
+    version: Literal[1] = 1
+    districts: list[District] = []
+    sites: list[Site] = []
+    devices: list[Device] = []
+    limits: list[Limit] = []
+    recipients: list[Recipient] = []
+    escalation_chains: list[EscalationChain] = []

@@ -1,0 +1,188 @@
+"""Write a validated registry into the database in one transaction; loading twice changes nothing.
+
+Rows are upserted by their natural keys (codes, MN, the limit key); a row whose values did not
+change is not touched. Rows absent from the file are left as they are (deactivation is a separate,
+audited act). Each load that changes something leaves one `audit_log` row with the counts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from envmon.catalogue import Catalogue, load_catalogue
+from envmon.registry.load import Registry
+from envmon.registry.model import Limit, Preset, PresetLimit, Site
+
+
+@dataclass
+class LoadCounts:
+    """How many rows of each kind were inserted or updated."""
+
+    inserted: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+
+    def add(self, table: str, inserted: bool) -> None:
+        bucket = self.inserted if inserted else self.updated
+        bucket[table] = bucket.get(table, 0) + 1
+
+    @property
+    def changed(self) -> int:
+        return sum(self.inserted.values()) + sum(self.updated.values())
+
+
+def _upsert(conn: psycopg.Connection, table: str, key: list[str], row: dict[str, Any],
+            counts: LoadCounts, conflict: str | None = None) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE only when a value differs; returns the row id."""
+    cols = list(row)
+    updates = [c for c in cols if c not in key]
+    target = conflict or f"({', '.join(key)})"
+    set_clause = ", ".join(f"{c} = EXCLUDED.{c}" for c in updates)
+    differs = " OR ".join(f"{table}.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in updates)
+    id_col = "code" if table == "districts" or table == "pollutants" else "id"
+    query = (
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
+        f"ON CONFLICT {target} DO UPDATE SET {set_clause}"
+        + (", updated_at = now()" if table not in ("districts", "pollutants") else "")
+        + f" WHERE {differs} RETURNING {id_col}, (xmax = 0)"
+    )
+    found = conn.execute(query, list(row.values())).fetchone()  # type: ignore[arg-type]
+    if found is not None:
+        counts.add(table, bool(found[1]))
+        return found[0]
+    where = " AND ".join(f"{k} IS NOT DISTINCT FROM %s" for k in key)
+    existing = conn.execute(f"SELECT {id_col} FROM {table} WHERE {where}", [row[k] for k in key]).fetchone()  # type: ignore[arg-type]
+    assert existing is not None
+    return existing[0]
+
+
+def sync_catalogue(conn: psycopg.Connection, catalogue: Catalogue | None = None) -> LoadCounts:
+    """Make the `pollutants` table match the shipped catalogue."""
+    counts = LoadCounts()
+    for p in (catalogue or load_catalogue()).pollutants:
+        _upsert(conn, "pollutants", ["code"], {
+            "code": p.code, "name_zh": p.name_zh, "name_en": p.name_en, "kind": p.kind,
+            "canonical_unit": p.canonical_unit, "protocol_unit": p.protocol_unit,
+            "protocol_factor": p.protocol_factor,
+        }, counts)
+    return counts
+
+
+def store_registry(conn: psycopg.Connection, registry: Registry, *, actor: str) -> LoadCounts:
+    """Upsert the whole registry in the caller's transaction and audit the change."""
+    counts = LoadCounts()
+    reg = registry.file
+    sync_catalogue(conn)
+    for d in reg.districts:
+        _upsert(conn, "districts", ["code"], d.model_dump(), counts)
+    site_ids = {s.code: _upsert(conn, "sites", ["code"], _site_row(s), counts) for s in reg.sites}
+    device_ids = {
+        d.mn: _upsert(conn, "devices", ["mn"], {
+            **d.model_dump(exclude={"site"}), "site_id": site_ids[d.site],
+        }, counts)
+        for d in reg.devices
+    }
+    for row in _limit_rows(registry, site_ids, device_ids):
+        _upsert(conn, "limits", ["scope", "site_id", "device_id", "pollutant", "basis", "valid_from"], row, counts,
+                conflict="(scope, coalesce(site_id, 0), coalesce(device_id, 0), pollutant, basis, valid_from)")
+    recipient_ids = {r.code: _upsert(conn, "recipients", ["code"], r.model_dump(), counts) for r in reg.recipients}
+    for chain in reg.escalation_chains:
+        _store_chain(conn, chain, recipient_ids, counts)
+    if counts.changed:
+        conn.execute(
+            "INSERT INTO audit_log (actor, action, entity, entity_key, detail) VALUES (%s, 'registry.load', 'registry', %s, %s)",
+            (actor, registry.source, Jsonb({"inserted": counts.inserted, "updated": counts.updated})),
+        )
+    return counts
+
+
+def _site_row(s: Site) -> dict[str, Any]:
+    row = s.model_dump(exclude={"limit_presets", "contacts"})
+    row["contacts"] = Jsonb([c.model_dump() for c in s.contacts])
+    return row
+
+
+def _store_chain(conn: psycopg.Connection, chain: Any, recipient_ids: dict[str, Any], counts: LoadCounts) -> None:
+    chain_id = _upsert(conn, "escalation_chains", ["code"], {
+        "code": chain.code, "name": chain.name, "districts": chain.districts, "industries": chain.industries,
+        "site_codes": chain.sites, "categories": chain.categories, "severities": chain.severities,
+        "repeat_interval_seconds": chain.repeat_interval_seconds,
+    }, counts)
+    wanted = sorted(
+        (pos, step.delay_seconds, recipient_ids[code])
+        for pos, step in enumerate(chain.steps) for code in step.recipients
+    )
+    current = sorted(conn.execute(
+        "SELECT position, delay_seconds, recipient_id FROM escalation_steps WHERE chain_id = %s", (chain_id,)
+    ).fetchall())
+    if [tuple(r) for r in current] != wanted:
+        conn.execute("DELETE FROM escalation_steps WHERE chain_id = %s", (chain_id,))
+        for pos, delay, rid in wanted:
+            conn.execute(
+                "INSERT INTO escalation_steps (chain_id, position, delay_seconds, recipient_id) VALUES (%s, %s, %s, %s)",
+                (chain_id, pos, delay, rid),
+            )
+        counts.add("escalation_steps", not current)
+
+
+def _limit_rows(registry: Registry, site_ids: dict[str, Any], device_ids: dict[str, Any]) -> list[dict[str, Any]]:
+    """Preset assignments of sites, then explicit limits (which win at the same key)."""
+    catalogue = load_catalogue()
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for site in registry.file.sites:
+        for preset_id in site.limit_presets:
+            preset = registry.presets[preset_id]
+            for prow in preset.limits:
+                lim = Limit(site=site.code, pollutant=prow.pollutant, preset=preset_id)
+                row = _limit_row(lim, preset, prow, site_ids, device_ids, catalogue)
+                rows[_limit_key(row)] = row
+    for lim in registry.file.limits:
+        preset = registry.presets[lim.preset] if lim.preset else None
+        prow = preset.row(lim.pollutant) if preset else None
+        row = _limit_row(lim, preset, prow, site_ids, device_ids, catalogue)
+        rows[_limit_key(row)] = row
+    return list(rows.values())
+
+
+def _limit_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["scope"], row["site_id"], row["device_id"], row["pollutant"], row["basis"], row["valid_from"])
+
+
+def _limit_row(lim: Limit, preset: Preset | None, prow: PresetLimit | None, site_ids: dict[str, Any],
+               device_ids: dict[str, Any], catalogue: Catalogue) -> dict[str, Any]:
+    values = prow if prow is not None else lim
+    return {
+        "scope": lim.scope,
+        "site_id": site_ids[lim.site] if lim.site else None,
+        "device_id": device_ids[lim.device] if lim.device else None,
+        "pollutant": lim.pollutant,
+        "scheme": preset.scheme if preset else lim.scheme,
+        "basis": preset.basis if preset else lim.basis,
+        "direction": values.direction,
+        "lower_value": values.lower,
+        "upper_value": values.upper,
+        "warning_ratio": values.warning_ratio if values.warning_ratio is not None else (preset.warning_ratio if preset else None),
+        "severe_multiple": values.severe_multiple,
+        "level2_lower_value": values.level2_lower,
+        "level2_upper_value": values.level2_upper,
+        "unit": catalogue.get(lim.pollutant).canonical_unit,
+        "source": preset.source if preset else lim.source,
+        "preset": preset.id if preset else None,
+        "valid_from": lim.valid_from,
+        "valid_to": lim.valid_to,
+    }
+
+
+def registry_summary(conn: psycopg.Connection) -> dict[str, int]:
+    """Row counts of the registry tables (for CLI output and the demo banner)."""
+    tables = ["districts", "sites", "devices", "limits", "recipients", "escalation_chains"]
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # type: ignore[index]
+
+
+def as_json(counts: LoadCounts) -> str:
+    """The counts as one JSON line."""
+    return json.dumps({"inserted": counts.inserted, "updated": counts.updated}, sort_keys=True)

@@ -1,0 +1,46 @@
+"""Running components side by side in one process (the embedded default) with a clean shutdown.
+
+A component is an object with a `name` and `async run(stop)` that returns once `stop` is set.
+`envmon demo` runs every component that exists; each issue adds its own to `demo_components`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Component(Protocol):
+    """Something that runs until asked to stop."""
+
+    name: str
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+async def run_components(components: Sequence[Component], *, duration_seconds: float | None = None) -> None:
+    """Run the components until SIGINT/SIGTERM, the duration, or one of them fails."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if duration_seconds is not None:
+        loop.call_later(duration_seconds, stop.set)
+    tasks = {asyncio.create_task(c.run(stop), name=c.name): c for c in components}
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                log.error("component %s failed: %r", task.get_name(), task.exception())
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=30)
+    finally:
+        stopper.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

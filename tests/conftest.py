@@ -1,0 +1,93 @@
+"""Test harness: one PostgreSQL cluster and one Mosquitto per session, started by the stack launcher.
+
+Nothing here skips: when a service cannot start, the fixtures raise and the tests fail.
+With ENVMON_TEST_DATABASE_URL set (an admin URL of an external server, e.g. one with TimescaleDB),
+test databases are created and dropped on that server instead of the private cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from envmon.migrate import migrate
+from envmon.stack import launcher
+from envmon.stack.launcher import StackState
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = ROOT / "migrations"
+EXAMPLE_REGISTRY = ROOT / "examples" / "fengxian.toml"
+
+
+def make_state_dir(prefix: str) -> Path:
+    """A temporary folder the servers can reach after dropping root (so not under pytest's 0700 tmp)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackState]:
+    """The session's PostgreSQL (unless external) and Mosquitto."""
+    state_dir = make_state_dir("envmon-test-")
+    external = bool(os.environ.get("ENVMON_TEST_DATABASE_URL"))
+    state = launcher.up(state_dir, durable=False, with_postgres=not external)
+    try:
+        yield state
+    finally:
+        launcher.down(state_dir)
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def admin_url(stack: StackState) -> str:
+    """A URL to a database on the test server from which databases can be created."""
+    return os.environ.get("ENVMON_TEST_DATABASE_URL") or stack.admin_database_url
+
+
+def _with_dbname(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+@pytest.fixture
+def fresh_database_url(admin_url: str) -> Iterator[str]:
+    """An empty database of its own for one test, dropped afterwards."""
+    name = f"envmon_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield _with_dbname(admin_url, name)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def database_url(fresh_database_url: str) -> str:
+    """A fresh database with every migration applied."""
+    migrate(fresh_database_url, MIGRATIONS)
+    return fresh_database_url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    """A connection to a fresh, migrated database."""
+    with psycopg.connect(database_url) as conn:
+        yield conn
+
+
+def server_has_timescaledb(url: str) -> bool:
+    """True when migrations took the TimescaleDB path on this database."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    return row is not None
