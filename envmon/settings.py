@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -51,8 +51,24 @@ class _TomlFileSource(PydanticBaseSettingsSource):
             data = tomllib.loads(self._path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{self._path}: not valid TOML: {exc}") from exc
-        wanted = self._keys or tuple(self.settings_cls.model_fields)
-        return {k: v for k, v in data.items() if k in wanted}
+        if self._keys is None:
+            unknown = sorted(set(data) - set(self.settings_cls.model_fields))
+            if unknown:
+                raise ConfigError(f"{self._path}: unknown setting(s) {', '.join(unknown)}")
+            return data
+        return {k: v for k, v in data.items() if k in self._keys}
+
+
+class _PlainEnvSource(PydanticBaseSettingsSource):
+    """The conventional unprefixed variables DATABASE_URL and MQTT_URL."""
+
+    NAMES = {"DATABASE_URL": "database_url", "MQTT_URL": "mqtt_url"}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {field: os.environ[var] for var, field in self.NAMES.items() if os.environ.get(var)}
 
 
 class Settings(BaseSettings):
@@ -62,12 +78,8 @@ class Settings(BaseSettings):
 
     environment: Literal["demo", "development", "test", "production"] = "development"
     state_dir: Path = Field(default_factory=default_state_dir)
-    database_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("DATABASE_URL", "ENVMON_DATABASE_URL", "database_url")
-    )
-    mqtt_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("MQTT_URL", "ENVMON_MQTT_URL", "mqtt_url")
-    )
+    database_url: str | None = None
+    mqtt_url: str | None = None
     secret_key: SecretStr | None = None
     locale: Literal["zh-CN", "en"] = "zh-CN"
     timezone: str = "Asia/Shanghai"
@@ -99,6 +111,7 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
+            _PlainEnvSource(settings_cls),
             _TomlFileSource(settings_cls, Path(config) if config else None, None),
             _TomlFileSource(settings_cls, state_dir / STATE_FILE_NAME, STATE_KEYS),
         )
