@@ -1,3 +1,5 @@
-from envmon.cli import main
 import sys
+
+from envmon.cli import main
+
 sys.exit(main())

@@ -32,8 +32,18 @@ _UNIT_FACTORS: dict[tuple[str, str], float] = {
     ("ppb", "ppm"): 1e-3,
 }
 # Spellings seen in the field for the same unit.
-_UNIT_ALIASES = {"µg/L": "ug/L", "μg/L": "ug/L", "mg/l": "mg/L", "ug/l": "ug/L", "m³/s": "m3/s",
-                 "m³/h": "m3/h", "mg/m³": "mg/m3", "µg/m3": "ug/m3", "°C": "degC", "% LEL": "%LEL"}
+_UNIT_ALIASES = {
+    "µg/L": "ug/L",
+    "μg/L": "ug/L",
+    "mg/l": "mg/L",
+    "ug/l": "ug/L",
+    "m³/s": "m3/s",
+    "m³/h": "m3/h",
+    "mg/m³": "mg/m3",
+    "µg/m3": "ug/m3",
+    "°C": "degC",
+    "% LEL": "%LEL",
+}
 
 
 def normalise_unit(unit: str) -> str:

@@ -56,11 +56,14 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     from envmon.migrate import migrate
     from envmon.registry.store import sync_catalogue
 
-    result = migrate(settings.require_database_url(), settings.migrations_dir, timescaledb=settings.timescaledb,
-                     progress=print)
+    result = migrate(
+        settings.require_database_url(), settings.migrations_dir, timescaledb=settings.timescaledb, progress=print
+    )
     with connect(settings) as conn:
         sync_catalogue(conn)
-    print(f"schema up to date ({result.flavour}): {len(result.applied)} applied, {result.already_applied} already there")
+    print(
+        f"schema up to date ({result.flavour}): {len(result.applied)} applied, {result.already_applied} already there"
+    )
     return 0
 
 
@@ -68,8 +71,10 @@ def _registry_check(args: argparse.Namespace, settings: Settings) -> int:
     from envmon.registry.load import load_registry_file
 
     reg = load_registry_file(args.file).file
-    print(f"{args.file}: valid ({len(reg.districts)} districts, {len(reg.sites)} sites, {len(reg.devices)} devices, "
-          f"{len(reg.limits)} limits, {len(reg.recipients)} recipients, {len(reg.escalation_chains)} escalation chains)")
+    print(
+        f"{args.file}: valid ({len(reg.districts)} districts, {len(reg.sites)} sites, {len(reg.devices)} devices, "
+        f"{len(reg.limits)} limits, {len(reg.recipients)} recipients, {len(reg.escalation_chains)} escalation chains)"
+    )
     return 0
 
 
@@ -101,8 +106,9 @@ def _catalogue(args: argparse.Namespace, settings: Settings) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from envmon.demo import run_demo
 
-    return run_demo(settings, registry_path=args.registry, keep_stack=args.keep_stack,
-                    duration_seconds=args.duration_seconds)
+    return run_demo(
+        settings, registry_path=args.registry, keep_stack=args.keep_stack, duration_seconds=args.duration_seconds
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,56 +117,86 @@ def build_parser() -> argparse.ArgumentParser:
         prog="envmon",
         description="Real-time environmental and safety monitoring for heavy-metal and chemical plants.",
         epilog="Settings come from ENVMON_* variables, DATABASE_URL, MQTT_URL, the TOML file in ENVMON_CONFIG "
-               "and the local stack's .envmon/stack.toml. See README.md.",
+        "and the local stack's .envmon/stack.toml. See README.md.",
     )
     parser.add_argument("--version", action="version", version=f"envmon {__version__}")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override ENVMON_LOG_LEVEL")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    stack = sub.add_parser("stack", help="start, stop or inspect the local PostgreSQL and Mosquitto",
-                           description="The embedded default: a private PostgreSQL cluster and Mosquitto broker on "
-                                       "127.0.0.1, with data under ENVMON_STATE_DIR (default ./.envmon).")
+    stack = sub.add_parser(
+        "stack",
+        help="start, stop or inspect the local PostgreSQL and Mosquitto",
+        description="The embedded default: a private PostgreSQL cluster and Mosquitto broker on "
+        "127.0.0.1, with data under ENVMON_STATE_DIR (default ./.envmon).",
+    )
     stack_sub = stack.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
-    up = stack_sub.add_parser("up", help="start both (reuses an existing set-up)",
-                              description="Start PostgreSQL and Mosquitto; writes the URLs other commands use.")
+    up = stack_sub.add_parser(
+        "up",
+        help="start both (reuses an existing set-up)",
+        description="Start PostgreSQL and Mosquitto; writes the URLs other commands use.",
+    )
     up.add_argument("--pg-port", type=int, help="PostgreSQL port on first set-up (default: a free port)")
     up.add_argument("--mqtt-port", type=int, help="Mosquitto port on first set-up (default: a free port)")
     up.set_defaults(handler=_stack_up)
-    stack_sub.add_parser("down", help="stop both", description="Stop the broker (SIGTERM, it saves its "
-                         "state) and PostgreSQL (fast shutdown).").set_defaults(handler=_stack_down)
-    status = stack_sub.add_parser("status", help="report what runs (exit 0 when both run, 3 otherwise)",
-                                  description="Report the state of the local stack.")
+    stack_sub.add_parser(
+        "down",
+        help="stop both",
+        description="Stop the broker (SIGTERM, it saves its state) and PostgreSQL (fast shutdown).",
+    ).set_defaults(handler=_stack_down)
+    status = stack_sub.add_parser(
+        "status",
+        help="report what runs (exit 0 when both run, 3 otherwise)",
+        description="Report the state of the local stack.",
+    )
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=_stack_status)
 
-    sub.add_parser("migrate", help="apply pending database migrations",
-                   description="Apply the numbered SQL files in migrations/ in order, each in a transaction, under "
-                               "an advisory lock; refuses to run when an applied file has changed. Uses the "
-                               "TimescaleDB variants when the server has the extension (ENVMON_TIMESCALEDB=auto|"
-                               "require|off).").set_defaults(handler=_migrate)
+    sub.add_parser(
+        "migrate",
+        help="apply pending database migrations",
+        description="Apply the numbered SQL files in migrations/ in order, each in a transaction, under "
+        "an advisory lock; refuses to run when an applied file has changed. Uses the "
+        "TimescaleDB variants when the server has the extension (ENVMON_TIMESCALEDB=auto|"
+        "require|off).",
+    ).set_defaults(handler=_migrate)
 
-    registry = sub.add_parser("registry", help="check or load plants, devices, limits and recipients",
-                              description="Registry files are strict TOML; see examples/fengxian.toml.")
+    registry = sub.add_parser(
+        "registry",
+        help="check or load plants, devices, limits and recipients",
+        description="Registry files are strict TOML; see examples/fengxian.toml.",
+    )
     reg_sub = registry.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
-    check = reg_sub.add_parser("check", help="validate a registry file without a database",
-                               description="Validate FILE; every problem is listed with where it is.")
+    check = reg_sub.add_parser(
+        "check",
+        help="validate a registry file without a database",
+        description="Validate FILE; every problem is listed with where it is.",
+    )
     check.add_argument("file", type=Path, metavar="FILE")
     check.set_defaults(handler=_registry_check)
-    load = reg_sub.add_parser("load", help="load a registry file into the database (idempotent)",
-                              description="Validate FILE and upsert it in one transaction; loading the same file "
-                                          "again changes nothing. With the local stack, MQTT devices get broker logins.")
+    load = reg_sub.add_parser(
+        "load",
+        help="load a registry file into the database (idempotent)",
+        description="Validate FILE and upsert it in one transaction; loading the same file "
+        "again changes nothing. With the local stack, MQTT devices get broker logins.",
+    )
     load.add_argument("file", type=Path, metavar="FILE")
     load.add_argument("--actor", default="cli", help="who is loading, for the audit log (default: cli)")
     load.set_defaults(handler=_registry_load)
 
-    cat = sub.add_parser("catalogue", help="list pollutants (or limit presets)",
-                         description="The pollutant catalogue shipped with envmon, in the configured locale.")
+    cat = sub.add_parser(
+        "catalogue",
+        help="list pollutants (or limit presets)",
+        description="The pollutant catalogue shipped with envmon, in the configured locale.",
+    )
     cat.add_argument("--presets", action="store_true", help="list the limit presets instead")
     cat.set_defaults(handler=_catalogue)
 
-    demo = sub.add_parser("demo", help="run the whole platform on the local stack with the example district",
-                          description="Start the stack, migrate, load the example district and run every component "
-                                      "in one process until Ctrl-C.")
+    demo = sub.add_parser(
+        "demo",
+        help="run the whole platform on the local stack with the example district",
+        description="Start the stack, migrate, load the example district and run every component "
+        "in one process until Ctrl-C.",
+    )
     demo.add_argument("--registry", type=Path, default=None, help="registry file (default: examples/fengxian.toml)")
     demo.add_argument("--keep-stack", action="store_true", help="leave PostgreSQL and Mosquitto running at exit")
     demo.add_argument("--duration-seconds", type=float, default=None, help="stop by itself after this long")

@@ -19,10 +19,15 @@ def connect(settings: Settings, *, autocommit: bool = False, application: str = 
     )
 
 
-def open_pool(settings: Settings, *, min_size: int = 1, max_size: int = 8, application: str = APPLICATION_NAME) -> ConnectionPool:
+def open_pool(
+    settings: Settings, *, min_size: int = 1, max_size: int = 8, application: str = APPLICATION_NAME
+) -> ConnectionPool:
     """A connection pool owned by the caller's entry point (open it there, close it there)."""
     return ConnectionPool(
-        settings.require_database_url(), min_size=min_size, max_size=max_size, open=True,
+        settings.require_database_url(),
+        min_size=min_size,
+        max_size=max_size,
+        open=True,
         kwargs={"application_name": application, "connect_timeout": 10},
     )
 

@@ -25,8 +25,9 @@ def demo_components(settings: Settings) -> list[Component]:
     return [HealthReporter(settings)]
 
 
-def run_demo(settings: Settings, *, registry_path: Path | None, keep_stack: bool,
-             duration_seconds: float | None) -> int:
+def run_demo(
+    settings: Settings, *, registry_path: Path | None, keep_stack: bool, duration_seconds: float | None
+) -> int:
     """Set everything up, print a summary, run until interrupted, then shut down cleanly."""
     external = bool(settings.database_url and settings.mqtt_url) and launcher.read_state(settings.state_dir) is None
     started_stack = False
@@ -59,8 +60,9 @@ def _prepare(settings: Settings, registry_path: Path) -> None:
     _print_banner(settings, result.flavour, registry_path, summary, applied.broker_logins)
 
 
-def _print_banner(settings: Settings, flavour: str, registry_path: Path, summary: dict[str, int],
-                  logins: int | None) -> None:
+def _print_banner(
+    settings: Settings, flavour: str, registry_path: Path, summary: dict[str, int], logins: int | None
+) -> None:
     lines = [
         "",
         "envmon demo",

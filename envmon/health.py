@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -27,8 +28,10 @@ class HealthSnapshot:
     def line(self) -> str:
         db = "ok" if self.database_ok else "DOWN"
         mq = "ok" if self.broker_ok else "DOWN"
-        return (f"database {db}, broker {mq}, readings in the last minute {self.readings_last_minute}, "
-                f"open alerts {self.open_alerts}, quarantined in the last hour {self.quarantined_last_hour}")
+        return (
+            f"database {db}, broker {mq}, readings in the last minute {self.readings_last_minute}, "
+            f"open alerts {self.open_alerts}, quarantined in the last hour {self.quarantined_last_hour}"
+        )
 
 
 def broker_port(mqtt_url: str) -> tuple[str, int]:
@@ -71,7 +74,5 @@ class HealthReporter:
         while not stop.is_set():
             snapshot = await take_snapshot(self._settings)
             log.info("%s", snapshot.line())
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._interval)
-            except TimeoutError:
-                pass

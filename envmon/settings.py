@@ -124,9 +124,7 @@ class Settings(BaseSettings):
     def require_database_url(self) -> str:
         """The database URL, or a ConfigError saying how to get one."""
         if not self.database_url:
-            raise ConfigError(
-                "no database: set DATABASE_URL, or start the local stack with `envmon stack up`"
-            )
+            raise ConfigError("no database: set DATABASE_URL, or start the local stack with `envmon stack up`")
         return self.database_url
 
     def require_mqtt_url(self) -> str:
@@ -158,7 +156,5 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from exc

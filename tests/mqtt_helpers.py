@@ -48,14 +48,18 @@ def connect(port: int, username: str | None, password: str | None, timeout: floa
     if username is not None:
         client.username_pw_set(username, password)
 
-    def on_connect(c: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, props: Properties | None) -> None:
+    def on_connect(
+        c: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, props: Properties | None
+    ) -> None:
         tc.connect_reason = reason
         tc.connected.set()
 
     def on_message(c: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         tc.received.append((msg.topic, msg.payload))
 
-    def on_subscribe(c: mqtt.Client, userdata: object, mid: int, reasons: list[ReasonCode], props: Properties | None) -> None:
+    def on_subscribe(
+        c: mqtt.Client, userdata: object, mid: int, reasons: list[ReasonCode], props: Properties | None
+    ) -> None:
         tc.subscribed.set()
 
     def on_publish(c: mqtt.Client, userdata: object, mid: int, reason: ReasonCode, props: Properties | None) -> None:

@@ -22,8 +22,15 @@ from envmon.errors import RegistryError
 from envmon.registry.model import DEVICE_POLLUTANT_KIND, Preset, PresetFile, RegistryFile
 
 # The key that names an item of each list in messages.
-_ITEM_KEYS = {"districts": "code", "sites": "code", "devices": "mn", "recipients": "code",
-              "escalation_chains": "code", "presets": "id", "limits": "pollutant"}
+_ITEM_KEYS = {
+    "districts": "code",
+    "sites": "code",
+    "devices": "mn",
+    "recipients": "code",
+    "escalation_chains": "code",
+    "presets": "id",
+    "limits": "pollutant",
+}
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,9 @@ def parse_presets(text: str, source: str = "limit_presets.toml") -> dict[str, Pr
     catalogue = load_catalogue()
     problems = [
         f"presets[{i}] ({p.id}).limits[{j}]: unknown pollutant {row.pollutant!r}"
-        for i, p in enumerate(parsed.presets) for j, row in enumerate(p.limits) if row.pollutant not in catalogue
+        for i, p in enumerate(parsed.presets)
+        for j, row in enumerate(p.limits)
+        if row.pollutant not in catalogue
     ]
     problems += [f"presets: id {d!r} appears more than once" for d in _duplicates(p.id for p in parsed.presets)]
     if problems:
@@ -154,7 +163,9 @@ def check_references(reg: RegistryFile, presets: dict[str, Preset], catalogue: C
             if code not in catalogue:
                 problems.append(f"{at}.pollutants: unknown pollutant {code!r}")
             elif catalogue.get(code).kind != DEVICE_POLLUTANT_KIND[d.kind]:
-                problems.append(f"{at}.pollutants: {code} is a {catalogue.get(code).kind} parameter, not measured by a {d.kind}")
+                problems.append(
+                    f"{at}.pollutants: {code} is a {catalogue.get(code).kind} parameter, not measured by a {d.kind}"
+                )
     problems += _check_limits(reg, presets, catalogue, sites, devices)
     for i, c in enumerate(reg.escalation_chains):
         at = f"escalation_chains[{i}] ({c.code})"
@@ -162,13 +173,16 @@ def check_references(reg: RegistryFile, presets: dict[str, Preset], catalogue: C
         problems += [f"{at}.sites: unknown site {x!r}" for x in c.sites if x not in sites]
         problems += [
             f"{at}.steps[{j}].recipients: unknown recipient {r!r}"
-            for j, step in enumerate(c.steps) for r in step.recipients if r not in recipients
+            for j, step in enumerate(c.steps)
+            for r in step.recipients
+            if r not in recipients
         ]
     return problems
 
 
-def _check_limits(reg: RegistryFile, presets: dict[str, Preset], catalogue: Catalogue,
-                  sites: set[str], devices: dict[str, Any]) -> list[str]:
+def _check_limits(
+    reg: RegistryFile, presets: dict[str, Preset], catalogue: Catalogue, sites: set[str], devices: dict[str, Any]
+) -> list[str]:
     problems: list[str] = []
     for i, lim in enumerate(reg.limits):
         at = f"limits[{i}] ({lim.pollutant})"

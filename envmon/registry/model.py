@@ -7,14 +7,19 @@ recipients, a limit's preset) must resolve inside the same file.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Industry = Literal[
-    "electroplating", "lead_acid_battery", "chemical", "pharmaceutical", "printing_dyeing",
-    "smelting", "other",
+    "electroplating",
+    "lead_acid_battery",
+    "chemical",
+    "pharmaceutical",
+    "printing_dyeing",
+    "smelting",
+    "other",
 ]
 PointKind = Literal["outfall", "stack", "area"]
 DeviceKind = Literal["water_analyser", "cems", "gas_detector"]
@@ -26,7 +31,7 @@ Category = Literal["pollution", "safety", "device"]
 Severity = Literal["warning", "exceedance", "severe", "level1", "level2", "fault"]
 Locale = Literal["zh-CN", "en"]
 
-ALWAYS = datetime(2000, 1, 1, tzinfo=timezone.utc)
+ALWAYS = datetime(2000, 1, 1, tzinfo=UTC)
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MN = r"^[A-Za-z0-9_-]{1,64}$"
 PHONE = r"^\+[1-9][0-9]{6,14}$"
@@ -157,7 +162,9 @@ class Device(Strict):
         if self.transport == "hj212" and not self.hj212_password:
             raise ValueError("transport 'hj212' needs hj212_password (the PW the data logger sends)")
         if DEVICE_POINT_KIND[self.kind] != self.point_kind:
-            raise ValueError(f"a {self.kind} stands at an {DEVICE_POINT_KIND[self.kind]!r} point, not {self.point_kind!r}")
+            raise ValueError(
+                f"a {self.kind} stands at an {DEVICE_POINT_KIND[self.kind]!r} point, not {self.point_kind!r}"
+            )
         if len(set(self.pollutants)) != len(self.pollutants):
             raise ValueError("pollutants lists a code twice")
         return self

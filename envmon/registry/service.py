@@ -30,9 +30,9 @@ def apply_registry_file(settings: Settings, path: Path, *, actor: str) -> ApplyR
     try:
         with connect(settings) as conn:
             counts = store_registry(conn, registry, actor=actor)
-            mqtt_devices = [row[0] for row in conn.execute(
-                "SELECT mn FROM devices WHERE transport = 'mqtt' AND active ORDER BY mn"
-            )]
+            mqtt_devices = [
+                row[0] for row in conn.execute("SELECT mn FROM devices WHERE transport = 'mqtt' AND active ORDER BY mn")
+            ]
     except psycopg.Error as exc:
         raise EnvmonError(f"storing {path} failed, nothing was changed: {exc}") from exc
     return ApplyResult(counts, _sync_local_broker(settings, mqtt_devices))

@@ -35,8 +35,14 @@ class LoadCounts:
         return sum(self.inserted.values()) + sum(self.updated.values())
 
 
-def _upsert(conn: psycopg.Connection, table: str, key: list[str], row: dict[str, Any],
-            counts: LoadCounts, conflict: str | None = None) -> Any:
+def _upsert(
+    conn: psycopg.Connection,
+    table: str,
+    key: list[str],
+    row: dict[str, Any],
+    counts: LoadCounts,
+    conflict: str | None = None,
+) -> Any:
     """INSERT ... ON CONFLICT DO UPDATE only when a value differs; returns the row id."""
     cols = list(row)
     updates = [c for c in cols if c not in key]
@@ -50,12 +56,12 @@ def _upsert(conn: psycopg.Connection, table: str, key: list[str], row: dict[str,
         + (", updated_at = now()" if table not in ("districts", "pollutants") else "")
         + f" WHERE {differs} RETURNING {id_col}, (xmax = 0)"
     )
-    found = conn.execute(query, list(row.values())).fetchone()  # type: ignore[arg-type]
+    found = conn.execute(query, list(row.values())).fetchone()
     if found is not None:
         counts.add(table, bool(found[1]))
         return found[0]
     where = " AND ".join(f"{k} IS NOT DISTINCT FROM %s" for k in key)
-    existing = conn.execute(f"SELECT {id_col} FROM {table} WHERE {where}", [row[k] for k in key]).fetchone()  # type: ignore[arg-type]
+    existing = conn.execute(f"SELECT {id_col} FROM {table} WHERE {where}", [row[k] for k in key]).fetchone()
     assert existing is not None
     return existing[0]
 
@@ -64,11 +70,21 @@ def sync_catalogue(conn: psycopg.Connection, catalogue: Catalogue | None = None)
     """Make the `pollutants` table match the shipped catalogue."""
     counts = LoadCounts()
     for p in (catalogue or load_catalogue()).pollutants:
-        _upsert(conn, "pollutants", ["code"], {
-            "code": p.code, "name_zh": p.name_zh, "name_en": p.name_en, "kind": p.kind,
-            "canonical_unit": p.canonical_unit, "protocol_unit": p.protocol_unit,
-            "protocol_factor": p.protocol_factor,
-        }, counts)
+        _upsert(
+            conn,
+            "pollutants",
+            ["code"],
+            {
+                "code": p.code,
+                "name_zh": p.name_zh,
+                "name_en": p.name_en,
+                "kind": p.kind,
+                "canonical_unit": p.canonical_unit,
+                "protocol_unit": p.protocol_unit,
+                "protocol_factor": p.protocol_factor,
+            },
+            counts,
+        )
     return counts
 
 
@@ -81,20 +97,34 @@ def store_registry(conn: psycopg.Connection, registry: Registry, *, actor: str) 
         _upsert(conn, "districts", ["code"], d.model_dump(), counts)
     site_ids = {s.code: _upsert(conn, "sites", ["code"], _site_row(s), counts) for s in reg.sites}
     device_ids = {
-        d.mn: _upsert(conn, "devices", ["mn"], {
-            **d.model_dump(exclude={"site"}), "site_id": site_ids[d.site],
-        }, counts)
+        d.mn: _upsert(
+            conn,
+            "devices",
+            ["mn"],
+            {
+                **d.model_dump(exclude={"site"}),
+                "site_id": site_ids[d.site],
+            },
+            counts,
+        )
         for d in reg.devices
     }
     for row in _limit_rows(registry, site_ids, device_ids):
-        _upsert(conn, "limits", ["scope", "site_id", "device_id", "pollutant", "basis", "valid_from"], row, counts,
-                conflict="(scope, coalesce(site_id, 0), coalesce(device_id, 0), pollutant, basis, valid_from)")
+        _upsert(
+            conn,
+            "limits",
+            ["scope", "site_id", "device_id", "pollutant", "basis", "valid_from"],
+            row,
+            counts,
+            conflict="(scope, coalesce(site_id, 0), coalesce(device_id, 0), pollutant, basis, valid_from)",
+        )
     recipient_ids = {r.code: _upsert(conn, "recipients", ["code"], r.model_dump(), counts) for r in reg.recipients}
     for chain in reg.escalation_chains:
         _store_chain(conn, chain, recipient_ids, counts)
     if counts.changed:
         conn.execute(
-            "INSERT INTO audit_log (actor, action, entity, entity_key, detail) VALUES (%s, 'registry.load', 'registry', %s, %s)",
+            "INSERT INTO audit_log (actor, action, entity, entity_key, detail) "
+            "VALUES (%s, 'registry.load', 'registry', %s, %s)",
             (actor, registry.source, Jsonb({"inserted": counts.inserted, "updated": counts.updated})),
         )
     return counts
@@ -107,23 +137,38 @@ def _site_row(s: Site) -> dict[str, Any]:
 
 
 def _store_chain(conn: psycopg.Connection, chain: Any, recipient_ids: dict[str, Any], counts: LoadCounts) -> None:
-    chain_id = _upsert(conn, "escalation_chains", ["code"], {
-        "code": chain.code, "name": chain.name, "districts": chain.districts, "industries": chain.industries,
-        "site_codes": chain.sites, "categories": chain.categories, "severities": chain.severities,
-        "repeat_interval_seconds": chain.repeat_interval_seconds,
-    }, counts)
+    chain_id = _upsert(
+        conn,
+        "escalation_chains",
+        ["code"],
+        {
+            "code": chain.code,
+            "name": chain.name,
+            "districts": chain.districts,
+            "industries": chain.industries,
+            "site_codes": chain.sites,
+            "categories": chain.categories,
+            "severities": chain.severities,
+            "repeat_interval_seconds": chain.repeat_interval_seconds,
+        },
+        counts,
+    )
     wanted = sorted(
         (pos, step.delay_seconds, recipient_ids[code])
-        for pos, step in enumerate(chain.steps) for code in step.recipients
+        for pos, step in enumerate(chain.steps)
+        for code in step.recipients
     )
-    current = sorted(conn.execute(
-        "SELECT position, delay_seconds, recipient_id FROM escalation_steps WHERE chain_id = %s", (chain_id,)
-    ).fetchall())
+    current = sorted(
+        conn.execute(
+            "SELECT position, delay_seconds, recipient_id FROM escalation_steps WHERE chain_id = %s", (chain_id,)
+        ).fetchall()
+    )
     if [tuple(r) for r in current] != wanted:
         conn.execute("DELETE FROM escalation_steps WHERE chain_id = %s", (chain_id,))
         for pos, delay, rid in wanted:
             conn.execute(
-                "INSERT INTO escalation_steps (chain_id, position, delay_seconds, recipient_id) VALUES (%s, %s, %s, %s)",
+                "INSERT INTO escalation_steps (chain_id, position, delay_seconds, recipient_id) "
+                "VALUES (%s, %s, %s, %s)",
                 (chain_id, pos, delay, rid),
             )
         counts.add("escalation_steps", not current)
@@ -141,9 +186,9 @@ def _limit_rows(registry: Registry, site_ids: dict[str, Any], device_ids: dict[s
                 row = _limit_row(lim, preset, prow, site_ids, device_ids, catalogue)
                 rows[_limit_key(row)] = row
     for lim in registry.file.limits:
-        preset = registry.presets[lim.preset] if lim.preset else None
-        prow = preset.row(lim.pollutant) if preset else None
-        row = _limit_row(lim, preset, prow, site_ids, device_ids, catalogue)
+        chosen = registry.presets[lim.preset] if lim.preset else None
+        chosen_row = chosen.row(lim.pollutant) if chosen else None
+        row = _limit_row(lim, chosen, chosen_row, site_ids, device_ids, catalogue)
         rows[_limit_key(row)] = row
     return list(rows.values())
 
@@ -152,8 +197,14 @@ def _limit_key(row: dict[str, Any]) -> tuple[Any, ...]:
     return (row["scope"], row["site_id"], row["device_id"], row["pollutant"], row["basis"], row["valid_from"])
 
 
-def _limit_row(lim: Limit, preset: Preset | None, prow: PresetLimit | None, site_ids: dict[str, Any],
-               device_ids: dict[str, Any], catalogue: Catalogue) -> dict[str, Any]:
+def _limit_row(
+    lim: Limit,
+    preset: Preset | None,
+    prow: PresetLimit | None,
+    site_ids: dict[str, Any],
+    device_ids: dict[str, Any],
+    catalogue: Catalogue,
+) -> dict[str, Any]:
     values = prow if prow is not None else lim
     return {
         "scope": lim.scope,
@@ -165,7 +216,9 @@ def _limit_row(lim: Limit, preset: Preset | None, prow: PresetLimit | None, site
         "direction": values.direction,
         "lower_value": values.lower,
         "upper_value": values.upper,
-        "warning_ratio": values.warning_ratio if values.warning_ratio is not None else (preset.warning_ratio if preset else None),
+        "warning_ratio": values.warning_ratio
+        if values.warning_ratio is not None
+        else (preset.warning_ratio if preset else None),
         "severe_multiple": values.severe_multiple,
         "level2_lower_value": values.level2_lower,
         "level2_upper_value": values.level2_upper,

@@ -64,8 +64,11 @@ class StackState:
             "mqtt_url": self.mqtt_url_for(mosquitto.SERVICE_USER),
             "secret_key": self.secret_key,
             "stack": {
-                "pg_port": self.pg_port, "pg_password": self.pg_password, "mqtt_port": self.mqtt_port,
-                "durable": self.durable, "sim_mqtt_url": self.mqtt_url_for(mosquitto.SIM_USER),
+                "pg_port": self.pg_port,
+                "pg_password": self.pg_password,
+                "mqtt_port": self.mqtt_port,
+                "durable": self.durable,
+                "sim_mqtt_url": self.mqtt_url_for(mosquitto.SIM_USER),
             },
             "mqtt_users": dict(self.mqtt_users),
         }
@@ -84,9 +87,13 @@ def read_state(state_dir: Path) -> StackState | None:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     stack = data["stack"]
     return StackState(
-        state_dir=state_dir, pg_port=stack["pg_port"], pg_password=stack["pg_password"],
-        mqtt_port=stack["mqtt_port"], secret_key=data["secret_key"],
-        mqtt_users=dict(data.get("mqtt_users", {})), durable=stack.get("durable", True),
+        state_dir=state_dir,
+        pg_port=stack["pg_port"],
+        pg_password=stack["pg_password"],
+        mqtt_port=stack["mqtt_port"],
+        secret_key=data["secret_key"],
+        mqtt_users=dict(data.get("mqtt_users", {})),
+        durable=stack.get("durable", True),
     )
 
 
@@ -115,7 +122,11 @@ def _new_state(state_dir: Path, pg_port: int | None, mqtt_port: int | None, dura
 
 
 def up(
-    state_dir: Path, *, pg_port: int | None = None, mqtt_port: int | None = None, durable: bool = True,
+    state_dir: Path,
+    *,
+    pg_port: int | None = None,
+    mqtt_port: int | None = None,
+    durable: bool = True,
     with_postgres: bool = True,
 ) -> StackState:
     """Start (or reuse) the cluster and the broker; return the state other commands connect with.

@@ -73,7 +73,7 @@ password_file {broker.password_file}
 acl_file {broker.acl_file}
 listener {broker.port} 127.0.0.1
 persistence true
-persistence_location {broker.root / 'data'}/
+persistence_location {broker.root / "data"}/
 autosave_interval {AUTOSAVE_SECONDS}
 persistent_client_expiration 14d
 max_queued_messages {MAX_QUEUED_MESSAGES}
@@ -147,7 +147,10 @@ def start(broker: Broker) -> int:
     with broker.log_file.open("ab") as log:
         proc = subprocess.Popen(  # noqa: S603 - fixed argv
             [find_binary(), "-c", str(broker.config_file)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     if not wait_for_port(broker.port, timeout_seconds=15, alive=proc):
         proc.kill()

@@ -91,8 +91,17 @@ def init_cluster(cluster: PostgresCluster) -> None:
     try:
         run(
             as_user(
-                [str(find_bindir() / "initdb"), "-D", str(cluster.data_dir), "-U", SUPERUSER,
-                 f"--pwfile={pwfile}", "--auth=scram-sha-256", "--encoding=UTF8", "--no-locale"],
+                [
+                    str(find_bindir() / "initdb"),
+                    "-D",
+                    str(cluster.data_dir),
+                    "-U",
+                    SUPERUSER,
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--no-locale",
+                ],
                 user,
             ),
             what="initdb",
@@ -120,8 +129,17 @@ def start(cluster: PostgresCluster) -> None:
     user = service_user("postgres")
     (cluster.data_dir / CONF_NAME).write_text(_config_text(cluster), encoding="utf-8")
     chown_tree(cluster.root, user)
-    argv = [str(find_bindir() / "pg_ctl"), "start", "-D", str(cluster.data_dir), "-l", str(cluster.log_file),
-            "-w", "-t", "90"]
+    argv = [
+        str(find_bindir() / "pg_ctl"),
+        "start",
+        "-D",
+        str(cluster.data_dir),
+        "-l",
+        str(cluster.log_file),
+        "-w",
+        "-t",
+        "90",
+    ]
     try:
         run(as_user(argv, user), what="pg_ctl start", timeout_seconds=120)
     except StackError as exc:

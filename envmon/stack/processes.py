@@ -29,7 +29,7 @@ def is_port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def wait_for_port(port: int, *, timeout_seconds: float, alive: "subprocess.Popen[bytes] | None" = None) -> bool:
+def wait_for_port(port: int, *, timeout_seconds: float, alive: subprocess.Popen[bytes] | None = None) -> bool:
     """Wait until the port accepts connections; False on timeout or when `alive` exits first."""
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:

@@ -87,7 +87,9 @@ def test_device_receives_only_its_own_commands(stack: StackState, devices: dict[
         pytest.param("310120UNKNOWN", "whatever", id="unknown-device"),
     ],
 )
-def test_bad_logins_are_refused(stack: StackState, devices: dict[str, str], username: str | None, password: str | None) -> None:
+def test_bad_logins_are_refused(
+    stack: StackState, devices: dict[str, str], username: str | None, password: str | None
+) -> None:
     client = connect(stack.mqtt_port, username, password)
     try:
         assert client.connect_reason is not None and client.connect_reason.is_failure

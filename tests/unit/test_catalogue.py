@@ -46,7 +46,9 @@ def test_round_trip_to_protocol_unit() -> None:
     assert cat.from_canonical("w20120", cat.to_canonical("w20120", 123.0)) == pytest.approx(123.0)
 
 
-@pytest.mark.parametrize(("legacy", "current"), [("011", "w01018"), ("060", "w21003"), ("B01", "w00000"), ("001", "w01001")])
+@pytest.mark.parametrize(
+    ("legacy", "current"), [("011", "w01018"), ("060", "w21003"), ("B01", "w00000"), ("001", "w01001")]
+)
 def test_legacy_2005_codes_resolve(legacy: str, current: str) -> None:
     assert load_catalogue().get(legacy).code == current
 

@@ -43,8 +43,9 @@ def test_secret_policy(environment: str, secret: str | None, refused: bool) -> N
 def test_environment_beats_config_file_beats_state_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir()
-    (state / "stack.toml").write_text('database_url = "postgresql://state/db"\nmqtt_url = "mqtt://state"\n'
-                                      'secret_key = "s"\n[stack]\npg_port = 1\n')
+    (state / "stack.toml").write_text(
+        'database_url = "postgresql://state/db"\nmqtt_url = "mqtt://state"\nsecret_key = "s"\n[stack]\npg_port = 1\n'
+    )
     config = tmp_path / "envmon.toml"
     config.write_text('mqtt_url = "mqtt://config"\nlocale = "en"\n')
     monkeypatch.setenv("ENVMON_CONFIG", str(config))

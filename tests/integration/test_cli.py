@@ -1,0 +1,109 @@
+"""The envmon command line, run as a real process: help, errors, migrate, registry, demo."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from envmon.stack import launcher
+from tests.conftest import EXAMPLE_REGISTRY, ROOT, make_state_dir
+
+COMMANDS = [
+    [],
+    ["stack"],
+    ["stack", "up"],
+    ["stack", "down"],
+    ["stack", "status"],
+    ["migrate"],
+    ["registry"],
+    ["registry", "check"],
+    ["registry", "load"],
+    ["catalogue"],
+    ["demo"],
+]
+
+
+def envmon(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MQTT_URL", "ENVMON_CONFIG")}
+    return subprocess.run(
+        [sys.executable, "-m", "envmon", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**base, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "envmon")
+def test_every_command_has_help(command: list[str]) -> None:
+    done = envmon(*command, "--help")
+    assert done.returncode == 0, done.stderr
+    assert "usage: envmon" in done.stdout
+    assert len(done.stdout.splitlines()) >= 4
+
+
+def test_registry_check_reports_problems_and_fails(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[sites]]\ncode = "X"\nsurprise = 1\n')
+    done = envmon("registry", "check", str(bad))
+    assert done.returncode == 2
+    assert "sites[0] (X).surprise: unknown key" in done.stderr
+
+
+def test_registry_check_accepts_the_example() -> None:
+    done = envmon("registry", "check", str(EXAMPLE_REGISTRY))
+    assert done.returncode == 0, done.stderr
+    assert "valid" in done.stdout
+
+
+def test_missing_database_is_a_clear_error(tmp_path: Path) -> None:
+    done = envmon("migrate", env={"ENVMON_STATE_DIR": str(tmp_path)})
+    assert done.returncode == 2
+    assert "no database" in done.stderr and "envmon stack up" in done.stderr
+
+
+def test_status_without_stack_exits_3(tmp_path: Path) -> None:
+    done = envmon("stack", "status", env={"ENVMON_STATE_DIR": str(tmp_path)})
+    assert done.returncode == 3
+    assert "no stack" in done.stdout
+
+
+def test_migrate_and_load_through_the_cli(database_url: str) -> None:
+    env = {"DATABASE_URL": database_url, "ENVMON_STATE_DIR": "/nonexistent-envmon"}
+    done = envmon("migrate", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "0 applied" in done.stdout
+    first = envmon("registry", "load", str(EXAMPLE_REGISTRY), env=env)
+    assert first.returncode == 0, first.stderr
+    assert '"sites":' in first.stdout
+    second = envmon("registry", "load", str(EXAMPLE_REGISTRY), env=env)
+    assert second.returncode == 0, second.stderr
+    assert '{"inserted": {}, "updated": {}}' in second.stdout
+
+
+@pytest.fixture
+def demo_state_dir() -> Iterator[Path]:
+    path = make_state_dir("envmon-demo-test-")
+    try:
+        yield path
+    finally:
+        launcher.down(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_demo_starts_everything_and_stops_cleanly(demo_state_dir: Path) -> None:
+    done = envmon("demo", "--duration-seconds", "3", env={"ENVMON_STATE_DIR": str(demo_state_dir)}, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "envmon demo" in done.stdout and "Press Ctrl-C to stop." in done.stdout
+    assert "sites" in done.stdout and "MQTT device logins" in done.stdout
+    assert "database ok, broker ok" in done.stderr
+    status = launcher.status(demo_state_dir)
+    assert not status["postgres"]["running"] and not status["mosquitto"]["running"]
