@@ -1,0 +1,124 @@
+"""The MQTT source: paho-mqtt 2.x, MQTT v5, QoS 1, persistent session, acknowledgement after commit.
+
+Clean start is false on every connect and the session outlives disconnects, so the broker keeps
+unacknowledged messages for us. A message id belongs to one connection: acknowledgements for
+items received on an earlier connection are dropped (the broker redelivers those, and the
+database ignores the duplicates).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from envmon import topics
+from ingest.pipeline import Inbound, Pipeline
+
+log = logging.getLogger(__name__)
+SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
+SHARE_GROUP = "envmon-ingest"
+
+
+class MqttSource:
+    """Subscribes to every device's `up` topic and feeds the pipeline."""
+
+    transport = "mqtt"
+
+    def __init__(
+        self,
+        mqtt_url: str,
+        pipeline: Pipeline,
+        *,
+        client_id: str = "envmon-ingest",
+        shared: bool = False,
+        receive_maximum: int = 65535,
+    ) -> None:
+        parts = urlsplit(mqtt_url)
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 1883
+        self._pipeline = pipeline
+        self._topic = (f"$share/{SHARE_GROUP}/" if shared else "") + topics.subscription(topics.UP)
+        self._receive_maximum = min(receive_maximum, pipeline.config.queue_max, 65535)
+        self._generation = 0
+        self._lock = threading.Lock()
+        self.connected = threading.Event()
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        )
+        if parts.username:
+            self._client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
+        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    def start(self) -> None:
+        """Connect (retrying in the background) and start the network thread."""
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
+        props.ReceiveMaximum = self._receive_maximum
+        self._client.connect_async(self._host, self._port, keepalive=30, clean_start=False, properties=props)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect; unacknowledged messages stay with the broker's session."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def ack(self, tokens: list[object]) -> None:
+        """Acknowledge stored messages of the current connection, in arrival order."""
+        with self._lock:
+            current = self._generation
+        for token in tokens:
+            generation, mid, qos = token  # type: ignore[misc]
+            if generation == current and qos > 0:
+                self._client.ack(mid, qos)
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        props: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        with self._lock:
+            self._generation += 1
+        client.subscribe(self._topic, qos=1)
+        self._pipeline.metrics.mqtt_connected.set(1)
+        self.connected.set()
+        log.info(
+            "connected to %s:%d (session present: %s), subscribed to %s",
+            self._host,
+            self._port,
+            flags.session_present,
+            self._topic,
+        )
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        props: Properties | None,
+    ) -> None:
+        self.connected.clear()
+        self._pipeline.metrics.mqtt_connected.set(0)
+        log.warning("disconnected from the broker: %s", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        # Runs on paho's network thread: hand over and return.
+        token = (self._generation, msg.mid, msg.qos)
+        device = topics.device_of_topic(msg.topic)
+        self._pipeline.submit(Inbound(self, token, msg.topic, device, msg.payload, datetime.now(UTC)))

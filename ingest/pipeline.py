@@ -1,0 +1,293 @@
+"""The ingest pipeline: bounded queue -> decode and validate -> batch -> commit -> ack -> subscribers.
+
+Sources (the MQTT client, the HJ 212 gateway) `submit` items and are acknowledged through their
+`ack` only after the batch holding the item is committed, in arrival order. While the database is
+away the writer retries the same batch with backoff and acknowledges nothing, so the broker keeps
+the messages (backpressure); it recovers by itself when the database returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import psycopg
+
+from envmon.catalogue import load_catalogue
+from ingest import writer
+from ingest.decode import decode_payload
+from ingest.directory import DeviceDirectory, load_directory
+from ingest.errors import RejectedMessage, WriteError
+from ingest.metrics import IngestMetrics
+from ingest.quarantine import QuarantineEntry
+from ingest.rows import Row, UnitTable, message_rows
+
+log = logging.getLogger(__name__)
+
+
+class AckSource(Protocol):
+    """Where items come from; told which of its items are safely stored."""
+
+    transport: str
+
+    def ack(self, tokens: list[object]) -> None: ...
+
+
+@dataclass(slots=True)
+class Inbound:
+    """One received message. `rows` is set when the source decoded it already (HJ 212)."""
+
+    source: AckSource
+    token: object
+    origin: str
+    device: str | None
+    payload: bytes
+    received_at: datetime
+    rows: list[Row] | None = None
+    problems: list[QuarantineEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBatch:
+    """A committed batch, handed to subscribers (rows include redelivered duplicates)."""
+
+    rows: Sequence[Row]
+    committed_at: datetime
+    directory: DeviceDirectory
+
+
+class BatchSubscriber(Protocol):
+    """Receives every committed batch (the alert engine is one)."""
+
+    def on_batch(self, batch: StoredBatch) -> None: ...
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Batch and queue sizes; defaults suit one 2-core machine."""
+
+    batch_max_messages: int = 2000
+    batch_max_seconds: float = 0.05
+    queue_max: int = 65535
+    directory_refresh_seconds: float = 30.0
+    retry_max_seconds: float = 5.0
+
+
+class Pipeline:
+    """Runs the writer loop in the caller's thread (`run`), fed by `submit` from source threads."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        config: PipelineConfig | None = None,
+        metrics: IngestMetrics | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.config = config or PipelineConfig()
+        self.metrics = metrics or IngestMetrics()
+        self._url = database_url
+        self._clock = clock
+        self._queue: queue.Queue[Inbound] = queue.Queue(maxsize=self.config.queue_max)
+        self._subscribers: list[BatchSubscriber] = []
+        self._units = UnitTable(load_catalogue())
+        self._conn: psycopg.Connection | None = None
+        self._directory = DeviceDirectory([])
+        self._directory_loaded_at = float("-inf")
+        self.ready = threading.Event()
+
+    def submit(self, item: Inbound) -> None:
+        """Queue an item; blocks when the queue is full (the source stops reading)."""
+        self.metrics.messages_received.labels(item.source.transport).inc()
+        self._queue.put(item)
+
+    def subscribe(self, subscriber: BatchSubscriber) -> None:
+        """Hand every committed batch to this subscriber too."""
+        self._subscribers.append(subscriber)
+
+    @property
+    def directory(self) -> DeviceDirectory:
+        return self._directory
+
+    def run(self, stop: threading.Event) -> None:
+        """Process batches until `stop` is set and the queue is drained (or the database is away)."""
+        self._connect_with_retry(stop)
+        self.ready.set()
+        while not (stop.is_set() and self._queue.empty()):
+            items = self._collect()
+            self.metrics.queue_depth.set(self._queue.qsize())
+            if items and not self._process(items, stop):
+                break
+            if not items:
+                self._refresh_directory(force=False)
+        self._close()
+
+    def _collect(self) -> list[Inbound]:
+        try:
+            items = [self._queue.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self.config.batch_max_seconds
+        while len(items) < self.config.batch_max_messages:
+            remaining = deadline - time.monotonic()
+            try:
+                items.append(self._queue.get_nowait() if remaining <= 0 else self._queue.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return items
+
+    def _process(self, items: list[Inbound], stop: threading.Event) -> bool:
+        self.metrics.unacked.set(len(items) + self._queue.qsize())
+        per_item, quarantine = self._prepare(items)
+        rows = [r for item_rows in per_item for r in item_rows]
+        started = time.monotonic()
+        result = self._write(rows, quarantine, per_item, items, stop)
+        if result is None:
+            return False
+        self._record(result, len(rows), started)
+        self._ack(items)
+        self._publish(rows)
+        return True
+
+    def _prepare(self, items: list[Inbound]) -> tuple[list[list[Row]], list[QuarantineEntry]]:
+        per_item: list[list[Row]] = []
+        quarantine: list[QuarantineEntry] = []
+        for item in items:
+            rows, problems = self._rows_of(item)
+            per_item.append(rows)
+            quarantine.extend(problems)
+        for q in quarantine:
+            self.metrics.quarantined.labels(q.reason).inc()
+        return per_item, quarantine
+
+    def _rows_of(self, item: Inbound) -> tuple[list[Row], list[QuarantineEntry]]:
+        if item.rows is not None:
+            return item.rows, item.problems
+        try:
+            msg = decode_payload(item.payload, now=item.received_at)
+            if self._directory.get(msg.device) is None:
+                self._refresh_directory(force=True)
+            rows, unknown = message_rows(msg, item.device or "", self._directory, self._units, item.received_at)
+        except RejectedMessage as exc:
+            return [], [self._quarantine(item, exc.reason, exc.detail)]
+        if unknown:
+            return rows, [self._quarantine(item, "unknown_pollutant", f"not in the catalogue: {', '.join(unknown)}")]
+        return rows, []
+
+    def _quarantine(self, item: Inbound, reason: str, detail: str) -> QuarantineEntry:
+        return QuarantineEntry(item.source.transport, item.origin, item.device, reason, detail, item.payload)
+
+    def _write(
+        self,
+        rows: list[Row],
+        quarantine: list[QuarantineEntry],
+        per_item: list[list[Row]],
+        items: list[Inbound],
+        stop: threading.Event,
+    ) -> writer.WriteResult | None:
+        delay = 0.1
+        while True:
+            try:
+                return writer.write_batch(self._connection(), rows, quarantine)
+            except (WriteError, psycopg.OperationalError) as exc:
+                self.metrics.database_errors.inc()
+                if _is_content_error(exc) and self._conn is not None and not self._conn.closed:
+                    return self._write_one_by_one(per_item, items, quarantine)
+                log.warning("database unavailable, retrying in %.1f s (nothing acknowledged): %s", delay, exc)
+                self._close()
+                if stop.wait(delay):
+                    log.warning("stopping while the database is away: %d messages stay unacknowledged", len(items))
+                    return None
+                delay = min(delay * 2, self.config.retry_max_seconds)
+
+    def _write_one_by_one(
+        self, per_item: list[list[Row]], items: list[Inbound], quarantine: list[QuarantineEntry]
+    ) -> writer.WriteResult:
+        """A batch the database refused for its content: store item by item, quarantine the refused ones."""
+        inserted = duplicates = 0
+        conn = self._connection()
+        for rows, item in zip(per_item, items, strict=True):
+            try:
+                result = writer.write_batch(conn, rows, [])
+                inserted, duplicates = inserted + result.inserted, duplicates + result.duplicates
+            except WriteError as exc:
+                log.error("database refused a message from %s: %s", item.origin, exc)
+                quarantine.append(self._quarantine(item, "database_rejected", str(exc)))
+        writer.write_batch(conn, [], quarantine)
+        return writer.WriteResult(inserted, duplicates, len(quarantine))
+
+    def _record(self, result: writer.WriteResult, count: int, started: float) -> None:
+        self.metrics.readings_stored.inc(result.inserted)
+        self.metrics.readings_duplicate.inc(result.duplicates)
+        self.metrics.batch_readings.observe(count)
+        self.metrics.batch_seconds.observe(time.monotonic() - started)
+        self.metrics.last_commit.set(time.time())
+
+    def _ack(self, items: list[Inbound]) -> None:
+        by_source: dict[int, tuple[AckSource, list[object]]] = {}
+        for item in items:
+            by_source.setdefault(id(item.source), (item.source, []))[1].append(item.token)
+        for source, tokens in by_source.values():
+            source.ack(tokens)
+        self.metrics.unacked.set(self._queue.qsize())
+
+    def _publish(self, rows: list[Row]) -> None:
+        if not rows or not self._subscribers:
+            return
+        batch = StoredBatch(rows, self._clock(), self._directory)
+        for subscriber in self._subscribers:
+            try:
+                subscriber.on_batch(batch)
+            except Exception:  # a subscriber's bug must not stop ingest
+                log.exception("batch subscriber %r failed", subscriber)
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._url, application_name="envmon-ingest", connect_timeout=5)
+            writer.prepare(self._conn)
+            self._refresh_directory(force=True)
+        return self._conn
+
+    def _connect_with_retry(self, stop: threading.Event) -> None:
+        delay = 0.2
+        while not stop.is_set():
+            try:
+                self._connection()
+                return
+            except psycopg.Error as exc:
+                log.warning("cannot reach the database, retrying in %.1f s: %s", delay, exc)
+                stop.wait(delay)
+                delay = min(delay * 2, self.config.retry_max_seconds)
+
+    def _refresh_directory(self, *, force: bool) -> None:
+        now = time.monotonic()
+        min_age = 2.0 if force else self.config.directory_refresh_seconds
+        if now - self._directory_loaded_at < min_age or self._conn is None or self._conn.closed:
+            return
+        try:
+            self._directory = load_directory(self._conn)
+            self._conn.commit()
+            self._directory_loaded_at = now
+        except psycopg.Error as exc:
+            log.warning("cannot reload the device registry: %s", exc)
+            self._close()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+            self._conn = None
+
+
+def _is_content_error(exc: Exception) -> bool:
+    """True when the database refused the data itself, not because it was unreachable."""
+    cause = exc.__cause__ if isinstance(exc, WriteError) else exc
+    return isinstance(cause, psycopg.Error) and not isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError)
