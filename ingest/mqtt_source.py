@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
@@ -61,7 +62,7 @@ class MqttSource:
 
     def start(self) -> None:
         """Connect (retrying in the background) and start the network thread."""
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
         props.ReceiveMaximum = self._receive_maximum
         self._client.connect_async(self._host, self._port, keepalive=30, clean_start=False, properties=props)
@@ -77,7 +78,7 @@ class MqttSource:
         with self._lock:
             current = self._generation
         for token in tokens:
-            generation, mid, qos = token  # type: ignore[misc]
+            generation, mid, qos = cast(tuple[int, int, int], token)
             if generation == current and qos > 0:
                 self._client.ack(mid, qos)
 
@@ -121,4 +122,4 @@ class MqttSource:
         # Runs on paho's network thread: hand over and return.
         token = (self._generation, msg.mid, msg.qos)
         device = topics.device_of_topic(msg.topic)
-        self._pipeline.submit(Inbound(self, token, msg.topic, device, msg.payload, datetime.now(UTC)))
+        self._pipeline.submit(Inbound(self, token, msg.topic, device, bytes(msg.payload), datetime.now(UTC)))

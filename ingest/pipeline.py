@@ -8,6 +8,7 @@ the messages (backpressure); it recovers by itself when the database returns.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -280,10 +281,8 @@ class Pipeline:
 
     def _close(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 self._conn.close()
-            except psycopg.Error:
-                pass
             self._conn = None
 
 

@@ -27,7 +27,8 @@ _QUARANTINE = (
 # Devices sorted by id so two ingest workers lock device_state rows in the same order.
 _DEVICE_STATE = """
 INSERT INTO device_state (device_id, last_seen_at, last_reading_at, last_seq, online, updated_at)
-SELECT d, s, r, q, true, now() FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[], %s::bigint[]) AS u(d, s, r, q)
+SELECT d, s, r, q, true, now()
+FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[], %s::bigint[]) AS u(d, s, r, q)
 ON CONFLICT (device_id) DO UPDATE SET
     last_seen_at = greatest(device_state.last_seen_at, EXCLUDED.last_seen_at),
     last_reading_at = greatest(device_state.last_reading_at, EXCLUDED.last_reading_at),

@@ -7,16 +7,7 @@ import json
 import psycopg
 import pytest
 
-from tests.integration.ingest_fixtures import (  # noqa: F401 - fixtures
-    DEVICES,
-    RunningIngest,
-    ingest,
-    ingest_db,
-    payload,
-    publish,
-    publisher,
-    wait_for_count,
-)
+from tests.ingest_helpers import DEVICES, RunningIngest, payload, publish, wait_for_count
 from tests.mqtt_helpers import ProbeClient
 
 

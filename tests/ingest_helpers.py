@@ -1,16 +1,14 @@
-"""Fixtures for ingest tests: a registry of MQTT devices, a running pipeline, a publisher."""
+"""Helpers for ingest tests: a registry of MQTT devices, payloads, a running pipeline."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
-import pytest
 
 from envmon import topics
 from envmon.registry.load import parse_registry
@@ -19,7 +17,7 @@ from envmon.stack import mosquitto
 from envmon.stack.launcher import StackState
 from ingest.mqtt_source import MqttSource
 from ingest.pipeline import Pipeline, PipelineConfig, StoredBatch
-from tests.mqtt_helpers import ProbeClient, connect
+from tests.mqtt_helpers import ProbeClient
 
 DEVICES = [f"310120T{n:03d}W01" for n in range(1, 6)]
 POLLUTANTS = ["w20117", "w20116", "w01001", "w00000"]
@@ -111,26 +109,6 @@ def start_ingest(
     source.start()
     assert source.connected.wait(10), "ingest did not connect to the broker"
     return RunningIngest(pipeline, source, stop, thread, collector)
-
-
-@pytest.fixture
-def ingest_db(database_url: str) -> str:
-    load_test_registry(database_url)
-    return database_url
-
-
-@pytest.fixture
-def ingest(stack: StackState, ingest_db: str, request: pytest.FixtureRequest) -> Iterator[RunningIngest]:
-    running = start_ingest(stack, ingest_db, client_id=f"envmon-ingest-{request.node.name[:40]}")
-    yield running
-    running.shutdown()
-
-
-@pytest.fixture
-def publisher(stack: StackState) -> Iterator[ProbeClient]:
-    client = connect(stack.mqtt_port, mosquitto.SIM_USER, stack.mqtt_users[mosquitto.SIM_USER])
-    yield client
-    client.close()
 
 
 def publish(client: ProbeClient, device: str, body: bytes, topic_device: str | None = None) -> None:

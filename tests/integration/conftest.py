@@ -1,0 +1,32 @@
+"""Fixtures for ingest tests: a registered set of MQTT devices, a running pipeline, a publisher."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from envmon.stack import mosquitto
+from envmon.stack.launcher import StackState
+from tests.ingest_helpers import RunningIngest, load_test_registry, start_ingest
+from tests.mqtt_helpers import ProbeClient, connect
+
+
+@pytest.fixture
+def ingest_db(database_url: str) -> str:
+    load_test_registry(database_url)
+    return database_url
+
+
+@pytest.fixture
+def ingest(stack: StackState, ingest_db: str, request: pytest.FixtureRequest) -> Iterator[RunningIngest]:
+    running = start_ingest(stack, ingest_db, client_id=f"envmon-ingest-{request.node.name[:40]}")
+    yield running
+    running.shutdown()
+
+
+@pytest.fixture
+def publisher(stack: StackState) -> Iterator[ProbeClient]:
+    client = connect(stack.mqtt_port, mosquitto.SIM_USER, stack.mqtt_users[mosquitto.SIM_USER])
+    yield client
+    client.close()
