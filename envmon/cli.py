@@ -103,6 +103,17 @@ def _catalogue(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.service import run_ingest
+
+    overrides = {k: v for k, v in (("ingest_client_id", args.client_id), ("ingest_http_port", args.http_port)) if v}
+    if args.shared:
+        overrides["ingest_shared_subscription"] = True
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    return run_ingest(settings)
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from envmon.demo import run_demo
 
@@ -190,6 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cat.add_argument("--presets", action="store_true", help="list the limit presets instead")
     cat.set_defaults(handler=_catalogue)
+
+    ingest = sub.add_parser(
+        "ingest",
+        help="receive readings over MQTT and store them",
+        description="Subscribe to every device's readings (MQTT v5, QoS 1, persistent session), store them in "
+        "batches and acknowledge each message only after its batch is committed. Bad input is quarantined "
+        "with a reason. Serves /metrics and /healthz (ENVMON_INGEST_HTTP_HOST/PORT).",
+    )
+    ingest.add_argument("--client-id", help="stable MQTT client id (default: ENVMON_INGEST_CLIENT_ID)")
+    ingest.add_argument("--shared", action="store_true", help="join the shared subscription $share/envmon-ingest")
+    ingest.add_argument("--http-port", type=int, help="port of /metrics and /healthz (0: any free port)")
+    ingest.set_defaults(handler=_ingest)
 
     demo = sub.add_parser(
         "demo",

@@ -21,8 +21,10 @@ DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "examples" / "fengxi
 
 
 def demo_components(settings: Settings) -> list[Component]:
-    """Every component that exists so far; later issues add ingest, alerts, dashboard and the simulator."""
-    return [HealthReporter(settings)]
+    """Every component that exists so far; later issues add alerts, dashboard and the simulator."""
+    from ingest.service import IngestService
+
+    return [IngestService(settings), HealthReporter(settings)]
 
 
 def run_demo(
@@ -38,8 +40,11 @@ def run_demo(
         settings = load_settings(environment="demo", state_dir=settings.state_dir)
     settings.require_secret()
     try:
-        _prepare(settings, registry_path or DEFAULT_REGISTRY)
-        asyncio.run(run_components(demo_components(settings), duration_seconds=duration_seconds))
+        banner = _prepare(settings, registry_path or DEFAULT_REGISTRY)
+        components = demo_components(settings)
+        print("\n".join([*banner, f"  running    {', '.join(c.name for c in components)}", "  Press Ctrl-C to stop.",
+                         ""]), flush=True)
+        asyncio.run(run_components(components, duration_seconds=duration_seconds))
     finally:
         if started_stack and not keep_stack:
             print("stopping the local stack ...", flush=True)
@@ -48,7 +53,8 @@ def run_demo(
     return 0
 
 
-def _prepare(settings: Settings, registry_path: Path) -> None:
+def _prepare(settings: Settings, registry_path: Path) -> list[str]:
+    """Migrate and load the registry; return the banner's lines."""
     if not registry_path.is_file():
         raise ConfigError(f"registry file {registry_path} not found")
     result = migrate(settings.require_database_url(), settings.migrations_dir, timescaledb=settings.timescaledb)
@@ -57,22 +63,13 @@ def _prepare(settings: Settings, registry_path: Path) -> None:
     applied = apply_registry_file(settings, registry_path, actor="demo")
     with connect(settings) as conn:
         summary = registry_summary(conn)
-    _print_banner(settings, result.flavour, registry_path, summary, applied.broker_logins)
-
-
-def _print_banner(
-    settings: Settings, flavour: str, registry_path: Path, summary: dict[str, int], logins: int | None
-) -> None:
-    lines = [
+    logins = applied.broker_logins
+    return [
         "",
         "envmon demo",
-        f"  database   {redact_url(settings.require_database_url())} ({flavour})",
+        f"  database   {redact_url(settings.require_database_url())} ({result.flavour})",
         f"  broker     {redact_url(settings.require_mqtt_url())}",
         f"  registry   {registry_path.name}: " + ", ".join(f"{v} {k}" for k, v in summary.items()),
         f"  devices    {logins if logins is not None else 'external'} MQTT device logins on the broker",
-        f"  running    {', '.join(c.name for c in demo_components(settings))}",
         f"  locale     {settings.locale}, times shown in {settings.timezone}",
-        "  Press Ctrl-C to stop.",
-        "",
     ]
-    print("\n".join(lines), flush=True)

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     timescaledb: Literal["auto", "require", "off"] = "auto"
     migrations_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "migrations")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    ingest_client_id: str = "envmon-ingest"
+    ingest_shared_subscription: bool = False
+    ingest_http_host: str = "127.0.0.1"
+    ingest_http_port: int = Field(default=9310, ge=0, le=65535)
+    ingest_batch_max_messages: int = Field(default=2000, gt=0)
+    ingest_batch_max_seconds: float = Field(default=0.05, gt=0)
 
     @field_validator("timezone")
     @classmethod
