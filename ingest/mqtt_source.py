@@ -73,6 +73,10 @@ class MqttSource:
         self._client.disconnect()
         self._client.loop_stop()
 
+    def publish_command(self, device: str, payload: bytes) -> None:
+        """Send a command to one device on its `cmd` topic (QoS 1)."""
+        self._client.publish(topics.device_topic(device, topics.CMD), payload, qos=1)
+
     def ack(self, tokens: list[object]) -> None:
         """Acknowledge stored messages of the current connection, in arrival order."""
         with self._lock:

@@ -11,6 +11,7 @@ from envmon.settings import Settings
 from ingest.http import serve_http
 from ingest.mqtt_source import MqttSource
 from ingest.pipeline import BatchSubscriber, Pipeline, PipelineConfig
+from ingest.resend import GapMonitor, resend_payload
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,16 @@ class IngestService:
             self.pipeline.subscribe(subscriber)
         self.source = MqttSource(settings.require_mqtt_url(), self.pipeline, client_id=settings.ingest_client_id,
                                  shared=settings.ingest_shared_subscription)
+        self.gaps = GapMonitor(lambda r: self.source.publish_command(r.device, resend_payload(r)))
+        self.pipeline.subscribe(self.gaps)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.pipeline.run, args=(self._stop,), name="ingest-writer")
+        self._gap_thread = threading.Thread(target=self.gaps.run, args=(self._stop,), name="ingest-gaps", daemon=True)
 
     def start(self) -> int:
         """Start everything; returns the HTTP port."""
         self._thread.start()
+        self._gap_thread.start()
         server = serve_http(self.pipeline.metrics, self._settings.ingest_http_host, self._settings.ingest_http_port,
                             time.time())
         self._http = server

@@ -1,0 +1,68 @@
+"""Turns stored batches into sequence tracking, and due gaps into resend requests to devices.
+
+MQTT devices get `{"cmd": "resend", "first_seq": a, "last_seq": b, "attempt": n}` on their
+`cmd` topic; they answer by publishing those messages again (same seq), and the database's
+unique key makes any overlap harmless. See docs/mqtt.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from ingest.gaps import ResendRequest, SequenceTracker
+from ingest.pipeline import StoredBatch
+
+log = logging.getLogger(__name__)
+
+
+def resend_payload(request: ResendRequest) -> bytes:
+    """The command a device receives for a resend request."""
+    body = {"cmd": "resend", "first_seq": request.first_seq, "last_seq": request.last_seq, "attempt": request.attempt}
+    return json.dumps(body).encode()
+
+
+class GapMonitor:
+    """A batch subscriber that tracks MQTT devices' sequence numbers and requests what is missing."""
+
+    def __init__(self, send: Callable[[ResendRequest], None], tracker: SequenceTracker | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.tracker = tracker or SequenceTracker()
+        self._send = send
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.requested = 0
+        self.abandoned = 0
+
+    def on_batch(self, batch: StoredBatch) -> None:
+        seqs: dict[int, set[int]] = {}
+        for row in batch.rows:
+            if row.basis == "instant":
+                seqs.setdefault(row.device_id, set()).add(row.seq)
+        now = self._clock()
+        with self._lock:
+            for device_id, numbers in seqs.items():
+                info = batch.directory.get(batch.directory.mn_of(device_id))
+                if info is not None and info.transport == "mqtt":
+                    self.tracker.observe(info.mn, numbers, now)
+
+    def tick(self) -> None:
+        """Send the resend requests that are due; log the gaps given up on."""
+        with self._lock:
+            requests, abandoned = self.tracker.due(self._clock())
+        for request in requests:
+            log.info("asking %s to resend seq %d-%d (attempt %d)", request.device, request.first_seq,
+                     request.last_seq, request.attempt)
+            self._send(request)
+        for gap in abandoned:
+            log.warning("gap not filled: %s seq %d-%d never came back", gap.device, gap.first_seq, gap.last_seq)
+        self.requested += len(requests)
+        self.abandoned += len(abandoned)
+
+    def run(self, stop: threading.Event, interval_seconds: float = 1.0) -> None:
+        """Tick until stopped."""
+        while not stop.wait(interval_seconds):
+            self.tick()
