@@ -22,8 +22,12 @@ from tests.mqtt_helpers import connect
 @pytest.fixture
 def service(stack: StackState, ingest_db: str, request: pytest.FixtureRequest) -> Iterator[tuple[IngestService, int]]:
     settings = load_settings(
-        environment="test", database_url=ingest_db, mqtt_url=stack.mqtt_url_for(mosquitto.SERVICE_USER),
-        state_dir=stack.state_dir, ingest_http_port=0, ingest_client_id=f"svc-{request.node.name[:30]}",
+        environment="test",
+        database_url=ingest_db,
+        mqtt_url=stack.mqtt_url_for(mosquitto.SERVICE_USER),
+        state_dir=stack.state_dir,
+        ingest_http_port=0,
+        ingest_client_id=f"svc-{request.node.name[:30]}",
     )
     svc = IngestService(settings)
     port = svc.start()
@@ -61,9 +65,7 @@ def test_missing_message_is_requested_and_the_resend_fills_the_gap(
         dev.close()
 
 
-def test_metrics_and_health_endpoints(
-    stack: StackState, service: tuple[IngestService, int], ingest_db: str
-) -> None:
+def test_metrics_and_health_endpoints(stack: StackState, service: tuple[IngestService, int], ingest_db: str) -> None:
     _, port = service
     pub = connect(stack.mqtt_port, mosquitto.SIM_USER, stack.mqtt_users[mosquitto.SIM_USER])
     try:

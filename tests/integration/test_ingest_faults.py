@@ -1,0 +1,223 @@
+"""Fault tests with a ledger: every published reading is stored exactly once despite crashes.
+
+Each test publishes a steady stream (device, seq) from a persistent-session publisher while a
+fault happens, then compares what was published with what is in `readings`. The tests use a
+private stack, so stopping its broker or database disturbs no other test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from envmon import topics
+from envmon.migrate import migrate
+from envmon.stack import launcher, mosquitto, postgres
+from envmon.stack.launcher import StackState
+from tests.conftest import MIGRATIONS, ROOT, make_state_dir
+from tests.ingest_helpers import DEVICES, POLLUTANTS, load_test_registry, payload
+
+RATE_PER_SECOND = 400
+
+
+@pytest.fixture(scope="module")
+def fault_stack() -> Iterator[StackState]:
+    state_dir = make_state_dir("envmon-faults-")
+    # Durable like production: with synchronous_commit off an immediate shutdown loses commits
+    # that were already acknowledged, which is exactly what these tests must not hide.
+    state = launcher.up(state_dir, durable=True)
+    try:
+        yield state
+    finally:
+        launcher.down(state_dir)
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def fault_db(fault_stack: StackState) -> str:
+    with psycopg.connect(fault_stack.admin_database_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS envmon WITH (FORCE)")
+        conn.execute("CREATE DATABASE envmon")
+    migrate(fault_stack.database_url, MIGRATIONS)
+    load_test_registry(fault_stack.database_url)
+    return fault_stack.database_url
+
+
+class IngestProcess:
+    """`envmon ingest` as a real process that can be killed."""
+
+    def __init__(self, stack: StackState, client_id: str) -> None:
+        self._env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("ENVMON_")},
+            "DATABASE_URL": stack.database_url,
+            "MQTT_URL": stack.mqtt_url_for(mosquitto.SERVICE_USER),
+            "ENVMON_ENVIRONMENT": "test",
+            "ENVMON_STATE_DIR": "/nonexistent-envmon",
+            "ENVMON_INGEST_HTTP_PORT": "0",
+            "ENVMON_INGEST_CLIENT_ID": client_id,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = open(f"/tmp/{client_id}.log", "ab")  # noqa: SIM115 - kept open across restarts
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "envmon", "ingest"],
+            cwd=ROOT,
+            env=self._env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+@dataclass
+class Publisher:
+    """Publishes seq 1..count for every test device at a steady rate; survives broker restarts."""
+
+    stack: StackState
+    count: int
+    sent: int = 0
+    mids: list[int] = field(default_factory=list)
+    acked: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="fault-publisher", protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(mosquitto.SIM_USER, self.stack.mqtt_users[mosquitto.SIM_USER])
+        self.client.max_inflight_messages_set(200)
+        self.client.reconnect_delay_set(0.2, 2)
+        # Messages published while the broker is away are queued by paho and sent on reconnect;
+        # a PUBACK (on_publish) is the only proof the broker took one.
+        self.client.on_publish = lambda c, u, mid, reason, props: self.acked.add(mid)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 3600
+        self.client.connect("127.0.0.1", self.stack.mqtt_port, clean_start=False, properties=props)
+        self.client.loop_start()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        for seq in range(1, self.count + 1):
+            for device in DEVICES:
+                self.mids.append(
+                    self.client.publish(topics.device_topic(device, topics.UP), payload(device, seq), qos=1).mid
+                )
+            self.sent = seq
+            delay = start + seq * len(DEVICES) / RATE_PER_SECOND - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    def wait_until_sent(self, seq: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.sent < seq and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def finish(self, timeout: float = 120) -> None:
+        self.thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        while not self.acked.issuperset(self.mids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert self.acked.issuperset(self.mids), "the broker never acknowledged some publishes"
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def assert_ledger(database_url: str, count: int, timeout: float = 120) -> None:
+    """Every (device, seq, pollutant) published is stored, exactly once, and nothing else."""
+    expected = count * len(DEVICES) * len(POLLUTANTS)
+    deadline = time.monotonic() + timeout
+    total = -1
+    while time.monotonic() < deadline:
+        with psycopg.connect(database_url) as conn:
+            total = conn.execute("SELECT count(*) FROM readings").fetchone()[0]  # type: ignore[index]
+        if total >= expected:
+            break
+        time.sleep(0.5)
+    with psycopg.connect(database_url) as conn:
+        per_key = conn.execute(
+            "SELECT d.mn, r.seq, count(*) FROM readings r JOIN devices d ON d.id = r.device_id GROUP BY 1, 2"
+        ).fetchall()
+    stored = {(mn, seq): n for mn, seq, n in per_key}
+    lost = [(d, s) for d in DEVICES for s in range(1, count + 1) if stored.get((d, s)) != len(POLLUTANTS)]
+    extra = set(stored) - {(d, s) for d in DEVICES for s in range(1, count + 1)}
+    assert (total, lost[:10], len(lost), extra) == (expected, [], 0, set())
+
+
+def test_ingest_killed_with_sigkill_mid_stream_loses_nothing(fault_stack: StackState, fault_db: str) -> None:
+    count = 600
+    ingest = IngestProcess(fault_stack, "envmon-ingest-sigkill")
+    ingest.start()
+    publisher = Publisher(fault_stack, count)
+    try:
+        time.sleep(1.5)  # ingest connected and subscribed (its session persists after this)
+        publisher.thread.start()
+        publisher.wait_until_sent(count // 3)
+        ingest.kill()
+        publisher.wait_until_sent(count // 2)
+        ingest.start()
+        publisher.finish()
+        assert_ledger(fault_db, count)
+    finally:
+        ingest.stop()
+
+
+def test_broker_stopped_with_sigterm_and_restarted_loses_nothing(fault_stack: StackState, fault_db: str) -> None:
+    count = 600
+    ingest = IngestProcess(fault_stack, "envmon-ingest-broker")
+    ingest.start()
+    publisher = Publisher(fault_stack, count)
+    try:
+        time.sleep(1.5)
+        publisher.thread.start()
+        publisher.wait_until_sent(count // 3)
+        mosquitto.stop(fault_stack.broker)
+        time.sleep(2)
+        mosquitto.start(fault_stack.broker)
+        publisher.finish()
+        assert_ledger(fault_db, count)
+    finally:
+        ingest.stop()
+
+
+def test_database_stopped_for_30_seconds_loses_nothing(fault_stack: StackState, fault_db: str) -> None:
+    count = 1500
+    ingest = IngestProcess(fault_stack, "envmon-ingest-pgdown")
+    ingest.start()
+    publisher = Publisher(fault_stack, count)
+    try:
+        time.sleep(1.5)
+        publisher.thread.start()
+        publisher.wait_until_sent(count // 10)
+        postgres.stop(fault_stack.cluster, mode="immediate")
+        time.sleep(30)
+        postgres.start(fault_stack.cluster)
+        publisher.finish()
+        assert_ledger(fault_db, count)
+    finally:
+        ingest.stop()
