@@ -1,0 +1,40 @@
+"""HJ 212 times: China Standard Time (UTC+8) as YYYYMMDDhhmmss, and QN as YYYYMMDDhhmmsszzz."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+from ingest.hj212.errors import FieldError
+
+CST = timezone(timedelta(hours=8), "CST")
+_TIME = re.compile(r"[0-9]{14}")
+
+
+def _as_cst(moment: datetime) -> datetime:
+    """An aware datetime moved to CST; naive datetimes are a programming error."""
+    if moment.tzinfo is None:
+        raise ValueError("HJ 212 times must be built from timezone-aware datetimes")
+    return moment.astimezone(CST)
+
+
+def format_cst(moment: datetime) -> str:
+    """`moment` as HJ 212 local time YYYYMMDDhhmmss (CST, UTC+8)."""
+    return _as_cst(moment).strftime("%Y%m%d%H%M%S")
+
+
+def format_qn(moment: datetime) -> str:
+    """A QN request id for `moment`: YYYYMMDDhhmmsszzz in CST."""
+    local = _as_cst(moment)
+    return local.strftime("%Y%m%d%H%M%S") + f"{local.microsecond // 1000:03d}"
+
+
+def parse_cst(text: str, name: str) -> datetime:
+    """An HJ 212 local time YYYYMMDDhhmmss as an aware UTC datetime; FieldError naming `name`."""
+    if not _TIME.fullmatch(text):
+        raise FieldError(name, f"{name} {text!r} is not a time YYYYMMDDhhmmss")
+    try:
+        local = datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=CST)
+    except ValueError:
+        raise FieldError(name, f"{name} {text!r} is not a valid date and time") from None
+    return local.astimezone(UTC)
