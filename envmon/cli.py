@@ -202,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("--presets", action="store_true", help="list the limit presets instead")
     cat.set_defaults(handler=_catalogue)
 
+    from ingest.hj212.cli import add_hj212_parser
+
+    add_hj212_parser(sub)
+
     ingest = sub.add_parser(
         "ingest",
         help="receive readings over MQTT and store them",

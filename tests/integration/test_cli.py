@@ -26,6 +26,10 @@ COMMANDS = [
     ["registry", "load"],
     ["catalogue"],
     ["demo"],
+    ["ingest"],
+    ["hj212"],
+    ["hj212", "decode"],
+    ["hj212", "encode"],
 ]
 
 
@@ -107,3 +111,13 @@ def test_demo_starts_everything_and_stops_cleanly(demo_state_dir: Path) -> None:
     assert "database ok, broker ok" in done.stderr
     status = launcher.status(demo_state_dir)
     assert not status["postgres"]["running"] and not status["mosquitto"]["running"]
+
+
+def test_hj212_decode_reports_crc_with_expected_and_found() -> None:
+    good = "##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&1C80"
+    done = envmon("hj212", "decode", good)
+    assert done.returncode == 0, done.stderr
+    assert '"crc": "1C80"' in done.stdout
+    bad = envmon("hj212", "decode", good[:-4] + "1C81")
+    assert bad.returncode == 1
+    assert "CRC mismatch: frame says 1C81, computed 1C80" in bad.stderr

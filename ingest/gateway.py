@@ -1,0 +1,198 @@
+"""The HJ 212 TCP gateway: data loggers connect, send frames, and get the replies the standard asks for.
+
+Per connection a FrameReader reassembles frames from the byte stream. A logger is checked against
+the registry (MN registered for transport hj212, PW right); a refusal is answered at once with
+CN=9011 (QnRtn 3 wrong PW, 4 wrong MN, 9 CRC). Data uploads (2011/2051/2061/2031) go into the
+same pipeline as MQTT, with the same guarantee: the CN=9014 reply a logger asked for (Flag A bit)
+is sent only after the readings are committed, so a logger that gets no reply sends again.
+Missing minute/hour data is asked for again with a history request (2051/2061).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import cast
+
+from envmon.catalogue import load_catalogue
+from ingest.directory import DeviceInfo
+from ingest.history import HISTORY_CN, HistoryTracker
+from ingest.hj212 import (
+    BytesSkipped,
+    FrameReader,
+    FrameReceived,
+    HJ212Error,
+    Message,
+    QnRtn,
+    ReplyTo,
+    SplitAssembler,
+    data_reply,
+    decode_message,
+    history_request,
+    message_readings,
+    parse_segment,
+    request_reply,
+)
+from ingest.hj212.readings import UPLOADS
+from ingest.pipeline import Inbound, Pipeline
+from ingest.quarantine import QuarantineEntry
+from ingest.rows import Row
+
+log = logging.getLogger(__name__)
+READ_BYTES = 4096
+IDLE_TIMEOUT_SECONDS = 600.0
+
+
+@dataclass(eq=False)
+class _Connection:
+    """One logger's TCP connection."""
+
+    writer: asyncio.StreamWriter
+    peer: str
+    reader: FrameReader = field(default_factory=FrameReader)
+
+    def send(self, frame: bytes) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(frame)
+
+
+class Hj212Gateway:
+    """An asyncio TCP server feeding the ingest pipeline; also the pipeline's ack source for loggers."""
+
+    transport = "hj212"
+    name = "hj212-gateway"
+
+    def __init__(self, pipeline: Pipeline, host: str = "127.0.0.1", port: int = 9212) -> None:
+        self._pipeline = pipeline
+        self._host, self._port = host, port
+        self._catalogue = load_catalogue()
+        self._splits = SplitAssembler()
+        self._history = HistoryTracker()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.port: int | None = None
+        self.listening = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set."""
+        self._loop = asyncio.get_running_loop()
+        server = await asyncio.start_server(self._serve, self._host, self._port)
+        self.port = int(server.sockets[0].getsockname()[1])
+        self.listening.set()
+        log.info("HJ 212 gateway listening on %s:%d", self._host, self.port)
+        async with server:
+            await stop.wait()
+        log.info("HJ 212 gateway stopped")
+
+    def ack(self, tokens: list[object]) -> None:
+        """Called by the writer thread after commit: send the 9014 replies loggers asked for."""
+        replies = [cast(tuple[_Connection, bytes | None], t) for t in tokens]
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._send_replies, replies)
+
+    def _send_replies(self, replies: list[tuple[_Connection, bytes | None]]) -> None:
+        for conn, reply in replies:
+            if reply is not None:
+                conn.send(reply)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        conn = _Connection(writer, f"{peername[0]}:{peername[1]}" if peername else "unknown")
+        log.info("logger connected from %s", conn.peer)
+        try:
+            while data := await asyncio.wait_for(reader.read(READ_BYTES), IDLE_TIMEOUT_SECONDS):
+                for event in conn.reader.feed(data):
+                    await self._on_event(conn, event)
+        except (TimeoutError, ConnectionError) as exc:
+            log.info("logger %s: connection ended: %r", conn.peer, exc)
+        finally:
+            for event in conn.reader.close():
+                await self._on_event(conn, event)
+            writer.close()
+
+    async def _on_event(self, conn: _Connection, event: FrameReceived | BytesSkipped) -> None:
+        if isinstance(event, BytesSkipped):
+            await self._on_skipped(conn, event)
+            return
+        try:
+            msg = decode_message(event.frame)
+        except HJ212Error as exc:
+            await self._quarantine(conn, None, "hj212_invalid", str(exc), event.frame)
+            return
+        await self._on_message(conn, msg, event.frame)
+
+    async def _on_skipped(self, conn: _Connection, event: BytesSkipped) -> None:
+        reply_to = _reply_to_of(event.data)
+        is_crc = event.reason.startswith("CRC mismatch")
+        if is_crc and reply_to is not None:
+            conn.send(request_reply(reply_to, QnRtn.WRONG_CRC))
+        reason = "hj212_crc" if is_crc else "hj212_garbage"
+        await self._quarantine(conn, reply_to.mn if reply_to else None, reason, event.reason, event.data)
+
+    async def _on_message(self, conn: _Connection, msg: Message, frame: bytes) -> None:
+        device = self._pipeline.directory.get(msg.mn)
+        if device is None or device.transport != "hj212":
+            conn.send(request_reply(msg, QnRtn.WRONG_MN))
+            await self._quarantine(conn, msg.mn, "unknown_device", f"MN {msg.mn} is not a registered HJ 212 logger",
+                                   frame)
+            return
+        if msg.pw != device.hj212_password:
+            conn.send(request_reply(msg, QnRtn.WRONG_PW))
+            await self._quarantine(conn, msg.mn, "wrong_password", f"wrong PW from MN {msg.mn}", frame)
+            return
+        now = datetime.now(UTC)
+        for group in self._splits.expire(now):
+            log.warning("split message never completed: %s", group.describe())
+        whole = self._splits.add(msg, now)
+        if whole is None:
+            return
+        if whole.cn in UPLOADS:
+            await self._on_upload(conn, whole, device, frame)
+        else:
+            log.info("logger %s (%s) sent CN=%s: %s", msg.mn, conn.peer, whole.cn, whole.cp)
+
+    async def _on_upload(self, conn: _Connection, msg: Message, device: DeviceInfo, frame: bytes) -> None:
+        now = datetime.now(UTC)
+        try:
+            readings, problems = message_readings(msg, self._catalogue, now=now)
+        except HJ212Error as exc:
+            await self._quarantine(conn, msg.mn, "hj212_invalid", str(exc), frame)
+            return
+        rows = [Row(r.time, device.id, r.pollutant, r.basis, r.value, r.flag, r.seq, now) for r in readings]
+        partial = [QuarantineEntry(self.transport, conn.peer, msg.mn, "hj212_partial", "; ".join(problems), frame)]
+        reply = data_reply(msg) if msg.wants_reply else None
+        item = Inbound(self, (conn, reply), conn.peer, msg.mn, frame, now, rows=rows,
+                       problems=partial if problems else [])
+        await self._submit(item)
+        if readings:
+            self._request_missing(conn, msg, device, readings[0].basis, readings[0].time)
+
+    def _request_missing(self, conn: _Connection, msg: Message, device: DeviceInfo, basis: str, when: datetime) -> None:
+        window = self._history.observe(device.mn, basis, when)
+        if window is None:
+            return
+        begin, end = window
+        log.info("asking logger %s for %s data %s .. %s", device.mn, basis, begin.isoformat(), end.isoformat())
+        conn.send(history_request(mn=device.mn, pw=device.hj212_password or "", cn=HISTORY_CN[basis], begin=begin,
+                                  end=end, st=msg.st, qn_time=datetime.now(UTC), version=msg.version))
+
+    async def _quarantine(self, conn: _Connection, mn: str | None, reason: str, detail: str, raw: bytes) -> None:
+        entry = QuarantineEntry(self.transport, conn.peer, mn, reason, detail, raw)
+        await self._submit(Inbound(self, (conn, None), conn.peer, mn, raw, datetime.now(UTC), rows=[],
+                                   problems=[entry]))
+
+    async def _submit(self, item: Inbound) -> None:
+        # submit blocks when the pipeline is full: keep that wait off the event loop.
+        await asyncio.get_running_loop().run_in_executor(None, self._pipeline.submit, item)
+
+
+def _reply_to_of(data: bytes) -> ReplyTo | None:
+    """The MN and QN of a frame that failed its CRC, when its fields can still be read."""
+    try:
+        text = data.decode("ascii").strip()
+        if not text.startswith("##") or len(text) < 10:
+            return None
+        return ReplyTo.of(parse_segment(text[6:-4]))
+    except (UnicodeDecodeError, HJ212Error):
+        return None
