@@ -218,6 +218,20 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--http-port", type=int, help="port of /metrics and /healthz (0: any free port)")
     ingest.set_defaults(handler=_ingest)
 
+    bench = sub.add_parser(
+        "bench",
+        help="run a benchmark and print its figures as JSON",
+        description="Benchmarks run on a private stack of their own and print one JSON object. "
+        "`envmon bench ingest --help` lists the ingest benchmark's options.",
+    )
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
+    # The benchmark owns its options (benchmarks/ingest.py takes the same): main() forwards them.
+    bench_sub.add_parser(
+        "ingest",
+        help="readings/s through MQTT into PostgreSQL against the raw COPY ceiling",
+        add_help=False,
+    )
+
     demo = sub.add_parser(
         "demo",
         help="run the whole platform on the local stack with the example district",
@@ -233,7 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `envmon` console script."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:2] == ["bench", "ingest"]:
+        from ingest.bench import main as bench_ingest
+
+        return bench_ingest(words[2:])
+    args = build_parser().parse_args(words)
     try:
         overrides = {"environment": "demo"} if args.command == "demo" else {}
         settings = load_settings(**overrides)
