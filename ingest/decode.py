@@ -103,7 +103,8 @@ def _check_sample(s: _Sample, latest: datetime) -> Sample:
 
 
 def _value(code: str, v: Value) -> tuple[str, float, str]:
-    value, flag = (v, "N") if isinstance(v, float | int) else v
+    # One isinstance against a plain type: `float | int` builds a union object on every call.
+    value, flag = v if isinstance(v, tuple) else (v, "N")
     if flag not in FLAGS:
         raise RejectedMessage("invalid_flag", f"{code}: unknown data flag {flag!r}")
     return code, float(value), flag

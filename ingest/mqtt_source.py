@@ -15,17 +15,20 @@ from typing import cast
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from envmon import topics
+from ingest.mqtt_client import FastClient
+from ingest.mqtt_wire import Publish
 from ingest.pipeline import Inbound, Pipeline
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
 SHARE_GROUP = "envmon-ingest"
+# Topic -> device cache; bounded so a flood of bogus topics cannot grow it without end.
+TOPIC_CACHE_MAX = 100_000
 
 
 class MqttSource:
@@ -47,18 +50,14 @@ class MqttSource:
         self._pipeline = pipeline
         self._topic = (f"$share/{SHARE_GROUP}/" if shared else "") + topics.subscription(topics.UP)
         self._receive_maximum = min(receive_maximum, pipeline.config.queue_max, 65535)
-        self._generation = 0
-        self._lock = threading.Lock()
+        self._devices: dict[str, str | None] = {}
         self.connected = threading.Event()
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
-        )
+        self._client = FastClient(client_id, self._on_publishes)
         if parts.username:
             self._client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
 
     def start(self) -> None:
         """Connect (retrying in the background) and start the network thread."""
@@ -78,13 +77,14 @@ class MqttSource:
         self._client.publish(topics.device_topic(device, topics.CMD), payload, qos=1)
 
     def ack(self, tokens: list[object]) -> None:
-        """Acknowledge stored messages of the current connection, in arrival order."""
-        with self._lock:
-            current = self._generation
+        """Acknowledge stored messages of the current connection, in arrival order, as one write."""
+        current = self._client.generation
+        mids = []
         for token in tokens:
             generation, mid, qos = cast(tuple[int, int, int], token)
             if generation == current and qos > 0:
-                self._client.ack(mid, qos)
+                mids.append(mid)
+        self._client.ack_many(current, mids)
 
     def _on_connect(
         self,
@@ -97,8 +97,6 @@ class MqttSource:
         if reason.is_failure:
             log.error("broker refused the connection: %s", reason)
             return
-        with self._lock:
-            self._generation += 1
         client.subscribe(self._topic, qos=1)
         self._pipeline.metrics.mqtt_connected.set(1)
         self.connected.set()
@@ -122,8 +120,19 @@ class MqttSource:
         self._pipeline.metrics.mqtt_connected.set(0)
         log.warning("disconnected from the broker: %s", reason)
 
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        # Runs on paho's network thread: hand over and return.
-        token = (self._generation, msg.mid, msg.qos)
-        device = topics.device_of_topic(msg.topic)
-        self._pipeline.submit(Inbound(self, token, msg.topic, device, bytes(msg.payload), datetime.now(UTC)))
+    def _on_publishes(self, batch: list[Publish], generation: int) -> None:
+        # Runs on paho's network thread, once per read: hand over and return.
+        now = datetime.now(UTC)
+        items = [
+            Inbound(self, (generation, p.mid, p.qos), p.topic, self._device_of(p.topic), p.payload, now) for p in batch
+        ]
+        self._pipeline.submit_many(items)
+
+    def _device_of(self, topic: str) -> str | None:
+        try:
+            return self._devices[topic]
+        except KeyError:
+            if len(self._devices) >= TOPIC_CACHE_MAX:
+                self._devices.clear()
+            device = self._devices[topic] = topics.device_of_topic(topic)
+            return device

@@ -19,17 +19,22 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import psycopg
+from prometheus_client import Counter
 
 from envmon.catalogue import load_catalogue
 from ingest import writer
+from ingest.copy_binary import CopyEncoder
 from ingest.decode import decode_payload
 from ingest.directory import DeviceDirectory, load_directory
 from ingest.errors import RejectedMessage, WriteError
+from ingest.inbox import Inbox
 from ingest.metrics import IngestMetrics
 from ingest.quarantine import QuarantineEntry
 from ingest.rows import Row, UnitTable, message_rows
 
 log = logging.getLogger(__name__)
+# Batches prepared ahead of the writer: one keeps both stages busy; more only holds memory.
+PREPARED_AHEAD = 1
 
 
 class AckSource(Protocol):
@@ -95,18 +100,34 @@ class Pipeline:
         self.metrics = metrics or IngestMetrics()
         self._url = database_url
         self._clock = clock
-        self._queue: queue.Queue[Inbound] = queue.Queue(maxsize=self.config.queue_max)
+        self._queue: Inbox[Inbound] = Inbox(self.config.queue_max)
         self._subscribers: list[BatchSubscriber] = []
         self._units = UnitTable(load_catalogue())
+        self._encoder = CopyEncoder()
         self._conn: psycopg.Connection | None = None
         self._directory = DeviceDirectory([])
         self._directory_loaded_at = float("-inf")
+        self._directory_conn: psycopg.Connection | None = None
+        self._directory_lock = threading.Lock()
+        self._received_by_transport: dict[str, Counter] = {}
         self.ready = threading.Event()
 
     def submit(self, item: Inbound) -> None:
         """Queue an item; blocks when the queue is full (the source stops reading)."""
-        self.metrics.messages_received.labels(item.source.transport).inc()
-        self._queue.put(item)
+        self.submit_many([item])
+
+    def submit_many(self, items: list[Inbound]) -> None:
+        """Queue items of one source in order; blocks when the queue is full (the source stops reading)."""
+        if items:
+            self._received(items[0].source.transport).inc(len(items))
+            self._queue.put_many(items)
+
+    def _received(self, transport: str) -> Counter:
+        # Counter.labels() costs more than the increment: look each child up once.
+        child = self._received_by_transport.get(transport)
+        if child is None:
+            child = self._received_by_transport[transport] = self.metrics.messages_received.labels(transport)
+        return child
 
     def subscribe(self, subscriber: BatchSubscriber) -> None:
         """Hand every committed batch to this subscriber too."""
@@ -117,38 +138,51 @@ class Pipeline:
         return self._directory
 
     def run(self, stop: threading.Event) -> None:
-        """Process batches until `stop` is set and the queue is drained (or the database is away)."""
+        """Process batches until `stop` is set and the queue is drained (or the database is away).
+
+        Two stages overlap: a preparer thread decodes and checks batch N+1 while this thread
+        writes batch N (the database works without the GIL). Batches are written, acknowledged
+        and published in the order they were taken, so acknowledgements stay in arrival order.
+        """
         self._connect_with_retry(stop)
         self.ready.set()
-        while not (stop.is_set() and self._queue.empty()):
-            items = self._collect()
-            self.metrics.queue_depth.set(self._queue.qsize())
-            if items and not self._process(items, stop):
-                break
-            if not items:
-                self._refresh_directory(force=False)
-        self._close()
-
-    def _collect(self) -> list[Inbound]:
+        handoff: queue.Queue[_Prepared | None] = queue.Queue(maxsize=PREPARED_AHEAD)
+        halt = threading.Event()
+        preparer = threading.Thread(
+            target=self._prepare_loop, args=(stop, halt, handoff), name="ingest-prepare", daemon=True
+        )
+        preparer.start()
         try:
-            items = [self._queue.get(timeout=0.2)]
-        except queue.Empty:
-            return []
-        deadline = time.monotonic() + self.config.batch_max_seconds
-        while len(items) < self.config.batch_max_messages:
-            remaining = deadline - time.monotonic()
-            try:
-                items.append(self._queue.get_nowait() if remaining <= 0 else self._queue.get(timeout=remaining))
-            except queue.Empty:
-                break
-        return items
+            while (batch := handoff.get()) is not None:
+                if not self._process(batch, stop):
+                    break
+        finally:
+            halt.set()
+            preparer.join()
+            self._close()
 
-    def _process(self, items: list[Inbound], stop: threading.Event) -> bool:
-        self.metrics.unacked.set(len(items) + self._queue.qsize())
-        per_item, quarantine = self._prepare(items)
-        rows = [r for item_rows in per_item for r in item_rows]
+    def _prepare_loop(
+        self, stop: threading.Event, halt: threading.Event, handoff: queue.Queue[_Prepared | None]
+    ) -> None:
+        try:
+            while not halt.is_set() and not (stop.is_set() and not len(self._queue)):
+                items = self._queue.take(self.config.batch_max_messages, 0.2, self.config.batch_max_seconds)
+                self.metrics.queue_depth.set(len(self._queue))
+                if not items:
+                    self._refresh_directory(force=False)
+                    continue
+                if not _put_unless(handoff, self._prepare(items), halt):
+                    return
+        except Exception:  # a bug here must not leave the writer waiting forever
+            log.exception("preparing a batch failed; stopping the pipeline")
+        finally:
+            _put_unless(handoff, None, halt)
+
+    def _process(self, batch: _Prepared, stop: threading.Event) -> bool:
+        items, rows = batch.items, batch.rows
+        self.metrics.unacked.set(len(items) + len(self._queue))
         started = time.monotonic()
-        result = self._write(rows, quarantine, per_item, items, stop)
+        result = self._write(batch, stop)
         if result is None:
             return False
         self._record(result, len(rows), started)
@@ -156,7 +190,7 @@ class Pipeline:
         self._publish(rows)
         return True
 
-    def _prepare(self, items: list[Inbound]) -> tuple[list[list[Row]], list[QuarantineEntry]]:
+    def _prepare(self, items: list[Inbound]) -> _Prepared:
         per_item: list[list[Row]] = []
         quarantine: list[QuarantineEntry] = []
         for item in items:
@@ -165,7 +199,8 @@ class Pipeline:
             quarantine.extend(problems)
         for q in quarantine:
             self.metrics.quarantined.labels(q.reason).inc()
-        return per_item, quarantine
+        rows = [r for item_rows in per_item for r in item_rows]
+        return _Prepared(items, per_item, quarantine, rows, self._encoder.encode(rows))
 
     def _rows_of(self, item: Inbound) -> tuple[list[Row], list[QuarantineEntry]]:
         if item.rows is not None:
@@ -184,24 +219,19 @@ class Pipeline:
     def _quarantine(self, item: Inbound, reason: str, detail: str) -> QuarantineEntry:
         return QuarantineEntry(item.source.transport, item.origin, item.device, reason, detail, item.payload)
 
-    def _write(
-        self,
-        rows: list[Row],
-        quarantine: list[QuarantineEntry],
-        per_item: list[list[Row]],
-        items: list[Inbound],
-        stop: threading.Event,
-    ) -> writer.WriteResult | None:
+    def _write(self, batch: _Prepared, stop: threading.Event) -> writer.WriteResult | None:
+        items, per_item, quarantine = batch.items, batch.per_item, batch.quarantine
         delay = 0.1
         while True:
             try:
-                return writer.write_batch(self._connection(), rows, quarantine)
+                return writer.write_batch(self._connection(), batch.rows, quarantine, batch.copy_data)
             except (WriteError, psycopg.OperationalError) as exc:
                 self.metrics.database_errors.inc()
                 if _is_content_error(exc) and self._conn is not None and not self._conn.closed:
                     return self._write_one_by_one(per_item, items, quarantine)
                 log.warning("database unavailable, retrying in %.1f s (nothing acknowledged): %s", delay, exc)
-                self._close()
+                _close_quietly(self._conn)
+                self._conn = None
                 if stop.wait(delay):
                     log.warning("stopping while the database is away: %d messages stay unacknowledged", len(items))
                     return None
@@ -236,7 +266,7 @@ class Pipeline:
             by_source.setdefault(id(item.source), (item.source, []))[1].append(item.token)
         for source, tokens in by_source.values():
             source.ack(tokens)
-        self.metrics.unacked.set(self._queue.qsize())
+        self.metrics.unacked.set(len(self._queue))
 
     def _publish(self, rows: list[Row]) -> None:
         if not rows or not self._subscribers:
@@ -267,23 +297,60 @@ class Pipeline:
                 delay = min(delay * 2, self.config.retry_max_seconds)
 
     def _refresh_directory(self, *, force: bool) -> None:
-        now = time.monotonic()
-        min_age = 2.0 if force else self.config.directory_refresh_seconds
-        if now - self._directory_loaded_at < min_age or self._conn is None or self._conn.closed:
-            return
-        try:
-            self._directory = load_directory(self._conn)
-            self._conn.commit()
-            self._directory_loaded_at = now
-        except psycopg.Error as exc:
-            log.warning("cannot reload the device registry: %s", exc)
-            self._close()
+        """Reload the registry on its own connection: both stages call this, and the writer's
+        connection may be inside a batch's transaction."""
+        with self._directory_lock:
+            now = time.monotonic()
+            min_age = 2.0 if force else self.config.directory_refresh_seconds
+            if now - self._directory_loaded_at < min_age:
+                return
+            try:
+                if self._directory_conn is None or self._directory_conn.closed:
+                    self._directory_conn = psycopg.connect(
+                        self._url, application_name="envmon-ingest-registry", connect_timeout=5, autocommit=True
+                    )
+                self._directory = load_directory(self._directory_conn)
+                self._directory_loaded_at = now
+            except psycopg.Error as exc:
+                log.warning("cannot reload the device registry: %s", exc)
+                self._directory_loaded_at = now  # not again for min_age: the database may be away
+                _close_quietly(self._directory_conn)
+                self._directory_conn = None
 
     def _close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._conn.close()
-            self._conn = None
+        _close_quietly(self._conn)
+        self._conn = None
+        with self._directory_lock:
+            _close_quietly(self._directory_conn)
+            self._directory_conn = None
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A decoded and checked batch, waiting for the writer."""
+
+    items: list[Inbound]
+    per_item: list[list[Row]]
+    quarantine: list[QuarantineEntry]
+    rows: list[Row]
+    copy_data: bytes  # rows in binary COPY format
+
+
+def _put_unless(handoff: queue.Queue[_Prepared | None], batch: _Prepared | None, halt: threading.Event) -> bool:
+    """Hand a batch to the writer; False when the writer stopped before taking it."""
+    while not halt.is_set():
+        try:
+            handoff.put(batch, timeout=0.2)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _close_quietly(conn: psycopg.Connection | None) -> None:
+    if conn is not None:
+        with contextlib.suppress(psycopg.Error):
+            conn.close()
 
 
 def _is_content_error(exc: Exception) -> bool:
