@@ -14,9 +14,9 @@ from ingest.mqtt_wire import (
     decode_varint,
     encode_varint,
     parse_publish,
+    pubacks,
     publish_header,
     publish_packet,
-    pubacks,
     split_packets,
 )
 
