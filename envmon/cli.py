@@ -109,6 +109,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     overrides = {k: v for k, v in (("ingest_client_id", args.client_id), ("ingest_http_port", args.http_port)) if v}
     if args.shared:
         overrides["ingest_shared_subscription"] = True
+    if args.hj212:
+        overrides["ingest_hj212"] = True
     if overrides:
         settings = settings.model_copy(update=overrides)
     return run_ingest(settings)
@@ -216,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--client-id", help="stable MQTT client id (default: ENVMON_INGEST_CLIENT_ID)")
     ingest.add_argument("--shared", action="store_true", help="join the shared subscription $share/envmon-ingest")
     ingest.add_argument("--http-port", type=int, help="port of /metrics and /healthz (0: any free port)")
+    ingest.add_argument("--hj212", action="store_true", help="also run the HJ 212 TCP gateway (ENVMON_HJ212_PORT)")
     ingest.set_defaults(handler=_ingest)
 
     bench = sub.add_parser(

@@ -24,7 +24,7 @@ def demo_components(settings: Settings) -> list[Component]:
     """Every component that exists so far; later issues add alerts, dashboard and the simulator."""
     from ingest.service import IngestService
 
-    return [IngestService(settings), HealthReporter(settings)]
+    return [IngestService(settings, hj212=True), HealthReporter(settings)]
 
 
 def run_demo(
@@ -42,8 +42,12 @@ def run_demo(
     try:
         banner = _prepare(settings, registry_path or DEFAULT_REGISTRY)
         components = demo_components(settings)
-        print("\n".join([*banner, f"  running    {', '.join(c.name for c in components)}", "  Press Ctrl-C to stop.",
-                         ""]), flush=True)
+        print(
+            "\n".join(
+                [*banner, f"  running    {', '.join(c.name for c in components)}", "  Press Ctrl-C to stop.", ""]
+            ),
+            flush=True,
+        )
         asyncio.run(run_components(components, duration_seconds=duration_seconds))
     finally:
         if started_stack and not keep_stack:

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     ingest_http_port: int = Field(default=9310, ge=0, le=65535)
     ingest_batch_max_messages: int = Field(default=2000, gt=0)
     ingest_batch_max_seconds: float = Field(default=0.05, gt=0)
+    ingest_hj212: bool = False
+    hj212_host: str = "127.0.0.1"
+    hj212_port: int = Field(default=9212, ge=0, le=65535)
 
     @field_validator("timezone")
     @classmethod

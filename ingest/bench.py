@@ -263,7 +263,7 @@ def run_pipeline(stack: StackState, cfg: BenchConfig, progress: Any) -> dict[str
     latency = _Latency()
     service.pipeline.subscribe(latency)
     service.start()
-    service.source.connected.wait(10)
+    service.wait_connected(10)
     devices = [f"BENCH{n:05d}" for n in range(cfg.devices)]
     rate_msgs = cfg.target_readings_per_s / len(CODES) / cfg.publishers
     results: Any = mp.get_context("spawn").Queue()

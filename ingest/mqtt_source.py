@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import cast
 from urllib.parse import unquote, urlsplit
@@ -44,6 +45,7 @@ class MqttSource:
         client_id: str = "envmon-ingest",
         shared: bool = False,
         receive_maximum: int = 65535,
+        on_status: Callable[[str, bytes], None] | None = None,
     ) -> None:
         parts = urlsplit(mqtt_url)
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 1883
@@ -51,6 +53,7 @@ class MqttSource:
         self._topic = (f"$share/{SHARE_GROUP}/" if shared else "") + topics.subscription(topics.UP)
         self._receive_maximum = min(receive_maximum, pipeline.config.queue_max, 65535)
         self._devices: dict[str, str | None] = {}
+        self._on_status = on_status
         self.connected = threading.Event()
         self._client = FastClient(client_id, self._on_publishes)
         if parts.username:
@@ -98,6 +101,10 @@ class MqttSource:
             log.error("broker refused the connection: %s", reason)
             return
         client.subscribe(self._topic, qos=1)
+        if self._on_status is not None:
+            # QoS 0: status messages are retained and idempotent, and their PUBACKs would have to be
+            # ordered among the data acks; the silence timer covers a lost one.
+            client.subscribe(topics.subscription(topics.STATUS), qos=0)
         self._pipeline.metrics.mqtt_connected.set(1)
         self.connected.set()
         log.info(
@@ -123,10 +130,23 @@ class MqttSource:
     def _on_publishes(self, batch: list[Publish], generation: int) -> None:
         # Runs on paho's network thread, once per read: hand over and return.
         now = datetime.now(UTC)
+        if self._on_status is not None and any(p.qos == 0 for p in batch):
+            batch = self._take_statuses(batch)
         items = [
             Inbound(self, (generation, p.mid, p.qos), p.topic, self._device_of(p.topic), p.payload, now) for p in batch
         ]
         self._pipeline.submit_many(items)
+
+    def _take_statuses(self, batch: list[Publish]) -> list[Publish]:
+        """Hand status messages to the presence monitor; return the rest."""
+        assert self._on_status is not None
+        rest = []
+        for p in batch:
+            if p.topic.endswith("/" + topics.STATUS) and (device := self._device_of(p.topic)) is not None:
+                self._on_status(device, p.payload)
+            else:
+                rest.append(p)
+        return rest
 
     def _device_of(self, topic: str) -> str | None:
         try:

@@ -6,9 +6,16 @@ than `SILENT_INTERVALS` reporting intervals (at least `MIN_SILENCE_SECONDS`) is 
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import psycopg
+
+log = logging.getLogger(__name__)
+CHECK_SECONDS = 10.0
 
 SILENT_INTERVALS = 3
 MIN_SILENCE_SECONDS = 60
@@ -47,3 +54,55 @@ def set_device_status(conn: psycopg.Connection, mn: str, online: bool, now: date
     with conn.transaction():
         row = conn.execute(_SET_STATUS, {"now": now, "online": online, "mn": mn}).fetchone()
     return row is not None
+
+
+class PresenceMonitor:
+    """Records status messages and runs the silence timer on a connection of its own."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._statuses: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=100_000)
+        self._conn: psycopg.Connection | None = None
+
+    def on_status(self, device: str, payload: bytes) -> None:
+        """Called from the MQTT thread: queue the status (dropped when the queue is full)."""
+        try:
+            self._statuses.put_nowait((device, payload))
+        except queue.Full:
+            log.warning("presence queue full: status of %s dropped (the silence timer still applies)", device)
+
+    def run(self, stop: threading.Event) -> None:
+        """Record statuses as they come and check for silence every CHECK_SECONDS."""
+        next_check = 0.0
+        while not stop.is_set():
+            try:
+                device, payload = self._statuses.get(timeout=1.0)
+                self._record(device, payload)
+            except queue.Empty:
+                pass
+            if datetime.now(UTC).timestamp() >= next_check:
+                next_check = datetime.now(UTC).timestamp() + CHECK_SECONDS
+                self._with_connection(self._check_silence)
+
+    def _record(self, device: str, payload: bytes) -> None:
+        online = parse_status(payload)
+        if online is None:
+            log.warning("status of %s is neither online nor offline: %r", device, payload[:40])
+            return
+        self._with_connection(lambda conn: set_device_status(conn, device, online, datetime.now(UTC)))
+
+    def _check_silence(self, conn: psycopg.Connection) -> None:
+        devices = mark_silent_devices(conn, datetime.now(UTC))
+        if devices:
+            log.info("devices fell silent (offline): %s", ", ".join(devices))
+
+    def _with_connection(self, work: Callable[[psycopg.Connection], object]) -> None:
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self._url, application_name="envmon-presence", connect_timeout=5)
+            work(self._conn)
+        except psycopg.Error as exc:
+            log.warning("presence update failed (will retry): %s", exc)
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None

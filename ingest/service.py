@@ -1,4 +1,4 @@
-"""`envmon ingest`: the pipeline, its MQTT source and its HTTP endpoint, run together."""
+"""`envmon ingest` / `envmon hj212 serve`: the pipeline with its sources, presence and HTTP endpoint."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import threading
 import time
 
 from envmon.settings import Settings
+from ingest.gateway import Hj212Gateway
 from ingest.http import serve_http
 from ingest.mqtt_source import MqttSource
 from ingest.pipeline import BatchSubscriber, Pipeline, PipelineConfig
+from ingest.presence import PresenceMonitor
 from ingest.resend import GapMonitor, resend_payload
 
 log = logging.getLogger(__name__)
@@ -21,39 +23,77 @@ class IngestService:
 
     name = "ingest"
 
-    def __init__(self, settings: Settings, *, subscribers: list[BatchSubscriber] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        mqtt: bool = True,
+        hj212: bool | None = None,
+        subscribers: list[BatchSubscriber] | None = None,
+    ) -> None:
         self._settings = settings
-        config = PipelineConfig(batch_max_messages=settings.ingest_batch_max_messages,
-                                batch_max_seconds=settings.ingest_batch_max_seconds)
+        config = PipelineConfig(
+            batch_max_messages=settings.ingest_batch_max_messages, batch_max_seconds=settings.ingest_batch_max_seconds
+        )
         self.pipeline = Pipeline(settings.require_database_url(), config=config)
         for subscriber in subscribers or []:
             self.pipeline.subscribe(subscriber)
-        self.source = MqttSource(settings.require_mqtt_url(), self.pipeline, client_id=settings.ingest_client_id,
-                                 shared=settings.ingest_shared_subscription)
-        self.gaps = GapMonitor(lambda r: self.source.publish_command(r.device, resend_payload(r)))
-        self.pipeline.subscribe(self.gaps)
+        self.presence = PresenceMonitor(settings.require_database_url())
+        self.source: MqttSource | None = None
+        self.gaps: GapMonitor | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self.pipeline.run, args=(self._stop,), name="ingest-writer")
-        self._gap_thread = threading.Thread(target=self.gaps.run, args=(self._stop,), name="ingest-gaps", daemon=True)
+        self._threads = [
+            threading.Thread(target=self.pipeline.run, args=(self._stop,), name="ingest-writer"),
+            threading.Thread(target=self.presence.run, args=(self._stop,), name="ingest-presence", daemon=True),
+        ]
+        if mqtt:
+            self._add_mqtt(settings)
+        use_hj212 = settings.ingest_hj212 if hj212 is None else hj212
+        self.gateway = Hj212Gateway(self.pipeline, settings.hj212_host, settings.hj212_port) if use_hj212 else None
+
+    def _add_mqtt(self, settings: Settings) -> None:
+        source = MqttSource(
+            settings.require_mqtt_url(),
+            self.pipeline,
+            client_id=settings.ingest_client_id,
+            shared=settings.ingest_shared_subscription,
+            on_status=self.presence.on_status,
+        )
+        self.source = source
+        self.gaps = GapMonitor(lambda r: source.publish_command(r.device, resend_payload(r)))
+        self.pipeline.subscribe(self.gaps)
+        self._threads.append(
+            threading.Thread(target=self.gaps.run, args=(self._stop,), name="ingest-gaps", daemon=True)
+        )
 
     def start(self) -> int:
         """Start everything; returns the HTTP port."""
-        self._thread.start()
-        self._gap_thread.start()
-        server = serve_http(self.pipeline.metrics, self._settings.ingest_http_host, self._settings.ingest_http_port,
-                            time.time())
+        for thread in self._threads:
+            thread.start()
+        server = serve_http(
+            self.pipeline.metrics, self._settings.ingest_http_host, self._settings.ingest_http_port, time.time()
+        )
         self._http = server
-        self.source.start()
+        if self.source is not None:
+            self.source.start()
         port = int(server.server_address[1])
-        log.info("ingest running: metrics and health at http://%s:%d/metrics and /healthz",
-                 self._settings.ingest_http_host, port)
+        log.info(
+            "ingest running: metrics and health at http://%s:%d/metrics and /healthz",
+            self._settings.ingest_http_host,
+            port,
+        )
         return port
+
+    def wait_connected(self, timeout: float) -> bool:
+        """True once the MQTT source is connected (at once when there is none)."""
+        return self.source is None or self.source.connected.wait(timeout)
 
     def shutdown(self) -> None:
         """Stop taking messages, write what is queued, stop."""
-        self.source.stop()
+        if self.source is not None:
+            self.source.stop()
         self._stop.set()
-        self._thread.join(timeout=60)
+        self._threads[0].join(timeout=60)
         self._http.shutdown()
         log.info("ingest stopped")
 
@@ -61,14 +101,17 @@ class IngestService:
         """Run as a component until `stop` is set."""
         self.start()
         try:
-            await stop.wait()
+            if self.gateway is not None:
+                await self.gateway.run(stop)
+            else:
+                await stop.wait()
         finally:
             await asyncio.to_thread(self.shutdown)
 
 
-def run_ingest(settings: Settings) -> int:
+def run_ingest(settings: Settings, *, mqtt: bool = True, hj212: bool | None = None) -> int:
     """Run the service until SIGINT/SIGTERM."""
     from envmon.runtime import run_components
 
-    asyncio.run(run_components([IngestService(settings)]))
+    asyncio.run(run_components([IngestService(settings, mqtt=mqtt, hj212=hj212)]))
     return 0

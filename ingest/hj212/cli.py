@@ -107,7 +107,32 @@ def add_hj212_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     actions = hj212.add_subparsers(dest="hj212_command", metavar="ACTION", required=True)
     _add_decode(actions)
     _add_encode(actions)
+    _add_serve(actions)
     return hj212
+
+
+def _add_serve(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The `serve` sub-command: the TCP gateway with its own ingest pipeline."""
+    serve = actions.add_parser(
+        "serve",
+        help="accept data loggers over TCP and store their readings",
+        description="Listen on ENVMON_HJ212_HOST:ENVMON_HJ212_PORT (default 127.0.0.1:9212; use 0.0.0.0 to accept "
+        "loggers from the network), check MN and PW against the registry, store uploads (2011/2051/2061/2031) and "
+        "reply 9014 after commit, 9011 for refusals. Serves /metrics and /healthz like `envmon ingest`.",
+    )
+    serve.add_argument("--host", help="address to listen on (default: ENVMON_HJ212_HOST)")
+    serve.add_argument("--port", type=int, help="TCP port (default: ENVMON_HJ212_PORT)")
+    serve.add_argument("--http-port", type=int, help="port of /metrics and /healthz (0: any free port)")
+    serve.set_defaults(handler=_serve_handler)
+
+
+def _serve_handler(args: argparse.Namespace, settings: Any) -> int:
+    from ingest.service import run_ingest
+
+    wanted = {"hj212_host": args.host, "hj212_port": args.port, "ingest_http_port": args.http_port}
+    return run_ingest(
+        settings.model_copy(update={k: v for k, v in wanted.items() if v is not None}), mqtt=False, hj212=True
+    )
 
 
 def _add_decode(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

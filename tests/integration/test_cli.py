@@ -30,6 +30,7 @@ COMMANDS = [
     ["hj212"],
     ["hj212", "decode"],
     ["hj212", "encode"],
+    ["hj212", "serve"],
 ]
 
 
@@ -104,7 +105,13 @@ def demo_state_dir() -> Iterator[Path]:
 
 
 def test_demo_starts_everything_and_stops_cleanly(demo_state_dir: Path) -> None:
-    done = envmon("demo", "--duration-seconds", "3", env={"ENVMON_STATE_DIR": str(demo_state_dir)}, timeout=180)
+    done = envmon(
+        "demo",
+        "--duration-seconds",
+        "3",
+        env={"ENVMON_STATE_DIR": str(demo_state_dir), "ENVMON_HJ212_PORT": "0", "ENVMON_INGEST_HTTP_PORT": "0"},
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr
     assert "envmon demo" in done.stdout and "Press Ctrl-C to stop." in done.stdout
     assert "sites" in done.stdout and "MQTT device logins" in done.stdout

@@ -31,7 +31,7 @@ def service(stack: StackState, ingest_db: str, request: pytest.FixtureRequest) -
     )
     svc = IngestService(settings)
     port = svc.start()
-    assert svc.source.connected.wait(10)
+    assert svc.wait_connected(10)
     yield svc, port
     svc.shutdown()
 
@@ -40,6 +40,7 @@ def test_missing_message_is_requested_and_the_resend_fills_the_gap(
     stack: StackState, service: tuple[IngestService, int], ingest_db: str
 ) -> None:
     svc, _ = service
+    assert svc.gaps is not None
     device = DEVICES[4]
     launcher.set_device_credentials(stack, [device])
     time.sleep(0.3)
@@ -85,3 +86,20 @@ def test_metrics_and_health_endpoints(stack: StackState, service: tuple[IngestSe
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/nope", timeout=5)
     assert info.value.code == 404
+
+
+def test_last_will_marks_the_device_offline(
+    stack: StackState, service: tuple[IngestService, int], ingest_db: str
+) -> None:
+    device = DEVICES[1]
+    launcher.set_device_credentials(stack, [device])
+    time.sleep(0.3)
+    dev = connect(stack.mqtt_port, device, mosquitto.device_secret(stack.secret_key, device))
+    try:
+        publish(dev, device, payload(device, 1))
+        assert wait_for_count(ingest_db, "SELECT count(*) FROM device_state WHERE online", 1) == 1
+        dev.client.publish(topics.device_topic(device, topics.STATUS), b"offline", qos=1, retain=True)
+        assert wait_for_count(ingest_db, "SELECT count(*) FROM device_state WHERE NOT online", 1) == 1
+    finally:
+        dev.client.publish(topics.device_topic(device, topics.STATUS), b"", qos=1, retain=True)  # clear retained
+        dev.close()
