@@ -35,6 +35,8 @@ from ingest.rows import Row, UnitTable, message_rows
 log = logging.getLogger(__name__)
 # Batches prepared ahead of the writer: one keeps both stages busy; more only holds memory.
 PREPARED_AHEAD = 1
+# Committed batches waiting for subscribers.
+SUBSCRIBER_QUEUE = 4
 
 
 class AckSource(Protocol):
@@ -102,6 +104,7 @@ class Pipeline:
         self._clock = clock
         self._queue: Inbox[Inbound] = Inbox(self.config.queue_max)
         self._subscribers: list[BatchSubscriber] = []
+        self._committed: queue.Queue[StoredBatch | None] = queue.Queue(maxsize=SUBSCRIBER_QUEUE)
         self._units = UnitTable(load_catalogue())
         self._encoder = CopyEncoder()
         self._conn: psycopg.Connection | None = None
@@ -152,6 +155,8 @@ class Pipeline:
             target=self._prepare_loop, args=(stop, halt, handoff), name="ingest-prepare", daemon=True
         )
         preparer.start()
+        dispatcher = threading.Thread(target=self._dispatch_loop, name="ingest-subscribers", daemon=True)
+        dispatcher.start()
         try:
             while (batch := handoff.get()) is not None:
                 if not self._process(batch, stop):
@@ -159,6 +164,8 @@ class Pipeline:
         finally:
             halt.set()
             preparer.join()
+            self._committed.put(None)
+            dispatcher.join(timeout=60)
             self._close()
 
     def _prepare_loop(
@@ -269,9 +276,16 @@ class Pipeline:
         self.metrics.unacked.set(len(self._queue))
 
     def _publish(self, rows: list[Row]) -> None:
-        if not rows or not self._subscribers:
-            return
-        batch = StoredBatch(rows, self._clock(), self._directory)
+        # Subscribers run on their own thread so the writer can start the next round trip; the
+        # queue is small and blocking, so a slow subscriber slows ingest rather than losing batches.
+        if rows and self._subscribers:
+            self._committed.put(StoredBatch(rows, self._clock(), self._directory))
+
+    def _dispatch_loop(self) -> None:
+        while (batch := self._committed.get()) is not None:
+            self._deliver(batch)
+
+    def _deliver(self, batch: StoredBatch) -> None:
         for subscriber in self._subscribers:
             try:
                 subscriber.on_batch(batch)
