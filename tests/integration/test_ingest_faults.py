@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
@@ -169,55 +169,55 @@ def assert_ledger(database_url: str, count: int, timeout: float = 120) -> None:
     assert (total, lost[:10], len(lost), extra) == (expected, [], 0, set())
 
 
-def test_ingest_killed_with_sigkill_mid_stream_loses_nothing(fault_stack: StackState, fault_db: str) -> None:
-    count = 600
-    ingest = IngestProcess(fault_stack, "envmon-ingest-sigkill")
+def run_with_fault(
+    stack: StackState,
+    database_url: str,
+    *,
+    name: str,
+    count: int,
+    fault_after: int,
+    fault: Callable[[IngestProcess, Publisher], None],
+) -> None:
+    """Start ingest and a stream of `count` messages per device, inject `fault` after `fault_after`
+    of them, let the stream finish, and check the ledger."""
+    ingest = IngestProcess(stack, name)
     ingest.start()
-    publisher = Publisher(fault_stack, count)
+    publisher = Publisher(stack, count)
     try:
         time.sleep(1.5)  # ingest connected and subscribed (its session persists after this)
         publisher.thread.start()
-        publisher.wait_until_sent(count // 3)
-        ingest.kill()
-        publisher.wait_until_sent(count // 2)
-        ingest.start()
+        publisher.wait_until_sent(fault_after)
+        fault(ingest, publisher)
         publisher.finish()
-        assert_ledger(fault_db, count)
+        assert_ledger(database_url, count)
     finally:
         ingest.stop()
+
+
+def test_ingest_killed_with_sigkill_mid_stream_loses_nothing(fault_stack: StackState, fault_db: str) -> None:
+    def kill_and_restart(ingest: IngestProcess, publisher: Publisher) -> None:
+        ingest.kill()
+        publisher.wait_until_sent(300)
+        ingest.start()
+
+    run_with_fault(
+        fault_stack, fault_db, name="envmon-ingest-sigkill", count=600, fault_after=200, fault=kill_and_restart
+    )
 
 
 def test_broker_stopped_with_sigterm_and_restarted_loses_nothing(fault_stack: StackState, fault_db: str) -> None:
-    count = 600
-    ingest = IngestProcess(fault_stack, "envmon-ingest-broker")
-    ingest.start()
-    publisher = Publisher(fault_stack, count)
-    try:
-        time.sleep(1.5)
-        publisher.thread.start()
-        publisher.wait_until_sent(count // 3)
+    def restart_broker(ingest: IngestProcess, publisher: Publisher) -> None:
         mosquitto.stop(fault_stack.broker)
         time.sleep(2)
         mosquitto.start(fault_stack.broker)
-        publisher.finish()
-        assert_ledger(fault_db, count)
-    finally:
-        ingest.stop()
+
+    run_with_fault(fault_stack, fault_db, name="envmon-ingest-broker", count=600, fault_after=200, fault=restart_broker)
 
 
 def test_database_stopped_for_30_seconds_loses_nothing(fault_stack: StackState, fault_db: str) -> None:
-    count = 1500
-    ingest = IngestProcess(fault_stack, "envmon-ingest-pgdown")
-    ingest.start()
-    publisher = Publisher(fault_stack, count)
-    try:
-        time.sleep(1.5)
-        publisher.thread.start()
-        publisher.wait_until_sent(count // 10)
+    def stop_database(ingest: IngestProcess, publisher: Publisher) -> None:
         postgres.stop(fault_stack.cluster, mode="immediate")
         time.sleep(30)
         postgres.start(fault_stack.cluster)
-        publisher.finish()
-        assert_ledger(fault_db, count)
-    finally:
-        ingest.stop()
+
+    run_with_fault(fault_stack, fault_db, name="envmon-ingest-pgdown", count=1500, fault_after=150, fault=stop_database)
