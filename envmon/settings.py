@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     ingest_batch_max_messages: int = Field(default=2000, gt=0)
     ingest_batch_max_seconds: float = Field(default=0.05, gt=0)
     ingest_hj212: bool = False
+    ingest_workers: int = Field(default=1, ge=1, le=64)
     hj212_host: str = "127.0.0.1"
     hj212_port: int = Field(default=9212, ge=0, le=65535)
 
