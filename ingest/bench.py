@@ -57,6 +57,7 @@ class BenchConfig:
     target_readings_per_s: int = 120_000
     publishers: int = 2
     ceiling_rows: int = 2_000_000
+    workers: int = 1
 
 
 def bench_registry(devices: int) -> str:
@@ -92,8 +93,9 @@ class _Payloads:
         ]
 
     def payload(self, index: int, seq: int, stamp: bytes) -> bytes:
-        return b"".join((self._heads[index], str(seq).encode(), b',"time":"', stamp, b'","values":{',
-                         self._values[seq % 97], b"}}"))
+        return b"".join(
+            (self._heads[index], str(seq).encode(), b',"time":"', stamp, b'","values":{', self._values[seq % 97], b"}}")
+        )
 
 
 class _WirePublisher:
@@ -188,7 +190,8 @@ def _publish_worker(
 class _Latency:
     """Batch subscriber: publish-to-commit latency of every message, and the commit timeline."""
 
-    def __init__(self) -> None:
+    def __init__(self, counter: Any = None) -> None:
+        self._counter = counter  # a multiprocessing.Value shared with the benchmark's main process
         self.samples: list[float] = []
         self.first_commit: float | None = None
         self.last_commit = 0.0
@@ -205,6 +208,9 @@ class _Latency:
                 self.samples.append(committed - row.time.timestamp())
             last = key
         self.readings += len(batch.rows)
+        if self._counter is not None:
+            with self._counter.get_lock():
+                self._counter.value += len(batch.rows)
         self.first_commit = self.first_commit or committed
         self.last_commit = committed
 
@@ -249,26 +255,53 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def run_pipeline(stack: StackState, cfg: BenchConfig, progress: Any) -> dict[str, Any]:
-    """Publish for the configured time through the real broker into the ingest service."""
+def _ingest_worker(
+    settings_kw: dict[str, Any], index: int, workers: int, ready: Any, stop: Any, counter: Any, results: Any
+) -> None:
+    """One ingest process of the benchmark: the real IngestService plus a latency subscriber."""
     settings = load_settings(
-        environment="test",
-        database_url=stack.database_url,
-        state_dir=stack.state_dir,
-        mqtt_url=stack.mqtt_url_for(mosquitto.SERVICE_USER),
-        ingest_http_port=0,
-        ingest_client_id="envmon-ingest-bench",
+        **settings_kw, ingest_client_id=f"envmon-ingest-bench-{index}", ingest_shared_subscription=workers > 1
     )
     service = IngestService(settings)
-    latency = _Latency()
+    latency = _Latency(counter)
     service.pipeline.subscribe(latency)
     service.start()
     service.wait_connected(10)
+    ready.set()
+    stop.wait()
+    service.shutdown()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results.put({"samples": latency.samples, "last_commit": latency.last_commit, "peak_mb": peak_mb})
+
+
+def run_pipeline(stack: StackState, cfg: BenchConfig, progress: Any) -> dict[str, Any]:
+    """Publish for the configured time through the real broker into `cfg.workers` ingest processes."""
+    ctx = mp.get_context("spawn")
+    settings_kw = {
+        "environment": "test",
+        "database_url": stack.database_url,
+        "state_dir": stack.state_dir,
+        "mqtt_url": stack.mqtt_url_for(mosquitto.SERVICE_USER),
+        "ingest_http_port": 0,
+    }
+    counter, stop, ingest_results = ctx.Value("q", 0), ctx.Event(), ctx.Queue()
+    readies = [ctx.Event() for _ in range(cfg.workers)]
+    ingesters = [
+        ctx.Process(
+            target=_ingest_worker, args=(settings_kw, i, cfg.workers, readies[i], stop, counter, ingest_results)
+        )
+        for i in range(cfg.workers)
+    ]
+    for proc in ingesters:
+        proc.start()
+    for ready in readies:
+        ready.wait(60)
+    time.sleep(1)  # subscriptions in place
     devices = [f"BENCH{n:05d}" for n in range(cfg.devices)]
     rate_msgs = cfg.target_readings_per_s / len(CODES) / cfg.publishers
-    results: Any = mp.get_context("spawn").Queue()
-    workers = [
-        mp.get_context("spawn").Process(
+    results: Any = ctx.Queue()
+    publishers = [
+        ctx.Process(
             target=_publish_worker,
             args=(
                 "",
@@ -284,24 +317,31 @@ def run_pipeline(stack: StackState, cfg: BenchConfig, progress: Any) -> dict[str
         for i in range(cfg.publishers)
     ]
     started = time.time()
-    for w in workers:
+    for w in publishers:
         w.start()
-    _watch(latency, started, cfg.duration_seconds, progress)
-    published = [results.get(timeout=300) for _ in workers]
-    for w in workers:
+    _watch(counter, started, cfg.duration_seconds, progress)
+    published = [results.get(timeout=300) for _ in publishers]
+    for w in publishers:
         w.join()
     sent = sum(p["sent"] for p in published)
-    deadline = time.time() + 120
-    while latency.readings < sent * len(CODES) and time.time() < deadline:
+    deadline = time.time() + 180
+    while counter.value < sent * len(CODES) and time.time() < deadline:
         time.sleep(0.2)
-    service.shutdown()
-    return {"published": published, "sent": sent, "latency": latency, "started": started}
+    stop.set()
+    outcomes = [ingest_results.get(timeout=300) for _ in ingesters]
+    for proc in ingesters:
+        proc.join()
+    latency = _Latency()
+    latency.samples = [x for o in outcomes for x in o["samples"]]
+    latency.last_commit = max(o["last_commit"] for o in outcomes)
+    peak_mb = max(o["peak_mb"] for o in outcomes)
+    return {"published": published, "sent": sent, "latency": latency, "started": started, "peak_mb": peak_mb}
 
 
-def _watch(latency: _Latency, started: float, duration: float, progress: Any) -> None:
+def _watch(counter: Any, started: float, duration: float, progress: Any) -> None:
     while time.time() - started < duration:
         time.sleep(5)
-        progress(f"{time.time() - started:5.0f} s  committed {latency.readings:>10,d} readings")
+        progress(f"{time.time() - started:5.0f} s  committed {counter.value:>10,d} readings")
 
 
 def ledger(url: str, sent_per_publisher: list[int]) -> tuple[int, int, int]:
@@ -340,7 +380,8 @@ def run_bench(cfg: BenchConfig, progress: Any = print) -> dict[str, Any]:
             "duplicates": dups,
             "p50_publish_to_commit_ms": round(_percentile(lat.samples, 0.50) * 1000, 1),
             "p99_publish_to_commit_ms": round(_percentile(lat.samples, 0.99) * 1000, 1),
-            "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_memory_mb": round(run["peak_mb"], 1),
+            "ingest_workers": cfg.workers,
             "messages": run["sent"],
             "readings": stored,
             "readings_per_message": len(CODES),
@@ -374,9 +415,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--publishers", type=int, default=2)
     parser.add_argument("--ceiling-rows", type=int, default=2_000_000)
+    parser.add_argument("--workers", type=int, default=1, help="ingest processes (shared subscription when > 1)")
     args = parser.parse_args(argv)
     cfg = BenchConfig(
-        args.devices, args.duration_seconds, args.target_readings_per_s, args.publishers, args.ceiling_rows
+        args.devices,
+        args.duration_seconds,
+        args.target_readings_per_s,
+        args.publishers,
+        args.ceiling_rows,
+        args.workers,
     )
     print(json.dumps(run_bench(cfg, _progress_to_stderr), indent=2))
     return 0
