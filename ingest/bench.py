@@ -193,7 +193,6 @@ class _Latency:
     def __init__(self, counter: Any = None) -> None:
         self._counter = counter  # a multiprocessing.Value shared with the benchmark's main process
         self.samples: list[float] = []
-        self.first_commit: float | None = None
         self.last_commit = 0.0
         self.readings = 0
 
@@ -211,7 +210,6 @@ class _Latency:
         if self._counter is not None:
             with self._counter.get_lock():
                 self._counter.value += len(batch.rows)
-        self.first_commit = self.first_commit or committed
         self.last_commit = committed
 
 

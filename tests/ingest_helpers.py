@@ -22,7 +22,7 @@ from tests.mqtt_helpers import ProbeClient
 DEVICES = [f"310120T{n:03d}W01" for n in range(1, 6)]
 POLLUTANTS = ["w20117", "w20116", "w01001", "w00000"]
 
-REGISTRY = """
+TEST_SITE = """
 [[districts]]
 code = "t"
 name_zh = "测试区"
@@ -34,8 +34,17 @@ name_zh = "测试厂"
 name_en = "Test plant"
 district = "t"
 industry = "electroplating"
-""" + "".join(
-    f"""
+"""
+
+
+def registry_with(devices: str) -> str:
+    """A registry of one test plant with these [[devices]] tables."""
+    return TEST_SITE + devices
+
+
+REGISTRY = registry_with(
+    "".join(
+        f"""
 [[devices]]
 mn = "{mn}"
 site = "T-001"
@@ -48,7 +57,8 @@ system_code = "32"
 pollutants = {json.dumps(POLLUTANTS)}
 reporting_interval_seconds = 30
 """
-    for mn in DEVICES
+        for mn in DEVICES
+    )
 )
 
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,8 +170,6 @@ def reload(broker: Broker) -> None:
 
 def stop(broker: Broker, *, sig: int = signal.SIGTERM, timeout_seconds: float = 15) -> None:
     """Stop the broker we started (by its recorded pid); SIGTERM lets it save its persistence file."""
-    import time
-
     pid = read_pid(broker)
     if pid is None:
         return

@@ -16,22 +16,10 @@ from envmon.registry.store import store_registry
 from ingest.gateway import Hj212Gateway
 from ingest.hj212 import Message, decode_message, encode_message, format_cst, format_qn
 from ingest.pipeline import Pipeline, PipelineConfig
-from tests.ingest_helpers import wait_for_count
+from tests.ingest_helpers import registry_with, wait_for_count
 
 LOGGER, PW = "310120HJ001W01", "654321"
-REGISTRY = f"""
-[[districts]]
-code = "t"
-name_zh = "测试区"
-name_en = "Test district"
-
-[[sites]]
-code = "T-001"
-name_zh = "测试厂"
-name_en = "Test plant"
-district = "t"
-industry = "electroplating"
-
+REGISTRY = registry_with(f"""
 [[devices]]
 mn = "{LOGGER}"
 site = "T-001"
@@ -44,7 +32,8 @@ hj212_password = "{PW}"
 system_code = "32"
 pollutants = ["w20117", "w20116", "w01001"]
 reporting_interval_seconds = 30
-"""
+""")
+
 T0 = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
 
 
