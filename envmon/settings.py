@@ -96,6 +96,22 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(default=1, ge=1, le=64)
     hj212_host: str = "127.0.0.1"
     hj212_port: int = Field(default=9212, ge=0, le=65535)
+    # Alerts: the engine's own HTTP port (metrics, health, Twilio callbacks and inbound SMS).
+    alerts_http_host: str = "127.0.0.1"
+    alerts_http_port: int = Field(default=9320, ge=0, le=65535)
+    alerts_policy_file: Path | None = None
+    alerts_tick_seconds: float = Field(default=1.0, gt=0)
+    # Where people reach envmon from outside (links in SMS, the callback URL Twilio signs).
+    public_base_url: str = "http://127.0.0.1:8080"
+    report_link_ttl_seconds: int = Field(default=7 * 86400, gt=0)
+    # Twilio: with no account SID and token the SMS go to the console and the log instead.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_status_callback_url: str | None = None
+    # Only for tests and private gateways: the base URL of a Twilio-compatible API.
+    twilio_api_base_url: str | None = None
 
     @field_validator("timezone")
     @classmethod
