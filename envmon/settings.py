@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     ingest_batch_max_seconds: float = Field(default=0.05, gt=0)
     ingest_hj212: bool = False
     ingest_workers: int = Field(default=1, ge=1, le=64)
+    # Publish committed batches for an alert engine in another process (`envmon alerts`).
+    ingest_publish_batches: bool = True
     hj212_host: str = "127.0.0.1"
     hj212_port: int = Field(default=9212, ge=0, le=65535)
     # Alerts: the engine's own HTTP port (metrics, health, Twilio callbacks and inbound SMS).

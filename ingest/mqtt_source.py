@@ -21,6 +21,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from envmon import topics
+from envmon.batchwire import BATCH_TOPIC
 from ingest.mqtt_client import FastClient
 from ingest.mqtt_wire import Publish
 from ingest.pipeline import Inbound, Pipeline
@@ -78,6 +79,10 @@ class MqttSource:
     def publish_command(self, device: str, payload: bytes) -> None:
         """Send a command to one device on its `cmd` topic (QoS 1)."""
         self._client.publish(topics.device_topic(device, topics.CMD), payload, qos=1)
+
+    def publish_batch(self, payload: bytes) -> None:
+        """Hand a committed batch to alert engines in other processes (QoS 1, see envmon.batchwire)."""
+        self._client.publish(BATCH_TOPIC, payload, qos=1)
 
     def ack(self, tokens: list[object]) -> None:
         """Acknowledge stored messages of the current connection, in arrival order, as one write."""

@@ -13,10 +13,27 @@ import threading
 import time
 from collections.abc import Callable
 
-from ingest.gaps import ResendRequest, SequenceTracker
+import psycopg
+
+from ingest.gaps import AbandonedGap, ResendRequest, SequenceTracker
 from ingest.pipeline import StoredBatch
 
 log = logging.getLogger(__name__)
+
+
+_RECORD_GAP = """
+INSERT INTO sequence_gaps (device_id, first_seq, last_seq, abandoned_at)
+SELECT id, %(first)s, %(last)s, now() FROM devices WHERE mn = %(mn)s
+"""
+
+
+def record_abandoned_gap(database_url: str, gap: AbandonedGap) -> None:
+    """Write a gap that never came back, for the alert engine's seq_gap rule (rare: one connection each)."""
+    try:
+        with psycopg.connect(database_url, application_name="envmon-gaps", connect_timeout=5) as conn:
+            conn.execute(_RECORD_GAP, {"first": gap.first_seq, "last": gap.last_seq, "mn": gap.device})
+    except psycopg.Error as exc:
+        log.warning("could not record the abandoned gap of %s: %s", gap.device, exc)
 
 
 def resend_payload(request: ResendRequest) -> bytes:
@@ -29,9 +46,11 @@ class GapMonitor:
     """A batch subscriber that tracks MQTT devices' sequence numbers and requests what is missing."""
 
     def __init__(self, send: Callable[[ResendRequest], None], tracker: SequenceTracker | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_abandoned: Callable[[AbandonedGap], None] | None = None) -> None:
         self.tracker = tracker or SequenceTracker()
         self._send = send
+        self._on_abandoned = on_abandoned
         self._clock = clock
         self._lock = threading.Lock()
         self.requested = 0
@@ -59,6 +78,8 @@ class GapMonitor:
             self._send(request)
         for gap in abandoned:
             log.warning("gap not filled: %s seq %d-%d never came back", gap.device, gap.first_seq, gap.last_seq)
+            if self._on_abandoned is not None:
+                self._on_abandoned(gap)
         self.requested += len(requests)
         self.abandoned += len(abandoned)
 

@@ -8,12 +8,13 @@ import threading
 import time
 
 from envmon.settings import Settings
+from ingest.batch_bus import BatchPublisher
 from ingest.gateway import Hj212Gateway
 from ingest.http import serve_http
 from ingest.mqtt_source import MqttSource
 from ingest.pipeline import BatchSubscriber, Pipeline, PipelineConfig
 from ingest.presence import PresenceMonitor
-from ingest.resend import GapMonitor, resend_payload
+from ingest.resend import GapMonitor, record_abandoned_gap, resend_payload
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,14 @@ class IngestService:
             on_status=self.presence.on_status,
         )
         self.source = source
-        self.gaps = GapMonitor(lambda r: source.publish_command(r.device, resend_payload(r)))
+        url = settings.require_database_url()
+        self.gaps = GapMonitor(
+            lambda r: source.publish_command(r.device, resend_payload(r)),
+            on_abandoned=lambda gap: record_abandoned_gap(url, gap),
+        )
         self.pipeline.subscribe(self.gaps)
+        if settings.ingest_publish_batches:
+            self.pipeline.subscribe(BatchPublisher(source.publish_batch))
         self._threads.append(
             threading.Thread(target=self.gaps.run, args=(self._stop,), name="ingest-gaps", daemon=True)
         )

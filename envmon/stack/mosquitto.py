@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envmon import topics
+from envmon.batchwire import BATCH_TOPIC
 from envmon.errors import StackError
 from envmon.stack.processes import chown_tree, ensure_traversable, is_pid_alive, run, service_user, wait_for_port
 
@@ -98,6 +99,7 @@ user {SERVICE_USER}
 topic read {p}/+/{topics.UP}
 topic read {p}/+/{topics.STATUS}
 topic write {p}/+/{topics.CMD}
+topic readwrite {BATCH_TOPIC}
 
 user {SIM_USER}
 topic write {p}/+/{topics.UP}

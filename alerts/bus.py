@@ -1,0 +1,94 @@
+"""Committed batches from ingest in another process: the internal batch topic, acknowledged after the engine.
+
+`envmon alerts` subscribes to `envmon.batchwire.BATCH_TOPIC` with QoS 1, a stable client id and a
+persistent session (clean start false on every connect), so the broker keeps what arrives while the
+engine is down. Each message is acknowledged only after `handle` returned, that is after the engine
+evaluated the batch and its transitions were committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from envmon.batchwire import BATCH_TOPIC, BatchWireError, WireBatch, decode_batch
+
+log = logging.getLogger(__name__)
+SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
+
+
+class BatchBus:
+    """Receives committed batches and hands them, in order, to `handle` on the caller's thread (`run`)."""
+
+    def __init__(self, mqtt_url: str, handle: Callable[[WireBatch], None], *, client_id: str = "envmon-alerts") -> None:
+        parts = urlsplit(mqtt_url)
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 1883
+        self._handle = handle
+        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue(maxsize=1000)
+        self.connected = threading.Event()
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        )
+        if parts.username:
+            self._client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
+        self._client.max_inflight_messages_set(100)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    def run(self, stop: threading.Event) -> None:
+        """Connect, then evaluate batches as they come until `stop` is set."""
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
+        self._client.connect_async(self._host, self._port, keepalive=30, clean_start=False, properties=props)
+        self._client.loop_start()
+        try:
+            while not stop.is_set():
+                try:
+                    message = self._inbox.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                self._process(message)
+        finally:
+            self._client.disconnect()
+            self._client.loop_stop()
+
+    def _process(self, message: mqtt.MQTTMessage) -> None:
+        try:
+            batch = decode_batch(bytes(message.payload))
+        except BatchWireError as exc:
+            log.error("dropping a message on %s that is not a batch: %s", message.topic, exc)
+        else:
+            self._handle(batch)  # raises on a database failure: the message stays unacknowledged
+        self._client.ack(message.mid, message.qos)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        self._inbox.put(message)  # blocks paho's thread when the engine lags: backpressure to the broker
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, reason: ReasonCode,
+        props: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        client.subscribe(BATCH_TOPIC, qos=1)
+        self.connected.set()
+        log.info("alerts connected to %s:%d (session present: %s)", self._host, self._port, flags.session_present)
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags, reason: ReasonCode,
+        props: Properties | None,
+    ) -> None:
+        self.connected.clear()
+        log.warning("alerts disconnected from the broker: %s", reason)
