@@ -82,6 +82,8 @@ class LimitSpec:
     source: str
     valid_from: datetime
     valid_to: datetime | None
+    # Where the limit was assigned: device scope beats site scope beats default (alerts/limits.py).
+    scope: Literal["default", "site", "device"] = "device"
 
 
 @dataclass(frozen=True, slots=True)
