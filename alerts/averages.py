@@ -1,0 +1,238 @@
+"""Hourly and daily averages of valid values per HJ 212 Appendix D, accumulated from batches with numpy.
+
+Only N-flagged values count. An hour is valid with enough valid values (wastewater) or valid
+minutes (flue gas); a day from its valid hourly averages. Days are China Standard Time days.
+Periods close on `close_due(now)` once they ended `grace_seconds` ago, so late data still counts;
+a second-of-hour bitmap makes a reading seen twice count once.
+"""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from alerts.policy import AveragesPolicy
+
+HOUR_S = 3600
+DAY_S = 86400
+CST_OFFSET_S = 8 * 3600  # China Standard Time has no daylight saving
+HOUR_SLOTS = 3  # the hour being filled, the one in its grace period, one for clock skew
+DAY_SLOTS = 2
+KIND_NONE, KIND_WATER, KIND_GAS = 0, 1, 2
+FLAG_LETTERS = "NFMSDCTB"
+FLAG_BITS = np.zeros(256, dtype=np.uint8)
+for _i, _letter in enumerate(FLAG_LETTERS):
+    FLAG_BITS[ord(_letter)] = 1 << _i
+# The letter an abnormal interval is marked with when several abnormal flags occurred.
+_ROLLUP_PRIORITY = "DFMCTBS"
+_SEEN_BYTES = HOUR_S // 8
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+def encode_array(a: npt.NDArray[Any]) -> dict[str, Any]:
+    """A numpy array as a JSON-serialisable dict (compressed bytes in base64)."""
+    raw = zlib.compress(np.ascontiguousarray(a).tobytes(), 1)
+    return {"dtype": a.dtype.str, "shape": list(a.shape), "data": base64.b64encode(raw).decode("ascii")}
+
+
+def decode_array(d: dict[str, Any]) -> npt.NDArray[Any]:
+    """The array `encode_array` encoded."""
+    raw = zlib.decompress(base64.b64decode(d["data"]))
+    return np.frombuffer(raw, dtype=np.dtype(d["dtype"])).reshape(d["shape"]).copy()
+
+
+def cst_day(time_s: float) -> int:
+    """The China Standard Time day number (days since 1970-01-01 CST) of an epoch time."""
+    return int((time_s + CST_OFFSET_S) // DAY_S)
+
+
+@dataclass(frozen=True)
+class ClosedPeriod:
+    """The averages of one closed hour or day, for every tracked series that had data in it."""
+
+    period: str  # "hour" or "day"
+    start_s: float
+    end_s: float
+    tracked: IntArray  # indexes into the book's tracked series
+    average: FloatArray  # NaN where no valid value
+    valid: BoolArray
+    valid_count: IntArray  # valid values (wastewater hour), valid minutes (flue gas hour), valid hours (day)
+    flag: tuple[str, ...]  # rolled-up flag
+
+
+def _rollup_letters(bits: npt.NDArray[np.uint8]) -> npt.NDArray[np.str_]:
+    letters = np.full(bits.shape, "N", dtype="<U1")
+    for letter in reversed(_ROLLUP_PRIORITY):
+        letters[(bits & FLAG_BITS[ord(letter)]) != 0] = letter
+    return letters
+
+
+class AverageBook:
+    """Running sums per tracked series and open hour/day, closed into averages when periods end."""
+
+    ARRAYS = ("h_sum", "h_count", "h_total", "h_flags", "h_minutes", "h_seen", "d_sum", "d_hours", "d_total", "d_flags")
+
+    def __init__(self, kinds: npt.NDArray[np.int8], minute_required: npt.NDArray[np.int64],
+                 policy: AveragesPolicy) -> None:
+        n = len(kinds)
+        self.kinds, self.minute_required, self.policy = kinds, minute_required, policy
+        self.h_sum = np.zeros((n, HOUR_SLOTS))
+        self.h_count = np.zeros((n, HOUR_SLOTS), dtype=np.int64)
+        self.h_total = np.zeros((n, HOUR_SLOTS), dtype=np.int64)
+        self.h_flags = np.zeros((n, HOUR_SLOTS), dtype=np.uint8)
+        self.h_minutes = np.zeros((n, HOUR_SLOTS, 60), dtype=np.int32)
+        self.h_seen = np.zeros((n, HOUR_SLOTS, _SEEN_BYTES), dtype=np.uint8)
+        self.d_sum = np.zeros((n, DAY_SLOTS))
+        self.d_hours = np.zeros((n, DAY_SLOTS), dtype=np.int64)
+        self.d_total = np.zeros((n, DAY_SLOTS), dtype=np.int64)
+        self.d_flags = np.zeros((n, DAY_SLOTS), dtype=np.uint8)
+        self.slot_hour = np.full(HOUR_SLOTS, -1, dtype=np.int64)
+        self.hour_closed = np.zeros(HOUR_SLOTS, dtype=bool)
+        self.slot_day = np.full(DAY_SLOTS, -1, dtype=np.int64)
+        self.day_closed = np.zeros(DAY_SLOTS, dtype=bool)
+        self.late_dropped = 0
+
+    def add(self, tracked: IntArray, time_s: FloatArray, value: FloatArray, flag: npt.NDArray[np.uint8],
+            minute_basis: BoolArray) -> list[ClosedPeriod]:
+        """Count readings of tracked series; returns periods closed early because a newer one needed the slot."""
+        closed: list[ClosedPeriod] = []
+        hours = np.floor(time_s / HOUR_S).astype(np.int64)
+        for hour in np.unique(hours).tolist():
+            closed += self._open_hour(hour)
+        slot = hours % HOUR_SLOTS
+        keep = (self.slot_hour[slot] == hours) & ~self.hour_closed[slot]
+        self.late_dropped += int((~keep).sum())
+        second = (time_s[keep] - hours[keep] * HOUR_S).astype(np.int64)
+        self._count(tracked[keep], slot[keep], second, value[keep], flag[keep], minute_basis[keep])
+        return closed
+
+    def _count(self, tracked: IntArray, slot: IntArray, second: IntArray, value: FloatArray,
+               flag: npt.NDArray[np.uint8], minute_basis: BoolArray) -> None:
+        cell = (tracked * HOUR_SLOTS + slot) * HOUR_S + second
+        _, first = np.unique(cell, return_index=True)  # a reading seen twice in one batch counts once
+        unseen = np.zeros(len(cell), dtype=bool)
+        unseen[first] = True
+        byte, bit = second >> 3, (1 << (second & 7)).astype(np.uint8)
+        unseen &= (self.h_seen[tracked, slot, byte] & bit) == 0
+        np.bitwise_or.at(self.h_seen, (tracked[unseen], slot[unseen], byte[unseen]), bit[unseen])
+        tracked, slot, second, value = tracked[unseen], slot[unseen], second[unseen], value[unseen]
+        flag, minute_basis = flag[unseen], minute_basis[unseen]
+        valid = flag == ord("N")
+        np.add.at(self.h_total, (tracked, slot), 1)
+        np.bitwise_or.at(self.h_flags, (tracked, slot), FLAG_BITS[flag])
+        tv, sv = tracked[valid], slot[valid]
+        np.add.at(self.h_sum, (tv, sv), value[valid])
+        np.add.at(self.h_count, (tv, sv), 1)
+        # A minute-basis value is a whole valid minute by itself.
+        weight = np.where(minute_basis[valid], self.minute_required[tv], 1)
+        np.add.at(self.h_minutes, (tv, sv, second[valid] // 60), weight)
+
+    def _open_hour(self, hour: int) -> list[ClosedPeriod]:
+        slot = hour % HOUR_SLOTS
+        current = int(self.slot_hour[slot])
+        if current >= hour:
+            return []
+        closed = [] if current < 0 or self.hour_closed[slot] else self._close_hour(slot)
+        self._reset_hour(slot)
+        self.slot_hour[slot], self.hour_closed[slot] = hour, False
+        return closed
+
+    def _reset_hour(self, slot: int) -> None:
+        for name in ("h_sum", "h_count", "h_total", "h_flags", "h_minutes", "h_seen"):
+            getattr(self, name)[:, slot] = 0
+
+    def close_due(self, now_s: float) -> list[ClosedPeriod]:
+        """Close every hour, then every CST day, that ended at least `grace_seconds` before now."""
+        closed: list[ClosedPeriod] = []
+        grace = self.policy.grace_seconds
+        for slot in np.argsort(self.slot_hour).tolist():
+            hour = int(self.slot_hour[slot])
+            if hour >= 0 and not self.hour_closed[slot] and now_s >= (hour + 1) * HOUR_S + grace:
+                closed += self._close_hour(slot)
+        for slot in np.argsort(self.slot_day).tolist():
+            day = int(self.slot_day[slot])
+            if day >= 0 and not self.day_closed[slot] and now_s >= (day + 1) * DAY_S - CST_OFFSET_S + grace:
+                closed.append(self._close_day(slot))
+        return closed
+
+    def _close_hour(self, slot: int) -> list[ClosedPeriod]:
+        hour = int(self.slot_hour[slot])
+        self.hour_closed[slot] = True
+        tracked = np.nonzero(self.h_total[:, slot] > 0)[0]
+        count = self.h_count[tracked, slot]
+        water = self.kinds[tracked] == KIND_WATER
+        minutes = (self.h_minutes[tracked, slot, :] >= self.minute_required[tracked, None]).sum(axis=1)
+        p = self.policy
+        valid = np.where(water, count >= p.wastewater_hour_min_valid_values,
+                         minutes >= p.flue_gas_hour_min_valid_minutes)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            average = np.where(count > 0, self.h_sum[tracked, slot] / count, np.nan)
+        normal_gas = count >= p.flue_gas_normal_ratio * self.h_total[tracked, slot]
+        flag = np.where(water, _rollup_letters(self.h_flags[tracked, slot]), np.where(normal_gas, "N", "D"))
+        period = ClosedPeriod("hour", hour * HOUR_S, (hour + 1) * HOUR_S, tracked, average, valid,
+                              np.where(water, count, minutes), tuple(flag.tolist()))
+        closed = self._feed_day(period)
+        return [*closed, period]
+
+    def _feed_day(self, hour: ClosedPeriod) -> list[ClosedPeriod]:
+        day = cst_day(hour.start_s)
+        slot = day % DAY_SLOTS
+        closed: list[ClosedPeriod] = []
+        if self.slot_day[slot] != day:
+            if self.slot_day[slot] > day or (self.slot_day[slot] == day and self.day_closed[slot]):
+                return []
+            if self.slot_day[slot] >= 0 and not self.day_closed[slot]:
+                closed.append(self._close_day(slot))
+            for name in ("d_sum", "d_hours", "d_total", "d_flags"):
+                getattr(self, name)[:, slot] = 0
+            self.slot_day[slot], self.day_closed[slot] = day, False
+        elif self.day_closed[slot]:
+            return []
+        ok = hour.valid
+        self.d_sum[hour.tracked[ok], slot] += hour.average[ok]
+        self.d_hours[hour.tracked[ok], slot] += 1
+        self.d_total[hour.tracked, slot] += 1
+        letters = np.array(hour.flag, dtype="<U1")
+        self.d_flags[hour.tracked, slot] |= FLAG_BITS[letters.view(np.uint32).astype(np.uint8)]
+        return closed
+
+    def _close_day(self, slot: int) -> ClosedPeriod:
+        day = int(self.slot_day[slot])
+        self.day_closed[slot] = True
+        tracked = np.nonzero(self.d_total[:, slot] > 0)[0]
+        hours = self.d_hours[tracked, slot]
+        water = self.kinds[tracked] == KIND_WATER
+        p = self.policy
+        valid = np.where(water, hours >= p.wastewater_day_min_valid_hours, hours >= p.flue_gas_day_min_valid_hours)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            average = np.where(hours > 0, self.d_sum[tracked, slot] / hours, np.nan)
+        normal_gas = hours >= p.flue_gas_normal_ratio * self.d_total[tracked, slot]
+        flag = np.where(water, _rollup_letters(self.d_flags[tracked, slot]), np.where(normal_gas, "N", "D"))
+        start = day * DAY_S - CST_OFFSET_S
+        return ClosedPeriod("day", start, start + DAY_S, tracked, average, valid, hours, tuple(flag.tolist()))
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue, JSON-serialisable (rows in tracked order)."""
+        out: dict[str, Any] = {name: encode_array(getattr(self, name)) for name in self.ARRAYS}
+        for name in ("slot_hour", "hour_closed", "slot_day", "day_closed"):
+            out[name] = getattr(self, name).tolist()
+        out["late_dropped"] = self.late_dropped
+        return out
+
+    def load(self, state: dict[str, Any], row_map: IntArray) -> None:
+        """Continue from `state`; row_map[i] is the old row of tracked series i, or -1 if it is new."""
+        has_old = row_map >= 0
+        for name in self.ARRAYS:
+            getattr(self, name)[has_old] = decode_array(state[name])[row_map[has_old]]
+        for name, dtype in (("slot_hour", np.int64), ("hour_closed", bool), ("slot_day", np.int64),
+                            ("day_closed", bool)):
+            setattr(self, name, np.array(state[name], dtype=dtype))
+        self.late_dropped = int(state["late_dropped"])

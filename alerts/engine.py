@@ -1,0 +1,540 @@
+"""The alert engine: a pure state machine over reading batches, vectorised with numpy.
+
+`evaluate(batch, now)` and `tick(now)` return transitions; nothing here does I/O or reads a clock.
+Each alert key (device, pollutant, rule) is inactive -> pending(since) -> firing once the condition
+held `hold_seconds` over `hold_samples` readings (`open`); while firing, severity moves (`severity`),
+the peak rises (`update`, at most one per key per batch), and it clears once past the clear
+threshold for `clear_hold_seconds` (`clear`). Only rows that breach something, or whose key is not
+inactive, go through Python; the rest is array arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from alerts.averages import KIND_GAS, KIND_NONE, KIND_WATER, AverageBook, ClosedPeriod, decode_array, encode_array
+from alerts.limits import LANE_DAY, LANE_HOUR, LANE_INSTANT, LimitTable, SeriesLayout
+from alerts.model import WHOLE_DEVICE, AlertKey, ReadingBatch, Transition
+from alerts.policy import Policy
+from alerts.registry import EngineRegistry
+from envmon.catalogue import load_catalogue
+
+# Rules whose condition is kept per series, with an "is this key not inactive" mask each.
+SERIES_RULES = ("instant", "gas", "flag", "zero_flow", "constant", "negative", "hour_avg", "day_avg")
+_R = {name: i for i, name in enumerate(SERIES_RULES)}
+CATEGORY = {"instant": "pollution", "hour_avg": "pollution", "day_avg": "pollution", "gas": "safety"}
+_DISCHARGE = ("", "warning", "exceedance", "severe")
+SEVERITY_OF_TIER = {"instant": _DISCHARGE, "hour_avg": _DISCHARGE, "day_avg": _DISCHARGE,
+                    "gas": ("", "level1", "level2", "level2")}
+_LIMIT_RULES = frozenset({"instant", "hour_avg", "day_avg", "gas"})
+N, S = ord("N"), ord("S")
+FLOW_CODES = {"w00000": "water_flow_l_s", "a00000": "gas_flow_m3_s"}
+CONCENTRATION_UNITS = frozenset({"mg/L", "mg/m3"})
+SNAPSHOT_VERSION = 1
+
+
+def _dt(time_s: float) -> datetime:
+    return datetime.fromtimestamp(time_s, UTC)
+
+
+@dataclass
+class KeyState:
+    """One key that is not inactive."""
+
+    status: str  # "pending" or "firing"
+    since: float  # first breach (epoch s)
+    samples: int
+    tier: int
+    value: float | None
+    last_time: float
+    limit_id: int | None = None
+    limit_value: float | None = None
+    peak: float | None = None
+    peak_at: float | None = None
+    sign: int = 1  # +1: higher is worse, -1: lower is worse, 0: no peak
+    reported_peak: float | None = None
+    clear_since: float | None = None
+    down_since: float | None = None
+    down_tier: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One piece of evidence for a key: the raw tier (0 = condition false) and the tier it holds."""
+
+    time_s: float
+    tier: int
+    held: int  # the tier a firing key keeps with hysteresis
+    value: float | None
+    limit_id: int | None = None
+    limit_value: float | None = None
+    detail: dict[str, Any] | None = None
+
+
+class Engine:
+    """Alert conditions of every key, advanced by batches and timer ticks."""
+
+    def __init__(self, registry: EngineRegistry, policy: Policy, state: dict[str, Any] | None = None) -> None:
+        self._policy = policy
+        self._keys: dict[AlertKey, KeyState] = {}
+        self._opens: dict[AlertKey, list[float]] = {}
+        self._started_s: float | None = None
+        self._out: list[Transition] = []
+        self._peaked: set[AlertKey] = set()
+        self._build(registry)
+        if state is not None:
+            self._load(state)
+
+    @classmethod
+    def restore(cls, registry: EngineRegistry, policy: Policy, snap: dict[str, Any]) -> Engine:
+        """An engine that continues from a snapshot (pending timers and firing conditions included)."""
+        return cls(registry, policy, snap)
+
+    # ----- layout -------------------------------------------------------------------------------
+
+    def _build(self, registry: EngineRegistry) -> None:
+        catalogue = load_catalogue()
+        self._registry = registry
+        self._layout = SeriesLayout(tuple(sorted(registry.devices)), tuple(p.code for p in catalogue.pollutants))
+        self._limits = LimitTable(registry.limits, self._layout)
+        n_dev, n_codes = len(self._layout.device_ids), len(self._layout.codes)
+        self._slot_of = {d: i for i, d in enumerate(self._layout.device_ids)}
+        self._col_of = {c: i for i, c in enumerate(self._layout.codes)}
+        self._code_cache: dict[tuple[str, ...], npt.NDArray[np.int64]] = {}
+        units = [p.canonical_unit for p in catalogue.pollutants]
+        self._is_conc = np.array([u in CONCENTRATION_UNITS for u in units])
+        self._is_flow = np.array([c in FLOW_CODES for c in self._layout.codes])
+        self._active = np.zeros((len(SERIES_RULES), n_dev * n_codes), dtype=bool)
+        self._last_time = np.full(n_dev * n_codes, -np.inf)
+        self._last_value = np.full(n_dev * n_codes, np.nan)
+        self._run = np.zeros(n_dev * n_codes, dtype=np.int64)
+        self._last_seen = np.full(n_dev, -np.inf)
+        self._silent_active = np.zeros(n_dev, dtype=bool)
+        self._flow = np.full(n_dev, np.nan)
+        self._flow_threshold = np.array([self._flow_threshold_of(d) for d in self._layout.device_ids])
+        self._silence_s = np.array([self._silence_of(d) for d in self._layout.device_ids], dtype=np.float64)
+        self._build_averages(catalogue.pollutants)
+        for key in self._keys:
+            self._mark(key, True)
+
+    def _flow_threshold_of(self, device_id: int) -> float:
+        kind = self._registry.devices[device_id].kind
+        zf = self._policy.zero_flow
+        return {"water_analyser": zf.water_flow_l_s, "cems": zf.gas_flow_m3_s}.get(kind, np.inf)
+
+    def _silence_of(self, device_id: int) -> float:
+        sp = self._policy.silent
+        return max(sp.intervals * self._registry.devices[device_id].reporting_interval_seconds, sp.min_seconds)
+
+    def _build_averages(self, pollutants: Any) -> None:
+        lt = self._limits
+        has = (lt.seg_limit[lt.first[LANE_HOUR]] >= 0) | (lt.count[LANE_HOUR] > 1)
+        has |= (lt.seg_limit[lt.first[LANE_DAY]] >= 0) | (lt.count[LANE_DAY] > 1)
+        self._tracked = np.nonzero(has)[0]
+        self._avg_index = np.full(self._layout.n_series, -1, dtype=np.int64)
+        self._avg_index[self._tracked] = np.arange(len(self._tracked))
+        n_codes = len(self._layout.codes)
+        kind_of = np.array([{"water": KIND_WATER, "gas": KIND_GAS}.get(p.kind, KIND_NONE) for p in pollutants])
+        kinds = kind_of[self._tracked % n_codes].astype(np.int8)
+        per_minute = np.array([max(1, 60 // self._registry.devices[d].reporting_interval_seconds)
+                               for d in self._layout.device_ids], dtype=np.int64)
+        required = np.minimum(self._policy.averages.flue_gas_minute_min_samples, per_minute[self._tracked // n_codes])
+        self._book = AverageBook(kinds, required, self._policy.averages)
+
+    def _series_of(self, key: AlertKey) -> int:
+        slot, col = self._slot_of.get(key.device_id, -1), self._col_of.get(key.pollutant, -1)
+        return slot * len(self._layout.codes) + col if slot >= 0 and col >= 0 else -1
+
+    def _mark(self, key: AlertKey, active: bool) -> None:
+        if key.rule == "silent":
+            slot = self._slot_of.get(key.device_id, -1)
+            if slot >= 0:
+                self._silent_active[slot] = active
+            return
+        series = self._series_of(key)
+        if key.rule in _R and series >= 0:
+            self._active[_R[key.rule], series] = active
+
+    # ----- the state machine --------------------------------------------------------------------
+
+    def _observe(self, key: AlertKey, obs: Observation, sign: int = 1) -> None:
+        st = self._keys.get(key)
+        if st is not None and obs.time_s <= st.last_time:
+            return  # a reading seen twice, or older than what this key already saw
+        if st is None:
+            if obs.tier == 0:
+                return
+            st = KeyState("pending", obs.time_s, 0, obs.tier, obs.value, obs.time_s, sign=sign)
+            self._keys[key] = st
+            self._mark(key, True)
+        st.last_time = obs.time_s
+        if st.status == "pending":
+            self._observe_pending(key, st, obs)
+        else:
+            self._observe_firing(key, st, obs)
+
+    def _observe_pending(self, key: AlertKey, st: KeyState, obs: Observation) -> None:
+        if obs.tier == 0:
+            self._forget(key)
+            return
+        st.samples += 1
+        self._take(st, obs, obs.tier)
+        rp = self._policy.rule(key.rule)
+        if obs.time_s - st.since >= rp.hold_seconds and st.samples >= rp.hold_samples:
+            self._fire(key, st, obs.time_s)
+
+    def _observe_firing(self, key: AlertKey, st: KeyState, obs: Observation) -> None:
+        if obs.held == 0:
+            st.clear_since = obs.time_s if st.clear_since is None else st.clear_since
+            st.down_since = None
+            self._maybe_clear(key, st, obs.time_s, obs.value)
+            return
+        st.clear_since = None
+        if obs.held > st.tier:
+            st.down_since = None
+            self._take(st, obs, obs.held)
+            self._emit("severity", key, st, obs.time_s)
+            return
+        self._take(st, obs, st.tier)
+        if obs.held < st.tier:
+            self._maybe_step_down(key, st, obs.held, obs.time_s)
+        else:
+            st.down_since = None
+
+    def _take(self, st: KeyState, obs: Observation, tier: int) -> None:
+        """Record a breaching observation: value, limit, detail and the peak."""
+        st.tier, st.value = tier, obs.value
+        if obs.limit_id is not None or obs.limit_value is not None:
+            st.limit_id, st.limit_value = obs.limit_id, obs.limit_value
+        if obs.detail:
+            st.detail.update(obs.detail)
+        if obs.value is not None and st.sign and (st.peak is None or (obs.value - st.peak) * st.sign > 0):
+            st.peak, st.peak_at = obs.value, obs.time_s
+
+    def _maybe_step_down(self, key: AlertKey, st: KeyState, held: int, time_s: float) -> None:
+        if st.down_since is None or st.down_tier != held:
+            st.down_since, st.down_tier = time_s, held
+        if time_s - st.down_since >= self._policy.rule(key.rule).clear_hold_seconds:
+            st.tier, st.down_since = held, None
+            self._emit("severity", key, st, time_s)
+
+    def _maybe_clear(self, key: AlertKey, st: KeyState, time_s: float, value: float | None) -> None:
+        assert st.clear_since is not None
+        if time_s - st.clear_since >= self._clear_hold(key, time_s):
+            st.value = value
+            self._emit("clear", key, st, time_s)
+            self._forget(key)
+
+    def _clear_hold(self, key: AlertKey, time_s: float) -> float:
+        """The clear hold, stretched to the flap window while the key is flapping."""
+        rp = self._policy.rule(key.rule)
+        recent = [t for t in self._opens.get(key, ()) if t >= time_s - rp.flap_window_seconds]
+        flapping = len(recent) >= rp.flap_opens
+        return max(rp.clear_hold_seconds, rp.flap_window_seconds) if flapping else rp.clear_hold_seconds
+
+    def _fire(self, key: AlertKey, st: KeyState, time_s: float) -> None:
+        rp = self._policy.rule(key.rule)
+        opens = [t for t in self._opens.get(key, ()) if t >= time_s - rp.flap_window_seconds]
+        self._opens[key] = [*opens, time_s]
+        st.status = "firing"
+        if len(self._opens[key]) >= rp.flap_opens:
+            st.detail["flapping"] = True
+        self._emit("open", key, st, time_s)
+
+    def _forget(self, key: AlertKey) -> None:
+        self._keys.pop(key, None)
+        self._mark(key, False)
+
+    def _emit(self, kind: str, key: AlertKey, st: KeyState, time_s: float) -> None:
+        tiers = SEVERITY_OF_TIER.get(key.rule)
+        severity = tiers[st.tier] if tiers else "fault"
+        if kind != "clear":
+            st.reported_peak = st.peak
+            self._peaked.discard(key)
+        self._out.append(Transition(
+            kind=kind,  # type: ignore[arg-type]
+            key=key, category=CATEGORY.get(key.rule, "device"),  # type: ignore[arg-type]
+            severity=severity,  # type: ignore[arg-type]
+            time=_dt(time_s), value=st.value, limit_value=st.limit_value, limit_id=st.limit_id,
+            first_breach_at=_dt(st.since), peak_value=st.peak,
+            peak_at=_dt(st.peak_at) if st.peak_at is not None else None, detail=dict(st.detail),
+        ))
+
+    def _flush(self) -> list[Transition]:
+        for key in sorted(self._peaked, key=AlertKey.as_text):
+            st = self._keys.get(key)
+            if st is not None and st.status == "firing" and st.peak != st.reported_peak:
+                self._emit("update", key, st, st.peak_at if st.peak_at is not None else st.last_time)
+        self._peaked.clear()
+        out, self._out = self._out, []
+        out.sort(key=lambda t: t.time)
+        return out
+
+    # ----- batches ------------------------------------------------------------------------------
+
+    def evaluate(self, batch: ReadingBatch, now: datetime) -> list[Transition]:
+        """Advance every condition with a batch of readings; returns the transitions, in time order."""
+        now_s = now.timestamp()
+        self._started_s = now_s if self._started_s is None else self._started_s
+        if len(batch) == 0:
+            return self._flush()
+        cols = self._columns(batch.codes)[batch.pollutant]
+        slots = self._layout.slots_of(batch.device_id)
+        known = (cols >= 0) & (slots >= 0)
+        series = (slots * len(self._layout.codes) + cols)[known]
+        time_s, value, flag, basis = batch.time_s[known], batch.value[known], batch.flag[known], batch.basis[known]
+        self._note_alive(np.unique(slots[known]), now_s)
+        self._accumulate(series, time_s, value, flag, basis)
+        instant = basis == 0
+        self._instants(series[instant], time_s[instant], value[instant], flag[instant])
+        return self._flush()
+
+    def _columns(self, codes: tuple[str, ...]) -> npt.NDArray[np.int64]:
+        found = self._code_cache.get(codes)
+        if found is None:
+            found = np.array([self._col_of.get(c, -1) for c in codes] + [-1], dtype=np.int64)
+            self._code_cache[codes] = found
+        return found
+
+    def _note_alive(self, slots: npt.NDArray[np.int64], now_s: float) -> None:
+        self._last_seen[slots] = np.maximum(self._last_seen[slots], now_s)
+        for slot in slots[self._silent_active[slots]].tolist():
+            key = AlertKey(self._layout.device_ids[slot], WHOLE_DEVICE, "silent")
+            self._observe(key, Observation(now_s, 0, 0, None))
+
+    def _accumulate(self, series: npt.NDArray[np.int64], time_s: npt.NDArray[np.float64],
+                    value: npt.NDArray[np.float64], flag: npt.NDArray[np.uint8], basis: npt.NDArray[np.int8]) -> None:
+        tracked = self._avg_index[series]
+        use = (tracked >= 0) & (basis <= 1)
+        if use.any():
+            for period in self._book.add(tracked[use], time_s[use], value[use], flag[use], basis[use] == 1):
+                self._period(period)
+
+    def _instants(self, series: npt.NDArray[np.int64], time_s: npt.NDArray[np.float64],
+                  value: npt.NDArray[np.float64], flag: npt.NDArray[np.uint8]) -> None:
+        order = np.lexsort((time_s, series))
+        series, time_s, value, flag = series[order], time_s[order], value[order], flag[order]
+        dup = np.zeros(len(series), dtype=bool)
+        dup[1:] = (series[1:] == series[:-1]) & (time_s[1:] == time_s[:-1])
+        fresh = ~dup & (time_s > self._last_time[series])
+        series, time_s, value, flag = series[fresh], time_s[fresh], value[fresh], flag[fresh]
+        if len(series) == 0:
+            return
+        last = np.ones(len(series), dtype=bool)
+        last[:-1] = series[1:] != series[:-1]
+        normal = flag == N
+        runs = self._runs(series, value, normal, last)
+        self._last_time[series[last]] = time_s[last]
+        self._note_flow(series, value, normal, last)
+        cols = series % len(self._layout.codes)
+        self._pollution(series, time_s, value, normal)
+        self._flags(series, time_s, flag)
+        self._device_rules(series, time_s, value, normal, cols, runs)
+
+    def _runs(self, series: npt.NDArray[np.int64], value: npt.NDArray[np.float64], normal: npt.NDArray[np.bool_],
+              last: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+        """How many consecutive normal readings of each series carried exactly this value."""
+        n = len(series)
+        same = np.zeros(n, dtype=bool)
+        same[1:] = (series[1:] == series[:-1]) & (value[1:] == value[:-1]) & normal[1:] & normal[:-1]
+        first = np.ones(n, dtype=bool)
+        first[1:] = series[1:] != series[:-1]
+        carry = np.where(first & normal & (value == self._last_value[series]), self._run[series], 0)
+        index = np.arange(n)
+        start = np.maximum.accumulate(np.where(same, 0, index))
+        runs: npt.NDArray[np.int64] = (index - start + 1 + carry[start]) * normal
+        self._last_value[series[last]] = value[last]
+        self._run[series[last]] = runs[last]
+        return runs
+
+    def _note_flow(self, series: npt.NDArray[np.int64], value: npt.NDArray[np.float64],
+                   normal: npt.NDArray[np.bool_], last: npt.NDArray[np.bool_]) -> None:
+        n_codes = len(self._layout.codes)
+        flow = self._is_flow[series % n_codes] & last & normal
+        self._flow[series[flow] // n_codes] = value[flow]
+
+    def _pollution(self, series: npt.NDArray[np.int64], time_s: npt.NDArray[np.float64],
+                   value: npt.NDArray[np.float64], normal: npt.NDArray[np.bool_]) -> None:
+        index = self._limits.lookup(LANE_INSTANT, series, time_s)
+        tier = self._limits.tiers(index, value)
+        active = self._active[_R["instant"], series] | self._active[_R["gas"], series]
+        for i in np.nonzero(normal & ((tier > 0) | active))[0].tolist():
+            rule = "gas" if self._limits.is_gas[index[i]] else "instant"
+            self._limit_observation(rule, int(series[i]), float(time_s[i]), float(value[i]), int(index[i]),
+                                    int(tier[i]), None)
+
+    def _limit_observation(self, rule: str, series: int, time_s: float, value: float, index: int, tier: int,
+                           detail: dict[str, Any] | None) -> None:
+        device_id, code = self._layout.key_of(series)
+        key = AlertKey(device_id, code, rule)
+        st = self._keys.get(key)
+        ratio = self._policy.rule(rule).clear_ratio
+        held = self._limits.held_tier(index, value, st.tier, ratio) if st is not None and index >= 0 else 0
+        lt = self._limits
+        limit = lt.limits[index] if index >= 0 else None
+        below = limit is not None and limit.lower is not None and (limit.upper is None or value < limit.lower)
+        sign = -1 if below else 1
+        obs = Observation(time_s, tier, held, value, limit.limit_id if limit else None,
+                          lt.limit_value(index, value, max(tier, held)), detail)
+        self._observe(key, obs, sign)
+
+    def _flags(self, series: npt.NDArray[np.int64], time_s: npt.NDArray[np.float64],
+               flag: npt.NDArray[np.uint8]) -> None:
+        abnormal = (flag != N) & (flag != S)
+        pick = abnormal | (self._active[_R["flag"], series] & (flag == N))
+        for i in np.nonzero(pick)[0].tolist():
+            device_id, code = self._layout.key_of(int(series[i]))
+            tier = int(abnormal[i])
+            detail = {"flag": chr(flag[i])} if tier else None
+            self._observe(AlertKey(device_id, code, "flag"), Observation(float(time_s[i]), tier, tier, None,
+                                                                          detail=detail), 0)
+
+    def _device_rules(self, series: npt.NDArray[np.int64], time_s: npt.NDArray[np.float64],
+                      value: npt.NDArray[np.float64], normal: npt.NDArray[np.bool_],
+                      cols: npt.NDArray[np.int64], runs: npt.NDArray[np.int64]) -> None:
+        conc = self._is_conc[cols] & normal
+        slots = series // len(self._layout.codes)
+        zero = conc & (value == 0) & (self._flow[slots] > self._flow_threshold[slots])
+        negative = (conc | (self._is_flow[cols] & normal)) & (value < -self._policy.negative.tolerance)
+        constant = conc & (runs >= self._policy.constant.samples)
+        evidence = {"zero_flow": conc, "negative": conc | (self._is_flow[cols] & normal), "constant": conc}
+        for rule, cond in (("zero_flow", zero), ("negative", negative), ("constant", constant)):
+            pick = cond | (self._active[_R[rule], series] & evidence[rule])
+            for i in np.nonzero(pick)[0].tolist():
+                self._device_observation(rule, int(series[i]), float(time_s[i]), float(value[i]), bool(cond[i]),
+                                         int(runs[i]), float(self._flow[slots[i]]))
+
+    def _device_observation(self, rule: str, series: int, time_s: float, value: float, cond: bool, run: int,
+                            flow: float) -> None:
+        device_id, code = self._layout.key_of(series)
+        detail: dict[str, Any] = {"samples": run} if rule == "constant" else {}
+        if rule == "zero_flow":
+            detail = {"flow": flow}
+        tier = int(cond)
+        sign = -1 if rule == "negative" else 0
+        self._observe(AlertKey(device_id, code, rule), Observation(time_s, tier, tier, value, detail=detail), sign)
+
+    # ----- averages -----------------------------------------------------------------------------
+
+    def _period(self, period: ClosedPeriod) -> None:
+        rule, lane = ("hour_avg", LANE_HOUR) if period.period == "hour" else ("day_avg", LANE_DAY)
+        series = self._tracked[period.tracked]
+        index = self._limits.lookup(lane, series, np.full(len(series), period.start_s))
+        tier = self._limits.tiers(index, np.nan_to_num(period.average, nan=0.0)) * period.valid
+        pick = period.valid & ((tier > 0) | self._active[_R[rule], series])
+        for i in np.nonzero(pick)[0].tolist():
+            detail = {"period_start": _dt(period.start_s).isoformat(), "valid_count": int(period.valid_count[i]),
+                      "flag": period.flag[i]}
+            self._limit_observation(rule, int(series[i]), period.end_s, float(period.average[i]), int(index[i]),
+                                    int(tier[i]), detail)
+
+    # ----- timers -------------------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> list[Transition]:
+        """Timers: averages of closed hours and days, silent devices, holds and clears maturing, quiet gaps."""
+        now_s = now.timestamp()
+        self._started_s = now_s if self._started_s is None else self._started_s
+        for period in self._book.close_due(now_s):
+            self._period(period)
+        self._silent(now_s)
+        for key, st in list(self._keys.items()):
+            self._mature(key, st, now_s)
+        return self._flush()
+
+    def _silent(self, now_s: float) -> None:
+        assert self._started_s is not None
+        since = np.maximum(self._last_seen, self._started_s)
+        for slot in np.nonzero(now_s - since > self._silence_s)[0].tolist():
+            key = AlertKey(self._layout.device_ids[slot], WHOLE_DEVICE, "silent")
+            detail = {"last_seen": _dt(float(since[slot])).isoformat(), "window_seconds": float(self._silence_s[slot])}
+            if key not in self._keys:
+                self._observe(key, Observation(now_s, 1, 1, None, detail=detail), 0)
+
+    def _mature(self, key: AlertKey, st: KeyState, now_s: float) -> None:
+        rp = self._policy.rule(key.rule)
+        quiet = now_s - st.last_time >= self._policy.seq_gap.quiet_seconds
+        if key.rule == "seq_gap" and st.status == "firing" and quiet:
+            self._observe(key, Observation(now_s, 0, 0, None))
+        elif st.status == "pending" and now_s - st.since >= rp.hold_seconds and st.samples >= rp.hold_samples:
+            self._fire(key, st, now_s)
+        elif st.status == "firing" and st.clear_since is not None:
+            self._maybe_clear(key, st, now_s, st.value)
+        elif st.status == "firing" and st.down_since is not None:
+            self._maybe_step_down(key, st, st.down_tier, now_s)
+
+    def observe_gap(self, device_id: int, first_seq: int, last_seq: int, at: datetime) -> list[Transition]:
+        """Messages first_seq..last_seq of a device never came back after every resend request."""
+        key = AlertKey(device_id, WHOLE_DEVICE, "seq_gap")
+        missing = last_seq - first_seq + 1
+        st = self._keys.get(key)
+        total = missing + (int(st.detail.get("missing", 0)) if st else 0)
+        detail = {"first_seq": first_seq, "last_seq": last_seq, "missing": total}
+        if st is not None and st.status == "firing":
+            st.detail.update(detail)
+            st.last_time = max(st.last_time, at.timestamp())
+            self._emit("update", key, st, at.timestamp())
+            return self._flush()
+        self._observe(key, Observation(at.timestamp(), 1, 1, float(missing), detail=detail), 0)
+        return self._flush()
+
+    # ----- state --------------------------------------------------------------------------------
+
+    def set_registry(self, registry: EngineRegistry) -> None:
+        """Use a reloaded registry; every key, timer and average carries over."""
+        snap = self.snapshot()
+        self._build(registry)
+        self._load(snap)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state, JSON-serialisable; `Engine.restore` continues from it exactly."""
+        n_codes = len(self._layout.codes)
+        return {
+            "version": SNAPSHOT_VERSION,
+            "device_ids": list(self._layout.device_ids),
+            "codes": list(self._layout.codes),
+            "started_s": self._started_s,
+            "keys": {k.as_text(): asdict(st) for k, st in self._keys.items()},
+            "opens": {k.as_text(): v for k, v in self._opens.items()},
+            "series": {name: encode_array(getattr(self, name)) for name in ("_last_time", "_last_value", "_run")},
+            "devices": {name: encode_array(getattr(self, name)) for name in ("_last_seen", "_flow")},
+            "tracked": [[self._layout.device_ids[s // n_codes], self._layout.codes[s % n_codes]]
+                        for s in self._tracked.tolist()],
+            "averages": self._book.state(),
+        }
+
+    def _load(self, snap: dict[str, Any]) -> None:
+        if snap.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"unknown engine snapshot version {snap.get('version')!r}")
+        self._started_s = snap["started_s"]
+        self._keys = {AlertKey.from_text(k): KeyState(**v) for k, v in snap["keys"].items()}
+        self._opens = {AlertKey.from_text(k): list(v) for k, v in snap["opens"].items()}
+        self._active[:] = False
+        self._silent_active[:] = False
+        for key in self._keys:
+            self._mark(key, True)
+        rows = np.array([self._slot_of.get(d, -1) for d in snap["device_ids"]], dtype=np.int64)
+        cols = np.array([self._col_of.get(c, -1) for c in snap["codes"]], dtype=np.int64)
+        for name, enc in snap["devices"].items():
+            old = decode_array(enc)
+            getattr(self, name)[rows[rows >= 0]] = old[rows >= 0]
+        n_codes = len(self._layout.codes)
+        for name, enc in snap["series"].items():
+            old = decode_array(enc).reshape(len(rows), len(cols))
+            keep_r, keep_c = rows >= 0, cols >= 0
+            target = getattr(self, name).reshape(-1, n_codes)
+            target[np.ix_(rows[keep_r], cols[keep_c])] = old[np.ix_(keep_r, keep_c)]
+        old_tracked = {(int(d), str(c)): i for i, (d, c) in enumerate(snap["tracked"])}
+        keys = [self._layout.key_of(s) for s in self._tracked.tolist()]
+        row_map = np.array([old_tracked.get(k, -1) for k in keys], dtype=np.int64)
+        self._book.load(snap["averages"], row_map)
+
+    @property
+    def late_dropped(self) -> int:
+        """Readings that arrived after their hour had closed (not in any average)."""
+        return self._book.late_dropped
