@@ -1,0 +1,265 @@
+"""SMS text for people, in zh-CN and English, and SMS segment counting (GSM-7 and UCS-2).
+
+Layout: line 1 holds the facts (reason, severity, site, point, pollutant, value, limit and multiple, local
+time) and is kept within the first segment (67 UCS-2 / 153 GSM-7 units of a multi-part SMS) by shortening
+the site name if needed; line 2 the alert code and how to acknowledge by reply; line 3 the report link.
+Reply digits: 1 confirmed, 2 false alarm, 3 device fault, 4 enforcement case (alerts.callbacks parses them).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from alerts.dedup import NotifyReason
+from alerts.lifecycle import AlertRecord
+from alerts.model import SEVERITY_RANK, WHOLE_DEVICE, DeviceSpec
+from envmon.catalogue import Locale, load_catalogue
+from envmon.errors import CatalogueError
+
+# --- segments ---------------------------------------------------------------------------------------------
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
+    "abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")  # two septets each (escape + character)
+SINGLE_UNITS = {"GSM-7": 160, "UCS-2": 70}
+# A multi-part SMS spends 6 bytes per part on the concatenation header.
+PART_UNITS = {"GSM-7": 153, "UCS-2": 67}
+
+
+def sms_encoding(text: str) -> str:
+    """'GSM-7' if every character is in the GSM 03.38 alphabet (basic or extension), else 'UCS-2'."""
+    return "GSM-7" if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text) else "UCS-2"
+
+
+def _char_units(c: str, encoding: str) -> int:
+    if encoding == "GSM-7":
+        return 2 if c in GSM7_EXTENSION else 1
+    return 2 if ord(c) > 0xFFFF else 1  # outside the BMP: a UTF-16 surrogate pair
+
+
+def sms_units(text: str) -> int:
+    """Length in the encoding's units: septets for GSM-7, UTF-16 code units for UCS-2."""
+    encoding = sms_encoding(text)
+    return sum(_char_units(c, encoding) for c in text)
+
+
+def segment_count(text: str) -> int:
+    """How many SMS segments the text takes (a character's units are never split across parts)."""
+    encoding = sms_encoding(text)
+    if sms_units(text) <= SINGLE_UNITS[encoding]:
+        return 1
+    parts, used = 1, 0
+    for c in text:
+        units = _char_units(c, encoding)
+        if used + units > PART_UNITS[encoding]:
+            parts, used = parts + 1, 0
+        used += units
+    return parts
+
+
+# --- words ------------------------------------------------------------------------------------------------
+SEVERITY_WORDS: dict[str, tuple[str, str]] = {
+    "warning": ("预警", "WARNING"), "exceedance": ("超标", "EXCEEDANCE"), "severe": ("严重超标", "SEVERE"),
+    "level1": ("一级报警", "LEVEL 1 ALARM"), "level2": ("二级报警", "LEVEL 2 ALARM"),
+    "fault": ("设备异常", "DEVICE FAULT"),
+}
+REASON_PREFIX: dict[str, tuple[str, str]] = {
+    "new": ("", ""), "escalation": ("[升级]", "[Escalated] "), "reminder": ("[未确认提醒]", "[Reminder] "),
+    "severity": ("[加重]", "[Worse] "), "resolved": ("", ""), "none": ("", ""),
+}
+BASIS_WORDS: dict[str, tuple[str, str]] = {
+    "instant": ("实时值", "reading"), "hour_avg": ("小时均值", "1-h avg"), "day_avg": ("日均值", "daily avg"),
+    "gas": ("", ""),
+}
+DEVICE_RULE_WORDS: dict[str, tuple[str, str]] = {
+    "silent": ("数据中断", "no data"), "flag": ("设备状态异常", "abnormal device status"),
+    "zero_flow": ("有流量但浓度为零", "zero value while flow runs"), "constant": ("数值长时间不变", "value stuck"),
+    "negative": ("出现负值", "negative value"), "seq_gap": ("数据缺失未补传", "data missing after resend"),
+}
+UNIT_DISPLAY: dict[str, tuple[str, str]] = {
+    "mg/m3": ("mg/m³", "mg/m3"), "degC": ("°C", " degC"), "pH": ("", ""), "%vol": ("%vol", "%vol"),
+    "m3/s": ("m³/s", "m3/s"),
+}
+REPLY_HELP: dict[str, str] = {
+    "zh-CN": '告警码{code}。回复"1 {code}"确认,2误报,3设备故障,4立案',
+    "en": 'Code {code}. Reply "1 {code}" to confirm; 2 false alarm, 3 device fault, 4 enforcement case',
+}
+GROUP_REPLY_HELP: dict[str, str] = {
+    "zh-CN": '回复"1 告警码"确认,2误报,3设备故障,4立案',
+    "en": 'Reply "1 <code>" to confirm; 2 false alarm, 3 device fault, 4 enforcement case',
+}
+LINK_WORD = {"zh-CN": "详情 ", "en": "Report: "}
+# Legal-form suffixes people do not need to recognise a plant, longest first.
+_SITE_SUFFIXES = re.compile(r"(股份有限公司|有限责任公司|有限公司|公司|,? ?Co\.,? ?Ltd\.?|,? ?Ltd\.?|,? ?Co\.)$")
+_SITE_PLACE_PREFIX = re.compile(r"^(上海市?|[\u4e00-\u9fff]{2,3}[省市区县])+")
+
+
+def _word(table: dict[str, tuple[str, str]], key: str, locale: Locale) -> str:
+    zh, en = table.get(key, (key, key))
+    return zh if locale == "zh-CN" else en
+
+
+def format_number(value: float) -> str:
+    """Three significant digits, no exponent, no trailing zeros (1.5, 0.005, 1234); half to even as GB/T 8170."""
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else str(value)
+    decimals = max(0, 2 - math.floor(math.log10(abs(value))))
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def exceedance_multiple(value: float, limit: float) -> float:
+    """超标倍数 as Chinese practice writes it: (value - limit) / limit."""
+    return (value - limit) / limit
+
+
+def local_time(time: datetime, zone: ZoneInfo, locale: Locale) -> str:
+    """A time as people read it in the configured zone (MM-DD HH:MM, or 22 Nov 14:03)."""
+    local = time.astimezone(zone)
+    return local.strftime("%m-%d %H:%M") if locale == "zh-CN" else local.strftime("%d %b %H:%M")
+
+
+def pollutant_name(code: str, locale: Locale) -> str:
+    """The catalogue's name of a pollutant in this locale (the code itself if unknown)."""
+    try:
+        return load_catalogue().get(code).name(locale)
+    except CatalogueError:
+        return code
+
+
+def _unit(code: str, locale: Locale) -> str:
+    try:
+        unit = load_catalogue().get(code).canonical_unit
+    except CatalogueError:
+        return ""
+    zh, en = UNIT_DISPLAY.get(unit, (unit, " " + unit))
+    return zh if locale == "zh-CN" else en
+
+
+# --- facts ------------------------------------------------------------------------------------------------
+def _measurement(alert: AlertRecord, locale: Locale) -> str:
+    """'总铬实时值 1.5mg/L 限值1.0 超标0.5倍' / 'Total chromium reading 1.5 mg/L, limit 1 (1.5x)'."""
+    pollutant = alert.key.pollutant
+    if alert.category == "device" or alert.last_value is None:
+        thing = "" if pollutant == WHOLE_DEVICE else pollutant_name(pollutant, locale) + " "
+        return thing + _word(DEVICE_RULE_WORDS, alert.key.rule, locale)
+    basis = _word(BASIS_WORDS, alert.key.rule, locale)
+    name = pollutant_name(pollutant, locale) + ("" if not basis else ("" if locale == "zh-CN" else " ") + basis)
+    value = format_number(alert.last_value) + _unit(pollutant, locale)
+    return f"{name} {value}{_limit_text(alert, locale)}"
+
+
+def _limit_text(alert: AlertRecord, locale: Locale) -> str:
+    """The threshold broken (limit, warning line, set point or lower limit) and, over a limit, the multiple."""
+    value, limit = alert.last_value, alert.limit_value
+    if value is None or limit is None or limit == 0:
+        return ""
+    kind = "lower" if value < limit else alert.category if alert.category == "safety" else alert.severity
+    with_multiple = kind not in ("lower", "safety", "warning") and value > limit
+    if locale == "zh-CN":
+        label = {"lower": "下限", "safety": "报警值", "warning": "预警线"}.get(kind, "限值")
+        multiple = f" 超标{format_number(exceedance_multiple(value, limit))}倍" if with_multiple else ""
+        return f" {label}{format_number(limit)}{multiple}"
+    label = {"lower": "lower limit", "safety": "set point", "warning": "warning line"}.get(kind, "limit")
+    ratio = f" ({format_number(value / limit)}x)" if with_multiple else ""
+    return f", {label} {format_number(limit)}{ratio}"
+
+
+def short_site_name(name: str) -> str:
+    """A plant's name without its legal form and leading place names ('鑫达电镀' for 上海奉贤鑫达电镀有限公司)."""
+    short = _SITE_SUFFIXES.sub("", name).strip() or name
+    stripped = _SITE_PLACE_PREFIX.sub("", short)
+    return stripped if len(stripped) >= 2 else short
+
+
+def _fit(build: Callable[[str], str], site: str, budget: int) -> str:
+    """The longest first line within `budget` units: full site name, short name, then a cut short name."""
+    for candidate in (site, short_site_name(site)):
+        line = build(candidate)
+        if sms_units(line) <= budget:
+            return line
+    short = short_site_name(site)
+    ellipsis = "…" if sms_encoding(line) == "UCS-2" else "..."  # "…" is not GSM-7: it would double the cost
+    while len(short) > 2 and sms_units(line) > budget:
+        short = short[:-1]
+        line = build(short.rstrip() + ellipsis)
+    return line
+
+
+def _first_line(alert: AlertRecord, device: DeviceSpec, locale: Locale, zone: ZoneInfo, reason: NotifyReason) -> str:
+    prefix = _word(REASON_PREFIX, reason, locale)
+    severity = _word(SEVERITY_WORDS, alert.severity, locale)
+    point = device.point_name_zh if locale == "zh-CN" else device.point_name_en
+    facts = _measurement(alert, locale)
+    when = local_time(alert.first_breach_at, zone, locale)
+    site = device.site_name_zh if locale == "zh-CN" else device.site_name_en
+
+    def build(name: str) -> str:
+        if locale == "zh-CN":
+            return f"{prefix}【{severity}】{name} {point} {facts} {when}"
+        return f"{prefix}{severity} {name}, {point}: {facts}, {when}"
+
+    return _fit(build, site, _budget(build(site)))
+
+
+def _budget(text: str) -> int:
+    return PART_UNITS[sms_encoding(text)]
+
+
+def render_sms(
+    alert: AlertRecord, device: DeviceSpec, *, locale: Locale, zone: ZoneInfo, link: str | None,
+    reason: NotifyReason = "new",
+) -> str:
+    """The SMS about one alert: facts, code and reply instructions, report link."""
+    if reason == "resolved":
+        return render_resolved_sms(alert, device, locale=locale, zone=zone)
+    code = alert.code or "?"
+    lines = [_first_line(alert, device, locale, zone, reason), REPLY_HELP[locale].format(code=code)]
+    if link:
+        lines.append(LINK_WORD[locale] + link)
+    return "\n".join(lines)
+
+
+def render_resolved_sms(alert: AlertRecord, device: DeviceSpec, *, locale: Locale, zone: ZoneInfo) -> str:
+    """The optional notice that an alert was resolved."""
+    when = local_time(alert.resolved_at or alert.opened_at, zone, locale)
+    what = pollutant_name(alert.key.pollutant, locale) if alert.key.pollutant != WHOLE_DEVICE else ""
+    if locale == "zh-CN":
+        site = short_site_name(device.site_name_zh)
+        return f"【已解除】{site} {device.point_name_zh} {what} {when} 告警码{alert.code}".replace("  ", " ")
+    site = short_site_name(device.site_name_en)
+    return f"RESOLVED {site}, {device.point_name_en}: {what} {when}, code {alert.code}".replace("  ", " ")
+
+
+def render_group_sms(
+    alerts: Sequence[tuple[AlertRecord, DeviceSpec]], *, locale: Locale, zone: ZoneInfo, link: str | None,
+    reason: NotifyReason = "new",
+) -> str:
+    """One SMS about several alerts of one site: a heading, one line per alert with its code, reply help."""
+    if len(alerts) == 1:
+        alert, device = alerts[0]
+        return render_sms(alert, device, locale=locale, zone=zone, link=link, reason=reason)
+    worst = max((a for a, _ in alerts), key=lambda a: SEVERITY_RANK[a.severity])
+    device = alerts[0][1]
+    site = short_site_name(device.site_name_zh if locale == "zh-CN" else device.site_name_en)
+    when = local_time(min(a.first_breach_at for a, _ in alerts), zone, locale)
+    severity, prefix = _word(SEVERITY_WORDS, worst.severity, locale), _word(REASON_PREFIX, reason, locale)
+    if locale == "zh-CN":
+        head = f"{prefix}【{severity}×{len(alerts)}】{site} {when}"
+    else:
+        head = f"{prefix}{severity} x{len(alerts)} {site}, {when}"
+    lines = [head, *(_group_line(a, d, locale) for a, d in alerts), GROUP_REPLY_HELP[locale]]
+    if link:
+        lines.append(LINK_WORD[locale] + link)
+    return "\n".join(lines)
+
+
+def _group_line(alert: AlertRecord, device: DeviceSpec, locale: Locale) -> str:
+    point = device.point_name_zh if locale == "zh-CN" else device.point_name_en
+    code_word = "码" if locale == "zh-CN" else "code "
+    return f"{point} {_measurement(alert, locale)} {code_word}{alert.code}"
