@@ -1,0 +1,69 @@
+"""Bulk generation for load mode and the benchmark: one message per device per round, vectorised.
+
+Values come from the same signal as normal mode (`signal.base_values` over every channel of every
+device at once); each message is rendered with one `%` on a format string made once per device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+
+from device_sim.limits import ChannelLimit
+from device_sim.noise import F64
+from device_sim.plans import build_channels
+from device_sim.signal import Channels, base_values
+from envmon import topics
+from envmon.catalogue import load_catalogue
+from envmon.registry.load import load_presets
+from ingest.hj212.times import CST
+from ingest.mqtt_wire import publish_header
+
+# The ingest benchmark's ten pollutants (ingest/bench.py CODES): an electroplating outfall.
+LOAD_CODES = ("w20117", "w20116", "w20121", "w20122", "w20123", "w20115", "w01001", "w01018", "w00000", "w21003")
+LOAD_PRESET = "GB21900-2008-T3"
+
+
+def _concat(parts: list[Channels]) -> Channels:
+    """One Channels holding every device's channels, device after device."""
+    names = Channels.__dataclass_fields__.keys()
+    return Channels(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in names})
+
+
+def preset_limits(preset_id: str, codes: Sequence[str]) -> dict[str, ChannelLimit]:
+    """The limits of a shipped preset for these codes (baselines sit below them)."""
+    preset = load_presets()[preset_id]
+    rows = {r.pollutant: r for r in preset.limits}
+    return {c: ChannelLimit(rows[c].direction, rows[c].lower, rows[c].upper) for c in codes if c in rows}
+
+
+class LoadBlock:
+    """Payloads for `n` synthetic devices that measure the same pollutants."""
+
+    def __init__(self, mns: Sequence[str], codes: Sequence[str] = LOAD_CODES, seed: int = 0,
+                 industry: str = "electroplating") -> None:
+        limits = preset_limits(LOAD_PRESET, codes)
+        self.mns = list(mns)
+        self.codes = tuple(codes)
+        self.channels = _concat([build_channels(seed, mn, industry, codes, limits) for mn in mns])
+        catalogue = load_catalogue()
+        factors = np.array([catalogue.get(c).protocol_factor for c in codes])
+        self._factor: F64 = np.tile(factors, len(self.mns))
+        values = ",".join(f'"{c}":%.6g' for c in codes)
+        self._formats = [f'{{"device":"{mn}","seq":%d,"time":"%s","values":{{{values}}}}}' for mn in mns]
+        self.topics = [publish_header(topics.device_topic(mn, topics.UP)) for mn in mns]
+        self.rounds = 0
+
+    @property
+    def readings_per_message(self) -> int:
+        return len(self.codes)
+
+    def round(self, t_s: float) -> list[bytes]:
+        """One message per device, all sampled at `t_s`; the round number is every message's seq."""
+        protocol = (base_values(self.channels, t_s) / self._factor).reshape(len(self.mns), len(self.codes))
+        stamp = datetime.fromtimestamp(t_s, CST).isoformat(timespec="milliseconds")
+        self.rounds += 1
+        seq = self.rounds
+        return [(fmt % (seq, stamp, *row)).encode() for fmt, row in zip(self._formats, protocol.tolist(), strict=True)]

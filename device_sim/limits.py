@@ -1,0 +1,48 @@
+"""The limit that applies to each device and pollutant, resolved from a registry (pure).
+
+Precedence as in the registry store: an explicit device limit, then an explicit site limit, then
+the site's presets in order. The simulator needs only the thresholds to place baselines below them
+and to script incidents relative to them (`peak_ratio = 2.5` means 2.5x the limit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from envmon.registry.load import Registry
+from envmon.registry.model import Device, Thresholds
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelLimit:
+    """Thresholds in the canonical unit; `level2_upper` only for gas alarms."""
+
+    direction: str
+    lower: float | None
+    upper: float | None
+    level2_upper: float | None = None
+
+    @property
+    def reference(self) -> float | None:
+        """The value incidents scale from: the upper limit (None for lower-only limits)."""
+        return self.upper
+
+
+def _limit_of(values: Thresholds) -> ChannelLimit:
+    return ChannelLimit(values.direction, values.lower, values.upper, values.level2_upper)
+
+
+def device_limits(registry: Registry, device: Device) -> dict[str, ChannelLimit]:
+    """The effective limit of each of the device's pollutants that has one."""
+    found: dict[str, ChannelLimit] = {}
+    site = next(s for s in registry.file.sites if s.code == device.site)
+    for preset_id in site.limit_presets:  # a later preset overrides an earlier one, as in the store
+        for row in registry.presets[preset_id].limits:
+            found[row.pollutant] = _limit_of(row)
+    for scope_is_device in (False, True):
+        for lim in registry.file.limits:
+            matches = lim.device == device.mn if scope_is_device else (lim.site == device.site and not lim.device)
+            if matches:
+                chosen = registry.presets[lim.preset].row(lim.pollutant) if lim.preset else None
+                found[lim.pollutant] = _limit_of(chosen if chosen is not None else lim)
+    return {code: found[code] for code in device.pollutants if code in found}

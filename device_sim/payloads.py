@@ -1,0 +1,40 @@
+"""MQTT JSON payloads (docs/mqtt.md) for samples, and the malformed messages of a `malformed` burst."""
+
+from __future__ import annotations
+
+import json
+
+from device_sim.samples import Sample
+from ingest.hj212.times import CST
+
+
+def sample_body(sample: Sample) -> dict[str, object]:
+    """The JSON object of one sample; times carry the +08:00 offset devices in China use."""
+    values: dict[str, object] = {
+        code: value if flag == "N" else [value, flag]
+        for code, value, flag in zip(sample.codes, sample.values, sample.flags, strict=True)
+    }
+    stamp = sample.time.astimezone(CST).isoformat(timespec="milliseconds")
+    return {"device": sample.device, "seq": sample.seq, "time": stamp, "values": values}
+
+
+def encode_sample(sample: Sample) -> bytes:
+    """The payload of one reading message."""
+    return json.dumps(sample_body(sample), separators=(",", ":")).encode()
+
+
+def malformed_payloads(sample: Sample, count: int) -> list[bytes]:
+    """`count` bad messages cycling through the ways devices get it wrong; ingest must quarantine each."""
+    body = sample_body(sample)
+    good = json.dumps(body)
+    code = sample.codes[0]
+    variants = [
+        good[: len(good) // 2].encode(),  # cut short: malformed_json
+        json.dumps({**body, "firmware": "v2.3"}).encode(),  # unknown field: invalid_schema
+        good.replace(f'"{code}": ', f'"{code}": NaN, "x{code}": ').encode(),  # NaN is not JSON
+        json.dumps({**body, "time": str(body["time"])[:19]}).encode(),  # no UTC offset: invalid_time
+        json.dumps({**body, "values": {code: [1.0, "X"]}}).encode(),  # unknown flag: invalid_flag
+        json.dumps({**body, "time": "2099-01-01T00:00:00+08:00"}).encode(),  # time_in_future
+        b"\xff\xfe not even text",
+    ]
+    return [variants[i % len(variants)] for i in range(count)]

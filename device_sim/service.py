@@ -1,0 +1,32 @@
+"""The simulator as a component of `envmon demo` (see envmon/runtime.py): the district in real time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from device_sim.runner import RunOptions, SimRunner
+from device_sim.stats import summary_lines
+from envmon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class SimService:
+    """Drives every device of a registry (MQTT and HJ 212) with a scenario until stopped."""
+
+    name = "sim"
+
+    def __init__(self, settings: Settings, *, registry_path: Path, scenario: str = "demo", speed: float = 1.0,
+                 seed: int = 0) -> None:
+        options = RunOptions(registry_path=registry_path, scenario=scenario, seed=seed, speed=speed)
+        self.runner = SimRunner(settings, options)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Simulate until `stop` is set (a scenario that ends early leaves the devices quiet)."""
+        log.info("simulator: %d devices, scenario %s", len(self.runner.plans), self.runner.scenario.name)
+        stats = await self.runner.run(stop)
+        for line in summary_lines(stats):
+            log.info("simulator: %s", line)
+        await stop.wait()
