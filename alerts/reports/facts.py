@@ -1,0 +1,253 @@
+"""Gather the facts of one alert from the database: plant, device, limit, event, readings, history, checks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from alerts.reports import measures, series
+from alerts.reports.checklists import checks_for
+from alerts.reports.errors import ReportError
+from alerts.reports.model import (
+    Contact,
+    DeviceFacts,
+    EarlierAlert,
+    EventFacts,
+    EventLogEntry,
+    LimitFacts,
+    NotificationEntry,
+    PlantFacts,
+    PollutantInfo,
+    ReportFacts,
+)
+
+DEFAULT_ZONE = "Asia/Shanghai"
+CHART_STEP = timedelta(minutes=1)
+CO_STEP = timedelta(minutes=10)
+EARLIER_ALERTS = 20
+HOURS_BEFORE_BREACH = timedelta(hours=6)
+MAX_HOUR_ROWS = 48
+
+_ALERT_SQL = """
+SELECT a.*, d.mn, d.kind AS device_kind, d.model, d.point_kind, d.point_name_zh, d.point_name_en,
+       d.reporting_interval_seconds, d.installed_on, d.last_calibrated_on, d.pollutants AS device_pollutants,
+       s.id AS site_id, s.code AS site_code, s.name_zh AS site_name_zh, s.name_en AS site_name_en, s.industry,
+       s.permit_number, s.address_zh, s.address_en, s.eia_approval, s.notes AS site_notes, s.enforcement_notes,
+       s.contacts, di.name_zh AS district_zh, di.name_en AS district_en
+FROM alerts a JOIN devices d ON d.id = a.device_id JOIN sites s ON s.id = d.site_id
+JOIN districts di ON di.code = s.district
+WHERE a.id = %s
+"""
+# The limit that applied at the first breach: the alert's own, else the narrowest scope in force,
+# preferring the basis the rule evaluates.
+_LIMIT_SQL = """
+SELECT * FROM limits
+WHERE (id = %(limit_id)s)
+   OR (%(limit_id)s::bigint IS NULL AND pollutant = %(pollutant)s
+       AND ((scope = 'device' AND device_id = %(device)s) OR (scope = 'site' AND site_id = %(site)s)
+            OR scope = 'default')
+       AND valid_from <= %(at)s AND (valid_to IS NULL OR valid_to > %(at)s))
+ORDER BY (id = %(limit_id)s) DESC NULLS LAST,
+         CASE scope WHEN 'device' THEN 0 WHEN 'site' THEN 1 ELSE 2 END, (basis = %(basis)s) DESC, valid_from DESC
+LIMIT 1
+"""
+_EARLIER_SQL = """
+SELECT a.code, a.pollutant, a.rule, a.severity, a.state, a.opened_at, a.peak_value, a.disposition, a.note
+FROM alerts a JOIN devices d ON d.id = a.device_id
+WHERE d.site_id = %s AND a.opened_at < %s AND a.id <> %s
+ORDER BY a.opened_at DESC LIMIT %s
+"""
+_NOTIFICATIONS_SQL = """
+SELECT n.created_at, coalesce(r.name, ''), n.phone, n.reason, n.status, n.sent_at, n.error_code
+FROM notifications n LEFT JOIN recipients r ON r.id = n.recipient_id
+WHERE n.alert_id = %(id)s OR %(id)s = ANY(n.alert_ids)
+ORDER BY n.created_at, n.id
+"""
+_EVENTS_SQL = "SELECT time, from_state, to_state, actor, reason FROM alert_events WHERE alert_id = %s ORDER BY time, id"
+_POLLUTANTS_SQL = "SELECT code, name_zh, name_en, canonical_unit FROM pollutants WHERE code = ANY(%s)"
+# Which readings basis the rule's peak is taken from.
+_RULE_BASIS = {"hour_avg": "hour", "day_avg": "day"}
+
+
+def gather(conn: psycopg.Connection, alert_id: int, *, now: datetime, zone: str = DEFAULT_ZONE) -> ReportFacts:
+    """Every fact of the alert's inspection report as of `now` (UTC, timezone-aware)."""
+    row = _alert_row(conn, alert_id)
+    names = _pollutant_names(conn, [row["pollutant"], *row["device_pollutants"]])
+    pollutant = names.get(row["pollutant"]) or PollutantInfo(row["pollutant"], row["pollutant"], row["pollutant"], "")
+    limit = _limit(conn, row)
+    start, end = measures.chart_window(row["first_breach_at"], row["resolved_at"], now)
+    device_id = int(row["device_id"])
+    main = series.read_series(conn, device_id, pollutant, start, end, CHART_STEP)
+    return ReportFacts(
+        generated_at=now,
+        plant=_plant(row),
+        device=_device(row),
+        pollutant=pollutant,
+        limit=limit,
+        event=_event(conn, row, limit, now),
+        window_start=start,
+        window_end=end,
+        series=main,
+        co_series=tuple(
+            series.read_series(conn, device_id, names[c], start, end, CO_STEP)
+            for c in row["device_pollutants"]
+            if c != pollutant.code and c in names
+        ),
+        hours=_hours(conn, row, limit, end),
+        quality=series.read_quality(conn, device_id, pollutant.code, row["reporting_interval_seconds"], now, zone),
+        earlier_alerts=_earlier(conn, row, names),
+        notifications=_notifications(conn, alert_id),
+        event_log=tuple(EventLogEntry(*r) for r in conn.execute(_EVENTS_SQL, (alert_id,)).fetchall()),
+        checks=checks_for(pollutant.code, row["industry"], row["rule"]),
+    )
+
+
+def _alert_row(conn: psycopg.Connection, alert_id: int) -> dict[str, Any]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(_ALERT_SQL, (alert_id,)).fetchone()
+    if row is None:
+        raise ReportError(f"no alert with id {alert_id}")
+    return row
+
+
+def _pollutant_names(conn: psycopg.Connection, codes: Sequence[str]) -> dict[str, PollutantInfo]:
+    rows = conn.execute(_POLLUTANTS_SQL, (list(codes),)).fetchall()
+    return {r[0]: PollutantInfo(r[0], r[1], r[2], r[3]) for r in rows}
+
+
+def _limit(conn: psycopg.Connection, row: dict[str, Any]) -> LimitFacts | None:
+    params = {
+        "limit_id": row["limit_id"],
+        "pollutant": row["pollutant"],
+        "device": row["device_id"],
+        "site": row["site_id"],
+        "at": row["first_breach_at"],
+        "basis": _RULE_BASIS.get(row["rule"], "instant"),
+    }
+    with conn.cursor(row_factory=dict_row) as cur:
+        found = cur.execute(_LIMIT_SQL, params).fetchone()
+    if found is None:
+        return None
+    names = (
+        "scheme", "basis", "direction", "unit", "source", "valid_from", "valid_to", "warning_ratio", "severe_multiple",
+    )
+    values = {k: found[k] for k in names}
+    return LimitFacts(
+        limit_id=found["id"],
+        lower=found["lower_value"],
+        upper=found["upper_value"],
+        level2_lower=found["level2_lower_value"],
+        level2_upper=found["level2_upper_value"],
+        **values,
+    )
+
+
+def _plant(row: dict[str, Any]) -> PlantFacts:
+    contacts = tuple(Contact(c.get("name", ""), c.get("role", ""), c.get("phone", "")) for c in row["contacts"] or [])
+    return PlantFacts(
+        site_id=row["site_id"],
+        code=row["site_code"],
+        name_zh=row["site_name_zh"],
+        name_en=row["site_name_en"],
+        district_zh=row["district_zh"],
+        district_en=row["district_en"],
+        industry=row["industry"],
+        permit_number=row["permit_number"],
+        address_zh=row["address_zh"],
+        address_en=row["address_en"],
+        eia_approval=row["eia_approval"],
+        notes=row["site_notes"],
+        enforcement_notes=row["enforcement_notes"],
+        contacts=contacts,
+    )
+
+
+def _device(row: dict[str, Any]) -> DeviceFacts:
+    return DeviceFacts(
+        device_id=row["device_id"],
+        mn=row["mn"],
+        kind=row["device_kind"],
+        model=row["model"],
+        point_kind=row["point_kind"],
+        point_name_zh=row["point_name_zh"],
+        point_name_en=row["point_name_en"],
+        reporting_interval_seconds=row["reporting_interval_seconds"],
+        installed_on=row["installed_on"],
+        last_calibrated_on=row["last_calibrated_on"],
+    )
+
+
+def _event(conn: psycopg.Connection, row: dict[str, Any], limit: LimitFacts | None, now: datetime) -> EventFacts:
+    peak_value, peak_at = _peak(conn, row, now)
+    limit_value = row.get("limit_value") or (measures.limit_line(limit) if limit else None)
+    return EventFacts(
+        alert_id=row["id"],
+        code=row["code"],
+        rule=row["rule"],
+        category=row["category"],
+        severity=row["severity"],
+        state=row["state"],
+        opened_at=row["opened_at"],
+        first_breach_at=row["first_breach_at"],
+        peak_value=peak_value,
+        peak_at=peak_at,
+        last_value=row["last_value"],
+        limit_value=limit_value,
+        exceedance_multiple=measures.exceedance_multiple(peak_value, limit_value),
+        value_to_limit=measures.value_to_limit(peak_value, limit_value),
+        duration_seconds=measures.duration_seconds(row["first_breach_at"], row["resolved_at"], now),
+        acknowledged_at=row["acknowledged_at"],
+        acknowledged_by=row["acknowledged_by"],
+        disposition=row["disposition"],
+        resolved_at=row["resolved_at"],
+        note=row.get("note"),
+    )
+
+
+def _peak(conn: psycopg.Connection, row: dict[str, Any], now: datetime) -> tuple[float | None, datetime | None]:
+    """The highest valid value of the event, from the readings on the rule's basis; the alert's own when none."""
+    end = row["resolved_at"] or now
+    if row["rule"] in _RULE_BASIS:
+        relation = "readings_1h" if row["rule"] == "hour_avg" else "readings_1d"
+        query = (
+            f"SELECT value_avg, bucket FROM {relation} WHERE device_id = %s AND pollutant = %s AND basis = 'instant'"
+            " AND flag = 'N' AND value_avg IS NOT NULL AND bucket <= %s AND bucket + %s > %s"
+            " ORDER BY value_avg DESC, bucket LIMIT 1"
+        )
+        width = timedelta(hours=1) if row["rule"] == "hour_avg" else timedelta(days=1)
+        params: tuple[Any, ...] = (row["device_id"], row["pollutant"], end, width, row["first_breach_at"])
+    else:
+        query = (
+            "SELECT value, time FROM readings WHERE device_id = %s AND pollutant = %s AND basis = 'instant'"
+            " AND flag = 'N' AND time >= %s AND time <= %s ORDER BY value DESC, time LIMIT 1"
+        )
+        params = (row["device_id"], row["pollutant"], row["first_breach_at"], end)
+    found = conn.execute(query, params).fetchone()
+    if found is None:
+        return row["peak_value"], row["peak_at"]
+    return float(found[0]), found[1]
+
+
+def _hours(conn: psycopg.Connection, row: dict[str, Any], limit: LimitFacts | None, end: datetime) -> tuple[Any, ...]:
+    start = max(row["first_breach_at"] - HOURS_BEFORE_BREACH, end - timedelta(hours=MAX_HOUR_ROWS))
+    start = start.replace(minute=0, second=0, microsecond=0)
+    return series.read_hours(conn, int(row["device_id"]), row["pollutant"], start, end, limit)
+
+
+def _earlier(
+    conn: psycopg.Connection, row: dict[str, Any], names: dict[str, PollutantInfo]
+) -> tuple[EarlierAlert, ...]:
+    rows = conn.execute(_EARLIER_SQL, (row["site_id"], row["opened_at"], row["id"], EARLIER_ALERTS)).fetchall()
+    others = _pollutant_names(conn, [r[1] for r in rows if r[1] not in names])
+    known = {**names, **others}
+    return tuple(
+        EarlierAlert(r[0], known.get(r[1]) or PollutantInfo(r[1], r[1], r[1], ""), *r[2:]) for r in rows
+    )
+
+
+def _notifications(conn: psycopg.Connection, alert_id: int) -> tuple[NotificationEntry, ...]:
+    return tuple(NotificationEntry(*r) for r in conn.execute(_NOTIFICATIONS_SQL, {"id": alert_id}).fetchall())

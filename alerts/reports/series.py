@@ -1,0 +1,138 @@
+"""Readings for a report: the pollutant and its companions over the window, hourly averages, data quality."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from alerts.reports import measures
+from alerts.reports.model import (
+    HourRow,
+    LimitFacts,
+    PollutantInfo,
+    QualityDay,
+    QualityFacts,
+    Series,
+    SeriesPoint,
+)
+
+QUALITY_DAYS = 7
+# Buckets of the chart: minutes keep a 24 h chart at most 1440 points wide, enough for a phone.
+_SERIES_SQL = """
+SELECT date_bin(%(step)s, time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
+       avg(value) FILTER (WHERE flag = 'N'),
+       coalesce(min(flag) FILTER (WHERE flag <> 'N'), 'N')
+FROM readings
+WHERE device_id = %(device)s AND pollutant = %(pollutant)s AND basis = 'instant'
+  AND time >= %(start)s AND time < %(end)s
+GROUP BY bucket ORDER BY bucket
+"""
+# Hourly means read from the aggregate relation, so the roll-up rule lives in one place (migration 0004).
+_HOURS_SQL = """
+SELECT bucket, value_avg, value_min, value_max, sample_count, valid_count, flag
+FROM readings_1h
+WHERE device_id = %(device)s AND pollutant = %(pollutant)s AND basis = 'instant'
+  AND bucket >= %(start)s AND bucket < %(end)s
+ORDER BY bucket
+"""
+_QUALITY_SQL = """
+SELECT (time AT TIME ZONE %(zone)s)::date AS day, count(*), count(*) FILTER (WHERE flag = 'N')
+FROM readings
+WHERE device_id = %(device)s AND pollutant = %(pollutant)s AND basis = 'instant'
+  AND time >= %(start)s AND time < %(end)s
+GROUP BY day ORDER BY day
+"""
+_FLAGS_SQL = """
+SELECT flag, count(*) FROM readings
+WHERE device_id = %(device)s AND pollutant = %(pollutant)s AND basis = 'instant'
+  AND time >= %(start)s AND time < %(end)s
+GROUP BY flag ORDER BY flag
+"""
+
+
+def read_series(
+    conn: psycopg.Connection, device_id: int, pollutant: PollutantInfo, start: datetime, end: datetime, step: timedelta
+) -> Series:
+    """One pollutant of the device in buckets of `step` over [start, end)."""
+    params = {"step": step, "device": device_id, "pollutant": pollutant.code, "start": start, "end": end}
+    rows = conn.execute(_SERIES_SQL, params).fetchall()
+    points = tuple(SeriesPoint(r[0], None if r[1] is None else float(r[1]), str(r[2])) for r in rows)
+    return summarise(pollutant, points)
+
+
+def summarise(pollutant: PollutantInfo, points: tuple[SeriesPoint, ...]) -> Series:
+    """A series with its min, max, mean and last valid value."""
+    values = [p.value for p in points if p.value is not None]
+    if not values:
+        return Series(pollutant, points, None, None, None, None)
+    return Series(pollutant, points, min(values), max(values), sum(values) / len(values), values[-1])
+
+
+def read_hours(
+    conn: psycopg.Connection, device_id: int, pollutant: str, start: datetime, end: datetime, limit: LimitFacts | None
+) -> tuple[HourRow, ...]:
+    """Hourly averages with validity: an hour is valid when it has valid values and its rolled-up flag is N."""
+    params = {"device": device_id, "pollutant": pollutant, "start": start, "end": end}
+    return tuple(_hour_row(r, limit) for r in conn.execute(_HOURS_SQL, params).fetchall())
+
+
+def _hour_row(r: Sequence[Any], limit: LimitFacts | None) -> HourRow:
+    mean = None if r[1] is None else float(r[1])
+    valid = int(r[5]) > 0 and r[6] == "N"
+    return HourRow(
+        hour_start=r[0],
+        mean=mean,
+        minimum=None if r[2] is None else float(r[2]),
+        maximum=None if r[3] is None else float(r[3]),
+        sample_count=int(r[4]),
+        valid_count=int(r[5]),
+        flag=str(r[6]),
+        valid=valid,
+        over_limit=valid and measures.is_over_limit(mean, limit),
+    )
+
+
+def read_quality(
+    conn: psycopg.Connection, device_id: int, pollutant: str, interval_seconds: int, now: datetime, zone: str
+) -> QualityFacts:
+    """Transmission and validity rates of the last QUALITY_DAYS days (per local day and in total), and flags."""
+    start = now - timedelta(days=QUALITY_DAYS)
+    params = {"device": device_id, "pollutant": pollutant, "start": start, "end": now, "zone": zone}
+    days = tuple(_quality_days(conn.execute(_QUALITY_SQL, params).fetchall(), start, now, interval_seconds, zone))
+    flags = tuple((str(f), int(n)) for f, n in conn.execute(_FLAGS_SQL, params).fetchall())
+    expected = measures.expected_samples((now - start).total_seconds(), interval_seconds)
+    received = sum(d.received for d in days)
+    valid = sum(d.valid for d in days)
+    return QualityFacts(
+        days=days,
+        expected=expected,
+        received=received,
+        valid=valid,
+        transmission_rate=measures.transmission_rate(received, expected),
+        validity_rate=measures.validity_rate(valid, received),
+        flag_counts=flags,
+    )
+
+
+def _quality_days(
+    rows: list[tuple[Any, ...]], start: datetime, end: datetime, interval_seconds: int, zone: str
+) -> list[QualityDay]:
+    """One row per local day of the window, including days on which nothing arrived."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    counts = {r[0]: (int(r[1]), int(r[2])) for r in rows}
+    out: list[QualityDay] = []
+    day = start.astimezone(tz).date()
+    while day <= end.astimezone(tz).date():
+        day_start = max(start, datetime.combine(day, datetime.min.time(), tz))
+        day_end = min(end, datetime.combine(day + timedelta(days=1), datetime.min.time(), tz))
+        expected = measures.expected_samples((day_end - day_start).total_seconds(), interval_seconds)
+        received, valid = counts.get(day, (0, 0))
+        rate = measures.transmission_rate(received, expected)
+        out.append(QualityDay(day, expected, received, valid, rate, measures.validity_rate(valid, received)))
+        day += timedelta(days=1)
+    return out
