@@ -68,6 +68,14 @@ class ClosedPeriod:
     flag: tuple[str, ...]  # rolled-up flag
 
 
+def _group_starts(keys: IntArray) -> IntArray:
+    """Where each run of equal keys starts (keys arrive grouped)."""
+    change = np.empty(len(keys), dtype=bool)
+    change[0] = True
+    change[1:] = keys[1:] != keys[:-1]
+    return np.flatnonzero(change)
+
+
 def _rollup_letters(bits: npt.NDArray[np.uint8]) -> npt.NDArray[np.str_]:
     letters = np.full(bits.shape, "N", dtype="<U1")
     for letter in reversed(_ROLLUP_PRIORITY):
@@ -102,38 +110,48 @@ class AverageBook:
 
     def add(self, tracked: IntArray, time_s: FloatArray, value: FloatArray, flag: npt.NDArray[np.uint8],
             minute_basis: BoolArray) -> list[ClosedPeriod]:
-        """Count readings of tracked series; returns periods closed early because a newer one needed the slot."""
+        """Count readings (sorted by tracked series, then time); returns periods closed early for a newer one."""
         closed: list[ClosedPeriod] = []
-        hours = np.floor(time_s / HOUR_S).astype(np.int64)
-        for hour in np.unique(hours).tolist():
+        hours = (time_s // HOUR_S).astype(np.int64)
+        first, last = int(hours.min()), int(hours.max())
+        for hour in [first] if first == last else np.unique(hours).tolist():
             closed += self._open_hour(hour)
         slot = hours % HOUR_SLOTS
         keep = (self.slot_hour[slot] == hours) & ~self.hour_closed[slot]
-        self.late_dropped += int((~keep).sum())
-        second = (time_s[keep] - hours[keep] * HOUR_S).astype(np.int64)
-        self._count(tracked[keep], slot[keep], second, value[keep], flag[keep], minute_basis[keep])
+        self.late_dropped += len(keep) - int(keep.sum())
+        second = (time_s - hours * HOUR_S).astype(np.int64)
+        self._count(tracked[keep] * HOUR_SLOTS + slot[keep], second[keep], value[keep], flag[keep],
+                    minute_basis[keep], self.minute_required[tracked[keep]])
         return closed
 
-    def _count(self, tracked: IntArray, slot: IntArray, second: IntArray, value: FloatArray,
-               flag: npt.NDArray[np.uint8], minute_basis: BoolArray) -> None:
-        cell = (tracked * HOUR_SLOTS + slot) * HOUR_S + second
-        _, first = np.unique(cell, return_index=True)  # a reading seen twice in one batch counts once
-        unseen = np.zeros(len(cell), dtype=bool)
-        unseen[first] = True
+    def _count(self, cell: IntArray, second: IntArray, value: FloatArray, flag: npt.NDArray[np.uint8],
+               minute_basis: BoolArray, required: IntArray) -> None:
+        """Add to the cells (series x hour slot); rows arrive grouped by cell, in time order."""
+        dup = np.zeros(len(cell), dtype=bool)
+        dup[1:] = (cell[1:] == cell[:-1]) & (second[1:] == second[:-1])
         byte, bit = second >> 3, (1 << (second & 7)).astype(np.uint8)
-        unseen &= (self.h_seen[tracked, slot, byte] & bit) == 0
-        np.bitwise_or.at(self.h_seen, (tracked[unseen], slot[unseen], byte[unseen]), bit[unseen])
-        tracked, slot, second, value = tracked[unseen], slot[unseen], second[unseen], value[unseen]
-        flag, minute_basis = flag[unseen], minute_basis[unseen]
+        seen = self.h_seen.reshape(-1)
+        byte_cell = cell * _SEEN_BYTES + byte
+        unseen = ~dup & ((seen[byte_cell] & bit) == 0)  # a reading seen twice counts once
+        cell, second, value, flag, byte_cell, bit = (cell[unseen], second[unseen], value[unseen], flag[unseen],
+                                                     byte_cell[unseen], bit[unseen])
+        minute_basis, required = minute_basis[unseen], required[unseen]
+        if len(cell) == 0:
+            return
+        starts = _group_starts(byte_cell)
+        seen[byte_cell[starts]] |= np.bitwise_or.reduceat(bit, starts)
+        starts = _group_starts(cell)
+        cells = cell[starts]
         valid = flag == ord("N")
-        np.add.at(self.h_total, (tracked, slot), 1)
-        np.bitwise_or.at(self.h_flags, (tracked, slot), FLAG_BITS[flag])
-        tv, sv = tracked[valid], slot[valid]
-        np.add.at(self.h_sum, (tv, sv), value[valid])
-        np.add.at(self.h_count, (tv, sv), 1)
+        self.h_total.reshape(-1)[cells] += np.diff(np.append(starts, len(cell)))
+        self.h_flags.reshape(-1)[cells] |= np.bitwise_or.reduceat(FLAG_BITS[flag], starts)
+        self.h_sum.reshape(-1)[cells] += np.add.reduceat(np.where(valid, value, 0.0), starts)
+        self.h_count.reshape(-1)[cells] += np.add.reduceat(valid.astype(np.int64), starts)
         # A minute-basis value is a whole valid minute by itself.
-        weight = np.where(minute_basis[valid], self.minute_required[tv], 1)
-        np.add.at(self.h_minutes, (tv, sv, second[valid] // 60), weight)
+        weight = np.where(valid, np.where(minute_basis, required, 1), 0)
+        minute_cell = cell * 60 + second // 60
+        starts = _group_starts(minute_cell)
+        self.h_minutes.reshape(-1)[minute_cell[starts]] += np.add.reduceat(weight, starts).astype(np.int32)
 
     def _open_hour(self, hour: int) -> list[ClosedPeriod]:
         slot = hour % HOUR_SLOTS

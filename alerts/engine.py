@@ -288,8 +288,11 @@ class Engine:
         slots = self._layout.slots_of(batch.device_id)
         known = (cols >= 0) & (slots >= 0)
         series = (slots * len(self._layout.codes) + cols)[known]
-        time_s, value, flag, basis = batch.time_s[known], batch.value[known], batch.flag[known], batch.basis[known]
-        self._note_alive(np.unique(slots[known]), now_s)
+        order = np.lexsort((batch.time_s[known], series))  # every step below wants (series, time) order
+        series = series[order]
+        time_s, value = batch.time_s[known][order], batch.value[known][order]
+        flag, basis = batch.flag[known][order], batch.basis[known][order]
+        self._note_alive(slots[known], now_s)
         self._accumulate(series, time_s, value, flag, basis)
         instant = basis == 0
         self._instants(series[instant], time_s[instant], value[instant], flag[instant])
@@ -304,7 +307,7 @@ class Engine:
 
     def _note_alive(self, slots: npt.NDArray[np.int64], now_s: float) -> None:
         self._last_seen[slots] = np.maximum(self._last_seen[slots], now_s)
-        for slot in slots[self._silent_active[slots]].tolist():
+        for slot in np.unique(slots[self._silent_active[slots]]).tolist():
             key = AlertKey(self._layout.device_ids[slot], WHOLE_DEVICE, "silent")
             self._observe(key, Observation(now_s, 0, 0, None))
 
@@ -318,8 +321,6 @@ class Engine:
 
     def _instants(self, series: npt.NDArray[np.int64], time_s: npt.NDArray[np.float64],
                   value: npt.NDArray[np.float64], flag: npt.NDArray[np.uint8]) -> None:
-        order = np.lexsort((time_s, series))
-        series, time_s, value, flag = series[order], time_s[order], value[order], flag[order]
         dup = np.zeros(len(series), dtype=bool)
         dup[1:] = (series[1:] == series[:-1]) & (time_s[1:] == time_s[:-1])
         fresh = ~dup & (time_s > self._last_time[series])

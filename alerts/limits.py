@@ -154,9 +154,28 @@ class LimitTable:
         self.seg_start: FloatArray = np.array(starts, dtype=np.float64)
         self.seg_limit: IntArray = np.array(winners, dtype=np.int64)
         self.max_count = int(self.count.max(initial=1))
+        # Between two consecutive segment starts (of any series) no winner changes: cache per window.
+        self._bounds = np.unique(self.seg_start[np.isfinite(self.seg_start)])
+        self._windows: dict[tuple[int, int], IntArray] = {}
+        self.min_hi: FloatArray = self.hi.min(axis=1)
+        self.max_lo: FloatArray = self.lo.max(axis=1)
 
     def lookup(self, lane: int, series: IntArray, time_s: FloatArray) -> IntArray:
         """The index of the limit that applies to each (series, time) in a lane; -1 for none."""
+        if len(time_s) == 0:
+            return np.zeros(0, dtype=np.int64)
+        window = int(np.searchsorted(self._bounds, time_s.min(), side="right"))
+        if window == int(np.searchsorted(self._bounds, time_s.max(), side="right")):
+            found = self._windows.get((lane, window))
+            if found is None:
+                every = np.arange(self.first.shape[1])
+                found = self._segments(lane, every, np.full(len(every), float(time_s.min())))
+                self._windows[(lane, window)] = found
+            winners: IntArray = found[series]
+            return winners
+        return self._segments(lane, series, time_s)
+
+    def _segments(self, lane: int, series: IntArray, time_s: FloatArray) -> IntArray:
         first, count = self.first[lane, series], self.count[lane, series]
         segment = first.copy()
         for k in range(1, self.max_count):
@@ -167,11 +186,13 @@ class LimitTable:
 
     def tiers(self, index: IntArray, value: FloatArray) -> npt.NDArray[np.int8]:
         """The highest tier (0 none, 1..3) each value reaches against its limit."""
-        hi, lo = self.hi[index], self.lo[index]
-        v = value[:, None]
-        breached = (v > hi) | (v < lo)
-        tiers: npt.NDArray[np.int8] = (breached * np.arange(1, TIERS + 1, dtype=np.int8)).max(axis=1, initial=0)
-        return tiers.astype(np.int8)
+        tiers = np.zeros(len(index), dtype=np.int8)
+        rows = np.flatnonzero((value > self.min_hi[index]) | (value < self.max_lo[index]))
+        if len(rows):
+            hi, lo, v = self.hi[index[rows]], self.lo[index[rows]], value[rows, None]
+            breached = (v > hi) | (v < lo)
+            tiers[rows] = (breached * np.arange(1, TIERS + 1, dtype=np.int8)).max(axis=1)
+        return tiers
 
     def held_tier(self, index: int, value: float, current: int, clear_ratio: float) -> int:
         """The tier a firing condition keeps: tiers up to `current` hold until past clear_ratio x threshold."""
