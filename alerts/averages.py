@@ -111,18 +111,27 @@ class AverageBook:
     def add(self, tracked: IntArray, time_s: FloatArray, value: FloatArray, flag: npt.NDArray[np.uint8],
             minute_basis: BoolArray) -> list[ClosedPeriod]:
         """Count readings (sorted by tracked series, then time); returns periods closed early for a newer one."""
-        closed: list[ClosedPeriod] = []
         hours = (time_s // HOUR_S).astype(np.int64)
         first, last = int(hours.min()), int(hours.max())
-        for hour in [first] if first == last else np.unique(hours).tolist():
+        if first == last:
+            return [*self._open_hour(first), *self._add_hour(tracked, time_s, value, flag, minute_basis, hours)]
+        closed: list[ClosedPeriod] = []
+        for hour in np.unique(hours).tolist():  # in time order, so a batch spanning hours loses nothing
+            mask = hours == hour
             closed += self._open_hour(hour)
+            closed += self._add_hour(tracked[mask], time_s[mask], value[mask], flag[mask], minute_basis[mask],
+                                     hours[mask])
+        return closed
+
+    def _add_hour(self, tracked: IntArray, time_s: FloatArray, value: FloatArray, flag: npt.NDArray[np.uint8],
+                  minute_basis: BoolArray, hours: IntArray) -> list[ClosedPeriod]:
         slot = hours % HOUR_SLOTS
         keep = (self.slot_hour[slot] == hours) & ~self.hour_closed[slot]
         self.late_dropped += len(keep) - int(keep.sum())
         second = (time_s - hours * HOUR_S).astype(np.int64)
         self._count(tracked[keep] * HOUR_SLOTS + slot[keep], second[keep], value[keep], flag[keep],
                     minute_basis[keep], self.minute_required[tracked[keep]])
-        return closed
+        return []
 
     def _count(self, cell: IntArray, second: IntArray, value: FloatArray, flag: npt.NDArray[np.uint8],
                minute_basis: BoolArray, required: IntArray) -> None:

@@ -184,7 +184,7 @@ class Engine:
             self._forget(key)
             return
         st.samples += 1
-        self._take(st, obs, obs.tier)
+        self._take(key, st, obs, obs.tier)
         rp = self._policy.rule(key.rule)
         if obs.time_s - st.since >= rp.hold_seconds and st.samples >= rp.hold_samples:
             self._fire(key, st, obs.time_s)
@@ -198,16 +198,16 @@ class Engine:
         st.clear_since = None
         if obs.held > st.tier:
             st.down_since = None
-            self._take(st, obs, obs.held)
+            self._take(key, st, obs, obs.held)
             self._emit("severity", key, st, obs.time_s)
             return
-        self._take(st, obs, st.tier)
+        self._take(key, st, obs, st.tier)
         if obs.held < st.tier:
             self._maybe_step_down(key, st, obs.held, obs.time_s)
         else:
             st.down_since = None
 
-    def _take(self, st: KeyState, obs: Observation, tier: int) -> None:
+    def _take(self, key: AlertKey, st: KeyState, obs: Observation, tier: int) -> None:
         """Record a breaching observation: value, limit, detail and the peak."""
         st.tier, st.value = tier, obs.value
         if obs.limit_id is not None or obs.limit_value is not None:
@@ -216,6 +216,7 @@ class Engine:
             st.detail.update(obs.detail)
         if obs.value is not None and st.sign and (st.peak is None or (obs.value - st.peak) * st.sign > 0):
             st.peak, st.peak_at = obs.value, obs.time_s
+            self._peaked.add(key)
 
     def _maybe_step_down(self, key: AlertKey, st: KeyState, held: int, time_s: float) -> None:
         if st.down_since is None or st.down_tier != held:
@@ -226,17 +227,17 @@ class Engine:
 
     def _maybe_clear(self, key: AlertKey, st: KeyState, time_s: float, value: float | None) -> None:
         assert st.clear_since is not None
-        if time_s - st.clear_since >= self._clear_hold(key, time_s):
+        if time_s - st.clear_since >= self._clear_hold(key, st):
             st.value = value
             self._emit("clear", key, st, time_s)
             self._forget(key)
 
-    def _clear_hold(self, key: AlertKey, time_s: float) -> float:
-        """The clear hold, stretched to the flap window while the key is flapping."""
+    def _clear_hold(self, key: AlertKey, st: KeyState) -> float:
+        """The clear hold, stretched to the flap window when the key opened as flapping."""
         rp = self._policy.rule(key.rule)
-        recent = [t for t in self._opens.get(key, ()) if t >= time_s - rp.flap_window_seconds]
-        flapping = len(recent) >= rp.flap_opens
-        return max(rp.clear_hold_seconds, rp.flap_window_seconds) if flapping else rp.clear_hold_seconds
+        if st.detail.get("flapping"):
+            return max(rp.clear_hold_seconds, rp.flap_window_seconds)
+        return rp.clear_hold_seconds
 
     def _fire(self, key: AlertKey, st: KeyState, time_s: float) -> None:
         rp = self._policy.rule(key.rule)
