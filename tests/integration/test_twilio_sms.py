@@ -1,0 +1,208 @@
+"""The real `twilio` client (through TwilioSmsSender) against the local fake Twilio server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from alerts.callbacks import SIGNATURE_HEADER, STATUS_CALLBACK_PATH, merge_status, parse_status_callback
+from alerts.sms import RetryPolicy, SendError, SendResult, SmsSender, retry_delay_seconds
+from alerts.twilio_sms import TwilioSmsSender, is_valid_signature, sms_sender_from_settings
+from envmon.settings import Settings
+from tests.fake_twilio import FakeTwilio
+
+FROM = "+15005550006"
+TO = "+8613998369006"
+CALLBACK = "https://envmon.example.cn/twilio/status"
+FAST = RetryPolicy(base_seconds=0.01, max_delay_seconds=0.05)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    with FakeTwilio() as server:
+        yield server
+
+
+def sender_for(fake: FakeTwilio, read_timeout_seconds: float = 5.0) -> TwilioSmsSender:
+    return TwilioSmsSender(
+        account_sid=fake.account_sid, auth_token=fake.auth_token, api_base_url=fake.base_url,
+        read_timeout_seconds=read_timeout_seconds, from_number=FROM,
+    )
+
+
+def send_with_retries(sender: SmsSender, body: str, policy: RetryPolicy = FAST) -> tuple[SendResult | None, list[SendError]]:
+    """The outbox's loop in miniature: retry as retry_delay_seconds says, count tries that may have landed."""
+    errors: list[SendError] = []
+    landings = 0
+    while True:
+        try:
+            return sender.send(TO, body, status_callback=CALLBACK), errors
+        except SendError as exc:
+            errors.append(exc)
+            landings += exc.maybe_sent
+            delay = retry_delay_seconds(exc, len(errors), policy, possible_landings=landings)
+            if delay is None:
+                return None, errors
+            time.sleep(delay)
+
+
+def test_message_is_created_with_body_sender_and_callback(fake: FakeTwilio) -> None:
+    result = sender_for(fake).send(TO, "【超标】总铬 1.5mg/L", status_callback=CALLBACK)
+    assert result.provider_id.startswith("SM") and len(result.provider_id) == 34
+    assert result.status == "queued"
+    [message] = fake.messages
+    assert (message.to, message.body, message.from_, message.status_callback) == (TO, "【超标】总铬 1.5mg/L", FROM, CALLBACK)
+    assert message.sid == result.provider_id
+
+
+def test_messaging_service_replaces_the_from_number(fake: FakeTwilio) -> None:
+    sender = TwilioSmsSender(
+        account_sid=fake.account_sid, auth_token=fake.auth_token, api_base_url=fake.base_url,
+        messaging_service_sid="MG" + "1" * 32,
+    )
+    sender.send(TO, "x", status_callback=None)
+    [message] = fake.messages
+    assert (message.from_, message.messaging_service_sid, message.status_callback) == (None, "MG" + "1" * 32, None)
+
+
+def test_wrong_credentials_are_a_permanent_error(fake: FakeTwilio) -> None:
+    sender = TwilioSmsSender(account_sid=fake.account_sid, auth_token="wrong", api_base_url=fake.base_url, from_number=FROM)
+    with pytest.raises(SendError) as caught:
+        sender.send(TO, "x", status_callback=None)
+    assert (caught.value.recoverable, caught.value.code) == (False, "20003")
+    assert fake.messages == []
+
+
+@pytest.mark.parametrize(
+    ("http_status", "code", "failures"),
+    [
+        pytest.param(500, None, 1, id="500-once"),
+        pytest.param(503, None, 3, id="503-three-times"),
+        pytest.param(429, 20429, 2, id="429-rate-limited"),
+    ],
+)
+def test_recoverable_errors_are_retried_until_sent_once(fake: FakeTwilio, http_status: int, code: int | None, failures: int) -> None:
+    fake.fail_next(failures, http_status=http_status, code=code)
+    result, errors = send_with_retries(sender_for(fake), "retry me")
+    assert result is not None
+    assert [(e.recoverable, e.maybe_sent) for e in errors] == [(True, False)] * failures
+    assert len(fake.requests) == failures + 1
+    assert [m.body for m in fake.messages] == ["retry me"]
+
+
+@pytest.mark.parametrize(("code", "name"), [pytest.param(21211, "invalid", id="21211-invalid-number"), pytest.param(21610, "stop", id="21610-opted-out")])
+def test_permanent_errors_are_not_retried(fake: FakeTwilio, code: int, name: str) -> None:
+    fake.fail_number(TO, code)
+    result, errors = send_with_retries(sender_for(fake), "never")
+    assert result is None
+    assert [(e.recoverable, e.code) for e in errors] == [(False, str(code))]
+    assert len(fake.requests) == 1 and fake.messages == []
+
+
+def test_timeout_after_landing_is_retried_once_so_the_message_goes_at_most_twice(fake: FakeTwilio) -> None:
+    fake.hang_next(1, seconds=3.0)
+    result, errors = send_with_retries(sender_for(fake, read_timeout_seconds=0.5), "maybe twice")
+    assert result is not None
+    assert [(e.recoverable, e.maybe_sent, e.code) for e in errors] == [(True, True, "timeout")]
+    assert [m.body for m in fake.messages] == ["maybe twice", "maybe twice"]
+
+
+def test_repeated_timeouts_stop_before_a_third_copy(fake: FakeTwilio) -> None:
+    fake.hang_next(3, seconds=3.0)
+    result, errors = send_with_retries(sender_for(fake, read_timeout_seconds=0.3), "at most twice")
+    assert result is None and len(errors) == 2
+    assert len(fake.messages) == 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_connection_refused_is_recoverable_and_not_sent() -> None:
+    sender = TwilioSmsSender(account_sid="AC" + "0" * 32, auth_token="t", from_number=FROM,
+                             api_base_url=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(SendError) as caught:
+        sender.send(TO, "x", status_callback=None)
+    assert (caught.value.recoverable, caught.value.maybe_sent, caught.value.code) == (True, False, "connect")
+
+
+class CallbackReceiver:
+    """A local webhook endpoint that checks signatures as the alerts service will (over the public URL)."""
+
+    def __init__(self, auth_token: str) -> None:
+        self.received: list[tuple[dict[str, str], bool]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def do_POST(self) -> None:
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
+                ok = is_valid_signature(auth_token, CALLBACK, form, self.headers.get(SIGNATURE_HEADER))
+                receiver.received.append((form, ok))
+                self.send_response(204 if ok else 403)
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def local_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{STATUS_CALLBACK_PATH}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_status_callbacks_are_signed_over_the_public_url_and_replayable(fake: FakeTwilio) -> None:
+    receiver = CallbackReceiver(fake.auth_token)
+    fake.rewrite = lambda url: receiver.local_url if url == CALLBACK else url
+    try:
+        result = sender_for(fake).send(TO, "cb", status_callback=CALLBACK)
+        codes = fake.send_status_callbacks(result.provider_id, ("delivered", "sent", "delivered"))
+        bad = fake.send_status_callbacks(result.provider_id, ("failed",), signature_token="not-the-token")
+    finally:
+        receiver.close()
+    assert (codes, bad) == ([204, 204, 204], [403])
+    updates = [parse_status_callback(form) for form, ok in receiver.received if ok]
+    status = "sending"
+    for update in updates:
+        assert update is not None and update.provider_id == result.provider_id
+        status = merge_status(status, update.status)
+    assert status == "delivered"  # out of order and repeated, and the forged 'failed' was refused
+
+
+def test_auto_callbacks_follow_each_created_message() -> None:
+    with FakeTwilio(auto_callbacks=("sent", "delivered")) as fake:
+        receiver = CallbackReceiver(fake.auth_token)
+        fake.rewrite = lambda url: receiver.local_url
+        try:
+            sender_for(fake).send(TO, "auto", status_callback=CALLBACK)
+            deadline = time.monotonic() + 5
+            while len(receiver.received) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            receiver.close()
+    assert [(form["MessageStatus"], ok) for form, ok in receiver.received] == [("sent", True), ("delivered", True)]
+
+
+@pytest.mark.parametrize(
+    ("settings", "kind"),
+    [
+        pytest.param({}, "ConsoleSmsSender", id="no-credentials-console"),
+        pytest.param({"twilio_account_sid": "AC" + "1" * 32, "twilio_auth_token": "t", "twilio_from_number": FROM}, "TwilioSmsSender", id="credentials-twilio"),
+    ],
+)
+def test_sender_from_settings(settings: dict[str, str], kind: str, tmp_path: object) -> None:
+    sender = sms_sender_from_settings(Settings(state_dir=tmp_path, **settings))  # type: ignore[arg-type]
+    assert type(sender).__name__ == kind
