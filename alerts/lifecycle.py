@@ -93,6 +93,8 @@ def on_transition(record: AlertRecord | None, t: Transition, now: datetime) -> O
     """Apply one engine transition to the alert of its key (None or an inactive record: no alert is open)."""
     if record is None or not record.is_active:
         return _open(t, now) if t.kind in ("open", "severity") else Outcome(record)
+    if t.kind == "open" and t.severity != record.severity:  # it came back at another level
+        return _severity_changed(record, t, now)
     if t.kind == "open":
         return _condition_returned(record, t)
     if t.kind == "severity":

@@ -93,6 +93,13 @@ def test_condition_returning_while_latched_keeps_the_same_alert_silently() -> No
     assert [e.reason for e in out.events] == ["condition_returned"]
 
 
+def test_condition_returning_at_a_higher_severity_is_announced_on_the_same_alert() -> None:
+    cleared = on_transition(opened(), tr("clear", at=10), at(10)).record
+    out = on_transition(cleared, tr("open", "severe", value=3.5, at=20), at(20))
+    assert out.record is not None
+    assert (out.record.id, out.record.severity, out.record.condition_active, out.notify) == (41, "severe", True, "severity")
+
+
 def test_open_after_resolution_makes_a_new_alert() -> None:
     resolved = on_transition(opened("warning"), tr("clear", "warning", at=10), at(10)).record
     out = on_transition(resolved, tr("open", "warning", at=20), at(20))
