@@ -141,10 +141,15 @@ def _flags(s: Scenario, times: list[datetime], now: datetime) -> list[str]:
 def _copy_readings(
     conn: psycopg.Connection, device_id: int, times: list[datetime], values: dict[str, np.ndarray], flags: list[str]
 ) -> None:
-    with conn.cursor().copy("COPY readings (time, device_id, pollutant, value, flag, seq) FROM STDIN") as copy:
+    # Through a staging table, so a second demo in the same database keeps what is there instead of failing.
+    conn.execute(
+        "CREATE TEMPORARY TABLE demo_readings (LIKE readings INCLUDING DEFAULTS) ON COMMIT DROP"
+    )
+    with conn.cursor().copy("COPY demo_readings (time, device_id, pollutant, value, flag, seq) FROM STDIN") as copy:
         for code, column in values.items():
             for i, (t, v) in enumerate(zip(times, column.tolist(), strict=True)):
                 copy.write_row((t, device_id, code, v, flags[i], i))
+    conn.execute("INSERT INTO readings SELECT * FROM demo_readings ON CONFLICT DO NOTHING")
 
 
 def _first_breach(
@@ -168,6 +173,12 @@ def _insert_alert(
     now: datetime,
 ) -> int:
     first, peak, peak_at = breach
+    # One active alert per device, pollutant and rule: an earlier demo's alert gives way to this one.
+    conn.execute(
+        "UPDATE alerts SET state = 'closed', closed_at = %s, note = 'superseded by a new demo incident'"
+        " WHERE device_id = %s AND pollutant = %s AND rule = %s AND state IN ('open', 'escalated', 'acknowledged')",
+        (now, device_id, s.pollutant, s.rule),
+    )
     severe = conn.execute("SELECT severe_multiple FROM limits WHERE id = %s", (limit_id,)).fetchone()
     severity = "severe" if severe and severe[0] and peak > limit_value * severe[0] else "exceedance"
     resolved = now - timedelta(hours=s.resolved_hours_ago) if s.resolved_hours_ago is not None else None

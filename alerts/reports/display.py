@@ -1,0 +1,76 @@
+"""How numbers, times and durations are written for people: exact values with units, local times."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+SIGNIFICANT_DIGITS = 4
+MAX_DECIMALS = 6
+
+
+def number(value: float | None) -> str:
+    """A value to 4 significant digits without exponent or trailing zeros (0.23, 0.0005, 28.12, 1500)."""
+    if value is None or math.isnan(value):
+        return "—"
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = min(MAX_DECIMALS, max(0, SIGNIFICANT_DIGITS - 1 - magnitude))
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def quantity(value: float | None, unit: str) -> str:
+    """A value with its unit; pH and dimensionless values have none."""
+    if value is None:
+        return "—"
+    return number(value) if unit in ("", "pH", "-") else f"{number(value)} {unit}"
+
+
+def multiple(value: float | None, locale: str) -> str:
+    """An exceedance multiple with two decimals: "1.30 倍" / "1.30x"."""
+    if value is None:
+        return "—"
+    return f"{value:.2f} 倍" if locale == "zh-CN" else f"{value:.2f}x"
+
+
+def percent(rate: float | None) -> str:
+    """A rate as a percentage with one decimal."""
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def local_time(moment: datetime | None, zone: ZoneInfo, *, seconds: bool = False) -> str:
+    """A UTC moment in the people's time zone: 2026-11-22 14:05."""
+    if moment is None:
+        return "—"
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def local_hour(moment: datetime, zone: ZoneInfo) -> str:
+    """The local clock hour of a bucket: 11-22 14:00."""
+    return moment.astimezone(zone).strftime("%m-%d %H:%M")
+
+
+def zone_label(zone: ZoneInfo, at: datetime) -> str:
+    """The zone's name and offset at a moment: Asia/Shanghai (UTC+08:00)."""
+    offset = at.astimezone(zone).strftime("%z")
+    return f"{zone.key} (UTC{offset[:3]}:{offset[3:]})"
+
+
+def day(value: date | None) -> str:
+    """A calendar date, ISO."""
+    return "—" if value is None else value.isoformat()
+
+
+def duration(seconds: float, locale: str) -> str:
+    """A duration in days, hours and minutes: "2小时15分" / "2 h 15 min"."""
+    minutes = int(seconds // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if locale == "zh-CN":
+        parts = [f"{days}天" if days else "", f"{hours}小时" if hours else "", f"{mins}分"]
+        return "".join(parts)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{mins} min"]
+    return " ".join(p for p in parts if p)

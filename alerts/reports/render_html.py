@@ -1,0 +1,115 @@
+"""The inspection report as one self-contained HTML page (phone first; the same page prints to PDF)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from alerts.reports import chart, display, measures, text
+from alerts.reports.model import ReportFacts
+
+
+@dataclass(frozen=True, slots=True)
+class ReportMeta:
+    """What the stored version adds to the facts: its number and whether it is final."""
+
+    version: int = 1
+    final: bool = False
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("alerts.reports", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env
+
+
+@cache
+def _stylesheet() -> str:
+    return resources.files("alerts.reports.templates").joinpath("report.css").read_text(encoding="utf-8")
+
+
+def render_html(facts: ReportFacts, *, locale: str, zone: ZoneInfo, meta: ReportMeta | None = None) -> str:
+    """The report page in zh-CN or English, times in `zone`, with inline CSS and SVG (nothing fetched)."""
+    template = _environment().get_template("report.html.j2")
+    return template.render(**_context(facts, locale, zone, meta or ReportMeta()))
+
+
+def _context(facts: ReportFacts, locale: str, zone: ZoneInfo, meta: ReportMeta) -> dict[str, Any]:
+    labels = text.labels(locale)
+    zh = locale == "zh-CN"
+    return {
+        "f": facts,
+        "t": labels,
+        "zh": zh,
+        "lang": "zh-CN" if zh else "en",
+        "meta": meta,
+        "css": _stylesheet(),
+        "zone": display.zone_label(zone, facts.generated_at),
+        "name": lambda kind, code: text.name_of(kind, code, locale),
+        "pick": lambda zh_text, en_text: (zh_text if zh else en_text) or zh_text or en_text or "",
+        "q": display.quantity,
+        "num": display.number,
+        "pct": display.percent,
+        "mult": lambda v: display.multiple(v, locale),
+        "when": lambda m, seconds=False: display.local_time(m, zone, seconds=seconds),
+        "hour": lambda m: display.local_hour(m, zone),
+        "day": display.day,
+        "dur": lambda s: display.duration(s, locale),
+        "main_chart": _main_chart(facts, labels, zone),
+        "sparks": [chart.sparkline(s.points) for s in facts.co_series],
+        "warning_value": measures.warning_value(facts.limit) if facts.limit else None,
+        "flag_colours": chart.FLAG_COLOURS,
+        "page_rule": page_counter_css(labels["page"]),
+    }
+
+
+def page_counter_css(template: str) -> str:
+    """A CSS content value from a label like "Page {page} of {pages}" (quotes around text, counters between)."""
+    parts: list[str] = []
+    rest = template
+    for name in ("{page}", "{pages}"):
+        before, _, rest = rest.partition(name)
+        parts += [_css_string(before), f"counter({name.strip('{}')})"]
+    parts.append(_css_string(rest))
+    return " ".join(p for p in parts if p)
+
+
+def _css_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' if value else ""
+
+
+def _main_chart(facts: ReportFacts, labels: dict[str, str], zone: ZoneInfo) -> str:
+    lines: list[chart.RefLine] = []
+    limit = facts.limit
+    if limit is not None:
+        warning = measures.warning_value(limit)
+        line = measures.limit_line(limit)
+        if warning is not None:
+            lines.append(chart.RefLine(warning, labels["warning_line"], "#d97706", dashed=True))
+        if line is not None:
+            lines.append(chart.RefLine(line, labels["limit_line"], "#dc2626"))
+        if limit.direction == "range" and limit.lower is not None:
+            lines.append(chart.RefLine(limit.lower, labels["limit_line"], "#dc2626"))
+    event = facts.event
+    peak = (event.peak_at, event.peak_value) if event.peak_at and event.peak_value is not None else None
+    return chart.line_chart(
+        facts.series.points,
+        start=facts.window_start,
+        end=facts.window_end,
+        zone=zone,
+        unit=facts.pollutant.unit,
+        lines=lines,
+        peak=peak,
+        breach_at=event.first_breach_at,
+    )
