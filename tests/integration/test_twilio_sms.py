@@ -6,12 +6,29 @@ import socket
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts.callbacks import SIGNATURE_HEADER, STATUS_CALLBACK_PATH, merge_status, parse_status_callback
+from alerts.callbacks import (
+    SIGNATURE_HEADER,
+    STATUS_CALLBACK_PATH,
+    is_authorised_sender,
+    merge_status,
+    parse_reply,
+    parse_status_callback,
+)
+from alerts.dedup import SentNotification
+from alerts.escalation import NotifyPolicy, PlannedNotification, RoutedAlert, plan_notifications, sent_entries
+from alerts.lifecycle import AlertRecord, acknowledge, alert_code, escalate, on_transition
+from alerts.model import AlertKey, DeviceSpec, Transition
+from alerts.render import render_group_sms
+from alerts.routing import EscalationChain, EscalationStep, Recipient
 from alerts.sms import RetryPolicy, SendError, SendResult, SmsSender, retry_delay_seconds
 from alerts.twilio_sms import TwilioSmsSender, is_valid_signature, sms_sender_from_settings
 from envmon.settings import Settings
@@ -206,3 +223,151 @@ def test_auto_callbacks_follow_each_created_message() -> None:
 def test_sender_from_settings(settings: dict[str, str], kind: str, tmp_path: object) -> None:
     sender = sms_sender_from_settings(Settings(state_dir=tmp_path, **settings))  # type: ignore[arg-type]
     assert type(sender).__name__ == kind
+
+
+# --- the notification path in miniature: planner -> render -> outbox -> Twilio (fake), simulated clock -------
+
+
+@dataclass
+class OutboxRow:
+    """What the lead's notifications row holds, enough to drive retries here."""
+
+    planned: PlannedNotification
+    body: str
+    next_at: datetime
+    attempts: int = 0
+    landings: int = 0
+    status: str = "pending"
+
+
+PLANT = DeviceSpec(
+    7, "MN0001", "FX-EP-001", "上海奉贤鑫达电镀有限公司", "Shanghai Fengxian Xinda Electroplating Co., Ltd.", "fengxian",
+    "electroplating", "water_analyser", "1#总排口", "Outfall 1", ("w20116", "w20121"), 60,
+)
+INSPECTOR_A = Recipient(1, "insp-a", "张伟", "+8613998369006")
+INSPECTOR_B = Recipient(2, "insp-b", "Daniel", "+4915112345678", locale="en")
+LEAD = Recipient(3, "lead", "黄敏", "+8613900000003")
+CHAIN = EscalationChain(1, "heavy-metal", 300, (EscalationStep(0, 0, (INSPECTOR_A, INSPECTOR_B)), EscalationStep(1, 60, (LEAD,))))
+START = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
+
+
+class Incident:
+    """Alerts, history and outbox of one simulated incident, stepped one simulated second at a time."""
+
+    def __init__(self, sender: SmsSender) -> None:
+        self.sender = sender
+        self.alerts: dict[int, AlertRecord] = {}
+        self.history: list[SentNotification] = []
+        self.outbox: list[OutboxRow] = []
+
+    def open(self, alert_id: int, pollutant: str, value: float, now: datetime) -> None:
+        t = Transition("open", AlertKey(7, pollutant, "instant"), "pollution", "exceedance", now, value, 0.5, 1, now, value, now)
+        record = on_transition(None, t, now).record
+        assert record is not None
+        self.alerts[alert_id] = replace(record, id=alert_id, code=alert_code(alert_id))
+
+    def reply(self, from_: str, body: str, now: datetime) -> None:
+        command = parse_reply(body)
+        assert command is not None
+        notified = [r.planned.recipient.phone for r in self.outbox if command.alert_id in r.planned.alert_ids]
+        assert is_authorised_sender(from_, notified)
+        out = acknowledge(self.alerts[command.alert_id], actor=from_, disposition=command.disposition, note=None, now=now)
+        assert out.record is not None
+        self.alerts[command.alert_id] = out.record
+
+    def tick(self, now: datetime) -> None:
+        routed = [RoutedAlert(a, "FX-EP-001", (CHAIN,)) for a in self.alerts.values()]
+        plan = plan_notifications(routed, self.history, now, NotifyPolicy(group_window_seconds=30))
+        for alert_id, level in plan.escalations:
+            out = escalate(self.alerts[alert_id], level=level, now=now)
+            assert out.record is not None
+            self.alerts[alert_id] = out.record
+        for planned in plan.notifications:
+            members = [(self.alerts[i], PLANT) for i in planned.alert_ids]
+            body = render_group_sms(members, locale=planned.recipient.locale, zone=ZoneInfo("Asia/Shanghai"), link=None, reason=planned.reason)
+            self.outbox.append(OutboxRow(planned, body, now))
+            self.history += sent_entries(planned, self.alerts, now)
+        for row in self.outbox:
+            if row.status == "pending" and row.next_at <= now:
+                self.deliver(row, now)
+
+    def deliver(self, row: OutboxRow, now: datetime) -> None:
+        row.attempts += 1
+        try:
+            self.sender.send(row.planned.recipient.phone, row.body, status_callback=CALLBACK)
+            row.status = "sent"
+            return
+        except SendError as exc:
+            row.landings += exc.maybe_sent
+            delay = retry_delay_seconds(exc, row.attempts, RetryPolicy(base_seconds=1), possible_landings=row.landings)
+        if delay is None:
+            row.status = "failed"
+            self.history = [
+                replace(h, status="failed") if h.recipient_id == row.planned.recipient.id and h.alert_id in row.planned.alert_ids else h
+                for h in self.history
+            ]
+        else:
+            row.next_at = now + timedelta(seconds=delay)
+
+
+def run_incident(fake: FakeTwilio, seconds: int, read_timeout_seconds: float = 5.0) -> Incident:
+    incident = Incident(sender_for(fake, read_timeout_seconds))
+    for second in range(seconds):
+        now = START + timedelta(seconds=second)
+        if second == 0:
+            incident.open(101, "w20116", 1.5, now)
+        if second == 5:
+            incident.open(102, "w20121", 0.9, now)
+        if second == 40:
+            incident.reply(INSPECTOR_A.phone, f"1 {alert_code(102)}", now)
+        incident.tick(now)
+    return incident
+
+
+def received(fake: FakeTwilio) -> list[tuple[str, str]]:
+    return [(m.to, m.body.splitlines()[0]) for m in fake.messages]
+
+
+def test_incident_sends_exactly_the_expected_sms_in_order(fake: FakeTwilio) -> None:
+    run_incident(fake, 320)
+    a, b, lead = INSPECTOR_A.phone, INSPECTOR_B.phone, LEAD.phone
+    assert received(fake) == [
+        (a, "【超标】上海奉贤鑫达电镀有限公司 1#总排口 总铬实时值 1.5mg/L 限值0.5 超标2倍 11-22 14:00"),
+        (b, "EXCEEDANCE Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total chromium reading 1.5 mg/L, limit 0.5 (3x), 22 Nov 14:00"),
+        (a, "【超标】上海奉贤鑫达电镀有限公司 1#总排口 总镍实时值 0.9mg/L 限值0.5 超标0.8倍 11-22 14:00"),  # grouped follow-up at +30 s
+        (b, "EXCEEDANCE Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total nickel reading 0.9 mg/L, limit 0.5 (1.8x), 22 Nov 14:00"),
+        (lead, "[升级]【超标】上海奉贤鑫达电镀有限公司 1#总排口 总铬实时值 1.5mg/L 限值0.5 超标2倍 11-22 14:00"),  # 102 was acknowledged
+        (a, "[未确认提醒]【超标】上海奉贤鑫达电镀有限公司 1#总排口 总铬实时值 1.5mg/L 限值0.5 超标2倍 11-22 14:00"),
+        (b, "[Reminder] EXCEEDANCE Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total chromium reading 1.5 mg/L, limit 0.5 (3x), 22 Nov 14:00"),
+    ]
+
+
+def test_alerts_opening_together_go_as_one_sms() -> None:
+    with FakeTwilio() as fake:
+        incident = Incident(sender_for(fake))
+        incident.open(101, "w20116", 1.5, START)
+        incident.open(102, "w20121", 0.9, START)
+        incident.tick(START)
+    assert [(m.to, len(m.body.splitlines())) for m in fake.messages] == [(INSPECTOR_A.phone, 4), (INSPECTOR_B.phone, 4)]
+    assert alert_code(101) in fake.messages[0].body and alert_code(102) in fake.messages[0].body
+
+
+def test_opted_out_recipient_escalates_to_the_next_step_at_once(fake: FakeTwilio) -> None:
+    fake.fail_number(INSPECTOR_B.phone, 21610)
+    run_incident(fake, 3)
+    assert [to for to, _ in received(fake)] == [INSPECTOR_A.phone, LEAD.phone]
+    assert received(fake)[1][1].startswith("[升级]")
+
+
+def test_under_500_429_and_timeouts_every_sms_arrives_at_least_once_and_at_most_twice(fake: FakeTwilio) -> None:
+    fake.fail_next(2, http_status=500)
+    fake.fail_next(1, http_status=429, code=20429)
+    fake.hang_next(1, seconds=2.0)
+    fake.fail_next(1, http_status=503)
+    incident = run_incident(fake, 320, read_timeout_seconds=0.3)
+    bodies = Counter((m.to, m.body) for m in fake.messages)
+    expected = Counter((r.planned.recipient.phone, r.body) for r in incident.outbox)
+    assert set(bodies) == set(expected) and len(expected) == 7
+    assert all(1 <= bodies[k] <= 2 for k in expected)
+    assert sum(bodies.values()) <= len(expected) + 1  # only the one that hung after landing went twice
+    assert all(r.status == "sent" for r in incident.outbox)
