@@ -93,6 +93,7 @@ GROUP_REPLY_HELP: dict[str, str] = {
     "zh-CN": '回复"1 告警码"确认,2误报,3设备故障,4立案',
     "en": 'Reply "1 <code>" to confirm; 2 false alarm, 3 device fault, 4 enforcement case',
 }
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 LINK_WORD = {"zh-CN": "详情 ", "en": "Report: "}
 # Legal-form suffixes people do not need to recognise a plant, longest first.
 _SITE_SUFFIXES = re.compile(r"(股份有限公司|有限责任公司|有限公司|公司|,? ?Co\.,? ?Ltd\.?|,? ?Ltd\.?|,? ?Co\.)$")
@@ -121,7 +122,9 @@ def exceedance_multiple(value: float, limit: float) -> float:
 def local_time(time: datetime, zone: ZoneInfo, locale: Locale) -> str:
     """A time as people read it in the configured zone (MM-DD HH:MM, or 22 Nov 14:03)."""
     local = time.astimezone(zone)
-    return local.strftime("%m-%d %H:%M") if locale == "zh-CN" else local.strftime("%d %b %H:%M")
+    if locale == "zh-CN":
+        return local.strftime("%m-%d %H:%M")
+    return f"{local.day:02d} {MONTHS_EN[local.month - 1]} {local:%H:%M}"  # not %b: that follows the C locale
 
 
 def pollutant_name(code: str, locale: Locale) -> str:
