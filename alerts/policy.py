@@ -119,8 +119,8 @@ class Policy(_Strict):
     seq_gap: SeqGapPolicy = SeqGapPolicy()
 
     def rule(self, name: str) -> RulePolicy:
-        """The policy of one rule."""
-        return self.rules[name]
+        """The policy of one rule (its default when the rules table leaves it out)."""
+        return self.rules.get(name) or DEFAULT_RULES[name]
 
 
 def _where(loc: tuple[Any, ...]) -> str:
