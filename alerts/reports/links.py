@@ -1,0 +1,126 @@
+"""Signed, expiring, revocable links to one alert's report, short enough for an SMS.
+
+A token is `base64url(payload).base64url(mac)`: payload = version (1 byte), alert id (8), issued at
+and expires at (epoch seconds, 4 each), link id (6 random bytes); mac = the first 16 bytes of
+HMAC-SHA256 under the signing secret, over a purpose label and the payload (so no other signed
+value of envmon can pass for a report link). 54 characters in all.
+Revocation is data (migration 0006): one link by its id, or every link of an alert issued before a time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import struct
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from alerts.reports.errors import LinkExpired, LinkInvalid, LinkRevoked
+
+VERSION = 1
+PURPOSE = b"envmon/report-link/v1\x00"
+MAC_BYTES = 16
+_PAYLOAD = struct.Struct(">BQII6s")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportLink:
+    """What a verified token says."""
+
+    alert_id: int
+    link_id: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise LinkInvalid("report link is malformed") from exc
+
+
+def _mac(secret: str, payload: bytes) -> bytes:
+    return hmac.new(secret.encode("utf-8"), PURPOSE + payload, hashlib.sha256).digest()[:MAC_BYTES]
+
+
+def sign_report_link(secret: str, alert_id: int, expires_at: datetime, *, issued_at: datetime | None = None) -> str:
+    """A token opening the alert's report until `expires_at`; issued_at (default: unknown) matters for revocation."""
+    issued = int(issued_at.timestamp()) if issued_at else 0
+    payload = _PAYLOAD.pack(VERSION, alert_id, issued, int(expires_at.timestamp()), secrets.token_bytes(6))
+    return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
+
+
+def read_report_link(secret: str, token: str, now: datetime) -> ReportLink:
+    """Check the token's signature and expiry; LinkInvalid when altered or malformed, LinkExpired when past."""
+    head, dot, tail = token.strip().partition(".")
+    payload, mac = _unb64(head), _unb64(tail)
+    if not dot or len(payload) != _PAYLOAD.size or not hmac.compare_digest(mac, _mac(secret, payload)):
+        raise LinkInvalid("report link is not valid (altered, incomplete or signed with another key)")
+    version, alert_id, issued, expires, link_id = _PAYLOAD.unpack(payload)
+    if version != VERSION:
+        raise LinkInvalid(f"report link version {version} is not supported")
+    expires_at = datetime.fromtimestamp(expires, UTC)
+    if now >= expires_at:
+        raise LinkExpired(f"report link expired at {expires_at.isoformat()}")
+    return ReportLink(alert_id, link_id.hex(), datetime.fromtimestamp(issued, UTC), expires_at)
+
+
+def verify_report_link(secret: str, token: str, now: datetime) -> int:
+    """The alert id a valid, unexpired token opens (revocation is checked by `check_report_link`)."""
+    return read_report_link(secret, token, now).alert_id
+
+
+def new_report_link(secret: str, alert_id: int, *, now: datetime, ttl_seconds: int) -> str:
+    """A token issued now, valid for ttl_seconds (settings.report_link_ttl_seconds, 7 days by default)."""
+    return sign_report_link(secret, alert_id, now + timedelta(seconds=ttl_seconds), issued_at=now)
+
+
+def report_url(public_base_url: str, token: str) -> str:
+    """The link to put in the SMS (the dashboard serves /r/{token})."""
+    return f"{public_base_url.rstrip('/')}/r/{token}"
+
+
+def check_report_link(conn: psycopg.Connection, secret: str, token: str, *, now: datetime) -> ReportLink:
+    """Verify a token and refuse it when revoked (LinkRevoked); the link's facts when it may open."""
+    link = read_report_link(secret, token, now)
+    row = conn.execute(
+        "SELECT 1 FROM report_link_revocations WHERE link_id = %s"
+        " OR (alert_id = %s AND link_id IS NULL AND revoked_at > %s) LIMIT 1",
+        (link.link_id, link.alert_id, link.issued_at),
+    ).fetchone()
+    if row is not None:
+        raise LinkRevoked("report link was revoked")
+    return link
+
+
+def revoke_report_link(
+    conn: psycopg.Connection, secret: str, token: str, *, now: datetime, actor: str, reason: str = ""
+) -> ReportLink:
+    """Revoke one link (its signature must be valid; an expired link may still be revoked)."""
+    link = read_report_link(secret, token, datetime.fromtimestamp(0, UTC))
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO report_link_revocations (alert_id, link_id, revoked_at, revoked_by, reason)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (link_id) DO NOTHING",
+            (link.alert_id, link.link_id, now, actor, reason),
+        )
+    return link
+
+
+def revoke_alert_links(conn: psycopg.Connection, alert_id: int, *, now: datetime, actor: str, reason: str = "") -> None:
+    """Revoke every link of the alert issued up to now; links issued later open again."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO report_link_revocations (alert_id, revoked_at, revoked_by, reason) VALUES (%s, %s, %s, %s)",
+            (alert_id, now, actor, reason),
+        )
