@@ -91,7 +91,8 @@ class _Work:
     """The planner's running state for one call."""
 
     latest: dict[tuple[int, AlertKey], SentNotification]
-    sent: Sequence[SentNotification]
+    failed: dict[int, list[SentNotification]]  # failed entries by alert id (they move escalation on)
+    site_times: dict[tuple[int, str], list[datetime]]  # by (recipient id, site): when messages went
     now: datetime
     policy: NotifyPolicy
     due: list[_Due]
@@ -102,12 +103,28 @@ def plan_notifications(
     alerts: Sequence[RoutedAlert], sent: Sequence[SentNotification], now: datetime, policy: NotifyPolicy
 ) -> Plan:
     """Plan the messages due now for these alerts (active ones, and resolved ones for resolution notices)."""
-    work = _Work(last_sent_by_key(list(sent)), sent, now, policy, [], [])
+    work = _Work(last_sent_by_key(list(sent)), _failed_by_alert(sent), _times_by_site(sent), now, policy, [], [])
     for routed in alerts:
         for chain in routed.chains:
             _plan_chain(work, routed, chain)
     notifications = _group(work)
-    return Plan(notifications, _escalations(alerts, sent, now), min(work.wake, default=None))
+    return Plan(notifications, _escalations(alerts, work.failed, now), min(work.wake, default=None))
+
+
+def _failed_by_alert(sent: Sequence[SentNotification]) -> dict[int, list[SentNotification]]:
+    failed: dict[int, list[SentNotification]] = {}
+    for entry in sent:
+        if entry.status in FAILED_STATUSES:
+            failed.setdefault(entry.alert_id, []).append(entry)
+    return failed
+
+
+def _times_by_site(sent: Sequence[SentNotification]) -> dict[tuple[int, str], list[datetime]]:
+    times: dict[tuple[int, str], list[datetime]] = {}
+    for entry in sent:
+        if entry.status != "suppressed":
+            times.setdefault((entry.recipient_id, entry.site_code), []).append(entry.time)
+    return times
 
 
 def _plan_chain(work: _Work, routed: RoutedAlert, chain: EscalationChain) -> None:
@@ -117,7 +134,7 @@ def _plan_chain(work: _Work, routed: RoutedAlert, chain: EscalationChain) -> Non
             _plan_resolution(work, routed, chain)
         return
     for step in chain.steps:
-        step_at = step_due_at(alert, chain, step, work.sent)
+        step_at = step_due_at(alert, chain, step, work.failed.get(routed.alert_id, []))
         for recipient in step.recipients:
             if recipient.active:
                 _plan_recipient(work, routed, chain, step, recipient, step_at)
@@ -169,7 +186,7 @@ def step_due_at(
 
 
 def _escalations(
-    alerts: Sequence[RoutedAlert], sent: Sequence[SentNotification], now: datetime
+    alerts: Sequence[RoutedAlert], failed: dict[int, list[SentNotification]], now: datetime
 ) -> tuple[tuple[int, int], ...]:
     reached: list[tuple[int, int]] = []
     for routed in alerts:
@@ -178,7 +195,7 @@ def _escalations(
             continue
         levels = [
             step.position for chain in routed.chains for step in chain.steps
-            if step_due_at(alert, chain, step, sent) <= now
+            if step_due_at(alert, chain, step, failed.get(routed.alert_id, [])) <= now
         ]
         if levels and max(levels) > alert.escalation_level:
             reached.append((routed.alert_id, max(levels)))
@@ -216,11 +233,8 @@ def _held_until(work: _Work, due: _Due) -> datetime | None:
     if due.reason != "new" or due.routed.suppressed_by is not None:
         return None
     window = timedelta(seconds=work.policy.group_window_seconds)
-    recent = [
-        s.time for s in work.sent
-        if s.recipient_id == due.recipient.id and s.site_code == due.routed.site_code
-        and s.status != "suppressed" and work.now - window < s.time <= work.now
-    ]
+    times = work.site_times.get((due.recipient.id, due.routed.site_code), [])
+    recent = [t for t in times if work.now - window < t <= work.now]
     return max(recent) + window if recent else None
 
 
