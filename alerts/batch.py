@@ -55,7 +55,26 @@ def _batch(items: Sequence[_Item]) -> ReadingBatch:
 
 def batch_from_rows(rows: Sequence[Row]) -> ReadingBatch:
     """The rows ingest committed (canonical units already; duplicates included) as a batch."""
-    return _batch([_Item(r.time.timestamp(), r.device_id, r.pollutant, r.value, r.flag, r.basis) for r in rows])
+    if not rows:
+        return empty_batch()
+    times, devices, pollutants, bases, values, flags, _, _ = zip(*rows, strict=True)
+    codes = tuple(sorted(set(pollutants)))
+    column = {c: n for n, c in enumerate(codes)}
+    # The rows of one message share one datetime object: convert each once (by id: hashing an
+    # aware datetime asks for its UTC offset, which is as slow as converting it).
+    stamps: dict[int, float] = {}
+    for t in times:
+        if id(t) not in stamps:
+            stamps[id(t)] = t.timestamp()
+    return ReadingBatch(
+        codes=codes,
+        time_s=np.array([stamps[id(t)] for t in times], dtype=np.float64),
+        device_id=np.array(devices, dtype=np.int32),
+        pollutant=np.array([column[p] for p in pollutants], dtype=np.int16),
+        value=np.array(values, dtype=np.float64),
+        flag=np.frombuffer("".join(flags).encode("ascii"), dtype=np.uint8).copy(),
+        basis=np.array([BASIS_CODES[b] for b in bases], dtype=np.int8),
+    )
 
 
 def empty_batch() -> ReadingBatch:
