@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from alerts.dedup import NotifyReason
@@ -266,3 +267,35 @@ def _group_line(alert: AlertRecord, device: DeviceSpec, locale: Locale) -> str:
     point = device.point_name_zh if locale == "zh-CN" else device.point_name_en
     code_word = "码" if locale == "zh-CN" else "code "
     return f"{point} {_measurement(alert, locale)} {code_word}{alert.code}"
+
+
+ReplyOutcome = Literal["acknowledged", "resolved", "already", "unknown", "not_authorised"]
+REPLY_ANSWERS: dict[str, tuple[str, str]] = {
+    "acknowledged": (
+        "已确认告警{code}({disposition}),谢谢。",
+        "Alert {code} acknowledged ({disposition}). Thank you.",
+    ),
+    "resolved": (
+        "已确认告警{code}({disposition}),告警已解除。",
+        "Alert {code} acknowledged ({disposition}) and resolved.",
+    ),
+    "already": ("告警{code}此前已确认,无需重复回复。", "Alert {code} was already acknowledged."),
+    "unknown": (
+        '未识别的回复。请回复"1 告警码"确认,2误报,3设备故障,4立案。',
+        'Not understood. Reply "1 <code>" to confirm; 2 false alarm, 3 device fault, 4 enforcement case.',
+    ),
+    "not_authorised": (
+        "本号码未收到告警{code},不能确认。",
+        "This number was not sent alert {code}; it cannot acknowledge it.",
+    ),
+}
+DISPOSITION_WORDS: dict[str, tuple[str, str]] = {
+    "confirmed": ("属实", "confirmed"), "false_alarm": ("误报", "false alarm"),
+    "device_fault": ("设备故障", "device fault"), "enforcement_case": ("立案查处", "enforcement case"),
+}
+
+
+def render_reply_answer(outcome: ReplyOutcome, *, code: str | None, disposition: str | None, locale: Locale) -> str:
+    """The SMS answer to an inspector's reply (sent back as the webhook's TwiML message)."""
+    text = _word(REPLY_ANSWERS, outcome, locale)
+    return text.format(code=code or "", disposition=_word(DISPOSITION_WORDS, disposition or "", locale))

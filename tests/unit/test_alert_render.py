@@ -17,6 +17,7 @@ from alerts.render import (
     format_number,
     local_time,
     render_group_sms,
+    render_reply_answer,
     render_sms,
     segment_count,
     short_site_name,
@@ -226,3 +227,17 @@ def test_grouped_sms_for_several_alerts_of_one_site(locale: Locale, expected: li
 def test_group_of_one_is_the_single_sms() -> None:
     single = render_group_sms([(alert(), PLANT)], locale="en", zone=SHANGHAI, link=LINK)
     assert single == render(alert(), "en")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "disposition", "locale", "text"),
+    [
+        pytest.param("acknowledged", "confirmed", "zh-CN", "已确认告警CE5Y5Q(属实),谢谢。", id="zh-ack"),
+        pytest.param("resolved", "false_alarm", "en", "Alert CE5Y5Q acknowledged (false alarm) and resolved.", id="en-ack-resolves"),
+        pytest.param("already", None, "zh-CN", "告警CE5Y5Q此前已确认,无需重复回复。", id="zh-already"),
+        pytest.param("not_authorised", None, "en", "This number was not sent alert CE5Y5Q; it cannot acknowledge it.", id="en-stranger"),
+        pytest.param("unknown", None, "zh-CN", '未识别的回复。请回复"1 告警码"确认,2误报,3设备故障,4立案。', id="zh-help"),
+    ],
+)
+def test_reply_answers(outcome: str, disposition: str | None, locale: Locale, text: str) -> None:
+    assert render_reply_answer(outcome, code="CE5Y5Q", disposition=disposition, locale=locale) == text  # type: ignore[arg-type]
