@@ -295,7 +295,9 @@ class Engine:
         flag, basis = batch.flag[known][order], batch.basis[known][order]
         self._note_alive(slots[known], now_s)
         self._accumulate(series, time_s, value, flag, basis)
-        instant = basis == 0
+        # Minute values (HJ 212 CN 2051) feed the instantaneous rules too, so a logger that uploads
+        # only minute data is still watched; hourly and daily uploads are the device's own averages.
+        instant = basis <= 1
         self._instants(series[instant], time_s[instant], value[instant], flag[instant])
         return self._flush()
 

@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from alerts.bench import EXAMPLE, cloned_registry, make_batches
 from alerts.engine import Engine
 from alerts.model import AlertKey, DeviceSpec, LimitSpec, ReadingBatch, Transition
 from alerts.policy import Policy, load_policy
-from alerts.registry import EngineRegistry
+from alerts.registry import EngineRegistry, from_registry
+from envmon.registry.load import load_registry_file
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 ALWAYS = datetime(2000, 1, 1, tzinfo=UTC)
@@ -358,6 +360,26 @@ def test_a_reading_seen_twice_changes_nothing() -> None:
     assert engine.evaluate(batch(rows), at(11)) == []  # redelivered later
     assert sorted(kinds(engine.evaluate(batch([(20, WATER, "w20117", 1.5, "N")]), at(20)))) == [
         "open:constant:fault", "open:instant:exceedance"]
+
+
+@pytest.mark.parametrize(
+    ("basis", "expected"),
+    [
+        pytest.param(1, ["open:instant:exceedance"], id="minute-values-are-watched-like-instants"),
+        pytest.param(2, [], id="device-hourly-averages-are-not-rules-input"),
+        pytest.param(3, [], id="device-daily-averages-are-not-rules-input"),
+    ],
+)
+def test_which_bases_feed_the_instantaneous_rules(basis: int, expected: list[str]) -> None:
+    engine = Engine(registry(), policy("[rules.instant]\nhold_samples = 1"))
+    assert kinds(engine.evaluate(batch([(0, WATER, "w20117", 1.5, "N")], basis=basis), at(0))) == expected
+
+
+def test_the_benchmark_district_clones_devices_with_their_limits() -> None:
+    reg = cloned_registry(416)  # the example district twice
+    assert len(reg.devices) == 416 and len(reg.limits) == 2 * len(from_registry(load_registry_file(EXAMPLE)).limits)
+    (first,) = make_batches(reg, 1500)
+    assert len(first) == 1500 and set(first.device_id.tolist()) <= set(reg.devices)
 
 
 def test_unknown_devices_and_codes_are_ignored() -> None:
