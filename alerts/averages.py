@@ -204,6 +204,8 @@ class AverageBook:
             average = np.where(count > 0, self.h_sum[tracked, slot] / count, np.nan)
         normal_gas = count >= p.flue_gas_normal_ratio * self.h_total[tracked, slot]
         flag = np.where(water, _rollup_letters(self.h_flags[tracked, slot]), np.where(normal_gas, "N", "D"))
+        if p.wastewater_abnormal_hour_invalid:
+            valid &= ~water | (flag == "N")
         period = ClosedPeriod("hour", hour * HOUR_S, (hour + 1) * HOUR_S, tracked, average, valid,
                               np.where(water, count, minutes), tuple(flag.tolist()))
         closed = self._feed_day(period)

@@ -82,6 +82,9 @@ class AveragesPolicy(_Strict):
     flue_gas_normal_ratio: float = Field(default=0.75, gt=0, le=1)  # roll-up: N if this share is N
     wastewater_hour_min_valid_values: int = Field(default=1, ge=1)
     wastewater_day_min_valid_hours: int = Field(default=1, ge=1, le=24)
+    # HJ 212 marks a wastewater hour abnormal when any value in it is; by default its valid values
+    # still make an average (the flag is reported with it), true drops such hours entirely.
+    wastewater_abnormal_hour_invalid: bool = False
     grace_seconds: float = Field(default=300.0, ge=0)  # late data still counts this long after a period ends
 
 

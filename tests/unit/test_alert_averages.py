@@ -49,6 +49,13 @@ def test_wastewater_hour(values: list[float], flags: str, average: float | None,
     assert np.isnan(hour.average[0]) if average is None else hour.average[0] == pytest.approx(average)
 
 
+def test_policy_can_drop_wastewater_hours_marked_abnormal() -> None:
+    b = book(grace_seconds=0, wastewater_abnormal_hour_invalid=True)
+    add(b, [0.0, 60.0], [1.0, 9.0], "NC")
+    (hour,) = hours(b.close_due(HOUR0 + 3600))
+    assert (bool(hour.valid[0]), hour.flag[0]) == (False, "C")
+
+
 @pytest.mark.parametrize(
     ("minutes", "valid"),
     [pytest.param(44, False, id="44-valid-minutes-too-few"), pytest.param(45, True, id="45-valid-minutes")],
