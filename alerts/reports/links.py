@@ -64,7 +64,9 @@ def read_report_link(secret: str, token: str, now: datetime) -> ReportLink:
     """Check the token's signature and expiry; LinkInvalid when altered or malformed, LinkExpired when past."""
     head, dot, tail = token.strip().partition(".")
     payload, mac = _unb64(head), _unb64(tail)
-    if not dot or len(payload) != _PAYLOAD.size or not hmac.compare_digest(mac, _mac(secret, payload)):
+    # Canonical encoding only: otherwise the unused low bits of the last character could change unnoticed.
+    canonical = _b64(payload) == head and _b64(mac) == tail
+    if not (dot and canonical and len(payload) == _PAYLOAD.size and hmac.compare_digest(mac, _mac(secret, payload))):
         raise LinkInvalid("report link is not valid (altered, incomplete or signed with another key)")
     version, alert_id, issued, expires, link_id = _PAYLOAD.unpack(payload)
     if version != VERSION:

@@ -48,6 +48,7 @@ def test_issued_and_expiry_times_travel_in_the_link() -> None:
     [
         pytest.param(lambda t: _flip(t, 3), id="payload-character-changed"),
         pytest.param(lambda t: _flip(t, len(t) - 2), id="signature-character-changed"),
+        pytest.param(lambda t: _flip(t, len(t) - 1), id="last-character-changed"),
         pytest.param(lambda t: t[:-4], id="signature-cut-short"),
         pytest.param(lambda t: t.split(".")[0], id="signature-missing"),
         pytest.param(lambda t: t.replace(".", ""), id="no-separator"),
