@@ -90,7 +90,10 @@ class FakeTwilio:
         self._sids = (f"SM{n:032x}" for n in itertools.count(secrets.randbits(64)))
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-twilio", daemon=True)
+        # A short poll interval makes close() quick (shutdown waits for the loop's next poll).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-twilio", daemon=True
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def __enter__(self) -> FakeTwilio:
