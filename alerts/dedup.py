@@ -41,7 +41,10 @@ def needs_notification(
 ) -> NotifyReason:
     """Why this recipient, last sent `last_sent` about the alert's key, must be told now ("none": not now)."""
     if alert.state in ("resolved", "closed"):
-        told = last_sent is not None and last_sent.alert_id == alert.id and last_sent.reason != "resolved"
+        told = (
+            last_sent is not None and last_sent.alert_id == alert.id and last_sent.reason != "resolved"
+            and last_sent.status != "suppressed"  # nobody heard of it: no news that it is over
+        )
         return "resolved" if told else "none"
     if alert.state == "acknowledged":
         return "none"

@@ -59,6 +59,8 @@ def sent(recipient: Recipient, seconds: float, reason: NotifyReason = "new", ale
         pytest.param(sent(A, 0), alert(state="acknowledged"), 4000, "none", id="acknowledged-no-reminder"),
         pytest.param(sent(A, 0), alert(state="resolved"), 10, "resolved", id="resolved-after-being-told"),
         pytest.param(None, alert(state="resolved"), 10, "none", id="resolved-never-told"),
+        pytest.param(sent(A, 0, status="suppressed"), alert(state="resolved"), 10, "none", id="resolved-only-suppressed"),
+        pytest.param(sent(A, 0, status="suppressed"), alert(), 1800, "reminder", id="reminder-after-suppressed-new"),
         pytest.param(sent(A, 5, reason="resolved"), alert(state="resolved"), 10, "none", id="resolution-told-once"),
         pytest.param(sent(A, 0, alert_id=9), alert(), 60, "none", id="earlier-alert-same-key-damps"),
         pytest.param(sent(A, 0, alert_id=9), alert(), 1800, "new", id="earlier-alert-same-key-after-repeat"),
