@@ -151,6 +151,8 @@ def _plan_recipient(
             work.wake.append(step_at)
         return
     reason = needs_notification(last, routed.alert, chain.repeat_interval_seconds, work.now)
+    if last is not None and last.status == "suppressed" and routed.suppressed_by is None:
+        reason = "new"  # the maintenance window or silence is over and the alert is still open: tell them now
     if reason == "none":
         if last is not None:
             work.wake.append(last.time + timedelta(seconds=chain.repeat_interval_seconds))

@@ -152,6 +152,18 @@ def test_suppressed_alert_is_recorded_not_sent() -> None:
     assert {n.suppressed_by for n in p.notifications} == {"maintenance: 校准"}
 
 
+@pytest.mark.parametrize(
+    ("suppressed_now", "expected"),
+    [
+        pytest.param("maintenance: 校准", [], id="window-still-on-waits-for-repeat"),
+        pytest.param(None, [("insp-a", (1,), "new", "pending"), ("insp-b", (1,), "new", "pending")], id="window-over-tells-at-once"),
+    ],
+)
+def test_alert_outlasting_its_maintenance_window(suppressed_now: str | None, expected: list[tuple[str, tuple[int, ...], str, str]]) -> None:
+    history = [sent(A, 0, status="suppressed"), sent(B, 0, status="suppressed")]
+    assert summary(plan([routed(alert(), suppressed_by=suppressed_now)], history, 600)) == expected
+
+
 def test_recipient_in_two_chains_gets_one_message() -> None:
     other = EscalationChain(9, "other", 600, (EscalationStep(0, 0, (A,)),))
     p = plan_notifications([RoutedAlert(alert(), "S1", (DISCHARGE, other))], [], at(0), POLICY)
