@@ -31,3 +31,18 @@ def render_pdf(html: str) -> bytes:
     if not pdf:
         raise ReportError("WeasyPrint produced no PDF")
     return bytes(pdf)
+
+
+WARM_UP_HTML = (
+    '<html><body style="font-family: \'Noto Sans CJK SC\', sans-serif">'
+    "<p>在线监测 Report 0.1 mg/L</p><p><b>超标倍数 1.30 倍</b></p></body></html>"
+)
+
+
+def warm_up() -> float:
+    """Load WeasyPrint, Pango and the CJK fonts once (about 1-2 s); call at service start. Returns the seconds."""
+    import time
+
+    started = time.perf_counter()
+    render_pdf(WARM_UP_HTML)
+    return time.perf_counter() - started
