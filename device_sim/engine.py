@@ -54,7 +54,7 @@ class Simulation:
 
     def __init__(self, plans: Sequence[DevicePlan], scenario: Scenario, links: Sequence[DeviceLink], clock: SimClock,
                  stats: Stats, *, end_s: float | None = None) -> None:
-        self.streams = [DeviceStream(p, scenario.for_device(p.mn), clock.start_s) for p in plans]
+        self.streams = [DeviceStream(p, scenario.for_device(p.mn), clock.start_s, phase_s=p.phase_s) for p in plans]
         self.links = list(links)
         self.clock = clock
         self.stats = stats

@@ -31,6 +31,11 @@ class DevicePlan:
     limits: dict[str, ChannelLimit] = field(default_factory=dict)
     hj212_password: str | None = None
 
+    @property
+    def phase_s(self) -> float:
+        """Where in its interval this device samples (whole seconds): devices do not all report at once."""
+        return float(int(fraction(int(self.channels.keys[0]), 9) * self.interval_seconds))
+
     def index(self, code: str) -> int:
         """The position of a pollutant in this device's channels."""
         return self.codes.index(code)

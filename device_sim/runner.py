@@ -56,9 +56,9 @@ def time_window(options: RunOptions, scenario: Scenario, now: datetime) -> tuple
         start = options.start.timestamp()
     elif options.speed > 1:
         duration = duration or DEFAULT_ACCELERATED_SECONDS
-        start = now.timestamp() - duration + duration / options.speed
+        start = math.floor(now.timestamp() - duration + duration / options.speed)
     else:
-        start = now.timestamp()
+        start = math.floor(now.timestamp())  # devices sample on whole seconds
     return start, (start + duration if duration else None)
 
 

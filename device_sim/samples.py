@@ -45,12 +45,13 @@ def to_sample(plan: DevicePlan, outcome: Outcome, seq: int, t_s: float) -> Sampl
 class DeviceStream:
     """Successive samples of one device from the scenario start; `seq` counts messages made."""
 
-    def __init__(self, plan: DevicePlan, incidents: tuple[Incident, ...], start_s: float, first_seq: int = 1) -> None:
+    def __init__(self, plan: DevicePlan, incidents: tuple[Incident, ...], start_s: float, *, phase_s: float = 0.0,
+                 first_seq: int = 1) -> None:
         self.plan = plan
         self.incidents = incidents
         self.start_s = start_s
         self.seq = first_seq - 1
-        self.next_s = start_s
+        self.next_s = start_s + phase_s
 
     def emit(self, t_s: float) -> tuple[Action, Sample | None]:
         """What the device does at `t_s`, and the sample when it made one."""
