@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -14,6 +15,10 @@ from envmon.logs import setup_logging
 from envmon.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
+# `envmon bench NAME ...` runs NAME's module `main(argv)`, which prints one JSON object.
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "ingest": ("ingest.bench", "readings/s through MQTT into PostgreSQL against the raw COPY ceiling"),
+}
 
 
 def _stack_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -237,12 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
         "`envmon bench ingest --help` lists the ingest benchmark's options.",
     )
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
-    # The benchmark owns its options (benchmarks/ingest.py takes the same): main() forwards them.
-    bench_sub.add_parser(
-        "ingest",
-        help="readings/s through MQTT into PostgreSQL against the raw COPY ceiling",
-        add_help=False,
-    )
+    # Each benchmark owns its options (benchmarks/<name>.py takes the same): main() forwards them.
+    for name, (_, summary) in BENCHMARKS.items():
+        bench_sub.add_parser(name, help=summary, add_help=False)
 
     demo = sub.add_parser(
         "demo",
@@ -260,10 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `envmon` console script."""
     words = list(sys.argv[1:] if argv is None else argv)
-    if words[:2] == ["bench", "ingest"]:
-        from ingest.bench import main as bench_ingest
-
-        return bench_ingest(words[2:])
+    if len(words) >= 2 and words[0] == "bench" and words[1] in BENCHMARKS:
+        module = importlib.import_module(BENCHMARKS[words[1]][0])
+        return int(module.main(words[2:]))
     args = build_parser().parse_args(words)
     try:
         overrides = {"environment": "demo"} if args.command == "demo" else {}

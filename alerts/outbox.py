@@ -1,0 +1,167 @@
+"""The notifications outbox in PostgreSQL: planned SMS in, due SMS claimed, send results and callbacks out.
+
+Rows are written in the same transaction as the alert step that planned them; the sender claims due
+rows with `FOR UPDATE SKIP LOCKED` (several senders never take the same row) and records what the
+provider said. A row left in 'sending' by a crash is sent again on start (at least once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from alerts.callbacks import StatusUpdate, merge_status
+from alerts.dedup import SentNotification
+from alerts.model import AlertKey
+
+_CLAIM = """
+UPDATE notifications SET status = 'sending', attempts = attempts + 1, updated_at = now()
+WHERE id IN (
+    SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= %(now)s
+    ORDER BY next_attempt_at, id FOR UPDATE SKIP LOCKED LIMIT %(limit)s)
+RETURNING id, phone, body, attempts, error_code
+"""
+_SENT_HISTORY = """
+SELECT n.recipient_id, a.id, a.device_id, a.pollutant, a.rule, n.reason, n.severity, n.created_at, n.status,
+       s.code
+FROM notifications n
+JOIN alerts a ON a.id = ANY(n.alert_ids)
+JOIN devices d ON d.id = a.device_id
+JOIN sites s ON s.id = d.site_id
+WHERE n.alert_ids && %(ids)s::bigint[] AND n.recipient_id IS NOT NULL
+ORDER BY n.created_at, n.id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A notification to write: who, what, why, and whether it is sent or only recorded."""
+
+    alert_ids: tuple[int, ...]
+    recipient_id: int
+    phone: str
+    body: str
+    reason: str
+    severity: str
+    status: str
+    escalation_step: int
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedSms:
+    """A due notification taken by a sender."""
+
+    id: int
+    phone: str
+    body: str
+    attempts: int
+    possible_landings: int
+
+
+def insert_notifications(conn: psycopg.Connection, rows: list[OutboxRow], now: datetime) -> None:
+    """Write planned notifications (pending ones become due at once)."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO notifications (alert_id, alert_ids, recipient_id, phone, reason, severity, body, status,"
+            " escalation_step, last_error, created_at, next_attempt_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(r.alert_ids[0], list(r.alert_ids), r.recipient_id, r.phone, r.reason, r.severity, r.body, r.status,
+              r.escalation_step, r.detail, now, now) for r in rows],
+        )
+
+
+def load_sent(conn: psycopg.Connection, alert_ids: list[int]) -> list[SentNotification]:
+    """The notification history of these alerts, one entry per alert a message covered."""
+    if not alert_ids:
+        return []
+    rows = conn.execute(_SENT_HISTORY, {"ids": alert_ids}).fetchall()
+    wanted = set(alert_ids)
+    return [
+        SentNotification(recipient_id=r[0], alert_id=r[1], key=AlertKey(r[2], r[3], r[4]), site_code=r[9],
+                         reason=r[5], severity=r[6], time=r[7], status=r[8])
+        for r in rows
+        if r[1] in wanted
+    ]
+
+
+def reset_interrupted(conn: psycopg.Connection) -> int:
+    """Rows a crashed sender left in 'sending' go back to 'pending' (they may have gone: at least once)."""
+    cur = conn.execute(
+        "UPDATE notifications SET status = 'pending', possible_landings = possible_landings + 1"
+        " WHERE status = 'sending'"
+    )
+    return cur.rowcount
+
+
+def claim_due(conn: psycopg.Connection, now: datetime, limit: int = 20) -> list[ClaimedSms]:
+    """Take up to `limit` due notifications (committed at once: status 'sending')."""
+    with conn.transaction():
+        rows = conn.execute(_CLAIM, {"now": now, "limit": limit}).fetchall()
+        ids = [r[0] for r in rows]
+        landings: dict[int, int] = dict(
+            conn.execute("SELECT id, possible_landings FROM notifications WHERE id = ANY(%s)", [ids]).fetchall()
+        )
+    return [ClaimedSms(r[0], r[1], r[2], r[3], landings.get(r[0], 0)) for r in rows]
+
+
+def mark_sent(conn: psycopg.Connection, notification_id: int, provider_id: str, status: str, now: datetime) -> None:
+    """The provider took the message."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE notifications SET status = %s, provider_id = %s, sent_at = %s, updated_at = now(),"
+            " last_error = NULL WHERE id = %s AND status = 'sending'",
+            [status, provider_id, now, notification_id],
+        )
+
+
+def mark_retry(
+    conn: psycopg.Connection, notification_id: int, *, error: str, code: str | None, delay_seconds: float,
+    maybe_sent: bool, now: datetime,
+) -> None:
+    """A recoverable failure: due again after the delay."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE notifications SET status = 'pending', next_attempt_at = %s, last_error = %s, error_code = %s,"
+            " possible_landings = possible_landings + %s, updated_at = now() WHERE id = %s",
+            [now + timedelta(seconds=delay_seconds), error, code, int(maybe_sent), notification_id],
+        )
+
+
+def mark_failed(conn: psycopg.Connection, notification_id: int, *, error: str, code: str | None) -> None:
+    """A permanent failure, or retries exhausted: the planner escalates to the next step."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE notifications SET status = 'failed', last_error = %s, error_code = %s, updated_at = now()"
+            " WHERE id = %s",
+            [error, code, notification_id],
+        )
+
+
+def apply_status(conn: psycopg.Connection, update: StatusUpdate) -> tuple[int, str] | None:
+    """Apply a delivery status callback (forward only); (notification id, new status), None if unknown."""
+    with conn.transaction():
+        row: Any = conn.execute(
+            "SELECT id, status FROM notifications WHERE provider_id = %s FOR UPDATE", [update.provider_id]
+        ).fetchone()
+        if row is None:
+            return None
+        status = merge_status(row[1], update.status)
+        if status != row[1]:
+            conn.execute(
+                "UPDATE notifications SET status = %s, error_code = coalesce(%s, error_code), updated_at = now()"
+                " WHERE id = %s",
+                [status, update.error_code, row[0]],
+            )
+    return int(row[0]), status
+
+
+def notified_phones(conn: psycopg.Connection, alert_id: int) -> list[str]:
+    """Every number an alert was sent to (who may acknowledge it by SMS reply)."""
+    rows = conn.execute(
+        "SELECT DISTINCT phone FROM notifications WHERE %s = ANY(alert_ids) AND status <> 'suppressed'", [alert_id]
+    ).fetchall()
+    return [r[0] for r in rows]

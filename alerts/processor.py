@@ -1,0 +1,217 @@
+"""One alert step: engine transitions -> lifecycle -> notification plan -> one committed transaction.
+
+The processor owns the engine and a database connection, and runs on one thread. A step writes the
+alert rows, their events, the outbox rows and (when anything changed) the engine snapshot in one
+transaction: after a crash the database holds all of a step or none of it, and the engine restarts
+from the snapshot that matches the alerts. Acknowledgements made elsewhere (SMS replies, the CLI,
+the dashboard) change alert rows only; every step reads the rows it needs, so it sees them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from alerts import store
+from alerts.directory import RoutingData, load_routing
+from alerts.engine import Engine
+from alerts.escalation import NotifyPolicy, PlannedNotification, plan_notifications
+from alerts.lifecycle import AlertRecord, Outcome, escalate, on_transition
+from alerts.model import SEVERITY_RANK, ReadingBatch, Transition
+from alerts.outbox import OutboxRow, insert_notifications, load_sent
+from alerts.policy import Policy
+from alerts.registry import EngineRegistry, load_engine_registry
+from alerts.render import render_group_sms
+from envmon.settings import Settings
+
+log = logging.getLogger(__name__)
+# Save the snapshot at least this often while readings flow, so a restart replays little.
+SNAPSHOT_SECONDS = 5.0
+ROUTING_REFRESH_SECONDS = 30.0
+# A link per SMS opens the report of the message's first alert.
+LinkMaker = Callable[[int, datetime], str | None]
+
+
+@dataclass
+class StepResult:
+    """What a committed step did, for the service to act on after the commit."""
+
+    transitions: int = 0
+    opened: tuple[int, ...] = ()
+    changed: tuple[int, ...] = ()
+    pending_sms: int = 0
+
+
+class AlertProcessor:
+    """Runs engine steps against the database (one thread)."""
+
+    def __init__(
+        self, settings: Settings, policy: Policy, *, shard: str = "*", link: LinkMaker | None = None,
+        notify_policy: NotifyPolicy | None = None,
+    ) -> None:
+        self._settings = settings
+        self._policy = policy
+        self._shard = shard
+        self._link = link or (lambda alert_id, now: None)
+        self._notify_policy = notify_policy or NotifyPolicy()
+        self._conn: psycopg.Connection | None = None
+        self.engine: Engine | None = None
+        self.registry: EngineRegistry | None = None
+        self._routing: RoutingData | None = None
+        self._routing_at = float("-inf")
+        self._snapshot_at = float("-inf")
+
+    # ----- connection and state ---------------------------------------------------------------
+
+    def connect(self) -> None:
+        """(Re)connect and rebuild the engine from the registry and its last snapshot."""
+        self.close()
+        # Autocommit: every step opens its own transaction block, so nothing is left half open.
+        conn = psycopg.connect(self._settings.require_database_url(), application_name="envmon-alerts",
+                               connect_timeout=5, autocommit=True)
+        self._conn = conn
+        self.registry = load_engine_registry(conn)
+        snap = store.load_snapshot(conn, self._shard)
+        self.engine = Engine(self.registry, self._policy, snap)
+        self._routing_at = float("-inf")
+        log.info("alert engine ready: %d devices, %d limits, %s", len(self.registry.devices),
+                 len(self.registry.limits), "resumed from its snapshot" if snap else "fresh state")
+
+    def close(self) -> None:
+        """Drop the connection (state is rebuilt on the next connect)."""
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+        self._conn = None
+
+    def _ready(self) -> tuple[psycopg.Connection, Engine]:
+        if self._conn is None or self._conn.closed or self.engine is None:
+            self.connect()
+        assert self._conn is not None and self.engine is not None
+        return self._conn, self.engine
+
+    # ----- steps --------------------------------------------------------------------------------
+
+    def evaluate(self, batch: ReadingBatch, now: datetime) -> StepResult:
+        """Evaluate a batch of stored readings."""
+        conn, engine = self._ready()
+        with conn.transaction():
+            transitions = engine.evaluate(batch, now)
+            return self._commit(conn, transitions, now, plan=bool(transitions))
+
+    def tick(self, now: datetime) -> StepResult:
+        """Timers: silent devices, closed hours and days, maturing holds, gaps, escalations and reminders."""
+        conn, engine = self._ready()
+        with conn.transaction():
+            transitions = engine.tick(now)
+            for device_id, first, last, at in store.take_unhandled_gaps(conn, now):
+                transitions += engine.observe_gap(device_id, first, last, at)
+            return self._commit(conn, transitions, now, plan=True)
+
+    def _commit(
+        self, conn: psycopg.Connection, transitions: list[Transition], now: datetime, *, plan: bool
+    ) -> StepResult:
+        """Write what a step changed; the caller holds the transaction (any failure rolls all of it back)."""
+        result = StepResult(transitions=len(transitions))
+        started = time.monotonic()
+        opened, changed = self._apply_all(conn, transitions, now)
+        if plan:
+            result.pending_sms = self._plan(conn, now)
+        if transitions or started - self._snapshot_at >= SNAPSHOT_SECONDS:
+            assert self.engine is not None
+            store.save_snapshot(conn, self._shard, self.engine.snapshot(), now)
+            self._snapshot_at = started
+        result.opened, result.changed = tuple(opened), tuple(changed)
+        return result
+
+    def _apply_all(
+        self, conn: psycopg.Connection, transitions: list[Transition], now: datetime
+    ) -> tuple[list[int], list[int]]:
+        opened: list[int] = []
+        changed: list[int] = []
+        for t in transitions:
+            record = self._apply(conn, t, now)
+            if record is not None and record.id is not None:
+                (opened if t.kind == "open" and record.opened_at == now else changed).append(record.id)
+        return opened, changed
+
+    def _apply(self, conn: psycopg.Connection, t: Transition, now: datetime) -> AlertRecord | None:
+        current = store.lock_active_alert(conn, t.key)
+        outcome = on_transition(current, t, now)
+        record = self._persist(conn, current, outcome)
+        if record is None and outcome.record is not None and outcome.record.id is None:
+            # Another engine opened this slot between our read and insert: apply to its alert instead.
+            current = store.lock_active_alert(conn, t.key)
+            record = self._persist(conn, current, on_transition(current, t, now))
+        return record
+
+    def _persist(self, conn: psycopg.Connection, current: AlertRecord | None, outcome: Outcome) -> AlertRecord | None:
+        record = outcome.record
+        if record is None or (record == current and not outcome.events):
+            return record
+        if record.id is None:
+            stored = store.insert_alert(conn, record)
+            if stored is None:
+                return None
+            record = stored
+        else:
+            store.update_alert(conn, record)
+        assert record.id is not None
+        store.insert_events(conn, record.id, outcome.events)
+        return record
+
+    # ----- notifications ------------------------------------------------------------------------
+
+    def _routing_data(self, conn: psycopg.Connection, now: datetime) -> RoutingData:
+        if self._routing is None or time.monotonic() - self._routing_at >= ROUTING_REFRESH_SECONDS:
+            self._routing = load_routing(conn, now)
+            self._routing_at = time.monotonic()
+        return self._routing
+
+    def _plan(self, conn: psycopg.Connection, now: datetime) -> int:
+        """Plan what is due for every active alert, apply escalations, and write the outbox rows."""
+        assert self.registry is not None
+        active = {a.id: a for a in store.load_active_alerts(conn).values() if a.id is not None}
+        if not active:
+            return 0
+        routing = self._routing_data(conn, now)
+        devices = self.registry.devices
+        routed = [routing.route(a, devices[a.key.device_id], now) for a in active.values()
+                  if a.key.device_id in devices]
+        plan = plan_notifications(routed, load_sent(conn, list(active)), now, self._notify_policy)
+        for alert_id, level in plan.escalations:
+            outcome = escalate(active[alert_id], level=level, now=now)
+            active[alert_id] = self._persist(conn, active[alert_id], outcome) or active[alert_id]
+        rows = [self._outbox_row(p, active, now) for p in plan.notifications]
+        insert_notifications(conn, rows, now)
+        return sum(1 for r in rows if r.status == "pending")
+
+    def _outbox_row(self, planned: PlannedNotification, active: dict[int, AlertRecord], now: datetime) -> OutboxRow:
+        assert self.registry is not None
+        alerts = [(active[i], self.registry.devices[active[i].key.device_id]) for i in planned.alert_ids]
+        recipient = planned.recipient
+        body = render_group_sms(alerts, locale=recipient.locale, zone=self._settings.zone,
+                                link=self._link(planned.alert_ids[0], now), reason=planned.reason)
+        worst = max((a for a, _ in alerts), key=lambda a: SEVERITY_RANK[a.severity])
+        return OutboxRow(
+            alert_ids=planned.alert_ids, recipient_id=recipient.id, phone=recipient.phone, body=body,
+            reason=planned.reason, severity=worst.severity, status=planned.status,
+            escalation_step=planned.step_position, detail=planned.suppressed_by,
+        )
+
+
+def link_maker(settings: Settings) -> LinkMaker:
+    """Signed report links under settings.public_base_url, valid for settings.report_link_ttl_seconds."""
+    from alerts.reports.links import new_report_link, report_url
+
+    secret = settings.require_secret()
+
+    def make(alert_id: int, now: datetime) -> str:
+        token = new_report_link(secret, alert_id, now=now, ttl_seconds=settings.report_link_ttl_seconds)
+        return report_url(settings.public_base_url, token)
+
+    return make

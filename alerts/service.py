@@ -1,0 +1,191 @@
+"""`envmon alerts`: the engine thread, the SMS sender, the webhooks and (optionally) the batch bus.
+
+In one process with ingest (the demo) the service is an ingest batch subscriber (`on_batch`); as a
+process of its own it reads committed batches from the broker (`from_bus=True`). Batches wait in a
+bounded queue; when it is full the subscriber blocks, which slows ingest rather than losing batches.
+The engine thread evaluates each batch, ticks every settings.alerts_tick_seconds, and retries with
+backoff when the database is away (rebuilding its state from the database when it returns).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Protocol
+
+import psycopg
+
+from alerts.batch import batch_from_rows
+from alerts.bus import BatchBus
+from alerts.callbacks import STATUS_CALLBACK_PATH, public_url
+from alerts.http import serve_http
+from alerts.metrics import AlertMetrics
+from alerts.model import ReadingBatch
+from alerts.policy import Policy, load_policy, load_policy_file
+from alerts.processor import AlertProcessor, StepResult, link_maker
+from alerts.sender import OutboxSender
+from alerts.sms import SmsSender
+from alerts.twilio_sms import sms_sender_from_settings
+from alerts.webhooks import Webhooks
+from alerts.wire import batch_from_wire
+from envmon.batchwire import WireBatch
+from envmon.settings import Settings
+from ingest.pipeline import StoredBatch
+
+log = logging.getLogger(__name__)
+QUEUE_BATCHES = 64
+RETRY_MAX_SECONDS = 10.0
+
+
+class ReportQueue(Protocol):
+    """Where the service asks for inspection reports (alerts.reports.worker.ReportWorker)."""
+
+    def request(self, alert_id: int, *, final: bool = False) -> None: ...
+
+
+class AlertService:
+    """Owns the engine thread, the sender thread and the HTTP endpoint; a demo component."""
+
+    name = "alerts"
+
+    def __init__(
+        self, settings: Settings, *, sender: SmsSender | None = None, from_bus: bool = False,
+        policy: Policy | None = None, reports: ReportQueue | None = None,
+    ) -> None:
+        self._settings = settings
+        self.metrics = AlertMetrics()
+        self.processor = AlertProcessor(settings, policy or _policy(settings), link=link_maker(settings))
+        self._sms = sender or sms_sender_from_settings(settings)
+        self.outbox = OutboxSender(
+            settings.require_database_url(), self._sms, self.metrics,
+            status_callback=_status_callback(settings), on_failed=self._plan_soon,
+        )
+        self._reports = reports
+        self._queue: queue.Queue[ReadingBatch] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._stop = threading.Event()
+        self._plan_now = threading.Event()
+        self.ready = threading.Event()
+        self.bus = BatchBus(settings.require_mqtt_url(), self._from_bus) if from_bus else None
+        self.webhooks = Webhooks(settings, on_change=self._plan_soon)
+        self._threads = [
+            threading.Thread(target=self._engine_loop, name="alerts-engine"),
+            threading.Thread(target=self.outbox.run, args=(self._stop,), name="alerts-sms", daemon=True),
+        ]
+        if self.bus is not None:
+            self._threads.append(threading.Thread(target=self.bus.run, args=(self._stop,), name="alerts-bus"))
+        self.http_port = 0
+
+    # ----- input --------------------------------------------------------------------------------
+
+    def on_batch(self, batch: StoredBatch) -> None:
+        """Ingest's subscriber call (its dispatch thread): queue the committed rows for the engine."""
+        self._queue.put(batch_from_rows(batch.rows))
+
+    def _from_bus(self, wire: WireBatch) -> None:
+        self._queue.put(batch_from_wire(wire))
+
+    def _plan_soon(self) -> None:
+        self._plan_now.set()
+
+    # ----- the engine thread --------------------------------------------------------------------
+
+    def _engine_loop(self) -> None:
+        next_tick = 0.0
+        delay = 0.5
+        pending: ReadingBatch | None = None
+        while not self._stop.is_set():
+            try:
+                if pending is None:
+                    pending = self._next_batch(next_tick)
+                if pending is not None:
+                    self._after(self.processor.evaluate(pending, datetime.now(UTC)), len(pending))
+                    pending = None
+                if time.monotonic() >= next_tick or self._plan_now.is_set():
+                    self._plan_now.clear()
+                    self._after(self.processor.tick(datetime.now(UTC)), 0)
+                    next_tick = time.monotonic() + self._settings.alerts_tick_seconds
+                self.ready.set()
+                delay = 0.5
+            except psycopg.Error as exc:
+                self.metrics.database_errors.inc()
+                log.warning("alert step failed (database): %s; retrying in %.1f s", exc, delay)
+                self.processor.close()  # the engine is rebuilt from the last committed snapshot
+                self._stop.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+        self.processor.close()
+
+    def _next_batch(self, next_tick: float) -> ReadingBatch | None:
+        self.metrics.queue_depth.set(self._queue.qsize())
+        try:
+            return self._queue.get(timeout=max(0.0, min(next_tick - time.monotonic(), 0.25)))
+        except queue.Empty:
+            return None
+
+    def _after(self, result: StepResult, readings: int) -> None:
+        self.metrics.readings.inc(readings)
+        self.metrics.last_step.set(time.time())
+        if result.pending_sms:
+            self.outbox.wake()
+        if self._reports is not None:
+            for alert_id in result.opened:
+                self._reports.request(alert_id)
+            for alert_id in result.changed:
+                self._reports.request(alert_id)
+
+    # ----- running ------------------------------------------------------------------------------
+
+    def start(self) -> int:
+        """Start every thread and the HTTP endpoint; returns the HTTP port."""
+        server = serve_http(self.metrics.registry, self._health, self.webhooks.routes(), self.webhooks.pages(),
+                            self._settings.alerts_http_host, self._settings.alerts_http_port)
+        self._http = server
+        self.http_port = int(server.server_address[1])
+        for thread in self._threads:
+            thread.start()
+        log.info("alerts running: metrics, health and Twilio webhooks on http://%s:%d",
+                 self._settings.alerts_http_host, self.http_port)
+        return self.http_port
+
+    def shutdown(self) -> None:
+        """Stop taking batches, finish the current step, stop."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._http.shutdown()
+        log.info("alerts stopped")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run as a component until `stop` is set."""
+        self.start()
+        try:
+            await stop.wait()
+        finally:
+            await asyncio.to_thread(self.shutdown)
+
+    def _health(self) -> tuple[bool, dict[str, object]]:
+        last = self.metrics.last_step._value.get()
+        age = time.time() - last if last else None
+        healthy = self.ready.is_set() and age is not None and age < 30
+        return healthy, {"seconds_since_step": None if age is None else round(age, 3),
+                         "queue_depth": self._queue.qsize()}
+
+
+def _policy(settings: Settings) -> Policy:
+    return load_policy_file(settings.alerts_policy_file) if settings.alerts_policy_file else load_policy("")
+
+
+def _status_callback(settings: Settings) -> str | None:
+    """Where Twilio reports delivery (only when a real account is configured)."""
+    return public_url(settings, STATUS_CALLBACK_PATH) if settings.twilio_account_sid else None
+
+
+def run_alerts(settings: Settings) -> int:
+    """`envmon alerts`: run the service on the batch bus until SIGINT/SIGTERM."""
+    from envmon.runtime import run_components
+
+    asyncio.run(run_components([AlertService(settings, from_bus=True)]))
+    return 0

@@ -1,0 +1,135 @@
+"""Twilio's webhooks and the SMS report link, served by the alert service's HTTP endpoint.
+
+POST /twilio/status   delivery status callbacks: signature checked, applied forward only
+POST /twilio/sms      replies from inspectors ("1 K7M2Q9" acknowledges alert K7M2Q9 as confirmed),
+                      accepted only from a number the alert was sent to; answered with TwiML
+GET  /r/<token>       the report an SMS links to (HTML; `?format=pdf` for the PDF)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from html import escape
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+
+from alerts.callbacks import (
+    INBOUND_SMS_PATH,
+    STATUS_CALLBACK_PATH,
+    is_authorised_sender,
+    is_valid_signature,
+    parse_reply,
+    parse_status_callback,
+    public_url,
+)
+from alerts.http import FormHandler, PageHandler, Response
+from alerts.lifecycle import LifecycleError
+from alerts.outbox import apply_status, notified_phones
+from alerts.people import acknowledge_alert
+from envmon.settings import Settings
+
+log = logging.getLogger(__name__)
+REPLY_TEXT = {
+    "ok": {"zh-CN": "已确认告警 {code},处置:{disposition}。", "en": "Alert {code} acknowledged: {disposition}."},
+    "help": {"zh-CN": "回复格式:1 告警码(确认),2 误报,3 设备故障,4 立案。",
+             "en": "Reply: 1 CODE confirmed, 2 false alarm, 3 device fault, 4 enforcement case."},
+    "denied": {"zh-CN": "此号码无权确认该告警。", "en": "This number may not acknowledge that alert."},
+}
+
+
+class Webhooks:
+    """The handlers, bound to the settings and a connection per request."""
+
+    def __init__(self, settings: Settings, *, on_change: Callable[[], None]) -> None:
+        self._settings = settings
+        self._on_change = on_change
+        self._token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
+
+    def routes(self) -> dict[str, FormHandler]:
+        """POST path -> handler."""
+        return {STATUS_CALLBACK_PATH: self.status, INBOUND_SMS_PATH: self.inbound}
+
+    def pages(self) -> dict[str, PageHandler]:
+        """GET path prefix -> handler."""
+        return {"/r/": self.report}
+
+    def _signed(self, path: str, form: dict[str, str], signature: str) -> bool:
+        # With no Twilio account there is nobody to sign: the console demo accepts unsigned posts on loopback.
+        if self._token is None:
+            return self._settings.environment in ("demo", "test", "development")
+        return is_valid_signature(self._token, public_url(self._settings, path), form, signature)
+
+    def _connect(self) -> psycopg.Connection:
+        return psycopg.connect(self._settings.require_database_url(), application_name="envmon-webhooks",
+                               connect_timeout=5, autocommit=True)
+
+    def status(self, form: dict[str, str], signature: str) -> Response:
+        """A delivery status callback."""
+        if not self._signed(STATUS_CALLBACK_PATH, form, signature):
+            return 403, "text/plain", b"bad signature\n"
+        update = parse_status_callback(form)
+        if update is None:
+            return 400, "text/plain", b"no message id or unknown status\n"
+        with self._connect() as conn:
+            applied = apply_status(conn, update)
+        if applied is not None and update.is_permanent_failure:
+            self._on_change()  # the planner tells the next step of the chain
+        return 204, "text/plain", b""
+
+    def inbound(self, form: dict[str, str], signature: str) -> Response:
+        """An SMS reply; the answer goes back to the sender as TwiML."""
+        if not self._signed(INBOUND_SMS_PATH, form, signature):
+            return 403, "text/plain", b"bad signature\n"
+        sender, body = form.get("From", ""), form.get("Body", "")
+        text, outcome, alert_id = self._reply(sender, body)
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO sms_replies (from_phone, body, provider_id, alert_id, outcome) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (provider_id) DO NOTHING",
+                [sender, body, form.get("MessageSid") or None, alert_id, outcome],
+            )
+        twiml = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(text)}</Message></Response>'
+        return 200, "application/xml", twiml.encode()
+
+    def _reply(self, sender: str, body: str) -> tuple[str, str, int | None]:
+        locale = self._settings.locale
+        command = parse_reply(body)
+        if command is None:
+            return REPLY_TEXT["help"][locale], "not_understood", None
+        with self._connect() as conn:
+            if not is_authorised_sender(sender, notified_phones(conn, command.alert_id)):
+                log.warning("acknowledgement of %s refused: %s was not notified", command.code, sender)
+                return REPLY_TEXT["denied"][locale], "refused", None
+            try:
+                acknowledge_alert(conn, command.alert_id, actor=f"sms:{sender}", disposition=command.disposition,
+                                  note=None, now=datetime.now(UTC))
+            except LifecycleError as exc:
+                return str(exc), "refused", command.alert_id
+        self._on_change()
+        text = REPLY_TEXT["ok"][locale].format(code=command.code, disposition=command.disposition)
+        return text, "acknowledged", command.alert_id
+
+    def report(self, path: str) -> Response:
+        """The report behind a signed link, or a plain refusal that says why."""
+        from alerts.reports.errors import LinkError
+        from alerts.reports.links import check_report_link
+        from alerts.reports.store import latest_report
+
+        parts = urlsplit(path)
+        token = parts.path.removeprefix("/r/")
+        query = parse_qs(parts.query)
+        locale = (query.get("lang") or [self._settings.locale])[0]
+        with self._connect() as conn:
+            try:
+                link = check_report_link(conn, self._settings.require_secret(), token, now=datetime.now(UTC))
+            except LinkError as exc:
+                return 403, "text/plain; charset=utf-8", f"{exc}\n".encode()
+            report = latest_report(conn, link.alert_id, locale=locale if locale in ("zh-CN", "en") else "zh-CN")
+        if report is None or report.html is None:
+            return 404, "text/plain; charset=utf-8", b"the report is being prepared; try again in a moment\n"
+        if (query.get("format") or [""])[0] == "pdf" and report.pdf is not None:
+            return 200, "application/pdf", report.pdf
+        return 200, "text/html; charset=utf-8", report.html.encode()
