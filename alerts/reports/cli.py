@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,8 @@ DESCRIPTION = """Write the inspection report of an alert as PDF or HTML.
   envmon report 42 --stored --out r.pdf           the newest stored version instead
   envmon report --demo --out demo.pdf             a simulated Cr(VI) incident in the configured
                                                   database (migrated and loaded if needed), reported
+  envmon report --site FX-EP-001 --daily 2026-11-21 --out d.pdf     a plant's daily compliance report
+  envmon report --site FX-EP-001 --monthly 2026-10 --out m.pdf      ... or monthly (stored as well)
 """
 
 
@@ -37,17 +39,32 @@ def add_report_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the report")
     parser.add_argument("--locale", choices=("zh-CN", "en"), help="default: the configured locale")
     parser.add_argument("--stored", action="store_true", help="write the newest stored version, not a fresh one")
+    parser.add_argument("--site", metavar="CODE", help="a plant's compliance report (with --daily or --monthly)")
+    period = parser.add_mutually_exclusive_group()
+    period.add_argument("--daily", type=date.fromisoformat, metavar="YYYY-MM-DD", help="the local day")
+    period.add_argument("--monthly", type=_month, metavar="YYYY-MM", help="the calendar month")
     parser.set_defaults(handler=run_report)
     return parser
 
 
+def _month(text: str) -> date:
+    return date.fromisoformat(f"{text}-01")
+
+
 def run_report(args: argparse.Namespace, settings: Settings) -> int:
     """Handler of `envmon report`."""
-    if args.demo == bool(args.alert):
-        raise ReportError("give an ALERT_ID or --demo (one of them)")
+    if [bool(args.alert), args.demo, bool(args.site)].count(True) != 1:
+        raise ReportError("give one of ALERT_ID, --demo or --site CODE")
+    if bool(args.site) != bool(args.daily or args.monthly):
+        raise ReportError("--site needs --daily YYYY-MM-DD or --monthly YYYY-MM, and they need --site")
     fmt = args.format or ("html" if args.out.suffix.lower() in (".html", ".htm") else "pdf")
     locale = args.locale or settings.locale
     with psycopg.connect(settings.require_database_url()) as conn:
+        if args.site:
+            html, pdf = _compliance(conn, args, settings, locale)
+            _write(args.out, html if fmt == "html" else pdf)
+            print(f"{args.site}: compliance report ({locale}) written to {args.out}")
+            return 0
         if args.demo:
             html, pdf, alert_id = _demo(conn, settings, locale)
         else:
@@ -110,6 +127,20 @@ def _demo(conn: psycopg.Connection, settings: Settings, locale: str) -> tuple[st
                                                zone=settings.timezone))
     assert report is not None
     return report.html, report.pdf, alert_id
+
+
+def _compliance(
+    conn: psycopg.Connection, args: argparse.Namespace, settings: Settings, locale: str
+) -> tuple[str | None, bytes | None]:
+    from alerts.reports.store import generate_compliance_report, load_report
+
+    kind, day = ("daily", args.daily) if args.daily else ("monthly", args.monthly)
+    report_id = generate_compliance_report(
+        conn, args.site, kind, day, locale=locale, now=datetime.now(UTC), zone=settings.timezone
+    )
+    report = load_report(conn, report_id)
+    assert report is not None
+    return report.html, report.pdf
 
 
 def _write(path: Path, content: str | bytes | None) -> None:

@@ -76,7 +76,7 @@ _RULE_BASIS = {"hour_avg": "hour", "day_avg": "day"}
 def gather(conn: psycopg.Connection, alert_id: int, *, now: datetime, zone: str = DEFAULT_ZONE) -> ReportFacts:
     """Every fact of the alert's inspection report as of `now` (UTC, timezone-aware)."""
     row = _alert_row(conn, alert_id)
-    names = _pollutant_names(conn, [row["pollutant"], *row["device_pollutants"]])
+    names = pollutant_names(conn, [row["pollutant"], *row["device_pollutants"]])
     pollutant = names.get(row["pollutant"]) or PollutantInfo(row["pollutant"], row["pollutant"], row["pollutant"], "")
     limit = _limit(conn, row)
     start, end = measures.chart_window(row["first_breach_at"], row["resolved_at"], now)
@@ -84,7 +84,7 @@ def gather(conn: psycopg.Connection, alert_id: int, *, now: datetime, zone: str 
     main = series.read_series(conn, device_id, pollutant, start, end, CHART_STEP)
     return ReportFacts(
         generated_at=now,
-        plant=_plant(row),
+        plant=plant_facts(row),
         device=_device(row),
         pollutant=pollutant,
         limit=limit,
@@ -114,19 +114,37 @@ def _alert_row(conn: psycopg.Connection, alert_id: int) -> dict[str, Any]:
     return row
 
 
-def _pollutant_names(conn: psycopg.Connection, codes: Sequence[str]) -> dict[str, PollutantInfo]:
+def pollutant_names(conn: psycopg.Connection, codes: Sequence[str]) -> dict[str, PollutantInfo]:
+    """Catalogue names and canonical units of the given codes."""
     rows = conn.execute(_POLLUTANTS_SQL, (list(codes),)).fetchall()
     return {r[0]: PollutantInfo(r[0], r[1], r[2], r[3]) for r in rows}
 
 
 def _limit(conn: psycopg.Connection, row: dict[str, Any]) -> LimitFacts | None:
+    return applicable_limit(
+        conn,
+        limit_id=row["limit_id"],
+        pollutant=row["pollutant"],
+        device_id=row["device_id"],
+        site_id=row["site_id"],
+        at=row["first_breach_at"],
+        basis=_RULE_BASIS.get(row["rule"], "instant"),
+    )
+
+
+def applicable_limit(
+    conn: psycopg.Connection,
+    *,
+    pollutant: str,
+    device_id: int,
+    site_id: int,
+    at: datetime,
+    basis: str = "day",
+    limit_id: int | None = None,
+) -> LimitFacts | None:
+    """The limit with id `limit_id`, else the one in force at `at`: device over site over default scope."""
     params = {
-        "limit_id": row["limit_id"],
-        "pollutant": row["pollutant"],
-        "device": row["device_id"],
-        "site": row["site_id"],
-        "at": row["first_breach_at"],
-        "basis": _RULE_BASIS.get(row["rule"], "instant"),
+        "limit_id": limit_id, "pollutant": pollutant, "device": device_id, "site": site_id, "at": at, "basis": basis,
     }
     with conn.cursor(row_factory=dict_row) as cur:
         found = cur.execute(_LIMIT_SQL, params).fetchone()
@@ -146,7 +164,8 @@ def _limit(conn: psycopg.Connection, row: dict[str, Any]) -> LimitFacts | None:
     )
 
 
-def _plant(row: dict[str, Any]) -> PlantFacts:
+def plant_facts(row: dict[str, Any]) -> PlantFacts:
+    """The plant block from a row with the site columns of the alert query (site_id, site_code, ...)."""
     contacts = tuple(Contact(c.get("name", ""), c.get("role", ""), c.get("phone", "")) for c in row["contacts"] or [])
     return PlantFacts(
         site_id=row["site_id"],
@@ -215,7 +234,7 @@ def _peak(conn: psycopg.Connection, row: dict[str, Any], now: datetime) -> tuple
         relation = "readings_1h" if row["rule"] == "hour_avg" else "readings_1d"
         query = (
             f"SELECT value_avg, bucket FROM {relation} WHERE device_id = %s AND pollutant = %s AND basis = 'instant'"
-            " AND flag = 'N' AND value_avg IS NOT NULL AND bucket <= %s AND bucket + %s > %s"
+            f" AND {measures.VALID_INTERVAL_SQL} AND bucket <= %s AND bucket + %s > %s"
             " ORDER BY value_avg DESC, bucket LIMIT 1"
         )
         width = timedelta(hours=1) if row["rule"] == "hour_avg" else timedelta(days=1)
@@ -242,7 +261,7 @@ def _earlier(
     conn: psycopg.Connection, row: dict[str, Any], names: dict[str, PollutantInfo]
 ) -> tuple[EarlierAlert, ...]:
     rows = conn.execute(_EARLIER_SQL, (row["site_id"], row["opened_at"], row["id"], EARLIER_ALERTS)).fetchall()
-    others = _pollutant_names(conn, [r[1] for r in rows if r[1] not in names])
+    others = pollutant_names(conn, [r[1] for r in rows if r[1] not in names])
     known = {**names, **others}
     return tuple(
         EarlierAlert(r[0], known.get(r[1]) or PollutantInfo(r[1], r[1], r[1], ""), *r[2:]) for r in rows

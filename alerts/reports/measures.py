@@ -47,6 +47,18 @@ def expected_samples(window_seconds: float, interval_seconds: int) -> int:
     return int(window_seconds // interval_seconds)
 
 
+# A valid interval mean (for SQL over readings_1h/readings_1d). Wastewater: any valid value makes a valid
+# mean (HJ 212 Appendix D: an hourly value from 1-6 valid ten-minute values, a daily one from 1-24 valid
+# hours), although the rolled-up flag marks the interval when any value was abnormal. Flue gas: the
+# roll-up already requires 75 % valid values for flag N.
+VALID_INTERVAL_SQL = "(valid_count > 0 AND (flag = 'N' OR left(pollutant, 1) = 'w'))"
+
+
+def is_valid_interval(pollutant: str, valid_count: int, flag: str) -> bool:
+    """Whether an hourly or daily mean counts (the same rule as VALID_INTERVAL_SQL)."""
+    return valid_count > 0 and (flag == "N" or pollutant.startswith("w"))
+
+
 def transmission_rate(received: int, expected: int) -> float:
     """Received / expected, capped at 1 (resends and clock drift can give a few extra); 0 when none expected."""
     if expected <= 0:

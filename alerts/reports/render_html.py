@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from alerts.reports import chart, display, measures, text
+from alerts.reports.compliance import ComplianceFacts
 from alerts.reports.model import ReportFacts
 
 
@@ -45,17 +47,16 @@ def render_html(facts: ReportFacts, *, locale: str, zone: ZoneInfo, meta: Report
     return template.render(**_context(facts, locale, zone, meta or ReportMeta()))
 
 
-def _context(facts: ReportFacts, locale: str, zone: ZoneInfo, meta: ReportMeta) -> dict[str, Any]:
+def _common(locale: str, zone: ZoneInfo, generated_at: datetime) -> dict[str, Any]:
+    """What every report page needs: labels, the formatters for this locale and zone, the stylesheet."""
     labels = text.labels(locale)
     zh = locale == "zh-CN"
     return {
-        "f": facts,
         "t": labels,
         "zh": zh,
         "lang": "zh-CN" if zh else "en",
-        "meta": meta,
         "css": _stylesheet(),
-        "zone": display.zone_label(zone, facts.generated_at),
+        "zone": display.zone_label(zone, generated_at),
         "name": lambda kind, code: text.name_of(kind, code, locale),
         "pick": lambda zh_text, en_text: (zh_text if zh else en_text) or zh_text or en_text or "",
         "q": display.quantity,
@@ -66,12 +67,37 @@ def _context(facts: ReportFacts, locale: str, zone: ZoneInfo, meta: ReportMeta) 
         "hour": lambda m: display.local_hour(m, zone),
         "day": display.day,
         "dur": lambda s: display.duration(s, locale),
-        "main_chart": _main_chart(facts, labels, zone),
-        "sparks": [chart.sparkline(s.points) for s in facts.co_series],
-        "warning_value": measures.warning_value(facts.limit) if facts.limit else None,
         "flag_colours": chart.FLAG_COLOURS,
         "page_rule": page_counter_css(labels["page"]),
     }
+
+
+def _context(facts: ReportFacts, locale: str, zone: ZoneInfo, meta: ReportMeta) -> dict[str, Any]:
+    common = _common(locale, zone, facts.generated_at)
+    return {
+        **common,
+        "f": facts,
+        "meta": meta,
+        "main_chart": _main_chart(facts, common["t"], zone),
+        "sparks": [chart.sparkline(s.points) for s in facts.co_series],
+        "warning_value": measures.warning_value(facts.limit) if facts.limit else None,
+    }
+
+
+def render_compliance_html(facts: ComplianceFacts, *, locale: str, zone: ZoneInfo, version: int = 1) -> str:
+    """A plant's daily or monthly compliance report page."""
+    common = _common(locale, zone, facts.generated_at)
+    last_day = facts.period_end - timedelta(days=1)
+    period = facts.period_start.isoformat() if facts.kind == "daily" else facts.period_start.strftime("%Y-%m")
+    context = {
+        **common,
+        "f": facts,
+        "meta": ReportMeta(version, final=True),
+        "title": common["t"]["daily_title" if facts.kind == "daily" else "monthly_title"],
+        "period": period if facts.kind == "daily" else f"{period} ({facts.period_start} – {last_day})",
+        "over_total": sum(r.over for r in facts.rows),
+    }
+    return _environment().get_template("compliance.html.j2").render(**context)
 
 
 def page_counter_css(template: str) -> str:

@@ -74,14 +74,14 @@ def summarise(pollutant: PollutantInfo, points: tuple[SeriesPoint, ...]) -> Seri
 def read_hours(
     conn: psycopg.Connection, device_id: int, pollutant: str, start: datetime, end: datetime, limit: LimitFacts | None
 ) -> tuple[HourRow, ...]:
-    """Hourly averages with validity: an hour is valid when it has valid values and its rolled-up flag is N."""
+    """Hourly averages with their validity (measures.is_valid_interval)."""
     params = {"device": device_id, "pollutant": pollutant, "start": start, "end": end}
-    return tuple(_hour_row(r, limit) for r in conn.execute(_HOURS_SQL, params).fetchall())
+    return tuple(_hour_row(r, pollutant, limit) for r in conn.execute(_HOURS_SQL, params).fetchall())
 
 
-def _hour_row(r: Sequence[Any], limit: LimitFacts | None) -> HourRow:
+def _hour_row(r: Sequence[Any], pollutant: str, limit: LimitFacts | None) -> HourRow:
     mean = None if r[1] is None else float(r[1])
-    valid = int(r[5]) > 0 and r[6] == "N"
+    valid = measures.is_valid_interval(pollutant, int(r[5]), str(r[6]))
     return HourRow(
         hour_start=r[0],
         mean=mean,

@@ -1,4 +1,7 @@
-"""Inspection reports in the `reports` table: each generation is a new version (HTML and PDF), draft or final.
+"""Reports in the `reports` table: each generation is a new version (HTML and PDF).
+
+Inspection reports (per alert: draft, then final when it resolves) and daily/monthly compliance reports
+(per plant and period, final).
 
 Versions count per alert and locale. Generation holds a transaction-scoped advisory lock on the alert,
 so an escalation arriving while the opening report renders waits for it instead of taking its number.
@@ -7,14 +10,15 @@ so an escalation arriving while the opening report renders waits for it instead 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
 
+from alerts.reports.compliance import KINDS, gather_compliance, last_complete_period
 from alerts.reports.facts import DEFAULT_ZONE, gather
-from alerts.reports.render_html import ReportMeta, render_html
+from alerts.reports.render_html import ReportMeta, render_compliance_html, render_html
 from alerts.reports.render_pdf import render_pdf
 from alerts.reports.text import LOCALES
 
@@ -51,7 +55,11 @@ def generate_report(
     reason: str = "update",
     zone: str = DEFAULT_ZONE,
 ) -> int:
-    """Gather, render (HTML and PDF) and store a new version of the alert's report; commits and returns its id.
+    """Gather, render (HTML and PDF) and store a new version of the alert's report; returns its id.
+
+    Runs in its own transaction, committed at the end, when the connection has none open (give it a
+    connection of its own, e.g. from the pool, in the background thread); inside a caller's transaction
+    it is a savepoint and the caller commits.
 
     reason says why this version exists (open, escalation, resolved, manual ...); final marks the
     version made when the alert resolved.
@@ -127,3 +135,67 @@ def _stored(row: tuple[Any, ...]) -> StoredReport:
         html=html if isinstance(html, str) else None,
         pdf=bytes(pdf) if isinstance(pdf, bytes | memoryview) else None,
     )
+
+
+def generate_compliance_report(
+    conn: psycopg.Connection,
+    site_code: str,
+    kind: str,
+    day: date,
+    *,
+    locale: str,
+    now: datetime,
+    zone: str = DEFAULT_ZONE,
+    reason: str = "manual",
+) -> int:
+    """Store a new version of a plant's daily or monthly compliance report (the period containing `day`); commits."""
+    if locale not in LOCALES:
+        raise ValueError(f"locale must be one of {', '.join(LOCALES)}, not {locale!r}")
+    with conn.transaction():
+        facts = gather_compliance(conn, site_code, kind, day, now=now, zone=zone)
+        site_id = facts.plant.site_id
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, -_lock_key(site_id)))
+        version = _next_compliance_version(conn, site_id, kind, facts.period_start, locale)
+        html = render_compliance_html(facts, locale=locale, zone=ZoneInfo(zone), version=version)
+        row = conn.execute(
+            "INSERT INTO reports (site_id, kind, version, locale, status, html, pdf, generated_at, reason,"
+            " period_start, period_end) VALUES (%s, %s, %s, %s, 'final', %s, %s, %s, %s, %s, %s) RETURNING id",
+            (site_id, kind, version, locale, html, render_pdf(html), now, reason, facts.period_start, facts.period_end),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _next_compliance_version(conn: psycopg.Connection, site_id: int, kind: str, start: date, locale: str) -> int:
+    row = conn.execute(
+        "SELECT coalesce(max(version), 0) + 1 FROM reports WHERE alert_id IS NULL AND site_id = %s AND kind = %s"
+        " AND period_start = %s AND locale = %s",
+        (site_id, kind, start, locale),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def generate_due_compliance_reports(
+    conn: psycopg.Connection, *, now: datetime, zone: str = DEFAULT_ZONE, locales: tuple[str, ...] = ("zh-CN",)
+) -> list[int]:
+    """The schedule: yesterday's daily and last month's monthly report of every active plant, where missing.
+
+    Idempotent, so a timer may call it as often as it likes (every 10 minutes, say); returns the new report ids.
+    """
+    made: list[int] = []
+    for kind in KINDS:
+        start, _ = last_complete_period(kind, now, zone)
+        for locale in locales:
+            missing = conn.execute(
+                "SELECT s.code FROM sites s WHERE s.active AND NOT EXISTS (SELECT 1 FROM reports r WHERE"
+                " r.alert_id IS NULL AND r.site_id = s.id AND r.kind = %s AND r.period_start = %s AND r.locale = %s)"
+                " ORDER BY s.code",
+                (kind, start, locale),
+            ).fetchall()
+            conn.commit()
+            for (code,) in missing:
+                made.append(generate_compliance_report(
+                    conn, code, kind, start, locale=locale, now=now, zone=zone, reason="schedule"
+                ))
+    return made

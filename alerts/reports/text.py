@@ -106,6 +106,18 @@ _LABELS: dict[str, tuple[str, str]] = {
     ),
     "no_limit": ("未配置限值", "No limit configured"),
     "times": ("倍", "x"),
+    "daily_title": ("企业在线监测日报", "Daily compliance report"),
+    "monthly_title": ("企业在线监测月报", "Monthly compliance report"),
+    "period": ("统计时段", "Period"),
+    "compliance": ("达标情况", "Compliance by parameter"),
+    "exceedance_alerts": ("超标告警次数", "Exceedance alerts"),
+    "judged_on": ("考核值", "Judged on"),
+    "judged_count": ("有效考核值个数", "Valid values judged"),
+    "over_count": ("超标个数", "Over the limit"),
+    "alerts_in_period": ("本期告警", "Alerts in the period"),
+    "compliant": ("达标", "compliant"),
+    "not_compliant": ("不达标", "not compliant"),
+    "no_data": ("无有效数据", "no valid data"),
 }
 
 _CODES: dict[str, dict[str, tuple[str, str]]] = {

@@ -238,3 +238,16 @@ def test_shipped_checklist_covers_chromium_at_electroplating_plants() -> None:
 )
 def test_page_numbers_become_css_counters(label: str, css: str) -> None:
     assert page_counter_css(label) == css
+
+
+@pytest.mark.parametrize(
+    ("pollutant", "valid_count", "flag", "valid"),
+    [
+        pytest.param("w20117", 110, "C", True, id="water-hour-with-calibration-keeps-its-valid-mean"),
+        pytest.param("w20117", 0, "D", False, id="water-hour-without-valid-values"),
+        pytest.param("a21026", 100, "N", True, id="gas-hour-75-percent-valid"),
+        pytest.param("a21026", 40, "D", False, id="gas-hour-under-75-percent"),
+    ],
+)
+def test_interval_validity(pollutant: str, valid_count: int, flag: str, valid: bool) -> None:
+    assert measures.is_valid_interval(pollutant, valid_count, flag) is valid

@@ -1,0 +1,197 @@
+"""Daily and monthly compliance reports per plant: exceedances, transmission and validity rates per parameter.
+
+Periods are local calendar days and months (settings.timezone; the daily aggregates use China Standard
+Time days). A parameter's compliance is judged on its limit's basis: daily averages for a daily limit,
+hourly averages for an hourly one, valid values for an instantaneous one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg.rows import dict_row
+
+from alerts.reports import measures
+from alerts.reports.errors import ReportError
+from alerts.reports.facts import applicable_limit, plant_facts, pollutant_names
+from alerts.reports.model import EarlierAlert, LimitFacts, PlantFacts, PollutantInfo
+
+Kind = Literal["daily", "monthly"]
+KINDS: tuple[str, ...] = ("daily", "monthly")
+_BASIS_SQL = {
+    "day": "SELECT value_avg AS v FROM readings_1d WHERE device_id = %(device)s AND pollutant = %(pollutant)s"
+    " AND basis = 'instant' AND bucket >= %(start)s AND bucket < %(end)s AND " + measures.VALID_INTERVAL_SQL,
+    "hour": "SELECT value_avg AS v FROM readings_1h WHERE device_id = %(device)s AND pollutant = %(pollutant)s"
+    " AND basis = 'instant' AND bucket >= %(start)s AND bucket < %(end)s AND " + measures.VALID_INTERVAL_SQL,
+    "instant": "SELECT value AS v FROM readings WHERE device_id = %(device)s AND pollutant = %(pollutant)s"
+    " AND basis = 'instant' AND time >= %(start)s AND time < %(end)s AND flag = 'N'",
+}
+_JUDGE_SQL = """
+SELECT count(*), count(*) FILTER (WHERE v > %(upper)s OR v < %(lower)s), avg(v), max(v) FROM ({inner}) AS values_
+"""
+_COUNTS_SQL = """
+SELECT pollutant, count(*), count(*) FILTER (WHERE flag = 'N') FROM readings
+WHERE device_id = %s AND basis = 'instant' AND time >= %s AND time < %s GROUP BY pollutant
+"""
+_ALERTS_SQL = """
+SELECT a.code, a.pollutant, a.rule, a.severity, a.state, a.opened_at, a.peak_value, a.disposition, a.note
+FROM alerts a JOIN devices d ON d.id = a.device_id
+WHERE d.site_id = %s AND a.opened_at >= %s AND a.opened_at < %s ORDER BY a.opened_at
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ComplianceRow:
+    """One parameter at one monitoring point over the period."""
+
+    mn: str
+    point_name_zh: str
+    point_name_en: str
+    pollutant: PollutantInfo
+    limit: LimitFacts | None
+    expected: int
+    received: int
+    valid: int
+    transmission_rate: float
+    validity_rate: float | None
+    intervals: int  # valid values on the limit's basis (days, hours or samples)
+    over: int  # of which outside the limit
+    mean: float | None
+    maximum: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ComplianceFacts:
+    """A plant's compliance over one day or month."""
+
+    plant: PlantFacts
+    kind: str
+    period_start: date
+    period_end: date  # exclusive
+    generated_at: datetime
+    rows: tuple[ComplianceRow, ...]
+    alerts: tuple[EarlierAlert, ...]
+
+    @property
+    def exceedance_alerts(self) -> int:
+        """Pollution alerts of exceedance or severe level opened in the period."""
+        return sum(1 for a in self.alerts if a.severity in ("exceedance", "severe"))
+
+    @property
+    def transmission_rate(self) -> float:
+        """Received / expected over every parameter of the plant."""
+        return measures.transmission_rate(sum(r.received for r in self.rows), sum(r.expected for r in self.rows))
+
+    @property
+    def validity_rate(self) -> float | None:
+        """Valid / received over every parameter of the plant."""
+        return measures.validity_rate(sum(r.valid for r in self.rows), sum(r.received for r in self.rows))
+
+
+def period_of(kind: str, day: date) -> tuple[date, date]:
+    """The day, or the calendar month, containing `day`: (first day, first day after)."""
+    if kind == "daily":
+        return day, day + timedelta(days=1)
+    if kind != "monthly":
+        raise ValueError(f"kind must be daily or monthly, not {kind!r}")
+    first = day.replace(day=1)
+    return first, (first + timedelta(days=32)).replace(day=1)
+
+
+def last_complete_period(kind: str, now: datetime, zone: str) -> tuple[date, date]:
+    """The latest day or month that has ended, in local time (yesterday; last month)."""
+    today = now.astimezone(ZoneInfo(zone)).date()
+    if kind == "daily":
+        return period_of(kind, today - timedelta(days=1))
+    return period_of(kind, today.replace(day=1) - timedelta(days=1))
+
+
+def _utc_bounds(start: date, end: date, zone: str) -> tuple[datetime, datetime]:
+    tz = ZoneInfo(zone)
+    return datetime.combine(start, datetime.min.time(), tz), datetime.combine(end, datetime.min.time(), tz)
+
+
+def gather_compliance(
+    conn: psycopg.Connection, site_code: str, kind: str, day: date, *, now: datetime, zone: str
+) -> ComplianceFacts:
+    """The compliance facts of a plant for the day or month containing `day` (up to `now` if it is running)."""
+    start_day, end_day = period_of(kind, day)
+    start, end = _utc_bounds(start_day, end_day, zone)
+    end = min(end, now)
+    site = _site_row(conn, site_code)
+    rows: list[ComplianceRow] = []
+    for device in _devices(conn, int(site["site_id"])):
+        rows.extend(_device_rows(conn, device, int(site["site_id"]), start, end))
+    alerts = _alerts(conn, int(site["site_id"]), start, end)
+    return ComplianceFacts(plant_facts(site), kind, start_day, end_day, now, tuple(rows), alerts)
+
+
+def _site_row(conn: psycopg.Connection, site_code: str) -> dict[str, Any]:
+    query = (
+        "SELECT s.id AS site_id, s.code AS site_code, s.name_zh AS site_name_zh, s.name_en AS site_name_en,"
+        " s.industry, s.permit_number, s.address_zh, s.address_en, s.eia_approval, s.notes AS site_notes,"
+        " s.enforcement_notes, s.contacts, di.name_zh AS district_zh, di.name_en AS district_en"
+        " FROM sites s JOIN districts di ON di.code = s.district WHERE s.code = %s"
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(query, (site_code,)).fetchone()
+    if row is None:
+        raise ReportError(f"no plant with code {site_code!r}")
+    return row
+
+
+def _devices(conn: psycopg.Connection, site_id: int) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT d.id, d.mn, d.point_name_zh, d.point_name_en, d.pollutants, d.reporting_interval_seconds"
+            " FROM devices d WHERE d.site_id = %s AND d.active ORDER BY d.mn",
+            (site_id,),
+        ).fetchall()
+
+
+def _device_rows(
+    conn: psycopg.Connection, device: dict[str, Any], site_id: int, start: datetime, end: datetime
+) -> list[ComplianceRow]:
+    counts = {r[0]: (int(r[1]), int(r[2])) for r in conn.execute(_COUNTS_SQL, (device["id"], start, end)).fetchall()}
+    names = pollutant_names(conn, device["pollutants"])
+    expected = measures.expected_samples((end - start).total_seconds(), int(device["reporting_interval_seconds"]))
+    rows = []
+    for code in device["pollutants"]:
+        received, valid = counts.get(code, (0, 0))
+        limit = applicable_limit(conn, pollutant=code, device_id=device["id"], site_id=site_id, at=start)
+        intervals, over, mean, maximum = _judge(conn, device["id"], code, limit, start, end)
+        rows.append(ComplianceRow(
+            device["mn"], device["point_name_zh"], device["point_name_en"],
+            names.get(code) or PollutantInfo(code, code, code, ""), limit, expected, received, valid,
+            measures.transmission_rate(received, expected), measures.validity_rate(valid, received),
+            intervals, over, mean, maximum,
+        ))
+    return rows
+
+
+def _judge(
+    conn: psycopg.Connection, device_id: int, pollutant: str, limit: LimitFacts | None, start: datetime, end: datetime
+) -> tuple[int, int, float | None, float | None]:
+    """Valid values on the limit's basis, how many lie outside the limit, their mean and maximum."""
+    basis = limit.basis if limit else "day"
+    upper = limit.upper if limit and limit.direction in ("upper", "range") else None
+    lower = limit.lower if limit and limit.direction in ("lower", "range") else None
+    query = _JUDGE_SQL.format(inner=_BASIS_SQL[basis])
+    params = {"device": device_id, "pollutant": pollutant, "start": start, "end": end, "upper": upper, "lower": lower}
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1] or 0), _float(row[2]), _float(row[3])
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _alerts(conn: psycopg.Connection, site_id: int, start: datetime, end: datetime) -> tuple[EarlierAlert, ...]:
+    rows = conn.execute(_ALERTS_SQL, (site_id, start, end)).fetchall()
+    names = pollutant_names(conn, list({r[1] for r in rows}))
+    return tuple(EarlierAlert(r[0], names.get(r[1]) or PollutantInfo(r[1], r[1], r[1], ""), *r[2:]) for r in rows)
