@@ -15,6 +15,7 @@ import psycopg
 
 from alerts.callbacks import StatusUpdate, merge_status
 from alerts.dedup import SentNotification
+from alerts.lifecycle import AlertRecord
 from alerts.model import AlertKey
 
 _CLAIM = """
@@ -31,7 +32,10 @@ FROM notifications n
 JOIN alerts a ON a.id = ANY(n.alert_ids)
 JOIN devices d ON d.id = a.device_id
 JOIN sites s ON s.id = d.site_id
-WHERE n.alert_ids && %(ids)s::bigint[] AND n.recipient_id IS NOT NULL
+WHERE (a.id = ANY(%(ids)s) OR (n.created_at > %(since)s
+       AND (a.device_id, a.pollutant, a.rule) IN (SELECT * FROM unnest(%(devices)s::int[], %(pollutants)s::text[],
+                                                                      %(rules)s::text[]))))
+  AND n.recipient_id IS NOT NULL
 ORDER BY n.created_at, n.id
 """
 
@@ -74,17 +78,19 @@ def insert_notifications(conn: psycopg.Connection, rows: list[OutboxRow], now: d
         )
 
 
-def load_sent(conn: psycopg.Connection, alert_ids: list[int]) -> list[SentNotification]:
-    """The notification history of these alerts, one entry per alert a message covered."""
-    if not alert_ids:
+def load_sent(conn: psycopg.Connection, alerts: list[AlertRecord], since: datetime) -> list[SentNotification]:
+    """What was sent about these alerts, and since `since` about earlier alerts of the same keys (the
+    planner's flap damping compares with the last message about a key, whichever alert it was)."""
+    if not alerts:
         return []
-    rows = conn.execute(_SENT_HISTORY, {"ids": alert_ids}).fetchall()
-    wanted = set(alert_ids)
+    params = {
+        "ids": [a.id for a in alerts], "since": since, "devices": [a.key.device_id for a in alerts],
+        "pollutants": [a.key.pollutant for a in alerts], "rules": [a.key.rule for a in alerts],
+    }
     return [
         SentNotification(recipient_id=r[0], alert_id=r[1], key=AlertKey(r[2], r[3], r[4]), site_code=r[9],
                          reason=r[5], severity=r[6], time=r[7], status=r[8])
-        for r in rows
-        if r[1] in wanted
+        for r in conn.execute(_SENT_HISTORY, params).fetchall()
     ]
 
 

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 
@@ -120,7 +120,9 @@ class AlertProcessor:
         started = time.monotonic()
         opened, changed = self._apply_all(conn, transitions, now)
         if plan:
-            result.pending_sms = self._plan(conn, now)
+            result.pending_sms, escalated = self._plan(conn, now)
+            changed += escalated
+        store.notify_changes(conn, [*opened, *changed])
         if transitions or started - self._snapshot_at >= SNAPSHOT_SECONDS:
             assert self.engine is not None
             store.save_snapshot(conn, self._shard, self.engine.snapshot(), now)
@@ -172,23 +174,27 @@ class AlertProcessor:
             self._routing_at = time.monotonic()
         return self._routing
 
-    def _plan(self, conn: psycopg.Connection, now: datetime) -> int:
-        """Plan what is due for every active alert, apply escalations, and write the outbox rows."""
+    def _plan(self, conn: psycopg.Connection, now: datetime) -> tuple[int, list[int]]:
+        """Plan what is due for every active alert, apply escalations, and write the outbox rows.
+
+        Returns the number of SMS to send and the alerts that escalated."""
         assert self.registry is not None
         active = {a.id: a for a in store.load_active_alerts(conn).values() if a.id is not None}
         if not active:
-            return 0
+            return 0, []
         routing = self._routing_data(conn, now)
         devices = self.registry.devices
         routed = [routing.route(a, devices[a.key.device_id], now) for a in active.values()
                   if a.key.device_id in devices]
-        plan = plan_notifications(routed, load_sent(conn, list(active)), now, self._notify_policy)
+        lookback = timedelta(seconds=max((c.repeat_interval_seconds for c in routing.chains), default=0))
+        sent = load_sent(conn, list(active.values()), now - lookback)
+        plan = plan_notifications(routed, sent, now, self._notify_policy)
         for alert_id, level in plan.escalations:
             outcome = escalate(active[alert_id], level=level, now=now)
             active[alert_id] = self._persist(conn, active[alert_id], outcome) or active[alert_id]
         rows = [self._outbox_row(p, active, now) for p in plan.notifications]
         insert_notifications(conn, rows, now)
-        return sum(1 for r in rows if r.status == "pending")
+        return sum(1 for r in rows if r.status == "pending"), [i for i, _ in plan.escalations]
 
     def _outbox_row(self, planned: PlannedNotification, active: dict[int, AlertRecord], now: datetime) -> OutboxRow:
         assert self.registry is not None

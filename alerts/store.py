@@ -123,3 +123,16 @@ def take_unhandled_gaps(conn: psycopg.Connection, now: datetime) -> list[tuple[i
         [now],
     ).fetchall()
     return [(int(r[0]), int(r[1]), int(r[2]), r[3]) for r in rows]
+
+
+_NOTIFY = """
+SELECT pg_notify('envmon_events', json_build_object(
+    'kind', 'alert', 'id', id, 'code', code, 'state', state, 'severity', severity, 'device_id', device_id)::text)
+FROM alerts WHERE id = ANY(%s)
+"""
+
+
+def notify_changes(conn: psycopg.Connection, alert_ids: list[int]) -> None:
+    """Tell live views (LISTEN envmon_events) which alerts changed; delivered when the step commits."""
+    if alert_ids:
+        conn.execute(_NOTIFY, [sorted(set(alert_ids))])

@@ -33,7 +33,10 @@ _QUARANTINE = (
 )
 # Computed from the staging table in the database: no per-row Python, no array parameters.
 # Devices sorted by id so two ingest workers lock device_state rows in the same order.
+# The same statement tells live views (the dashboard LISTENs on envmon_events) which devices have new
+# readings; past 500 devices the list is left out (NOTIFY payloads stop at 8000 bytes): "all of them".
 _DEVICE_STATE = """
+WITH seen AS (
 INSERT INTO device_state (device_id, last_seen_at, last_reading_at, last_seq, online, updated_at)
 SELECT device_id, max(received_at), max(time), max(seq), true, now()
 FROM readings_staging GROUP BY device_id ORDER BY device_id
@@ -43,6 +46,11 @@ ON CONFLICT (device_id) DO UPDATE SET
     last_seq = greatest(device_state.last_seq, EXCLUDED.last_seq),
     online = true,
     updated_at = now()
+RETURNING device_id
+)
+SELECT pg_notify('envmon_events', json_build_object(
+    'kind', 'readings', 'devices', CASE WHEN count(*) <= 500 THEN array_agg(device_id) END)::text)
+FROM seen
 """
 
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 
 from alerts.service import AlertService
@@ -143,3 +144,20 @@ def test_a_restart_keeps_the_open_alert_and_sends_nothing_twice(
         ingest.shutdown()
     assert query(alert_db, "SELECT count(*) FROM alerts") == [(1,)]
     assert len(fake.messages) == 1
+
+
+def test_live_views_hear_of_new_readings_and_alerts(
+    running: tuple[RunningIngest, AlertService], publisher: ProbeClient, fake: FakeTwilio, alert_db: str
+) -> None:
+    with psycopg.connect(alert_db, autocommit=True) as listener:
+        listener.execute("LISTEN envmon_events")
+        send(publisher, GAS, 1, {"s02001": 20.0})
+        events: list[dict[str, object]] = []
+        for note in listener.notifies(timeout=10):
+            events.append(json.loads(note.payload))
+            if any(e["kind"] == "alert" for e in events):
+                break
+    [(device_id,)] = query(alert_db, "SELECT id FROM devices WHERE mn = %s", GAS)
+    assert {"kind": "readings", "devices": [device_id]} in events
+    alert = next(e for e in events if e["kind"] == "alert")
+    assert (alert["state"], alert["severity"], alert["device_id"]) == ("open", "level2", device_id)
