@@ -18,6 +18,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 # `envmon bench NAME ...` runs NAME's module `main(argv)`, which prints one JSON object.
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "ingest": ("ingest.bench", "readings/s through MQTT into PostgreSQL against the raw COPY ceiling"),
+    "alerts": ("alerts.bench", "publish-to-SMS latency under ingest load, and the engine's evaluation rate"),
 }
 
 
@@ -213,9 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("--presets", action="store_true", help="list the limit presets instead")
     cat.set_defaults(handler=_catalogue)
 
+    from alerts.cli import add_alerts_parsers
     from ingest.hj212.cli import add_hj212_parser
 
     add_hj212_parser(sub)
+    add_alerts_parsers(sub)
 
     ingest = sub.add_parser(
         "ingest",

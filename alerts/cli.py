@@ -1,0 +1,136 @@
+"""`envmon alerts` (the engine as its own process), `envmon replay` (backtest on a CSV) and `envmon alert`
+(list, acknowledge, resolve and close alerts from a terminal)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from envmon.settings import Settings
+
+
+def _alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.service import run_alerts
+
+    overrides: dict[str, Any] = {}
+    if args.policy is not None:
+        overrides["alerts_policy_file"] = args.policy
+    if args.http_port is not None:
+        overrides["alerts_http_port"] = args.http_port
+    return run_alerts(settings.model_copy(update=overrides) if overrides else settings)
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.policy import load_policy, load_policy_file
+    from alerts.replay import Replay, write_lines
+    from envmon.registry.load import load_registry_file
+
+    policy = load_policy_file(args.policy) if args.policy else load_policy("")
+    replay = Replay(load_registry_file(args.registry), policy, zone=settings.zone)
+    with args.readings.open(encoding="utf-8", newline="") as source:
+        count = write_lines(replay.run(source, tick_seconds=args.tick_seconds), sys.stdout)
+    print(f"replay: {count} lines", file=sys.stderr)
+    return 0
+
+
+_LIST = """
+SELECT a.code, a.state, a.severity, a.rule, d.mn, s.code, a.pollutant, a.last_value, a.limit_value, a.opened_at,
+       a.acknowledged_by, a.disposition
+FROM alerts a JOIN devices d ON d.id = a.device_id JOIN sites s ON s.id = d.site_id
+WHERE a.state = ANY(%s) ORDER BY a.opened_at DESC LIMIT %s
+"""
+_LIST_KEYS = ("code", "state", "severity", "rule", "device", "site", "pollutant", "value", "limit", "opened_at",
+              "acknowledged_by", "disposition")
+
+
+def _alert_list(args: argparse.Namespace, settings: Settings) -> int:
+    from envmon.db import connect
+
+    states = args.state or ["open", "escalated", "acknowledged"]
+    with connect(settings) as conn:
+        rows = conn.execute(_LIST, [states, args.limit]).fetchall()
+    for row in rows:
+        item = dict(zip(_LIST_KEYS, row, strict=True))
+        item["opened_at"] = item["opened_at"].astimezone(settings.zone).isoformat(timespec="seconds")
+        if args.json:
+            print(json.dumps(item, ensure_ascii=False))
+        else:
+            print(f"{item['code']}  {item['state']:<12} {item['severity']:<10} {item['site']:<10} {item['device']:<16}"
+                  f" {item['pollutant']:<7} {item['rule']:<9} {item['value']} (limit {item['limit']})"
+                  f"  {item['opened_at']}")
+    return 0
+
+
+def _alert_action(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts import people
+    from alerts.lifecycle import LifecycleError, parse_alert_code
+    from envmon.db import connect
+    from envmon.errors import ConfigError
+
+    alert_id = parse_alert_code(args.code)
+    if alert_id is None:
+        raise ConfigError(f"{args.code!r} is not an alert code (6 characters, e.g. K7M2Q9)")
+    now = datetime.now(UTC)
+    with connect(settings, autocommit=True) as conn:
+        try:
+            if args.action == "ack":
+                record = people.acknowledge_alert(conn, alert_id, actor=args.actor, disposition=args.disposition,
+                                                  note=args.note, now=now)
+            elif args.action == "resolve":
+                record = people.resolve_alert(conn, alert_id, actor=args.actor, reason=args.note or "cli", now=now)
+            else:
+                record = people.close_alert(conn, alert_id, actor=args.actor, reason=args.note or "cli", now=now)
+        except LifecycleError as exc:
+            raise ConfigError(str(exc)) from exc
+    print(f"alert {record.code}: {record.state}" + (f" ({record.disposition})" if record.disposition else ""))
+    return 0
+
+
+def add_alerts_parsers(sub: Any) -> None:
+    """Add `alerts`, `replay` and `alert` to the envmon command line."""
+    alerts = sub.add_parser(
+        "alerts",
+        help="run the alert engine and SMS sender as their own process",
+        description="Evaluate every committed batch (from ingest, over the broker's batch topic), open and "
+        "escalate alerts, send SMS (Twilio, or the console without credentials), serve /metrics, /healthz "
+        "and the Twilio webhooks (ENVMON_ALERTS_HTTP_HOST/PORT).",
+    )
+    alerts.add_argument("--policy", type=Path, help="engine policy TOML (default: ENVMON_ALERTS_POLICY_FILE)")
+    alerts.add_argument("--http-port", type=int, help="port of the HTTP endpoint (0: any free port)")
+    alerts.set_defaults(handler=_alerts)
+
+    replay = sub.add_parser(
+        "replay",
+        help="run the alert engine over a CSV of readings in simulated time (no services needed)",
+        description="Backtest limits and policy on history: READINGS.csv has the columns "
+        "time,device,pollutant,value,flag (values in the unit HJ 212 uses, sorted by time). Prints one JSON "
+        "object per line for each transition and each SMS that would be sent.",
+    )
+    replay.add_argument("readings", type=Path, metavar="READINGS.csv")
+    replay.add_argument("--registry", type=Path, required=True, help="registry file (plants, devices, limits, people)")
+    replay.add_argument("--policy", type=Path, help="engine policy TOML (default: built-in)")
+    replay.add_argument("--tick-seconds", type=float, default=1.0, help="simulated seconds between timer ticks")
+    replay.set_defaults(handler=_replay)
+
+    alert = sub.add_parser("alert", help="list, acknowledge, resolve or close alerts",
+                           description="What inspectors and operators do to alerts, from a terminal.")
+    actions = alert.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="active alerts, newest first")
+    listing.add_argument("--state", action="append", help="only these states (repeatable; default: active ones)")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.set_defaults(handler=_alert_list)
+    for name, summary in (("ack", "acknowledge with a disposition"), ("resolve", "resolve by hand"),
+                          ("close", "close the file")):
+        action = actions.add_parser(name, help=summary)
+        action.add_argument("code", help="the alert code from the SMS")
+        action.add_argument("--actor", default="cli", help="who acts, for the alert's events")
+        action.add_argument("--note", help="a note (the reason, for resolve and close)")
+        if name == "ack":
+            action.add_argument("--disposition", required=True,
+                                choices=["confirmed", "false_alarm", "device_fault", "enforcement_case"])
+        action.set_defaults(handler=_alert_action)

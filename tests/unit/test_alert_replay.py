@@ -1,0 +1,106 @@
+"""`envmon replay`: the engine, lifecycle and planner over a CSV in simulated time, with no services."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from alerts.policy import load_policy
+from alerts.replay import Replay
+from envmon.registry.load import parse_registry
+from tests.alert_helpers import ALERT_REGISTRY, GAS, INSPECTOR_PHONE, LEADER_PHONE, SAFETY_PHONE, WATER
+
+START = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
+ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def registry(repeat_seconds: int = 600) -> str:
+    return ALERT_REGISTRY.replace("repeat_interval_seconds = 600", f"repeat_interval_seconds = {repeat_seconds}")
+
+
+def csv_of(rows: list[tuple[int, str, str, float, str]]) -> io.StringIO:
+    lines = ["time,device,pollutant,value,flag"]
+    lines += [f"{(START + timedelta(seconds=s)).isoformat()},{d},{p},{v},{f}" for s, d, p, v, f in rows]
+    return io.StringIO("\n".join(lines) + "\n")
+
+
+def replay(rows: list[tuple[int, str, str, float, str]], *, repeat_seconds: int = 600) -> list[dict[str, object]]:
+    engine = Replay(parse_registry(registry(repeat_seconds)), load_policy(""), zone=ZONE)
+    return list(engine.run(csv_of(rows)))
+
+
+def test_a_gas_alarm_opens_and_texts_the_safety_officer() -> None:
+    lines = replay([(0, GAS, "s02001", 2.0, "N"), (1, GAS, "s02001", 20.0, "N")])
+    [transition] = [line for line in lines if line["kind"] == "transition"]
+    assert {k: transition[k] for k in ("device", "pollutant", "rule", "level", "state", "value", "limit")} == {
+        "device": GAS, "pollutant": "s02001", "rule": "gas", "level": "level2", "state": "open", "value": 20.0,
+        "limit": 13.2,
+    }
+    [sms] = [line for line in lines if line["kind"] == "notification"]
+    assert sms["recipient"] == "safety-b" and sms["phone"] == SAFETY_PHONE and sms["reason"] == "new"
+    assert str(transition["alert"]) in str(sms["body"])
+
+
+def test_values_in_ug_per_litre_are_compared_in_mg_per_litre() -> None:
+    # Cr(VI) travels in µg/L: 95 µg/L is below the 0.1 mg/L limit but above its 0.08 warning line.
+    rows = [(s, WATER, "w20117", 95.0, "N") for s in range(0, 90, 30)]
+    [transition] = [line for line in replay(rows) if line["kind"] == "transition"]
+    assert (transition["level"], transition["value"], transition["unit"]) == ("warning", 0.095, "mg/L")
+
+
+def test_an_unacknowledged_exceedance_escalates_after_the_step_delay() -> None:
+    rows = [(s, WATER, "w20117", 450.0, "N") for s in range(0, 10)]
+    sms = [line for line in replay(rows) if line["kind"] == "notification"]
+    assert [(m["phone"], m["reason"]) for m in sms] == [(INSPECTOR_PHONE, "new"), (LEADER_PHONE, "escalation")]
+
+
+@pytest.mark.parametrize("repeat_seconds", [60, 120, 300])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        pytest.param(lambda s: 7.0 if s % 2 else 6.0, id="gas-every-second"),
+        pytest.param(lambda s: 9.0 if (s // 30) % 2 else 1.0, id="gas-30s-blocks"),
+    ],
+)
+def test_a_sensor_flapping_at_1_hz_for_10_minutes_sends_at_most_one_plus_600_over_repeat(
+    repeat_seconds: int, pattern: object
+) -> None:
+    values = pattern  # type: ignore[assignment]
+    rows = [(s, GAS, "s02001", values(s), "N") for s in range(600)]  # type: ignore[operator]
+    sms = [line for line in replay(rows, repeat_seconds=repeat_seconds) if line["kind"] == "notification"]
+    per_phone: dict[object, int] = {}
+    for m in sms:
+        per_phone[m["phone"]] = per_phone.get(m["phone"], 0) + 1
+    assert sms, "the flapping sensor raised an alarm"
+    assert max(per_phone.values()) <= 1 + 600 // repeat_seconds
+
+
+def test_flagged_readings_raise_no_pollution_alert() -> None:
+    rows = [(s, WATER, "w20117", 450.0, "C") for s in range(0, 10)]
+    lines = replay(rows)
+    assert not [line for line in lines if line["kind"] == "transition" and line["rule"] == "instant"]
+
+
+def test_every_line_is_json_with_the_documented_keys() -> None:
+    lines = replay([(0, GAS, "s02001", 20.0, "N")])
+    keys = {"kind", "time", "device", "pollutant", "rule", "level", "state", "value", "limit"}
+    assert all(keys <= set(line) for line in lines)
+    assert all(json.loads(json.dumps(line)) == line for line in lines)
+    assert {"recipient", "body"} <= set(next(line for line in lines if line["kind"] == "notification"))
+
+
+def test_envmon_replay_prints_json_lines(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    from envmon.cli import main
+
+    folder = Path(str(tmp_path))
+    (folder / "registry.toml").write_text(registry(), encoding="utf-8")
+    (folder / "readings.csv").write_text(csv_of([(0, GAS, "s02001", 20.0, "N")]).getvalue(), encoding="utf-8")
+    assert main(["replay", "--registry", str(folder / "registry.toml"), str(folder / "readings.csv")]) == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["kind"] for line in out] == ["transition", "notification"]
