@@ -18,20 +18,15 @@ from psycopg.rows import dict_row
 from alerts.reports import measures
 from alerts.reports.errors import ReportError
 from alerts.reports.facts import applicable_limit, plant_facts, pollutant_names
+from alerts.reports.intervals import Width, interval_means
 from alerts.reports.model import EarlierAlert, LimitFacts, PlantFacts, PollutantInfo
 
 Kind = Literal["daily", "monthly"]
 KINDS: tuple[str, ...] = ("daily", "monthly")
-_BASIS_SQL = {
-    "day": "SELECT value_avg AS v FROM readings_1d WHERE device_id = %(device)s AND pollutant = %(pollutant)s"
-    " AND basis = 'instant' AND bucket >= %(start)s AND bucket < %(end)s AND " + measures.VALID_INTERVAL_SQL,
-    "hour": "SELECT value_avg AS v FROM readings_1h WHERE device_id = %(device)s AND pollutant = %(pollutant)s"
-    " AND basis = 'instant' AND bucket >= %(start)s AND bucket < %(end)s AND " + measures.VALID_INTERVAL_SQL,
-    "instant": "SELECT value AS v FROM readings WHERE device_id = %(device)s AND pollutant = %(pollutant)s"
-    " AND basis = 'instant' AND time >= %(start)s AND time < %(end)s AND flag = 'N'",
-}
-_JUDGE_SQL = """
-SELECT count(*), count(*) FILTER (WHERE v > %(upper)s OR v < %(lower)s), avg(v), max(v) FROM ({inner}) AS values_
+_INSTANT_SQL = """
+SELECT count(*), count(*) FILTER (WHERE value > %(upper)s OR value < %(lower)s), avg(value), max(value)
+FROM readings WHERE device_id = %(device)s AND pollutant = %(pollutant)s AND basis = 'instant'
+  AND time >= %(start)s AND time < %(end)s AND flag = 'N'
 """
 _COUNTS_SQL = """
 SELECT pollutant, count(*), count(*) FILTER (WHERE flag = 'N') FROM readings
@@ -178,13 +173,22 @@ def _judge(
 ) -> tuple[int, int, float | None, float | None]:
     """Valid values on the limit's basis, how many lie outside the limit, their mean and maximum."""
     basis = limit.basis if limit else "day"
-    upper = limit.upper if limit and limit.direction in ("upper", "range") else None
-    lower = limit.lower if limit and limit.direction in ("lower", "range") else None
-    query = _JUDGE_SQL.format(inner=_BASIS_SQL[basis])
-    params = {"device": device_id, "pollutant": pollutant, "start": start, "end": end, "upper": upper, "lower": lower}
-    row = conn.execute(query, params).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1] or 0), _float(row[2]), _float(row[3])
+    if basis == "instant":
+        upper = limit.upper if limit and limit.direction in ("upper", "range") else None
+        lower = limit.lower if limit and limit.direction in ("lower", "range") else None
+        params = {"device": device_id, "pollutant": pollutant, "start": start, "end": end, "upper": upper,
+                  "lower": lower}
+        row = conn.execute(_INSTANT_SQL, params).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1] or 0), _float(row[2]), _float(row[3])
+    width: Width = "hour" if basis == "hour" else "day"
+    values = [
+        m.mean for m in interval_means(conn, device_id, pollutant, width, start, end)
+        if m.mean is not None and measures.is_valid_interval(pollutant, m.valid_count, m.flag)
+    ]
+    over = sum(1 for v in values if measures.is_over_limit(v, limit))
+    mean = sum(values) / len(values) if values else None
+    return len(values), over, mean, max(values, default=None)
 
 
 def _float(value: Any) -> float | None:

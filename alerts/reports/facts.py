@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 from alerts.reports import measures, series
 from alerts.reports.checklists import checks_for
 from alerts.reports.errors import ReportError
+from alerts.reports.intervals import Width, interval_means
 from alerts.reports.model import (
     Contact,
     DeviceFacts,
@@ -70,7 +71,7 @@ ORDER BY n.created_at, n.id
 _EVENTS_SQL = "SELECT time, from_state, to_state, actor, reason FROM alert_events WHERE alert_id = %s ORDER BY time, id"
 _POLLUTANTS_SQL = "SELECT code, name_zh, name_en, canonical_unit FROM pollutants WHERE code = ANY(%s)"
 # Which readings basis the rule's peak is taken from.
-_RULE_BASIS = {"hour_avg": "hour", "day_avg": "day"}
+_RULE_BASIS: dict[str, Width] = {"hour_avg": "hour", "day_avg": "day"}
 
 
 def gather(conn: psycopg.Connection, alert_id: int, *, now: datetime, zone: str = DEFAULT_ZONE) -> ReportFacts:
@@ -228,27 +229,23 @@ def _event(conn: psycopg.Connection, row: dict[str, Any], limit: LimitFacts | No
 
 
 def _peak(conn: psycopg.Connection, row: dict[str, Any], now: datetime) -> tuple[float | None, datetime | None]:
-    """The highest valid value of the event, from the readings on the rule's basis; the alert's own when none."""
+    """The highest valid value of the event on the rule's basis (readings, hourly or daily means); else the alert's."""
     end = row["resolved_at"] or now
-    if row["rule"] in _RULE_BASIS:
-        relation = "readings_1h" if row["rule"] == "hour_avg" else "readings_1d"
-        query = (
-            f"SELECT value_avg, bucket FROM {relation} WHERE device_id = %s AND pollutant = %s AND basis = 'instant'"
-            f" AND {measures.VALID_INTERVAL_SQL} AND bucket <= %s AND bucket + %s > %s"
-            " ORDER BY value_avg DESC, bucket LIMIT 1"
-        )
-        width = timedelta(hours=1) if row["rule"] == "hour_avg" else timedelta(days=1)
-        params: tuple[Any, ...] = (row["device_id"], row["pollutant"], end, width, row["first_breach_at"])
-    else:
-        query = (
-            "SELECT value, time FROM readings WHERE device_id = %s AND pollutant = %s AND basis = 'instant'"
-            " AND flag = 'N' AND time >= %s AND time <= %s ORDER BY value DESC, time LIMIT 1"
-        )
-        params = (row["device_id"], row["pollutant"], row["first_breach_at"], end)
-    found = conn.execute(query, params).fetchone()
-    if found is None:
-        return row["peak_value"], row["peak_at"]
-    return float(found[0]), found[1]
+    device, pollutant = int(row["device_id"]), str(row["pollutant"])
+    width = _RULE_BASIS.get(row["rule"])
+    if width is not None:
+        means = [
+            m for m in interval_means(conn, device, pollutant, width, row["first_breach_at"], end)
+            if m.mean is not None and measures.is_valid_interval(pollutant, m.valid_count, m.flag)
+        ]
+        best = max(means, key=lambda m: (m.mean, -m.bucket.timestamp()), default=None)
+        return (best.mean, best.bucket) if best else (row["peak_value"], row["peak_at"])
+    found = conn.execute(
+        "SELECT value, time FROM readings WHERE device_id = %s AND pollutant = %s AND basis = 'instant'"
+        " AND flag = 'N' AND time >= %s AND time <= %s ORDER BY value DESC, time LIMIT 1",
+        (device, pollutant, row["first_breach_at"], end),
+    ).fetchone()
+    return (float(found[0]), found[1]) if found else (row["peak_value"], row["peak_at"])
 
 
 def _hours(conn: psycopg.Connection, row: dict[str, Any], limit: LimitFacts | None, end: datetime) -> tuple[Any, ...]:

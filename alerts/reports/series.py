@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 
 from alerts.reports import measures
+from alerts.reports.intervals import IntervalMean, interval_means
 from alerts.reports.model import (
     HourRow,
     LimitFacts,
@@ -29,14 +29,6 @@ FROM readings
 WHERE device_id = %(device)s AND pollutant = %(pollutant)s AND basis = 'instant'
   AND time >= %(start)s AND time < %(end)s
 GROUP BY bucket ORDER BY bucket
-"""
-# Hourly means read from the aggregate relation, so the roll-up rule lives in one place (migration 0004).
-_HOURS_SQL = """
-SELECT bucket, value_avg, value_min, value_max, sample_count, valid_count, flag
-FROM readings_1h
-WHERE device_id = %(device)s AND pollutant = %(pollutant)s AND basis = 'instant'
-  AND bucket >= %(start)s AND bucket < %(end)s
-ORDER BY bucket
 """
 _QUALITY_SQL = """
 SELECT (time AT TIME ZONE %(zone)s)::date AS day, count(*), count(*) FILTER (WHERE flag = 'N')
@@ -74,24 +66,22 @@ def summarise(pollutant: PollutantInfo, points: tuple[SeriesPoint, ...]) -> Seri
 def read_hours(
     conn: psycopg.Connection, device_id: int, pollutant: str, start: datetime, end: datetime, limit: LimitFacts | None
 ) -> tuple[HourRow, ...]:
-    """Hourly averages with their validity (measures.is_valid_interval)."""
-    params = {"device": device_id, "pollutant": pollutant, "start": start, "end": end}
-    return tuple(_hour_row(r, pollutant, limit) for r in conn.execute(_HOURS_SQL, params).fetchall())
+    """Hourly averages with their validity (measures.is_valid_interval) and whether they break the limit."""
+    return tuple(_hour_row(m, pollutant, limit) for m in interval_means(conn, device_id, pollutant, "hour", start, end))
 
 
-def _hour_row(r: Sequence[Any], pollutant: str, limit: LimitFacts | None) -> HourRow:
-    mean = None if r[1] is None else float(r[1])
-    valid = measures.is_valid_interval(pollutant, int(r[5]), str(r[6]))
+def _hour_row(m: IntervalMean, pollutant: str, limit: LimitFacts | None) -> HourRow:
+    valid = measures.is_valid_interval(pollutant, m.valid_count, m.flag)
     return HourRow(
-        hour_start=r[0],
-        mean=mean,
-        minimum=None if r[2] is None else float(r[2]),
-        maximum=None if r[3] is None else float(r[3]),
-        sample_count=int(r[4]),
-        valid_count=int(r[5]),
-        flag=str(r[6]),
+        hour_start=m.bucket,
+        mean=m.mean,
+        minimum=m.minimum,
+        maximum=m.maximum,
+        sample_count=m.sample_count,
+        valid_count=m.valid_count,
+        flag=m.flag,
         valid=valid,
-        over_limit=valid and measures.is_over_limit(mean, limit),
+        over_limit=valid and measures.is_over_limit(m.mean, limit),
     )
 
 
