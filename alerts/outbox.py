@@ -66,16 +66,27 @@ class ClaimedSms:
     possible_landings: int
 
 
-def insert_notifications(conn: psycopg.Connection, rows: list[OutboxRow], now: datetime) -> None:
-    """Write planned notifications (pending ones become due at once)."""
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO notifications (alert_id, alert_ids, recipient_id, phone, reason, severity, body, status,"
-            " escalation_step, last_error, created_at, next_attempt_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(r.alert_ids[0], list(r.alert_ids), r.recipient_id, r.phone, r.reason, r.severity, r.body, r.status,
-              r.escalation_step, r.detail, now, now) for r in rows],
-        )
+_INSERT = """
+INSERT INTO notifications (alert_id, alert_ids, recipient_id, phone, reason, severity, body, status, attempts,
+                           escalation_step, last_error, created_at, next_attempt_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+RETURNING id
+"""
+
+
+def insert_notifications(conn: psycopg.Connection, rows: list[OutboxRow], now: datetime) -> list[ClaimedSms]:
+    """Write planned notifications. Rows to send are written as taken ('sending', first attempt) and
+    returned, so the sender sends them at once without claiming them again; suppressed ones are only kept."""
+    taken: list[ClaimedSms] = []
+    for r in rows:
+        sending = r.status == "pending"
+        status, attempts = ("sending", 1) if sending else (r.status, 0)
+        row = conn.execute(_INSERT, (r.alert_ids[0], list(r.alert_ids), r.recipient_id, r.phone, r.reason,
+                                     r.severity, r.body, status, attempts, r.escalation_step, r.detail, now,
+                                     now)).fetchone()
+        if sending and row is not None:
+            taken.append(ClaimedSms(int(row[0]), r.phone, r.body, attempts, 0))
+    return taken
 
 
 def load_sent(conn: psycopg.Connection, alerts: list[AlertRecord], since: datetime) -> list[SentNotification]:

@@ -23,7 +23,7 @@ from alerts.engine import Engine
 from alerts.escalation import NotifyPolicy, PlannedNotification, plan_notifications
 from alerts.lifecycle import AlertRecord, Outcome, escalate, on_transition
 from alerts.model import SEVERITY_RANK, ReadingBatch, Transition
-from alerts.outbox import OutboxRow, insert_notifications, load_sent
+from alerts.outbox import ClaimedSms, OutboxRow, insert_notifications, load_sent
 from alerts.policy import Policy
 from alerts.registry import EngineRegistry, load_engine_registry
 from alerts.render import render_group_sms
@@ -44,7 +44,7 @@ class StepResult:
     transitions: int = 0
     opened: tuple[int, ...] = ()
     changed: tuple[int, ...] = ()
-    pending_sms: int = 0
+    to_send: tuple[ClaimedSms, ...] = ()
 
 
 class AlertProcessor:
@@ -65,6 +65,7 @@ class AlertProcessor:
         self._routing: RoutingData | None = None
         self._routing_at = float("-inf")
         self._snapshot_at = float("-inf")
+        self._dirty = False
 
     # ----- connection and state ---------------------------------------------------------------
 
@@ -117,18 +118,30 @@ class AlertProcessor:
     ) -> StepResult:
         """Write what a step changed; the caller holds the transaction (any failure rolls all of it back)."""
         result = StepResult(transitions=len(transitions))
-        started = time.monotonic()
         opened, changed = self._apply_all(conn, transitions, now)
         if plan:
-            result.pending_sms, escalated = self._plan(conn, now)
+            to_send, escalated = self._plan(conn, now)
+            result.to_send = tuple(to_send)
             changed += escalated
         store.notify_changes(conn, [*opened, *changed])
-        if transitions or started - self._snapshot_at >= SNAPSHOT_SECONDS:
-            assert self.engine is not None
-            store.save_snapshot(conn, self._shard, self.engine.snapshot(), now)
-            self._snapshot_at = started
+        self._dirty = self._dirty or bool(transitions)
         result.opened, result.changed = tuple(opened), tuple(changed)
         return result
+
+    def checkpoint(self, now: datetime) -> None:
+        """Save the engine snapshot when a step changed alerts, or every SNAPSHOT_SECONDS.
+
+        Called after the step committed and its SMS went to the sender, so the snapshot (milliseconds for
+        a district) is off the alarm's path. A crash between the two restarts the engine from the previous
+        snapshot: it sees the conditions again, and the lifecycle turns a condition that returns to an open
+        alert into no new alert and no new SMS.
+        """
+        conn, engine = self._ready()
+        started = time.monotonic()
+        if self._dirty or started - self._snapshot_at >= SNAPSHOT_SECONDS:
+            with conn.transaction():
+                store.save_snapshot(conn, self._shard, engine.snapshot(), now)
+            self._snapshot_at, self._dirty = started, False
 
     def _apply_all(
         self, conn: psycopg.Connection, transitions: list[Transition], now: datetime
@@ -174,14 +187,14 @@ class AlertProcessor:
             self._routing_at = time.monotonic()
         return self._routing
 
-    def _plan(self, conn: psycopg.Connection, now: datetime) -> tuple[int, list[int]]:
+    def _plan(self, conn: psycopg.Connection, now: datetime) -> tuple[list[ClaimedSms], list[int]]:
         """Plan what is due for every active alert, apply escalations, and write the outbox rows.
 
-        Returns the number of SMS to send and the alerts that escalated."""
+        Returns the SMS to send now and the alerts that escalated."""
         assert self.registry is not None
         active = {a.id: a for a in store.load_active_alerts(conn).values() if a.id is not None}
         if not active:
-            return 0, []
+            return [], []
         routing = self._routing_data(conn, now)
         devices = self.registry.devices
         routed = [routing.route(a, devices[a.key.device_id], now) for a in active.values()
@@ -193,8 +206,7 @@ class AlertProcessor:
             outcome = escalate(active[alert_id], level=level, now=now)
             active[alert_id] = self._persist(conn, active[alert_id], outcome) or active[alert_id]
         rows = [self._outbox_row(p, active, now) for p in plan.notifications]
-        insert_notifications(conn, rows, now)
-        return sum(1 for r in rows if r.status == "pending"), [i for i, _ in plan.escalations]
+        return insert_notifications(conn, rows, now), [i for i, _ in plan.escalations]
 
     def _outbox_row(self, planned: PlannedNotification, active: dict[int, AlertRecord], now: datetime) -> OutboxRow:
         assert self.registry is not None

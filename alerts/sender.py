@@ -8,8 +8,9 @@ right after a step commits new rows, so the first SMS leaves within milliseconds
 from __future__ import annotations
 
 import logging
+import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import psycopg
@@ -37,10 +38,17 @@ class OutboxSender:
         self._on_failed = on_failed
         self._retry = retry or RetryPolicy()
         self._wake = threading.Event()
+        self._handed: queue.SimpleQueue[ClaimedSms] = queue.SimpleQueue()
         self._conn: psycopg.Connection | None = None
 
     def wake(self) -> None:
         """New rows are due: look now rather than at the next poll."""
+        self._wake.set()
+
+    def hand(self, taken: Sequence[ClaimedSms]) -> None:
+        """Send these rows (already marked 'sending' by the step that wrote them) right away."""
+        for sms in taken:
+            self._handed.put(sms)
         self._wake.set()
 
     def run(self, stop: threading.Event) -> None:
@@ -75,7 +83,9 @@ class OutboxSender:
         self._conn = None
 
     def _send_due(self, conn: psycopg.Connection) -> bool:
-        """Send one round of due rows; True when there may be more."""
+        """Send what was handed over, then one round of due rows; True when there may be more."""
+        while not self._handed.empty():
+            self._send_one(conn, self._handed.get())
         claimed = claim_due(conn, datetime.now(UTC))
         for sms in claimed:
             self._send_one(conn, sms)

@@ -128,8 +128,9 @@ class AlertService:
     def _after(self, result: StepResult, readings: int) -> None:
         self.metrics.readings.inc(readings)
         self.metrics.last_step.set(time.time())
-        if result.pending_sms:
-            self.outbox.wake()
+        if result.to_send:
+            self.outbox.hand(result.to_send)
+        self.processor.checkpoint(datetime.now(UTC))
         if self._reports is not None:
             for alert_id in result.opened:
                 self._reports.request(alert_id)

@@ -18,7 +18,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 # `envmon bench NAME ...` runs NAME's module `main(argv)`, which prints one JSON object.
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "ingest": ("ingest.bench", "readings/s through MQTT into PostgreSQL against the raw COPY ceiling"),
-    "alerts": ("alerts.bench", "publish-to-SMS latency under ingest load, and the engine's evaluation rate"),
+    "alerts": ("alerts.bench_latency", "publish-to-SMS latency under ingest load, and the engine's evaluation rate"),
 }
 
 

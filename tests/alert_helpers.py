@@ -15,7 +15,7 @@ from envmon.registry.store import store_registry
 from envmon.settings import Settings, load_settings
 from envmon.stack import mosquitto
 from envmon.stack.launcher import StackState
-from tests.fake_twilio import FakeTwilio
+from alerts.fake_twilio import FakeTwilio
 from tests.ingest_helpers import TEST_SITE
 
 WATER = "310120T001W01"

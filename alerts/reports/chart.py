@@ -18,7 +18,7 @@ from alerts.reports.model import SeriesPoint
 FLAG_COLOURS = {"F": "#6b7280", "M": "#2563eb", "S": "#7c3aed", "D": "#b91c1c", "C": "#0891b2", "T": "#ea580c",
                 "B": "#a16207"}
 LEFT, RIGHT, TOP, BOTTOM = 58, 14, 22, 46
-TICK = 'font-size="11" fill="#374151"'
+TICK = 'font-size="12" fill="#374151"'
 # Attributes, not CSS classes: WeasyPrint styles inline SVG from its own attributes only.
 FONT = "Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif"
 
@@ -71,7 +71,7 @@ def line_chart(
     lines: Sequence[RefLine] = (),
     peak: tuple[datetime, float] | None = None,
     breach_at: datetime | None = None,
-    width: int = 720,
+    width: int = 640,
     height: int = 300,
 ) -> str:
     """The event chart as an SVG element that scales to its container's width."""
@@ -156,7 +156,7 @@ def _ref_line(frame: Frame, line: RefLine) -> str:
     return (
         f'<line x1="{LEFT}" x2="{frame.width - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="{line.colour}" '
         f'stroke-width="1.3"{dash}/>'
-        f'<text x="{LEFT + 4}" y="{y - 4:.1f}" font-size="11" font-weight="bold" fill="{line.colour}">'
+        f'<text x="{LEFT + 4}" y="{y - 4:.1f}" font-size="12" font-weight="bold" fill="{line.colour}">'
         f"{label}</text>"
     )
 
@@ -212,7 +212,7 @@ def _peak(frame: Frame, peak: tuple[datetime, float] | None, unit: str) -> str:
     dx = -7 if anchor == "end" else 7
     label = escape(f"{number(peak[1])} {unit}".strip())
     return (f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#dc2626"/>'
-            f'<text x="{x + dx:.1f}" y="{y + 4:.1f}" text-anchor="{anchor}" font-size="12" font-weight="bold" '
+            f'<text x="{x + dx:.1f}" y="{y + 4:.1f}" text-anchor="{anchor}" font-size="13" font-weight="bold" '
             f'fill="#dc2626">{label}</text>')
 
 

@@ -25,7 +25,7 @@ from tests.alert_helpers import (
     start_alerts,
     wait_until,
 )
-from tests.fake_twilio import FakeTwilio
+from alerts.fake_twilio import FakeTwilio
 from tests.ingest_helpers import RunningIngest, start_ingest
 from tests.mqtt_helpers import ProbeClient
 

@@ -32,7 +32,7 @@ from alerts.routing import EscalationChain, EscalationStep, Recipient
 from alerts.sms import RetryPolicy, SendError, SendResult, SmsSender, retry_delay_seconds
 from alerts.twilio_sms import TwilioSmsSender, is_valid_signature, sms_sender_from_settings
 from envmon.settings import Settings
-from tests.fake_twilio import FakeTwilio
+from alerts.fake_twilio import FakeTwilio
 
 FROM = "+15005550006"
 TO = "+8613998369006"
