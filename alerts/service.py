@@ -15,7 +15,6 @@ import queue
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Protocol
 
 import psycopg
 
@@ -27,6 +26,7 @@ from alerts.metrics import AlertMetrics
 from alerts.model import ReadingBatch
 from alerts.policy import Policy, load_policy, load_policy_file
 from alerts.processor import AlertProcessor, StepResult, link_maker
+from alerts.report_worker import ReportWorker
 from alerts.sender import OutboxSender
 from alerts.sms import SmsSender
 from alerts.twilio_sms import sms_sender_from_settings
@@ -41,12 +41,6 @@ QUEUE_BATCHES = 64
 RETRY_MAX_SECONDS = 10.0
 
 
-class ReportQueue(Protocol):
-    """Where the service asks for inspection reports (alerts.reports.worker.ReportWorker)."""
-
-    def request(self, alert_id: int, *, final: bool = False) -> None: ...
-
-
 class AlertService:
     """Owns the engine thread, the sender thread and the HTTP endpoint; a demo component."""
 
@@ -54,7 +48,7 @@ class AlertService:
 
     def __init__(
         self, settings: Settings, *, sender: SmsSender | None = None, from_bus: bool = False,
-        policy: Policy | None = None, reports: ReportQueue | None = None,
+        policy: Policy | None = None,
     ) -> None:
         self._settings = settings
         self.metrics = AlertMetrics()
@@ -64,7 +58,7 @@ class AlertService:
             settings.require_database_url(), self._sms, self.metrics,
             status_callback=_status_callback(settings), on_failed=self._plan_soon,
         )
-        self._reports = reports
+        self.reports = ReportWorker(settings) if settings.alerts_reports else None
         self._queue: queue.Queue[ReadingBatch] = queue.Queue(maxsize=QUEUE_BATCHES)
         self._stop = threading.Event()
         self._plan_now = threading.Event()
@@ -77,6 +71,10 @@ class AlertService:
         ]
         if self.bus is not None:
             self._threads.append(threading.Thread(target=self.bus.run, args=(self._stop,), name="alerts-bus"))
+        if self.reports is not None:
+            self._threads.append(
+                threading.Thread(target=self.reports.run, args=(self._stop,), name="alerts-reports", daemon=True)
+            )
         self.http_port = 0
 
     # ----- input --------------------------------------------------------------------------------
@@ -131,11 +129,9 @@ class AlertService:
         if result.to_send:
             self.outbox.hand(result.to_send)
         self.processor.checkpoint(datetime.now(UTC))
-        if self._reports is not None:
-            for alert_id in result.opened:
-                self._reports.request(alert_id)
-            for alert_id in result.changed:
-                self._reports.request(alert_id)
+        if self.reports is not None:
+            for alert_id in (*result.opened, *result.changed):
+                self.reports.request(alert_id)
 
     # ----- running ------------------------------------------------------------------------------
 

@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     alerts_http_port: int = Field(default=9320, ge=0, le=65535)
     alerts_policy_file: Path | None = None
     alerts_tick_seconds: float = Field(default=1.0, gt=0)
+    # Generate the inspection report (HTML and PDF, zh-CN and English) when an alert opens or changes.
+    alerts_reports: bool = True
     # Where people reach envmon from outside (links in SMS, the callback URL Twilio signs).
     public_base_url: str = "http://127.0.0.1:8080"
     report_link_ttl_seconds: int = Field(default=7 * 86400, gt=0)

@@ -111,6 +111,7 @@ def alert_settings(stack: StackState, database_url: str, fake: FakeTwilio, **ext
         "secret_key": "test-secret-" + "x" * 40,
         "alerts_http_port": 0,
         "alerts_tick_seconds": 0.2,
+        "alerts_reports": False,
         "twilio_account_sid": fake.account_sid,
         "twilio_auth_token": fake.auth_token,
         "twilio_from_number": "+15005550006",

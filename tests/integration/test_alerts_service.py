@@ -4,6 +4,8 @@ then delivery callbacks, acknowledgement by SMS reply, escalation, and a restart
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -161,3 +163,27 @@ def test_live_views_hear_of_new_readings_and_alerts(
     assert {"kind": "readings", "devices": [device_id]} in events
     alert = next(e for e in events if e["kind"] == "alert")
     assert (alert["state"], alert["severity"], alert["device_id"]) == ("open", "level2", device_id)
+
+
+def test_the_report_is_ready_behind_the_sms_link(
+    stack: StackState, alert_db: str, fake: FakeTwilio, publisher: ProbeClient
+) -> None:
+    ingest = start_ingest(stack, alert_db, client_id="envmon-ingest-report")
+    service = start_alerts(alert_settings(stack, alert_db, fake, alerts_reports=True))
+    ingest.pipeline.subscribe(service)
+    try:
+        send(publisher, GAS, 1, {"s02001": 20.0})
+        [sms] = fake.wait_for_messages(1)
+        assert wait_until(lambda: query(alert_db, "SELECT count(*) FROM reports")[0][0] == 2, timeout=30)
+        link = next(word for word in sms.body.split() if "/r/" in word)
+        local = link.replace("https://envmon.example", f"http://127.0.0.1:{service.http_port}")
+        with urllib.request.urlopen(local + "?lang=en", timeout=10) as response:
+            page = response.read().decode()
+        assert "H2S" in page or "Hydrogen sulphide" in page
+        tampered = local[:-3] + ("AAA" if not local.endswith("AAA") else "BBB")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(tampered, timeout=10)
+        assert refused.value.code == 403
+    finally:
+        service.shutdown()
+        ingest.shutdown()

@@ -1,0 +1,94 @@
+"""Inspection reports generated beside the alert engine: on open, on escalation, and final on resolution.
+
+The engine thread only queues an alert id (never waits); this worker renders on its own thread with its
+own connection. Requests for one alert that pile up while it renders collapse into one, and an alert's
+report is refreshed at most every `min_refresh_seconds` (peak updates arrive with every batch), except
+the first version and the final one, which are never delayed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from datetime import UTC, datetime
+
+import psycopg
+
+from alerts import store
+from alerts.reports.store import generate_report
+from envmon.settings import Settings
+
+log = logging.getLogger(__name__)
+LOCALES = ("zh-CN", "en")
+
+
+class ReportWorker:
+    """Queues report requests and renders them (`run` on a thread of its own)."""
+
+    def __init__(self, settings: Settings, *, min_refresh_seconds: float = 60.0) -> None:
+        self._settings = settings
+        self._min_refresh = min_refresh_seconds
+        self._requests: queue.Queue[int] = queue.Queue()
+        self._wanted: set[int] = set()
+        self._lock = threading.Lock()
+        self._last: dict[int, tuple[float, str]] = {}  # alert id -> (when rendered, alert state then)
+        self.generated = 0
+        self.seconds: list[float] = []
+
+    def request(self, alert_id: int, *, final: bool = False) -> None:
+        """Ask for a new version of the alert's report (cheap; called from the engine thread)."""
+        with self._lock:
+            if alert_id in self._wanted:
+                return
+            self._wanted.add(alert_id)
+        self._requests.put(alert_id)
+
+    def run(self, stop: threading.Event) -> None:
+        """Render requested reports until `stop` is set."""
+        from alerts.reports.render_pdf import warm_up
+
+        warm_up()  # load fonts and the layout engine now, not when the first alarm needs them
+        conn: psycopg.Connection | None = None
+        while not stop.is_set():
+            try:
+                alert_id = self._requests.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            with self._lock:
+                self._wanted.discard(alert_id)
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self._settings.require_database_url(), application_name="envmon-reports",
+                                           autocommit=True, connect_timeout=5)
+                self._render(conn, alert_id)
+            except Exception:  # a report that cannot be built must not stop the next ones
+                log.exception("report for alert %d failed", alert_id)
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def _render(self, conn: psycopg.Connection, alert_id: int) -> None:
+        record = store.load_alert(conn, alert_id)
+        if record is None:
+            return
+        final = record.state in ("resolved", "closed")
+        last = self._last.get(alert_id)
+        if last is not None and last[1] in ("resolved", "closed"):
+            return  # the final version exists
+        fresh = last is not None and time.monotonic() - last[0] < self._min_refresh
+        if fresh and not final and last is not None and last[1] == record.state:
+            return
+        started = time.monotonic()
+        reason = "open" if last is None else ("resolved" if final else record.state)
+        for locale in LOCALES:
+            generate_report(conn, alert_id, locale=locale, now=datetime.now(UTC), final=final, reason=reason,
+                            zone=self._settings.timezone)
+        self._last[alert_id] = (time.monotonic(), record.state)
+        self.generated += 1
+        self.seconds.append(time.monotonic() - started)
+        log.info("report for alert %s (%s, %s) ready in %.2f s", record.code, reason, record.state,
+                 time.monotonic() - started)
