@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from alerts.fake_twilio import FakeTwilio
 from alerts.service import AlertService
 from envmon import topics
 from envmon.stack.launcher import StackState
@@ -27,7 +28,6 @@ from tests.alert_helpers import (
     start_alerts,
     wait_until,
 )
-from alerts.fake_twilio import FakeTwilio
 from tests.ingest_helpers import RunningIngest, start_ingest
 from tests.mqtt_helpers import ProbeClient
 
