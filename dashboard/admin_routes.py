@@ -1,0 +1,147 @@
+"""The administration page: users and roles, devices (MQTT credentials shown once), maintenance windows,
+recipients; lists of plants, limits and escalation chains; the audit log. Admins only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from dashboard.access import ROLES
+from dashboard.admin_store import (
+    DEVICE_KINDS,
+    POINT_KINDS,
+    AdminError,
+    NewDevice,
+    add_device,
+    add_maintenance,
+    add_recipient,
+    end_maintenance,
+    load_admin_lists,
+)
+from dashboard.audit import list_audit
+from dashboard.deps import Conn, CsrfSessionDep, FormDep, SessionDep, app_state, require, utc_now
+from dashboard.passwords import generate_password
+from dashboard.render import page
+from dashboard.sessions import Session
+from dashboard.users import UserError, create_user, list_users, set_user_disabled
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+def _words(value: str) -> tuple[str, ...]:
+    return tuple(w for w in value.replace(",", " ").split() if w)
+
+
+def _admin_page(request: Request, conn: Conn, session: Session, status_code: int = 200, **extra: Any) -> Response:
+    lists = load_admin_lists(conn, now=utc_now())
+    return page(request, "admin.html", session, status_code=status_code, lists=lists, users=list_users(conn),
+                audit=list_audit(conn), roles=ROLES, device_kinds=DEVICE_KINDS, point_kinds=POINT_KINDS,
+                issued=extra.get("issued"), error=extra.get("error"))
+
+
+@router.get("")
+def admin(request: Request, conn: Conn, session: SessionDep) -> Response:
+    """Everything an administrator manages."""
+    require(session, "admin")
+    return _admin_page(request, conn, session)
+
+
+@router.post("/users")
+def new_user(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
+    """Create a user; the generated password is shown once."""
+    user = require(session, "admin")
+    password = generate_password()
+    username = form.get("username", "").strip().lower()
+    try:
+        create_user(conn, username=username, role=form.get("role", ""), password=password, actor=user.username,
+                    now=utc_now(), districts=_words(form.get("districts", "")),
+                    site_codes=_words(form.get("site_codes", "")), display_name=form.get("display_name") or None)
+    except UserError as exc:
+        return _admin_page(request, conn, session, 400, error=str(exc))
+    return _admin_page(request, conn, session, issued=(username, password))
+
+
+@router.post("/users/{user_id}/disable")
+def disable_user(conn: Conn, session: CsrfSessionDep, user_id: int) -> Response:
+    """Disable a user and end their sessions."""
+    return _set_disabled(conn, session, user_id, True)
+
+
+@router.post("/users/{user_id}/enable")
+def enable_user(conn: Conn, session: CsrfSessionDep, user_id: int) -> Response:
+    """Enable a user again."""
+    return _set_disabled(conn, session, user_id, False)
+
+
+def _set_disabled(conn: Conn, session: Session, user_id: int, disabled: bool) -> Response:
+    user = require(session, "admin")
+    if user_id == user.id and disabled:
+        return RedirectResponse("/admin#users", status_code=303)  # nobody locks themselves out
+    try:
+        set_user_disabled(conn, user_id, disabled, actor=user.username, now=utc_now())
+    except UserError:
+        pass
+    return RedirectResponse("/admin#users", status_code=303)
+
+
+def _local(request: Request, value: str) -> datetime:
+    """A datetime-local field, read in the configured zone."""
+    return datetime.fromisoformat(value).replace(tzinfo=app_state(request).settings.zone)
+
+
+@router.post("/maintenance")
+def new_window(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
+    """A maintenance window (times entered in local time)."""
+    user = require(session, "admin")
+    try:
+        add_maintenance(conn, site_code=form.get("site", ""), device_mn=form.get("device") or None,
+                        starts_at=_local(request, form.get("starts_at", "")),
+                        ends_at=_local(request, form.get("ends_at", "")), reason=form.get("reason", ""),
+                        actor=user.username, now=utc_now())
+    except (AdminError, ValueError) as exc:
+        return _admin_page(request, conn, session, 400, error=str(exc))
+    return RedirectResponse("/admin#maintenance", status_code=303)
+
+
+@router.post("/maintenance/{window_id}/end")
+def end_window(request: Request, conn: Conn, session: CsrfSessionDep, window_id: int) -> Response:
+    """End a maintenance window now."""
+    user = require(session, "admin")
+    try:
+        end_maintenance(conn, window_id, actor=user.username, now=utc_now())
+    except AdminError as exc:
+        return _admin_page(request, conn, session, 404, error=str(exc))
+    return RedirectResponse("/admin#maintenance", status_code=303)
+
+
+@router.post("/recipients")
+def new_recipient(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
+    """A recipient of SMS."""
+    user = require(session, "admin")
+    try:
+        add_recipient(conn, code=form.get("code", "").strip(), name=form.get("name", "").strip(),
+                      phone=form.get("phone", "").strip(), locale=form.get("locale", "zh-CN"),
+                      role=form.get("role", "").strip(), actor=user.username, now=utc_now())
+    except AdminError as exc:
+        return _admin_page(request, conn, session, 400, error=str(exc))
+    return RedirectResponse("/admin#recipients", status_code=303)
+
+
+@router.post("/devices")
+def new_device(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
+    """Register an MQTT device; its broker password is shown once."""
+    user = require(session, "admin")
+    try:
+        device = NewDevice(
+            site_code=form.get("site", ""), mn=form.get("mn", "").strip(), kind=form.get("kind", ""),
+            point_kind=form.get("point_kind", ""), point_name_zh=form.get("point_name_zh", "").strip(),
+            point_name_en=form.get("point_name_en", "").strip(), pollutants=_words(form.get("pollutants", "")),
+            reporting_interval_seconds=int(form.get("interval", "0") or 0),
+        )
+        password = add_device(conn, app_state(request).settings, device, actor=user.username, now=utc_now())
+    except (AdminError, ValueError) as exc:
+        return _admin_page(request, conn, session, 400, error=str(exc))
+    return _admin_page(request, conn, session, issued=(device.mn, password))

@@ -1,0 +1,153 @@
+"""The alert queue and alert detail, scoped to the user's plants, and people's actions on alerts.
+
+Actions go through alerts.people (the lifecycle decides, in one transaction); a note without an
+acknowledgement is an alert event of its own. Every action tells live views through envmon_events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import psycopg
+from psycopg.rows import dict_row
+
+from alerts import people, store
+from alerts.lifecycle import DISPOSITIONS, AlertEvent, AlertState, Disposition, LifecycleError
+from dashboard.access import User, can, scope_clause
+
+STATES = ("open", "escalated", "acknowledged", "resolved", "closed")
+SEVERITIES = ("warning", "exceedance", "severe", "level1", "level2", "fault")
+QUEUE_LIMIT = 500
+
+
+class ActionRefused(Exception):
+    """The person may not take this action on this alert (role, disposition or lifecycle)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    """The queue's filters; None means any. state 'active' is open, escalated or acknowledged."""
+
+    severity: str | None = None
+    state: str | None = "active"
+    district: str | None = None
+    site: str | None = None
+
+
+_COLUMNS = """
+a.id, a.code, a.severity, a.state, a.category, a.rule, a.pollutant, a.opened_at, a.acknowledged_at,
+a.acknowledged_by, a.disposition, a.resolved_at, a.peak_value, a.last_value, a.limit_value, a.latched,
+a.condition_active, a.escalation_level, a.note, d.id AS device_id, d.mn, d.point_name_zh, d.point_name_en,
+s.code AS site_code, s.name_zh AS site_name_zh, s.name_en AS site_name_en, s.district
+"""
+_FROM = "FROM alerts a JOIN devices d ON d.id = a.device_id JOIN sites s ON s.id = d.site_id"
+
+
+def queue_conditions(f: QueueFilter) -> tuple[list[str], dict[str, object]]:
+    """SQL conditions and parameters for the filters."""
+    conds: list[str] = []
+    params: dict[str, object] = {}
+    if f.state == "active":
+        conds.append("a.state IN ('open', 'escalated', 'acknowledged')")
+    elif f.state:
+        conds.append("a.state = %(state)s")
+        params["state"] = f.state
+    for name, column in (("severity", "a.severity"), ("district", "s.district"), ("site", "s.code")):
+        value = getattr(f, name)
+        if value:
+            conds.append(f"{column} = %({name})s")
+            params[name] = value
+    return conds, params
+
+
+def list_alerts(conn: psycopg.Connection, user: User, f: QueueFilter) -> list[dict[str, Any]]:
+    """Alerts matching the filters in the user's scope, newest first."""
+    scope, params = scope_clause(user, "s")
+    conds, fparams = queue_conditions(f)
+    where = " AND ".join([scope, *conds])
+    sql = f"SELECT {_COLUMNS} {_FROM} WHERE {where} ORDER BY a.opened_at DESC, a.id DESC LIMIT {QUEUE_LIMIT}"
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(sql, {**params, **fparams}).fetchall()
+
+
+def load_alert_row(conn: psycopg.Connection, user: User, alert_id: int) -> dict[str, Any] | None:
+    """One alert with its device and plant, or None when missing or outside the user's scope."""
+    scope, params = scope_clause(user, "s")
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            f"SELECT {_COLUMNS} {_FROM} WHERE a.id = %(id)s AND {scope}", {**params, "id": alert_id}
+        ).fetchone()
+
+
+def load_alert_detail(conn: psycopg.Connection, user: User, alert_id: int) -> dict[str, Any] | None:
+    """The alert, its timeline, its notifications with delivery status and its report versions."""
+    alert = load_alert_row(conn, user, alert_id)
+    if alert is None:
+        return None
+    with conn.cursor(row_factory=dict_row) as cur:
+        events = cur.execute(
+            "SELECT time, from_state, to_state, actor, reason, detail FROM alert_events WHERE alert_id = %s"
+            " ORDER BY time, id", (alert_id,)).fetchall()
+        notes = cur.execute(
+            "SELECT n.id, n.created_at, n.sent_at, n.phone, n.reason, n.status, n.error_code, n.attempts,"
+            " n.escalation_step, r.name AS recipient FROM notifications n LEFT JOIN recipients r ON r.id = n.recipient_id"
+            " WHERE n.alert_id = %(id)s OR %(id)s = ANY(n.alert_ids) ORDER BY n.created_at, n.id",
+            {"id": alert_id}).fetchall()
+        reports = cur.execute(
+            "SELECT id, version, locale, status, reason, generated_at FROM reports WHERE alert_id = %s"
+            " ORDER BY version, locale", (alert_id,)).fetchall()
+    return {"alert": alert, "events": events, "notifications": notes, "reports": reports}
+
+
+def _announce(conn: psycopg.Connection, alert_id: int) -> None:
+    with conn.transaction():
+        store.notify_changes(conn, [alert_id])
+
+
+def _require(conn: psycopg.Connection, user: User, alert_id: int) -> dict[str, Any]:
+    if not can(user.role, "alert.act"):
+        raise ActionRefused("role may not act on alerts")
+    row = load_alert_row(conn, user, alert_id)
+    if row is None:
+        raise LookupError(alert_id)
+    return row
+
+
+def acknowledge(
+    conn: psycopg.Connection, user: User, alert_id: int, *, disposition: str, note: str | None, now: datetime
+) -> None:
+    """Acknowledge with a disposition (an enforcement case needs an inspector or admin)."""
+    _require(conn, user, alert_id)
+    if disposition not in DISPOSITIONS:
+        raise ActionRefused(f"unknown disposition {disposition!r}")
+    if disposition == "enforcement_case" and not can(user.role, "alert.enforce"):
+        raise ActionRefused("only inspectors open enforcement cases")
+    try:
+        people.acknowledge_alert(conn, alert_id, actor=user.username, disposition=cast(Disposition, disposition),
+                                 note=note or None, now=now)
+    except LifecycleError as exc:
+        raise ActionRefused(str(exc)) from exc
+    _announce(conn, alert_id)
+
+
+def resolve(conn: psycopg.Connection, user: User, alert_id: int, *, reason: str, now: datetime) -> None:
+    """Resolve by hand (a latched alert needs its acknowledgement first)."""
+    _require(conn, user, alert_id)
+    try:
+        people.resolve_alert(conn, alert_id, actor=user.username, reason=reason or "resolved_by_hand", now=now)
+    except LifecycleError as exc:
+        raise ActionRefused(str(exc)) from exc
+    _announce(conn, alert_id)
+
+
+def add_note(conn: psycopg.Connection, user: User, alert_id: int, *, note: str, now: datetime) -> None:
+    """A note on the alert's timeline (its state does not change)."""
+    row = _require(conn, user, alert_id)
+    if not note.strip():
+        raise ActionRefused("empty note")
+    state = cast(AlertState, row["state"])
+    with conn.transaction():
+        store.insert_events(conn, alert_id, (AlertEvent(now, state, state, user.username, "note", {"note": note}),))
+    _announce(conn, alert_id)

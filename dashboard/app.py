@@ -1,0 +1,98 @@
+"""The dashboard application: routes, error pages, static files, the pool and the live event listener."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from psycopg_pool import ConnectionPool
+
+from dashboard import admin_routes, api, auth_routes, pages, report_view
+from dashboard.config import DashboardConfig
+from dashboard.deps import AppState, BadRequest, Forbidden, NotFound, NotSignedIn, optional_session
+from dashboard.events import EventHub, load_device_sites
+from dashboard.render import page
+from envmon.settings import Settings
+
+
+def static_dir() -> Path:
+    """The packaged static files (our script and styles, the vendored chart library)."""
+    return Path(str(resources.files("dashboard") / "static"))
+
+
+def open_pool(settings: Settings, *, max_size: int) -> ConnectionPool:
+    """Autocommit connections: each action opens its own transaction, reads never hold one."""
+    return ConnectionPool(
+        settings.require_database_url(), min_size=1, max_size=max_size, open=True,
+        kwargs={"autocommit": True, "application_name": "envmon-dashboard", "connect_timeout": 10},
+    )
+
+
+def create_app(settings: Settings, config: DashboardConfig | None = None, *, pool_size: int = 8) -> FastAPI:
+    """The app; the pool and the event listener live as long as its lifespan."""
+    config = config or DashboardConfig()
+    settings.require_secret()  # report links are checked with it: refuse to start with a weak one
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = open_pool(settings, max_size=pool_size)
+        app.state.dashboard = AppState(settings, config, pool)
+        stop = asyncio.Event()
+
+        def devices() -> dict[int, tuple[str, str]]:
+            with pool.connection() as conn:
+                return load_device_sites(conn)
+
+        hub = EventHub(settings.require_database_url(), devices)
+        app.state.hub = hub
+        listener = asyncio.create_task(hub.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await listener
+            pool.close()
+
+    app = FastAPI(title="envmon dashboard", version="1", lifespan=lifespan, docs_url="/api/docs",
+                  redoc_url=None, openapi_url="/api/openapi.json")
+    for router in (auth_routes.router, pages.router, api.router, admin_routes.router, report_view.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+    _error_handlers(app)
+    return app
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _error_handlers(app: FastAPI) -> None:
+    async def not_signed_in(request: Request, exc: Exception) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": "not signed in"}, status_code=401)
+        return RedirectResponse("/login", status_code=303)
+
+    def _simple(status: int, key: str, detail: str) -> object:
+        async def handler(request: Request, exc: Exception) -> Response:
+            if _wants_json(request):
+                return JSONResponse({"detail": detail}, status_code=status)
+            session = await asyncio.to_thread(_session_of, request)
+            return page(request, "message.html", session, status_code=status, message_key=key)
+        return handler
+
+    app.add_exception_handler(NotSignedIn, not_signed_in)
+    app.add_exception_handler(Forbidden, _simple(403, "forbidden", "forbidden"))  # type: ignore[arg-type]
+    app.add_exception_handler(NotFound, _simple(404, "not_found", "not found"))  # type: ignore[arg-type]
+    app.add_exception_handler(BadRequest, _simple(400, "not_found", "bad request"))  # type: ignore[arg-type]
+
+
+def _session_of(request: Request) -> object:
+    state: AppState = request.app.state.dashboard
+    with state.pool.connection() as conn:
+        return optional_session(request, conn)

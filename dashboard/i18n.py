@@ -1,0 +1,129 @@
+"""Text for people in zh-CN and English, and times shown in the local time zone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+LOCALES = ("zh-CN", "en")
+
+TEXT: dict[str, tuple[str, str]] = {
+    "app": ("环境与安全在线监控", "Environmental and safety monitoring"),
+    "overview": ("总览", "Overview"),
+    "alerts": ("告警", "Alerts"),
+    "health": ("设备状态", "Device health"),
+    "admin": ("管理", "Administration"),
+    "login": ("登录", "Sign in"),
+    "logout": ("退出", "Sign out"),
+    "username": ("用户名", "Username"),
+    "password": ("密码", "Password"),
+    "login_failed": ("用户名或密码错误", "Wrong username or password"),
+    "login_limited": ("尝试次数过多，请稍后再试", "Too many attempts: try again later"),
+    "login_needs_https": ("请使用 HTTPS 访问", "Please use HTTPS"),
+    "plants": ("企业", "Plants"),
+    "plant": ("企业", "Plant"),
+    "devices": ("设备", "Devices"),
+    "device": ("设备", "Device"),
+    "pollutant": ("监测项目", "Pollutant"),
+    "value": ("数值", "Value"),
+    "unit": ("单位", "Unit"),
+    "limit": ("限值", "Limit"),
+    "flag": ("标记", "Flag"),
+    "age": ("数据时间", "Age"),
+    "severity": ("级别", "Severity"),
+    "state": ("状态", "State"),
+    "district": ("区", "District"),
+    "opened_at": ("开始时间", "Opened"),
+    "all": ("全部", "All"),
+    "active": ("未关闭", "Active"),
+    "filter": ("筛选", "Filter"),
+    "acknowledge": ("确认", "Acknowledge"),
+    "disposition": ("处置结论", "Disposition"),
+    "note": ("备注", "Note"),
+    "add_note": ("添加备注", "Add note"),
+    "resolve": ("解除", "Resolve"),
+    "timeline": ("时间线", "Timeline"),
+    "notifications": ("通知", "Notifications"),
+    "report": ("检查报告", "Inspection report"),
+    "no_report": ("暂无报告", "No report yet"),
+    "open_alerts": ("未处理告警", "Open alerts"),
+    "last_seen": ("最后上线", "Last seen"),
+    "transmission": ("传输率", "Transmission"),
+    "validity": ("有效率", "Validity"),
+    "quarantine": ("隔离报文", "Quarantined messages"),
+    "reason": ("原因", "Reason"),
+    "never": ("从未", "never"),
+    "offline": ("离线", "offline"),
+    "online": ("在线", "online"),
+    "range": ("时间范围", "Range"),
+    "users": ("用户", "Users"),
+    "role": ("角色", "Role"),
+    "districts": ("辖区", "Districts"),
+    "site_codes": ("企业编码", "Plant codes"),
+    "create": ("新建", "Create"),
+    "disable": ("停用", "Disable"),
+    "maintenance": ("维护窗口", "Maintenance windows"),
+    "recipients": ("接收人", "Recipients"),
+    "chains": ("升级链", "Escalation chains"),
+    "limits": ("限值", "Limits"),
+    "audit": ("审计日志", "Audit log"),
+    "starts_at": ("开始", "Starts"),
+    "ends_at": ("结束", "Ends"),
+    "phone": ("电话", "Phone"),
+    "name": ("名称", "Name"),
+    "saved": ("已保存", "Saved"),
+    "new_password": ("初始密码（仅显示一次）", "Initial password (shown once)"),
+    "link_invalid": ("链接无效：已被修改或不完整。", "This link is not valid: it was altered or is incomplete."),
+    "link_expired": ("链接已过期，请联系值班人员获取新链接。", "This link has expired: ask the duty officer for a new one."),
+    "link_revoked": ("链接已被撤销。", "This link was revoked."),
+    "forbidden": ("无权执行此操作", "You may not do this"),
+    "not_found": ("未找到", "Not found"),
+    "live": ("实时", "live"),
+    "language": ("English", "中文"),
+    "warning": ("预警", "warning"),
+    "exceedance": ("超标", "exceedance"),
+    "severe": ("严重超标", "severe"),
+    "level1": ("一级报警", "level 1 alarm"),
+    "level2": ("二级报警", "level 2 alarm"),
+    "fault": ("设备故障", "device fault"),
+    "open": ("新告警", "open"),
+    "escalated": ("已升级", "escalated"),
+    "acknowledged": ("已确认", "acknowledged"),
+    "resolved": ("已解除", "resolved"),
+    "closed": ("已关闭", "closed"),
+    "confirmed": ("确认超标", "confirmed"),
+    "false_alarm": ("误报", "false alarm"),
+    "device_fault": ("设备故障", "device fault"),
+    "enforcement_case": ("立案查处", "enforcement case"),
+}
+
+
+def text(locale: str, key: str) -> str:
+    """The text of a key in the locale (the key itself when unknown, so a gap shows instead of failing)."""
+    pair = TEXT.get(key)
+    if pair is None:
+        return key
+    return pair[1] if locale == "en" else pair[0]
+
+
+def pick_locale(requested: str | None, default: str) -> str:
+    """A supported locale: the requested one when known, else the default."""
+    return requested if requested in LOCALES else default
+
+
+def local_time(value: datetime | None, zone: ZoneInfo, *, seconds: bool = True) -> str:
+    """A UTC time as people read it in the local zone ('' for none)."""
+    if value is None:
+        return ""
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def age_text(seconds: float | None, locale: str) -> str:
+    """How long ago, briefly: 45 s, 12 min, 3 h, 2 d."""
+    if seconds is None:
+        return text(locale, "never")
+    zh = locale != "en"
+    for size, zh_unit, en_unit in ((86400, "天", "d"), (3600, "小时", "h"), (60, "分钟", "min")):
+        if seconds >= size:
+            return f"{int(seconds // size)} {zh_unit if zh else en_unit}"
+    return f"{int(max(seconds, 0))} {'秒' if zh else 's'}"

@@ -1,0 +1,143 @@
+"""The pages people use: overview, plant, alert queue and detail (with actions), device health, reports."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from alerts.lifecycle import DISPOSITIONS
+from alerts.reports.store import latest_report
+from dashboard import alert_queue
+from dashboard.access import can
+from dashboard.deps import BadRequest, Conn, CsrfSessionDep, FormDep, NotFound, SessionDep, utc_now
+from dashboard.device_health import load_device_health
+from dashboard.overview import load_overview, map_positions
+from dashboard.plant import load_plant
+from dashboard.render import page
+from dashboard.report_view import report_response
+from dashboard.series import RANGES
+
+router = APIRouter(include_in_schema=False)
+MAP_WIDTH, MAP_HEIGHT, MAP_MARGIN = 900.0, 560.0, 40.0
+
+
+@router.get("/")
+def overview(request: Request, conn: Conn, session: SessionDep) -> Response:
+    """Every plant on the district map, coloured by its worst open alert and device health."""
+    data = load_overview(conn, session.user, now=utc_now())
+    positions = map_positions(data["plants"], width=MAP_WIDTH, height=MAP_HEIGHT, margin=MAP_MARGIN)
+    return page(request, "overview.html", session, data=data, positions=positions,
+                map_width=MAP_WIDTH, map_height=MAP_HEIGHT)
+
+
+@router.get("/plants/{code}")
+def plant(request: Request, conn: Conn, session: SessionDep, code: str) -> Response:
+    """A plant's devices with their latest values, and live charts."""
+    data = load_plant(conn, session.user, code, now=utc_now())
+    if data is None:
+        raise NotFound(code)
+    return page(request, "plant.html", session, data=data, ranges=list(RANGES))
+
+
+def _filters(severity: str | None, state: str | None, district: str | None, site: str | None) -> alert_queue.QueueFilter:
+    if state not in (None, "", "active", "any", *alert_queue.STATES):
+        raise BadRequest("state")
+    return alert_queue.QueueFilter(
+        severity=severity or None, state=None if state == "any" else (state or "active"),
+        district=district or None, site=site or None,
+    )
+
+
+@router.get("/alerts")
+def alerts(
+    request: Request, conn: Conn, session: SessionDep, severity: str | None = None, state: str | None = None,
+    district: str | None = None, site: str | None = None,
+) -> Response:
+    """The alert queue with its filters."""
+    f = _filters(severity, state, district, site)
+    rows = alert_queue.list_alerts(conn, session.user, f)
+    return page(request, "alerts.html", session, rows=rows, f=f, states=alert_queue.STATES,
+                severities=alert_queue.SEVERITIES, api_query=api_query(f))
+
+
+def api_query(f: alert_queue.QueueFilter) -> str:
+    """The /api/alerts query string of the page's filters (the live refresh asks for the same rows)."""
+    given = {"severity": f.severity, "state": f.state or "any", "district": f.district, "site": f.site}
+    return urlencode({k: v for k, v in given.items() if v})
+
+
+@router.get("/alerts/{alert_id}")
+def alert_detail(request: Request, conn: Conn, session: SessionDep, alert_id: int) -> Response:
+    """One alert: timeline, notifications and their delivery, the report, and the actions the role allows."""
+    detail = alert_queue.load_alert_detail(conn, session.user, alert_id)
+    if detail is None:
+        raise NotFound(alert_id)
+    dispositions = [d for d in DISPOSITIONS if d != "enforcement_case" or can(session.user.role, "alert.enforce")]
+    return page(request, "alert.html", session, d=detail, dispositions=dispositions,
+                may_act=can(session.user.role, "alert.act"), error=request.query_params.get("error"))
+
+
+def _act(alert_id: int, error: str | None = None) -> RedirectResponse:
+    suffix = f"?error={error}" if error else ""
+    return RedirectResponse(f"/alerts/{alert_id}{suffix}", status_code=303)
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+def acknowledge(conn: Conn, session: CsrfSessionDep, form: FormDep, alert_id: int) -> Response:
+    """Acknowledge with a disposition and an optional note."""
+    return _run(lambda: alert_queue.acknowledge(
+        conn, session.user, alert_id, disposition=form.get("disposition", ""), note=form.get("note"), now=utc_now()
+    ), alert_id, session.user.role)
+
+
+@router.post("/alerts/{alert_id}/note")
+def note(conn: Conn, session: CsrfSessionDep, form: FormDep, alert_id: int) -> Response:
+    """Add a note to the timeline."""
+    return _run(lambda: alert_queue.add_note(conn, session.user, alert_id, note=form.get("note", ""), now=utc_now()),
+                alert_id, session.user.role)
+
+
+@router.post("/alerts/{alert_id}/resolve")
+def resolve(conn: Conn, session: CsrfSessionDep, form: FormDep, alert_id: int) -> Response:
+    """Resolve by hand."""
+    return _run(lambda: alert_queue.resolve(conn, session.user, alert_id, reason=form.get("reason", ""), now=utc_now()),
+                alert_id, session.user.role)
+
+
+def _run(action: object, alert_id: int, role: str) -> Response:
+    from dashboard.deps import Forbidden
+
+    assert callable(action)
+    try:
+        action()
+    except LookupError as exc:
+        raise NotFound(alert_id) from exc
+    except alert_queue.ActionRefused as exc:
+        if not can(role, "alert.act"):
+            raise Forbidden("alert.act") from exc
+        return _act(alert_id, "refused")
+    return _act(alert_id)
+
+
+@router.get("/alerts/{alert_id}/report")
+def alert_report(
+    request: Request, conn: Conn, session: SessionDep, alert_id: int,
+    format: Annotated[str, Query(pattern="^(html|pdf)$")] = "html", locale: str | None = None,
+) -> Response:
+    """The newest stored report of an alert the user may see."""
+    if alert_queue.load_alert_row(conn, session.user, alert_id) is None:
+        raise NotFound(alert_id)
+    report = latest_report(conn, alert_id, locale=locale or session.locale)
+    if report is None:
+        return page(request, "message.html", session, status_code=404, message_key="no_report")
+    return report_response(report, format)
+
+
+@router.get("/health")
+def health(request: Request, conn: Conn, session: SessionDep, site: str | None = None) -> Response:
+    """Device health across the user's plants (or one plant)."""
+    data = load_device_health(conn, session.user, now=utc_now(), site=site or None)
+    return page(request, "health.html", session, data=data, site=site)

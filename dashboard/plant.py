@@ -1,0 +1,67 @@
+"""A plant's page: its devices with their latest values, unit, limit, flag and age, scoped to the user."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from dashboard.access import User, scope_clause
+
+_SITE = """
+SELECT s.id, s.code, s.name_zh, s.name_en, s.district, s.industry, s.permit_number, s.address_zh, s.address_en,
+       s.latitude, s.longitude
+FROM sites s WHERE s.code = %(code)s AND {scope}
+"""
+
+# The latest instantaneous value of each pollutant of each device, and the limit in force now:
+# device scope beats site scope beats default, an instantaneous basis beats hourly beats daily, then the
+# newest valid_from (the order alerts/limits.py applies).
+_DEVICES = """
+SELECT d.id AS device_id, d.mn, d.kind, d.point_name_zh, d.point_name_en, d.transport, d.reporting_interval_seconds,
+       ds.last_seen_at, p.code AS pollutant, p.name_zh AS pollutant_zh, p.name_en AS pollutant_en,
+       p.canonical_unit AS unit, r.time, r.value, r.flag,
+       l.upper_value, l.lower_value, l.direction, l.warning_ratio, l.basis AS limit_basis, l.source AS limit_source
+FROM devices d
+LEFT JOIN device_state ds ON ds.device_id = d.id
+CROSS JOIN LATERAL unnest(d.pollutants) WITH ORDINALITY AS dp(code, position)
+JOIN pollutants p ON p.code = dp.code
+LEFT JOIN LATERAL (
+    SELECT time, value, flag FROM readings
+    WHERE device_id = d.id AND pollutant = dp.code AND basis = 'instant' ORDER BY time DESC LIMIT 1
+) r ON true
+LEFT JOIN LATERAL (
+    SELECT * FROM limits lim
+    WHERE lim.pollutant = dp.code AND lim.valid_from <= %(now)s AND (lim.valid_to IS NULL OR lim.valid_to > %(now)s)
+      AND (lim.scope = 'default' OR (lim.scope = 'site' AND lim.site_id = d.site_id)
+           OR (lim.scope = 'device' AND lim.device_id = d.id))
+    ORDER BY CASE lim.scope WHEN 'device' THEN 0 WHEN 'site' THEN 1 ELSE 2 END,
+             CASE lim.basis WHEN 'instant' THEN 0 WHEN 'hour' THEN 1 ELSE 2 END, lim.valid_from DESC
+    LIMIT 1
+) l ON true
+WHERE d.site_id = %(site_id)s AND d.active
+ORDER BY d.mn, dp.position
+"""
+
+
+def load_plant(conn: psycopg.Connection, user: User, code: str, *, now: datetime) -> dict[str, Any] | None:
+    """The plant and its devices' latest values, or None when missing or outside the user's scope."""
+    scope, params = scope_clause(user, "s")
+    with conn.cursor(row_factory=dict_row) as cur:
+        site = cur.execute(_SITE.format(scope=scope), {**params, "code": code}).fetchone()
+        if site is None:
+            return None
+        rows = cur.execute(_DEVICES, {"site_id": site["id"], "now": now}).fetchall()
+    for row in rows:
+        row["age_seconds"] = (now - row["time"]).total_seconds() if row["time"] else None
+        row["warning_value"] = warning_value(row["upper_value"], row["warning_ratio"], row["direction"])
+    return {"site": site, "readings": rows}
+
+
+def warning_value(upper: float | None, ratio: float | None, direction: str | None) -> float | None:
+    """Where the pre-warning line sits for an upper limit (0.8 of the limit unless the limit says otherwise)."""
+    if upper is None or direction not in ("upper", "range"):
+        return None
+    return upper * (ratio if ratio is not None else 0.8)

@@ -1,0 +1,70 @@
+"""Server-rendered pages: the Jinja2 environment (autoescaped) and the context every page gets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from dashboard.deps import app_state, utc_now
+from dashboard.i18n import age_text, local_time, text
+from dashboard.sessions import Session
+
+# Pages may load only our own scripts, styles and images; nothing from elsewhere, no inline script.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The template environment (templates ship inside the package)."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("dashboard", "templates"),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["number"] = format_number
+    return env
+
+
+def format_number(value: float | None, digits: int = 4) -> str:
+    """A measured value with a sensible number of significant digits ('—' for none)."""
+    if value is None:
+        return "—"
+    return f"{value:.{digits}g}"
+
+
+def page(request: Request, template: str, session: Session | None, *, status_code: int = 200,
+         locale: str | None = None, **context: Any) -> HTMLResponse:
+    """Render a page with the user, their language, local-time helpers and the CSRF token."""
+    state = app_state(request)
+    lang = locale or (session.locale if session else state.settings.locale)
+    zone = state.settings.zone
+
+    def when(value: datetime | None, seconds: bool = True) -> str:
+        return local_time(value, zone, seconds=seconds)
+
+    html = environment().get_template(template).render(
+        request_path=request.url.path, session=session, user=session.user if session else None,
+        csrf=session.csrf_token if session else "", locale=lang, t=lambda key: text(lang, key), when=when,
+        age=lambda seconds: age_text(seconds, lang), zone_name=state.settings.timezone, now=utc_now(), **context,
+    )
+    return HTMLResponse(html, status_code=status_code, headers=security_headers())
+
+
+def security_headers() -> dict[str, str]:
+    """Headers every page carries."""
+    return {
+        "Content-Security-Policy": CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-store",
+    }

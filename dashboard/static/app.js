@@ -1,0 +1,181 @@
+// envmon dashboard: live updates over Server-Sent Events, the alert queue and plant tables, uPlot charts.
+// Served from our own origin only (the page's Content-Security-Policy allows nothing else).
+(function () {
+  "use strict";
+  var body = document.body;
+  var page = body.dataset.page;
+  var en = body.dataset.locale === "en";
+  var LABELS = {
+    warning: ["预警", "warning"], exceedance: ["超标", "exceedance"], severe: ["严重超标", "severe"],
+    level1: ["一级报警", "level 1 alarm"], level2: ["二级报警", "level 2 alarm"], fault: ["设备故障", "device fault"],
+    open: ["新告警", "open"], escalated: ["已升级", "escalated"], acknowledged: ["已确认", "acknowledged"],
+    resolved: ["已解除", "resolved"], closed: ["已关闭", "closed"], new_alert: ["新告警", "New alert"]
+  };
+  function label(key) { var p = LABELS[key]; return p ? p[en ? 1 : 0] : key; }
+  function debounce(fn, ms) {
+    var timer = null;
+    return function () { clearTimeout(timer); timer = setTimeout(fn, ms); };
+  }
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (r) {
+      if (r.status === 401) { window.location.href = "/login"; return null; }
+      return r.ok ? r.json() : null;
+    });
+  }
+  function cell(text, cls) {
+    var td = document.createElement("td");
+    if (cls) td.className = cls;
+    td.textContent = text == null ? "" : String(text);
+    return td;
+  }
+  function link(href, text) {
+    var td = document.createElement("td"), a = document.createElement("a");
+    a.href = href; a.textContent = text; td.appendChild(a); return td;
+  }
+  function fmt(v) { return v == null ? "—" : Number(v.toPrecision(4)).toString(); }
+  function localTime(iso) {
+    var d = new Date(iso);
+    return d.toLocaleString(en ? "en-GB" : "zh-CN", { hour12: false });
+  }
+  function age(iso) {
+    if (!iso) return en ? "never" : "从未";
+    var s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+    var units = [[86400, "天", "d"], [3600, "小时", "h"], [60, "分钟", "min"], [1, "秒", "s"]];
+    for (var i = 0; i < units.length; i++) {
+      if (s >= units[i][0] || i === units.length - 1) return Math.floor(s / units[i][0]) + " " + units[i][en ? 2 : 1];
+    }
+    return "";
+  }
+
+  var toastEl = document.getElementById("toast");
+  function toast(ev) {
+    toastEl.textContent = "";
+    var a = document.createElement("a");
+    a.href = "/alerts/" + ev.id;
+    a.id = "toast-link";
+    a.textContent = label("new_alert") + " " + ev.code + " · " + label(ev.severity) + " · " + ev.site;
+    toastEl.appendChild(a);
+    toastEl.className = "toast sev-" + ev.severity;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(function () { toastEl.className = "toast hidden"; }, 15000);
+  }
+
+  // ----- overview ---------------------------------------------------------------------------------
+  var refreshOverview = debounce(function () {
+    getJSON("/api/overview").then(function (d) {
+      if (!d) return;
+      document.querySelectorAll("[data-severity]").forEach(function (el) {
+        el.textContent = d.open_alerts_by_severity[el.dataset.severity] || 0;
+      });
+      d.plants.forEach(function (p) {
+        document.querySelectorAll('[data-site="' + p.code + '"]').forEach(function (el) {
+          el.classList.remove("status-alarm", "status-warning", "status-fault", "status-ok");
+          el.classList.add("status-" + p.status);
+          var open = el.querySelector(".open"), off = el.querySelector(".offline");
+          if (open) open.textContent = p.open_alerts;
+          if (off) off.textContent = p.devices_offline;
+        });
+      });
+    });
+  }, 100);
+
+  // ----- alert queue ------------------------------------------------------------------------------
+  var queue = document.getElementById("queue");
+  var refreshQueue = debounce(function () {
+    getJSON("/api/alerts?" + queue.dataset.query).then(function (rows) {
+      if (!rows) return;
+      var tbody = document.createElement("tbody");
+      rows.forEach(function (a) {
+        var tr = document.createElement("tr");
+        tr.className = "sev-" + a.severity;
+        tr.dataset.alert = a.id;
+        tr.appendChild(link("/alerts/" + a.id, a.code));
+        tr.appendChild(cell(label(a.severity)));
+        tr.appendChild(cell(label(a.state), "state"));
+        tr.appendChild(link("/plants/" + a.site_code, en ? a.site_name_en : a.site_name_zh));
+        tr.appendChild(cell(en ? a.point_name_en : a.point_name_zh));
+        tr.appendChild(cell(a.pollutant));
+        tr.appendChild(cell(fmt(a.last_value) + " / " + fmt(a.limit_value)));
+        tr.appendChild(cell(localTime(a.opened_at)));
+        tbody.appendChild(tr);
+      });
+      queue.replaceChild(tbody, queue.tBodies[0]);
+    });
+  }, 100);
+
+  // ----- plant: latest values and charts ----------------------------------------------------------
+  var plantEl = document.getElementById("plant");
+  var range = "24h";
+  var charts = [];
+  var refreshLatest = debounce(function () {
+    getJSON("/api/plants/" + encodeURIComponent(plantEl.dataset.site)).then(function (d) {
+      if (!d) return;
+      d.readings.forEach(function (r) {
+        var tr = document.querySelector('#latest tr[data-device="' + r.device_id + '"][data-pollutant="' + r.pollutant + '"]');
+        if (!tr) return;
+        tr.querySelector(".value").textContent = fmt(r.value);
+        tr.querySelector(".flag").textContent = r.flag || "";
+        tr.querySelector(".age").textContent = age(r.time);
+        tr.classList.toggle("over", r.upper_value != null && r.value != null && r.value > r.upper_value);
+      });
+    });
+  }, 300);
+  function lineAt(value, n) { var out = []; for (var i = 0; i < n; i++) out.push(value); return out; }
+  function drawChart(fig) {
+    var ds = fig.dataset;
+    var url = "/api/plants/" + encodeURIComponent(ds.site) + "/series?device_id=" + ds.device +
+      "&pollutant=" + encodeURIComponent(ds.pollutant) + "&range=" + range;
+    getJSON(url).then(function (s) {
+      if (!s) return;
+      var holder = fig.querySelector(".plot");
+      var width = Math.max(280, holder.clientWidth || 420);
+      var data = [s.t, s.avg];
+      var series = [{}, { label: ds.labelValue, stroke: "#1f6feb", width: 1.5, spanGaps: false }];
+      if (ds.warning) { data.push(lineAt(Number(ds.warning), s.t.length)); series.push({ label: ds.labelWarning, stroke: "#d29922", dash: [6, 4] }); }
+      if (ds.limit) { data.push(lineAt(Number(ds.limit), s.t.length)); series.push({ label: ds.labelLimit, stroke: "#cf222e", dash: [2, 2] }); }
+      if (ds.lower) { data.push(lineAt(Number(ds.lower), s.t.length)); series.push({ label: ds.labelLimit, stroke: "#cf222e", dash: [2, 2] }); }
+      var opts = { width: width, height: 180, series: series, axes: [{}, { label: ds.unit }], legend: { live: false } };
+      if (fig._plot) fig._plot.destroy();
+      holder.textContent = "";
+      fig._plot = new window.uPlot(opts, data, holder);
+      fig.dataset.points = String(s.t.length);
+    });
+  }
+  var lastCharts = 0;
+  function refreshCharts(force) {
+    // Readings arrive every few seconds; the minute aggregate changes once a minute, so charts need less.
+    if (!force && Date.now() - lastCharts < 10000) return;
+    lastCharts = Date.now();
+    charts.forEach(drawChart);
+  }
+  if (plantEl && window.uPlot) {
+    charts = Array.prototype.slice.call(document.querySelectorAll("figure.chart"));
+    refreshCharts(true);
+    document.querySelectorAll("button.range").forEach(function (b) {
+      b.addEventListener("click", function () {
+        range = b.dataset.range;
+        document.querySelectorAll("button.range").forEach(function (o) { o.classList.toggle("here", o === b); });
+        refreshCharts(true);
+      });
+    });
+  }
+
+  // ----- live events ------------------------------------------------------------------------------
+  var liveEl = document.getElementById("live");
+  if (!window.EventSource) return;
+  var source = new EventSource("/api/events");
+  source.onopen = function () { liveEl.className = "live on"; };
+  source.onerror = function () { liveEl.className = "live off"; };
+  source.addEventListener("alert", function (e) {
+    var ev = JSON.parse(e.data);
+    if (ev.state === "open") toast(ev);
+    if (page === "overview") refreshOverview();
+    if (page === "alerts") refreshQueue();
+    if (page === "alert" && String(ev.id) === document.getElementById("alert").dataset.alert) window.location.reload();
+  });
+  source.addEventListener("readings", function (e) {
+    var ev = JSON.parse(e.data);
+    if (page === "overview") refreshOverview();
+    if (page === "plant" && ev.sites.indexOf(plantEl.dataset.site) >= 0) { refreshLatest(); refreshCharts(false); }
+  });
+})();

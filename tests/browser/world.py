@@ -1,0 +1,190 @@
+"""A small world for dashboard tests: two districts, users of every role, alerts through the alert path,
+and the dashboard app (in-process TestClient, or uvicorn on a free loopback port for the browser)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from alerts.batch import batch_from_rows
+from alerts.policy import load_policy
+from alerts.processor import AlertProcessor
+from dashboard.app import create_app
+from dashboard.config import DashboardConfig
+from dashboard.users import create_user
+from envmon.settings import Settings, load_settings
+from tests.alert_helpers import ALERT_REGISTRY, GAS, WATER, load_alert_registry
+
+OTHER_DEVICE = "310120U001W01"
+OTHER_REGISTRY = f"""
+[[districts]]
+code = "u"
+name_zh = "邻区"
+name_en = "Other district"
+
+[[sites]]
+code = "U-001"
+name_zh = "邻区电镀厂"
+name_en = "Other plating plant"
+district = "u"
+industry = "electroplating"
+latitude = 30.95
+longitude = 121.55
+
+[[devices]]
+mn = "{OTHER_DEVICE}"
+site = "U-001"
+point_kind = "outfall"
+point_name_zh = "总排口"
+point_name_en = "Main outfall"
+kind = "water_analyser"
+transport = "mqtt"
+system_code = "32"
+pollutants = ["w20117", "w01001"]
+reporting_interval_seconds = 30
+
+[[sites]]
+code = "T-002"
+name_zh = "测试二厂"
+name_en = "Test plant 2"
+district = "t"
+industry = "electroplating"
+latitude = 30.90
+longitude = 121.45
+"""
+PASSWORD = "correct horse battery"
+SECRET = "dashboard-test-secret-" + "y" * 40
+# username -> (role, districts, site codes)
+USERS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "viewer": ("viewer", ("t",), ()),
+    "operator": ("operator", ("t",), ()),
+    "inspector": ("inspector", (), ("T-001",)),
+    "admin": ("admin", (), ()),
+    "outsider": ("operator", ("u",), ()),
+}
+
+
+@dataclass
+class World:
+    """Ids a test needs."""
+
+    database_url: str
+    settings: Settings
+    devices: dict[str, int]
+    sites: dict[str, int]
+
+
+def build_world(database_url: str, **settings: Any) -> World:
+    """Registry of two districts and one user per role (password PASSWORD)."""
+    load_alert_registry(database_url, ALERT_REGISTRY + OTHER_REGISTRY)
+    now = datetime.now(UTC)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for name, (role, districts, sites) in USERS.items():
+            create_user(conn, username=name, role=role, password=PASSWORD, actor="test", now=now,
+                        districts=districts, site_codes=sites)
+        devices = {r[0]: r[1] for r in conn.execute("SELECT mn, id FROM devices")}
+        site_ids = {r[0]: r[1] for r in conn.execute("SELECT code, id FROM sites")}
+    values: dict[str, Any] = {"environment": "test", "database_url": database_url, "secret_key": SECRET,
+                              "public_base_url": "http://127.0.0.1", **settings}
+    return World(database_url, load_settings(**values), devices, site_ids)
+
+
+def store_readings(database_url: str, rows: list[tuple[datetime, int, str, float, str]]) -> None:
+    """Readings as ingest stores them (time, device id, pollutant, value, flag), with their notification."""
+    with psycopg.connect(database_url) as conn:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO readings (time, device_id, pollutant, basis, value, flag, seq, received_at)"
+                " VALUES (%s, %s, %s, 'instant', %s, %s, 0, now()) ON CONFLICT DO NOTHING", rows)
+        devices = sorted({r[1] for r in rows})
+        conn.execute(
+            "INSERT INTO device_state (device_id, last_seen_at, last_reading_at, online) SELECT d, now(), now(), true"
+            " FROM unnest(%s::int[]) d ON CONFLICT (device_id) DO UPDATE SET last_seen_at = now()", [devices])
+        conn.execute("SELECT pg_notify('envmon_events', json_build_object('kind', 'readings', 'devices', %s::int[])"
+                     "::text)", [devices])
+
+
+def raise_alert(world: World, mn: str = GAS, pollutant: str = "s02001", value: float = 20.0,
+                at: datetime | None = None) -> int:
+    """An alert through the alert path: stored readings evaluated by the alert processor (which notifies)."""
+    at = at or datetime.now(UTC)
+    device_id = world.devices[mn]
+    store_readings(world.database_url, [(at, device_id, pollutant, value, "N")])
+    processor = AlertProcessor(world.settings, load_policy(""))
+    try:
+        processor.connect()
+        result = processor.evaluate(batch_from_rows([(at, device_id, pollutant, "instant", value, "N", 0, at)]), at)
+    finally:
+        processor.close()
+    assert result.opened, f"no alert opened for {mn} {pollutant}={value}"
+    return int(result.opened[0])
+
+
+def water_history(world: World, *, hours: int, step_seconds: int = 60, mn: str = WATER) -> None:
+    """Normal Cr(VI) readings over the last hours, for charts."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = [(now - timedelta(seconds=s), world.devices[mn], "w20117", 0.02 + 0.01 * ((s // 600) % 3), "N")
+            for s in range(0, hours * 3600, step_seconds)]
+    store_readings(world.database_url, rows)
+
+
+@contextmanager
+def client(world: World, config: DashboardConfig | None = None, base_url: str = "https://testserver") -> Iterator[TestClient]:
+    """The app in process (lifespan run), over https by default so the cookie is the __Host- one."""
+    with TestClient(create_app(world.settings, config), base_url=base_url) as c:
+        yield c
+
+
+def login(c: TestClient, username: str, password: str = PASSWORD) -> str:
+    """Sign in through the form; returns the session's CSRF token."""
+    page = c.get("/login")
+    token = page.text.split('name="login_csrf" value="')[1].split('"')[0]
+    r = c.post("/login", data={"username": username, "password": password, "login_csrf": token},
+               follow_redirects=False)
+    assert r.status_code == 303, r.text
+    me = c.get("/api/me")
+    assert me.status_code == 200
+    return str(me.json()["csrf_token"])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    """The app under uvicorn on 127.0.0.1 in a thread of its own (for the browser)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert self.server.started, "dashboard did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
