@@ -74,11 +74,13 @@ def _common(locale: str, zone: ZoneInfo, generated_at: datetime) -> dict[str, An
 
 def _context(facts: ReportFacts, locale: str, zone: ZoneInfo, meta: ReportMeta) -> dict[str, Any]:
     common = _common(locale, zone, facts.generated_at)
+    lines = _ref_lines(facts, common["t"])
     return {
         **common,
         "f": facts,
         "meta": meta,
-        "main_chart": _main_chart(facts, common["t"], zone),
+        "main_chart": _main_chart(facts, lines, zone),
+        "ref_lines": lines,
         "sparks": [chart.sparkline(s.points) for s in facts.co_series],
         "warning_value": measures.warning_value(facts.limit) if facts.limit else None,
     }
@@ -115,18 +117,24 @@ def _css_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' if value else ""
 
 
-def _main_chart(facts: ReportFacts, labels: dict[str, str], zone: ZoneInfo) -> str:
+def _ref_lines(facts: ReportFacts, labels: dict[str, str]) -> list[chart.RefLine]:
+    """The warning and limit lines (gas alarms: level 1 and level 2), for the chart and its legend."""
     lines: list[chart.RefLine] = []
     limit = facts.limit
-    if limit is not None:
-        warning = measures.warning_value(limit)
-        line = measures.limit_line(limit)
-        if warning is not None:
-            lines.append(chart.RefLine(warning, labels["warning_line"], "#d97706", dashed=True))
-        if line is not None:
-            lines.append(chart.RefLine(line, labels["limit_line"], "#dc2626"))
-        if limit.direction == "range" and limit.lower is not None:
-            lines.append(chart.RefLine(limit.lower, labels["limit_line"], "#dc2626"))
+    if limit is None:
+        return lines
+    gas = limit.scheme == "gas_alarm"
+    warning, line = measures.warning_value(limit), measures.limit_line(limit)
+    if warning is not None:
+        lines.append(chart.RefLine(warning, labels["level1_line" if gas else "warning_line"], "#d97706", dashed=True))
+    if line is not None:
+        lines.append(chart.RefLine(line, labels["level2_line" if gas else "limit_line"], "#dc2626"))
+    if limit.direction == "range" and limit.lower is not None:
+        lines.append(chart.RefLine(limit.lower, labels["limit_line"], "#dc2626"))
+    return lines
+
+
+def _main_chart(facts: ReportFacts, lines: list[chart.RefLine], zone: ZoneInfo) -> str:
     event = facts.event
     peak = (event.peak_at, event.peak_value) if event.peak_at and event.peak_value is not None else None
     return chart.line_chart(

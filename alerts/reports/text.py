@@ -49,6 +49,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "warning_line": ("预警线", "Warning line"),
     "limit_line": ("限值", "Limit"),
     "severe_line": ("严重超标线", "Severe line"),
+    "level1_line": ("一级报警", "Level 1 alarm"),
+    "level2_line": ("二级报警", "Level 2 alarm"),
     "chart": ("近 24 小时浓度曲线", "Last 24 hours"),
     "chart_note": (
         "分钟均值(仅有效数据);底部色块为异常标记,竖虚线为首次超标时间。",

@@ -111,3 +111,39 @@ def test_context_lists_co_measured_parameters_history_messages_and_checks(distri
     over = [h for h in facts.hours if h.over_limit]
     assert over and all(h.valid and h.mean is not None and h.mean > 0.1 for h in over)
     assert facts.window_end == NOW and facts.window_start <= facts.event.first_breach_at - timedelta(hours=1)
+
+
+def test_gas_alarm_report_draws_both_alarm_levels(district: psycopg.Connection) -> None:
+    from zoneinfo import ZoneInfo
+
+    from alerts.reports.render_html import render_html
+    from alerts.reports.render_pdf import render_pdf
+
+    scenario = Scenario(mn="310120CH001S01", pollutant="s01001", peak=38.0, rule="gas", interval_seconds=5, days=2)
+    alert_id = build_incident(district, scenario, now=NOW)
+    facts = gather(district, alert_id, now=NOW)
+    assert facts.limit is not None and facts.limit.scheme == "gas_alarm" and "50493" in facts.limit.source
+    assert facts.event.peak_value == pytest.approx(38.0) and facts.pollutant.unit == "%LEL"
+    html = render_html(facts, locale="en", zone=ZoneInfo("Asia/Shanghai"))
+    assert "Level 1 alarm 25" in html and "Level 2 alarm 50" in html
+    assert render_pdf(html).startswith(b"%PDF-")
+
+
+def test_device_alert_without_a_pollutant_still_reports(district: psycopg.Connection) -> None:
+    from zoneinfo import ZoneInfo
+
+    from alerts.reports.render_html import render_html
+
+    build_incident(district, Scenario(), now=NOW)
+    row = district.execute(
+        "INSERT INTO alerts (code, device_id, pollutant, rule, category, severity, state, opened_at, first_breach_at)"
+        " SELECT 'SILENT1', id, '*', 'silent', 'device', 'fault', 'open', %s, %s FROM devices"
+        " WHERE mn = '310120EP001W01' RETURNING id",
+        (NOW - timedelta(minutes=20), NOW - timedelta(minutes=30)),
+    ).fetchone()
+    district.commit()
+    assert row is not None
+    facts = gather(district, row[0], now=NOW)
+    assert facts.limit is None and facts.event.exceedance_multiple is None and facts.series.points == ()
+    assert any("reagent" in c.text_en for c in facts.checks)
+    assert "SILENT1" in render_html(facts, locale="zh-CN", zone=ZoneInfo("Asia/Shanghai"))
