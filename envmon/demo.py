@@ -20,11 +20,20 @@ log = logging.getLogger(__name__)
 DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "examples" / "fengxian.toml"
 
 
-def demo_components(settings: Settings) -> list[Component]:
-    """Every component that exists so far; later issues add alerts, dashboard and the simulator."""
+def demo_components(settings: Settings, registry_path: Path) -> list[Component]:
+    """Every component in one process: the alert engine hears ingest's batches directly (no bus)."""
+    from alerts.service import AlertService
+    from device_sim.service import SimService
     from ingest.service import IngestService
 
-    return [IngestService(settings, hj212=True), HealthReporter(settings)]
+    settings = settings.model_copy(update={"ingest_publish_batches": False})
+    alerts = AlertService(settings)
+    return [
+        IngestService(settings, hj212=True, subscribers=[alerts]),
+        alerts,
+        SimService(settings, registry_path=registry_path, scenario="demo"),
+        HealthReporter(settings),
+    ]
 
 
 def run_demo(
@@ -40,8 +49,9 @@ def run_demo(
         settings = load_settings(environment="demo", state_dir=settings.state_dir)
     settings.require_secret()
     try:
-        banner = _prepare(settings, registry_path or DEFAULT_REGISTRY)
-        components = demo_components(settings)
+        registry_path = registry_path or DEFAULT_REGISTRY
+        banner = _prepare(settings, registry_path)
+        components = demo_components(settings, registry_path)
         print(
             "\n".join(
                 [*banner, f"  running    {', '.join(c.name for c in components)}", "  Press Ctrl-C to stop.", ""]
