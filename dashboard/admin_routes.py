@@ -3,6 +3,7 @@ recipients; lists of plants, limits and escalation chains; the audit log. Admins
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -80,10 +81,8 @@ def _set_disabled(conn: Conn, session: Session, user_id: int, disabled: bool) ->
     user = require(session, "admin")
     if user_id == user.id and disabled:
         return RedirectResponse("/admin#users", status_code=303)  # nobody locks themselves out
-    try:
+    with contextlib.suppress(UserError):
         set_user_disabled(conn, user_id, disabled, actor=user.username, now=utc_now())
-    except UserError:
-        pass
     return RedirectResponse("/admin#users", status_code=303)
 
 

@@ -14,7 +14,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from alerts import people, store
-from alerts.lifecycle import DISPOSITIONS, AlertEvent, AlertState, Disposition, LifecycleError
+from alerts.lifecycle import DISPOSITIONS, AlertEvent, AlertState, LifecycleError
 from dashboard.access import User, can, scope_clause
 
 STATES = ("open", "escalated", "acknowledged", "resolved", "closed")
@@ -92,7 +92,8 @@ def load_alert_detail(conn: psycopg.Connection, user: User, alert_id: int) -> di
             " ORDER BY time, id", (alert_id,)).fetchall()
         notes = cur.execute(
             "SELECT n.id, n.created_at, n.sent_at, n.phone, n.reason, n.status, n.error_code, n.attempts,"
-            " n.escalation_step, r.name AS recipient FROM notifications n LEFT JOIN recipients r ON r.id = n.recipient_id"
+            " n.escalation_step, r.name AS recipient"
+            " FROM notifications n LEFT JOIN recipients r ON r.id = n.recipient_id"
             " WHERE n.alert_id = %(id)s OR %(id)s = ANY(n.alert_ids) ORDER BY n.created_at, n.id",
             {"id": alert_id}).fetchall()
         reports = cur.execute(
@@ -125,7 +126,7 @@ def acknowledge(
     if disposition == "enforcement_case" and not can(user.role, "alert.enforce"):
         raise ActionRefused("only inspectors open enforcement cases")
     try:
-        people.acknowledge_alert(conn, alert_id, actor=user.username, disposition=cast(Disposition, disposition),
+        people.acknowledge_alert(conn, alert_id, actor=user.username, disposition=disposition,
                                  note=note or None, now=now)
     except LifecycleError as exc:
         raise ActionRefused(str(exc)) from exc

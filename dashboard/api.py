@@ -89,7 +89,9 @@ def alerts(
     site: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[dict[str, Any]]:
     """The alert queue, newest first (at most 500)."""
-    f = alert_queue.QueueFilter(severity=severity, state=None if state == "any" else state, district=district, site=site)
+    f = alert_queue.QueueFilter(
+        severity=severity, state=None if state == "any" else state, district=district, site=site
+    )
     rows: list[dict[str, Any]] = jsonable_encoder(alert_queue.list_alerts(conn, session.user, f))
     return rows
 
@@ -164,7 +166,9 @@ def series(
 
 
 @router.get("/health")
-def health(conn: Conn, session: SessionDep, site: Annotated[str | None, Query(max_length=100)] = None) -> dict[str, Any]:
+def health(
+    conn: Conn, session: SessionDep, site: Annotated[str | None, Query(max_length=100)] = None
+) -> dict[str, Any]:
     """Device health and recent quarantined messages."""
     data: dict[str, Any] = jsonable_encoder(load_device_health(conn, session.user, now=utc_now(), site=site))
     return data

@@ -18,6 +18,7 @@ from dashboard.config import DashboardConfig
 from dashboard.deps import AppState, BadRequest, Forbidden, NotFound, NotSignedIn, optional_session
 from dashboard.events import EventHub, load_device_sites
 from dashboard.render import page
+from dashboard.sessions import Session
 from envmon.settings import Settings
 
 
@@ -92,7 +93,7 @@ def _error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BadRequest, _simple(400, "not_found", "bad request"))  # type: ignore[arg-type]
 
 
-def _session_of(request: Request) -> object:
+def _session_of(request: Request) -> Session | None:
     state: AppState = request.app.state.dashboard
     with state.pool.connection() as conn:
         return optional_session(request, conn)

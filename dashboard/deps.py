@@ -70,7 +70,8 @@ Conn = Annotated[psycopg.Connection, Depends(connection)]
 def policy_for(request: Request) -> CookiePolicy | None:
     """The session cookie this request's scheme and host allow."""
     host = request.url.hostname or ""
-    return cookie_policy(request.url.scheme, host, allow_http_on_loopback=app_state(request).config.allow_http_on_loopback)
+    allow = app_state(request).config.allow_http_on_loopback
+    return cookie_policy(request.url.scheme, host, allow_http_on_loopback=allow)
 
 
 def session_token(request: Request) -> str | None:

@@ -39,7 +39,9 @@ ORDER BY q.received_at DESC LIMIT {limit}
 """
 
 
-def rates(samples: int, valid: int, pollutants: int, interval_seconds: int, window_seconds: float) -> tuple[float, float]:
+def rates(
+    samples: int, valid: int, pollutants: int, interval_seconds: int, window_seconds: float
+) -> tuple[float, float]:
     """(transmission, validity) as fractions: samples received of those expected, valid of received."""
     expected = pollutants * window_seconds / interval_seconds
     transmission = min(samples / expected, 1.0) if expected > 0 else 0.0
@@ -47,7 +49,9 @@ def rates(samples: int, valid: int, pollutants: int, interval_seconds: int, wind
     return transmission, validity
 
 
-def load_device_health(conn: psycopg.Connection, user: User, *, now: datetime, site: str | None = None) -> dict[str, Any]:
+def load_device_health(
+    conn: psycopg.Connection, user: User, *, now: datetime, site: str | None = None
+) -> dict[str, Any]:
     """Every device in scope (optionally one plant's) with its rates, and the recent quarantined messages."""
     scope, params = scope_clause(user, "s")
     site_filter = "AND s.code = %(site)s" if site else ""

@@ -74,7 +74,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "saved": ("已保存", "Saved"),
     "new_password": ("初始密码（仅显示一次）", "Initial password (shown once)"),
     "link_invalid": ("链接无效：已被修改或不完整。", "This link is not valid: it was altered or is incomplete."),
-    "link_expired": ("链接已过期，请联系值班人员获取新链接。", "This link has expired: ask the duty officer for a new one."),
+    "link_expired": (
+        "链接已过期，请联系值班人员获取新链接。", "This link has expired: ask the duty officer for a new one."
+    ),
     "link_revoked": ("链接已被撤销。", "This link was revoked."),
     "forbidden": ("无权执行此操作", "You may not do this"),
     "not_found": ("未找到", "Not found"),

@@ -90,7 +90,9 @@ def _tile(row: tuple[Any, ...], severities: dict[str, int]) -> PlantTile:
     )
 
 
-def map_positions(tiles: list[PlantTile], *, width: float, height: float, margin: float) -> dict[str, tuple[float, float]]:
+def map_positions(
+    tiles: list[PlantTile], *, width: float, height: float, margin: float
+) -> dict[str, tuple[float, float]]:
     """SVG coordinates of each plant from its latitude and longitude (equirectangular, north up)."""
     placed = [t for t in tiles if t.latitude is not None and t.longitude is not None]
     if not placed:

@@ -42,7 +42,9 @@ def plant(request: Request, conn: Conn, session: SessionDep, code: str) -> Respo
     return page(request, "plant.html", session, data=data, ranges=list(RANGES))
 
 
-def _filters(severity: str | None, state: str | None, district: str | None, site: str | None) -> alert_queue.QueueFilter:
+def _filters(
+    severity: str | None, state: str | None, district: str | None, site: str | None
+) -> alert_queue.QueueFilter:
     if state not in (None, "", "active", "any", *alert_queue.STATES):
         raise BadRequest("state")
     return alert_queue.QueueFilter(

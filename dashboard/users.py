@@ -55,7 +55,9 @@ def create_user(
 
 def authenticate(conn: psycopg.Connection, username: str, password: str) -> int | None:
     """The user id when the password matches an enabled user; rehashes an outdated hash."""
-    row = conn.execute("SELECT id, password_hash FROM users WHERE username = %s AND NOT disabled", (username,)).fetchone()
+    row = conn.execute(
+        "SELECT id, password_hash FROM users WHERE username = %s AND NOT disabled", (username,)
+    ).fetchone()
     if not verify_password(row[1] if row else None, password) or row is None:
         return None
     if needs_rehash(row[1]):
