@@ -23,7 +23,15 @@ QUEUE_LIMIT = 500
 
 
 class ActionRefused(Exception):
-    """The person may not take this action on this alert (role, disposition or lifecycle)."""
+    """An action that is not taken: ActionForbidden (the person may not) or ActionConflict (the alert's state)."""
+
+
+class ActionForbidden(ActionRefused):
+    """The role may not take this action, or not with this disposition."""
+
+
+class ActionConflict(ActionRefused):
+    """The alert's state does not allow the action (e.g. resolving a latched alert before acknowledging it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +117,7 @@ def _announce(conn: psycopg.Connection, alert_id: int) -> None:
 
 def _require(conn: psycopg.Connection, user: User, alert_id: int) -> dict[str, Any]:
     if not can(user.role, "alert.act"):
-        raise ActionRefused("role may not act on alerts")
+        raise ActionForbidden("role may not act on alerts")
     row = load_alert_row(conn, user, alert_id)
     if row is None:
         raise LookupError(alert_id)
@@ -122,14 +130,14 @@ def acknowledge(
     """Acknowledge with a disposition (an enforcement case needs an inspector or admin)."""
     _require(conn, user, alert_id)
     if disposition not in DISPOSITIONS:
-        raise ActionRefused(f"unknown disposition {disposition!r}")
+        raise ActionConflict(f"unknown disposition {disposition!r}")
     if disposition == "enforcement_case" and not can(user.role, "alert.enforce"):
-        raise ActionRefused("only inspectors open enforcement cases")
+        raise ActionForbidden("only inspectors open enforcement cases")
     try:
         people.acknowledge_alert(conn, alert_id, actor=user.username, disposition=disposition,
                                  note=note or None, now=now)
     except LifecycleError as exc:
-        raise ActionRefused(str(exc)) from exc
+        raise ActionConflict(str(exc)) from exc
     _announce(conn, alert_id)
 
 
@@ -139,7 +147,7 @@ def resolve(conn: psycopg.Connection, user: User, alert_id: int, *, reason: str,
     try:
         people.resolve_alert(conn, alert_id, actor=user.username, reason=reason or "resolved_by_hand", now=now)
     except LifecycleError as exc:
-        raise ActionRefused(str(exc)) from exc
+        raise ActionConflict(str(exc)) from exc
     _announce(conn, alert_id)
 
 
@@ -147,7 +155,7 @@ def add_note(conn: psycopg.Connection, user: User, alert_id: int, *, note: str, 
     """A note on the alert's timeline (its state does not change)."""
     row = _require(conn, user, alert_id)
     if not note.strip():
-        raise ActionRefused("empty note")
+        raise ActionConflict("empty note")
     state = cast(AlertState, row["state"])
     with conn.transaction():
         store.insert_events(conn, alert_id, (AlertEvent(now, state, state, user.username, "note", {"note": note}),))

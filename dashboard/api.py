@@ -16,6 +16,7 @@ from alerts.lifecycle import Disposition
 from dashboard import alert_queue
 from dashboard.deps import (
     BadRequest,
+    Conflict,
     Conn,
     CsrfSessionDep,
     Forbidden,
@@ -111,8 +112,10 @@ def _done(conn: Conn, session: CsrfSessionDep, alert_id: int, action: Any) -> Do
         action()
     except LookupError as exc:
         raise NotFound(alert_id) from exc
-    except alert_queue.ActionRefused as exc:
+    except alert_queue.ActionForbidden as exc:
         raise Forbidden(str(exc)) from exc
+    except alert_queue.ActionConflict as exc:
+        raise Conflict(str(exc)) from exc
     row = alert_queue.load_alert_row(conn, session.user, alert_id)
     if row is None:
         raise NotFound(alert_id)

@@ -15,7 +15,7 @@ from psycopg_pool import ConnectionPool
 
 from dashboard import admin_routes, api, auth_routes, pages, report_view
 from dashboard.config import DashboardConfig
-from dashboard.deps import AppState, BadRequest, Forbidden, NotFound, NotSignedIn, optional_session
+from dashboard.deps import AppState, BadRequest, Conflict, Forbidden, NotFound, NotSignedIn, optional_session
 from dashboard.events import EventHub, load_device_sites
 from dashboard.render import page
 from dashboard.sessions import Session
@@ -90,6 +90,7 @@ def _error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotSignedIn, not_signed_in)
     app.add_exception_handler(Forbidden, _simple(403, "forbidden", "forbidden"))  # type: ignore[arg-type]
     app.add_exception_handler(NotFound, _simple(404, "not_found", "not found"))  # type: ignore[arg-type]
+    app.add_exception_handler(Conflict, _simple(409, "forbidden", "conflict"))  # type: ignore[arg-type]
     app.add_exception_handler(BadRequest, _simple(400, "not_found", "bad request"))  # type: ignore[arg-type]
 
 

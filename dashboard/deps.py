@@ -34,6 +34,10 @@ class NotFound(Exception):
     """Missing, or outside the user's scope (404: the answer does not tell which)."""
 
 
+class Conflict(Exception):
+    """The action does not fit the thing's state (409)."""
+
+
 class BadRequest(Exception):
     """Malformed input the routes check themselves (400)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -12,7 +13,7 @@ from alerts.lifecycle import DISPOSITIONS
 from alerts.reports.store import latest_report
 from dashboard import alert_queue
 from dashboard.access import can
-from dashboard.deps import BadRequest, Conn, CsrfSessionDep, FormDep, NotFound, SessionDep, utc_now
+from dashboard.deps import BadRequest, Conn, CsrfSessionDep, Forbidden, FormDep, NotFound, SessionDep, utc_now
 from dashboard.device_health import load_device_health
 from dashboard.overview import load_overview, map_positions
 from dashboard.plant import load_plant
@@ -92,34 +93,31 @@ def acknowledge(conn: Conn, session: CsrfSessionDep, form: FormDep, alert_id: in
     """Acknowledge with a disposition and an optional note."""
     return _run(lambda: alert_queue.acknowledge(
         conn, session.user, alert_id, disposition=form.get("disposition", ""), note=form.get("note"), now=utc_now()
-    ), alert_id, session.user.role)
+    ), alert_id)
 
 
 @router.post("/alerts/{alert_id}/note")
 def note(conn: Conn, session: CsrfSessionDep, form: FormDep, alert_id: int) -> Response:
     """Add a note to the timeline."""
     return _run(lambda: alert_queue.add_note(conn, session.user, alert_id, note=form.get("note", ""), now=utc_now()),
-                alert_id, session.user.role)
+                alert_id)
 
 
 @router.post("/alerts/{alert_id}/resolve")
 def resolve(conn: Conn, session: CsrfSessionDep, form: FormDep, alert_id: int) -> Response:
     """Resolve by hand."""
     return _run(lambda: alert_queue.resolve(conn, session.user, alert_id, reason=form.get("reason", ""), now=utc_now()),
-                alert_id, session.user.role)
+                alert_id)
 
 
-def _run(action: object, alert_id: int, role: str) -> Response:
-    from dashboard.deps import Forbidden
-
-    assert callable(action)
+def _run(action: Callable[[], None], alert_id: int) -> Response:
     try:
         action()
     except LookupError as exc:
         raise NotFound(alert_id) from exc
-    except alert_queue.ActionRefused as exc:
-        if not can(role, "alert.act"):
-            raise Forbidden("alert.act") from exc
+    except alert_queue.ActionForbidden as exc:
+        raise Forbidden(str(exc)) from exc
+    except alert_queue.ActionConflict:
         return _act(alert_id, "refused")
     return _act(alert_id)
 
