@@ -2,8 +2,8 @@
 
 `envmon alerts` subscribes to `envmon.batchwire.BATCH_TOPIC` with QoS 1, a stable client id and a
 persistent session (clean start false on every connect), so the broker keeps what arrives while the
-engine is down. Each message is acknowledged only after `handle` returned, that is after the engine
-evaluated the batch and its transitions were committed.
+engine is down. `handle` gets each batch with an `ack` to call once the engine evaluated it and committed
+what it changed (in order, from the engine's thread); a batch not acknowledged comes again after a restart.
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
 
 
 class BatchBus:
-    """Receives committed batches and hands them, in order, to `handle` on the caller's thread (`run`)."""
+    """Receives committed batches and hands them, in order, to `handle` from the caller's thread (`run`)."""
 
-    def __init__(self, mqtt_url: str, handle: Callable[[WireBatch], None], *, client_id: str = "envmon-alerts") -> None:
+    def __init__(
+        self, mqtt_url: str, handle: Callable[[WireBatch, Callable[[], None]], None], *,
+        client_id: str = "envmon-alerts",
+    ) -> None:
         parts = urlsplit(mqtt_url)
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 1883
         self._handle = handle
@@ -64,13 +67,16 @@ class BatchBus:
             self._client.loop_stop()
 
     def _process(self, message: mqtt.MQTTMessage) -> None:
+        def ack() -> None:
+            self._client.ack(message.mid, message.qos)
+
         try:
             batch = decode_batch(bytes(message.payload))
         except BatchWireError as exc:
             log.error("dropping a message on %s that is not a batch: %s", message.topic, exc)
-        else:
-            self._handle(batch)  # raises on a database failure: the message stays unacknowledged
-        self._client.ack(message.mid, message.qos)
+            ack()
+            return
+        self._handle(batch, ack)
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         self._inbox.put(message)  # blocks paho's thread when the engine lags: backpressure to the broker

@@ -87,6 +87,9 @@ class Engine:
         self._started_s: float | None = None
         self._out: list[Transition] = []
         self._peaked: set[AlertKey] = set()
+        # Counts changes of hold progress (a key starting, counting a sample, firing or going): whoever
+        # persists the engine saves a snapshot when it moved, so a restart never resets a running hold.
+        self.revision = 0
         self._build(registry)
         if state is not None:
             self._load(state)
@@ -173,6 +176,7 @@ class Engine:
             st = KeyState("pending", obs.time_s, 0, obs.tier, obs.value, obs.time_s, sign=sign)
             self._keys[key] = st
             self._mark(key, True)
+            self.revision += 1
         st.last_time = obs.time_s
         if st.status == "pending":
             self._observe_pending(key, st, obs)
@@ -184,6 +188,7 @@ class Engine:
             self._forget(key)
             return
         st.samples += 1
+        self.revision += 1
         self._take(key, st, obs, obs.tier)
         rp = self._policy.rule(key.rule)
         if obs.time_s - st.since >= rp.hold_seconds and st.samples >= rp.hold_samples:
@@ -244,6 +249,7 @@ class Engine:
         opens = [t for t in self._opens.get(key, ()) if t >= time_s - rp.flap_window_seconds]
         self._opens[key] = [*opens, time_s]
         st.status = "firing"
+        self.revision += 1
         if len(self._opens[key]) >= rp.flap_opens:
             st.detail["flapping"] = True
         self._emit("open", key, st, time_s)
@@ -251,6 +257,7 @@ class Engine:
     def _forget(self, key: AlertKey) -> None:
         self._keys.pop(key, None)
         self._mark(key, False)
+        self.revision += 1
 
     def _emit(self, kind: str, key: AlertKey, st: KeyState, time_s: float) -> None:
         tiers = SEVERITY_OF_TIER.get(key.rule)

@@ -66,6 +66,7 @@ class AlertProcessor:
         self._routing_at = float("-inf")
         self._snapshot_at = float("-inf")
         self._dirty = False
+        self._saved_revision = 0
 
     # ----- connection and state ---------------------------------------------------------------
 
@@ -79,6 +80,7 @@ class AlertProcessor:
         self.registry = load_engine_registry(conn)
         snap = store.load_snapshot(conn, self._shard)
         self.engine = Engine(self.registry, self._policy, snap)
+        self._saved_revision = self.engine.revision
         self._routing_at = float("-inf")
         log.info("alert engine ready: %d devices, %d limits, %s", len(self.registry.devices),
                  len(self.registry.limits), "resumed from its snapshot" if snap else "fresh state")
@@ -129,7 +131,7 @@ class AlertProcessor:
         return result
 
     def checkpoint(self, now: datetime) -> None:
-        """Save the engine snapshot when a step changed alerts, or every SNAPSHOT_SECONDS.
+        """Save the engine snapshot when a step changed alerts or hold progress, or every SNAPSHOT_SECONDS.
 
         Called after the step committed and its SMS went to the sender, so the snapshot (milliseconds for
         a district) is off the alarm's path. A crash between the two restarts the engine from the previous
@@ -138,10 +140,11 @@ class AlertProcessor:
         """
         conn, engine = self._ready()
         started = time.monotonic()
-        if self._dirty or started - self._snapshot_at >= SNAPSHOT_SECONDS:
+        moved = engine.revision != self._saved_revision
+        if self._dirty or moved or started - self._snapshot_at >= SNAPSHOT_SECONDS:
             with conn.transaction():
                 store.save_snapshot(conn, self._shard, engine.snapshot(), now)
-            self._snapshot_at, self._dirty = started, False
+            self._snapshot_at, self._dirty, self._saved_revision = started, False, engine.revision
 
     def _apply_all(
         self, conn: psycopg.Connection, transitions: list[Transition], now: datetime

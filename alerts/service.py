@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import psycopg
@@ -28,7 +29,7 @@ from alerts.policy import Policy, load_policy, load_policy_file
 from alerts.processor import AlertProcessor, StepResult, link_maker
 from alerts.report_worker import ReportWorker
 from alerts.sender import OutboxSender
-from alerts.sms import SmsSender
+from alerts.sms import RetryPolicy, SmsSender
 from alerts.twilio_sms import sms_sender_from_settings
 from alerts.webhooks import Webhooks
 from alerts.wire import batch_from_wire
@@ -48,7 +49,7 @@ class AlertService:
 
     def __init__(
         self, settings: Settings, *, sender: SmsSender | None = None, from_bus: bool = False,
-        policy: Policy | None = None,
+        policy: Policy | None = None, retry: RetryPolicy | None = None,
     ) -> None:
         self._settings = settings
         self.metrics = AlertMetrics()
@@ -56,10 +57,10 @@ class AlertService:
         self._sms = sender or sms_sender_from_settings(settings)
         self.outbox = OutboxSender(
             settings.require_database_url(), self._sms, self.metrics,
-            status_callback=_status_callback(settings), on_failed=self._plan_soon,
+            status_callback=_status_callback(settings), on_failed=self._plan_soon, retry=retry,
         )
         self.reports = ReportWorker(settings) if settings.alerts_reports else None
-        self._queue: queue.Queue[ReadingBatch] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._queue: queue.Queue[tuple[ReadingBatch, Callable[[], None] | None]] = queue.Queue(maxsize=QUEUE_BATCHES)
         self._stop = threading.Event()
         self._plan_now = threading.Event()
         self.ready = threading.Event()
@@ -81,10 +82,10 @@ class AlertService:
 
     def on_batch(self, batch: StoredBatch) -> None:
         """Ingest's subscriber call (its dispatch thread): queue the committed rows for the engine."""
-        self._queue.put(batch_from_rows(batch.rows))
+        self._queue.put((batch_from_rows(batch.rows), None))
 
-    def _from_bus(self, wire: WireBatch) -> None:
-        self._queue.put(batch_from_wire(wire))
+    def _from_bus(self, wire: WireBatch, ack: Callable[[], None]) -> None:
+        self._queue.put((batch_from_wire(wire), ack))
 
     def _plan_soon(self) -> None:
         self._plan_now.set()
@@ -94,13 +95,16 @@ class AlertService:
     def _engine_loop(self) -> None:
         next_tick = 0.0
         delay = 0.5
-        pending: ReadingBatch | None = None
+        pending: tuple[ReadingBatch, Callable[[], None] | None] | None = None
         while not self._stop.is_set():
             try:
                 if pending is None:
                     pending = self._next_batch(next_tick)
                 if pending is not None:
-                    self._after(self.processor.evaluate(pending, datetime.now(UTC)), len(pending))
+                    batch, ack = pending
+                    self._after(self.processor.evaluate(batch, datetime.now(UTC)), len(batch))
+                    if ack is not None:
+                        ack()  # evaluated, committed and checkpointed: the broker may forget it
                     pending = None
                 if time.monotonic() >= next_tick or self._plan_now.is_set():
                     self._plan_now.clear()
@@ -116,7 +120,7 @@ class AlertService:
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
         self.processor.close()
 
-    def _next_batch(self, next_tick: float) -> ReadingBatch | None:
+    def _next_batch(self, next_tick: float) -> tuple[ReadingBatch, Callable[[], None] | None] | None:
         self.metrics.queue_depth.set(self._queue.qsize())
         try:
             return self._queue.get(timeout=max(0.0, min(next_tick - time.monotonic(), 0.25)))

@@ -1,0 +1,167 @@
+"""Faults around the alert service: the engine killed with SIGKILL during an incident, and a Twilio that
+fails with 500, 429 and timeouts. No alert is lost or duplicated; every SMS arrives at least once and at
+most twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from alerts.fake_twilio import FakeTwilio
+from alerts.sms import RetryPolicy
+from alerts.twilio_sms import TwilioSmsSender
+from envmon import topics
+from envmon.stack import mosquitto
+from envmon.stack.launcher import StackState
+from ingest.batch_bus import BatchPublisher
+from tests.alert_helpers import (
+    GAS,
+    INSPECTOR_PHONE,
+    LEADER_PHONE,
+    SAFETY_PHONE,
+    WATER,
+    alert_settings,
+    load_alert_registry,
+    query,
+    start_alerts,
+    wait_until,
+)
+from tests.ingest_helpers import RunningIngest, start_ingest
+from tests.mqtt_helpers import ProbeClient
+
+pytestmark = pytest.mark.services
+
+
+def send(publisher: ProbeClient, device: str, seq: int, values: dict[str, object]) -> None:
+    body = {"device": device, "seq": seq, "time": datetime.now(UTC).isoformat(), "values": values}
+    publisher.publish(topics.device_topic(device, topics.UP), json.dumps(body).encode())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class AlertsProcess:
+    """`envmon alerts` as a process of its own, reading ingest's batches from the broker."""
+
+    def __init__(self, stack: StackState, database_url: str, fake: FakeTwilio) -> None:
+        self.port = free_port()
+        self.env = {
+            **os.environ, "ENVMON_ENVIRONMENT": "test", "DATABASE_URL": database_url,
+            "MQTT_URL": stack.mqtt_url_for(mosquitto.SERVICE_USER), "ENVMON_SECRET_KEY": "fault-test-" + "k" * 40,
+            "ENVMON_ALERTS_HTTP_PORT": str(self.port), "ENVMON_ALERTS_TICK_SECONDS": "0.2",
+            "ENVMON_ALERTS_REPORTS": "false", "ENVMON_TWILIO_ACCOUNT_SID": fake.account_sid,
+            "ENVMON_TWILIO_AUTH_TOKEN": fake.auth_token, "ENVMON_TWILIO_FROM_NUMBER": "+15005550006",
+            "ENVMON_TWILIO_API_BASE_URL": fake.base_url, "ENVMON_PUBLIC_BASE_URL": "https://envmon.example",
+            "ENVMON_STATE_DIR": str(stack.state_dir),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "envmon", "alerts"], env=self.env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_until(self.healthy, timeout=30), "envmon alerts did not become healthy"
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    with FakeTwilio() as server:
+        yield server
+
+
+@pytest.fixture
+def bus_ingest(stack: StackState, database_url: str) -> Iterator[RunningIngest]:
+    load_alert_registry(database_url)
+    ingest = start_ingest(stack, database_url, client_id="envmon-ingest-faults")
+    ingest.pipeline.subscribe(BatchPublisher(ingest.source.publish_batch))
+    yield ingest
+    ingest.shutdown()
+
+
+def test_an_engine_killed_during_an_incident_loses_no_alert_and_duplicates_none(
+    stack: StackState, database_url: str, bus_ingest: RunningIngest, fake: FakeTwilio, publisher: ProbeClient
+) -> None:
+    engine = AlertsProcess(stack, database_url, fake)
+    engine.start()
+    try:
+        send(publisher, GAS, 1, {"s02001": 20.0})
+        fake.wait_for_messages(1)
+        # Two of the three samples a discharge pre-warning needs, then the engine dies mid-hold.
+        send(publisher, WATER, 1, {"w20117": 450.0, "w00000": 3.0})
+        send(publisher, WATER, 2, {"w20117": 450.0, "w00000": 3.0})
+        wait_until(lambda: query(database_url, "SELECT count(*) FROM readings WHERE pollutant = 'w20117'") == [(2,)])
+        time.sleep(1.0)  # the engine evaluates both batches
+        engine.kill()
+        send(publisher, GAS, 2, {"s02001": 22.0})
+        send(publisher, WATER, 3, {"w20117": 460.0, "w00000": 3.0})  # waits in the broker for the engine
+        engine.start()
+        assert wait_until(lambda: query(database_url, "SELECT count(*) FROM alerts") == [(2,)], timeout=20)
+        messages = fake.wait_for_messages(2)
+    finally:
+        engine.stop()
+    rows = query(database_url, "SELECT d.mn, a.rule, a.state, a.peak_value FROM alerts a JOIN devices d ON d.id = a.device_id ORDER BY a.id")
+    assert rows == [(GAS, "gas", "open", 22.0), (WATER, "instant", "open", 0.46)]
+    per_phone = Counter(m.to for m in messages)
+    assert per_phone[SAFETY_PHONE] == 1 and 1 <= per_phone[INSPECTOR_PHONE] <= 2
+
+
+def test_a_failing_twilio_delivers_every_sms_at_least_once_and_at_most_twice(
+    stack: StackState, database_url: str, fake: FakeTwilio, publisher: ProbeClient
+) -> None:
+    load_alert_registry(database_url)
+    ingest = start_ingest(stack, database_url, client_id="envmon-ingest-twilio-faults")
+    sender = TwilioSmsSender(account_sid=fake.account_sid, auth_token=fake.auth_token, from_number="+15005550006",
+                             api_base_url=fake.base_url, read_timeout_seconds=1.0)
+    fake.fail_next(1, http_status=500)
+    fake.fail_next(1, http_status=429)
+    fake.hang_next(1, seconds=2.0)  # lands, but answers after the client gave up: may go twice
+    fake.fail_next(1, http_status=503)
+    service = start_alerts(alert_settings(stack, database_url, fake), sender=sender,
+                           retry=RetryPolicy(base_seconds=0.2, max_delay_seconds=1.0))
+    ingest.pipeline.subscribe(service)
+    try:
+        send(publisher, GAS, 1, {"s02001": 20.0})
+        for seq in range(1, 4):
+            send(publisher, WATER, seq, {"w20117": 450.0, "w00000": 3.0})
+        # gas officer, inspector, then the leader when the exceedance escalates after 3 s
+        assert wait_until(
+            lambda: query(database_url, "SELECT count(*) FROM notifications WHERE status = 'sent'") == [(3,)],
+            timeout=30,
+        )
+    finally:
+        service.shutdown()
+        ingest.shutdown()
+    per_phone = Counter(m.to for m in fake.messages)
+    assert set(per_phone) == {SAFETY_PHONE, INSPECTOR_PHONE, LEADER_PHONE}
+    assert all(1 <= n <= 2 for n in per_phone.values()), per_phone
+    assert len(fake.requests) > len(fake.messages), "the programmed failures happened"
