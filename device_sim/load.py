@@ -46,7 +46,8 @@ class LoadConfig:
         return [f"{self.mn_prefix}{n:05d}" for n in range(self.devices)]
 
 
-def _load_worker(cfg: LoadConfig, mns: list[str], rate_msgs: float, sent_v: Any, acked_v: Any, result: Any) -> None:
+def _load_worker(cfg: LoadConfig, mns: list[str], rate_msgs: float, sent_v: Any, acked_v: Any, refused_v: Any,
+                 result: Any) -> None:
     """Publish round-robin over `mns` at `rate_msgs` for the configured time."""
     block = LoadBlock(mns, LOAD_CODES, cfg.seed)
     pub = _WirePublisher(cfg.port, cfg.user, cfg.password)
@@ -54,7 +55,7 @@ def _load_worker(cfg: LoadConfig, mns: list[str], rate_msgs: float, sent_v: Any,
     start, sent, last_round = time.time(), 0, 0.0
     while (now := time.time()) - start < cfg.duration_seconds:
         burst = min(int((now - start) * rate_msgs) - sent, pub.window - (sent - pub.acked), MAX_BURST)
-        acked_v.value = pub.acked
+        acked_v.value, refused_v.value = pub.acked, pub.refused
         if burst <= 0:
             time.sleep(0.001)
             continue
@@ -72,7 +73,7 @@ def _load_worker(cfg: LoadConfig, mns: list[str], rate_msgs: float, sent_v: Any,
     deadline = time.time() + 30
     while pub.acked < sent and time.time() < deadline:
         time.sleep(0.01)
-    acked_v.value = pub.acked
+    acked_v.value, refused_v.value = pub.acked, pub.refused
     pub.close()
     result.put({"sent": sent, "acked": pub.acked, "refused": pub.refused, "seconds": seconds})
 
@@ -82,7 +83,7 @@ def run_load(cfg: LoadConfig, progress: Any = None) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     mns = cfg.mns()
     results: Any = ctx.Queue()
-    counters = [(ctx.Value("q", 0), ctx.Value("q", 0)) for _ in range(cfg.publishers)]
+    counters = [(ctx.Value("q", 0), ctx.Value("q", 0), ctx.Value("q", 0)) for _ in range(cfg.publishers)]
     rate_msgs = cfg.readings_per_s / len(LOAD_CODES) / cfg.publishers
     procs = [
         ctx.Process(target=_load_worker, args=(cfg, mns[i :: cfg.publishers], rate_msgs, *counters[i], results))
@@ -97,16 +98,17 @@ def run_load(cfg: LoadConfig, progress: Any = None) -> dict[str, Any]:
     return _summary(cfg, outcomes)
 
 
-def _watch(procs: list[Any], counters: list[tuple[Any, Any]], cfg: LoadConfig, progress: Any) -> None:
+def _watch(procs: list[Any], counters: list[tuple[Any, Any, Any]], cfg: LoadConfig, progress: Any) -> None:
     last, last_t = 0, time.time()
     while any(p.is_alive() for p in procs):
         time.sleep(1.0)
-        sent = sum(s.value for s, _ in counters)
+        sent = sum(s.value for s, _, _ in counters)
         now = time.time()
         if progress is not None:
             rate = (sent - last) / (now - last_t)
+            refused = sum(r.value for _, _, r in counters)
             progress(f"devices {cfg.devices}  messages/s {rate:,.0f}  readings/s {rate * len(LOAD_CODES):,.0f}  "
-                     f"errors 0  acked {sum(a.value for _, a in counters):,d}")
+                     f"errors {refused}  acked {sum(a.value for _, a, _ in counters):,d}")
         last, last_t = sent, now
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 
@@ -19,13 +20,19 @@ class SimService:
     name = "sim"
 
     def __init__(self, settings: Settings, *, registry_path: Path, scenario: str = "demo", speed: float = 1.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, start_delay_seconds: float = 2.0) -> None:
         options = RunOptions(registry_path=registry_path, scenario=scenario, seed=seed, speed=speed)
         self.runner = SimRunner(settings, options)
+        # In the demo every component starts at once: give ingest time to subscribe and load the registry.
+        self.start_delay_seconds = start_delay_seconds
 
     async def run(self, stop: asyncio.Event) -> None:
         """Simulate until `stop` is set (a scenario that ends early leaves the devices quiet)."""
         log.info("simulator: %d devices, scenario %s", len(self.runner.plans), self.runner.scenario.name)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), self.start_delay_seconds)
+        if stop.is_set():
+            return
         stats = await self.runner.run(stop)
         for line in summary_lines(stats):
             log.info("simulator: %s", line)

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from device_sim.load import LoadConfig, run_load
+from device_sim.errors import SimError
+from device_sim.load import LoadConfig, broker_login, run_load
 from device_sim.mqtt_device import MqttDevice
 from device_sim.payloads import encode_sample
 from device_sim.samples import Sample
 from device_sim.stats import Stats
 from envmon import topics
+from envmon.settings import load_settings
 from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
 from tests.mqtt_helpers import ProbeClient, connect
@@ -114,3 +116,11 @@ def test_load_mode_reaches_its_rate_against_mosquitto(stack: StackState, service
     assert _wait(lambda: len(service_probe.received) >= result["messages_sent"], timeout=20)
     devices = {topics.device_of_topic(t) for t, _ in service_probe.received}
     assert len(devices) == 500
+
+
+def test_load_mode_logs_in_as_the_simulator_user_of_the_local_stack(stack: StackState) -> None:
+    settings = load_settings(environment="test", state_dir=stack.state_dir)
+    assert broker_login(settings, None) == (stack.mqtt_port, mosquitto.SIM_USER, stack.mqtt_users[mosquitto.SIM_USER])
+    assert broker_login(settings, "mqtt://u:p@127.0.0.1:1999") == (1999, "u", "p")
+    with pytest.raises(SimError, match="needs user and password"):
+        broker_login(settings, "mqtt://127.0.0.1:1999")
