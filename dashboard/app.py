@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
@@ -20,6 +21,14 @@ from dashboard.events import EventHub, load_device_sites
 from dashboard.render import page
 from dashboard.sessions import Session
 from envmon.settings import Settings
+
+
+ROUTERS: tuple[APIRouter, ...] = (auth_routes.router, pages.router, api.router, admin_routes.router, report_view.router)
+
+
+def route_table() -> set[tuple[str, str]]:
+    """Every (method, path) the dashboard serves, for the access matrix."""
+    return {(m, r.path) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute) for m in r.methods}
 
 
 def static_dir() -> Path:
@@ -62,7 +71,7 @@ def create_app(settings: Settings, config: DashboardConfig | None = None, *, poo
 
     app = FastAPI(title="envmon dashboard", version="1", lifespan=lifespan, docs_url="/api/docs",
                   redoc_url=None, openapi_url="/api/openapi.json")
-    for router in (auth_routes.router, pages.router, api.router, admin_routes.router, report_view.router):
+    for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     _error_handlers(app)

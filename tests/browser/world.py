@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -55,6 +56,11 @@ system_code = "32"
 pollutants = ["w20117", "w01001"]
 reporting_interval_seconds = 30
 
+[[limits]]
+site = "U-001"
+pollutant = "w20117"
+preset = "GB21900-2008-T3"
+
 [[sites]]
 code = "T-002"
 name_zh = "测试二厂"
@@ -96,8 +102,10 @@ def build_world(database_url: str, **settings: Any) -> World:
                         districts=districts, site_codes=sites)
         devices = {r[0]: r[1] for r in conn.execute("SELECT mn, id FROM devices")}
         site_ids = {r[0]: r[1] for r in conn.execute("SELECT code, id FROM sites")}
+    # A state folder of its own: never the working tree's .envmon (a running demo stack and its broker).
+    state_dir = tempfile.mkdtemp(prefix="envmon-dashboard-test-")
     values: dict[str, Any] = {"environment": "test", "database_url": database_url, "secret_key": SECRET,
-                              "public_base_url": "http://127.0.0.1", **settings}
+                              "public_base_url": "http://127.0.0.1", "state_dir": state_dir, **settings}
     return World(database_url, load_settings(**values), devices, site_ids)
 
 
@@ -116,16 +124,20 @@ def store_readings(database_url: str, rows: list[tuple[datetime, int, str, float
                      "::text)", [devices])
 
 
-def raise_alert(world: World, mn: str = GAS, pollutant: str = "s02001", value: float = 20.0,
-                at: datetime | None = None) -> int:
-    """An alert through the alert path: stored readings evaluated by the alert processor (which notifies)."""
-    at = at or datetime.now(UTC)
+def raise_alert(world: World, mn: str = GAS, pollutant: str = "s02001", value: float = 20.0, samples: int = 1) -> int:
+    """An alert through the alert path: stored readings evaluated by the alert processor (which notifies).
+
+    The gas rule opens on one sample; the instantaneous discharge rule holds for three.
+    """
+    now = datetime.now(UTC).replace(microsecond=0)
     device_id = world.devices[mn]
-    store_readings(world.database_url, [(at, device_id, pollutant, value, "N")])
+    times = [now - timedelta(seconds=samples - 1 - i) for i in range(samples)]
+    store_readings(world.database_url, [(t, device_id, pollutant, value, "N") for t in times])
     processor = AlertProcessor(world.settings, load_policy(""))
     try:
         processor.connect()
-        result = processor.evaluate(batch_from_rows([(at, device_id, pollutant, "instant", value, "N", 0, at)]), at)
+        rows = [(t, device_id, pollutant, "instant", value, "N", i, t) for i, t in enumerate(times)]
+        result = processor.evaluate(batch_from_rows(rows), now)
     finally:
         processor.close()
     assert result.opened, f"no alert opened for {mn} {pollutant}={value}"
