@@ -22,13 +22,12 @@ from dashboard.render import page
 from dashboard.sessions import Session
 from envmon.settings import Settings
 
-
 ROUTERS: tuple[APIRouter, ...] = (auth_routes.router, pages.router, api.router, admin_routes.router, report_view.router)
 
 
 def route_table() -> set[tuple[str, str]]:
     """Every (method, path) the dashboard serves, for the access matrix."""
-    return {(m, r.path) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute) for m in r.methods}
+    return {(m, r.path) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute) for m in r.methods or ()}
 
 
 def static_dir() -> Path:
