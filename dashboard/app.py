@@ -27,7 +27,8 @@ ROUTERS: tuple[APIRouter, ...] = (auth_routes.router, pages.router, api.router, 
 
 def route_table() -> set[tuple[str, str]]:
     """Every (method, path) the dashboard serves, for the access matrix."""
-    return {(m, r.path) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute) for m in r.methods or ()}
+    routes = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    return {(method, r.path) for r in routes for method in r.methods or ()}
 
 
 def static_dir() -> Path:
