@@ -49,22 +49,35 @@ class BatchBus:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
 
-    def run(self, stop: threading.Event) -> None:
-        """Connect, then evaluate batches as they come until `stop` is set."""
+    def run(self, stop: threading.Event, active: threading.Event) -> None:
+        """While `active` is set, connect and hand batches over as they come; disconnect when it clears
+        (a standby must not hold the shard's session) and when `stop` is set."""
+        while not stop.is_set():
+            if not active.wait(0.5):
+                continue
+            self._connect()
+            try:
+                while not stop.is_set() and active.is_set():
+                    try:
+                        message = self._inbox.get(timeout=0.2)
+                    except queue.Empty:
+                        continue
+                    self._process(message)
+            finally:
+                self._client.disconnect()
+                self._client.loop_stop()
+                self._drain()
+
+    def _connect(self) -> None:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
         self._client.connect_async(self._host, self._port, keepalive=30, clean_start=False, properties=props)
         self._client.loop_start()
-        try:
-            while not stop.is_set():
-                try:
-                    message = self._inbox.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                self._process(message)
-        finally:
-            self._client.disconnect()
-            self._client.loop_stop()
+
+    def _drain(self) -> None:
+        """Forget messages received but not handed over: unacknowledged, the broker sends them again."""
+        while not self._inbox.empty():
+            self._inbox.get_nowait()
 
     def _process(self, message: mqtt.MQTTMessage) -> None:
         def ack() -> None:

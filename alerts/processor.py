@@ -77,7 +77,7 @@ class AlertProcessor:
         conn = psycopg.connect(self._settings.require_database_url(), application_name="envmon-alerts",
                                connect_timeout=5, autocommit=True)
         self._conn = conn
-        self.registry = load_engine_registry(conn)
+        self.registry = shard_registry(load_engine_registry(conn), self._shard)
         snap = store.load_snapshot(conn, self._shard)
         self.engine = Engine(self.registry, self._policy, snap)
         self._saved_revision = self.engine.revision
@@ -195,13 +195,13 @@ class AlertProcessor:
 
         Returns the SMS to send now and the alerts that escalated."""
         assert self.registry is not None
-        active = {a.id: a for a in store.load_active_alerts(conn).values() if a.id is not None}
+        devices = self.registry.devices
+        active = {a.id: a for a in store.load_active_alerts(conn).values()
+                  if a.id is not None and a.key.device_id in devices}
         if not active:
             return [], []
         routing = self._routing_data(conn, now)
-        devices = self.registry.devices
-        routed = [routing.route(a, devices[a.key.device_id], now) for a in active.values()
-                  if a.key.device_id in devices]
+        routed = [routing.route(a, devices[a.key.device_id], now) for a in active.values()]
         lookback = timedelta(seconds=max((c.repeat_interval_seconds for c in routing.chains), default=0))
         sent = load_sent(conn, list(active.values()), now - lookback)
         plan = plan_notifications(routed, sent, now, self._notify_policy)
@@ -223,6 +223,14 @@ class AlertProcessor:
             reason=planned.reason, severity=worst.severity, status=planned.status,
             escalation_step=planned.step_position, detail=planned.suppressed_by,
         )
+
+
+def shard_registry(registry: EngineRegistry, shard: str) -> EngineRegistry:
+    """The devices of one district and their limits ("*": everything)."""
+    if shard == "*":
+        return registry
+    devices = {i: d for i, d in registry.devices.items() if d.district == shard}
+    return EngineRegistry(devices, [lim for lim in registry.limits if lim.device_id in devices])
 
 
 def link_maker(settings: Settings) -> LinkMaker:

@@ -23,6 +23,7 @@ from alerts.batch import batch_from_rows
 from alerts.bus import BatchBus
 from alerts.callbacks import STATUS_CALLBACK_PATH, public_url
 from alerts.http import serve_http
+from alerts.leader import ShardLock
 from alerts.metrics import AlertMetrics
 from alerts.model import ReadingBatch
 from alerts.policy import Policy, load_policy, load_policy_file
@@ -40,6 +41,7 @@ from ingest.pipeline import StoredBatch
 log = logging.getLogger(__name__)
 QUEUE_BATCHES = 64
 RETRY_MAX_SECONDS = 10.0
+LOCK_CHECK_SECONDS = 2.0
 
 
 class AlertService:
@@ -53,7 +55,8 @@ class AlertService:
     ) -> None:
         self._settings = settings
         self.metrics = AlertMetrics()
-        self.processor = AlertProcessor(settings, policy or _policy(settings), link=link_maker(settings))
+        self.processor = AlertProcessor(settings, policy or _policy(settings), shard=settings.alerts_shard,
+                                        link=link_maker(settings))
         self._sms = sender or sms_sender_from_settings(settings)
         self.outbox = OutboxSender(
             settings.require_database_url(), self._sms, self.metrics,
@@ -64,14 +67,21 @@ class AlertService:
         self._stop = threading.Event()
         self._plan_now = threading.Event()
         self.ready = threading.Event()
-        self.bus = BatchBus(settings.require_mqtt_url(), self._from_bus) if from_bus else None
+        self.active = threading.Event()  # this process holds the shard lock
+        self.shard = settings.alerts_shard
+        self._lock = ShardLock(settings.require_database_url(), self.shard)
+        client_id = "envmon-alerts-" + ("all" if self.shard == "*" else self.shard)
+        self.bus = BatchBus(settings.require_mqtt_url(), self._from_bus, client_id=client_id) if from_bus else None
         self.webhooks = Webhooks(settings, on_change=self._plan_soon)
         self._threads = [
+            threading.Thread(target=self._lead, name="alerts-leader", daemon=True),
             threading.Thread(target=self._engine_loop, name="alerts-engine"),
             threading.Thread(target=self.outbox.run, args=(self._stop,), name="alerts-sms", daemon=True),
         ]
         if self.bus is not None:
-            self._threads.append(threading.Thread(target=self.bus.run, args=(self._stop,), name="alerts-bus"))
+            self._threads.append(
+                threading.Thread(target=self.bus.run, args=(self._stop, self.active), name="alerts-bus")
+            )
         if self.reports is not None:
             self._threads.append(
                 threading.Thread(target=self.reports.run, args=(self._stop,), name="alerts-reports", daemon=True)
@@ -81,14 +91,31 @@ class AlertService:
     # ----- input --------------------------------------------------------------------------------
 
     def on_batch(self, batch: StoredBatch) -> None:
-        """Ingest's subscriber call (its dispatch thread): queue the committed rows for the engine."""
-        self._queue.put((batch_from_rows(batch.rows), None))
+        """Ingest's subscriber call (its dispatch thread): queue the committed rows for the engine.
+
+        A standby engine in the same process as ingest drops them: the active engine of the shard runs
+        elsewhere and reads its batches from the bus."""
+        if self.active.is_set():
+            self._queue.put((batch_from_rows(batch.rows), None))
 
     def _from_bus(self, wire: WireBatch, ack: Callable[[], None]) -> None:
         self._queue.put((batch_from_wire(wire), ack))
 
     def _plan_soon(self) -> None:
         self._plan_now.set()
+
+    # ----- leadership ---------------------------------------------------------------------------
+
+    def _lead(self) -> None:
+        """Hold the shard lock while running; step down to standby when its session is lost."""
+        while self._lock.wait(self._stop):
+            self.active.set()
+            while not self._stop.wait(LOCK_CHECK_SECONDS) and self._lock.still_held():
+                pass
+            self.active.clear()
+            self._lock.release()
+            if not self._stop.is_set():
+                log.error("shard %s: lost the session holding the shard lock; standing by", self.shard)
 
     # ----- the engine thread --------------------------------------------------------------------
 
@@ -97,6 +124,11 @@ class AlertService:
         delay = 0.5
         pending: tuple[ReadingBatch, Callable[[], None] | None] | None = None
         while not self._stop.is_set():
+            if not self.active.is_set():
+                self._stand_by()
+                pending = None
+                self.active.wait(0.5)
+                continue
             try:
                 if pending is None:
                     pending = self._next_batch(next_tick)
@@ -120,6 +152,13 @@ class AlertService:
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
         self.processor.close()
 
+    def _stand_by(self) -> None:
+        """Drop the engine (rebuilt from the database when active again) and batches not evaluated: their
+        acknowledgements belong to a broker connection that is gone, so the broker sends them again."""
+        self.processor.close()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
     def _next_batch(self, next_tick: float) -> tuple[ReadingBatch, Callable[[], None] | None] | None:
         self.metrics.queue_depth.set(self._queue.qsize())
         try:
@@ -140,7 +179,7 @@ class AlertService:
     # ----- running ------------------------------------------------------------------------------
 
     def start(self) -> int:
-        """Start every thread and the HTTP endpoint; returns the HTTP port."""
+        """Start every thread and the HTTP endpoint; returns the HTTP port (the engine waits for the lock)."""
         server = serve_http(self.metrics.registry, self._health, self.webhooks.routes(), self.webhooks.pages(),
                             self._settings.alerts_http_host, self._settings.alerts_http_port)
         self._http = server
@@ -156,6 +195,7 @@ class AlertService:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)
+        self._lock.release()
         self._http.shutdown()
         log.info("alerts stopped")
 
@@ -168,11 +208,13 @@ class AlertService:
             await asyncio.to_thread(self.shutdown)
 
     def _health(self) -> tuple[bool, dict[str, object]]:
+        if not self.active.is_set():
+            return True, {"role": "standby", "shard": self.shard}
         last = self.metrics.last_step._value.get()
         age = time.time() - last if last else None
         healthy = self.ready.is_set() and age is not None and age < 30
-        return healthy, {"seconds_since_step": None if age is None else round(age, 3),
-                         "queue_depth": self._queue.qsize()}
+        return healthy, {"role": "active", "shard": self.shard, "queue_depth": self._queue.qsize(),
+                         "seconds_since_step": None if age is None else round(age, 3)}
 
 
 def _policy(settings: Settings) -> Policy:

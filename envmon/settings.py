@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     alerts_http_port: int = Field(default=9320, ge=0, le=65535)
     alerts_policy_file: Path | None = None
     alerts_tick_seconds: float = Field(default=1.0, gt=0)
+    # The engine's shard: a district code, or "*" for every device. One engine per shard is active
+    # (PostgreSQL advisory lock); more instances of the same shard stand by.
+    alerts_shard: str = "*"
     # Generate the inspection report (HTML and PDF, zh-CN and English) when an alert opens or changes.
     alerts_reports: bool = True
     # Where people reach envmon from outside (links in SMS, the callback URL Twilio signs).

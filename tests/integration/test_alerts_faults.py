@@ -165,3 +165,42 @@ def test_a_failing_twilio_delivers_every_sms_at_least_once_and_at_most_twice(
     assert set(per_phone) == {SAFETY_PHONE, INSPECTOR_PHONE, LEADER_PHONE}
     assert all(1 <= n <= 2 for n in per_phone.values()), per_phone
     assert len(fake.requests) > len(fake.messages), "the programmed failures happened"
+
+
+def role(engine: AlertsProcess) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{engine.port}/healthz", timeout=1) as response:
+            return str(json.loads(response.read())["role"])
+    except OSError:
+        return None
+
+
+def test_a_standby_takes_over_the_shard_when_the_active_engine_dies(
+    stack: StackState, database_url: str, bus_ingest: RunningIngest, fake: FakeTwilio, publisher: ProbeClient
+) -> None:
+    first, second = AlertsProcess(stack, database_url, fake), AlertsProcess(stack, database_url, fake)
+    first.start()
+    assert wait_until(lambda: role(first) == "active")
+    second.start()
+    try:
+        assert role(second) == "standby"
+        send(publisher, GAS, 1, {"s02001": 20.0})
+        fake.wait_for_messages(1)
+        send(publisher, WATER, 1, {"w20117": 450.0, "w00000": 3.0})
+        send(publisher, WATER, 2, {"w20117": 450.0, "w00000": 3.0})
+        time.sleep(1.0)
+        first.kill()
+        killed_at = time.monotonic()
+        assert wait_until(lambda: role(second) == "active", timeout=15)
+        takeover_seconds = time.monotonic() - killed_at
+        send(publisher, WATER, 3, {"w20117": 460.0, "w00000": 3.0})
+        send(publisher, GAS, 2, {"s02001": 24.0})
+        assert wait_until(lambda: query(database_url, "SELECT count(*) FROM alerts") == [(2,)], timeout=20)
+        messages = fake.wait_for_messages(2)
+        assert wait_until(lambda: query(database_url, "SELECT max(peak_value) FROM alerts WHERE rule = 'gas'") == [(24.0,)])
+    finally:
+        first.stop()
+        second.stop()
+    assert takeover_seconds < 5, f"takeover took {takeover_seconds:.1f} s"
+    per_phone = Counter(m.to for m in messages)
+    assert per_phone[SAFETY_PHONE] == 1 and 1 <= per_phone[INSPECTOR_PHONE] <= 2
