@@ -9,13 +9,13 @@ from typing import Any
 
 import psycopg
 
+from alerts.fake_twilio import FakeTwilio
 from alerts.service import AlertService
 from envmon.registry.load import parse_registry
 from envmon.registry.store import store_registry
 from envmon.settings import Settings, load_settings
 from envmon.stack import mosquitto
 from envmon.stack.launcher import StackState
-from alerts.fake_twilio import FakeTwilio
 from tests.ingest_helpers import TEST_SITE
 
 WATER = "310120T001W01"

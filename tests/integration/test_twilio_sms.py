@@ -25,6 +25,7 @@ from alerts.callbacks import (
 )
 from alerts.dedup import SentNotification
 from alerts.escalation import NotifyPolicy, PlannedNotification, RoutedAlert, plan_notifications, sent_entries
+from alerts.fake_twilio import FakeTwilio
 from alerts.lifecycle import AlertRecord, acknowledge, alert_code, escalate, on_transition
 from alerts.model import AlertKey, DeviceSpec, Transition
 from alerts.render import render_group_sms
@@ -32,7 +33,6 @@ from alerts.routing import EscalationChain, EscalationStep, Recipient
 from alerts.sms import RetryPolicy, SendError, SendResult, SmsSender, retry_delay_seconds
 from alerts.twilio_sms import TwilioSmsSender, is_valid_signature, sms_sender_from_settings
 from envmon.settings import Settings
-from alerts.fake_twilio import FakeTwilio
 
 FROM = "+15005550006"
 TO = "+8613998369006"
