@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,47 @@ def _alert_action(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+_SCOPE = """
+SELECT s.id, NULL::integer FROM sites s WHERE s.code = %(site)s
+UNION ALL SELECT NULL, d.id FROM devices d WHERE d.mn = %(device)s
+"""
+
+
+def _alert_quiet(args: argparse.Namespace, settings: Settings) -> int:
+    """A silence (from now, for some minutes) or a maintenance window (from/to): recorded, not sent."""
+    from psycopg.types.json import Jsonb
+
+    from envmon.db import connect
+    from envmon.errors import ConfigError
+
+    if bool(args.site) == bool(args.device):
+        raise ConfigError("give --site CODE or --device MN")
+    now = datetime.now(UTC)
+    starts = datetime.fromisoformat(args.start) if getattr(args, "start", None) else now
+    ends = datetime.fromisoformat(args.end) if getattr(args, "end", None) else now + timedelta(minutes=args.minutes)
+    if starts.tzinfo is None or ends.tzinfo is None:
+        raise ConfigError("times need a UTC offset, e.g. 2026-11-23T08:00+08:00")
+    with connect(settings) as conn:
+        row = conn.execute(_SCOPE, {"site": args.site, "device": args.device}).fetchone()
+        if row is None:
+            raise ConfigError(f"no site {args.site!r}" if args.site else f"no device {args.device!r}")
+        if args.action == "silence":
+            conn.execute("INSERT INTO silences (site_id, device_id, rule, starts_at, ends_at, reason, created_by)"
+                         " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                         [*row, args.rule, starts, ends, args.reason, args.actor])
+        else:
+            conn.execute("INSERT INTO maintenance_windows (site_id, device_id, starts_at, ends_at, reason, created_by)"
+                         " VALUES (%s, %s, %s, %s, %s, %s)", [*row, starts, ends, args.reason, args.actor])
+        detail = {"site": args.site, "device": args.device, "starts_at": starts.isoformat(),
+                  "ends_at": ends.isoformat(), "reason": args.reason}
+        conn.execute("INSERT INTO audit_log (actor, action, entity, entity_key, detail)"
+                     " VALUES (%s, 'create', %s, %s, %s)",
+                     [args.actor, args.action, args.site or args.device, Jsonb(detail)])
+    local = ends.astimezone(settings.zone).isoformat(timespec="minutes")
+    print(f"{args.action} of {args.site or args.device} until {local}: alerts are recorded, SMS are not sent")
+    return 0
+
+
 def add_alerts_parsers(sub: Any) -> None:
     """Add `alerts`, `replay` and `alert` to the envmon command line."""
     alerts = sub.add_parser(
@@ -134,3 +175,20 @@ def add_alerts_parsers(sub: Any) -> None:
             action.add_argument("--disposition", required=True,
                                 choices=["confirmed", "false_alarm", "device_fault", "enforcement_case"])
         action.set_defaults(handler=_alert_action)
+    quiet = {
+        "silence": "record alerts of a plant or device without sending SMS, from now for some minutes",
+        "maintenance": "a maintenance window: alerts are recorded, SMS are not sent",
+    }
+    for name, summary in quiet.items():
+        action = actions.add_parser(name, help=summary, description=summary + " (taken up within 30 s).")
+        action.add_argument("--site", help="plant code")
+        action.add_argument("--device", help="device MN code")
+        action.add_argument("--reason", required=True)
+        action.add_argument("--actor", default="cli", help="who, for the audit log")
+        if name == "silence":
+            action.add_argument("--minutes", type=float, required=True)
+            action.add_argument("--rule", help="only this rule (e.g. flag, silent)")
+        else:
+            action.add_argument("--from", dest="start", required=True, help="start, ISO 8601 with offset")
+            action.add_argument("--to", dest="end", required=True, help="end, ISO 8601 with offset")
+        action.set_defaults(handler=_alert_quiet)
