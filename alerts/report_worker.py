@@ -3,7 +3,9 @@
 The engine thread only queues an alert id (never waits); this worker renders on its own thread with its
 own connection. Requests for one alert that pile up while it renders collapse into one, and an alert's
 report is refreshed at most every `min_refresh_seconds` (peak updates arrive with every batch), except
-the first version and the final one, which are never delayed.
+the first version and the final one, which are never delayed. When no alert waits, the worker makes the
+scheduled daily and monthly compliance reports that are missing, one at a time, so an alarm's report
+never queues behind a month of them.
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ import logging
 import queue
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import psycopg
 
 from alerts import store
-from alerts.reports.store import generate_report
+from alerts.reports.store import due_compliance_reports, generate_compliance_report, generate_report
 from envmon.settings import Settings
 
 log = logging.getLogger(__name__)
 LOCALES = ("zh-CN", "en")
+COMPLIANCE_CHECK_SECONDS = 600.0
 
 
 class ReportWorker:
@@ -36,6 +39,9 @@ class ReportWorker:
         self._last: dict[int, tuple[float, str]] = {}  # alert id -> (when rendered, alert state then)
         self.generated = 0
         self.seconds: list[float] = []
+        self._due: list[tuple[str, str, date, str]] = []
+        # The first check waits a little: the demo's first alarms come before a month of reports.
+        self._next_compliance_check = time.monotonic() + 120.0
 
     def request(self, alert_id: int, *, final: bool = False) -> None:
         """Ask for a new version of the alert's report (cheap; called from the engine thread)."""
@@ -53,23 +59,38 @@ class ReportWorker:
         conn: psycopg.Connection | None = None
         while not stop.is_set():
             try:
-                alert_id = self._requests.get(timeout=0.5)
+                alert_id: int | None = self._requests.get(timeout=0.5)
             except queue.Empty:
-                continue
-            with self._lock:
-                self._wanted.discard(alert_id)
+                alert_id = None
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self._settings.require_database_url(), application_name="envmon-reports",
                                            autocommit=True, connect_timeout=5)
+                if alert_id is None:
+                    self._compliance_step(conn)
+                    continue
+                with self._lock:
+                    self._wanted.discard(alert_id)
                 self._render(conn, alert_id)
             except Exception:  # a report that cannot be built must not stop the next ones
-                log.exception("report for alert %d failed", alert_id)
+                log.exception("report %s failed", f"for alert {alert_id}" if alert_id else "(compliance)")
                 if conn is not None:
                     conn.close()
                 conn = None
         if conn is not None:
             conn.close()
+
+    def _compliance_step(self, conn: psycopg.Connection) -> None:
+        """Make one missing scheduled compliance report (the list is refreshed every ten minutes)."""
+        now = datetime.now(UTC)
+        if not self._due and time.monotonic() >= self._next_compliance_check:
+            self._next_compliance_check = time.monotonic() + COMPLIANCE_CHECK_SECONDS
+            self._due = due_compliance_reports(conn, now=now, zone=self._settings.timezone,
+                                               locales=(self._settings.locale,))
+        if self._due:
+            code, kind, start, locale = self._due.pop(0)
+            generate_compliance_report(conn, code, kind, start, locale=locale, now=now,
+                                       zone=self._settings.timezone, reason="schedule")
 
     def _render(self, conn: psycopg.Connection, alert_id: int) -> None:
         record = store.load_alert(conn, alert_id)

@@ -176,14 +176,12 @@ def _next_compliance_version(conn: psycopg.Connection, site_id: int, kind: str, 
     return int(row[0])
 
 
-def generate_due_compliance_reports(
+def due_compliance_reports(
     conn: psycopg.Connection, *, now: datetime, zone: str = DEFAULT_ZONE, locales: tuple[str, ...] = ("zh-CN",)
-) -> list[int]:
-    """The schedule: yesterday's daily and last month's monthly report of every active plant, where missing.
-
-    Idempotent, so a timer may call it as often as it likes (every 10 minutes, say); returns the new report ids.
-    """
-    made: list[int] = []
+) -> list[tuple[str, str, date, str]]:
+    """The scheduled reports still missing: (site code, kind, period start, locale) for yesterday's daily and
+    last month's monthly report of every active plant."""
+    due: list[tuple[str, str, date, str]] = []
     for kind in KINDS:
         start, _ = last_complete_period(kind, now, zone)
         for locale in locales:
@@ -193,9 +191,20 @@ def generate_due_compliance_reports(
                 " ORDER BY s.code",
                 (kind, start, locale),
             ).fetchall()
-            conn.commit()
-            for (code,) in missing:
-                made.append(generate_compliance_report(
-                    conn, code, kind, start, locale=locale, now=now, zone=zone, reason="schedule"
-                ))
-    return made
+            due += [(code, kind, start, locale) for (code,) in missing]
+    return due
+
+
+def generate_due_compliance_reports(
+    conn: psycopg.Connection, *, now: datetime, zone: str = DEFAULT_ZONE, locales: tuple[str, ...] = ("zh-CN",)
+) -> list[int]:
+    """The schedule: every missing scheduled report, made now.
+
+    Idempotent, so a timer may call it as often as it likes (every 10 minutes, say); returns the new report ids.
+    """
+    due = due_compliance_reports(conn, now=now, zone=zone, locales=locales)
+    conn.commit()
+    return [
+        generate_compliance_report(conn, code, kind, start, locale=locale, now=now, zone=zone, reason="schedule")
+        for code, kind, start, locale in due
+    ]
