@@ -1,0 +1,291 @@
+"""Dashboard pages and API against the real database: overview, queue, actions, plant and charts, health,
+reports and report links, administration, live events."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from alerts.reports.links import new_report_link, revoke_report_link, sign_report_link
+from alerts.reports.store import generate_report
+from dashboard.app import create_app
+from tests.alert_helpers import GAS, WATER
+from tests.browser.world import (
+    OTHER_DEVICE,
+    PASSWORD,
+    SECRET,
+    Served,
+    World,
+    build_world,
+    client,
+    login,
+    raise_alert,
+    store_readings,
+    water_history,
+)
+
+
+@pytest.fixture
+def world(database_url: str) -> World:
+    return build_world(database_url)
+
+
+def _events(database_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def test_overview_colours_plants_by_worst_alert_and_counts_by_severity(world: World) -> None:
+    raise_alert(world)  # H2S level 2 at T-001
+    with client(world) as c:
+        login(c, "viewer")
+        data = c.get("/api/overview").json()
+        tiles = {p["code"]: p for p in data["plants"]}
+        assert set(tiles) == {"T-001", "T-002"}  # U-001 is in another district
+        assert tiles["T-001"]["status"] == "alarm" and tiles["T-001"]["open_alerts"] == 1
+        assert tiles["T-002"]["status"] == "ok"
+        assert data["open_alerts_by_severity"] == {"level2": 1}
+        page = c.get("/").text
+        assert '<tr class="status-alarm" data-site="T-001">' in page and "U-001" not in page
+        assert 'class="tile status-ok" data-site="T-002"' in page  # on the map (T-001 has no coordinates)
+
+
+def test_alert_queue_filters_by_severity_state_district_and_plant(world: World) -> None:
+    gas = raise_alert(world)
+    water = raise_alert(world, WATER, "w20117", 0.5, samples=3)
+    with client(world) as c:
+        login(c, "admin")
+        raise_alert(world, OTHER_DEVICE, "w20117", 0.5, samples=3)
+        ids = lambda q: {a["id"] for a in c.get(f"/api/alerts?{q}").json()}  # noqa: E731
+        assert ids("severity=level2") == {gas}
+        assert ids("site=T-001") == {gas, water}
+        assert ids("district=u") == {3}
+        assert ids("state=acknowledged") == set()
+        assert c.get("/api/alerts?state=nonsense").status_code == 422
+        page = c.get("/alerts?severity=level2").text
+        assert f'data-alert="{gas}"' in page and f'data-alert="{water}"' not in page
+
+
+def test_acknowledge_note_and_resolve_go_through_the_lifecycle_with_a_timeline(world: World) -> None:
+    alert_id = raise_alert(world, WATER, "w20117", 0.5, samples=3)
+    with client(world) as c:
+        csrf = login(c, "operator")
+        h = {"X-CSRF-Token": csrf}
+        # A latched exceedance cannot be resolved before someone acknowledges it.
+        assert c.post(f"/api/alerts/{alert_id}/resolve", json={"reason": "x"}, headers=h).status_code == 409
+        r = c.post(f"/alerts/{alert_id}/acknowledge", data={"csrf_token": csrf, "disposition": "confirmed",
+                                                            "note": "采样复核"}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == f"/alerts/{alert_id}"
+        assert c.post(f"/api/alerts/{alert_id}/note", json={"note": "called the plant"}, headers=h).status_code == 200
+        assert c.post(f"/api/alerts/{alert_id}/resolve", json={"reason": "fixed"}, headers=h).json()["state"] == "resolved"
+        detail = c.get(f"/api/alerts/{alert_id}").json()
+        steps = [(e["to_state"], e["actor"], e["reason"]) for e in detail["events"]]
+        assert steps == [("open", "engine", "opened"), ("acknowledged", "operator", "acknowledged"),
+                         ("acknowledged", "operator", "note"), ("resolved", "operator", "fixed")]
+        assert detail["alert"]["disposition"] == "confirmed" and detail["alert"]["acknowledged_by"] == "operator"
+        page = c.get(f"/alerts/{alert_id}").text
+        assert "采样复核" in page and "called the plant" in page
+
+
+def test_only_inspectors_and_admins_open_enforcement_cases(world: World) -> None:
+    alert_id = raise_alert(world)
+    body = {"disposition": "enforcement_case"}
+    with client(world) as c:
+        h = {"X-CSRF-Token": login(c, "operator")}
+        assert c.post(f"/api/alerts/{alert_id}/acknowledge", json=body, headers=h).status_code == 403
+        assert "enforcement_case" not in c.get(f"/alerts/{alert_id}").text
+    with client(world) as c:
+        h = {"X-CSRF-Token": login(c, "inspector")}
+        assert c.post(f"/api/alerts/{alert_id}/acknowledge", json=body, headers=h).json()["state"] == "acknowledged"
+
+
+def test_plant_shows_latest_values_with_unit_limit_flag_and_age(world: World) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    store_readings(world.database_url, [(now - timedelta(seconds=40), world.devices[WATER], "w20117", 0.04, "N"),
+                                        (now - timedelta(seconds=10), world.devices[WATER], "w20117", 0.07, "M")])
+    with client(world) as c:
+        login(c, "inspector")
+        rows = {(r["device_id"], r["pollutant"]): r for r in c.get("/api/plants/T-001").json()["readings"]}
+        cr = rows[(world.devices[WATER], "w20117")]
+        assert (cr["value"], cr["flag"], cr["unit"], cr["upper_value"]) == (0.07, "M", "mg/L", 0.1)
+        assert cr["warning_value"] == pytest.approx(0.08)
+        assert 5 <= cr["age_seconds"] < 60
+        assert rows[(world.devices[GAS], "s02001")]["value"] is None
+        page = c.get("/plants/T-001").text
+        assert 'data-pollutant="w20117"' in page and "/static/vendor/uplot/uPlot.iife.min.js" in page
+
+
+@pytest.mark.parametrize(("range_name", "view", "points"), [
+    pytest.param("1h", "readings_1m", (55, 61), id="hour-from-minutes"),
+    pytest.param("24h", "readings_1m", (1400, 1441), id="day-from-minutes"),
+    pytest.param("7d", "readings_1h", (24, 26), id="week-from-hours"),
+    pytest.param("30d", "readings_1h", (24, 26), id="month-from-hours"),
+])
+def test_chart_series_come_from_the_aggregate_of_the_range(world: World, range_name: str, view: str,
+                                                            points: tuple[int, int]) -> None:
+    water_history(world, hours=24)
+    with client(world) as c:
+        login(c, "viewer")
+        s = c.get(f"/api/plants/T-001/series?device_id={world.devices[WATER]}&pollutant=w20117&range={range_name}").json()
+        assert s["view"] == view
+        assert points[0] <= len(s["t"]) <= points[1]
+        assert s["t"] == sorted(s["t"]) and min(s["min"]) >= 0.02 and max(s["max"]) <= 0.04
+        other = f"/api/plants/T-001/series?device_id={world.devices[OTHER_DEVICE]}&pollutant=w20117&range=1h"
+        assert c.get(other).status_code == 404  # a device of another plant under this plant's code
+
+
+def test_device_health_rates_and_quarantine_in_scope_only(world: World) -> None:
+    water_history(world, hours=1, step_seconds=30)
+    with psycopg.connect(world.database_url, autocommit=True) as conn:
+        for mn in (WATER, OTHER_DEVICE):
+            conn.execute("INSERT INTO quarantine (transport, source, device_mn, reason, detail, raw)"
+                         " VALUES ('mqtt', 'test', %s, 'bad_json', 'unexpected end', 'x')", (mn,))
+    with client(world) as c:
+        login(c, "viewer")
+        data = c.get("/api/health").json()
+        devices = {d["mn"]: d for d in data["devices"]}
+        assert set(devices) == {WATER, GAS}
+        # One of the analyser's three pollutants reported every 30 s for the hour.
+        assert devices[WATER]["transmission"] == pytest.approx(1 / 3, abs=0.02)
+        assert devices[WATER]["validity"] == 1.0
+        assert devices[GAS]["transmission"] == 0.0 and devices[GAS]["age_seconds"] is None
+        assert [q["device_mn"] for q in data["quarantine"]] == [WATER]
+        assert "bad_json" in c.get("/health").text
+
+
+@pytest.fixture
+def reported(world: World) -> int:
+    alert_id = raise_alert(world)
+    with psycopg.connect(world.database_url, autocommit=True) as conn:
+        generate_report(conn, alert_id, locale="zh-CN", now=datetime.now(UTC))
+    return alert_id
+
+
+def test_alert_report_opens_as_html_and_pdf_for_users_in_scope(world: World, reported: int) -> None:
+    with client(world) as c:
+        login(c, "operator")
+        html = c.get(f"/alerts/{reported}/report")
+        assert html.status_code == 200 and "sandbox" in html.headers["content-security-policy"]
+        pdf = c.get(f"/alerts/{reported}/report?format=pdf")
+        assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+        assert 'id="report-pdf"' in c.get(f"/alerts/{reported}").text
+    with client(world) as c:
+        login(c, "outsider")
+        assert c.get(f"/alerts/{reported}/report").status_code == 404
+
+
+def test_report_links_open_one_report_and_refuse_tampered_expired_and_revoked(world: World, reported: int) -> None:
+    now = datetime.now(UTC)
+    token = new_report_link(SECRET, reported, now=now, ttl_seconds=3600)
+    with client(world) as c:  # no session: the link alone opens the report
+        assert c.get(f"/r/{token}").status_code == 200
+        assert c.get(f"/r/{token}?format=pdf").content.startswith(b"%PDF")
+        tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+        bad = c.get(f"/r/{tampered}")
+        assert bad.status_code == 404 and "altered" in c.get(f"/r/{tampered}?lang=en").text
+        expired = sign_report_link(SECRET, reported, now - timedelta(seconds=1), issued_at=now - timedelta(days=8))
+        assert c.get(f"/r/{expired}?lang=en").status_code == 410
+        assert "expired" in c.get(f"/r/{expired}?lang=en").text
+        with psycopg.connect(world.database_url, autocommit=True) as conn:
+            revoke_report_link(conn, SECRET, token, now=now, actor="test")
+        revoked = c.get(f"/r/{token}?lang=en")
+        assert revoked.status_code == 410 and "revoked" in revoked.text
+        other_key = new_report_link("another-secret-" + "q" * 40, reported, now=now, ttl_seconds=3600)
+        assert c.get(f"/r/{other_key}").status_code == 404
+
+
+def test_admin_changes_are_applied_and_audited(world: World) -> None:
+    with client(world) as c:
+        csrf = login(c, "admin")
+        r = c.post("/admin/maintenance", data={"csrf_token": csrf, "site": "T-001", "device": WATER,
+                                               "starts_at": "2030-01-01T08:00", "ends_at": "2030-01-01T10:00",
+                                               "reason": "calibration"}, follow_redirects=False)
+        assert r.status_code == 303
+        c.post("/admin/recipients", data={"csrf_token": csrf, "code": "li", "name": "李娜", "phone": "+8613911112222",
+                                          "locale": "zh-CN", "role": "inspector"})
+        bad = c.post("/admin/recipients", data={"csrf_token": csrf, "code": "x", "name": "x", "phone": "12345"})
+        assert bad.status_code == 400
+        device = c.post("/admin/devices", data={
+            "csrf_token": csrf, "site": "T-002", "mn": "310120T002W01", "kind": "water_analyser",
+            "point_kind": "outfall", "point_name_zh": "总排口", "point_name_en": "Outfall", "pollutants": "w20117 w01001",
+            "interval": "60"})
+        secret = device.text.split('id="issued-secret">')[1].split("<")[0]
+        assert len(secret) >= 24 and secret not in c.get("/admin").text  # shown once
+    window = _events(world.database_url, "SELECT starts_at, device_id IS NOT NULL FROM maintenance_windows")
+    assert window == [(datetime(2030, 1, 1, 0, 0, tzinfo=UTC), True)]  # 08:00 in Shanghai
+    assert _events(world.database_url, "SELECT pollutants FROM devices WHERE mn = '310120T002W01'") == [
+        (["w20117", "w01001"],)]
+    audit = _events(world.database_url, "SELECT actor, entity, entity_key FROM audit_log WHERE actor = 'admin' ORDER BY id")
+    assert audit == [("admin", "maintenance_window", "1"), ("admin", "recipient", "li"),
+                     ("admin", "device", "310120T002W01")]
+
+
+def test_openapi_describes_the_json_api(world: World) -> None:
+    with client(world) as c:
+        paths = c.get("/api/openapi.json").json()["paths"]
+    assert {"/api/overview", "/api/alerts", "/api/alerts/{alert_id}/acknowledge", "/api/plants/{code}/series",
+            "/api/health", "/api/events"} <= set(paths)
+    assert not any(p.startswith("/admin") or p == "/login" for p in paths)
+
+
+def _stream(base: str, cookie: str, out: queue.Queue[tuple[float, dict[str, Any]]], stop: threading.Event) -> None:
+    with httpx.Client(base_url=base, cookies={"envmon_session": cookie}, timeout=httpx.Timeout(5, read=30)) as h:
+        with h.stream("GET", "/api/events") as r:
+            assert r.status_code == 200
+            kind = ""
+            for line in r.iter_lines():
+                if stop.is_set():
+                    return
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    out.put((time.monotonic(), {"event": kind, **json.loads(line[6:])}))
+                elif line == ": connected":
+                    out.put((time.monotonic(), {"event": "connected"}))
+
+
+def _session_cookie(base: str, username: str) -> str:
+    with httpx.Client(base_url=base) as h:
+        page = h.get("/login")
+        token = page.text.split('name="login_csrf" value="')[1].split('"')[0]
+        r = h.post("/login", data={"username": username, "password": PASSWORD, "login_csrf": token})
+        assert r.status_code == 303
+        return str(h.cookies["envmon_session"])
+
+
+def test_live_events_reach_the_browsers_of_the_plant_within_two_seconds(world: World) -> None:
+    with Served(create_app(world.settings)) as served:
+        streams: dict[str, queue.Queue[tuple[float, dict[str, Any]]]] = {}
+        stop = threading.Event()
+        for name in ("operator", "outsider"):
+            streams[name] = queue.Queue()
+            cookie = _session_cookie(served.url, name)
+            threading.Thread(target=_stream, args=(served.url, cookie, streams[name], stop), daemon=True).start()
+            assert streams[name].get(timeout=5)[1]["event"] == "connected"
+        started = time.monotonic()
+        alert_id = raise_alert(world)
+        at, event = streams["operator"].get(timeout=2)
+        while event["event"] != "alert":
+            at, event = streams["operator"].get(timeout=2)
+        assert at - started < 2.0
+        assert (event["id"], event["state"], event["severity"], event["site"]) == (alert_id, "open", "level2", "T-001")
+        time.sleep(0.5)
+        assert streams["outsider"].empty()  # nothing about district t
+        raise_alert(world, OTHER_DEVICE, "w20117", 0.5, samples=3)
+        kinds = set()
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and "alert" not in kinds:
+            try:
+                kinds.add(streams["outsider"].get(timeout=0.5)[1]["event"])
+            except queue.Empty:
+                continue
+        assert "alert" in kinds
+        stop.set()
