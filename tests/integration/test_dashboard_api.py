@@ -237,19 +237,20 @@ def test_openapi_describes_the_json_api(world: World) -> None:
 
 
 def _stream(base: str, cookie: str, out: queue.Queue[tuple[float, dict[str, Any]]], stop: threading.Event) -> None:
-    with httpx.Client(base_url=base, cookies={"envmon_session": cookie}, timeout=httpx.Timeout(5, read=30)) as h:
-        with h.stream("GET", "/api/events") as r:
-            assert r.status_code == 200
-            kind = ""
-            for line in r.iter_lines():
-                if stop.is_set():
-                    return
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: "):
-                    out.put((time.monotonic(), {"event": kind, **json.loads(line[6:])}))
-                elif line == ": connected":
-                    out.put((time.monotonic(), {"event": "connected"}))
+    timeout = httpx.Timeout(5, read=30)
+    with httpx.Client(base_url=base, cookies={"envmon_session": cookie}, timeout=timeout) as h, \
+            h.stream("GET", "/api/events") as r:
+        assert r.status_code == 200
+        kind = ""
+        for line in r.iter_lines():
+            if stop.is_set():
+                return
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                out.put((time.monotonic(), {"event": kind, **json.loads(line[6:])}))
+            elif line == ": connected":
+                out.put((time.monotonic(), {"event": "connected"}))
 
 
 def _session_cookie(base: str, username: str) -> str:
