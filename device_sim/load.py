@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import queue
 import sys
 import time
 from collections import deque
@@ -92,9 +93,13 @@ def run_load(cfg: LoadConfig, progress: Any = None) -> dict[str, Any]:
     for proc in procs:
         proc.start()
     _watch(procs, counters, cfg, progress)
-    outcomes = [results.get(timeout=120) for _ in procs]
     for proc in procs:
         proc.join()
+    try:
+        outcomes = [results.get(timeout=10) for _ in procs]
+    except queue.Empty:
+        codes = [p.exitcode for p in procs]
+        raise SimError(f"a load publisher failed (exit codes {codes}); is the broker up and the login right?") from None
     return _summary(cfg, outcomes)
 
 
