@@ -6,6 +6,7 @@ values, a flag per value, and whether the sample is sent (offline and dropped sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,8 @@ LEAK_LEVEL2_FACTOR = 1.3
 DEFAULT_SPIKE_RATIO = 2.0
 DEFAULT_RAMP_RATIO = 1.5
 _FLAG_OF_KIND = {"over_range": "T", "calibration": "C", "maintenance": "M"}
+# Kinds that act on the whole message rather than on values.
+_NOT_ON_VALUES = frozenset({"offline", "drop", "malformed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,32 +63,68 @@ def _gas_leak(plan: DevicePlan, inc: Incident, elapsed: float, base: float) -> f
     return first + (level2 * LEAK_LEVEL2_FACTOR - first) * min(1.0, (elapsed - hold) / 20.0)
 
 
+def _upper_or(plan: DevicePlan, code: str, fallback: float) -> float:
+    limit = plan.limits.get(code)
+    return limit.upper if limit is not None and limit.upper else fallback
+
+
+def _spike(plan: DevicePlan, inc: Incident, elapsed: float, base: float, t_s: float) -> float:
+    return _peak(plan, inc, DEFAULT_SPIKE_RATIO) * _jitter(plan, plan.index(inc.pollutant or ""), t_s, 0.02)
+
+
+def _ramp(plan: DevicePlan, inc: Incident, elapsed: float, base: float, t_s: float) -> float:
+    rise = inc.rise_seconds or 0.7 * inc.duration_seconds
+    peak = _peak(plan, inc, DEFAULT_RAMP_RATIO)
+    return (base + (peak - base) * min(1.0, elapsed / rise)) * _jitter(plan, plan.index(inc.pollutant or ""), t_s, 0.01)
+
+
+def _leak(plan: DevicePlan, inc: Incident, elapsed: float, base: float, t_s: float) -> float:
+    return _gas_leak(plan, inc, elapsed, base) * _jitter(plan, plan.index(inc.pollutant or ""), t_s, 0.02)
+
+
+def _stuck(plan: DevicePlan, inc: Incident, elapsed: float, base: float, t_s: float) -> float:
+    # The value the channel had when it stuck: the signal at the incident's start.
+    return float(base_values(plan.channels, t_s - elapsed)[plan.index(inc.pollutant or "")])
+
+
+def _negative(plan: DevicePlan, inc: Incident, elapsed: float, base: float, t_s: float) -> float:
+    if inc.value is not None:
+        return -abs(inc.value)
+    return -0.3 * float(plan.channels.baseline[plan.index(inc.pollutant or "")])
+
+
+def _flapping(plan: DevicePlan, inc: Incident, elapsed: float, base: float, t_s: float) -> float:
+    above = int(elapsed // inc.interval_seconds) % 2 == 0
+    return _peak(plan, inc, 1.0) * (1.0 + inc.amplitude_ratio * (1 if above else -1))
+
+
+def _over_range(plan: DevicePlan, inc: Incident, elapsed: float, base: float, t_s: float) -> float:
+    if inc.value is not None:
+        return inc.value
+    code = inc.pollutant or ""
+    return _upper_or(plan, code, float(plan.channels.baseline[plan.index(code)]) * 2) * 5
+
+
+def _given_or_base(plan: DevicePlan, inc: Incident, elapsed: float, base: float, t_s: float) -> float:
+    return inc.value if inc.value is not None else base
+
+
+_VALUE_OF_KIND: dict[str, Callable[[DevicePlan, Incident, float, float, float], float]] = {
+    "spike": _spike,
+    "ramp": _ramp,
+    "gas_leak": _leak,
+    "stuck": _stuck,
+    "zero": lambda *_: 0.0,
+    "negative": _negative,
+    "flapping": _flapping,
+    "over_range": _over_range,
+}
+
+
 def incident_value(plan: DevicePlan, inc: Incident, start_s: float, t_s: float, base: float) -> float:
     """The value an incident puts on its pollutant at `t_s` (canonical unit)."""
-    j = plan.index(inc.pollutant or "")
     elapsed = t_s - start_s - inc.at_seconds
-    if inc.kind == "spike":
-        return _peak(plan, inc, DEFAULT_SPIKE_RATIO) * _jitter(plan, j, t_s, 0.02)
-    if inc.kind == "ramp":
-        rise = inc.rise_seconds or 0.7 * inc.duration_seconds
-        peak = _peak(plan, inc, DEFAULT_RAMP_RATIO)
-        return (base + (peak - base) * min(1.0, elapsed / rise)) * _jitter(plan, j, t_s, 0.01)
-    if inc.kind == "gas_leak":
-        return _gas_leak(plan, inc, elapsed, base) * _jitter(plan, j, t_s, 0.02)
-    if inc.kind == "stuck":
-        return float(base_values(plan.channels, start_s + inc.at_seconds)[j])
-    if inc.kind == "zero":
-        return 0.0
-    if inc.kind == "negative":
-        return -abs(inc.value) if inc.value is not None else -0.3 * float(plan.channels.baseline[j])
-    if inc.kind == "flapping":
-        step = int(elapsed // inc.interval_seconds)
-        return _peak(plan, inc, 1.0) * (1.0 + inc.amplitude_ratio * (1 if step % 2 == 0 else -1))
-    if inc.kind == "over_range":
-        limit = plan.limits.get(inc.pollutant or "")
-        top = limit.upper * 5 if limit is not None and limit.upper else float(plan.channels.baseline[j]) * 10
-        return inc.value if inc.value is not None else top
-    return inc.value if inc.value is not None else base
+    return _VALUE_OF_KIND.get(inc.kind, _given_or_base)(plan, inc, elapsed, base, t_s)
 
 
 def _targets(plan: DevicePlan, inc: Incident) -> range | list[int]:
@@ -93,27 +132,31 @@ def _targets(plan: DevicePlan, inc: Incident) -> range | list[int]:
     return [plan.index(inc.pollutant)] if inc.pollutant is not None else range(len(plan.codes))
 
 
+def _device_wide(incidents: tuple[Incident, ...], offset: float) -> tuple[bool, bool, bool]:
+    """(send, keep for resend, offline) from the outages and losses under way."""
+    send, keep, offline = True, True, False
+    for inc in incidents:
+        if inc.kind == "offline" and inc.covers(offset):
+            send, offline = False, True
+        elif inc.kind == "drop" and inc.covers(offset):
+            send, keep = False, inc.answer_resend
+    return send, keep, offline
+
+
 def disturb(plan: DevicePlan, incidents: tuple[Incident, ...], start_s: float, t_s: float, base: F64) -> Outcome:
     """The device's report at `t_s` given the incidents under way (later incidents win)."""
     offset = t_s - start_s
     values = base.copy()
     flags = ["N"] * len(plan.codes)
-    send, keep, offline = True, True, False
     for inc in incidents:
-        if not inc.covers(offset):
+        if not inc.covers(offset) or inc.kind in _NOT_ON_VALUES:
             continue
-        if inc.kind == "offline":
-            send, offline = False, True
-        elif inc.kind == "drop":
-            send, keep = False, inc.answer_resend
-        elif inc.kind in ("maintenance", "fault", "calibration") and inc.pollutant is None:
-            flag = inc.flag or _FLAG_OF_KIND[inc.kind]
-            flags = [flag] * len(plan.codes)
-        elif inc.kind != "malformed":
-            j = plan.index(inc.pollutant or "")
-            values[j] = incident_value(plan, inc, start_s, t_s, float(base[j]))
-            flags[j] = inc.flag or _FLAG_OF_KIND.get(inc.kind, "N")
-    return Outcome(values, tuple(flags), send, keep, offline)
+        flag = inc.flag or _FLAG_OF_KIND.get(inc.kind, "N")
+        for j in _targets(plan, inc):
+            if inc.pollutant is not None:
+                values[j] = incident_value(plan, inc, start_s, t_s, float(base[j]))
+            flags[j] = flag
+    return Outcome(values, tuple(flags), *_device_wide(incidents, offset))
 
 
 def interval_at(plan: DevicePlan, incidents: tuple[Incident, ...], offset_s: float) -> float:

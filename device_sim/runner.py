@@ -84,14 +84,11 @@ class SimRunner:
         self.simulation: Simulation | None = None
 
     def _links(self) -> tuple[list[DeviceLink], list[MqttDevice], list[Hj212Logger]]:
-        mqtt_devices: list[MqttDevice] = []
-        loggers: list[Hj212Logger] = []
-        links: list[DeviceLink] = []
-        for plan in self.plans:
-            link: MqttDevice | Hj212Logger = self._link(plan)
-            (mqtt_devices if isinstance(link, MqttDevice) else loggers).append(link)  # type: ignore[arg-type]
-            links.append(link)
-        return links, mqtt_devices, loggers
+        """One link per plan, in plan order, and the same links split by transport."""
+        links = [self._link(plan) for plan in self.plans]
+        mqtt_devices = [link for link in links if isinstance(link, MqttDevice)]
+        loggers = [link for link in links if isinstance(link, Hj212Logger)]
+        return list(links), mqtt_devices, loggers
 
     def _link(self, plan: DevicePlan) -> MqttDevice | Hj212Logger:
         if plan.transport == "hj212":
