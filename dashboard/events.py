@@ -88,6 +88,10 @@ class EventHub:
                 log.warning("dashboard event listener lost its connection (%s); reconnecting", exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RECONNECT_SECONDS)
+        self.close_streams()
+
+    def close_streams(self) -> None:
+        """End every browser's stream (they reconnect to whoever serves next)."""
         for sub in list(self._subscribers):
             self._put(sub, None)
 

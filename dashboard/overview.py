@@ -99,11 +99,12 @@ def map_positions(
         return {}
     lats = [t.latitude for t in placed if t.latitude is not None]
     lons = [t.longitude for t in placed if t.longitude is not None]
+    mid_lat, mid_lon = (max(lats) + min(lats)) / 2, (max(lons) + min(lons)) / 2
     span_lat = max(max(lats) - min(lats), 1e-6)
     span_lon = max(max(lons) - min(lons), 1e-6)
     scale = min((width - 2 * margin) / span_lon, (height - 2 * margin) / span_lat)
     out: dict[str, tuple[float, float]] = {}
     for t in placed:
         assert t.latitude is not None and t.longitude is not None
-        out[t.code] = (margin + (t.longitude - min(lons)) * scale, margin + (max(lats) - t.latitude) * scale)
+        out[t.code] = (width / 2 + (t.longitude - mid_lon) * scale, height / 2 - (t.latitude - mid_lat) * scale)
     return out

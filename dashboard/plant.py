@@ -62,6 +62,6 @@ def load_plant(conn: psycopg.Connection, user: User, code: str, *, now: datetime
 
 def warning_value(upper: float | None, ratio: float | None, direction: str | None) -> float | None:
     """Where the pre-warning line sits for an upper limit (0.8 of the limit unless the limit says otherwise)."""
-    if upper is None or direction not in ("upper", "range"):
+    if upper is None or direction != "upper":  # a range (pH) or lower limit (O2) has no pre-warning ratio line
         return None
     return upper * (ratio if ratio is not None else 0.8)

@@ -38,19 +38,19 @@ class DashboardService:
         self._settings = settings
         self._config = config or DashboardConfig()
 
-    def _server(self) -> uvicorn.Server:
-        app = create_app(self._settings, self._config)
-        config = uvicorn.Config(app, host=self._config.host, port=self._config.port, log_level="warning",
-                                proxy_headers=True, forwarded_allow_ips="127.0.0.1")
-        return EmbeddedServer(config)
-
     async def run(self, stop: asyncio.Event) -> None:
         """Serve in this event loop; a graceful shutdown when stop is set."""
-        server = self._server()
+        app = create_app(self._settings, self._config)
+        config = uvicorn.Config(app, host=self._config.host, port=self._config.port, log_level="warning",
+                                proxy_headers=True, forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=5)
+        server = EmbeddedServer(config)
         serving = asyncio.create_task(server.serve())
         log.info("dashboard on http://%s:%d", self._config.host, self._config.port)
         waiting = asyncio.create_task(stop.wait())
         await asyncio.wait([serving, waiting], return_when=asyncio.FIRST_COMPLETED)
+        hub = getattr(app.state, "hub", None)
+        if hub is not None:
+            hub.close_streams()  # uvicorn waits for open connections before it ends the app's lifespan
         server.should_exit = True
         waiting.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -120,7 +120,31 @@
       });
     });
   }, 300);
-  function lineAt(value, n) { var out = []; for (var i = 0; i < n; i++) out.push(value); return out; }
+  var SPANS = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+  function tickLabel(seconds) {
+    var d = new Date(seconds * 1000);
+    var hm = pad(d.getHours()) + ":" + pad(d.getMinutes());
+    return SPANS[range] > 86400 ? (d.getMonth() + 1) + "/" + d.getDate() + " " + hm : hm;
+  }
+  // Limit and warning as horizontal lines across the whole plot, drawn after the series.
+  function thresholdLines(lines) {
+    return function (u) {
+      var ctx = u.ctx;
+      lines.forEach(function (line) {
+        var y = u.valToPos(line.value, "y", true);
+        ctx.save();
+        ctx.strokeStyle = line.colour;
+        ctx.setLineDash(line.dash);
+        ctx.lineWidth = 1.5 * devicePixelRatio;
+        ctx.beginPath();
+        ctx.moveTo(u.bbox.left, y);
+        ctx.lineTo(u.bbox.left + u.bbox.width, y);
+        ctx.stroke();
+        ctx.restore();
+      });
+    };
+  }
   function drawChart(fig) {
     var ds = fig.dataset;
     var url = "/api/plants/" + encodeURIComponent(ds.site) + "/series?device_id=" + ds.device +
@@ -129,15 +153,28 @@
       if (!s) return;
       var holder = fig.querySelector(".plot");
       var width = Math.max(280, holder.clientWidth || 420);
-      var data = [s.t, s.avg];
-      var series = [{}, { label: ds.labelValue, stroke: "#1f6feb", width: 1.5, spanGaps: false }];
-      if (ds.warning) { data.push(lineAt(Number(ds.warning), s.t.length)); series.push({ label: ds.labelWarning, stroke: "#d29922", dash: [6, 4] }); }
-      if (ds.limit) { data.push(lineAt(Number(ds.limit), s.t.length)); series.push({ label: ds.labelLimit, stroke: "#cf222e", dash: [2, 2] }); }
-      if (ds.lower) { data.push(lineAt(Number(ds.lower), s.t.length)); series.push({ label: ds.labelLimit, stroke: "#cf222e", dash: [2, 2] }); }
-      var opts = { width: width, height: 180, series: series, axes: [{}, { label: ds.unit }], legend: { live: false } };
+      var lines = [];
+      if (ds.warning) lines.push({ value: Number(ds.warning), colour: "#d29922", dash: [6, 4] });
+      if (ds.limit) lines.push({ value: Number(ds.limit), colour: "#cf222e", dash: [2, 2] });
+      if (ds.lower) lines.push({ value: Number(ds.lower), colour: "#cf222e", dash: [2, 2] });
+      var now = Date.now() / 1000;
+      var opts = {
+        width: width, height: 180, legend: { show: false },
+        series: [{}, { label: ds.labelValue, stroke: "#1f6feb", width: 1.5, fill: "rgba(31,111,235,0.08)" }],
+        scales: {
+          x: { time: true, range: function () { return [now - SPANS[range], now]; } },
+          y: { range: function (u, min, max) {
+            var values = lines.map(function (l) { return l.value; }).concat([min, max]).filter(isFinite);
+            var lo = Math.min.apply(null, values.concat([0])), hi = Math.max.apply(null, values.concat([1e-9]));
+            return [lo, hi * 1.1];
+          } }
+        },
+        axes: [{ values: function (u, splits) { return splits.map(tickLabel); } }, { label: ds.unit }],
+        hooks: { draw: [thresholdLines(lines)] }
+      };
       if (fig._plot) fig._plot.destroy();
       holder.textContent = "";
-      fig._plot = new window.uPlot(opts, data, holder);
+      fig._plot = new window.uPlot(opts, [s.t, s.avg], holder);
       fig.dataset.points = String(s.t.length);
     });
   }

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -25,6 +26,7 @@ from alerts.processor import AlertProcessor
 from dashboard.app import create_app
 from dashboard.config import DashboardConfig
 from dashboard.users import create_user
+from envmon.registry.store import store_registry
 from envmon.settings import Settings, load_settings
 from tests.alert_helpers import ALERT_REGISTRY, GAS, WATER, load_alert_registry
 
@@ -109,6 +111,28 @@ def build_world(database_url: str, **settings: Any) -> World:
     return World(database_url, load_settings(**values), devices, site_ids)
 
 
+def build_district_world(database_url: str) -> World:
+    """The example district (56 plants) with an operator and an admin for it, every device recently seen."""
+    from envmon.registry.load import load_registry_file
+
+    root = Path(__file__).resolve().parents[2]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        store_registry(conn, load_registry_file(root / "examples" / "fengxian.toml"), actor="test")
+        now = datetime.now(UTC)
+        for name, role in (("operator", "operator"), ("admin", "admin")):
+            create_user(conn, username=name, role=role, password=PASSWORD, actor="test", now=now,
+                        districts=("fengxian",))
+        # Every device seen a moment ago, except the first device of FX-CH-004 (offline).
+        conn.execute("INSERT INTO device_state (device_id, last_seen_at, online) SELECT id, now(), true FROM devices"
+                     " WHERE id <> (SELECT min(d.id) FROM devices d JOIN sites s ON s.id = d.site_id"
+                     " WHERE s.code = 'FX-CH-004')")
+        devices = {r[0]: r[1] for r in conn.execute("SELECT mn, id FROM devices")}
+        site_ids = {r[0]: r[1] for r in conn.execute("SELECT code, id FROM sites")}
+    state_dir = tempfile.mkdtemp(prefix="envmon-dashboard-test-")
+    settings = load_settings(environment="test", database_url=database_url, secret_key=SECRET, state_dir=state_dir)
+    return World(database_url, settings, devices, site_ids)
+
+
 def store_readings(database_url: str, rows: list[tuple[datetime, int, str, float, str]]) -> None:
     """Readings as ingest stores them (time, device id, pollutant, value, flag), with their notification."""
     with psycopg.connect(database_url) as conn:
@@ -182,7 +206,9 @@ class Served:
 
     def __init__(self, app: FastAPI) -> None:
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        # Open event streams end at the lifespan's shutdown, which uvicorn runs after connections close: cap the wait.
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=1)
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
 
     @property

@@ -187,6 +187,7 @@ def test_queue_filters_are_bound_parameters(f: QueueFilter, sql: list[str], para
     pytest.param(0.1, None, "upper", pytest.approx(0.08), id="default-0.8"),
     pytest.param(10.0, 0.5, "upper", 5.0, id="limit-ratio"),
     pytest.param(None, None, "lower", None, id="lower-limit-no-warning-line"),
+    pytest.param(9.0, None, "range", None, id="ph-range-no-warning-line"),
 ])
 def test_warning_line(upper: float | None, ratio: float | None, direction: str, expected: object) -> None:
     assert warning_value(upper, ratio, direction) == expected

@@ -1,0 +1,133 @@
+"""The dashboard in a real browser (headless Debian chromium): sign in, see the overview, an exceedance
+raised through the alert path appears live within 2 s, acknowledge it, open its report, charts draw."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from alerts.lifecycle import alert_code
+from alerts.reports.store import generate_report
+from dashboard.app import create_app
+from tests.alert_helpers import WATER
+from tests.browser.world import (
+    PASSWORD,
+    Served,
+    World,
+    build_district_world,
+    build_world,
+    raise_alert,
+    water_history,
+)
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.fixture
+def world(database_url: str) -> World:
+    w = build_world(database_url)
+    water_history(w, hours=24)
+    return w
+
+
+def _sign_in(page: Page, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(f"{base}/")
+
+
+def _shot(page: Page, artifacts: Path, name: str, *, docs: bool = False) -> None:
+    path = artifacts / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    if docs:
+        shutil.copyfile(path, DOCS / f"dashboard-{name}.png")
+
+
+def test_operator_sees_a_new_alert_live_acknowledges_it_and_opens_its_report(
+    world: World, browser: BrowserContext, artifacts: Path
+) -> None:
+    with Served(create_app(world.settings)) as served:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        _sign_in(page, served.url, "operator")
+        expect(page.locator("#plants")).to_contain_text("T-001")
+        expect(page.locator("#live")).to_have_class("live on")
+        _shot(page, artifacts, "overview-quiet")
+
+        page.goto(f"{served.url}/alerts")
+        expect(page.locator("#live")).to_have_class("live on")
+        started = time.monotonic()
+        alert_id = raise_alert(world)
+        row = page.locator(f'#queue tr[data-alert="{alert_id}"]')
+        expect(row).to_be_visible(timeout=2000)
+        seen_after = time.monotonic() - started
+        assert seen_after < 2.0, f"the alert appeared after {seen_after:.2f} s"
+        expect(page.locator("#toast-link")).to_contain_text("二级报警")
+        _shot(page, artifacts, "alerts", docs=True)
+
+        with psycopg.connect(world.database_url, autocommit=True) as conn:
+            generate_report(conn, alert_id, locale="zh-CN", now=datetime.now(UTC))
+        page.goto(f"{served.url}/")
+        expect(page.locator('#plants tr[data-site="T-001"]')).to_have_class("status-alarm")
+        _shot(page, artifacts, "overview", docs=True)
+
+        page.goto(f"{served.url}/alerts/{alert_id}")
+        page.select_option("#disposition", "confirmed")
+        page.fill("#ack-note", "现场核查中")
+        page.click("#acknowledge")
+        expect(page.locator("#alert-state")).to_have_text("已确认")
+        expect(page.locator("#timeline")).to_contain_text("现场核查中")
+        _shot(page, artifacts, "alert-detail", docs=True)
+
+        page.click("#report-html")
+        expect(page.locator("body")).to_contain_text(alert_code(alert_id))
+        expect(page.locator("body")).to_contain_text("现场检查")
+        _shot(page, artifacts, "report")
+
+        page.goto(f"{served.url}/plants/T-001")
+        chart = page.locator(f'figure.chart[data-device="{world.devices[WATER]}"][data-pollutant="w20117"]')
+        expect(chart).to_have_attribute("data-points", "1440", timeout=5000)
+        expect(chart.locator("canvas")).to_have_count(1)
+        page.click('button[data-range="7d"]')
+        expect(chart).to_have_attribute("data-points", "25", timeout=5000)
+        _shot(page, artifacts, "plant", docs=True)
+        assert not errors, errors
+
+
+def test_language_switch_to_english_in_the_browser(world: World, browser: BrowserContext, artifacts: Path) -> None:
+    with Served(create_app(world.settings)) as served:
+        page = browser.new_page()
+        _sign_in(page, served.url, "admin")
+        page.click("#switch-locale")
+        expect(page.locator("header nav")).to_contain_text("Overview")
+        page.goto(f"{served.url}/health")
+        expect(page.locator("h1")).to_contain_text("Device health")
+        _shot(page, artifacts, "health-en", docs=True)
+
+
+def test_district_overview_map_shows_every_plant_coloured_by_its_state(
+    database_url: str, browser: BrowserContext, artifacts: Path
+) -> None:
+    world = build_district_world(database_url)
+    raise_alert(world, "310120CH001S01", "s01001", 60.0)  # combustible gas above level 2
+    raise_alert(world, "310120EP001W01", "w20117", 0.5, samples=3)  # Cr(VI) five times its limit
+    raise_alert(world, "310120EP002W01", "w20117", 0.09, samples=3)  # Cr(VI) near its limit: pre-warning
+    with Served(create_app(world.settings)) as served:
+        page = browser.new_page()
+        _sign_in(page, served.url, "operator")
+        expect(page.locator("#district-map a.tile")).to_have_count(56)
+        expect(page.locator('#district-map a[data-site="FX-CH-001"]')).to_have_class("tile status-alarm")
+        expect(page.locator('#district-map a[data-site="FX-EP-002"]')).to_have_class("tile status-warning")
+        expect(page.locator('#district-map a[data-site="FX-CH-004"]')).to_have_class("tile status-fault")
+        _shot(page, artifacts, "district", docs=True)
+        page.goto(f"{served.url}/alerts")
+        _shot(page, artifacts, "district-alerts", docs=True)
