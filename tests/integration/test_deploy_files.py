@@ -241,3 +241,8 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     done = subprocess.run([analyze, "verify", *sorted(str(p) for p in tmp_path.iterdir())],  # noqa: S603
                           capture_output=True, text=True, check=False)
     assert (done.returncode, done.stderr.strip()) == (0, "")
+
+
+def test_configuration_reference_documents_every_setting() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    assert sorted(v for v in setting_variables() if f"`{v}`" not in text) == []
