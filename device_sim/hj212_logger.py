@@ -30,7 +30,8 @@ from ingest.hj212 import (
 log = logging.getLogger(__name__)
 REPLY_TIMEOUT_SECONDS = 10.0
 MAX_ATTEMPTS = 3
-HISTORY_FRAMES = 4000  # about 2.5 days of minute data plus hours
+# About a day of minute data plus its hours (~1 MB a logger): the gateway asks within minutes.
+HISTORY_FRAMES = 1500
 RECONNECT_SECONDS = 1.0
 
 

@@ -23,12 +23,15 @@ SESSION_EXPIRY_SECONDS = 3600
 # MQTT v5 DISCONNECT reason 0x04: close, but have the broker publish the last will (an outage).
 DISCONNECT_WITH_WILL = 4
 MAX_INFLIGHT = 200
+# Ingest asks again for 2.5 minutes (5 tries, 30 s apart); 1,000 messages are 80 min of a gas detector
+# at 5 s and 8 h of an analyser, at ~250 KB a device (the demo district holds about 45 MB).
+RING_MESSAGES = 1000
 
 
 class MqttDevice:
     """A device's MQTT connection; publishing is thread-safe (paho queues it for its network thread)."""
 
-    def __init__(self, mn: str, password: str, host: str, port: int, stats: Stats, ring_capacity: int = 10_000):
+    def __init__(self, mn: str, password: str, host: str, port: int, stats: Stats, ring_capacity: int = RING_MESSAGES):
         self.mn = mn
         self._host, self._port = host, port
         self._stats = stats

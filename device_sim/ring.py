@@ -9,7 +9,7 @@ from collections import OrderedDict
 class RingBuffer:
     """The last `capacity` messages by sequence number (thread-safe: paho calls back on its own thread)."""
 
-    def __init__(self, capacity: int = 10_000) -> None:
+    def __init__(self, capacity: int = 1000) -> None:
         self.capacity = capacity
         self._items: OrderedDict[int, bytes] = OrderedDict()
         self._lock = threading.Lock()
