@@ -39,7 +39,8 @@ KEEPALIVE_SECONDS = 15.0
 StateFilter = Literal["active", "any", "open", "escalated", "acknowledged", "resolved", "closed"]
 SeverityFilter = Literal["warning", "exceedance", "severe", "level1", "level2", "fault"]
 RangeName = Literal["1h", "24h", "7d", "30d"]
-Text = Annotated[str, Field(max_length=2000)]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
+Text = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
 
 
 class AcknowledgeBody(BaseModel):
@@ -52,7 +53,7 @@ class AcknowledgeBody(BaseModel):
 class NoteBody(BaseModel):
     """A note for the alert's timeline."""
 
-    note: Annotated[str, Field(min_length=1, max_length=2000)]
+    note: Annotated[str, Field(min_length=1, max_length=2000, pattern=NO_NUL)]
 
 
 class ResolveBody(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
@@ -75,7 +75,20 @@ def create_app(settings: Settings, config: DashboardConfig | None = None, *, poo
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     _error_handlers(app)
+
+    @app.middleware("http")
+    async def refuse_nul(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # PostgreSQL text cannot hold NUL: a NUL in the path or query is malformed input, not a server error.
+        if is_nul_in(request.url.path, request.url.query):
+            return JSONResponse({"detail": "NUL character in the request"}, status_code=400)
+        return await call_next(request)
+
     return app
+
+
+def is_nul_in(path: str, query: str) -> bool:
+    """True when the decoded path or the raw query carries a NUL character."""
+    return "\x00" in path or "%00" in query or "\x00" in query
 
 
 def _wants_json(request: Request) -> bool:

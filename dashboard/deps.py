@@ -116,7 +116,10 @@ async def form_fields(request: Request) -> dict[str, str]:
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         raise BadRequest("form too large")
-    return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+    fields = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+    if any("\x00" in v for v in fields.values()):
+        raise BadRequest("NUL character in a form field")
+    return fields
 
 
 FormDep = Annotated[dict[str, str], Depends(form_fields)]
