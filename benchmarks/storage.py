@@ -6,7 +6,8 @@ On a private durable stack (plain PostgreSQL, no TimescaleDB, so nothing is comp
 (b) write path: `--rows` rows through ingest's own `write_batch` (COPY into staging, merge,
     device state, in batches of `--batch-rows`), again with the backend's CPU seconds and the WAL
     it wrote;
-(c) size: after VACUUM ANALYZE, heap, indexes and total of `readings`, in bytes per row;
+(c) size: after VACUUM ANALYZE, heap, indexes and total of `readings`, in bytes per row
+    (`--time-btree` adds the B-tree on time that TimescaleDB creates in every chunk);
 (d) the demo district's (`--registry`) readings per device and per year at each device's own
     interval, and what they take on disk uncompressed at the measured bytes per row.
 
@@ -130,8 +131,8 @@ def write_path(conn: psycopg.Connection, device_ids: list[int], rows: int, batch
     return written
 
 
-def table_size(conn: psycopg.Connection) -> dict[str, int]:
-    """Heap (with TOAST), index and total bytes of `readings`, and its row count, after VACUUM ANALYZE."""
+def table_size(conn: psycopg.Connection) -> dict[str, Any]:
+    """Heap (with TOAST), index and total bytes of `readings`, its row count and each index's bytes, after VACUUM."""
     conn.autocommit = True
     conn.execute("VACUUM ANALYZE readings")
     row = conn.execute(
@@ -139,8 +140,13 @@ def table_size(conn: psycopg.Connection) -> dict[str, int]:
         "(SELECT count(*) FROM readings)"
     ).fetchone()
     assert row is not None
+    indexes = conn.execute(
+        "SELECT indexrelid::regclass::text, pg_relation_size(indexrelid) FROM pg_index "
+        "WHERE indrelid = 'readings'::regclass ORDER BY 1"
+    ).fetchall()
     conn.autocommit = False
-    return {"heap_bytes": row[0], "index_bytes": row[1], "total_bytes": row[2], "rows": row[3]}
+    return {"heap_bytes": row[0], "index_bytes": row[1], "total_bytes": row[2], "rows": row[3],
+            "indexes": {name: size for name, size in indexes}}
 
 
 def readings_per_year(pollutants: int, interval_seconds: int, transport: str) -> int:
@@ -187,6 +193,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             store_registry(conn, parse_registry(bench_registry(args.devices), "bench"), actor="bench")
             conn.commit()
             device_ids = [r[0] for r in conn.execute("SELECT id FROM devices ORDER BY id").fetchall()]
+            if args.time_btree:  # what create_hypertable adds to every chunk: a B-tree on time
+                conn.execute("CREATE INDEX readings_time_btree ON readings (time DESC)")
+                conn.commit()
             ceiling = measure(conn, lambda: copy_ceiling(conn, device_ids, args.ceiling_rows, args.batch_rows))
             conn.execute("TRUNCATE readings")
             conn.commit()
@@ -203,6 +212,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "district": district_volume(args.registry, bytes_per_row),
             "postgresql": server[0] if server else None,
             "timescaledb": False,
+            "time_btree": args.time_btree,
             "batch_rows": args.batch_rows,
             "devices": args.devices,
             "cpus": os.cpu_count(),
@@ -220,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ceiling-rows", type=int, default=1_000_000, help="rows for the raw COPY ceiling")
     parser.add_argument("--batch-rows", type=int, default=20_000, help="rows per transaction (ingest: up to 20,000)")
     parser.add_argument("--devices", type=int, default=200, help="devices the rows are spread over")
+    parser.add_argument("--time-btree", action="store_true",
+                        help="add a B-tree on time, as TimescaleDB gives each chunk (plain PostgreSQL has a BRIN)")
     parser.add_argument("--registry", type=Path, default=ROOT / "examples" / "fengxian.toml",
                         help="registry whose yearly volume is computed (default: the demo district)")
     print(json.dumps(run(parser.parse_args(argv)), indent=2))
