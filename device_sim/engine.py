@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # In backfill, wait for a transport when it has this many messages not yet acknowledged.
 BACKFILL_BACKLOG = 500
 MAX_WAIT_SECONDS = 0.5
+_COUNTER_OF_ACTION = {"hold": "held", "lose": "lost", "stored": "stored"}
 
 
 class DeviceLink(Protocol):
@@ -108,14 +109,14 @@ class Simulation:
             return
         action, sample = stream.advance()
         self._push(stream.next_s, event.device)
-        await self._track_presence(event.device, action == "offline")
+        await self._track_presence(event.device, action in ("offline", "stored"))
         if sample is None:
             return
         link.deliver(action, sample)
         if action == "send":
             self.stats.count(messages=1, readings=len(sample.values))
         else:
-            self.stats.count(**{"held" if action == "hold" else "lost": 1})
+            self.stats.count(**{_COUNTER_OF_ACTION[action]: 1})
 
     async def _track_presence(self, device: int, offline: bool) -> None:
         """Take the link down when an outage starts and up when it ends."""

@@ -73,7 +73,9 @@ class Hj212Logger:
 
     def deliver(self, action: Action, sample: Sample) -> None:
         """Send the real-time frame, and the minute/hour frames the sample closes (or keep them)."""
-        if action == "send":
+        # A logger that is down keeps its frames and sends them once it is connected again.
+        sending = action in ("send", "stored")
+        if sending:
             qn = self._next_qn(sample.time_s)
             self._queue(realtime_frame(sample, st=self._st, pw=self._pw, qn=qn), qn)
         if action == "lose":
@@ -85,7 +87,7 @@ class Hj212Logger:
             qn = self._next_qn(sample.time_s)
             frame = summary_frame(summary, mn=self.mn, st=self._st, pw=self._pw, qn=qn)
             self._keep(CN_OF_BASIS[summary.basis], summary.begin_s, frame)
-            if action == "send":
+            if sending:
                 self._queue(frame, qn)
 
     def _keep(self, cn: str, begin_s: float, frame: bytes) -> None:

@@ -137,7 +137,7 @@ def _device_wide(incidents: tuple[Incident, ...], offset: float) -> tuple[bool, 
     send, keep, offline = True, True, False
     for inc in incidents:
         if inc.kind == "offline" and inc.covers(offset):
-            send, offline = False, True
+            send, keep, offline = False, inc.store_and_forward, True
         elif inc.kind == "drop" and inc.covers(offset):
             send, keep = False, inc.answer_resend
     return send, keep, offline

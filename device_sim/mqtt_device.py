@@ -12,7 +12,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from device_sim.payloads import encode_sample, malformed_payloads
+from device_sim.payloads import encode_sample, malformed_payloads, stored_payloads
 from device_sim.ring import RingBuffer
 from device_sim.samples import Action, Sample
 from device_sim.stats import Stats
@@ -46,6 +46,7 @@ class MqttDevice:
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self.refused: str | None = None
+        self._stored: list[Sample] = []
 
     def _connect_properties(self) -> Properties:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -88,6 +89,9 @@ class MqttDevice:
 
     def deliver(self, action: Action, sample: Sample) -> None:
         """Publish a sample (or only keep it in the ring buffer when it is held back)."""
+        if action == "stored":
+            self._stored.append(sample)
+            return
         payload = encode_sample(sample)
         if action in ("send", "hold"):
             self.ring.put(sample.seq, payload)
@@ -110,6 +114,17 @@ class MqttDevice:
             self._client.loop_stop()
             return
         self.start()
+        self._forward_stored()
+
+    def _forward_stored(self) -> None:
+        """Back from an outage: send what was measured meanwhile (paho sends it once connected)."""
+        if not self._stored:
+            return
+        for sample in self._stored:
+            self.ring.put(sample.seq, encode_sample(sample))
+        for payload in stored_payloads(self._stored):
+            self._client.publish(self._up, payload, qos=1)
+        self._stored = []
 
     def close(self) -> None:
         """A clean stop: say offline on the status topic, then disconnect (no will)."""

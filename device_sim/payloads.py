@@ -23,6 +23,34 @@ def encode_sample(sample: Sample) -> bytes:
     return json.dumps(sample_body(sample), separators=(",", ":")).encode()
 
 
+# Ingest refuses payloads over 64 KiB and more than 1,000 samples (docs/mqtt.md).
+MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_SAMPLES = 1000
+
+
+def stored_payloads(samples: list[Sample]) -> list[bytes]:
+    """Store and forward: what a device stored during an outage, as `samples` messages within ingest's limits."""
+    if not samples:
+        return []
+    head = f'{{"device":{json.dumps(samples[0].device)},"samples":['.encode()
+    parts = [json.dumps(_without_device(sample_body(s)), separators=(",", ":")).encode() for s in samples]
+    payloads: list[bytes] = []
+    chunk: list[bytes] = []
+    size = len(head) + 2
+    for part in parts:
+        if chunk and (size + len(part) + 1 > MAX_PAYLOAD_BYTES or len(chunk) == MAX_SAMPLES):
+            payloads.append(head + b",".join(chunk) + b"]}")
+            chunk, size = [], len(head) + 2
+        chunk.append(part)
+        size += len(part) + 1
+    payloads.append(head + b",".join(chunk) + b"]}")
+    return payloads
+
+
+def _without_device(body: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in body.items() if k != "device"}
+
+
 def malformed_payloads(sample: Sample, count: int) -> list[bytes]:
     """`count` bad messages cycling through the ways devices get it wrong; ingest must quarantine each."""
     body = sample_body(sample)

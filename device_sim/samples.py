@@ -14,8 +14,9 @@ from device_sim.scenario import Incident
 from device_sim.signal import base_values
 
 # send: publish now; hold: keep for a resend request but do not publish (a lost message);
-# lose: counted in seq but gone for good; offline: the device is down (no seq).
-Action = Literal["send", "hold", "lose", "offline"]
+# lose: counted in seq but gone for good; offline: the device is down (no seq); stored: down, but it
+# keeps measuring and sends what it stored once it is back (store and forward).
+Action = Literal["send", "hold", "lose", "offline", "stored"]
 DECIMALS = 4
 
 
@@ -56,12 +57,14 @@ class DeviceStream:
     def emit(self, t_s: float) -> tuple[Action, Sample | None]:
         """What the device does at `t_s`, and the sample when it made one."""
         outcome = disturb(self.plan, self.incidents, self.start_s, t_s, base_values(self.plan.channels, t_s))
-        if outcome.offline:
+        if outcome.offline and not outcome.keep_for_resend:
             return "offline", None
         self.seq += 1
         sample = to_sample(self.plan, outcome, self.seq, t_s)
         if outcome.send:
             return "send", sample
+        if outcome.offline:
+            return "stored", sample
         return ("hold" if outcome.keep_for_resend else "lose"), sample
 
     def advance(self) -> tuple[Action, Sample | None]:

@@ -43,7 +43,7 @@ KIND_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "calibration": ({"duration_seconds"}, {"pollutant", "value"}),
     "maintenance": ({"duration_seconds"}, {"pollutant"}),
     "fault": ({"duration_seconds", "flag"}, {"pollutant"}),
-    "offline": ({"duration_seconds"}, set()),
+    "offline": ({"duration_seconds"}, {"store_and_forward"}),
     "flapping": ({"pollutant", "duration_seconds"}, {"amplitude_ratio", "interval_seconds"}),
     "malformed": (set(), {"count"}),
     "drop": ({"duration_seconds"}, {"answer_resend"}),
@@ -73,6 +73,7 @@ class Incident(BaseModel):
     interval_seconds: float = Field(default=1.0, gt=0)
     count: int = Field(default=5, gt=0, le=1000)
     answer_resend: bool = True
+    store_and_forward: bool = False
 
     @property
     def end_seconds(self) -> float:

@@ -19,6 +19,7 @@ class Stats:
     resent: int = 0
     malformed: int = 0
     held: int = 0
+    stored: int = 0
     lost: int = 0
     offline_periods: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -33,8 +34,8 @@ class Stats:
     def snapshot(self) -> dict[str, float]:
         """The counters and the seconds since the start."""
         with self._lock:
-            names = ("devices", "messages", "readings", "errors", "acked", "resent", "malformed", "held", "lost",
-                     "offline_periods")
+            names = ("devices", "messages", "readings", "errors", "acked", "resent", "malformed", "held", "stored",
+                     "lost", "offline_periods")
             values: dict[str, float] = {n: getattr(self, n) for n in names}
         values["seconds"] = round(time.monotonic() - self.started, 3)
         return values
@@ -71,6 +72,7 @@ def summary_lines(stats: Stats) -> list[str]:
         f"({s['readings'] / seconds:,.1f}/s)",
         f"  HJ 212 replies {s['acked']:,.0f}, resent on request {s['resent']:,.0f}, malformed sent "
         f"{s['malformed']:,.0f}",
-        f"  held back {s['held']:,.0f}, lost for good {s['lost']:,.0f}, offline periods {s['offline_periods']:,.0f}, "
+        f"  held back {s['held']:,.0f}, stored during outages {s['stored']:,.0f}, lost for good {s['lost']:,.0f}, "
+        f"offline periods {s['offline_periods']:,.0f}, "
         f"errors {s['errors']:,.0f}",
     ]

@@ -45,6 +45,12 @@ kind = "malformed"
 at_seconds = 60
 count = 7
 [[incidents]]
+device = "{MQTT_GAS}"
+kind = "offline"
+at_seconds = 400
+duration_seconds = 120
+store_and_forward = true
+[[incidents]]
 device = "{HJ212_CHEM}"
 kind = "drop"
 at_seconds = 180
@@ -131,6 +137,16 @@ def test_mqtt_gap_is_filled_from_the_ring_buffer(district: tuple[str, Stats]) ->
     (count, low, high), = _rows(url, _device_sql("r.basis = 'instant'").format("count(DISTINCT r.seq), min(r.seq), max(r.seq)"), MQTT_WATER)
     assert count == high - low + 1, "a sequence gap was left open"
     assert high >= DURATION_SECONDS / 30 - 2
+
+
+def test_store_and_forward_delivers_every_sample_of_the_outage(district: tuple[str, Stats]) -> None:
+    url, stats = district
+    assert stats.snapshot()["stored"] >= 120 / 5 - 1 and stats.snapshot()["offline_periods"] == 1
+    times = [t for (t,) in _rows(url, _device_sql("r.basis = 'instant'").format("r.time") + " ORDER BY 1", MQTT_GAS)]
+    steps = {(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)}  # type: ignore[operator]
+    assert steps == {5.0}, "samples measured during the outage are missing"
+    (count, low, high), = _rows(url, _device_sql("true").format("count(DISTINCT r.seq), min(r.seq), max(r.seq)"), MQTT_GAS)
+    assert count == high - low + 1
 
 
 def test_spike_arrives_in_canonical_units(district: tuple[str, Stats]) -> None:

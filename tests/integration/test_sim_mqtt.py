@@ -124,3 +124,24 @@ def test_load_mode_logs_in_as_the_simulator_user_of_the_local_stack(stack: Stack
     assert broker_login(settings, "mqtt://u:p@127.0.0.1:1999") == (1999, "u", "p")
     with pytest.raises(SimError, match="needs user and password"):
         broker_login(settings, "mqtt://127.0.0.1:1999")
+
+
+def test_store_and_forward_sends_what_was_measured_during_the_outage(
+    device: tuple[MqttDevice, Stats], service_probe: ProbeClient
+) -> None:
+    dev, _ = device
+    service_probe.subscribe(topics.device_topic(MN, topics.UP))
+    dev.deliver("send", _sample(1))
+    assert _wait(lambda: len(service_probe.received) == 1)
+    dev.set_online(False)
+    for seq in (2, 3, 4):
+        dev.deliver("stored", _sample(seq))
+    time.sleep(0.3)
+    assert len(service_probe.received) == 1, "nothing goes out during the outage"
+    dev.set_online(True)
+    dev.deliver("send", _sample(5))
+    assert _wait(lambda: len(service_probe.received) == 3)
+    forwarded = json.loads(service_probe.received[1][1])
+    assert [s["seq"] for s in forwarded["samples"]] == [2, 3, 4] and forwarded["device"] == MN
+    assert json.loads(service_probe.received[2][1])["seq"] == 5
+    assert [s for s, _ in dev.ring.get_range(1, 5)] == [1, 2, 3, 4, 5]  # stored samples can be resent too

@@ -85,7 +85,8 @@ def test_zero_leaves_the_flow_running(plans: dict[str, DevicePlan]) -> None:
 @pytest.mark.parametrize(
     ("incident", "send", "keep", "offline"),
     [
-        pytest.param(inc("offline", None), False, True, True, id="offline"),
+        pytest.param(inc("offline", None), False, False, True, id="offline"),
+        pytest.param(inc("offline", None, store_and_forward=True), False, True, True, id="offline-store-and-forward"),
         pytest.param(inc("drop", None), False, True, False, id="drop-kept-for-resend"),
         pytest.param(inc("drop", None, answer_resend=False), False, False, False, id="drop-lost"),
         pytest.param(inc("malformed", None, duration_seconds=0.0), True, True, False, id="malformed-is-an-event"),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from device_sim.payloads import encode_sample, malformed_payloads
+from device_sim.payloads import encode_sample, malformed_payloads, stored_payloads
 from device_sim.plans import DevicePlan, build_plans
-from device_sim.samples import DeviceStream
+from device_sim.samples import DeviceStream, Sample
 from device_sim.scenario import Incident, load_scenario
 from envmon.catalogue import load_catalogue
 from envmon.registry.load import load_registry_file
@@ -65,6 +66,31 @@ def test_offline_device_makes_no_messages_and_uses_no_seq(plans: dict[str, Devic
     steps = _run(plans[WATER], (_incident("offline", 30, 60),), 5)
     assert steps == [("send", 1, 0.0), ("offline", None, -1.0), ("offline", None, -1.0), ("send", 2, 90.0),
                      ("send", 3, 120.0)]
+
+
+def test_store_and_forward_device_keeps_measuring_through_an_outage(plans: dict[str, DevicePlan]) -> None:
+    steps = _run(plans[WATER], (_incident("offline", 30, 60, store_and_forward=True),), 4)
+    assert [(a, s) for a, s, _ in steps] == [("send", 1), ("stored", 2), ("stored", 3), ("send", 4)]
+
+
+def test_stored_samples_are_cut_at_ingests_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    samples = [Sample("G", n, START + 5 * n, ("s01001",), (0.5,), ("N",)) for n in range(1, 2501)]
+    by_size = stored_payloads(samples)
+    assert all(len(p) <= 64 * 1024 for p in by_size) and len(by_size) == 3
+    monkeypatch.setattr("device_sim.payloads.MAX_SAMPLES", 1000)
+    monkeypatch.setattr("device_sim.payloads.MAX_PAYLOAD_BYTES", 10**9)
+    assert [len(json.loads(p)["samples"]) for p in stored_payloads(samples)] == [1000, 1000, 500]
+
+
+def test_stored_samples_travel_as_samples_messages_ingest_accepts(plans: dict[str, DevicePlan]) -> None:
+    stream = DeviceStream(plans[WATER], (), START)
+    samples = [s for _, s in (stream.advance() for _ in range(1500)) if s is not None]
+    payloads = stored_payloads(samples)
+    assert len(payloads) >= 5 and all(len(p) <= 64 * 1024 for p in payloads)  # ingest's size limit
+    decoded = [decode_payload(p, now=samples[-1].time) for p in payloads]
+    seqs = [s.seq for m in decoded for s in m.samples]
+    assert seqs == list(range(1, 1501)) and {m.device for m in decoded} == {WATER}
+    assert decoded[0].samples[0].time == samples[0].time
 
 
 @pytest.mark.parametrize(("answer", "action"), [pytest.param(True, "hold", id="kept"),

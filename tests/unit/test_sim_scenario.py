@@ -31,6 +31,8 @@ SPIKE = 'device = "310120EP001W01"\nkind = "spike"\npollutant = "w20117"\nat_sec
         pytest.param(_one(SPIKE, 'name = "t"\ncolour = "red"'), "colour: unknown key", id="unknown-top-level-key"),
         pytest.param(_one(SPIKE + "\nmagnitude = 3"), "incidents[0].magnitude: unknown key", id="unknown-incident-key"),
         pytest.param(_one(SPIKE + "\ncount = 3"), "count: unknown key for kind 'spike'", id="key-of-another-kind"),
+        pytest.param(_one(SPIKE + "\nstore_and_forward = true"), "store_and_forward: unknown key for kind 'spike'",
+                     id="store-and-forward-only-for-outages"),
         pytest.param(_one('device = "X"\nkind = "stuck"\nat_seconds = 0\nduration_seconds = 5'),
                      "missing key 'pollutant'", id="missing-required-key"),
         pytest.param(_one(SPIKE.replace("spike", "explode")), "incidents[0].kind", id="unknown-kind"),

@@ -46,7 +46,7 @@ def _check(plan: DevicePlan, inc: Incident, seen: list[tuple[Action, Sample | No
     limit = plan.limits.get(code)
     upper = limit.upper if limit is not None and limit.upper is not None else None
     if inc.kind == "offline":
-        assert seen and {a for a, _ in seen} == {"offline"}
+        assert seen and {a for a, _ in seen} == {"stored" if inc.store_and_forward else "offline"}
         return
     if inc.kind == "drop":
         assert seen and {a for a, _ in seen} == {"hold" if inc.answer_resend else "lose"}
