@@ -209,7 +209,13 @@ class Served:
         # Open event streams end at the lifespan's shutdown, which uvicorn runs after connections close: cap the wait.
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
+        self.app = app
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+
+    async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        await self.server.serve()
 
     @property
     def url(self) -> str:
@@ -224,5 +230,8 @@ class Served:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        hub = getattr(self.app.state, "hub", None)
+        if self.loop is not None and hub is not None:
+            self.loop.call_soon_threadsafe(hub.close_streams)  # as DashboardService does before stopping
         self.server.should_exit = True
         self.thread.join(10)
