@@ -21,6 +21,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -126,10 +127,20 @@ def broker() -> Iterator[DeployBroker]:
 
 
 def connect(
-    port: int, username: str | None, password: str | None, *, ca_file: Path | None = None, timeout: float = 5
+    port: int,
+    username: str | None,
+    password: str | None,
+    *,
+    ca_file: Path | None = None,
+    client_id: str | None = None,
+    session_expiry_seconds: int = 0,
+    timeout: float = 5,
 ) -> ProbeClient:
-    """An MQTT v5 client (over TLS when ca_file is given) that records what it receives and its PUBACKs."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{uuid.uuid4().hex[:10]}", protocol=mqtt.MQTTv5)
+    """An MQTT v5 client (over TLS when ca_file is given) that records what it receives and its PUBACKs.
+
+    With a session expiry it resumes its persistent session (clean start false), as ingest does."""
+    client_id = client_id or f"test-{uuid.uuid4().hex[:10]}"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     probe = ProbeClient(client)
     if ca_file is not None:
         client.tls_set(ca_certs=str(ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
@@ -153,7 +164,9 @@ def connect(
 
     client.on_connect, client.on_message = on_connect, on_message
     client.on_subscribe, client.on_publish = on_subscribe, on_publish
-    client.connect("127.0.0.1", port)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = session_expiry_seconds
+    client.connect("127.0.0.1", port, clean_start=session_expiry_seconds == 0, properties=props)
     client.loop_start()
     probe.connected.wait(timeout)
     return probe
@@ -299,6 +312,34 @@ def test_a_message_over_the_size_limit_is_dropped_and_its_sender_disconnected(
         assert service.received == []
     finally:
         dev.close()
+
+
+def test_a_stopped_ingest_workers_share_waits_in_its_session_until_it_returns(broker: DeployBroker) -> None:
+    # Two ingest workers on the shared subscription, each with its own persistent session (ingest/workers.py).
+    shared = f"$share/envmon-ingest/{topics.subscription(topics.UP)}"
+    login = (mosquitto.SERVICE_USER, broker.passwords[mosquitto.SERVICE_USER])
+    ids = [f"envmon-ingest-test-{uuid.uuid4().hex[:6]}-{n}" for n in range(2)]
+    workers = [connect(broker.service_port, *login, client_id=i, session_expiry_seconds=600) for i in ids]
+    for w in workers:
+        w.subscribe(shared)
+    workers[1].close()  # a clean DISCONNECT: the session and its subscription stay
+    dev = device(broker, DEV_A)
+    try:
+        sent = [f'{{"seq": {n}}}'.encode() for n in range(40)]
+        for payload in sent:
+            dev.publish(topics.device_topic(DEV_A, topics.UP), payload)
+        time.sleep(0.5)
+        while_away = [p for _, p in workers[0].received]
+        back = connect(broker.service_port, *login, client_id=ids[1], session_expiry_seconds=600)
+        _wait_for(back, len(sent) - len(while_away))
+        time.sleep(0.3)
+        returned = [p for _, p in back.received]
+        assert 0 < len(while_away) < len(sent)  # the survivor did not get the stopped worker's share ...
+        assert sorted(while_away + returned) == sorted(sent)  # ... which waited for it: nothing lost or doubled
+    finally:
+        dev.close()
+        workers[0].close()
+        back.close()
 
 
 def test_broker_writes_its_persistence_file_as_the_dropped_user(broker: DeployBroker) -> None:
