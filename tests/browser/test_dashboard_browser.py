@@ -80,7 +80,7 @@ def test_operator_sees_a_new_alert_live_acknowledges_it_and_opens_its_report(
             generate_report(conn, alert_id, locale="zh-CN", now=datetime.now(UTC))
         page.goto(f"{served.url}/")
         expect(page.locator('#plants tr[data-site="T-001"]')).to_have_class("status-alarm")
-        _shot(page, artifacts, "overview", docs=True)
+        _shot(page, artifacts, "overview")
 
         page.goto(f"{served.url}/alerts/{alert_id}")
         page.select_option("#disposition", "confirmed")
