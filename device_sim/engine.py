@@ -33,13 +33,17 @@ _COUNTER_OF_ACTION = {"hold": "held", "lose": "lost", "stored": "stored"}
 class DeviceLink(Protocol):
     """A device's transport (MQTT or HJ 212)."""
 
-    def deliver(self, action: Action, sample: Sample) -> None: ...
+    def deliver(self, action: Action, sample: Sample) -> None:
+        """Send, hold, store or forget one sample as `action` says."""
 
-    def malformed(self, sample: Sample, count: int) -> None: ...
+    def malformed(self, sample: Sample, count: int) -> None:
+        """Send a burst of bad messages modelled on `sample`."""
 
-    def set_online(self, online: bool) -> None: ...
+    def set_online(self, online: bool) -> None:
+        """Start or end an outage (may block briefly: called off the event loop)."""
 
-    def backlog(self) -> int: ...
+    def backlog(self) -> int:
+        """Messages not yet sent or acknowledged (paces backfill)."""
 
 
 @dataclass(order=True)

@@ -58,6 +58,7 @@ class LoadBlock:
 
     @property
     def readings_per_message(self) -> int:
+        """Values in each message."""
         return len(self.codes)
 
     def round(self, t_s: float) -> list[bytes]:

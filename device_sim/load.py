@@ -44,32 +44,47 @@ class LoadConfig:
     seed: int = 0
 
     def mns(self) -> list[str]:
+        """The synthetic devices' MN codes."""
         return [f"{self.mn_prefix}{n:05d}" for n in range(self.devices)]
+
+
+class _Feed:
+    """PUBLISH packets in round-robin order: message k goes to device k mod n, in round k div n."""
+
+    def __init__(self, block: LoadBlock) -> None:
+        self._block = block
+        self._ready: deque[tuple[int, bytes]] = deque()
+        self._last_round_s = 0.0
+        self.taken = 0
+
+    def take(self, count: int, now: float) -> list[bytes]:
+        """The next `count` packets; new rounds are sampled at `now` (a device's times always differ)."""
+        while len(self._ready) < count:
+            self._last_round_s = max(now, self._last_round_s + 0.001)
+            self._ready.extend(enumerate(self._block.round(self._last_round_s)))
+        packets = []
+        for k in range(self.taken, self.taken + count):
+            index, payload = self._ready.popleft()
+            packets.append(publish_packet(self._block.topics[index], k % 65535 + 1, payload))
+        self.taken += count
+        return packets
 
 
 def _load_worker(cfg: LoadConfig, mns: list[str], rate_msgs: float, sent_v: Any, acked_v: Any, refused_v: Any,
                  result: Any) -> None:
     """Publish round-robin over `mns` at `rate_msgs` for the configured time."""
-    block = LoadBlock(mns, LOAD_CODES, cfg.seed)
+    feed = _Feed(LoadBlock(mns, LOAD_CODES, cfg.seed))
     pub = _WirePublisher(cfg.port, cfg.user, cfg.password)
-    ready: deque[tuple[int, bytes]] = deque()
-    start, sent, last_round = time.time(), 0, 0.0
+    start = time.time()
     while (now := time.time()) - start < cfg.duration_seconds:
+        sent = feed.taken
         burst = min(int((now - start) * rate_msgs) - sent, pub.window - (sent - pub.acked), MAX_BURST)
-        acked_v.value, refused_v.value = pub.acked, pub.refused
+        acked_v.value, refused_v.value, sent_v.value = pub.acked, pub.refused, sent
         if burst <= 0:
             time.sleep(0.001)
             continue
-        while len(ready) < burst:
-            last_round = max(now, last_round + 0.001)  # a device's sample times must differ
-            ready.extend(enumerate(block.round(last_round)))
-        packets = []
-        for k in range(sent, sent + burst):
-            index, payload = ready.popleft()
-            packets.append(publish_packet(block.topics[index], k % 65535 + 1, payload))
-        pub.send(packets)
-        sent += burst
-        sent_v.value = sent
+        pub.send(feed.take(burst, now))
+    sent = feed.taken
     seconds = time.time() - start
     deadline = time.time() + 30
     while pub.acked < sent and time.time() < deadline:

@@ -13,6 +13,7 @@ from device_sim.profiles import DEFAULT_INTERVAL_SECONDS, FLOW_BY_INDUSTRY, Prof
 from device_sim.signal import CYCLES, SHAPES, Channels
 from envmon.catalogue import load_catalogue
 from envmon.registry.load import Registry
+from envmon.registry.model import Device
 
 
 @dataclass(frozen=True)
@@ -76,30 +77,26 @@ def build_channels(
     )
 
 
+def device_plan(registry: Registry, device: Device, seed: int) -> DevicePlan:
+    """The plan of one registered device."""
+    limits = device_limits(registry, device)
+    industry = next(s.industry for s in registry.file.sites if s.code == device.site)
+    return DevicePlan(
+        mn=device.mn,
+        kind=device.kind,
+        industry=industry,
+        transport=device.transport,
+        system_code=device.system_code,
+        interval_seconds=float(device.reporting_interval_seconds or DEFAULT_INTERVAL_SECONDS[device.kind]),
+        codes=tuple(device.pollutants),
+        channels=build_channels(seed, device.mn, industry, device.pollutants, limits),
+        protocol_factor=np.array([load_catalogue().get(c).protocol_factor for c in device.pollutants]),
+        limits=limits,
+        hj212_password=device.hj212_password,
+    )
+
+
 def build_plans(registry: Registry, seed: int, devices: Sequence[str] | None = None) -> list[DevicePlan]:
     """A plan for every device of the registry (or only the MN codes in `devices`)."""
-    catalogue = load_catalogue()
-    industries = {s.code: s.industry for s in registry.file.sites}
     wanted = None if devices is None else set(devices)
-    plans = []
-    for dev in registry.file.devices:
-        if wanted is not None and dev.mn not in wanted:
-            continue
-        limits = device_limits(registry, dev)
-        industry = industries[dev.site]
-        plans.append(
-            DevicePlan(
-                mn=dev.mn,
-                kind=dev.kind,
-                industry=industry,
-                transport=dev.transport,
-                system_code=dev.system_code,
-                interval_seconds=float(dev.reporting_interval_seconds or DEFAULT_INTERVAL_SECONDS[dev.kind]),
-                codes=tuple(dev.pollutants),
-                channels=build_channels(seed, dev.mn, industry, dev.pollutants, limits),
-                protocol_factor=np.array([catalogue.get(c).protocol_factor for c in dev.pollutants]),
-                limits=limits,
-                hj212_password=dev.hj212_password,
-            )
-        )
-    return plans
+    return [device_plan(registry, d, seed) for d in registry.file.devices if wanted is None or d.mn in wanted]

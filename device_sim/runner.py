@@ -79,6 +79,9 @@ class SimRunner:
         self.scenario = load_scenario(options.scenario)
         check_scenario(self.scenario, registry, options.scenario)
         transports = {t for t, on in (("mqtt", options.mqtt), ("hj212", options.hj212)) if on}
+        unknown = sorted(set(options.devices or ()) - {d.mn for d in registry.file.devices})
+        if unknown:
+            raise SimError(f"not in {options.registry_path}: {', '.join(unknown)}")
         self.plans = [p for p in build_plans(registry, options.seed, options.devices) if p.transport in transports]
         self.stats = Stats()
         self.simulation: Simulation | None = None

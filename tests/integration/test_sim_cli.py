@@ -112,3 +112,11 @@ def test_sim_service_runs_as_a_demo_component_until_stopped(sim_settings: Settin
     devices = {json.loads(p)["device"] for _, p in probe.received}
     assert "310120CH001S01" in devices  # the gas detector reports every 5 s (the analyser may not within 6 s)
     assert service.runner.stats.snapshot()["errors"] == 0
+
+
+def test_unknown_devices_are_refused_by_name() -> None:
+    from device_sim.runner import RunOptions, SimRunner
+
+    with pytest.raises(SimError, match="NOPE1, NOPE2"):
+        SimRunner(load_settings(environment="test"),
+                  RunOptions(registry_path=EXAMPLE_REGISTRY, devices=("NOPE2", "310120EP001W01", "NOPE1")))
