@@ -3,6 +3,7 @@ raised through the alert path appears live within 2 s, acknowledge it, open its 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -73,6 +74,7 @@ def test_operator_sees_a_new_alert_live_acknowledges_it_and_opens_its_report(
         expect(row).to_be_visible(timeout=2000)
         seen_after = time.monotonic() - started
         assert seen_after < 2.0, f"the alert appeared after {seen_after:.2f} s"
+        (artifacts / "live-alert-latency.json").write_text(json.dumps({"alert_in_queue_seconds": round(seen_after, 3)}))
         expect(page.locator("#toast-link")).to_contain_text("二级报警")
         _shot(page, artifacts, "alerts", docs=True)
 
