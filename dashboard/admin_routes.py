@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from dashboard.access import ROLES
+from dashboard.admin_registry import NewLimit, NewPlant, add_chain, add_limit, add_plant
 from dashboard.admin_store import (
     DEVICE_KINDS,
     POINT_KINDS,
@@ -27,7 +28,7 @@ from dashboard.deps import Conn, CsrfSessionDep, FormDep, SessionDep, app_state,
 from dashboard.passwords import generate_password
 from dashboard.render import page
 from dashboard.sessions import Session
-from dashboard.users import UserError, create_user, list_users, set_user_disabled
+from dashboard.users import UserError, create_user, list_users, set_user_disabled, set_user_role
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -63,6 +64,77 @@ def new_user(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDe
     except UserError as exc:
         return _admin_page(request, conn, session, 400, error=str(exc))
     return _admin_page(request, conn, session, issued=(username, password))
+
+
+@router.post("/users/{user_id}/role")
+def change_role(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep, user_id: int) -> Response:
+    """Change a user's role and scope (not one's own: nobody locks themselves out)."""
+    user = require(session, "admin")
+    if user_id == user.id:
+        return _admin_page(request, conn, session, 400, error="you cannot change your own role")
+    try:
+        set_user_role(conn, user_id, role=form.get("role", ""), districts=_words(form.get("districts", "")),
+                      site_codes=_words(form.get("site_codes", "")), actor=user.username, now=utc_now())
+    except UserError as exc:
+        return _admin_page(request, conn, session, 400, error=str(exc))
+    return RedirectResponse("/admin#users", status_code=303)
+
+
+@router.post("/plants")
+def new_plant(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
+    """A plant in an existing district."""
+    user = require(session, "admin")
+    try:
+        plant = NewPlant(
+            code=form.get("code", "").strip(), name_zh=form.get("name_zh", "").strip(),
+            name_en=form.get("name_en", "").strip(), district=form.get("district", "").strip(),
+            industry=form.get("industry", "").strip(), latitude=_number(form.get("latitude")),
+            longitude=_number(form.get("longitude")),
+        )
+        add_plant(conn, plant, actor=user.username, now=utc_now())
+    except (AdminError, ValueError) as exc:
+        return _admin_page(request, conn, session, 400, error=str(exc))
+    return RedirectResponse("/admin#plants", status_code=303)
+
+
+@router.post("/limits")
+def new_limit(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
+    """A limit for a plant or one of its devices, in force from now."""
+    user = require(session, "admin")
+    try:
+        limit = NewLimit(
+            site_code=form.get("site", "").strip(), device_mn=form.get("device", "").strip() or None,
+            pollutant=form.get("pollutant", "").strip(), basis=form.get("basis", ""),
+            direction=form.get("direction", ""), lower_value=_number(form.get("lower")),
+            upper_value=_number(form.get("upper")), source=form.get("source", ""),
+        )
+        add_limit(conn, limit, actor=user.username, now=utc_now())
+    except (AdminError, ValueError) as exc:
+        return _admin_page(request, conn, session, 400, error=str(exc))
+    return RedirectResponse("/admin#plants", status_code=303)
+
+
+@router.post("/chains")
+def new_chain(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
+    """An escalation chain (steps as RECIPIENT:DELAY_SECONDS, ...)."""
+    user = require(session, "admin")
+    try:
+        add_chain(conn, code=form.get("code", "").strip(), name=form.get("name", "").strip(),
+                  categories=_words(form.get("categories", "")), steps_text=form.get("steps", ""),
+                  repeat_interval_seconds=int(form.get("repeat", "0") or 0), actor=user.username, now=utc_now())
+    except (AdminError, ValueError) as exc:
+        return _admin_page(request, conn, session, 400, error=str(exc))
+    return RedirectResponse("/admin#chains", status_code=303)
+
+
+def _number(text: str | None) -> float | None:
+    """A decimal field; empty is None (ValueError for anything else that is not a finite number)."""
+    if text is None or not text.strip():
+        return None
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("not a finite number")
+    return value
 
 
 @router.post("/users/{user_id}/disable")

@@ -85,3 +85,21 @@ def set_user_disabled(conn: psycopg.Connection, user_id: int, disabled: bool, *,
         delete_user_sessions(conn, user_id)
         write_audit(conn, actor=actor, action="disable" if disabled else "enable", entity="user", key=row[0],
                     detail={}, now=now)
+
+
+def set_user_role(
+    conn: psycopg.Connection, user_id: int, *, role: str, districts: tuple[str, ...], site_codes: tuple[str, ...],
+    actor: str, now: datetime,
+) -> None:
+    """Change a user's role and scope; their sessions end, so the change applies at once."""
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    with conn.transaction():
+        row = conn.execute(
+            "UPDATE users SET role = %s, districts = %s, site_codes = %s, updated_at = %s WHERE id = %s"
+            " RETURNING username", (role, list(districts), list(site_codes), now, user_id)).fetchone()
+        if row is None:
+            raise UserError(f"no user with id {user_id}")
+        delete_user_sessions(conn, user_id)
+        detail = {"role": role, "districts": list(districts), "site_codes": list(site_codes)}
+        write_audit(conn, actor=actor, action="change_role", entity="user", key=row[0], detail=detail, now=now)

@@ -68,6 +68,15 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("GET", "/admin"): Spec("admin", scoped=False),
     ("POST", "/admin/users"): Spec("admin", lambda n: {"username": f"matrix{n}", "role": "viewer"}, scoped=False),
     ("POST", "/admin/users/{user_id}/disable"): Spec("admin", scoped=False),
+    ("POST", "/admin/users/{user_id}/role"): Spec("admin", lambda _: {"role": "viewer", "districts": "t"}, scoped=False),
+    ("POST", "/admin/plants"): Spec("admin", lambda n: {
+        "code": f"M-{n}", "name_zh": "厂", "name_en": "Plant", "district": "t", "industry": "chemical"}, scoped=False),
+    ("POST", "/admin/limits"): Spec("admin", lambda _: {
+        "site": "T-001", "pollutant": "w20117", "basis": "instant", "direction": "upper", "upper": "0.2",
+        "source": "permit"}, scoped=False),
+    ("POST", "/admin/chains"): Spec("admin", lambda n: {
+        "code": f"matrix{n}", "name": "M", "categories": "pollution", "steps": "insp-a:0", "repeat": "600"},
+        scoped=False),
     ("POST", "/admin/users/{user_id}/enable"): Spec("admin", scoped=False),
     ("POST", "/admin/maintenance"): Spec("admin", lambda _: {
         "site": "T-001", "starts_at": "2030-01-01T08:00", "ends_at": "2030-01-01T10:00", "reason": "matrix"},

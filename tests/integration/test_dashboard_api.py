@@ -228,6 +228,40 @@ def test_admin_changes_are_applied_and_audited(world: World) -> None:
                      ("admin", "device", "310120T002W01")]
 
 
+def test_admin_edits_plants_limits_chains_and_roles(world: World) -> None:
+    with client(world) as c:
+        csrf = login(c, "admin")
+        post = lambda path, **form: c.post(path, data={"csrf_token": csrf, **form}, follow_redirects=False)  # noqa: E731
+        assert post("/admin/plants", code="T-003", name_zh="三厂", name_en="Plant 3", district="t",
+                    industry="chemical", latitude="30.91", longitude="121.47").status_code == 303
+        assert post("/admin/plants", code="T-004", name_zh="x", name_en="x", district="nowhere",
+                    industry="x").status_code == 400
+        assert post("/admin/limits", site="T-001", device=WATER, pollutant="w20117", basis="instant",
+                    direction="upper", upper="0.05", source="permit 2026").status_code == 303
+        assert post("/admin/limits", site="T-001", pollutant="w01001", basis="instant", direction="range",
+                    lower="9", upper="6", source="x").status_code == 400
+        assert post("/admin/chains", code="night", name="夜间", categories="pollution safety",
+                    steps="insp-a:0, lead-c:300", repeat="900").status_code == 303
+        assert post("/admin/chains", code="bad", name="x", steps="nobody:0", repeat="60").status_code == 400
+        viewer_id = _events(world.database_url, "SELECT id FROM users WHERE username = 'viewer'")[0][0]
+        assert post(f"/admin/users/{viewer_id}/role", role="operator", districts="t u").status_code == 303
+        own_id = _events(world.database_url, "SELECT id FROM users WHERE username = 'admin'")[0][0]
+        assert post(f"/admin/users/{own_id}/role", role="viewer").status_code == 400
+    # The new limit is the one the plant page shows (device scope beats the preset); the new role applies.
+    with client(world) as v:
+        login(v, "viewer")
+        rows = v.get("/api/plants/T-001").json()["readings"]
+        assert next(r for r in rows if r["pollutant"] == "w20117")["upper_value"] == 0.05
+        assert v.get("/api/me").json()["role"] == "operator"
+    steps = _events(world.database_url, "SELECT r.code, s.delay_seconds FROM escalation_steps s JOIN escalation_chains c"
+                    " ON c.id = s.chain_id JOIN recipients r ON r.id = s.recipient_id WHERE c.code = 'night'"
+                    " ORDER BY s.position")
+    assert steps == [("insp-a", 0), ("lead-c", 300)]
+    entities = _events(world.database_url, "SELECT entity, action FROM audit_log WHERE actor = 'admin' ORDER BY id")
+    assert entities == [("site", "create"), ("limit", "create"), ("escalation_chain", "create"),
+                        ("user", "change_role")]
+
+
 def test_openapi_describes_the_json_api(world: World) -> None:
     with client(world) as c:
         paths = c.get("/api/openapi.json").json()["paths"]

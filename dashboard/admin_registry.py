@@ -1,0 +1,144 @@
+"""Registry changes made by administrators: plants, limits, escalation chains; each with its audit entry.
+
+The registry file (`envmon registry load`) stays the bulk path; these are the day-to-day edits.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import psycopg
+
+from dashboard.admin_store import AdminError
+from dashboard.audit import write_audit
+
+CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
+CATEGORIES = ("pollution", "safety", "device")
+BASES = ("instant", "hour", "day")
+DIRECTIONS = ("upper", "lower", "range")
+
+
+@dataclass(frozen=True, slots=True)
+class NewPlant:
+    """A plant as an administrator enters it."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    district: str
+    industry: str
+    latitude: float | None
+    longitude: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewLimit:
+    """A site- or device-scoped limit, in force from now."""
+
+    site_code: str
+    device_mn: str | None
+    pollutant: str
+    basis: str
+    direction: str
+    lower_value: float | None
+    upper_value: float | None
+    source: str
+
+
+def add_plant(conn: psycopg.Connection, p: NewPlant, *, actor: str, now: datetime) -> None:
+    """A new plant in an existing district."""
+    if not CODE.match(p.code) or not p.name_zh or not p.name_en or not p.industry:
+        raise AdminError("a plant needs a code (letters, digits, '-', '_'), names in both languages and an industry")
+    if (p.latitude is None) != (p.longitude is None) or not -90 <= (p.latitude or 0) <= 90:
+        raise AdminError("give both latitude and longitude, or neither")
+    with conn.transaction():
+        if conn.execute("SELECT 1 FROM districts WHERE code = %s", (p.district,)).fetchone() is None:
+            raise AdminError(f"no district {p.district}")
+        if conn.execute("SELECT 1 FROM sites WHERE code = %s", (p.code,)).fetchone():
+            raise AdminError(f"plant {p.code} exists")
+        conn.execute(
+            "INSERT INTO sites (code, name_zh, name_en, district, industry, latitude, longitude)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (p.code, p.name_zh, p.name_en, p.district, p.industry, p.latitude, p.longitude),
+        )
+        write_audit(conn, actor=actor, action="create", entity="site", key=p.code, detail=asdict(p), now=now)
+
+
+def check_limit(lim: NewLimit) -> None:
+    """Refuse a limit whose values do not fit its direction."""
+    if lim.basis not in BASES or lim.direction not in DIRECTIONS or not lim.source.strip():
+        raise AdminError("a limit needs a basis (instant, hour, day), a direction (upper, lower, range) and a source")
+    needs = {"upper": lim.upper_value is not None, "lower": lim.lower_value is not None,
+             "range": lim.lower_value is not None and lim.upper_value is not None
+             and lim.lower_value < lim.upper_value}
+    if not needs[lim.direction]:
+        raise AdminError(f"an {lim.direction} limit needs its value(s) (a range: lower below upper)")
+
+
+def add_limit(conn: psycopg.Connection, lim: NewLimit, *, actor: str, now: datetime) -> int:
+    """A limit for a plant (or one of its devices), valid from now, in the pollutant's canonical unit."""
+    check_limit(lim)
+    with conn.transaction():
+        unit = conn.execute("SELECT canonical_unit FROM pollutants WHERE code = %s", (lim.pollutant,)).fetchone()
+        site = conn.execute("SELECT id FROM sites WHERE code = %s", (lim.site_code,)).fetchone()
+        if unit is None or site is None:
+            raise AdminError("unknown plant or pollutant")
+        device = None
+        if lim.device_mn:
+            device = conn.execute("SELECT id FROM devices WHERE mn = %s AND site_id = %s",
+                                  (lim.device_mn, site[0])).fetchone()
+            if device is None:
+                raise AdminError(f"no device {lim.device_mn} at {lim.site_code}")
+        scheme = "gas_alarm" if lim.pollutant.startswith("s") else "discharge"
+        row = conn.execute(
+            "INSERT INTO limits (scope, site_id, device_id, pollutant, scheme, basis, direction, lower_value,"
+            " upper_value, unit, source, valid_from) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " RETURNING id",
+            ("device" if device else "site", None if device else site[0], device[0] if device else None,
+             lim.pollutant, scheme, lim.basis, lim.direction, lim.lower_value, lim.upper_value, unit[0], lim.source,
+             now),
+        ).fetchone()
+        assert row is not None
+        write_audit(conn, actor=actor, action="create", entity="limit", key=str(row[0]), detail=asdict(lim), now=now)
+    return int(row[0])
+
+
+def parse_steps(text: str) -> list[tuple[int, str]]:
+    """'insp-a:0, lead-c:600' -> [(0, 'insp-a'), (600, 'lead-c')] (recipient code and delay in seconds)."""
+    steps: list[tuple[int, str]] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        code, _, delay = part.partition(":")
+        if not code or not delay.strip().isdigit():
+            raise AdminError(f"a step is RECIPIENT:DELAY_SECONDS, not {part!r}")
+        steps.append((int(delay), code.strip()))
+    if not steps:
+        raise AdminError("a chain needs at least one step")
+    return steps
+
+
+def add_chain(
+    conn: psycopg.Connection, *, code: str, name: str, categories: tuple[str, ...], steps_text: str,
+    repeat_interval_seconds: int, actor: str, now: datetime,
+) -> None:
+    """An escalation chain: who is told about which category of alert, after which delay."""
+    steps = parse_steps(steps_text)
+    if not CODE.match(code) or not name or any(c not in CATEGORIES for c in categories) or repeat_interval_seconds < 1:
+        raise AdminError("a chain needs a code, a name, known categories and a repeat interval")
+    with conn.transaction():
+        rows = conn.execute("SELECT code, id FROM recipients WHERE code = ANY(%s)", ([c for _, c in steps],)).fetchall()
+        ids: dict[str, int] = {r[0]: int(r[1]) for r in rows}
+        missing = sorted({c for _, c in steps} - set(ids))
+        if missing or conn.execute("SELECT 1 FROM escalation_chains WHERE code = %s", (code,)).fetchone():
+            raise AdminError(f"unknown recipients {', '.join(missing)}" if missing else f"chain {code} exists")
+        row = conn.execute(
+            "INSERT INTO escalation_chains (code, name, categories, repeat_interval_seconds) VALUES (%s, %s, %s, %s)"
+            " RETURNING id", (code, name, list(categories), repeat_interval_seconds)).fetchone()
+        assert row is not None
+        for position, (delay, recipient) in enumerate(steps):
+            conn.execute("INSERT INTO escalation_steps (chain_id, position, delay_seconds, recipient_id)"
+                         " VALUES (%s, %s, %s, %s)", (row[0], position, delay, ids[recipient]))
+        detail = {"name": name, "categories": list(categories), "steps": steps_text,
+                  "repeat_interval_seconds": repeat_interval_seconds}
+        write_audit(conn, actor=actor, action="create", entity="escalation_chain", key=code, detail=detail, now=now)
