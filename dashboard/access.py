@@ -12,7 +12,7 @@ from typing import Literal
 
 Role = Literal["viewer", "operator", "inspector", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "operator", "inspector", "admin")
-Action = Literal["read", "alert.act", "alert.enforce", "maintenance.write", "admin"]
+Action = Literal["read", "alert.act", "alert.enforce", "admin"]
 
 PERMISSIONS: dict[Action, frozenset[str]] = {
     "read": frozenset(ROLES),
@@ -20,7 +20,6 @@ PERMISSIONS: dict[Action, frozenset[str]] = {
     "alert.act": frozenset({"operator", "inspector", "admin"}),
     # Opening an enforcement case is an inspector's decision, not the control room's.
     "alert.enforce": frozenset({"inspector", "admin"}),
-    "maintenance.write": frozenset({"operator", "admin"}),
     "admin": frozenset({"admin"}),
 }
 

@@ -94,7 +94,7 @@
         tr.appendChild(cell(label(a.state), "state"));
         tr.appendChild(link("/plants/" + a.site_code, en ? a.site_name_en : a.site_name_zh));
         tr.appendChild(cell(en ? a.point_name_en : a.point_name_zh));
-        tr.appendChild(cell(a.pollutant));
+        tr.appendChild(cell(en ? a.pollutant_en : a.pollutant_zh));
         tr.appendChild(cell(fmt(a.last_value) + " / " + fmt(a.limit_value)));
         tr.appendChild(cell(localTime(a.opened_at)));
         tbody.appendChild(tr);
