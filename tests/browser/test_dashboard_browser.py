@@ -4,6 +4,7 @@ raised through the alert path appears live within 2 s, acknowledge it, open its 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -30,6 +31,9 @@ from tests.browser.world import (
 )
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+# Screenshots always go to test-artifacts/; the ones in docs/ are refreshed only on request, so a test
+# run leaves the work tree clean: ENVMON_UPDATE_DOCS_SCREENSHOTS=1 pytest tests/browser
+UPDATE_DOCS = os.environ.get("ENVMON_UPDATE_DOCS_SCREENSHOTS") == "1"
 
 
 @pytest.fixture
@@ -50,7 +54,7 @@ def _sign_in(page: Page, base: str, username: str) -> None:
 def _shot(page: Page, artifacts: Path, name: str, *, docs: bool = False) -> None:
     path = artifacts / f"{name}.png"
     page.screenshot(path=str(path), full_page=False)
-    if docs:
+    if docs and UPDATE_DOCS:
         shutil.copyfile(path, DOCS / f"dashboard-{name}.png")
 
 
