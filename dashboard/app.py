@@ -69,8 +69,9 @@ def create_app(settings: Settings, config: DashboardConfig | None = None, *, poo
             await listener
             pool.close()
 
-    app = FastAPI(title="envmon dashboard", version="1", lifespan=lifespan, docs_url="/api/docs",
-                  redoc_url=None, openapi_url="/api/openapi.json")
+    # No Swagger UI: FastAPI's loads its script from a CDN, and nothing here is fetched from the internet.
+    app = FastAPI(title="envmon dashboard", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/api/openapi.json")
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")

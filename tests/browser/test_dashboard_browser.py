@@ -116,6 +116,22 @@ def test_operator_sees_a_new_alert_live_acknowledges_it_and_opens_its_report(
         assert not errors, errors
 
 
+def test_inspector_on_a_phone_acknowledges_an_enforcement_case(
+    world: World, browser: BrowserContext, artifacts: Path
+) -> None:
+    alert_id = raise_alert(world, WATER, "w20117", 0.5, samples=3)
+    with Served(create_app(world.settings)) as served:
+        page = browser.new_page()
+        page.set_viewport_size({"width": 390, "height": 844})
+        _sign_in(page, served.url, "inspector")
+        page.goto(f"{served.url}/alerts/{alert_id}")
+        page.select_option("#disposition", "enforcement_case")
+        page.click("#acknowledge")
+        expect(page.locator("#alert-state")).to_have_text("已确认")
+        expect(page.locator("#alert")).to_contain_text("立案查处")
+        _shot(page, artifacts, "phone", docs=True)
+
+
 def test_language_switch_to_english_in_the_browser(world: World, browser: BrowserContext, artifacts: Path) -> None:
     with Served(create_app(world.settings)) as served:
         page = browser.new_page()
