@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "ingest": ("ingest.bench", "readings/s through MQTT into PostgreSQL against the raw COPY ceiling"),
     "alerts": ("alerts.bench_latency", "publish-to-SMS latency under ingest load, and the engine's evaluation rate"),
     "report": ("alerts.reports.bench", "alert open to report stored (p50/p95), PDF size"),
+    "sim": ("device_sim.bench", "the simulator's generation rate (readings/s)"),
 }
 
 
@@ -217,11 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from alerts.cli import add_alerts_parsers
     from alerts.reports.cli import add_report_parser
+    from device_sim.cli import add_sim_parser
     from ingest.hj212.cli import add_hj212_parser
 
     add_hj212_parser(sub)
     add_alerts_parsers(sub)
     add_report_parser(sub)
+    add_sim_parser(sub)
 
     ingest = sub.add_parser(
         "ingest",

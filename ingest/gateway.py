@@ -131,7 +131,7 @@ class Hj212Gateway:
         await self._quarantine(conn, reply_to.mn if reply_to else None, reason, event.reason, event.data)
 
     async def _on_message(self, conn: _Connection, msg: Message, frame: bytes) -> None:
-        device = self._pipeline.directory.get(msg.mn)
+        device = self._pipeline.directory.get(msg.mn) or await asyncio.to_thread(self._pipeline.lookup_device, msg.mn)
         if device is None or device.transport != "hj212":
             conn.send(request_reply(msg, QnRtn.WRONG_MN))
             await self._quarantine(conn, msg.mn, "unknown_device", f"MN {msg.mn} is not a registered HJ 212 logger",

@@ -25,7 +25,7 @@ from envmon.catalogue import load_catalogue
 from ingest import writer
 from ingest.copy_binary import CopyEncoder
 from ingest.decode import decode_payload
-from ingest.directory import DeviceDirectory, load_directory
+from ingest.directory import DeviceDirectory, DeviceInfo, load_directory
 from ingest.errors import RejectedMessage, WriteError
 from ingest.inbox import Inbox
 from ingest.metrics import IngestMetrics
@@ -139,6 +139,15 @@ class Pipeline:
     @property
     def directory(self) -> DeviceDirectory:
         return self._directory
+
+    def lookup_device(self, mn: str) -> DeviceInfo | None:
+        """A registered device; an unknown MN reloads the registry first (at most every 2 s), so a device
+        added a moment ago, or one that connects before the first load, is not refused."""
+        found = self._directory.get(mn)
+        if found is None:
+            self._refresh_directory(force=True)
+            found = self._directory.get(mn)
+        return found
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set and the queue is drained (or the database is away).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -158,3 +159,12 @@ def test_unknown_codes_are_reported_and_known_ones_kept(gateway: Gateway, databa
     exchange(gateway.port, [upload("2011", T0, "w99999-Rtd=1.0,w99999-Flag=N;w01001-Rtd=7.0,w01001-Flag=N")], 1)
     assert wait_for_count(database_url, "SELECT count(*) FROM readings", 1) == 1
     assert wait_for_count(database_url, "SELECT count(*) FROM quarantine WHERE reason = 'hj212_partial'", 1) == 1
+
+
+def test_a_logger_registered_after_ingest_started_is_accepted_at_once(gateway: Gateway, database_url: str) -> None:
+    late = "310120HJ002W01"
+    time.sleep(2.1)  # past the reload's rate limit: the registry was loaded when the pipeline started
+    with psycopg.connect(database_url) as conn:
+        store_registry(conn, parse_registry(REGISTRY.replace(LOGGER, late), "t"), actor="test")
+    replies = exchange(gateway.port, [upload("2011", T0, RTD, mn=late)], 1)
+    assert [r.cn for r in replies] == ["9014"], "the gateway reloads the registry for an MN it does not know"
