@@ -12,9 +12,15 @@
     resolved: ["已解除", "resolved"], closed: ["已关闭", "closed"], new_alert: ["新告警", "New alert"]
   };
   function label(key) { var p = LABELS[key]; return p ? p[en ? 1 : 0] : key; }
-  function debounce(fn, ms) {
-    var timer = null;
-    return function () { clearTimeout(timer); timer = setTimeout(fn, ms); };
+  // At most one call per `ms`, the last request never lost: ingest may notify many batches a second,
+  // and a debounce would starve while they keep coming.
+  function throttle(fn, ms) {
+    var last = 0, timer = null;
+    return function () {
+      if (timer) return;
+      var wait = Math.max(0, last + ms - Date.now());
+      timer = setTimeout(function () { timer = null; last = Date.now(); fn(); }, wait);
+    };
   }
   function getJSON(url) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (r) {
@@ -61,7 +67,7 @@
   }
 
   // ----- overview ---------------------------------------------------------------------------------
-  var refreshOverview = debounce(function () {
+  var refreshOverview = throttle(function () {
     getJSON("/api/overview").then(function (d) {
       if (!d) return;
       document.querySelectorAll("[data-severity]").forEach(function (el) {
@@ -78,10 +84,11 @@
       });
     });
   }, 100);
+  var refreshOverviewSlowly = throttle(refreshOverview, 5000);
 
   // ----- alert queue ------------------------------------------------------------------------------
   var queue = document.getElementById("queue");
-  var refreshQueue = debounce(function () {
+  var refreshQueue = throttle(function () {
     getJSON("/api/alerts?" + queue.dataset.query).then(function (rows) {
       if (!rows) return;
       var tbody = document.createElement("tbody");
@@ -107,7 +114,7 @@
   var plantEl = document.getElementById("plant");
   var range = "24h";
   var charts = [];
-  var refreshLatest = debounce(function () {
+  var refreshLatest = throttle(function () {
     getJSON("/api/plants/" + encodeURIComponent(plantEl.dataset.site)).then(function (d) {
       if (!d) return;
       d.readings.forEach(function (r) {
@@ -119,7 +126,7 @@
         tr.classList.toggle("over", r.upper_value != null && r.value != null && r.value > r.upper_value);
       });
     });
-  }, 300);
+  }, 1000);
   var SPANS = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
   function pad(n) { return n < 10 ? "0" + n : String(n); }
   function tickLabel(seconds) {
@@ -212,7 +219,7 @@
   });
   source.addEventListener("readings", function (e) {
     var ev = JSON.parse(e.data);
-    if (page === "overview") refreshOverview();
+    if (page === "overview") refreshOverviewSlowly();
     if (page === "plant" && ev.sites.indexOf(plantEl.dataset.site) >= 0) { refreshLatest(); refreshCharts(false); }
   });
 })();
