@@ -1,1 +1,1 @@
-"""dashboard component (built by its own issue)."""
+"""dashboard component (issue 7): the FastAPI web app, its JSON API and live events; see docs/dashboard.md."""

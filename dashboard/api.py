@@ -183,6 +183,11 @@ def _stream_session(request: Request) -> Session:
         return current_session(optional_session(request, conn))
 
 
+def _still_signed_in(request: Request) -> bool:
+    with app_state(request).pool.connection() as conn:
+        return optional_session(request, conn) is not None
+
+
 @router.get("/events", response_class=StreamingResponse)
 async def events(request: Request) -> StreamingResponse:
     """Server-Sent Events: `alert` and `readings` events about the user's plants."""
@@ -199,6 +204,9 @@ async def events(request: Request) -> StreamingResponse:
                 try:
                     event = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_SECONDS)
                 except TimeoutError:
+                    # A stream outlives its request: end it once the session is gone (logout, disabled, expired).
+                    if not await asyncio.to_thread(_still_signed_in, request):
+                        return
                     yield ": keep-alive\n\n"
                     continue
                 if event is None:

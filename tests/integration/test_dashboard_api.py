@@ -325,3 +325,18 @@ def test_live_events_reach_the_browsers_of_the_plant_within_two_seconds(world: W
                 continue
         assert "alert" in kinds
         stop.set()
+
+
+def test_event_stream_ends_when_the_session_ends(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dashboard.api.KEEPALIVE_SECONDS", 0.3)
+    with Served(create_app(world.settings)) as served:
+        cookie = _session_cookie(served.url, "viewer")
+        events: queue.Queue[tuple[float, dict[str, Any]]] = queue.Queue()
+        stop = threading.Event()
+        reader = threading.Thread(target=_stream, args=(served.url, cookie, events, stop), daemon=True)
+        reader.start()
+        assert events.get(timeout=5)[1]["event"] == "connected"
+        with psycopg.connect(world.database_url, autocommit=True) as conn:
+            conn.execute("UPDATE users SET disabled = true WHERE username = 'viewer'")
+        reader.join(5)
+        assert not reader.is_alive()  # the server closed the stream

@@ -1,0 +1,99 @@
+"""Administration input checks (pure): users, devices, limits, chain steps, NUL refusal."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard.admin_registry import NewLimit, check_limit, parse_steps
+from dashboard.admin_store import AdminError, NewDevice, check_device
+from dashboard.app import is_nul_in
+from dashboard.users import UserError, check_new_user
+
+KNOWN = {"w20117", "w01001"}
+
+
+def device(**changes: object) -> NewDevice:
+    values: dict[str, object] = {
+        "site_code": "T-001", "mn": "310120T001W09", "kind": "water_analyser", "point_kind": "outfall",
+        "point_name_zh": "排口", "point_name_en": "Outfall", "pollutants": ("w20117",), "reporting_interval_seconds": 60,
+    }
+    values.update(changes)
+    return NewDevice(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("changes", [
+    pytest.param({"mn": "31/0120"}, id="mn-with-slash-would-escape-its-topic"),
+    pytest.param({"kind": "toaster"}, id="unknown-kind"),
+    pytest.param({"pollutants": ("w99999",)}, id="unknown-pollutant"),
+    pytest.param({"pollutants": ()}, id="no-pollutant"),
+    pytest.param({"reporting_interval_seconds": 0}, id="zero-interval"),
+    pytest.param({"point_name_en": ""}, id="missing-english-name"),
+])
+def test_malformed_devices_are_refused(changes: dict[str, object]) -> None:
+    with pytest.raises(AdminError):
+        check_device(device(**changes), KNOWN)
+
+
+def test_a_well_formed_device_passes() -> None:
+    check_device(device(), KNOWN)
+
+
+def limit(direction: str, lower: float | None, upper: float | None, basis: str = "instant") -> NewLimit:
+    return NewLimit("T-001", None, "w20117", basis, direction, lower, upper, "permit")
+
+
+@pytest.mark.parametrize(("lim", "ok"), [
+    pytest.param(limit("upper", None, 0.1), True, id="upper"),
+    pytest.param(limit("lower", 2.0, None), True, id="lower"),
+    pytest.param(limit("range", 6.0, 9.0), True, id="range"),
+    pytest.param(limit("upper", 0.1, None), False, id="upper-without-upper-value"),
+    pytest.param(limit("range", 9.0, 6.0), False, id="inverted-range"),
+    pytest.param(limit("upper", None, 0.1, basis="week"), False, id="unknown-basis"),
+])
+def test_limit_values_fit_their_direction(lim: NewLimit, ok: bool) -> None:
+    if ok:
+        check_limit(lim)
+    else:
+        with pytest.raises(AdminError):
+            check_limit(lim)
+
+
+@pytest.mark.parametrize(("text", "steps"), [
+    pytest.param("insp-a:0", [(0, "insp-a")], id="one"),
+    pytest.param(" insp-a:0 , lead-c:600,", [(0, "insp-a"), (600, "lead-c")], id="spaces-and-trailing-comma"),
+])
+def test_chain_steps_parse(text: str, steps: list[tuple[int, str]]) -> None:
+    assert parse_steps(text) == steps
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("", id="empty"), pytest.param("insp-a", id="no-delay"), pytest.param("insp-a:-5", id="negative"),
+    pytest.param(":10", id="no-recipient"),
+])
+def test_malformed_chain_steps_are_refused(text: str) -> None:
+    with pytest.raises(AdminError):
+        parse_steps(text)
+
+
+@pytest.mark.parametrize(("username", "role", "ok"), [
+    pytest.param("li.na", "inspector", True, id="dotted-name"),
+    pytest.param("Li", "viewer", False, id="upper-case"),
+    pytest.param("x", "viewer", False, id="too-short"),
+    pytest.param("li na", "viewer", False, id="space"),
+    pytest.param("chief", "root", False, id="unknown-role"),
+])
+def test_new_user_names_and_roles(username: str, role: str, ok: bool) -> None:
+    if ok:
+        check_new_user(username, role)
+    else:
+        with pytest.raises(UserError):
+            check_new_user(username, role)
+
+
+@pytest.mark.parametrize(("path", "query", "refused"), [
+    pytest.param("/plants/T-001", "range=1h", False, id="plain"),
+    pytest.param("/plants/T\x00", "", True, id="nul-in-path"),
+    pytest.param("/api/alerts", "site=%00", True, id="encoded-nul-in-query"),
+])
+def test_nul_characters_are_refused_at_the_edge(path: str, query: str, refused: bool) -> None:
+    assert is_nul_in(path, query) is refused
