@@ -5,6 +5,17 @@
   var body = document.body;
   var page = body.dataset.page;
   var en = body.dataset.locale === "en";
+  // Times are shown in the configured zone (settings.timezone), whatever the browser's own zone.
+  var zone = body.dataset.zone || "Asia/Shanghai";
+  var stamp = new Intl.DateTimeFormat("en-CA", {
+    timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit"
+  });
+  function parts(date) {
+    var out = {};
+    stamp.formatToParts(date).forEach(function (p) { out[p.type] = p.value; });
+    return out;
+  }
   var LABELS = {
     warning: ["预警", "warning"], exceedance: ["超标", "exceedance"], severe: ["严重超标", "severe"],
     level1: ["一级报警", "level 1 alarm"], level2: ["二级报警", "level 2 alarm"], fault: ["设备故障", "device fault"],
@@ -40,8 +51,8 @@
   }
   function fmt(v) { return v == null ? "—" : Number(v.toPrecision(4)).toString(); }
   function localTime(iso) {
-    var d = new Date(iso);
-    return d.toLocaleString(en ? "en-GB" : "zh-CN", { hour12: false });
+    var p = parts(new Date(iso));
+    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" + p.second;
   }
   function age(iso) {
     if (!iso) return en ? "never" : "从未";
@@ -128,11 +139,10 @@
     });
   }, 1000);
   var SPANS = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
-  function pad(n) { return n < 10 ? "0" + n : String(n); }
   function tickLabel(seconds) {
-    var d = new Date(seconds * 1000);
-    var hm = pad(d.getHours()) + ":" + pad(d.getMinutes());
-    return SPANS[range] > 86400 ? (d.getMonth() + 1) + "/" + d.getDate() + " " + hm : hm;
+    var p = parts(new Date(seconds * 1000));
+    var hm = p.hour + ":" + p.minute;
+    return SPANS[range] > 86400 ? Number(p.month) + "/" + Number(p.day) + " " + hm : hm;
   }
   // Limit and warning as horizontal lines across the whole plot, drawn after the series.
   function thresholdLines(lines) {
@@ -167,6 +177,7 @@
       var now = Date.now() / 1000;
       var opts = {
         width: width, height: 180, legend: { show: false },
+        tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), zone); },
         series: [{}, { label: ds.labelValue, stroke: "#1f6feb", width: 1.5, fill: "rgba(31,111,235,0.08)" }],
         scales: {
           x: { time: true, range: function () { return [now - SPANS[range], now]; } },

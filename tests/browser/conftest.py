@@ -17,11 +17,11 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
 @pytest.fixture
 def browser() -> Iterator[BrowserContext]:
-    """A headless chromium with a profile of its own, 1440x900, Shanghai time."""
+    """A headless chromium with a profile of its own, 1440x900, in Berlin: pages must show Shanghai time anyway."""
     with tempfile.TemporaryDirectory(prefix="envmon-chromium-") as profile, sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
-            viewport={"width": 1440, "height": 900}, timezone_id="Asia/Shanghai", locale="zh-CN",
+            viewport={"width": 1440, "height": 900}, timezone_id="Europe/Berlin", locale="zh-CN",
         )
         try:
             yield context

@@ -10,6 +10,7 @@ import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -18,6 +19,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from alerts.lifecycle import alert_code
 from alerts.reports.store import generate_report
 from dashboard.app import create_app
+from dashboard.i18n import local_time
 from tests.alert_helpers import WATER
 from tests.browser.world import (
     PASSWORD,
@@ -80,6 +82,10 @@ def test_operator_sees_a_new_alert_live_acknowledges_it_and_opens_its_report(
         assert seen_after < 2.0, f"the alert appeared after {seen_after:.2f} s"
         (artifacts / "live-alert-latency.json").write_text(json.dumps({"alert_in_queue_seconds": round(seen_after, 3)}))
         expect(page.locator("#toast-link")).to_contain_text("二级报警")
+        # The row was drawn by the script, in the configured zone, not the browser's (Berlin).
+        with psycopg.connect(world.database_url) as conn:
+            opened_at = conn.execute("SELECT opened_at FROM alerts WHERE id = %s", (alert_id,)).fetchone()[0]  # type: ignore[index]
+        expect(row.locator("td").nth(7)).to_have_text(local_time(opened_at, ZoneInfo("Asia/Shanghai")))
         _shot(page, artifacts, "alerts", docs=True)
 
         with psycopg.connect(world.database_url, autocommit=True) as conn:
