@@ -52,6 +52,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "validity": ("有效率", "Validity"),
     "quarantine": ("隔离报文", "Quarantined messages"),
     "reason": ("原因", "Reason"),
+    "received_at": ("接收时间", "Received"),
     "never": ("从未", "never"),
     "offline": ("离线", "offline"),
     "online": ("在线", "online"),

@@ -340,3 +340,28 @@ def test_event_stream_ends_when_the_session_ends(world: World, monkeypatch: pyte
             conn.execute("UPDATE users SET disabled = true WHERE username = 'viewer'")
         reader.join(5)
         assert not reader.is_alive()  # the server closed the stream
+
+
+def test_the_event_listener_reconnects_after_losing_its_database_connection(world: World) -> None:
+    with Served(create_app(world.settings)) as served:
+        events: queue.Queue[tuple[float, dict[str, Any]]] = queue.Queue()
+        stop = threading.Event()
+        threading.Thread(target=_stream, args=(served.url, _session_cookie(served.url, "operator"), events, stop),
+                         daemon=True).start()
+        assert events.get(timeout=5)[1]["event"] == "connected"
+        (old,) = _listeners(world.database_url)
+        _events(world.database_url, "SELECT pg_terminate_backend(%s)", old)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _listeners(world.database_url) in ([], [old]):
+            time.sleep(0.1)
+        time.sleep(0.3)  # the new connection's LISTEN follows its connect
+        alert_id = raise_alert(world)
+        seen: list[dict[str, Any]] = []
+        while not any(e.get("id") == alert_id for e in seen):
+            seen.append(events.get(timeout=5)[1])  # the browser's stream survived; the event arrives
+        stop.set()
+
+
+def _listeners(database_url: str) -> list[int]:
+    rows = _events(database_url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'envmon-dashboard-events'")
+    return [int(r[0]) for r in rows]
