@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,8 @@ CHANNEL = "envmon_events"
 # A browser that stops reading loses events past this many (it refreshes on the next one it gets).
 QUEUE_SIZE = 256
 RECONNECT_SECONDS = 1.0
+# An event about an unknown device reloads the device map, at most this often (a flood of them costs one query).
+RELOAD_SECONDS = 5.0
 
 DeviceSites = dict[int, tuple[str, str]]  # device id -> (district, site code)
 
@@ -65,6 +68,7 @@ class EventHub:
         self._url = database_url
         self._load_devices = load_devices
         self._devices: DeviceSites = {}
+        self._loaded_at = float("-inf")
         self._subscribers: set[Subscriber] = set()
         self.connected = asyncio.Event()
 
@@ -113,12 +117,22 @@ class EventHub:
         except ValueError:
             log.warning("ignoring a malformed event: %.200s", payload)
             return
-        if event.get("kind") == "alert" and int(event.get("device_id") or -1) not in self._devices:
+        if self._mentions_unknown_device(event):
             self._devices = await asyncio.to_thread(self._load_devices)  # a device added since the last load
         for sub in list(self._subscribers):
             shown = filter_event(event, sub.user, self._devices)
             if shown is not None:
                 self._put(sub, shown)
+
+    def _mentions_unknown_device(self, event: dict[str, Any]) -> bool:
+        """True when the event names a device not yet in the map (reloaded at most every RELOAD_SECONDS)."""
+        ids = [event.get("device_id")] if event.get("kind") == "alert" else list(event.get("devices") or [])
+        unknown = any(int(d or -1) not in self._devices for d in ids)
+        now = time.monotonic()
+        if unknown and now - self._loaded_at >= RELOAD_SECONDS:
+            self._loaded_at = now
+            return True
+        return False
 
     def _put(self, sub: Subscriber, event: dict[str, Any] | None) -> None:
         try:

@@ -95,6 +95,18 @@ def test_acknowledge_note_and_resolve_go_through_the_lifecycle_with_a_timeline(w
         assert "采样复核" in page and "called the plant" in page
 
 
+def test_viewers_see_delivery_status_but_not_phone_numbers(world: World) -> None:
+    alert_id = raise_alert(world)  # the gas chain texts the safety officer at once
+    with client(world) as c:
+        login(c, "viewer")
+        notes = c.get(f"/api/alerts/{alert_id}").json()["notifications"]
+        assert [n["phone"] for n in notes] == ["+86*******0002"]
+        assert notes[0]["status"] in ("pending", "sending") and notes[0]["recipient"] == "Daniel Becker"
+    with client(world) as c:
+        login(c, "operator")
+        assert c.get(f"/api/alerts/{alert_id}").json()["notifications"][0]["phone"] == "+8613900000002"
+
+
 def test_only_inspectors_and_admins_open_enforcement_cases(world: World) -> None:
     alert_id = raise_alert(world)
     body = {"disposition": "enforcement_case"}

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dashboard.access import User, can, scope_clause, sees_site
-from dashboard.alert_queue import QueueFilter, queue_conditions
+from dashboard.alert_queue import QueueFilter, mask_phone, queue_conditions
 from dashboard.config import DashboardConfig
 from dashboard.cookies import LOOPBACK_NAME, SECURE_NAME, cookie_policy, is_loopback
 from dashboard.device_health import rates
@@ -202,3 +202,11 @@ def test_text_in_both_languages_and_local_time() -> None:
     assert age_text(125, "en") == "2 min"
     assert age_text(7300, "zh-CN") == "2 小时"
     assert age_text(None, "en") == "never"
+
+
+@pytest.mark.parametrize(("phone", "masked"), [
+    pytest.param("+8613900000001", "+86*******0001", id="mobile"),
+    pytest.param("+493012", "*******", id="too-short-to-show-anything"),
+])
+def test_viewers_see_masked_phone_numbers(phone: str, masked: str) -> None:
+    assert mask_phone(phone) == masked
