@@ -26,7 +26,7 @@ DEPLOY = ROOT / "deploy"
 ENVMON_SERVICES = ("migrate", "ingest", "alerts", "dashboard")
 UNITS = ("envmon-migrate", "envmon-ingest", "envmon-alerts", "envmon-dashboard")
 # Variables envmon reads that are not fields of Settings.
-NON_FIELD_VARIABLES = {"ENVMON_CONFIG", "ENVMON_STATE_DIR"}
+NON_FIELD_VARIABLES = {"ENVMON_CONFIG"}
 
 
 def setting_variables() -> set[str]:
