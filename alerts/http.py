@@ -7,12 +7,13 @@ see alerts/webhooks.py for what is served.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from envmon.httpserve import QuietHandler, serve_in_background
 
 MAX_FORM_BYTES = 64 * 1024
 Response = tuple[int, str, bytes]  # HTTP status, content type, body
@@ -31,9 +32,7 @@ def serve_http(
     port: int,
 ) -> ThreadingHTTPServer:
     """Start the endpoint on a daemon thread; returns the server (its port may be chosen by the OS)."""
-    server = ThreadingHTTPServer((host, port), _handler_for(registry, health, webhooks, pages))
-    threading.Thread(target=server.serve_forever, name="alerts-http", daemon=True).start()
-    return server
+    return serve_in_background(_handler_for(registry, health, webhooks, pages), host, port, "alerts-http")
 
 
 def _handler_for(
@@ -42,36 +41,26 @@ def _handler_for(
     webhooks: Mapping[str, FormHandler],
     pages: Mapping[str, PageHandler],
 ) -> type:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
             if self.path == "/metrics":
-                self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+                self.reply(200, CONTENT_TYPE_LATEST, generate_latest(registry))
             elif self.path == "/healthz":
                 ok, facts = health()
-                self._send(200 if ok else 503, "application/json", json.dumps({"ok": ok, **facts}).encode())
+                self.reply(200 if ok else 503, "application/json", json.dumps({"ok": ok, **facts}).encode())
             else:
                 page = next((h for prefix, h in pages.items() if self.path.startswith(prefix)), None)
-                self._send(*page(self.path)) if page else self._send(404, "text/plain", b"not found\n")
+                self.reply(*page(self.path)) if page else self.reply(404, "text/plain", b"not found\n")
 
         def do_POST(self) -> None:  # noqa: N802 - the http.server API
             handler = webhooks.get(self.path.split("?", 1)[0])
             size = int(self.headers.get("Content-Length") or 0)
             if handler is None:
-                self._send(404, "text/plain", b"not found\n")
+                self.reply(404, "text/plain", b"not found\n")
             elif size > MAX_FORM_BYTES:
-                self._send(413, "text/plain", b"too large\n")
+                self.reply(413, "text/plain", b"too large\n")
             else:
                 form = dict(parse_qsl(self.rfile.read(size).decode("utf-8", "replace"), keep_blank_values=True))
-                self._send(*handler(form, self.headers.get("X-Twilio-Signature", "")))
-
-        def _send(self, status: int, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep scrapes out of the log
-            return
+                self.reply(*handler(form, self.headers.get("X-Twilio-Signature", "")))
 
     return Handler

@@ -218,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from alerts.cli import add_alerts_parsers
     from alerts.reports.cli import add_report_parser
+    from dashboard.cli import add_dashboard_parser
     from device_sim.cli import add_sim_parser
     from ingest.hj212.cli import add_hj212_parser
 
@@ -225,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_alerts_parsers(sub)
     add_report_parser(sub)
     add_sim_parser(sub)
+    add_dashboard_parser(sub)
 
     ingest = sub.add_parser(
         "ingest",

@@ -69,6 +69,8 @@ class MigrationResult:
 
 def discover(folder: Path, flavour: Flavour) -> list[Migration]:
     """The migrations in folder for this flavour, in version order; bad names are errors."""
+    if not folder.is_dir():
+        raise MigrationError(f"no migrations folder at {folder} (set ENVMON_MIGRATIONS_DIR)")
     by_version: dict[int, dict[str, Path]] = {}
     for path in sorted(folder.glob("*.sql")):
         match = _NAME_RE.match(path.name)

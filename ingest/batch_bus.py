@@ -7,6 +7,10 @@ from collections.abc import Callable
 from envmon.batchwire import encode_batch, rows_to_array
 from ingest.pipeline import StoredBatch
 
+# Rows per message: 24 bytes a row keeps a message near 200 KB, under the brokers' packet limits
+# (the local stack's 256 KiB; a committed batch of 2,000 messages of ten readings is 480 KB).
+ROWS_PER_MESSAGE = 8_000
+
 
 class BatchPublisher:
     """A batch subscriber that sends each committed batch on the broker's internal batch topic."""
@@ -16,6 +20,9 @@ class BatchPublisher:
         self.published = 0
 
     def on_batch(self, batch: StoredBatch) -> None:
-        codes, rows = rows_to_array((r.time, r.device_id, r.pollutant, r.basis, r.value, r.flag) for r in batch.rows)
-        self._publish(encode_batch(codes, rows))
-        self.published += 1
+        rows = batch.rows
+        for start in range(0, len(rows), ROWS_PER_MESSAGE):
+            part = rows[start : start + ROWS_PER_MESSAGE]
+            codes, array = rows_to_array((r.time, r.device_id, r.pollutant, r.basis, r.value, r.flag) for r in part)
+            self._publish(encode_batch(codes, array))
+            self.published += 1

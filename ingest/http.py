@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from envmon.httpserve import QuietHandler, serve_in_background
 from ingest.metrics import IngestMetrics
 
 # Healthy while the last commit (or start) is this recent, or nothing is waiting.
@@ -29,30 +29,18 @@ def health(metrics: IngestMetrics, started: float, now: float) -> tuple[bool, di
 def serve_http(metrics: IngestMetrics, host: str, port: int, started: float) -> ThreadingHTTPServer:
     """Start the endpoint on a daemon thread; returns the server (its port may be chosen by the OS)."""
     handler = _handler_for(metrics, lambda: health(metrics, started, time.time()))
-    server = ThreadingHTTPServer((host, port), handler)
-    threading.Thread(target=server.serve_forever, name="ingest-http", daemon=True).start()
-    return server
+    return serve_in_background(handler, host, port, "ingest-http")
 
 
 def _handler_for(metrics: IngestMetrics, check: Callable[[], tuple[bool, dict[str, object]]]) -> type:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
             if self.path == "/metrics":
-                self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
+                self.reply(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
             elif self.path == "/healthz":
                 ok, facts = check()
-                self._send(200 if ok else 503, "application/json", json.dumps({"ok": ok, **facts}).encode())
+                self.reply(200 if ok else 503, "application/json", json.dumps({"ok": ok, **facts}).encode())
             else:
-                self._send(404, "text/plain", b"not found\n")
-
-        def _send(self, status: int, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep scrapes out of the log
-            return
+                self.reply(404, "text/plain", b"not found\n")
 
     return Handler
