@@ -17,6 +17,8 @@ from typing import TextIO
 import numpy as np
 
 from alerts.model import ReadingBatch
+from alerts.wire import batch_from_wire
+from envmon.batchwire import WireBatch, rows_to_array
 from envmon.catalogue import Catalogue, load_catalogue
 from envmon.errors import CatalogueError, EnvmonError
 from ingest.rows import Row
@@ -57,24 +59,7 @@ def batch_from_rows(rows: Sequence[Row]) -> ReadingBatch:
     """The rows ingest committed (canonical units already; duplicates included) as a batch."""
     if not rows:
         return empty_batch()
-    times, devices, pollutants, bases, values, flags, _, _ = zip(*rows, strict=True)
-    codes = tuple(sorted(set(pollutants)))
-    column = {c: n for n, c in enumerate(codes)}
-    # The rows of one message share one datetime object: convert each once (by id: hashing an
-    # aware datetime asks for its UTC offset, which is as slow as converting it).
-    stamps: dict[int, float] = {}
-    for t in times:
-        if id(t) not in stamps:
-            stamps[id(t)] = t.timestamp()
-    return ReadingBatch(
-        codes=codes,
-        time_s=np.array([stamps[id(t)] for t in times], dtype=np.float64),
-        device_id=np.array(devices, dtype=np.int32),
-        pollutant=np.array([column[p] for p in pollutants], dtype=np.int16),
-        value=np.array(values, dtype=np.float64),
-        flag=np.frombuffer("".join(flags).encode("ascii"), dtype=np.uint8).copy(),
-        basis=np.array([BASIS_CODES[b] for b in bases], dtype=np.int8),
-    )
+    return batch_from_wire(WireBatch(*rows_to_array(rows)))
 
 
 def empty_batch() -> ReadingBatch:

@@ -12,9 +12,9 @@ basis as an index into `BASES`.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -43,15 +43,28 @@ class WireBatch:
     rows: npt.NDArray[np.void]
 
 
-def rows_to_array(
-    rows: Iterable[tuple[datetime, int, str, str, float, str]],
-) -> tuple[tuple[str, ...], npt.NDArray[np.void]]:
-    """(time, device_id, pollutant, basis, value, flag) tuples to the codes table and row array."""
-    index: dict[str, int] = {}
-    records = [
-        (t.timestamp(), d, index.setdefault(p, len(index)), v, ord(f), BASIS_INDEX[b]) for t, d, p, b, v, f in rows
-    ]
-    return tuple(index), np.array(records, dtype=ROW_DTYPE)
+def rows_to_array(rows: Sequence[Sequence[Any]]) -> tuple[tuple[str, ...], npt.NDArray[np.void]]:
+    """Rows whose first six fields are (time, device_id, pollutant, basis, value, flag), as ingest's
+    `readings` rows are, to the codes table and the row array (column by column: ~0.3 us a row)."""
+    array = np.zeros(len(rows), dtype=ROW_DTYPE)
+    if not rows:
+        return (), array
+    times, devices, pollutants, bases, values, flags = list(zip(*rows, strict=False))[:6]
+    codes = tuple(sorted(set(pollutants)))
+    column = {c: n for n, c in enumerate(codes)}
+    # The rows of one message share one datetime object: convert each once (by id: hashing an aware
+    # datetime asks for its UTC offset, which is as slow as converting it).
+    stamps: dict[int, float] = {}
+    for t in times:
+        if id(t) not in stamps:
+            stamps[id(t)] = t.timestamp()
+    array["time_s"] = [stamps[id(t)] for t in times]
+    array["device_id"] = devices
+    array["pollutant"] = [column[p] for p in pollutants]
+    array["value"] = values
+    array["flag"] = np.frombuffer("".join(flags).encode("ascii"), dtype=np.uint8)
+    array["basis"] = [BASIS_INDEX[b] for b in bases]
+    return codes, array
 
 
 def encode_batch(codes: Sequence[str], rows: npt.NDArray[np.void]) -> bytes:

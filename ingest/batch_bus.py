@@ -23,6 +23,6 @@ class BatchPublisher:
         rows = batch.rows
         for start in range(0, len(rows), ROWS_PER_MESSAGE):
             part = rows[start : start + ROWS_PER_MESSAGE]
-            codes, array = rows_to_array((r.time, r.device_id, r.pollutant, r.basis, r.value, r.flag) for r in part)
+            codes, array = rows_to_array(part)
             self._publish(encode_batch(codes, array))
             self.published += 1

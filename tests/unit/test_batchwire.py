@@ -16,7 +16,7 @@ def test_rows_survive_a_round_trip() -> None:
     rows = [(T, 7, "w20117", "instant", 0.042, "N"), (T, 7, "w01001", "hour", 7.1, "C"), (T, 9, "w20117", "day", 0.5, "N")]
     codes, array = rows_to_array(rows)
     batch = decode_batch(encode_batch(codes, array))
-    assert batch.codes == ("w20117", "w01001")
+    assert batch.codes == ("w01001", "w20117")
     assert batch.rows["device_id"].tolist() == [7, 7, 9]
     assert [batch.codes[i] for i in batch.rows["pollutant"]] == ["w20117", "w01001", "w20117"]
     assert batch.rows["value"].tolist() == [0.042, 7.1, 0.5]
