@@ -4,6 +4,8 @@ and the dashboard app (in-process TestClient, or uvicorn on a free loopback port
 from __future__ import annotations
 
 import asyncio
+import json
+import queue
 import socket
 import tempfile
 import threading
@@ -15,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import uvicorn
 from fastapi import FastAPI
@@ -235,3 +238,31 @@ class Served:
             self.loop.call_soon_threadsafe(hub.close_streams)  # as DashboardService does before stopping
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def read_events(base: str, cookie: str, out: queue.Queue[tuple[float, dict[str, Any]]], stop: threading.Event) -> None:
+    """Read /api/events as a browser would, putting (arrival time, event) on `out`; ends with the stream or stop."""
+    timeout = httpx.Timeout(5, read=30)
+    with httpx.Client(base_url=base, cookies={"envmon_session": cookie}, timeout=timeout) as h, \
+            h.stream("GET", "/api/events") as r:
+        assert r.status_code == 200
+        kind = ""
+        for line in r.iter_lines():
+            if stop.is_set():
+                return
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                out.put((time.monotonic(), {"event": kind, **json.loads(line[6:])}))
+            elif line == ": connected":
+                out.put((time.monotonic(), {"event": "connected"}))
+
+
+def session_cookie(base: str, username: str) -> str:
+    """Sign in over plain http on loopback; the session cookie's value."""
+    with httpx.Client(base_url=base) as h:
+        page = h.get("/login")
+        token = page.text.split('name="login_csrf" value="')[1].split('"')[0]
+        r = h.post("/login", data={"username": username, "password": PASSWORD, "login_csrf": token})
+        assert r.status_code == 303
+        return str(h.cookies["envmon_session"])

@@ -3,14 +3,12 @@ reports and report links, administration, live events."""
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 
@@ -20,7 +18,6 @@ from dashboard.app import create_app
 from tests.alert_helpers import GAS, WATER
 from tests.browser.world import (
     OTHER_DEVICE,
-    PASSWORD,
     SECRET,
     Served,
     World,
@@ -28,6 +25,8 @@ from tests.browser.world import (
     client,
     login,
     raise_alert,
+    read_events,
+    session_cookie,
     store_readings,
     water_history,
 )
@@ -283,40 +282,14 @@ def test_openapi_describes_the_json_api(world: World) -> None:
     assert not any(p.startswith("/admin") or p == "/login" for p in paths)
 
 
-def _stream(base: str, cookie: str, out: queue.Queue[tuple[float, dict[str, Any]]], stop: threading.Event) -> None:
-    timeout = httpx.Timeout(5, read=30)
-    with httpx.Client(base_url=base, cookies={"envmon_session": cookie}, timeout=timeout) as h, \
-            h.stream("GET", "/api/events") as r:
-        assert r.status_code == 200
-        kind = ""
-        for line in r.iter_lines():
-            if stop.is_set():
-                return
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                out.put((time.monotonic(), {"event": kind, **json.loads(line[6:])}))
-            elif line == ": connected":
-                out.put((time.monotonic(), {"event": "connected"}))
-
-
-def _session_cookie(base: str, username: str) -> str:
-    with httpx.Client(base_url=base) as h:
-        page = h.get("/login")
-        token = page.text.split('name="login_csrf" value="')[1].split('"')[0]
-        r = h.post("/login", data={"username": username, "password": PASSWORD, "login_csrf": token})
-        assert r.status_code == 303
-        return str(h.cookies["envmon_session"])
-
-
 def test_live_events_reach_the_browsers_of_the_plant_within_two_seconds(world: World) -> None:
     with Served(create_app(world.settings)) as served:
         streams: dict[str, queue.Queue[tuple[float, dict[str, Any]]]] = {}
         stop = threading.Event()
         for name in ("operator", "outsider"):
             streams[name] = queue.Queue()
-            cookie = _session_cookie(served.url, name)
-            threading.Thread(target=_stream, args=(served.url, cookie, streams[name], stop), daemon=True).start()
+            cookie = session_cookie(served.url, name)
+            threading.Thread(target=read_events, args=(served.url, cookie, streams[name], stop), daemon=True).start()
             assert streams[name].get(timeout=5)[1]["event"] == "connected"
         started = time.monotonic()
         alert_id = raise_alert(world)
@@ -342,10 +315,10 @@ def test_live_events_reach_the_browsers_of_the_plant_within_two_seconds(world: W
 def test_event_stream_ends_when_the_session_ends(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("dashboard.api.KEEPALIVE_SECONDS", 0.3)
     with Served(create_app(world.settings)) as served:
-        cookie = _session_cookie(served.url, "viewer")
+        cookie = session_cookie(served.url, "viewer")
         events: queue.Queue[tuple[float, dict[str, Any]]] = queue.Queue()
         stop = threading.Event()
-        reader = threading.Thread(target=_stream, args=(served.url, cookie, events, stop), daemon=True)
+        reader = threading.Thread(target=read_events, args=(served.url, cookie, events, stop), daemon=True)
         reader.start()
         assert events.get(timeout=5)[1]["event"] == "connected"
         with psycopg.connect(world.database_url, autocommit=True) as conn:
@@ -358,7 +331,7 @@ def test_the_event_listener_reconnects_after_losing_its_database_connection(worl
     with Served(create_app(world.settings)) as served:
         events: queue.Queue[tuple[float, dict[str, Any]]] = queue.Queue()
         stop = threading.Event()
-        threading.Thread(target=_stream, args=(served.url, _session_cookie(served.url, "operator"), events, stop),
+        threading.Thread(target=read_events, args=(served.url, session_cookie(served.url, "operator"), events, stop),
                          daemon=True).start()
         assert events.get(timeout=5)[1]["event"] == "connected"
         (old,) = _listeners(world.database_url)

@@ -11,8 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dashboard.app import create_app
-from tests.browser.world import OTHER_DEVICE, Served, build_world, raise_alert
-from tests.integration.test_dashboard_api import _session_cookie
+from tests.browser.world import OTHER_DEVICE, Served, build_world, raise_alert, session_cookie
 
 # The event stream never ends by design: it is tested in test_dashboard_api.py.
 SKIPPED_PATHS = {"/api/events"}
@@ -24,7 +23,7 @@ def test_generated_requests_to_every_api_operation_cause_no_server_error(databas
     raise_alert(world)
     raise_alert(world, OTHER_DEVICE, "w20117", 0.5, samples=3)
     with Served(create_app(world.settings)) as served:
-        cookie = _session_cookie(served.url, "operator")
+        cookie = session_cookie(served.url, "operator")
         csrf = httpx.get(f"{served.url}/api/me", cookies={"envmon_session": cookie}).json()["csrf_token"]
         headers = {"Cookie": f"envmon_session={cookie}", "X-CSRF-Token": csrf}
         schema = schemathesis.openapi.from_url(f"{served.url}/api/openapi.json")
