@@ -500,7 +500,7 @@ class Engine:
         """Use a reloaded registry; every key, timer and average carries over."""
         snap = self.snapshot()
         self._build(registry)
-        self._load(snap)
+        self._load(snap, restart=False)
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state, JSON-serialisable; `Engine.restore` continues from it exactly."""
@@ -519,10 +519,13 @@ class Engine:
             "averages": self._book.state(),
         }
 
-    def _load(self, snap: dict[str, Any]) -> None:
+    def _load(self, snap: dict[str, Any], *, restart: bool = True) -> None:
         if snap.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"unknown engine snapshot version {snap.get('version')!r}")
-        self._started_s = snap["started_s"]
+        # After a restart silence windows count from this start: a stopped engine cannot tell a silent
+        # device from its own absence, and counting from the snapshot would raise a silent alert for
+        # every device of the district at once (firing silent alerts are kept as they were).
+        self._started_s = None if restart else snap["started_s"]
         self._keys = {AlertKey.from_text(k): KeyState(**v) for k, v in snap["keys"].items()}
         self._opens = {AlertKey.from_text(k): list(v) for k, v in snap["opens"].items()}
         self._active[:] = False

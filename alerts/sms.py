@@ -10,9 +10,9 @@ SendError tells the outbox what a retry can do:
 
 from __future__ import annotations
 
-import itertools
 import logging
 import sys
+import uuid
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
@@ -78,11 +78,10 @@ class ConsoleSmsSender:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
-        self._ids = itertools.count(1)
 
     def send(self, to: str, body: str, *, status_callback: str | None) -> SendResult:
         """Print the SMS; it counts as sent (there is no delivery report)."""
-        provider_id = f"console-{next(self._ids)}"
+        provider_id = f"console-{uuid.uuid4().hex[:16]}"  # unique across runs: the outbox keys on it
         stream = self._stream or sys.stdout
         print(f"--- SMS to {to} ({provider_id}) ---\n{body}\n---", file=stream, flush=True)
         log.info("SMS to %s (%s): %s", to, provider_id, body.replace("\n", " | "))

@@ -46,7 +46,7 @@ def open_pool(settings: Settings, *, max_size: int) -> ConnectionPool:
 
 def create_app(settings: Settings, config: DashboardConfig | None = None, *, pool_size: int = 8) -> FastAPI:
     """The app; the pool and the event listener live as long as its lifespan."""
-    config = config or DashboardConfig()
+    config = config or DashboardConfig.from_settings(settings)
     settings.require_secret()  # report links are checked with it: refuse to start with a weak one
 
     @contextlib.asynccontextmanager

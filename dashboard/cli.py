@@ -16,8 +16,6 @@ from dashboard.users import UserError, create_user
 from envmon.errors import EnvmonError
 from envmon.settings import Settings
 
-DEFAULT = DashboardConfig()
-
 
 def add_dashboard_parser(sub: Any) -> None:
     """Add `envmon dashboard` and `envmon user add` to the CLI's sub-parsers (handlers set as `handler`)."""
@@ -26,8 +24,8 @@ def add_dashboard_parser(sub: Any) -> None:
         description="Serve the dashboard (pages, JSON API at /api, OpenAPI at /api/openapi.json, live events). "
         "Plain http is accepted on loopback only; put https in front of it anywhere else.",
     )
-    dash.add_argument("--host", default=DEFAULT.host, help="address to bind (default: 127.0.0.1)")
-    dash.add_argument("--port", type=int, default=DEFAULT.port, help="port (default: 8080)")
+    dash.add_argument("--host", help="address to bind (default: ENVMON_DASHBOARD_HOST, 127.0.0.1)")
+    dash.add_argument("--port", type=int, help="port (default: ENVMON_DASHBOARD_PORT, 8080)")
     dash.set_defaults(handler=run_dashboard_command)
 
     user = sub.add_parser("user", help="manage dashboard users", description="Dashboard users and roles.")
@@ -51,7 +49,7 @@ def run_dashboard_command(args: argparse.Namespace, settings: Settings) -> int:
     """Handler of `envmon dashboard`."""
     from dashboard.service import run_dashboard
 
-    return run_dashboard(settings, DashboardConfig(host=args.host, port=args.port))
+    return run_dashboard(settings, DashboardConfig.from_settings(settings, host=args.host, port=args.port))
 
 
 def run_user_add(args: argparse.Namespace, settings: Settings) -> int:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from envmon.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
 class DashboardConfig:
-    """What the dashboard needs beyond the shared settings; the lead moves these into envmon/settings.py."""
+    """What the dashboard needs beyond the shared settings (ENVMON_DASHBOARD_* in envmon/settings.py)."""
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -20,3 +23,9 @@ class DashboardConfig:
     login_window_seconds: int = 900
     # Plain http is accepted only on loopback (tests, the demo); anywhere else a login needs https.
     allow_http_on_loopback: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> DashboardConfig:
+        """The settings' dashboard_* values; `overrides` (None ignored) win, e.g. command-line options."""
+        config = cls(**{f.name: getattr(settings, f"dashboard_{f.name}") for f in fields(cls)})
+        return replace(config, **{k: v for k, v in overrides.items() if v is not None})

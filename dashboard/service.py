@@ -36,7 +36,7 @@ class DashboardService:
 
     def __init__(self, settings: Settings, config: DashboardConfig | None = None) -> None:
         self._settings = settings
-        self._config = config or DashboardConfig()
+        self._config = config or DashboardConfig.from_settings(settings)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve in this event loop; a graceful shutdown when stop is set."""

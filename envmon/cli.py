@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "alerts": ("alerts.bench_latency", "publish-to-SMS latency under ingest load, and the engine's evaluation rate"),
     "report": ("alerts.reports.bench", "alert open to report stored (p50/p95), PDF size"),
     "sim": ("device_sim.bench", "the simulator's generation rate (readings/s)"),
+    "dashboard": ("dashboard.bench", "dashboard overview p95 (district, 2,000 devices) and a 30-day chart"),
 }
 
 

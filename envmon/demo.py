@@ -23,6 +23,7 @@ DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "examples" / "fengxi
 def demo_components(settings: Settings, registry_path: Path) -> list[Component]:
     """Every component in one process: the alert engine hears ingest's batches directly (no bus)."""
     from alerts.service import AlertService
+    from dashboard.service import DashboardService
     from device_sim.service import SimService
     from ingest.service import IngestService
 
@@ -32,6 +33,7 @@ def demo_components(settings: Settings, registry_path: Path) -> list[Component]:
         IngestService(settings, hj212=True, subscribers=[alerts]),
         alerts,
         SimService(settings, registry_path=registry_path, scenario="demo"),
+        DashboardService(settings),
         HealthReporter(settings),
     ]
 
@@ -78,6 +80,10 @@ def _prepare(settings: Settings, registry_path: Path) -> list[str]:
     with connect(settings) as conn:
         summary = registry_summary(conn)
     logins = applied.broker_logins
+    from dashboard.service import create_demo_users
+
+    users = create_demo_users(settings)
+    url = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
     return [
         "",
         "envmon demo",
@@ -86,4 +92,9 @@ def _prepare(settings: Settings, registry_path: Path) -> list[str]:
         f"  registry   {registry_path.name}: " + ", ".join(f"{v} {k}" for k, v in summary.items()),
         f"  devices    {logins if logins is not None else 'external'} MQTT device logins on the broker",
         f"  locale     {settings.locale}, times shown in {settings.timezone}",
+        f"  dashboard  {url}  (sign in as one of these demo users)",
+        *(f"             {name:<12} {role:<10} {password}" for name, role, password in users),
+        f"  alerts     http://{settings.alerts_http_host}:{settings.alerts_http_port} (metrics, Twilio webhooks);"
+        " SMS are printed here (no Twilio account configured)" if not settings.twilio_account_sid else
+        f"  alerts     http://{settings.alerts_http_host}:{settings.alerts_http_port}; SMS through Twilio",
     ]

@@ -111,6 +111,15 @@ class Settings(BaseSettings):
     # Where people reach envmon from outside (links in SMS, the callback URL Twilio signs).
     public_base_url: str = "http://127.0.0.1:8080"
     report_link_ttl_seconds: int = Field(default=7 * 86400, gt=0)
+    # Dashboard (see dashboard/config.py): plain http is accepted only on loopback.
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(default=8080, ge=0, le=65535)
+    dashboard_session_idle_seconds: int = Field(default=12 * 3600, gt=0)
+    dashboard_session_max_seconds: int = Field(default=7 * 86400, gt=0)
+    dashboard_login_max_failures_per_user: int = Field(default=5, gt=0)
+    dashboard_login_max_failures_per_client: int = Field(default=20, gt=0)
+    dashboard_login_window_seconds: int = Field(default=900, gt=0)
+    dashboard_allow_http_on_loopback: bool = True
     # Twilio: with no account SID and token the SMS go to the console and the log instead.
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None

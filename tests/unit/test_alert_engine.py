@@ -459,3 +459,12 @@ def test_transitions_come_back_in_time_order() -> None:
     rows = [(5, GAS, "s02001", 8.0, "N"), (1, WATER, "w20117", 1.5, "N")]
     out = engine.evaluate(batch(rows), at(5))
     assert [t.time for t in out] == [at(1), at(5)]
+
+
+def test_a_restart_long_after_the_snapshot_gives_every_device_a_fresh_silence_window() -> None:
+    engine = Engine(registry(), policy())
+    feed(engine, [(0, 0.1)])
+    restored = Engine.restore(registry(), policy(), json.loads(json.dumps(engine.snapshot())))
+    assert restored.tick(at(3600)) == [], "no storm of silent alerts for the time the engine was away"
+    opened = restored.tick(at(3600 + 601))
+    assert {t.key.rule for t in opened} == {"silent"} and WATER in {t.key.device_id for t in opened}
