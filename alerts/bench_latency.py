@@ -81,6 +81,32 @@ def _platform(settings_kw: dict[str, Any], ready: Any, stop: Any) -> None:
     alerts.shutdown()
 
 
+def _ingest_only(settings_kw: dict[str, Any], ready: Any, stop: Any) -> None:
+    """`envmon ingest` for the split layout: it publishes committed batches on the broker."""
+    from envmon.settings import load_settings
+    from ingest.service import IngestService
+
+    ingest = IngestService(load_settings(**{**settings_kw, "ingest_publish_batches": True}))
+    ingest.start()
+    ingest.wait_connected(15)
+    ready.set()
+    stop.wait()
+    ingest.shutdown()
+
+
+def _alerts_only(settings_kw: dict[str, Any], ready: Any, stop: Any) -> None:
+    """`envmon alerts` for the split layout: the engine reads batches from the broker."""
+    from alerts.service import AlertService
+    from envmon.settings import load_settings
+
+    alerts = AlertService(load_settings(**settings_kw), from_bus=True)
+    alerts.start()
+    alerts.ready.wait(30)
+    ready.set()
+    stop.wait()
+    alerts.shutdown()
+
+
 def _probe_client(stack: StackState) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.username_pw_set(mosquitto.SIM_USER, stack.mqtt_users[mosquitto.SIM_USER])
@@ -140,15 +166,22 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
                 "twilio_account_sid": fake.account_sid, "twilio_auth_token": fake.auth_token,
                 "twilio_from_number": "+15005550006", "twilio_api_base_url": fake.base_url,
             }
-            ready, stop = ctx.Event(), ctx.Event()
-            platform = ctx.Process(target=_platform, args=(settings_kw, ready, stop))
-            platform.start()
-            if not ready.wait(90):
+            stop = ctx.Event()
+            targets = (_alerts_only, _ingest_only) if args.split else (_platform,)
+            readies = [ctx.Event() for _ in targets]
+            processes = [ctx.Process(target=target, args=(settings_kw, ready, stop))
+                         for target, ready in zip(targets, readies, strict=True)]
+            for process in processes:
+                process.start()
+            if not all(r.wait(90) for r in readies):
                 raise RuntimeError("the platform did not start")
             figures = _measure(stack, fake, args, ctx, progress)
             figures["stages_p50_ms"] = _stages(stack.database_url)
+            figures["layout"] = "ingest and alerts as two processes (batches over the broker)" if args.split else \
+                "ingest and alerts in one process (the demo's layout)"
             stop.set()
-            platform.join(60)
+            for process in processes:
+                process.join(60)
         figures["engine"] = measure_engine_rate(devices=1000, readings=1_000_000)
         return figures
     finally:
@@ -217,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--publishers", type=int, default=2)
     parser.add_argument("--probes", type=int, default=100, help="gas alarms to time")
     parser.add_argument("--probe-interval-seconds", type=float, default=0.5)
+    parser.add_argument("--split", action="store_true",
+                        help="run ingest and the alert engine as two processes (envmon ingest + envmon alerts)")
     args = parser.parse_args(argv)
     figures = run(args, lambda msg: print(msg, file=sys.stderr, flush=True))
     print(json.dumps(figures, indent=2))

@@ -12,9 +12,8 @@ class AlertMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.readings = Counter("envmon_alerts_readings_evaluated", "Readings the engine evaluated", registry=r)
-        self.transitions = Counter(
-            "envmon_alerts_transitions", "Engine transitions", ["kind", "rule"], registry=r
-        )
+        self.transitions = Counter("envmon_alerts_transitions", "Engine transitions (open, severity, clear, update)",
+                                   registry=r)
         self.notifications = Counter(
             "envmon_alerts_notifications", "Notification outcomes", ["status"], registry=r
         )
@@ -24,7 +23,8 @@ class AlertMetrics:
             registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
         )
-        self.active_alerts = Gauge("envmon_alerts_active", "Alerts open, escalated or acknowledged", registry=r)
+        self.active_alerts = Gauge("envmon_alerts_active", "Alerts open, escalated or acknowledged (at the last plan)",
+                                   registry=r)
         self.queue_depth = Gauge("envmon_alerts_queue_depth", "Batches waiting for the engine", registry=r)
         self.database_errors = Counter("envmon_alerts_database_errors", "Steps the database refused", registry=r)
         self.last_step = Gauge("envmon_alerts_last_step_timestamp_seconds", "Unix time of the last step", registry=r)

@@ -45,6 +45,7 @@ class StepResult:
     opened: tuple[int, ...] = ()
     changed: tuple[int, ...] = ()
     to_send: tuple[ClaimedSms, ...] = ()
+    active_alerts: int | None = None  # set when the step planned notifications
 
 
 class AlertProcessor:
@@ -113,16 +114,22 @@ class AlertProcessor:
             transitions = engine.tick(now)
             for device_id, first, last, at in store.take_unhandled_gaps(conn, now):
                 transitions += engine.observe_gap(device_id, first, last, at)
-            return self._commit(conn, transitions, now, plan=True)
+            return self._commit(conn, transitions, now, plan=True, every_site=True)
 
     def _commit(
-        self, conn: psycopg.Connection, transitions: list[Transition], now: datetime, *, plan: bool
+        self, conn: psycopg.Connection, transitions: list[Transition], now: datetime, *, plan: bool,
+        every_site: bool = False,
     ) -> StepResult:
-        """Write what a step changed; the caller holds the transaction (any failure rolls all of it back)."""
+        """Write what a step changed; the caller holds the transaction (any failure rolls all of it back).
+
+        A batch step plans notifications only for the plants whose alerts it changed (the first SMS of an
+        incident must not wait for a district's worth of planning); the timer plans every plant."""
         result = StepResult(transitions=len(transitions))
         opened, changed = self._apply_all(conn, transitions, now)
+        sites = None if every_site else self._sites_of(transitions)
         if plan:
-            to_send, escalated = self._plan(conn, now)
+            to_send, escalated, planned = self._plan(conn, now, sites)
+            result.active_alerts = planned if every_site else None
             result.to_send = tuple(to_send)
             changed += escalated
         store.notify_changes(conn, [*opened, *changed])
@@ -152,13 +159,16 @@ class AlertProcessor:
         opened: list[int] = []
         changed: list[int] = []
         for t in transitions:
-            record = self._apply(conn, t, now)
-            if record is not None and record.id is not None:
-                (opened if t.kind == "open" and record.opened_at == now else changed).append(record.id)
+            current = store.lock_active_alert(conn, t.key)
+            record = self._apply(conn, current, t, now)
+            if record is None or record.id is None or record == current:
+                continue
+            (changed if current is not None and current.id == record.id else opened).append(record.id)
         return opened, changed
 
-    def _apply(self, conn: psycopg.Connection, t: Transition, now: datetime) -> AlertRecord | None:
-        current = store.lock_active_alert(conn, t.key)
+    def _apply(
+        self, conn: psycopg.Connection, current: AlertRecord | None, t: Transition, now: datetime
+    ) -> AlertRecord | None:
         outcome = on_transition(current, t, now)
         record = self._persist(conn, current, outcome)
         if record is None and outcome.record is not None and outcome.record.id is None:
@@ -190,16 +200,23 @@ class AlertProcessor:
             self._routing_at = time.monotonic()
         return self._routing
 
-    def _plan(self, conn: psycopg.Connection, now: datetime) -> tuple[list[ClaimedSms], list[int]]:
-        """Plan what is due for every active alert, apply escalations, and write the outbox rows.
+    def _sites_of(self, transitions: list[Transition]) -> set[str]:
+        assert self.registry is not None
+        devices = self.registry.devices
+        return {devices[t.key.device_id].site_code for t in transitions if t.key.device_id in devices}
 
-        Returns the SMS to send now and the alerts that escalated."""
+    def _plan(
+        self, conn: psycopg.Connection, now: datetime, sites: set[str] | None
+    ) -> tuple[list[ClaimedSms], list[int], int]:
+        """Plan what is due for the active alerts (of these plants; None: all), apply escalations, and write
+        the outbox rows. Returns the SMS to send now, the alerts that escalated, and how many were planned."""
         assert self.registry is not None
         devices = self.registry.devices
         active = {a.id: a for a in store.load_active_alerts(conn).values()
-                  if a.id is not None and a.key.device_id in devices}
+                  if a.id is not None and a.key.device_id in devices
+                  and (sites is None or devices[a.key.device_id].site_code in sites)}
         if not active:
-            return [], []
+            return [], [], 0
         routing = self._routing_data(conn, now)
         routed = [routing.route(a, devices[a.key.device_id], now) for a in active.values()]
         lookback = timedelta(seconds=max((c.repeat_interval_seconds for c in routing.chains), default=0))
@@ -209,7 +226,7 @@ class AlertProcessor:
             outcome = escalate(active[alert_id], level=level, now=now)
             active[alert_id] = self._persist(conn, active[alert_id], outcome) or active[alert_id]
         rows = [self._outbox_row(p, active, now) for p in plan.notifications]
-        return insert_notifications(conn, rows, now), [i for i, _ in plan.escalations]
+        return insert_notifications(conn, rows, now), [i for i, _ in plan.escalations], len(active)
 
     def _outbox_row(self, planned: PlannedNotification, active: dict[int, AlertRecord], now: datetime) -> OutboxRow:
         assert self.registry is not None

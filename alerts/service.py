@@ -134,7 +134,9 @@ class AlertService:
                     pending = self._next_batch(next_tick)
                 if pending is not None:
                     batch, ack = pending
+                    started = time.monotonic()
                     self._after(self.processor.evaluate(batch, datetime.now(UTC)), len(batch))
+                    self.metrics.evaluate_seconds.observe(time.monotonic() - started)
                     if ack is not None:
                         ack()  # evaluated, committed and checkpointed: the broker may forget it
                     pending = None
@@ -168,6 +170,9 @@ class AlertService:
 
     def _after(self, result: StepResult, readings: int) -> None:
         self.metrics.readings.inc(readings)
+        self.metrics.transitions.inc(result.transitions)
+        if result.active_alerts is not None:
+            self.metrics.active_alerts.set(result.active_alerts)
         self.metrics.last_step.set(time.time())
         if result.to_send:
             self.outbox.hand(result.to_send)
