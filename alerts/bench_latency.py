@@ -34,7 +34,7 @@ from envmon.registry.load import parse_registry
 from envmon.registry.store import store_registry
 from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
-from ingest.bench import CODES, _publish_worker, bench_registry
+from ingest.bench import CODES, bench_registry, publish_worker
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 PROBE_PHONE = "+15005550001"
@@ -195,7 +195,7 @@ def _measure(stack: StackState, fake: FakeTwilio, args: argparse.Namespace, ctx:
     rate_msgs = args.load_readings_per_s / len(CODES) / args.publishers
     duration = args.probes * args.probe_interval_seconds + 5
     publishers = [
-        ctx.Process(target=_publish_worker, args=("", stack.mqtt_port, mosquitto.SIM_USER,
+        ctx.Process(target=publish_worker, args=("", stack.mqtt_port, mosquitto.SIM_USER,
                                                   stack.mqtt_users[mosquitto.SIM_USER], devices[i :: args.publishers],
                                                   rate_msgs, duration, results))
         for i in range(args.publishers)

@@ -23,8 +23,8 @@ from device_sim.errors import SimError
 from device_sim.fastgen import LOAD_CODES, LoadBlock
 from envmon.settings import Settings
 from envmon.stack import launcher, mosquitto
-from ingest.bench import _WirePublisher
 from ingest.mqtt_wire import publish_packet
+from ingest.wire_publisher import WirePublisher
 
 MAX_BURST = 2000
 
@@ -74,7 +74,7 @@ def _load_worker(cfg: LoadConfig, mns: list[str], rate_msgs: float, sent_v: Any,
                  result: Any) -> None:
     """Publish round-robin over `mns` at `rate_msgs` for the configured time."""
     feed = _Feed(LoadBlock(mns, LOAD_CODES, cfg.seed))
-    pub = _WirePublisher(cfg.port, cfg.user, cfg.password)
+    pub = WirePublisher(cfg.port, cfg.user, cfg.password)
     start = time.time()
     while (now := time.time()) - start < cfg.duration_seconds:
         sent = feed.taken

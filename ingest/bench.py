@@ -10,14 +10,11 @@ Prints one JSON object. Uses a private stack under a temporary folder.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import multiprocessing as mp
 import resource
 import shutil
-import socket
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,18 +30,11 @@ from envmon.registry.store import store_registry
 from envmon.settings import load_settings
 from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
-from ingest.mqtt_wire import (
-    CONNACK,
-    PUBACK,
-    connack,
-    connect_packet,
-    publish_header,
-    publish_packet,
-    split_packets,
-)
+from ingest.mqtt_wire import publish_header, publish_packet
 from ingest.pipeline import StoredBatch
 from ingest.rows import COLUMNS, COPY_TYPES
 from ingest.service import IngestService
+from ingest.wire_publisher import WirePublisher
 
 CODES = ["w20117", "w20116", "w20121", "w20122", "w20123", "w20115", "w01001", "w01018", "w00000", "w21003"]
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -98,70 +88,13 @@ class _Payloads:
         )
 
 
-class _WirePublisher:
-    """A lean MQTT v5 QoS 1 publisher on a plain socket: CONNECT, pipelined PUBLISH within the
-    broker's Receive Maximum, PUBACKs counted by a reader thread. paho's publish path costs about
-    100 us a message, which on a 2-core machine would take a core from the system under test."""
-
-    def __init__(self, port: int, user: str, password: str) -> None:
-        self._sock = socket.create_connection(("127.0.0.1", port))
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock.sendall(connect_packet("", user, password))
-        self._buf = bytearray()
-        first, body = self._read_packet()
-        reason, props = connack(body) if first == CONNACK else (-1, {})
-        if reason != 0:
-            raise RuntimeError(f"broker refused the publisher: {first:#x} reason {reason}")
-        self.window = props.get(0x21, 65535)  # the broker's Receive Maximum
-        self.acked = self.refused = 0
-        self._reader = threading.Thread(target=self._read_acks, daemon=True)
-        self._reader.start()
-
-    def _read_packet(self) -> tuple[int, bytes]:
-        """The first packet the broker sends (the CONNACK; nothing else comes before we publish)."""
-        while True:
-            packets, used = split_packets(self._buf)
-            if packets:
-                del self._buf[:used]
-                return packets[0]
-            data = self._sock.recv(65536)
-            if not data:
-                raise ConnectionError("broker closed the connection")
-            self._buf += data
-
-    def _read_acks(self) -> None:
-        while True:
-            try:
-                data = self._sock.recv(65536)
-            except OSError:
-                return
-            if not data:
-                return
-            self._buf += data
-            packets, used = split_packets(self._buf)
-            del self._buf[:used]
-            for first, body in packets:
-                if first == PUBACK:
-                    self.acked += 1
-                    self.refused += len(body) > 2 and body[2] >= 0x80
-
-    def send(self, packets: list[bytes]) -> None:
-        self._sock.sendall(b"".join(packets))
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._sock.sendall(b"\xe0\x00")  # DISCONNECT, normal
-        self._sock.close()
-        self._reader.join(5)
-
-
-def _publish_worker(
+def publish_worker(
     url: str, port: int, user: str, password: str, devices: list[str], rate_msgs: float, duration: float, result: Any
 ) -> None:
     """Publish round-robin over `devices` at `rate_msgs`: message k goes to device k mod n with
     seq k div n + 1, so (device, seq) is unique; each burst is stamped just before it is sent,
     and a burst never holds one device twice (its readings' key includes the time)."""
-    pub = _WirePublisher(port, user, password)
+    pub = WirePublisher(port, user, password)
     pieces = _Payloads(devices)
     n = len(devices)
     start, sent = time.time(), 0
@@ -300,7 +233,7 @@ def run_pipeline(stack: StackState, cfg: BenchConfig, progress: Any) -> dict[str
     results: Any = ctx.Queue()
     publishers = [
         ctx.Process(
-            target=_publish_worker,
+            target=publish_worker,
             args=(
                 "",
                 stack.mqtt_port,
