@@ -15,7 +15,7 @@ import psycopg
 
 from alerts.model import DeviceSpec, LimitSpec
 from envmon.registry.load import Registry
-from envmon.registry.store import _limit_rows
+from envmon.registry.store import limit_rows
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def from_registry(reg: Registry) -> EngineRegistry:
             transport=d.transport,
         )
     site_of = {device_ids[d.mn]: site_ids[d.site] for d in reg.file.devices}
-    rows = _limit_rows(reg, site_ids, device_ids)
+    rows = limit_rows(reg, site_ids, device_ids)
     limits = [spec for i, row in enumerate(rows) for spec in expand_limit(row, i + 1, devices.values(), site_of)]
     return EngineRegistry(devices, limits)
 

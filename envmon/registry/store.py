@@ -109,7 +109,7 @@ def store_registry(conn: psycopg.Connection, registry: Registry, *, actor: str) 
         )
         for d in reg.devices
     }
-    for row in _limit_rows(registry, site_ids, device_ids):
+    for row in limit_rows(registry, site_ids, device_ids):
         _upsert(
             conn,
             "limits",
@@ -174,7 +174,7 @@ def _store_chain(conn: psycopg.Connection, chain: Any, recipient_ids: dict[str, 
         counts.add("escalation_steps", not current)
 
 
-def _limit_rows(registry: Registry, site_ids: dict[str, Any], device_ids: dict[str, Any]) -> list[dict[str, Any]]:
+def limit_rows(registry: Registry, site_ids: dict[str, Any], device_ids: dict[str, Any]) -> list[dict[str, Any]]:
     """Preset assignments of sites, then explicit limits (which win at the same key)."""
     catalogue = load_catalogue()
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
