@@ -41,7 +41,7 @@ def test_parsers_for_dashboard_and_user_add() -> None:
     parser = argparse.ArgumentParser()
     add_dashboard_parser(parser.add_subparsers(dest="command"))
     dash = parser.parse_args(["dashboard", "--port", "8181"])
-    assert (dash.handler, dash.host, dash.port) == (run_dashboard_command, "127.0.0.1", 8181)
+    assert (dash.handler, dash.host, dash.port) == (run_dashboard_command, None, 8181)  # None: from the settings
     add = parser.parse_args(["user", "add", "li", "--role", "inspector", "--district", "fengxian", "--site", "FX-EP-001",
                              "--site", "FX-EP-002", "--password-stdin"])
     assert add.handler is run_user_add

@@ -210,3 +210,12 @@ def test_text_in_both_languages_and_local_time() -> None:
 ])
 def test_viewers_see_masked_phone_numbers(phone: str, masked: str) -> None:
     assert mask_phone(phone) == masked
+
+
+def test_the_dashboard_takes_its_options_from_the_settings_and_the_command_line_wins() -> None:
+    from dashboard.config import DashboardConfig
+    from envmon.settings import load_settings
+
+    settings = load_settings(environment="test", dashboard_port=9999, dashboard_login_window_seconds=60)
+    config = DashboardConfig.from_settings(settings, host="0.0.0.0", port=None)
+    assert (config.host, config.port, config.login_window_seconds) == ("0.0.0.0", 9999, 60)
