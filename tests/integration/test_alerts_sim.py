@@ -26,7 +26,7 @@ from tests.conftest import EXAMPLE_REGISTRY, MIGRATIONS
 
 pytestmark = pytest.mark.services
 
-GAS, WATER = "310120CH001S01", "310120EP001W01"  # 润泽精细化工 tank farm; 鑫达电镀 main outfall
+GAS, WATER = "310120CH002S01", "310120EP004W01"  # not the devices of test_sim_end_to_end: device sessions stay apart
 SCENARIO = f"""
 name = "alerts-end-to-end"
 duration_seconds = 150
