@@ -21,6 +21,7 @@ import queue
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, date, datetime
 
 import psycopg
@@ -50,6 +51,11 @@ def _child_connection(database_url: str) -> psycopg.Connection:
         _child_conn = psycopg.connect(database_url, application_name="envmon-reports", autocommit=True,
                                       connect_timeout=5)
     return _child_conn
+
+
+def _render_pool() -> ProcessPoolExecutor:
+    """One render process (spawned: no threads or connections inherited), niced and warmed up."""
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_child_start)
 
 
 def render_alert_report(database_url: str, alert_id: int, final: bool, reason: str, zone: str) -> None:
@@ -92,10 +98,11 @@ class ReportWorker:
 
     def run(self, stop: threading.Event) -> None:
         """Render requested reports until `stop` is set."""
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_child_start) as pool:
-            self._pool = pool
+        self._pool = _render_pool()
+        try:
             self._serve(stop)
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _serve(self, stop: threading.Event) -> None:
         conn: psycopg.Connection | None = None
@@ -114,6 +121,9 @@ class ReportWorker:
                 with self._lock:
                     self._wanted.discard(alert_id)
                 self._render(conn, alert_id)
+            except BrokenProcessPool:
+                log.error("the report process died; starting another")
+                self._pool = _render_pool()
             except Exception:  # a report that cannot be built must not stop the next ones
                 log.exception("report %s failed", f"for alert {alert_id}" if alert_id else "(compliance)")
                 if conn is not None:
