@@ -86,6 +86,21 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
+def example_district_database(admin_url: str, name: str) -> str:
+    """A database of this name (made anew), migrated, holding the example district's registry."""
+    from envmon.registry.load import load_registry_file
+    from envmon.registry.store import store_registry
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = _with_dbname(admin_url, name)
+    migrate(url, MIGRATIONS)
+    with psycopg.connect(url) as conn:
+        store_registry(conn, load_registry_file(EXAMPLE_REGISTRY), actor="test")
+    return url
+
+
 def server_has_timescaledb(url: str) -> bool:
     """True when migrations took the TimescaleDB path on this database."""
     with psycopg.connect(url) as conn:

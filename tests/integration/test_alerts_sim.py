@@ -8,21 +8,17 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from alerts.fake_twilio import FakeTwilio
 from alerts.service import AlertService
 from device_sim.runner import RunOptions, SimRunner
-from envmon.migrate import migrate
-from envmon.registry.load import load_registry_file
-from envmon.registry.store import store_registry
 from envmon.settings import load_settings
 from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
 from ingest.service import IngestService
 from tests.alert_helpers import alert_settings, query, wait_until
-from tests.conftest import EXAMPLE_REGISTRY, MIGRATIONS
+from tests.conftest import EXAMPLE_REGISTRY, example_district_database
 
 pytestmark = pytest.mark.services
 
@@ -52,15 +48,8 @@ METAL_STEP0 = ["+8613998369006", "+8613902677354"]
 
 
 @pytest.fixture
-def district_db(stack: StackState) -> Iterator[str]:
-    admin = stack.admin_database_url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS envmon_alerts_sim WITH (FORCE)")
-        conn.execute("CREATE DATABASE envmon_alerts_sim")
-    url = admin.rsplit("/", 1)[0] + "/envmon_alerts_sim"
-    migrate(url, MIGRATIONS)
-    with psycopg.connect(url) as conn:
-        store_registry(conn, load_registry_file(EXAMPLE_REGISTRY), actor="test")
+def district_db(stack: StackState, admin_url: str) -> Iterator[str]:
+    url = example_district_database(admin_url, "envmon_alerts_sim")
     launcher.set_device_credentials(stack, [GAS, WATER])
     yield url
 

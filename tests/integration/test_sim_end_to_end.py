@@ -13,13 +13,11 @@ import pytest
 
 from device_sim.runner import RunOptions, SimRunner
 from device_sim.stats import Stats
-from envmon.registry.load import load_registry_file
-from envmon.registry.store import store_registry
 from envmon.settings import load_settings
 from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
 from ingest.service import IngestService
-from tests.conftest import EXAMPLE_REGISTRY
+from tests.conftest import EXAMPLE_REGISTRY, example_district_database
 
 MQTT_WATER, MQTT_GAS = "310120EP001W01", "310120CH001S01"
 HJ212_WATER, HJ212_CHEM = "310120EP002W01", "310120CH003W01"
@@ -94,20 +92,9 @@ async def _run(stack: StackState, database_url: str, scenario: Path) -> Stats:
 
 
 @pytest.fixture(scope="module")
-def district(stack: StackState, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Stats]:
+def district(stack: StackState, admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Stats]:
     """One accelerated run of four devices (two MQTT, two HJ 212) into a fresh database."""
-    from tests.conftest import MIGRATIONS
-
-    admin = stack.admin_database_url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS envmon_sim_e2e WITH (FORCE)")
-        conn.execute("CREATE DATABASE envmon_sim_e2e")
-    url = admin.rsplit("/", 1)[0] + "/envmon_sim_e2e"
-    from envmon.migrate import migrate
-
-    migrate(url, MIGRATIONS)
-    with psycopg.connect(url) as conn:
-        store_registry(conn, load_registry_file(EXAMPLE_REGISTRY), actor="test")
+    url = example_district_database(admin_url, "envmon_sim_e2e")
     launcher.set_device_credentials(stack, [MQTT_WATER, MQTT_GAS])
     scenario = tmp_path_factory.mktemp("sim") / "e2e.toml"
     scenario.write_text(SCENARIO, encoding="utf-8")
