@@ -216,7 +216,9 @@ class Pipeline:
         for q in quarantine:
             self.metrics.quarantined.labels(q.reason).inc()
         rows = [r for item_rows in per_item for r in item_rows]
-        return _Prepared(items, per_item, quarantine, rows, self._encoder.encode(rows))
+        return _Prepared(
+            items, per_item, quarantine, rows, self._encoder.encode(rows), writer.device_summary(per_item)
+        )
 
     def _rows_of(self, item: Inbound) -> tuple[list[Row], list[QuarantineEntry]]:
         if item.rows is not None:
@@ -240,7 +242,7 @@ class Pipeline:
         delay = 0.1
         while True:
             try:
-                return writer.write_batch(self._connection(), batch.rows, quarantine, batch.copy_data)
+                return writer.write_batch(self._connection(), batch.rows, quarantine, batch.copy_data, batch.summary)
             except (WriteError, psycopg.OperationalError) as exc:
                 self.metrics.database_errors.inc()
                 if _is_content_error(exc) and self._conn is not None and not self._conn.closed:
@@ -357,6 +359,7 @@ class _Prepared:
     quarantine: list[QuarantineEntry]
     rows: list[Row]
     copy_data: bytes  # rows in binary COPY format
+    summary: str  # writer.device_summary of the rows
 
 
 def _put_unless(handoff: queue.Queue[_Prepared | None], batch: _Prepared | None, halt: threading.Event) -> bool:
