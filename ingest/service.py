@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import time
 
@@ -75,6 +76,8 @@ class IngestService:
 
     def start(self) -> int:
         """Start everything; returns the HTTP port."""
+        # Process-wide: the writer must get the GIL back quickly after each database round trip.
+        sys.setswitchinterval(self._settings.ingest_gil_switch_seconds)
         for thread in self._threads:
             thread.start()
         server = serve_http(
