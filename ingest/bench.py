@@ -132,13 +132,15 @@ class _Latency:
     def on_batch(self, batch: StoredBatch) -> None:
         committed = batch.committed_at.timestamp()
         seen = set()
-        last: tuple[int, int] | None = None
+        last_time = None
         for row in batch.rows:
+            if row.time is last_time:  # a message's rows are adjacent and share its time object
+                continue
+            last_time = row.time
             key = (row.device_id, row.seq)
-            if key != last and key not in seen:  # a message's rows are adjacent
+            if key not in seen:
                 seen.add(key)
                 self.samples.append(committed - row.time.timestamp())
-            last = key
         self.readings += len(batch.rows)
         if self._counter is not None:
             with self._counter.get_lock():

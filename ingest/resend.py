@@ -58,9 +58,12 @@ class GapMonitor:
 
     def on_batch(self, batch: StoredBatch) -> None:
         seqs: dict[int, set[int]] = {}
+        last = None
         for row in batch.rows:
-            if row.basis == "instant":
+            # The rows of one sample are adjacent and share device and seq: look at each sample once.
+            if (row.device_id, row.seq) != last and row.basis == "instant":
                 seqs.setdefault(row.device_id, set()).add(row.seq)
+                last = (row.device_id, row.seq)
         now = self._clock()
         with self._lock:
             for device_id, numbers in seqs.items():
