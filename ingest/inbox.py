@@ -27,6 +27,8 @@ class Inbox(Generic[T]):
         self._space = threading.Condition(self._lock)
         self._wanted = 1  # the writer wants waking once this many items wait
         self._blocked = 0  # sources waiting for space
+        # (monotonic arrival time, items left) per put_many call, oldest first
+        self._arrivals: deque[list[float]] = deque()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -42,20 +44,24 @@ class Inbox(Generic[T]):
                     self._space.wait()
                 finally:
                     self._blocked -= 1
+            self._arrivals.append([time.monotonic(), len(items)])
             self._items.extend(items)
             if len(self._items) >= self._wanted:
                 self._ready.notify()
 
     def take(self, max_items: int, first_timeout: float, linger: float) -> list[T]:
-        """Up to `max_items`, oldest first: waits up to `first_timeout` for the first one, then up to
-        `linger` seconds more for the batch to fill; [] when nothing came."""
+        """Up to `max_items`, oldest first: waits up to `first_timeout` for the first one, then until
+        `linger` seconds after the oldest item arrived for the batch to fill; [] when nothing came.
+
+        The linger counts from the oldest item's arrival, not from this call: items that arrived
+        while the caller was busy with the previous batch have waited already."""
         with self._lock:
             if not self._items:
                 self._wanted = 1
                 self._ready.wait(first_timeout)
                 if not self._items:
                     return []
-            deadline = time.monotonic() + linger
+            deadline = self._arrivals[0][0] + linger
             self._wanted = max_items
             while len(self._items) < max_items:
                 remaining = deadline - time.monotonic()
@@ -66,6 +72,17 @@ class Inbox(Generic[T]):
             count = min(max_items, len(self._items))
             popleft = self._items.popleft
             batch = [popleft() for _ in range(count)]
+            self._forget_arrivals(count)
             if self._blocked:
                 self._space.notify_all()
             return batch
+
+    def _forget_arrivals(self, count: int) -> None:
+        arrivals = self._arrivals
+        while count:
+            first = arrivals[0]
+            if first[1] > count:
+                first[1] -= count
+                return
+            count -= int(first[1])
+            arrivals.popleft()
