@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 QUEUE_BATCHES = 64
 RETRY_MAX_SECONDS = 10.0
 LOCK_CHECK_SECONDS = 2.0
+# Batches from the bus evaluated but not yet covered by a saved snapshot, at most: then a save is forced.
+# Below Mosquitto's default of 20 QoS 1 messages in flight to a client, which would stop the bus.
+MAX_UNSAVED_ACKS = 10
 
 
 class AlertService:
@@ -64,6 +67,8 @@ class AlertService:
         )
         self.reports = ReportWorker(settings) if settings.alerts_reports else None
         self._queue: queue.Queue[tuple[ReadingBatch, Callable[[], None] | None]] = queue.Queue(maxsize=QUEUE_BATCHES)
+        # Acknowledgements of bus batches waiting for the snapshot that covers them, in arrival order.
+        self._unsaved_acks: list[Callable[[], None]] = []
         self._stop = threading.Event()
         self._plan_now = threading.Event()
         self.ready = threading.Event()
@@ -135,10 +140,11 @@ class AlertService:
                 if pending is not None:
                     batch, ack = pending
                     started = time.monotonic()
-                    self._after(self.processor.evaluate(batch, datetime.now(UTC)), len(batch))
-                    self.metrics.evaluate_seconds.observe(time.monotonic() - started)
+                    result = self.processor.evaluate(batch, datetime.now(UTC))
                     if ack is not None:
-                        ack()  # evaluated, committed and checkpointed: the broker may forget it
+                        self._unsaved_acks.append(ack)
+                    self._after(result, len(batch))
+                    self.metrics.evaluate_seconds.observe(time.monotonic() - started)
                     pending = None
                 if time.monotonic() >= next_tick or self._plan_now.is_set():
                     self._plan_now.clear()
@@ -158,6 +164,7 @@ class AlertService:
         """Drop the engine (rebuilt from the database when active again) and batches not evaluated: their
         acknowledgements belong to a broker connection that is gone, so the broker sends them again."""
         self.processor.close()
+        self._unsaved_acks.clear()
         while not self._queue.empty():
             self._queue.get_nowait()
 
@@ -176,7 +183,12 @@ class AlertService:
         self.metrics.last_step.set(time.time())
         if result.to_send:
             self.outbox.hand(result.to_send)
-        self.processor.checkpoint(datetime.now(UTC))
+        force = len(self._unsaved_acks) >= MAX_UNSAVED_ACKS
+        if self.processor.checkpoint(datetime.now(UTC), force=force):
+            # Evaluated, committed and covered by the saved snapshot: the broker may forget these batches.
+            for ack in self._unsaved_acks:
+                ack()
+            self._unsaved_acks.clear()
         if self.reports is not None:
             for alert_id in (*result.opened, *result.changed):
                 self.reports.request(alert_id)
