@@ -106,9 +106,11 @@ class AlertProcessor:
     def evaluate(self, batch: ReadingBatch, now: datetime) -> StepResult:
         """Evaluate a batch of stored readings."""
         conn, engine = self._ready()
-        with conn.transaction():
-            transitions = engine.evaluate(batch, now)
-            return self._commit(conn, transitions, now, plan=bool(transitions))
+        transitions = engine.evaluate(batch, now)
+        if not transitions:  # the common case: nothing to write, no round trips
+            return StepResult()
+        with conn.transaction():  # a failure rolls it back; the service then rebuilds from the snapshot
+            return self._commit(conn, transitions, now, plan=True)
 
     def tick(self, now: datetime) -> StepResult:
         """Timers: silent devices, closed hours and days, maturing holds, gaps, escalations and reminders."""
