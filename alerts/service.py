@@ -141,7 +141,8 @@ class AlertService:
                     batch, ack = pending
                     started = time.monotonic()
                     result = self.processor.evaluate(batch, datetime.now(UTC))
-                    if ack is not None:
+                    # A batch retried after a database error comes back with the same ack: keep it once.
+                    if ack is not None and (not self._unsaved_acks or self._unsaved_acks[-1] is not ack):
                         self._unsaved_acks.append(ack)
                     self._after(result, len(batch))
                     self.metrics.evaluate_seconds.observe(time.monotonic() - started)
