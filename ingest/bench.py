@@ -32,7 +32,7 @@ from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
 from ingest.mqtt_wire import publish_header, publish_packet
 from ingest.pipeline import StoredBatch
-from ingest.rows import COLUMNS, COPY_TYPES
+from ingest.rows import COLUMNS, COPY_TYPES, sample_heads
 from ingest.service import IngestService
 from ingest.wire_publisher import WirePublisher
 
@@ -132,11 +132,7 @@ class _Latency:
     def on_batch(self, batch: StoredBatch) -> None:
         committed = batch.committed_at.timestamp()
         seen = set()
-        last_time = None
-        for row in batch.rows:
-            if row.time is last_time:  # a message's rows are adjacent and share its time object
-                continue
-            last_time = row.time
+        for row in sample_heads(batch.rows):
             key = (row.device_id, row.seq)
             if key not in seen:
                 seen.add(key)

@@ -17,6 +17,7 @@ import psycopg
 
 from ingest.gaps import AbandonedGap, ResendRequest, SequenceTracker
 from ingest.pipeline import StoredBatch
+from ingest.rows import sample_heads
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +59,9 @@ class GapMonitor:
 
     def on_batch(self, batch: StoredBatch) -> None:
         seqs: dict[int, set[int]] = {}
-        last = None
-        for row in batch.rows:
-            # The rows of one sample are adjacent and share device and seq: look at each sample once.
-            if (row.device_id, row.seq) != last and row.basis == "instant":
+        for row in sample_heads(batch.rows):
+            if row.basis == "instant":
                 seqs.setdefault(row.device_id, set()).add(row.seq)
-                last = (row.device_id, row.seq)
         now = self._clock()
         with self._lock:
             for device_id, numbers in seqs.items():

@@ -26,13 +26,14 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 
 import psycopg
 
 from ingest.copy_binary import CopyEncoder
 from ingest.errors import WriteError
 from ingest.quarantine import QuarantineEntry
-from ingest.rows import COLUMNS, Row
+from ingest.rows import COLUMNS, Row, sample_heads
 
 _COLS = ", ".join(COLUMNS)
 _STAGING = "CREATE TEMP TABLE IF NOT EXISTS readings_staging (LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -85,28 +86,12 @@ def device_summary(batches: Iterable[Sequence[Row]]) -> str:
     """Per device in these rows: the latest receipt, reading time and sequence number, as the JSON
     array `_DEVICE_STATE` reads. Built by the pipeline's preparer thread, off the writer's path."""
     latest: dict[int, tuple[datetime, datetime, int]] = {}
-    previous: Row | None = None
-    for rows in batches:
-        for row in rows:
-            # The rows of one sample share its time, seq and arrival objects: look at each sample once.
-            if (
-                previous is not None
-                and row.time is previous.time
-                and row.received_at is previous.received_at
-                and row.seq == previous.seq
-                and row.device_id == previous.device_id
-            ):
-                continue
-            previous = row
-            seen = latest.get(row.device_id)
-            if seen is None:
-                latest[row.device_id] = (row.received_at, row.time, row.seq)
-            elif row.received_at > seen[0] or row.time > seen[1] or row.seq > seen[2]:
-                latest[row.device_id] = (
-                    max(seen[0], row.received_at),
-                    max(seen[1], row.time),
-                    max(seen[2], row.seq),
-                )
+    for row in sample_heads(chain.from_iterable(batches)):
+        seen = latest.get(row.device_id)
+        if seen is None:
+            latest[row.device_id] = (row.received_at, row.time, row.seq)
+        elif row.received_at > seen[0] or row.time > seen[1] or row.seq > seen[2]:
+            latest[row.device_id] = (max(seen[0], row.received_at), max(seen[1], row.time), max(seen[2], row.seq))
     return json.dumps(
         [{"d": d, "r": r.isoformat(), "t": t.isoformat(), "s": s} for d, (r, t, s) in sorted(latest.items())]
     )
