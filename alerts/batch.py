@@ -1,4 +1,4 @@
-"""Readings into the engine's `ReadingBatch`: from ingest's committed rows, or from a replay CSV.
+"""Readings into the engine's `ReadingBatch`: from ingest's committed columns, or from a replay CSV.
 
 The replay CSV has the columns `time,device,pollutant,value,flag`: ISO 8601 times with an offset,
 the device's MN code, values in the unit the protocol uses (µg/L for Hg, Cd, Cr(VI), As, Pb),
@@ -17,13 +17,10 @@ from typing import TextIO
 import numpy as np
 
 from alerts.model import ReadingBatch
-from alerts.wire import batch_from_wire
-from envmon.batchwire import WireBatch, rows_to_array
 from envmon.catalogue import Catalogue, load_catalogue
+from envmon.columns import BASIS_INDEX, ReadingColumns
 from envmon.errors import CatalogueError, EnvmonError
-from ingest.rows import Row
 
-BASIS_CODES = {"instant": 0, "minute": 1, "hour": 2, "day": 3}
 _HEADER = ["time", "device", "pollutant", "value", "flag"]
 
 
@@ -51,15 +48,21 @@ def _batch(items: Sequence[_Item]) -> ReadingBatch:
         pollutant=np.fromiter((column[i.pollutant] for i in items), dtype=np.int16, count=len(items)),
         value=np.fromiter((i.value for i in items), dtype=np.float64, count=len(items)),
         flag=np.fromiter((ord(i.flag) for i in items), dtype=np.uint8, count=len(items)),
-        basis=np.fromiter((BASIS_CODES[i.basis] for i in items), dtype=np.int8, count=len(items)),
+        basis=np.fromiter((BASIS_INDEX[i.basis] for i in items), dtype=np.int8, count=len(items)),
     )
 
 
-def batch_from_rows(rows: Sequence[Row]) -> ReadingBatch:
-    """The rows ingest committed (canonical units already; duplicates included) as a batch."""
-    if not rows:
-        return empty_batch()
-    return batch_from_wire(WireBatch(*rows_to_array(rows)))
+def batch_from_columns(columns: ReadingColumns) -> ReadingBatch:
+    """The readings ingest committed (canonical units already; duplicates included) as a batch."""
+    return ReadingBatch(
+        codes=columns.codes,
+        time_s=columns.time_us / 1e6,
+        device_id=columns.device_id,
+        pollutant=columns.pollutant,
+        value=columns.value,
+        flag=columns.flag,
+        basis=columns.basis,
+    )
 
 
 def empty_batch() -> ReadingBatch:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from alerts.batch import batch_from_rows
+from alerts.batch import batch_from_columns
 from alerts.bus import BatchBus
 from alerts.callbacks import STATUS_CALLBACK_PATH, public_url
 from alerts.http import serve_http
@@ -101,7 +101,7 @@ class AlertService:
         A standby engine in the same process as ingest drops them: the active engine of the shard runs
         elsewhere and reads its batches from the bus."""
         if self.active.is_set():
-            self._queue.put((batch_from_rows(batch.rows), None))
+            self._queue.put((batch_from_columns(batch.readings), None))
 
     def _from_bus(self, wire: WireBatch, ack: Callable[[], None]) -> None:
         self._queue.put((batch_from_wire(wire), ack))

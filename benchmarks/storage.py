@@ -34,6 +34,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import psycopg  # noqa: E402
 
+from envmon.columns import ReadingColumns  # noqa: E402
 from envmon.migrate import migrate  # noqa: E402
 from envmon.registry.load import load_registry_file, parse_registry  # noqa: E402
 from envmon.registry.store import store_registry  # noqa: E402
@@ -127,7 +128,7 @@ def write_path(conn: psycopg.Connection, device_ids: list[int], rows: int, batch
     written = 0
     while written < rows:
         batch = [row for _, row in zip(range(min(batch_rows, rows - written)), source, strict=False)]
-        written += write_batch(conn, batch, []).inserted
+        written += write_batch(conn, ReadingColumns.from_rows(batch), []).inserted
     return written
 
 

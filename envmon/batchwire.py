@@ -6,7 +6,7 @@ persistent session, so batches wait in the broker while the engine is away. One 
     b"EB1" | u16 length of the codes text | codes, comma-separated UTF-8 | rows (numpy `ROW_DTYPE`)
 
 Rows hold the pollutant as an index into the codes, flags as the HJ 212 letter's byte, and the
-basis as an index into `BASES`.
+basis as an index into `envmon.columns.BASES`.
 """
 
 from __future__ import annotations
@@ -14,17 +14,15 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from envmon import topics
+from envmon.columns import ReadingColumns
 
 BATCH_TOPIC = f"{topics.PREFIX}/_internal/batches"
 MAGIC = b"EB1"
-BASES: tuple[str, ...] = ("instant", "minute", "hour", "day")
-BASIS_INDEX = {b: i for i, b in enumerate(BASES)}
 ROW_DTYPE = np.dtype(
     [("time_s", "<f8"), ("device_id", "<i4"), ("pollutant", "<i2"), ("value", "<f8"), ("flag", "u1"), ("basis", "i1")]
 )
@@ -43,28 +41,16 @@ class WireBatch:
     rows: npt.NDArray[np.void]
 
 
-def rows_to_array(rows: Sequence[Sequence[Any]]) -> tuple[tuple[str, ...], npt.NDArray[np.void]]:
-    """Rows whose first six fields are (time, device_id, pollutant, basis, value, flag), as ingest's
-    `readings` rows are, to the codes table and the row array (column by column: ~0.3 us a row)."""
-    array = np.zeros(len(rows), dtype=ROW_DTYPE)
-    if not rows:
-        return (), array
-    times, devices, pollutants, bases, values, flags = list(zip(*rows, strict=False))[:6]
-    codes = tuple(sorted(set(pollutants)))
-    column = {c: n for n, c in enumerate(codes)}
-    # The rows of one message share one datetime object: convert each once (by id: hashing an aware
-    # datetime asks for its UTC offset, which is as slow as converting it).
-    stamps: dict[int, float] = {}
-    for t in times:
-        if id(t) not in stamps:
-            stamps[id(t)] = t.timestamp()
-    array["time_s"] = [stamps[id(t)] for t in times]
-    array["device_id"] = devices
-    array["pollutant"] = [column[p] for p in pollutants]
-    array["value"] = values
-    array["flag"] = np.frombuffer("".join(flags).encode("ascii"), dtype=np.uint8)
-    array["basis"] = [BASIS_INDEX[b] for b in bases]
-    return codes, array
+def columns_to_array(columns: ReadingColumns) -> tuple[tuple[str, ...], npt.NDArray[np.void]]:
+    """A batch's readings as the codes table and the row array, column by column."""
+    array = np.empty(len(columns), dtype=ROW_DTYPE)
+    array["time_s"] = columns.time_us / 1e6
+    array["device_id"] = columns.device_id
+    array["pollutant"] = columns.pollutant
+    array["value"] = columns.value
+    array["flag"] = columns.flag
+    array["basis"] = columns.basis
+    return columns.codes, array
 
 
 def encode_batch(codes: Sequence[str], rows: npt.NDArray[np.void]) -> bytes:

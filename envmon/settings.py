@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     ingest_http_port: int = Field(default=9310, ge=0, le=65535)
     ingest_batch_max_messages: int = Field(default=2000, gt=0)
     ingest_batch_max_seconds: float = Field(default=0.05, gt=0)
+    # Database connections writing batches at once (see docs/configuration.md).
+    ingest_committers: int = Field(default=2, ge=1, le=8)
     ingest_hj212: bool = False
     ingest_workers: int = Field(default=1, ge=1, le=64)
     # Publish committed batches for an alert engine in another process (`envmon alerts`).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from envmon.batchwire import encode_batch, rows_to_array
+from envmon.batchwire import columns_to_array, encode_batch
 from ingest.pipeline import StoredBatch
 
 # Rows per message: 24 bytes a row keeps a message near 200 KB, under the brokers' packet limits
@@ -20,9 +20,7 @@ class BatchPublisher:
         self.published = 0
 
     def on_batch(self, batch: StoredBatch) -> None:
-        rows = batch.rows
-        for start in range(0, len(rows), ROWS_PER_MESSAGE):
-            part = rows[start : start + ROWS_PER_MESSAGE]
-            codes, array = rows_to_array(part)
-            self._publish(encode_batch(codes, array))
+        codes, array = columns_to_array(batch.readings)
+        for start in range(0, len(array), ROWS_PER_MESSAGE):
+            self._publish(encode_batch(codes, array[start : start + ROWS_PER_MESSAGE]))
             self.published += 1

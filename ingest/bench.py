@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 
 from envmon import topics
@@ -32,7 +33,7 @@ from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
 from ingest.mqtt_wire import publish_header, publish_packet
 from ingest.pipeline import StoredBatch
-from ingest.rows import COLUMNS, COPY_TYPES, sample_heads
+from ingest.rows import COLUMNS, COPY_TYPES
 from ingest.service import IngestService
 from ingest.wire_publisher import WirePublisher
 
@@ -131,16 +132,17 @@ class _Latency:
 
     def on_batch(self, batch: StoredBatch) -> None:
         committed = batch.committed_at.timestamp()
-        seen = set()
-        for row in sample_heads(batch.rows):
-            key = (row.device_id, row.seq)
-            if key not in seen:
-                seen.add(key)
-                self.samples.append(committed - row.time.timestamp())
-        self.readings += len(batch.rows)
+        readings = batch.readings
+        heads = readings.sample_starts()
+        # One latency per sample: a redelivered sample in the same batch counts once.
+        _, first = np.unique(
+            readings.device_id[heads].astype(np.int64) << 32 | readings.seq[heads], return_index=True
+        )
+        self.samples.extend((committed - readings.time_us[heads][first] / 1e6).tolist())
+        self.readings += len(readings)
         if self._counter is not None:
             with self._counter.get_lock():
-                self._counter.value += len(batch.rows)
+                self._counter.value += len(readings)
         self.last_commit = committed
 
 

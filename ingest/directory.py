@@ -24,6 +24,7 @@ class DeviceDirectory:
     def __init__(self, devices: list[DeviceInfo]) -> None:
         self._by_mn = {d.mn: d for d in devices}
         self._by_id = {d.id: d for d in devices}
+        self.ids_by_mn = {d.mn: d.id for d in devices}
 
     def __len__(self) -> int:
         return len(self._by_mn)

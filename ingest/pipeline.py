@@ -2,8 +2,12 @@
 
 Sources (the MQTT client, the HJ 212 gateway) `submit` items and are acknowledged through their
 `ack` only after the batch holding the item is committed, in arrival order. While the database is
-away the writer retries the same batch with backoff and acknowledges nothing, so the broker keeps
-the messages (backpressure); it recovers by itself when the database returns.
+away the committers retry their batches with backoff and nothing is acknowledged, so the broker keeps
+the messages (backpressure); the pipeline recovers by itself when the database returns.
+
+Stages and threads: a preparer decodes and checks batch N+2 while committers (`committers`, each
+with its own connection) write batches N and N+1; committed batches are acknowledged and handed to
+subscribers strictly in the order they were taken (`ingest.reorder`).
 """
 
 from __future__ import annotations
@@ -13,67 +17,36 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 import psycopg
 from prometheus_client import Counter
 
 from envmon.catalogue import load_catalogue
+from envmon.columns import ReadingColumns
 from ingest import writer
-from ingest.copy_binary import CopyEncoder
+from ingest.assemble import Assembler
+from ingest.batches import AckSource, BatchSubscriber, Inbound, PreparedBatch, StoredBatch
+from ingest.committer import Committer
+from ingest.copy_binary import encode_columns
 from ingest.decode import decode_payload
 from ingest.directory import DeviceDirectory, DeviceInfo, load_directory
-from ingest.errors import RejectedMessage, WriteError
+from ingest.errors import RejectedMessage
 from ingest.inbox import Inbox
 from ingest.metrics import IngestMetrics
 from ingest.quarantine import QuarantineEntry
+from ingest.reorder import InOrder
 from ingest.rows import Row, UnitTable, message_rows
 
+__all__ = ["AckSource", "BatchSubscriber", "Inbound", "Pipeline", "PipelineConfig", "StoredBatch"]
+
 log = logging.getLogger(__name__)
-# Batches prepared ahead of the writer: one keeps both stages busy; more only holds memory.
-PREPARED_AHEAD = 1
 # Committed batches waiting for subscribers.
 SUBSCRIBER_QUEUE = 4
-
-
-class AckSource(Protocol):
-    """Where items come from; told which of its items are safely stored."""
-
-    transport: str
-
-    def ack(self, tokens: list[object]) -> None: ...
-
-
-@dataclass(slots=True)
-class Inbound:
-    """One received message. `rows` is set when the source decoded it already (HJ 212)."""
-
-    source: AckSource
-    token: object
-    origin: str
-    device: str | None
-    payload: bytes
-    received_at: datetime
-    rows: list[Row] | None = None
-    problems: list[QuarantineEntry] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredBatch:
-    """A committed batch, handed to subscribers (rows include redelivered duplicates)."""
-
-    rows: Sequence[Row]
-    committed_at: datetime
-    directory: DeviceDirectory
-
-
-class BatchSubscriber(Protocol):
-    """Receives every committed batch (the alert engine is one)."""
-
-    def on_batch(self, batch: StoredBatch) -> None: ...
+# What a committer hands back: the batch, what it stored (None: stopped with the database away), its time.
+_Done = tuple[PreparedBatch, writer.WriteResult | None, float]
 
 
 @dataclass(frozen=True)
@@ -85,10 +58,12 @@ class PipelineConfig:
     queue_max: int = 65535
     directory_refresh_seconds: float = 30.0
     retry_max_seconds: float = 5.0
+    # Connections writing at once: two overlap one batch's commit with the next one's COPY.
+    committers: int = 2
 
 
 class Pipeline:
-    """Runs the writer loop in the caller's thread (`run`), fed by `submit` from source threads."""
+    """Runs in the caller's thread (`run`), fed by `submit` from source threads."""
 
     def __init__(
         self,
@@ -106,8 +81,16 @@ class Pipeline:
         self._subscribers: list[BatchSubscriber] = []
         self._committed: queue.Queue[StoredBatch | None] = queue.Queue(maxsize=SUBSCRIBER_QUEUE)
         self._units = UnitTable(load_catalogue())
-        self._encoder = CopyEncoder()
-        self._conn: psycopg.Connection | None = None
+        self._assembler = Assembler(load_catalogue())
+        self._committers = [
+            Committer(
+                database_url,
+                self.metrics,
+                retry_max_seconds=self.config.retry_max_seconds,
+                on_connect=lambda: self._refresh_directory(force=True),
+            )
+            for _ in range(max(1, self.config.committers))
+        ]
         self._directory = DeviceDirectory([])
         self._directory_loaded_at = float("-inf")
         self._directory_conn: psycopg.Connection | None = None
@@ -150,36 +133,37 @@ class Pipeline:
         return found
 
     def run(self, stop: threading.Event) -> None:
-        """Process batches until `stop` is set and the queue is drained (or the database is away).
-
-        Two stages overlap: a preparer thread decodes and checks batch N+1 while this thread
-        writes batch N (the database works without the GIL). Batches are written, acknowledged
-        and published in the order they were taken, so acknowledgements stay in arrival order.
-        """
+        """Process batches until `stop` is set and the queue is drained (or the database is away)."""
         self._connect_with_retry(stop)
         self.ready.set()
-        handoff: queue.Queue[_Prepared | None] = queue.Queue(maxsize=PREPARED_AHEAD)
+        handoff: queue.Queue[PreparedBatch | None] = queue.Queue(maxsize=len(self._committers))
+        done: queue.Queue[_Done | None] = queue.Queue()
         halt = threading.Event()
-        preparer = threading.Thread(
-            target=self._prepare_loop, args=(stop, halt, handoff), name="ingest-prepare", daemon=True
-        )
-        preparer.start()
+        threads = [threading.Thread(target=self._prepare_loop, args=(stop, halt, handoff), name="ingest-prepare")]
+        threads += [
+            threading.Thread(
+                target=self._commit_loop, args=(c, stop, halt, handoff, done), name=f"ingest-commit-{n}"
+            )
+            for n, c in enumerate(self._committers)
+        ]
         dispatcher = threading.Thread(target=self._dispatch_loop, name="ingest-subscribers", daemon=True)
         dispatcher.start()
+        for thread in threads:
+            thread.start()
         try:
-            while (batch := handoff.get()) is not None:
-                if not self._process(batch, stop):
-                    break
+            self._finish_in_order(done, len(self._committers))
         finally:
             halt.set()
-            preparer.join()
+            for thread in threads:
+                thread.join()
             self._committed.put(None)
             dispatcher.join(timeout=60)
             self._close()
 
     def _prepare_loop(
-        self, stop: threading.Event, halt: threading.Event, handoff: queue.Queue[_Prepared | None]
+        self, stop: threading.Event, halt: threading.Event, handoff: queue.Queue[PreparedBatch | None]
     ) -> None:
+        number = 0
         try:
             while not halt.is_set() and not (stop.is_set() and not len(self._queue)):
                 items = self._queue.take(self.config.batch_max_messages, 0.2, self.config.batch_max_seconds)
@@ -187,40 +171,73 @@ class Pipeline:
                 if not items:
                     self._refresh_directory(force=False)
                     continue
-                if not _put_unless(handoff, self._prepare(items), halt):
+                if not _put_unless(handoff, self._prepare(number, items), halt):
                     return
-        except Exception:  # a bug here must not leave the writer waiting forever
+                number += 1
+        except Exception:  # a bug here must not leave the committers waiting forever
             log.exception("preparing a batch failed; stopping the pipeline")
         finally:
-            _put_unless(handoff, None, halt)
+            for _ in self._committers:  # one end mark for each committer
+                _put_unless(handoff, None, halt)
 
-    def _process(self, batch: _Prepared, stop: threading.Event) -> bool:
-        items, rows = batch.items, batch.rows
-        self.metrics.unacked.set(len(items) + len(self._queue))
-        started = time.monotonic()
-        result = self._write(batch, stop)
-        if result is None:
-            return False
-        self._record(result, len(rows), started)
-        self._ack(items)
-        self._publish(rows)
-        return True
+    def _commit_loop(
+        self,
+        committer: Committer,
+        stop: threading.Event,
+        halt: threading.Event,
+        handoff: queue.Queue[PreparedBatch | None],
+        done: queue.Queue[_Done | None],
+    ) -> None:
+        try:
+            while not halt.is_set():
+                try:
+                    batch = handoff.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if batch is None:
+                    return
+                started = time.monotonic()
+                result = committer.commit(batch, stop)
+                done.put((batch, result, started))
+                if result is None:
+                    return
+        finally:
+            done.put(None)
 
-    def _prepare(self, items: list[Inbound]) -> _Prepared:
-        per_item: list[list[Row]] = []
-        quarantine: list[QuarantineEntry] = []
-        for item in items:
-            rows, problems = self._rows_of(item)
-            per_item.append(rows)
-            quarantine.extend(problems)
-        for q in quarantine:
+    def _finish_in_order(self, done: queue.Queue[_Done | None], committers: int) -> None:
+        """Acknowledge and publish committed batches in the order they were taken, until every
+        committer ended or a batch stays unstored (then nothing after it is acknowledged)."""
+        order: InOrder[_Done] = InOrder()
+        while committers:
+            finished = done.get()
+            if finished is None:
+                committers -= 1
+                continue
+            for batch, result, started in order.add(finished[0].number, finished):
+                if result is None:
+                    return
+                self._record(result, len(batch.readings), started)
+                self._ack(batch.items)
+                self._publish(batch.readings)
+            self.metrics.unacked.set(len(self._queue) + order.waiting)
+
+    def _prepare(self, number: int, items: list[Inbound]) -> PreparedBatch:
+        assembled = self._assembler.assemble(items, self._directory.ids_by_mn, self._rows_of)
+        for q in assembled.quarantine:
             self.metrics.quarantined.labels(q.reason).inc()
-        rows = [r for item_rows in per_item for r in item_rows]
-        return _Prepared(
-            items, per_item, quarantine, rows, self._encoder.encode(rows), writer.device_summary(per_item)
+        readings = assembled.columns
+        return PreparedBatch(
+            number,
+            items,
+            readings,
+            assembled.item_index,
+            assembled.quarantine,
+            encode_columns(readings),
+            writer.device_summary(readings),
         )
 
     def _rows_of(self, item: Inbound) -> tuple[list[Row], list[QuarantineEntry]]:
+        """The full path for one message (ingest.assemble takes the common ones without it)."""
         if item.rows is not None:
             return item.rows, item.problems
         try:
@@ -229,47 +246,10 @@ class Pipeline:
                 self._refresh_directory(force=True)
             rows, unknown = message_rows(msg, item.device or "", self._directory, self._units, item.received_at)
         except RejectedMessage as exc:
-            return [], [self._quarantine(item, exc.reason, exc.detail)]
+            return [], [item.quarantined(exc.reason, exc.detail)]
         if unknown:
-            return rows, [self._quarantine(item, "unknown_pollutant", f"not in the catalogue: {', '.join(unknown)}")]
+            return rows, [item.quarantined("unknown_pollutant", f"not in the catalogue: {', '.join(unknown)}")]
         return rows, []
-
-    def _quarantine(self, item: Inbound, reason: str, detail: str) -> QuarantineEntry:
-        return QuarantineEntry(item.source.transport, item.origin, item.device, reason, detail, item.payload)
-
-    def _write(self, batch: _Prepared, stop: threading.Event) -> writer.WriteResult | None:
-        items, per_item, quarantine = batch.items, batch.per_item, batch.quarantine
-        delay = 0.1
-        while True:
-            try:
-                return writer.write_batch(self._connection(), batch.rows, quarantine, batch.copy_data, batch.summary)
-            except (WriteError, psycopg.OperationalError) as exc:
-                self.metrics.database_errors.inc()
-                if _is_content_error(exc) and self._conn is not None and not self._conn.closed:
-                    return self._write_one_by_one(per_item, items, quarantine)
-                log.warning("database unavailable, retrying in %.1f s (nothing acknowledged): %s", delay, exc)
-                _close_quietly(self._conn)
-                self._conn = None
-                if stop.wait(delay):
-                    log.warning("stopping while the database is away: %d messages stay unacknowledged", len(items))
-                    return None
-                delay = min(delay * 2, self.config.retry_max_seconds)
-
-    def _write_one_by_one(
-        self, per_item: list[list[Row]], items: list[Inbound], quarantine: list[QuarantineEntry]
-    ) -> writer.WriteResult:
-        """A batch the database refused for its content: store item by item, quarantine the refused ones."""
-        inserted = duplicates = 0
-        conn = self._connection()
-        for rows, item in zip(per_item, items, strict=True):
-            try:
-                result = writer.write_batch(conn, rows, [])
-                inserted, duplicates = inserted + result.inserted, duplicates + result.duplicates
-            except WriteError as exc:
-                log.error("database refused a message from %s: %s", item.origin, exc)
-                quarantine.append(self._quarantine(item, "database_rejected", str(exc)))
-        writer.write_batch(conn, [], quarantine)
-        return writer.WriteResult(inserted, duplicates, len(quarantine))
 
     def _record(self, result: writer.WriteResult, count: int, started: float) -> None:
         self.metrics.readings_stored.inc(result.inserted)
@@ -286,11 +266,11 @@ class Pipeline:
             source.ack(tokens)
         self.metrics.unacked.set(len(self._queue))
 
-    def _publish(self, rows: list[Row]) -> None:
+    def _publish(self, readings: ReadingColumns) -> None:
         # Subscribers run on their own thread so the writer can start the next round trip; the
         # queue is small and blocking, so a slow subscriber slows ingest rather than losing batches.
-        if rows and self._subscribers:
-            self._committed.put(StoredBatch(rows, self._clock(), self._directory))
+        if len(readings) and self._subscribers:
+            self._committed.put(StoredBatch(readings, self._clock(), self._directory))
 
     def _dispatch_loop(self) -> None:
         while (batch := self._committed.get()) is not None:
@@ -303,18 +283,11 @@ class Pipeline:
             except Exception:  # a subscriber's bug must not stop ingest
                 log.exception("batch subscriber %r failed", subscriber)
 
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._url, application_name="envmon-ingest", connect_timeout=5)
-            writer.prepare(self._conn)
-            self._refresh_directory(force=True)
-        return self._conn
-
     def _connect_with_retry(self, stop: threading.Event) -> None:
         delay = 0.2
         while not stop.is_set():
             try:
-                self._connection()
+                self._committers[0].connect()
                 return
             except psycopg.Error as exc:
                 log.warning("cannot reach the database, retrying in %.1f s: %s", delay, exc)
@@ -343,27 +316,17 @@ class Pipeline:
                 self._directory_conn = None
 
     def _close(self) -> None:
-        _close_quietly(self._conn)
-        self._conn = None
+        for committer in self._committers:
+            committer.close()
         with self._directory_lock:
             _close_quietly(self._directory_conn)
             self._directory_conn = None
 
 
-@dataclass(slots=True)
-class _Prepared:
-    """A decoded and checked batch, waiting for the writer."""
-
-    items: list[Inbound]
-    per_item: list[list[Row]]
-    quarantine: list[QuarantineEntry]
-    rows: list[Row]
-    copy_data: bytes  # rows in binary COPY format
-    summary: str  # writer.device_summary of the rows
-
-
-def _put_unless(handoff: queue.Queue[_Prepared | None], batch: _Prepared | None, halt: threading.Event) -> bool:
-    """Hand a batch to the writer; False when the writer stopped before taking it."""
+def _put_unless(
+    handoff: queue.Queue[PreparedBatch | None], batch: PreparedBatch | None, halt: threading.Event
+) -> bool:
+    """Hand a batch to the committers; False when they stopped before taking it."""
     while not halt.is_set():
         try:
             handoff.put(batch, timeout=0.2)
@@ -377,9 +340,3 @@ def _close_quietly(conn: psycopg.Connection | None) -> None:
     if conn is not None:
         with contextlib.suppress(psycopg.Error):
             conn.close()
-
-
-def _is_content_error(exc: Exception) -> bool:
-    """True when the database refused the data itself, not because it was unreachable."""
-    cause = exc.__cause__ if isinstance(exc, WriteError) else exc
-    return isinstance(cause, psycopg.Error) and not isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError)

@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import psycopg
 
+from envmon.columns import BASIS_INDEX
 from ingest.gaps import AbandonedGap, ResendRequest, SequenceTracker
 from ingest.pipeline import StoredBatch
-from ingest.rows import sample_heads
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,12 @@ class GapMonitor:
         self.abandoned = 0
 
     def on_batch(self, batch: StoredBatch) -> None:
+        readings = batch.readings
+        heads = readings.sample_starts()
+        heads = heads[readings.basis[heads] == BASIS_INDEX["instant"]]
         seqs: dict[int, set[int]] = {}
-        for row in sample_heads(batch.rows):
-            if row.basis == "instant":
-                seqs.setdefault(row.device_id, set()).add(row.seq)
+        for device_id, seq in zip(readings.device_id[heads].tolist(), readings.seq[heads].tolist(), strict=True):
+            seqs.setdefault(device_id, set()).add(seq)
         now = self._clock()
         with self._lock:
             for device_id, numbers in seqs.items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import NamedTuple
 
@@ -72,20 +71,3 @@ def message_rows(
                 Row(sample.time, device.id, found[0], "instant", value * found[1], flag, sample.seq, received_at)
             )
     return rows, unknown
-
-
-def sample_heads(rows: Iterable[Row]) -> Iterator[Row]:
-    """The first row of each sample. A sample's rows are adjacent and share its device, seq and the
-    time and arrival objects, so per-sample work (device state, sequence numbers, latency) looks at
-    one row in ten instead of every reading."""
-    previous: Row | None = None
-    for row in rows:
-        if (
-            previous is None
-            or row.time is not previous.time
-            or row.received_at is not previous.received_at
-            or row.seq != previous.seq
-            or row.device_id != previous.device_id
-        ):
-            previous = row
-            yield row

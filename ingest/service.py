@@ -35,7 +35,9 @@ class IngestService:
     ) -> None:
         self._settings = settings
         config = PipelineConfig(
-            batch_max_messages=settings.ingest_batch_max_messages, batch_max_seconds=settings.ingest_batch_max_seconds
+            batch_max_messages=settings.ingest_batch_max_messages,
+            batch_max_seconds=settings.ingest_batch_max_seconds,
+            committers=settings.ingest_committers,
         )
         self.pipeline = Pipeline(settings.require_database_url(), config=config)
         for subscriber in subscribers or []:

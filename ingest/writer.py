@@ -13,8 +13,8 @@ is written again through the staging table with `INSERT ... SELECT ... ON CONFLI
 redelivered readings are harmless. A bad row can never abort the COPY of the good ones: rows are
 validated before they get here.
 
-Device state (last seen, last reading, last sequence number) comes as a small JSON summary per
-device built by the caller (`device_summary`), and the same statement tells live views which devices
+Device state (last seen, last reading, last sequence number) comes as one array per column, a
+summary per device built by the caller (`device_summary`), and the same statement tells live views which devices
 have new readings (dashboards LISTEN on envmon_events; past 500 devices the list is left out, as
 NOTIFY payloads stop at 8000 bytes: "all of them"). Device rows are locked in id order, so two ingest
 workers cannot deadlock on them.
@@ -22,18 +22,18 @@ workers cannot deadlock on them.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from itertools import chain
 
+import numpy as np
+import numpy.typing as npt
 import psycopg
 
-from ingest.copy_binary import CopyEncoder
+from envmon.columns import ReadingColumns
+from ingest.copy_binary import encode_columns
 from ingest.errors import WriteError
 from ingest.quarantine import QuarantineEntry
-from ingest.rows import COLUMNS, Row, sample_heads
+from ingest.rows import COLUMNS
 
 _COLS = ", ".join(COLUMNS)
 _STAGING = "CREATE TEMP TABLE IF NOT EXISTS readings_staging (LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -51,8 +51,9 @@ _QUARANTINE = (
 _DEVICE_STATE = """
 WITH seen AS (
 INSERT INTO device_state (device_id, last_seen_at, last_reading_at, last_seq, online, updated_at)
-SELECT d, r, t, s, true, now()
-FROM json_to_recordset(%s::json) AS u(d int4, r timestamptz, t timestamptz, s int8) ORDER BY d
+SELECT d, timestamptz 'epoch' + r * interval '1 microsecond', timestamptz 'epoch' + t * interval '1 microsecond',
+       s, true, now()
+FROM unnest(%s::int4[], %s::int8[], %s::int8[], %s::int8[]) AS u(d, r, t, s) ORDER BY d
 ON CONFLICT (device_id) DO UPDATE SET
     last_seen_at = greatest(device_state.last_seen_at, EXCLUDED.last_seen_at),
     last_reading_at = greatest(device_state.last_reading_at, EXCLUDED.last_reading_at),
@@ -82,51 +83,70 @@ def prepare(conn: psycopg.Connection) -> None:
     conn.commit()
 
 
-def device_summary(batches: Iterable[Sequence[Row]]) -> str:
-    """Per device in these rows: the latest receipt, reading time and sequence number, as the JSON
-    array `_DEVICE_STATE` reads. Built by the pipeline's preparer thread, off the writer's path."""
-    latest: dict[int, tuple[datetime, datetime, int]] = {}
-    for row in sample_heads(chain.from_iterable(batches)):
-        seen = latest.get(row.device_id)
-        if seen is None:
-            latest[row.device_id] = (row.received_at, row.time, row.seq)
-        elif row.received_at > seen[0] or row.time > seen[1] or row.seq > seen[2]:
-            latest[row.device_id] = (max(seen[0], row.received_at), max(seen[1], row.time), max(seen[2], row.seq))
-    return json.dumps(
-        [{"d": d, "r": r.isoformat(), "t": t.isoformat(), "s": s} for d, (r, t, s) in sorted(latest.items())]
+@dataclass(frozen=True, slots=True)
+class DeviceSummary:
+    """Per device of a batch (ascending id): the latest arrival and reading time (us since the Unix
+    epoch) and the highest sequence number, as `_DEVICE_STATE` reads them."""
+
+    device_id: list[int]
+    received_us: list[int]
+    time_us: list[int]
+    seq: list[int]
+
+    def params(self) -> tuple[list[int], list[int], list[int], list[int]]:
+        return self.device_id, self.received_us, self.time_us, self.seq
+
+
+def device_summary(columns: ReadingColumns) -> DeviceSummary:
+    """The device summary of these readings. Built by the pipeline's preparer thread, off the writer's
+    path; looks at the first reading of each sample only."""
+    heads = columns.sample_starts()
+    devices = columns.device_id[heads]
+    order = np.argsort(devices, kind="stable")
+    devices = devices[order]
+    first = np.flatnonzero(np.r_[True, devices[1:] != devices[:-1]]) if devices.size else heads[:0]
+
+    def latest(values: npt.NDArray[np.int64]) -> list[int]:
+        return np.maximum.reduceat(values[heads][order], first).tolist() if first.size else []
+
+    return DeviceSummary(
+        devices[first].tolist(), latest(columns.received_us), latest(columns.time_us), latest(columns.seq)
     )
 
 
 def write_batch(
     conn: psycopg.Connection,
-    rows: Sequence[Row],
+    readings: ReadingColumns,
     quarantine: Sequence[QuarantineEntry],
     copy_data: bytes | None = None,
-    summary: str | None = None,
+    summary: DeviceSummary | None = None,
 ) -> WriteResult:
     """Store a batch in one transaction; WriteError when the database did not take it.
 
-    `copy_data` is `CopyEncoder().encode(rows)` and `summary` is `device_summary([rows])`, when the
+    `copy_data` is `encode_columns(readings)` and `summary` is `device_summary(readings)`, when the
     caller built them already.
     """
     data = b""
-    if rows:
-        data = copy_data if copy_data is not None else CopyEncoder().encode(rows)
-        summary = summary if summary is not None else device_summary([rows])
+    if len(readings):
+        data = copy_data if copy_data is not None else encode_columns(readings)
+        summary = summary if summary is not None else device_summary(readings)
     try:
         try:
             inserted = _write(conn, data, summary, quarantine, merge=False)
-        except psycopg.errors.UniqueViolation:  # a redelivery: some of these readings are stored already
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
+            # A redelivery: some of these readings are stored already, or are being stored by another
+            # committer's open transaction (two COPYs of overlapping readings can deadlock). The merge
+            # skips what is stored and takes its row locks in key order.
             inserted = _write(conn, data, summary, quarantine, merge=True)
     except psycopg.Error as exc:
-        raise WriteError(f"batch of {len(rows)} rows not stored: {exc}") from exc
-    return WriteResult(inserted, len(rows) - inserted, len(quarantine))
+        raise WriteError(f"batch of {len(readings)} readings not stored: {exc}") from exc
+    return WriteResult(inserted, len(readings) - inserted, len(quarantine))
 
 
 def _write(
     conn: psycopg.Connection,
     copy_data: bytes,
-    summary: str | None,
+    summary: DeviceSummary | None,
     quarantine: Sequence[QuarantineEntry],
     *,
     merge: bool,
@@ -140,7 +160,8 @@ def _write(
             if merge:
                 cur.execute(_MERGE)
                 inserted = cur.rowcount
-            cur.execute(_DEVICE_STATE, (summary,))
+            assert summary is not None
+            cur.execute(_DEVICE_STATE, summary.params())
         if quarantine:
             cur.executemany(_QUARANTINE, [q.row() for q in quarantine])
     return inserted

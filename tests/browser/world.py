@@ -23,12 +23,13 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from alerts.batch import batch_from_rows
+from alerts.batch import batch_from_columns
 from alerts.policy import load_policy
 from alerts.processor import AlertProcessor
 from dashboard.app import create_app
 from dashboard.config import DashboardConfig
 from dashboard.users import create_user
+from envmon.columns import ReadingColumns
 from envmon.registry.store import store_registry
 from envmon.settings import Settings, load_settings
 from tests.alert_helpers import ALERT_REGISTRY, GAS, WATER, load_alert_registry
@@ -164,7 +165,7 @@ def raise_alert(world: World, mn: str = GAS, pollutant: str = "s02001", value: f
     try:
         processor.connect()
         rows = [(t, device_id, pollutant, "instant", value, "N", i, t) for i, t in enumerate(times)]
-        result = processor.evaluate(batch_from_rows(rows), now)
+        result = processor.evaluate(batch_from_columns(ReadingColumns.from_rows(rows)), now)
     finally:
         processor.close()
     assert result.opened, f"no alert opened for {mn} {pollutant}={value}"

@@ -1,4 +1,4 @@
-"""The hand-built binary COPY stream equals what PostgreSQL itself writes for the same rows."""
+"""The numpy-built binary COPY stream equals what PostgreSQL itself writes for the same rows, in their order."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from ingest.copy_binary import CopyEncoder
+from envmon.columns import ReadingColumns
+from ingest.copy_binary import encode_columns
 from ingest.rows import COLUMNS, Row
 
 T0 = datetime(2026, 11, 22, 4, 0, 0, 123456, tzinfo=UTC)
@@ -27,7 +28,7 @@ def _rows() -> list[Row]:
 
 def test_encoded_stream_matches_postgresql_binary_copy(db: psycopg.Connection) -> None:
     rows = _rows()
-    data = CopyEncoder().encode(rows)
+    data = encode_columns(ReadingColumns.from_rows(rows))
     cols = ", ".join(COLUMNS)
     with db.cursor() as cur:
         with cur.copy(f"COPY readings ({cols}) FROM STDIN (FORMAT BINARY)") as copy:

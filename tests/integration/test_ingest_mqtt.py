@@ -26,7 +26,7 @@ def test_stream_of_messages_arrives_complete_in_canonical_units(
         assert seqs == (200, 1, 200)
         states = conn.execute("SELECT count(*), min(last_seq) FROM device_state WHERE online").fetchone()
         assert states == (len(DEVICES), 200)
-    stored = sum(len(b.rows) for b in ingest.collector.batches)
+    stored = sum(len(b.readings) for b in ingest.collector.batches)
     assert stored == expected  # every committed reading was handed to subscribers
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from envmon.columns import ReadingColumns, concat_columns, datetime_us
 from ingest import writer
 from ingest.quarantine import QuarantineEntry
 from ingest.rows import Row
@@ -15,14 +16,14 @@ from ingest.rows import Row
 T0 = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 
 
-def _rows(conn: psycopg.Connection, seqs: range, device_index: int = 0) -> list[Row]:
+def _rows(conn: psycopg.Connection, seqs: range, device_index: int = 0) -> ReadingColumns:
     ids = [r[0] for r in conn.execute("SELECT id FROM devices ORDER BY id")]
     device = ids[device_index]
-    return [
+    return ReadingColumns.from_rows(
         Row(T0 + timedelta(seconds=s), device, code, "instant", 1.0 + s, "N", s, T0 + timedelta(seconds=s, milliseconds=5))
         for s in seqs
         for code in ("w20117", "w01001")
-    ]
+    )
 
 
 def _count(conn: psycopg.Connection) -> int:
@@ -56,7 +57,7 @@ def test_second_batch_stores_only_what_is_new(
 
 
 def test_device_state_keeps_the_latest_of_every_field(conn: psycopg.Connection) -> None:
-    rows = _rows(conn, range(0, 10)) + _rows(conn, range(3, 6), device_index=1)
+    rows = concat_columns([_rows(conn, range(0, 10)), _rows(conn, range(3, 6), device_index=1)])
     writer.write_batch(conn, rows, [])
     writer.write_batch(conn, _rows(conn, range(0, 3)), [])  # older readings (a resend) do not move it back
     state = conn.execute(
@@ -70,7 +71,7 @@ def test_device_state_keeps_the_latest_of_every_field(conn: psycopg.Connection) 
 
 def test_a_batch_of_only_quarantined_messages_is_stored(conn: psycopg.Connection) -> None:
     entry = QuarantineEntry("mqtt", "envmon/v1/x/up", "X", "bad_json", "not JSON", b"{oops")
-    result = writer.write_batch(conn, [], [entry])
+    result = writer.write_batch(conn, ReadingColumns.empty(), [entry])
     assert result == writer.WriteResult(0, 0, 1)
     assert conn.execute("SELECT reason FROM quarantine").fetchall() == [("bad_json",)]
 
@@ -78,10 +79,15 @@ def test_a_batch_of_only_quarantined_messages_is_stored(conn: psycopg.Connection
 def test_device_summary_is_per_device_maximum() -> None:
     rows = [
         Row(T0, 7, "w01001", "instant", 1.0, "N", 4, T0 + timedelta(seconds=9)),
+        Row(T0, 7, "w20117", "instant", 1.0, "N", 4, T0 + timedelta(seconds=9)),
         Row(T0 + timedelta(seconds=5), 7, "w01001", "instant", 1.0, "N", 2, T0),
         Row(T0, 3, "w01001", "instant", 1.0, "N", 1, T0),
     ]
-    assert writer.device_summary([rows[:1], rows[1:]]) == (
-        '[{"d": 3, "r": "2026-11-22T04:00:00+00:00", "t": "2026-11-22T04:00:00+00:00", "s": 1}, '
-        '{"d": 7, "r": "2026-11-22T04:00:09+00:00", "t": "2026-11-22T04:00:05+00:00", "s": 4}]'
+    us = datetime_us
+    assert writer.device_summary(ReadingColumns.from_rows(rows)) == writer.DeviceSummary(
+        [3, 7], [us(T0), us(T0 + timedelta(seconds=9))], [us(T0), us(T0 + timedelta(seconds=5))], [1, 4]
     )
+
+
+def test_device_summary_of_no_readings_is_empty() -> None:
+    assert writer.device_summary(ReadingColumns.empty()) == writer.DeviceSummary([], [], [], [])

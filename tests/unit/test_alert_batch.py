@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.batch import ReplayInputError, batch_end, batch_from_csv, batch_from_rows
+from alerts.batch import ReplayInputError, batch_end, batch_from_columns, batch_from_csv
 from alerts.engine import Engine
 from alerts.model import LimitSpec
 from alerts.policy import load_policy
 from alerts.registry import EngineRegistry
+from envmon.columns import ReadingColumns
 from ingest.rows import Row
 from tests.unit.test_alert_engine import device, limit
 
@@ -24,10 +25,10 @@ def csv_batches(body: str, step_seconds: float = 1.0) -> list:  # type: ignore[t
     return list(batch_from_csv(io.StringIO(HEADER + body), IDS, step_seconds=step_seconds))
 
 
-def test_batch_from_rows_keeps_every_row_and_its_basis() -> None:
+def test_batch_from_columns_keeps_every_row_and_its_basis() -> None:
     rows = [Row(T0, 1, "w20117", "instant", 0.2, "N", 5, T0), Row(T0, 1, "w20117", "instant", 0.2, "N", 5, T0),
             Row(T0 + timedelta(hours=1), 2, "a34013", "hour", 12.0, "M", 6, T0)]
-    b = batch_from_rows(rows)
+    b = batch_from_columns(ReadingColumns.from_rows(rows))
     assert len(b) == 3 and b.codes == ("a34013", "w20117")
     assert [b.codes[i] for i in b.pollutant.tolist()] == ["w20117", "w20117", "a34013"]
     assert b.flag.tolist() == [ord("N"), ord("N"), ord("M")] and b.basis.tolist() == [0, 0, 2]

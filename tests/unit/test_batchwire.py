@@ -7,14 +7,16 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from envmon.batchwire import BatchWireError, decode_batch, encode_batch, rows_to_array
+from envmon.batchwire import BatchWireError, columns_to_array, decode_batch, encode_batch
+from envmon.columns import ReadingColumns
 
 T = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 
 
 def test_rows_survive_a_round_trip() -> None:
-    rows = [(T, 7, "w20117", "instant", 0.042, "N"), (T, 7, "w01001", "hour", 7.1, "C"), (T, 9, "w20117", "day", 0.5, "N")]
-    codes, array = rows_to_array(rows)
+    rows = [(T, 7, "w20117", "instant", 0.042, "N", 1, T), (T, 7, "w01001", "hour", 7.1, "C", 1, T),
+            (T, 9, "w20117", "day", 0.5, "N", 2, T)]
+    codes, array = columns_to_array(ReadingColumns.from_rows(rows))
     batch = decode_batch(encode_batch(codes, array))
     assert batch.codes == ("w01001", "w20117")
     assert batch.rows["device_id"].tolist() == [7, 7, 9]
@@ -26,7 +28,7 @@ def test_rows_survive_a_round_trip() -> None:
 
 
 def test_an_empty_batch_round_trips() -> None:
-    codes, array = rows_to_array([])
+    codes, array = columns_to_array(ReadingColumns.empty())
     batch = decode_batch(encode_batch(codes, array))
     assert batch.codes == () and len(batch.rows) == 0
 
