@@ -13,7 +13,6 @@ from envmon.columns import ReadingColumns
 from ingest.directory import DeviceDirectory
 from ingest.quarantine import QuarantineEntry
 from ingest.rows import Row
-from ingest.writer import DeviceSummary
 
 
 class AckSource(Protocol):
@@ -51,8 +50,7 @@ class PreparedBatch:
     readings: ReadingColumns  # in item order
     item_index: npt.NDArray[np.intp]  # the item each reading came from
     quarantine: list[QuarantineEntry]
-    copy_data: bytes  # the readings in binary COPY format
-    summary: DeviceSummary
+    copy_data: bytes  # the readings in binary COPY format, grouped by device
 
 
 @dataclass(frozen=True, slots=True)

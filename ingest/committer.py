@@ -56,9 +56,7 @@ class Committer:
         delay = 0.1
         while True:
             try:
-                return writer.write_batch(
-                    self._connection(), batch.readings, batch.quarantine, batch.copy_data, batch.summary
-                )
+                return writer.write_batch(self._connection(), batch.readings, batch.quarantine, batch.copy_data)
             except (WriteError, psycopg.OperationalError) as exc:
                 self._metrics.database_errors.inc()
                 if _is_content_error(exc) and self._conn is not None and not self._conn.closed:

@@ -41,6 +41,17 @@ def _record_type(texts_bytes: int) -> np.dtype[np.void]:
     return np.dtype(fields + [(name, kind) for name, kind, _ in _AFTER])
 
 
+def in_key_order(columns: ReadingColumns) -> ReadingColumns:
+    """The readings grouped by device (stable: in arrival order within a device), the order to COPY them in.
+
+    The unique key leads with device_id: one device's readings then go to neighbouring index pages one
+    after another instead of jumping across the index with every message. Measured in `envmon bench
+    ingest` at 170k readings/s offered: p99 publish-to-commit 2.1-3.0 s -> 0.7-1.1 s, the database's
+    CPU per row about a fifth lower (sorting by the whole key gained nothing more).
+    """
+    return columns.take(np.argsort(columns.device_id, kind="stable"))
+
+
 def encode_columns(columns: ReadingColumns) -> bytes:
     """The whole COPY stream (signature, rows, trailer) for these readings, in their order."""
     n = len(columns)

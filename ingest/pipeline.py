@@ -30,8 +30,9 @@ from ingest import writer
 from ingest.assemble import Assembler
 from ingest.batches import AckSource, BatchSubscriber, Inbound, PreparedBatch, StoredBatch
 from ingest.committer import Committer
-from ingest.copy_binary import encode_columns
+from ingest.copy_binary import encode_columns, in_key_order
 from ingest.decode import decode_payload
+from ingest.device_state import DeviceStateWriter
 from ingest.directory import DeviceDirectory, DeviceInfo, load_directory
 from ingest.errors import RejectedMessage
 from ingest.inbox import Inbox
@@ -60,6 +61,8 @@ class PipelineConfig:
     retry_max_seconds: float = 5.0
     # Connections writing at once: two overlap one batch's commit with the next one's COPY.
     committers: int = 2
+    # How often device state (last seen, last seq) is written (ingest/device_state.py).
+    device_state_seconds: float = 1.0
 
 
 class Pipeline:
@@ -91,6 +94,8 @@ class Pipeline:
             )
             for _ in range(max(1, self.config.committers))
         ]
+        self.device_state = DeviceStateWriter(database_url, interval_seconds=self.config.device_state_seconds)
+        self._subscribers.append(self.device_state)
         self._directory = DeviceDirectory([])
         self._directory_loaded_at = float("-inf")
         self._directory_conn: psycopg.Connection | None = None
@@ -148,6 +153,9 @@ class Pipeline:
         ]
         dispatcher = threading.Thread(target=self._dispatch_loop, name="ingest-subscribers", daemon=True)
         dispatcher.start()
+        state_stop = threading.Event()
+        state = threading.Thread(target=self.device_state.run, args=(state_stop,), name="ingest-device-state")
+        state.start()
         for thread in threads:
             thread.start()
         try:
@@ -158,6 +166,8 @@ class Pipeline:
                 thread.join()
             self._committed.put(None)
             dispatcher.join(timeout=60)
+            state_stop.set()  # after the last batch reached it: it writes what is pending, then ends
+            state.join(timeout=60)
             self._close()
 
     def _prepare_loop(
@@ -232,8 +242,7 @@ class Pipeline:
             readings,
             assembled.item_index,
             assembled.quarantine,
-            encode_columns(readings),
-            writer.device_summary(readings),
+            encode_columns(in_key_order(readings)),
         )
 
     def _rows_of(self, item: Inbound) -> tuple[list[Row], list[QuarantineEntry]]:
@@ -269,7 +278,7 @@ class Pipeline:
     def _publish(self, readings: ReadingColumns) -> None:
         # Subscribers run on their own thread so the writer can start the next round trip; the
         # queue is small and blocking, so a slow subscriber slows ingest rather than losing batches.
-        if len(readings) and self._subscribers:
+        if len(readings):
             self._committed.put(StoredBatch(readings, self._clock(), self._directory))
 
     def _dispatch_loop(self) -> None:

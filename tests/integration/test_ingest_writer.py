@@ -1,14 +1,15 @@
-"""The batch writer against PostgreSQL: direct COPY for new readings, the merge for redelivered ones."""
+"""The batch writer against PostgreSQL: one autocommitted COPY for new readings, the merge for redelivered ones."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import psycopg
 import pytest
 
-from envmon.columns import ReadingColumns, concat_columns, datetime_us
+from envmon.columns import ReadingColumns
 from ingest import writer
 from ingest.quarantine import QuarantineEntry
 from ingest.rows import Row
@@ -56,19 +57,6 @@ def test_second_batch_stores_only_what_is_new(
     assert _count(conn) == 2 * len(first) + inserted
 
 
-def test_device_state_keeps_the_latest_of_every_field(conn: psycopg.Connection) -> None:
-    rows = concat_columns([_rows(conn, range(0, 10)), _rows(conn, range(3, 6), device_index=1)])
-    writer.write_batch(conn, rows, [])
-    writer.write_batch(conn, _rows(conn, range(0, 3)), [])  # older readings (a resend) do not move it back
-    state = conn.execute(
-        "SELECT device_id, last_seq, last_reading_at, last_seen_at, online FROM device_state ORDER BY device_id"
-    ).fetchall()
-    assert [(s[1], s[2], s[3], s[4]) for s in state] == [
-        (9, T0 + timedelta(seconds=9), T0 + timedelta(seconds=9, milliseconds=5), True),
-        (5, T0 + timedelta(seconds=5), T0 + timedelta(seconds=5, milliseconds=5), True),
-    ]
-
-
 def test_a_batch_of_only_quarantined_messages_is_stored(conn: psycopg.Connection) -> None:
     entry = QuarantineEntry("mqtt", "envmon/v1/x/up", "X", "bad_json", "not JSON", b"{oops")
     result = writer.write_batch(conn, ReadingColumns.empty(), [entry])
@@ -76,18 +64,10 @@ def test_a_batch_of_only_quarantined_messages_is_stored(conn: psycopg.Connection
     assert conn.execute("SELECT reason FROM quarantine").fetchall() == [("bad_json",)]
 
 
-def test_device_summary_is_per_device_maximum() -> None:
-    rows = [
-        Row(T0, 7, "w01001", "instant", 1.0, "N", 4, T0 + timedelta(seconds=9)),
-        Row(T0, 7, "w20117", "instant", 1.0, "N", 4, T0 + timedelta(seconds=9)),
-        Row(T0 + timedelta(seconds=5), 7, "w01001", "instant", 1.0, "N", 2, T0),
-        Row(T0, 3, "w01001", "instant", 1.0, "N", 1, T0),
-    ]
-    us = datetime_us
-    assert writer.device_summary(ReadingColumns.from_rows(rows)) == writer.DeviceSummary(
-        [3, 7], [us(T0), us(T0 + timedelta(seconds=9))], [us(T0), us(T0 + timedelta(seconds=5))], [1, 4]
-    )
-
-
-def test_device_summary_of_no_readings_is_empty() -> None:
-    assert writer.device_summary(ReadingColumns.empty()) == writer.DeviceSummary([], [], [], [])
+def test_a_refused_copy_leaves_nothing_behind(conn: psycopg.Connection) -> None:
+    """A batch that repeats one of its own readings cannot be stored by COPY; the merge stores it once."""
+    batch = _rows(conn, range(0, 3))
+    doubled = batch.take(np.r_[np.arange(len(batch)), 0])
+    result = writer.write_batch(conn, doubled, [])
+    assert (result.inserted, result.duplicates) == (6, 1)
+    assert _count(conn) == 6
