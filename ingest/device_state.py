@@ -34,7 +34,9 @@ ON CONFLICT (device_id) DO UPDATE SET
     last_seen_at = greatest(device_state.last_seen_at, EXCLUDED.last_seen_at),
     last_reading_at = greatest(device_state.last_reading_at, EXCLUDED.last_reading_at),
     last_seq = greatest(device_state.last_seq, EXCLUDED.last_seq),
-    online = true,
+    -- A status message ('offline', a last will) received after these readings wins: this runs up
+    -- to a second after they came, and must not undo a device's goodbye that followed them.
+    online = CASE WHEN EXCLUDED.last_seen_at >= device_state.last_seen_at THEN true ELSE device_state.online END,
     updated_at = now()
 RETURNING device_id
 )

@@ -90,3 +90,22 @@ def test_device_summary_is_per_device_maximum() -> None:
 
 def test_device_summary_of_no_readings_is_empty() -> None:
     assert device_summary(ReadingColumns.empty()) == DeviceSummary([], [], [], [])
+
+
+def test_a_status_received_after_the_readings_wins_and_newer_readings_bring_the_device_back(
+    ingest_db: str, device_ids: list[int]
+) -> None:
+    from ingest.presence import set_device_status
+
+    device = device_ids[0]
+    with psycopg.connect(ingest_db) as conn:
+        mn = conn.execute("SELECT mn FROM devices WHERE id = %s", (device,)).fetchone()[0]  # type: ignore[index]
+    state = DeviceStateWriter(ingest_db)
+    state.on_batch(StoredBatch(_batch(device, range(0, 3)), T0, DeviceDirectory([])))
+    with psycopg.connect(ingest_db) as conn:  # the device says goodbye before its readings' state is written
+        assert set_device_status(conn, mn, False, T0 + timedelta(seconds=2, milliseconds=50))
+    assert state.flush()
+    assert [(s[1], s[4]) for s in _states(ingest_db)] == [(2, False)]
+    state.on_batch(StoredBatch(_batch(device, range(3, 4)), T0, DeviceDirectory([])))  # it is back
+    assert state.flush()
+    assert [(s[1], s[4]) for s in _states(ingest_db)] == [(3, True)]
