@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import psycopg
@@ -30,6 +31,13 @@ def open_pool(
         open=True,
         kwargs={"application_name": application, "connect_timeout": 10},
     )
+
+
+def close_quietly(conn: psycopg.Connection | None) -> None:
+    """Close a connection that may be broken already (a database gone away); None is fine."""
+    if conn is not None:
+        with contextlib.suppress(psycopg.Error):
+            conn.close()
 
 
 def redact_url(url: str) -> str:

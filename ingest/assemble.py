@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from envmon.catalogue import Catalogue
 from envmon.columns import ReadingColumns, concat_columns, datetime_us
-from ingest.decode import EARLIEST, MAX_PAYLOAD_BYTES
+from ingest.decode import EARLIEST, MAX_FUTURE_SECONDS, MAX_PAYLOAD_BYTES
 from ingest.quarantine import QuarantineEntry
 from ingest.rows import Row
 
@@ -75,7 +75,7 @@ class _CodeIndex(dict[str, int]):
 class Assembler:
     """Holds the catalogue's code table; `assemble` is called once per batch by the preparer thread."""
 
-    def __init__(self, catalogue: Catalogue, *, max_future_seconds: float = 300) -> None:
+    def __init__(self, catalogue: Catalogue, *, max_future_seconds: float = MAX_FUTURE_SECONDS) -> None:
         self.codes = tuple(sorted(p.code for p in catalogue.pollutants))
         canonical = {c: n for n, c in enumerate(self.codes)}
         # Every code a device may send (legacy ones too) -> its position in `_canonical` / `_factor`.

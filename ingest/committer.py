@@ -11,7 +11,6 @@ the batch is stored message by message and the refused messages are quarantined.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import numpy as np
 import psycopg
 
 from envmon.columns import ReadingColumns
+from envmon.db import close_quietly
 from ingest import writer
 from ingest.batches import PreparedBatch
 from ingest.errors import WriteError
@@ -97,9 +97,7 @@ class Committer:
 
     def close(self) -> None:
         """Close the connection (a later commit opens a new one)."""
-        if self._conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._conn.close()
+        close_quietly(self._conn)
         self._conn = None
 
 

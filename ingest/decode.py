@@ -23,6 +23,8 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_SAMPLES = 1000
 # Earliest sample time accepted; older data is a device clock fault, not history.
 EARLIEST = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+# How far past its arrival a sample's time may be (device clocks run fast) before it is refused.
+MAX_FUTURE_SECONDS = 300.0
 
 Value = float | tuple[float, str]
 
@@ -61,7 +63,7 @@ class DeviceMessage:
     samples: tuple[Sample, ...]
 
 
-def decode_payload(payload: bytes, *, now: datetime, max_future_seconds: float = 300) -> DeviceMessage:
+def decode_payload(payload: bytes, *, now: datetime, max_future_seconds: float = MAX_FUTURE_SECONDS) -> DeviceMessage:
     """Decode and check one payload; RejectedMessage says why it cannot be stored."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise RejectedMessage("oversized", f"{len(payload)} bytes, the limit is {MAX_PAYLOAD_BYTES}")

@@ -10,7 +10,6 @@ and after a crash the next messages bring it up to date.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import numpy.typing as npt
 import psycopg
 
 from envmon.columns import ReadingColumns
+from envmon.db import close_quietly
 from ingest.batches import StoredBatch
 
 log = logging.getLogger(__name__)
@@ -98,10 +98,8 @@ class DeviceStateWriter:
         """Merge a committed batch's per-device maxima."""
         s = device_summary(batch.readings)
         with self._lock:
-            pending = self._pending
             for d, r, t, q in zip(s.device_id, s.received_us, s.time_us, s.seq, strict=True):
-                old = pending.get(d)
-                pending[d] = (r, t, q) if old is None else (max(old[0], r), max(old[1], t), max(old[2], q))
+                _merge(self._pending, d, (r, t, q))
 
     def run(self, stop: threading.Event) -> None:
         """Write every `interval_seconds` until `stop`, then once more."""
@@ -127,19 +125,21 @@ class DeviceStateWriter:
         except psycopg.Error as exc:
             log.warning("device state not written (kept for the next try): %s", exc)
             self._close()
-            for d, values in pending.items():
-                self._merge(d, values)
+            with self._lock:
+                for d, values in pending.items():
+                    _merge(self._pending, d, values)
             return False
         self.written += len(ids)
         return True
 
-    def _merge(self, device: int, values: tuple[int, int, int]) -> None:
-        with self._lock:
-            old = self._pending.get(device)
-            self._pending[device] = values if old is None else tuple(map(max, old, values))  # type: ignore[assignment]
-
     def _close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._conn.close()
+        close_quietly(self._conn)
         self._conn = None
+
+
+def _merge(pending: dict[int, tuple[int, int, int]], device: int, values: tuple[int, int, int]) -> None:
+    """Keep the larger of each field (arrival, reading time, seq) for a device."""
+    old = pending.get(device)
+    if old is not None:
+        values = (max(old[0], values[0]), max(old[1], values[1]), max(old[2], values[2]))
+    pending[device] = values

@@ -12,7 +12,6 @@ subscribers strictly in the order they were taken (`ingest.reorder`).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -26,6 +25,7 @@ from prometheus_client import Counter
 
 from envmon.catalogue import load_catalogue
 from envmon.columns import ReadingColumns
+from envmon.db import close_quietly
 from ingest import writer
 from ingest.assemble import Assembler
 from ingest.batches import AckSource, BatchSubscriber, Inbound, PreparedBatch, StoredBatch
@@ -321,14 +321,14 @@ class Pipeline:
             except psycopg.Error as exc:
                 log.warning("cannot reload the device registry: %s", exc)
                 self._directory_loaded_at = now  # not again for min_age: the database may be away
-                _close_quietly(self._directory_conn)
+                close_quietly(self._directory_conn)
                 self._directory_conn = None
 
     def _close(self) -> None:
         for committer in self._committers:
             committer.close()
         with self._directory_lock:
-            _close_quietly(self._directory_conn)
+            close_quietly(self._directory_conn)
             self._directory_conn = None
 
 
@@ -343,9 +343,3 @@ def _put_unless(
         except queue.Full:
             continue
     return False
-
-
-def _close_quietly(conn: psycopg.Connection | None) -> None:
-    if conn is not None:
-        with contextlib.suppress(psycopg.Error):
-            conn.close()
