@@ -33,6 +33,7 @@ from dashboard.overview import load_overview
 from dashboard.plant import load_plant
 from dashboard.series import RANGES, load_series
 from dashboard.sessions import Session
+from envmon.numbers import display_value
 
 router = APIRouter(prefix="/api", tags=["api"])
 KEEPALIVE_SECONDS = 15.0
@@ -40,6 +41,13 @@ StateFilter = Literal["active", "any", "open", "escalated", "acknowledged", "res
 SeverityFilter = Literal["warning", "exceedance", "severe", "level1", "level2", "fault"]
 RangeName = Literal["1h", "24h", "7d", "30d"]
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
+# Measured values and limits that people read: rounded by envmon.numbers (the pages' and reports' rule).
+# Coordinates, ages and ids are not measurements and keep their precision.
+PEOPLE_VALUES = frozenset({
+    "value", "upper_value", "lower_value", "warning_value", "level2_upper_value", "level2_lower_value",
+    "peak_value", "last_value", "limit_value",
+})
+SERIES_VALUES = ("avg", "min", "max")
 Text = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
 
 
@@ -94,7 +102,7 @@ def alerts(
     f = alert_queue.QueueFilter(
         severity=severity, state=None if state == "any" else state, district=district, site=site
     )
-    rows: list[dict[str, Any]] = jsonable_encoder(alert_queue.list_alerts(conn, session.user, f))
+    rows: list[dict[str, Any]] = for_people(jsonable_encoder(alert_queue.list_alerts(conn, session.user, f)))
     return rows
 
 
@@ -104,7 +112,7 @@ def alert(conn: Conn, session: SessionDep, alert_id: int) -> dict[str, Any]:
     detail = alert_queue.load_alert_detail(conn, session.user, alert_id)
     if detail is None:
         raise NotFound(alert_id)
-    data: dict[str, Any] = jsonable_encoder(detail)
+    data: dict[str, Any] = for_people(jsonable_encoder(detail))
     return data
 
 
@@ -150,7 +158,7 @@ def plant(conn: Conn, session: SessionDep, code: str) -> dict[str, Any]:
     data = load_plant(conn, session.user, code, now=utc_now())
     if data is None:
         raise NotFound(code)
-    out: dict[str, Any] = jsonable_encoder(data)
+    out: dict[str, Any] = for_people(jsonable_encoder(data))
     return out
 
 
@@ -166,7 +174,7 @@ def series(
                        now=utc_now())
     if data is None:
         raise NotFound(code)
-    return data
+    return rounded_series(data)
 
 
 @router.get("/health")
@@ -176,6 +184,23 @@ def health(
     """Device health and recent quarantined messages."""
     data: dict[str, Any] = jsonable_encoder(load_device_health(conn, session.user, now=utc_now(), site=site))
     return data
+
+
+def for_people(data: Any) -> Any:
+    """The JSON with every measured value or limit (PEOPLE_VALUES keys, at any depth) rounded for people."""
+    if isinstance(data, list):
+        return [for_people(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    return {
+        key: display_value(value) if key in PEOPLE_VALUES and isinstance(value, float) else for_people(value)
+        for key, value in data.items()
+    }
+
+
+def rounded_series(data: dict[str, Any]) -> dict[str, Any]:
+    """A chart series with avg/min/max rounded by the same rule (4 significant digits are finer than a pixel)."""
+    return {key: [display_value(v) for v in value] if key in SERIES_VALUES else value for key, value in data.items()}
 
 
 def _stream_session(request: Request) -> Session:

@@ -9,6 +9,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from dashboard.access import User, scope_clause
+from envmon.limit_lines import LimitLine, limit_lines, line_value
 
 _SITE = """
 SELECT s.id, s.code, s.name_zh, s.name_en, s.district, s.industry, s.permit_number, s.address_zh, s.address_en,
@@ -23,7 +24,8 @@ _DEVICES = """
 SELECT d.id AS device_id, d.mn, d.kind, d.point_name_zh, d.point_name_en, d.transport, d.reporting_interval_seconds,
        ds.last_seen_at, p.code AS pollutant, p.name_zh AS pollutant_zh, p.name_en AS pollutant_en,
        p.canonical_unit AS unit, r.time, r.value, r.flag,
-       l.upper_value, l.lower_value, l.direction, l.warning_ratio, l.basis AS limit_basis, l.source AS limit_source
+       l.scheme, l.upper_value, l.lower_value, l.direction, l.warning_ratio, l.level2_lower_value, l.level2_upper_value,
+       l.basis AS limit_basis, l.source AS limit_source
 FROM devices d
 LEFT JOIN device_state ds ON ds.device_id = d.id
 CROSS JOIN LATERAL unnest(d.pollutants) WITH ORDINALITY AS dp(code, position)
@@ -56,12 +58,18 @@ def load_plant(conn: psycopg.Connection, user: User, code: str, *, now: datetime
         rows = cur.execute(_DEVICES, {"site_id": site["id"], "now": now}).fetchall()
     for row in rows:
         row["age_seconds"] = (now - row["time"]).total_seconds() if row["time"] else None
-        row["warning_value"] = warning_value(row["upper_value"], row["warning_ratio"], row["direction"])
+        lines = row_lines(row)
+        row["lines"] = [{"kind": line.kind, "value": line.value} for line in lines]
+        row["warning_value"] = line_value(lines, "level1" if row["scheme"] == "gas_alarm" else "warning")
     return {"site": site, "readings": rows}
 
 
-def warning_value(upper: float | None, ratio: float | None, direction: str | None) -> float | None:
-    """Where the pre-warning line sits for an upper limit (0.8 of the limit unless the limit says otherwise)."""
-    if upper is None or direction != "upper":  # a range (pH) or lower limit (O2) has no pre-warning ratio line
-        return None
-    return upper * (ratio if ratio is not None else 0.8)
+def row_lines(row: dict[str, Any]) -> tuple[LimitLine, ...]:
+    """The chart lines of a row's limit (envmon.limit_lines: the same lines the report draws); none without one."""
+    if row.get("scheme") is None:
+        return ()
+    return limit_lines(
+        scheme=row["scheme"], direction=row["direction"], lower=row["lower_value"], upper=row["upper_value"],
+        warning_ratio=row["warning_ratio"], level2_lower=row["level2_lower_value"],
+        level2_upper=row["level2_upper_value"],
+    )

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from dashboard.deps import app_state, utc_now
 from dashboard.i18n import age_text, local_time, text
 from dashboard.sessions import Session
+from envmon.numbers import format_number
 
 # Pages may load only our own scripts, styles and images; nothing from elsewhere, no inline script.
 CSP = (
@@ -33,13 +34,6 @@ def environment() -> jinja2.Environment:
     )
     env.filters["number"] = format_number
     return env
-
-
-def format_number(value: float | None, digits: int = 4) -> str:
-    """A measured value with a sensible number of significant digits ('—' for none)."""
-    if value is None:
-        return "—"
-    return f"{value:.{digits}g}"
 
 
 def page(request: Request, template: str, session: Session | None, *, status_code: int = 200,

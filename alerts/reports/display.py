@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-SIGNIFICANT_DIGITS = 4
-MAX_DECIMALS = 6
+from envmon.numbers import format_number
 
 
 def number(value: float | None) -> str:
-    """A value to 4 significant digits without exponent or trailing zeros (0.23, 0.0005, 28.12, 1500)."""
-    if value is None or math.isnan(value):
-        return "—"
-    if value == 0:
-        return "0"
-    magnitude = math.floor(math.log10(abs(value)))
-    decimals = min(MAX_DECIMALS, max(0, SIGNIFICANT_DIGITS - 1 - magnitude))
-    text = f"{value:.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    """A value by the one display rule of envmon.numbers (4 significant digits, no float artefacts): 0.2608."""
+    return format_number(value)
 
 
 def quantity(value: float | None, unit: str) -> str:

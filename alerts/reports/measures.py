@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from alerts.reports.model import LimitFacts
+from envmon.limit_lines import LimitLine, limit_lines, line_value
 
 CHART_HOURS = 24
 # Show a little of the time before the first breach, so the rise itself is on the chart.
@@ -73,20 +74,27 @@ def validity_rate(valid: int, received: int) -> float | None:
     return valid / received
 
 
+def lines_of(limit: LimitFacts) -> tuple[LimitLine, ...]:
+    """The chart lines of a limit (envmon.limit_lines: the same lines the dashboard draws)."""
+    return limit_lines(
+        scheme=limit.scheme, direction=limit.direction, lower=limit.lower, upper=limit.upper,
+        warning_ratio=limit.warning_ratio, level2_lower=limit.level2_lower, level2_upper=limit.level2_upper,
+    )
+
+
 def warning_value(limit: LimitFacts) -> float | None:
     """The warning line: warning_ratio x the upper limit for discharge, level 1 for gas alarms."""
-    if limit.scheme == "gas_alarm":
-        return limit.upper
-    if limit.upper is None or limit.warning_ratio is None or limit.direction != "upper":
-        return None
-    return limit.upper * limit.warning_ratio
+    lines = lines_of(limit)
+    return line_value(lines, "level1" if limit.scheme == "gas_alarm" else "warning")
 
 
 def limit_line(limit: LimitFacts) -> float | None:
-    """The legal line: the upper limit for discharge, level 2 for gas alarms."""
+    """The legal line: the upper limit for discharge, level 2 for gas alarms (level 1 where there is none)."""
+    lines = lines_of(limit)
     if limit.scheme == "gas_alarm":
-        return limit.level2_upper if limit.level2_upper is not None else limit.upper
-    return limit.upper
+        level2 = line_value(lines, "level2")
+        return level2 if level2 is not None else line_value(lines, "level1")
+    return line_value(lines, "limit")
 
 
 def is_over_limit(value: float | None, limit: LimitFacts | None) -> bool:

@@ -117,21 +117,24 @@ def _css_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' if value else ""
 
 
+# Label and colour of each kind of line; the lower tier dashed (the dashboard draws the same kinds).
+_LINE_STYLE = {
+    "warning": ("warning_line", "#d97706", True),
+    "level1": ("level1_line", "#d97706", True),
+    "limit": ("limit_line", "#dc2626", False),
+    "level2": ("level2_line", "#dc2626", False),
+}
+
+
 def _ref_lines(facts: ReportFacts, labels: dict[str, str]) -> list[chart.RefLine]:
-    """The warning and limit lines (gas alarms: level 1 and level 2), for the chart and its legend."""
-    lines: list[chart.RefLine] = []
-    limit = facts.limit
-    if limit is None:
-        return lines
-    gas = limit.scheme == "gas_alarm"
-    warning, line = measures.warning_value(limit), measures.limit_line(limit)
-    if warning is not None:
-        lines.append(chart.RefLine(warning, labels["level1_line" if gas else "warning_line"], "#d97706", dashed=True))
-    if line is not None:
-        lines.append(chart.RefLine(line, labels["level2_line" if gas else "limit_line"], "#dc2626"))
-    if limit.direction == "range" and limit.lower is not None:
-        lines.append(chart.RefLine(limit.lower, labels["limit_line"], "#dc2626"))
-    return lines
+    """The registry's lines for the limit (warning and limit; gas alarms level 1 and 2), for chart and legend."""
+    if facts.limit is None:
+        return []
+    out: list[chart.RefLine] = []
+    for line in measures.lines_of(facts.limit):
+        label, colour, dashed = _LINE_STYLE[line.kind]
+        out.append(chart.RefLine(line.value, labels[label], colour, dashed=dashed))
+    return out
 
 
 def _main_chart(facts: ReportFacts, lines: list[chart.RefLine], zone: ZoneInfo) -> str:

@@ -49,7 +49,8 @@
     var td = document.createElement("td"), a = document.createElement("a");
     a.href = href; a.textContent = text; td.appendChild(a); return td;
   }
-  function fmt(v) { return v == null ? "—" : Number(v.toPrecision(4)).toString(); }
+  // The API already rounds values for people (envmon.numbers: the rule of the pages and the reports).
+  function fmt(v) { return v == null ? "—" : String(v); }
   function localTime(iso) {
     var p = parts(new Date(iso));
     return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" + p.second;
@@ -144,6 +145,11 @@
     var hm = p.hour + ":" + p.minute;
     return SPANS[range] > 86400 ? Number(p.month) + "/" + Number(p.day) + " " + hm : hm;
   }
+  // The lower tier (warning line, gas level 1) dashed amber, the upper tier (limit, gas level 2) red.
+  var LINE_STYLES = {
+    warning: { colour: "#d29922", dash: [6, 4] }, level1: { colour: "#d29922", dash: [6, 4] },
+    limit: { colour: "#cf222e", dash: [2, 2] }, level2: { colour: "#cf222e", dash: [] }
+  };
   // Limit and warning as horizontal lines across the whole plot, drawn after the series.
   function thresholdLines(lines) {
     return function (u) {
@@ -170,10 +176,11 @@
       if (!s) return;
       var holder = fig.querySelector(".plot");
       var width = Math.max(280, holder.clientWidth || 420);
-      var lines = [];
-      if (ds.warning) lines.push({ value: Number(ds.warning), colour: "#d29922", dash: [6, 4] });
-      if (ds.limit) lines.push({ value: Number(ds.limit), colour: "#cf222e", dash: [2, 2] });
-      if (ds.lower) lines.push({ value: Number(ds.lower), colour: "#cf222e", dash: [2, 2] });
+      // The limit's lines as the server computed them (envmon.limit_lines, the same as the report's chart).
+      var lines = JSON.parse(ds.lines || "[]").map(function (l) {
+        var style = LINE_STYLES[l.kind] || LINE_STYLES.limit;
+        return { value: Number(l.value), colour: style.colour, dash: style.dash };
+      });
       var now = Date.now() / 1000;
       var opts = {
         width: width, height: 180, legend: { show: false },

@@ -16,7 +16,7 @@ from dashboard.events import filter_event
 from dashboard.i18n import age_text, local_time, pick_locale, text
 from dashboard.overview import PlantTile, map_positions, plant_status
 from dashboard.passwords import generate_password, hash_password, verify_password
-from dashboard.plant import warning_value
+from dashboard.plant import row_lines
 from dashboard.ratelimit import is_login_allowed
 from dashboard.sessions import session_expires_at, token_hash
 
@@ -183,14 +183,26 @@ def test_queue_filters_are_bound_parameters(f: QueueFilter, sql: list[str], para
     assert queue_conditions(f) == (sql, params)
 
 
-@pytest.mark.parametrize(("upper", "ratio", "direction", "expected"), [
-    pytest.param(0.1, None, "upper", pytest.approx(0.08), id="default-0.8"),
-    pytest.param(10.0, 0.5, "upper", 5.0, id="limit-ratio"),
-    pytest.param(None, None, "lower", None, id="lower-limit-no-warning-line"),
-    pytest.param(9.0, None, "range", None, id="ph-range-no-warning-line"),
+def _limit_row(scheme: str | None, direction: str = "upper", lower: float | None = None, upper: float | None = None,
+               ratio: float | None = None, level2_upper: float | None = None) -> dict[str, object]:
+    return {"scheme": scheme, "direction": direction, "lower_value": lower, "upper_value": upper,
+            "warning_ratio": ratio, "level2_lower_value": None, "level2_upper_value": level2_upper}
+
+
+@pytest.mark.parametrize(("row", "expected"), [
+    pytest.param(_limit_row("discharge", upper=0.1, ratio=0.8), [("warning", 0.08), ("limit", 0.1)],
+                 id="warning-at-ratio-without-float-artefact"),
+    pytest.param(_limit_row("discharge", upper=0.1), [("limit", 0.1)], id="no-ratio-no-warning-line-as-the-engine"),
+    pytest.param(_limit_row("discharge", "range", 6.0, 9.0, 0.8), [("limit", 9.0), ("limit", 6.0)],
+                 id="ph-range-no-warning-line"),
+    pytest.param(_limit_row("gas_alarm", upper=25.0, level2_upper=50.0), [("level1", 25.0), ("level2", 50.0)],
+                 id="combustible-level1-at-25-not-20-and-level2-shown"),
+    pytest.param(_limit_row("gas_alarm", "range", 19.5, 23.5), [("level1", 23.5), ("level1", 19.5)],
+                 id="oxygen-both-set-points"),
+    pytest.param(_limit_row(None), [], id="no-limit"),
 ])
-def test_warning_line(upper: float | None, ratio: float | None, direction: str, expected: object) -> None:
-    assert warning_value(upper, ratio, direction) == expected
+def test_plant_chart_lines_come_from_the_registry_tiers(row: dict[str, object], expected: list[object]) -> None:
+    assert [(line.kind, line.value) for line in row_lines(row)] == expected
 
 
 def test_text_in_both_languages_and_local_time() -> None:

@@ -31,7 +31,7 @@ def _row(code: str):  # type: ignore[no-untyped-def]
 
 
 def test_molar_volume_at_gbz_reference_conditions() -> None:
-    assert MOLAR_VOLUME_20C_L == pytest.approx(24.06, abs=0.005)
+    assert pytest.approx(24.06, abs=0.005) == MOLAR_VOLUME_20C_L
 
 
 @pytest.mark.parametrize(("code", "oel_mg_m3", "molar_mass"), TOXIC)
