@@ -36,7 +36,8 @@ SNAPSHOT_SECONDS = 5.0
 HOLD_SNAPSHOT_SECONDS = 1.0
 ROUTING_REFRESH_SECONDS = 30.0
 # A link per SMS opens the report of the message's first alert.
-LinkMaker = Callable[[int, datetime], str | None]
+# (alert id, now, the recipient's locale) -> the report link to text them, in their language.
+LinkMaker = Callable[[int, datetime, str], str | None]
 
 
 @dataclass
@@ -61,7 +62,7 @@ class AlertProcessor:
         self._monotonic = monotonic
         self._policy = policy
         self._shard = shard
-        self._link = link or (lambda alert_id, now: None)
+        self._link = link or (lambda alert_id, now, locale: None)
         self._notify_policy = notify_policy or NotifyPolicy()
         self._conn: psycopg.Connection | None = None
         self.engine: Engine | None = None
@@ -246,7 +247,7 @@ class AlertProcessor:
         alerts = [(active[i], self.registry.devices[active[i].key.device_id]) for i in planned.alert_ids]
         recipient = planned.recipient
         body = render_group_sms(alerts, locale=recipient.locale, zone=self._settings.zone,
-                                link=self._link(planned.alert_ids[0], now), reason=planned.reason)
+                                link=self._link(planned.alert_ids[0], now, recipient.locale), reason=planned.reason)
         worst = max((a for a, _ in alerts), key=lambda a: SEVERITY_RANK[a.severity])
         return OutboxRow(
             alert_ids=planned.alert_ids, recipient_id=recipient.id, phone=recipient.phone, body=body,
@@ -269,8 +270,9 @@ def link_maker(settings: Settings) -> LinkMaker:
 
     secret = settings.require_secret()
 
-    def make(alert_id: int, now: datetime) -> str:
-        token = new_report_link(secret, alert_id, now=now, ttl_seconds=settings.report_link_ttl_seconds)
+    def make(alert_id: int, now: datetime, locale: str) -> str:
+        token = new_report_link(secret, alert_id, now=now, ttl_seconds=settings.report_link_ttl_seconds,
+                                locale=locale)
         return report_url(settings.public_base_url, token)
 
     return make

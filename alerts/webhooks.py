@@ -113,23 +113,28 @@ class Webhooks:
         return text, "acknowledged", command.alert_id
 
     def report(self, path: str) -> Response:
-        """The report behind a signed link, or a plain refusal that says why."""
+        """The report behind a signed link in the link's language (with its PDF and other-language links)."""
         from alerts.reports.errors import LinkError
-        from alerts.reports.links import check_report_link
+        from alerts.reports.links import check_report_link, link_locale, sibling_link
+        from alerts.reports.render_html import with_link_bar
         from alerts.reports.store import latest_report
 
         parts = urlsplit(path)
         token = parts.path.removeprefix("/r/")
         query = parse_qs(parts.query)
-        locale = (query.get("lang") or [self._settings.locale])[0]
+        secret = self._settings.require_secret()
         with self._connect() as conn:
             try:
-                link = check_report_link(conn, self._settings.require_secret(), token, now=datetime.now(UTC))
+                link = check_report_link(conn, secret, token, now=datetime.now(UTC))
             except LinkError as exc:
                 return 403, "text/plain; charset=utf-8", f"{exc}\n".encode()
-            report = latest_report(conn, link.alert_id, locale=locale if locale in ("zh-CN", "en") else "zh-CN")
+            locale = link_locale(link, next(iter(query.get("lang", [])), None))
+            report = latest_report(conn, link.alert_id, locale=locale)
         if report is None or report.html is None:
             return 404, "text/plain; charset=utf-8", b"the report is being prepared; try again in a moment\n"
         if (query.get("format") or [""])[0] == "pdf" and report.pdf is not None:
             return 200, "application/pdf", report.pdf
-        return 200, "text/html; charset=utf-8", report.html.encode()
+        other = sibling_link(secret, link, "en" if locale == "zh-CN" else "zh-CN")
+        pdf = f"/r/{token}?format=pdf" if report.pdf is not None else None
+        html = with_link_bar(report.html, locale=locale, pdf_href=pdf, other_href=f"/r/{other}")
+        return 200, "text/html; charset=utf-8", html.encode()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from alerts.reports.errors import LinkExpired, LinkInvalid, LinkRevoked
-from alerts.reports.links import check_report_link
+from alerts.reports.links import check_report_link, link_locale, sibling_link
+from alerts.reports.render_html import with_link_bar
 from alerts.reports.store import StoredReport, latest_report
 from dashboard.deps import Conn, app_state, utc_now
 from dashboard.i18n import pick_locale
@@ -38,19 +40,28 @@ def report_link(
     request: Request, conn: Conn, token: str, format: Annotated[str, Query(pattern="^(html|pdf)$")] = "html",
     lang: str | None = None,
 ) -> Response:
-    """The report a signed link opens; a clear page for a tampered, expired or revoked link."""
+    """The report a signed link opens, in the link's language, with links to its PDF and the other language.
+
+    `lang` chooses the language of a refusal page, and the report's only for a version 1 link (no language).
+    """
     state = app_state(request)
+    secret = state.settings.require_secret()
     locale = pick_locale(lang, state.settings.locale)
     try:
-        link = check_report_link(conn, state.settings.require_secret(), token, now=utc_now())
+        link = check_report_link(conn, secret, token, now=utc_now())
     except LinkExpired:
         return _refusal(request, "link_expired", locale, 410)
     except LinkRevoked:
         return _refusal(request, "link_revoked", locale, 410)
     except LinkInvalid:
         return _refusal(request, "link_invalid", locale, 404)
-    report = latest_report(conn, link.alert_id, locale=locale) or latest_report(
-        conn, link.alert_id, locale="en" if locale == "zh-CN" else "zh-CN")
+    locale = link_locale(link, lang)
+    report = latest_report(conn, link.alert_id, locale=locale)
     if report is None:
         return _refusal(request, "no_report", locale, 404)
-    return report_response(report, format)
+    if format == "pdf":
+        return report_response(report, format)
+    other = sibling_link(secret, link, "en" if locale == "zh-CN" else "zh-CN")
+    pdf = f"/r/{token}?format=pdf" if report.pdf is not None else None
+    html = with_link_bar(report.html or "", locale=locale, pdf_href=pdf, other_href=f"/r/{other}")
+    return report_response(replace(report, html=html), format)

@@ -1,9 +1,13 @@
 """Signed, expiring, revocable links to one alert's report, short enough for an SMS.
 
 A token is `base64url(payload).base64url(mac)`: payload = version (1 byte), alert id (8), issued at
-and expires at (epoch seconds, 4 each), link id (6 random bytes); mac = the first 16 bytes of
-HMAC-SHA256 under the signing secret, over a purpose label and the payload (so no other signed
-value of envmon can pass for a report link). 54 characters in all.
+and expires at (epoch seconds, 4 each), link id (6 random bytes) and, from version 2, the language
+of the report it opens (1 byte: 0 zh-CN, 1 en); mac = the first 16 bytes of HMAC-SHA256 under the
+signing secret, over a purpose label and the payload (so no other signed value of envmon can pass
+for a report link, and the language cannot be changed without breaking the signature). 57
+characters in all (54 for version 1, which carries no language and still opens, in zh-CN unless asked).
+The page of a link offers the other language through a sibling token: same alert, link id and
+expiry, other language, so revoking the link revokes both.
 Revocation is data (migration 0006): one link by its id, or every link of an alert issued before a time.
 """
 
@@ -22,10 +26,14 @@ import psycopg
 
 from alerts.reports.errors import LinkExpired, LinkInvalid, LinkRevoked
 
-VERSION = 1
+VERSION = 2
+LEGACY_VERSION = 1
 PURPOSE = b"envmon/report-link/v1\x00"
 MAC_BYTES = 16
-_PAYLOAD = struct.Struct(">BQII6s")
+_PAYLOAD_V1 = struct.Struct(">BQII6s")
+_PAYLOAD = struct.Struct(">BQII6sB")
+LOCALES = ("zh-CN", "en")
+DEFAULT_LOCALE = "zh-CN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +44,7 @@ class ReportLink:
     link_id: str
     issued_at: datetime
     expires_at: datetime
+    locale: str | None = None  # None: a version 1 link, which names no language
 
 
 def _b64(data: bytes) -> str:
@@ -53,10 +62,16 @@ def _mac(secret: str, payload: bytes) -> bytes:
     return hmac.new(secret.encode("utf-8"), PURPOSE + payload, hashlib.sha256).digest()[:MAC_BYTES]
 
 
-def sign_report_link(secret: str, alert_id: int, expires_at: datetime, *, issued_at: datetime | None = None) -> str:
-    """A token opening the alert's report until `expires_at`; issued_at (default: unknown) matters for revocation."""
+def sign_report_link(
+    secret: str, alert_id: int, expires_at: datetime, *, issued_at: datetime | None = None,
+    locale: str = DEFAULT_LOCALE, link_id: bytes | None = None,
+) -> str:
+    """A token opening the alert's report in `locale` until `expires_at`; issued_at (default unknown): revocation."""
+    if locale not in LOCALES:
+        raise ValueError(f"report links exist in {', '.join(LOCALES)}, not {locale!r}")
     issued = int(issued_at.timestamp()) if issued_at else 0
-    payload = _PAYLOAD.pack(VERSION, alert_id, issued, int(expires_at.timestamp()), secrets.token_bytes(6))
+    ident = link_id if link_id is not None else secrets.token_bytes(6)
+    payload = _PAYLOAD.pack(VERSION, alert_id, issued, int(expires_at.timestamp()), ident, LOCALES.index(locale))
     return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
 
 
@@ -66,15 +81,43 @@ def read_report_link(secret: str, token: str, now: datetime) -> ReportLink:
     payload, mac = _unb64(head), _unb64(tail)
     # Canonical encoding only: otherwise the unused low bits of the last character could change unnoticed.
     canonical = _b64(payload) == head and _b64(mac) == tail
-    if not (dot and canonical and len(payload) == _PAYLOAD.size and hmac.compare_digest(mac, _mac(secret, payload))):
+    sized = len(payload) in (_PAYLOAD.size, _PAYLOAD_V1.size)
+    if not (dot and canonical and sized and hmac.compare_digest(mac, _mac(secret, payload))):
         raise LinkInvalid("report link is not valid (altered, incomplete or signed with another key)")
-    version, alert_id, issued, expires, link_id = _PAYLOAD.unpack(payload)
-    if version != VERSION:
+    link = _unpack(payload)
+    if now >= link.expires_at:
+        raise LinkExpired(f"report link expired at {link.expires_at.isoformat()}")
+    return link
+
+
+def _unpack(payload: bytes) -> ReportLink:
+    """The facts of a signed payload of either version; LinkInvalid for a version or language we do not know."""
+    version = payload[0]
+    if version == LEGACY_VERSION and len(payload) == _PAYLOAD_V1.size:
+        _, alert_id, issued, expires, link_id = _PAYLOAD_V1.unpack(payload)
+        locale = None
+    elif version == VERSION and len(payload) == _PAYLOAD.size:
+        _, alert_id, issued, expires, link_id, language = _PAYLOAD.unpack(payload)
+        if language >= len(LOCALES):
+            raise LinkInvalid(f"report link language {language} is not supported")
+        locale = LOCALES[language]
+    else:
         raise LinkInvalid(f"report link version {version} is not supported")
-    expires_at = datetime.fromtimestamp(expires, UTC)
-    if now >= expires_at:
-        raise LinkExpired(f"report link expired at {expires_at.isoformat()}")
-    return ReportLink(alert_id, link_id.hex(), datetime.fromtimestamp(issued, UTC), expires_at)
+    return ReportLink(alert_id, link_id.hex(), datetime.fromtimestamp(issued, UTC),
+                      datetime.fromtimestamp(expires, UTC), locale)
+
+
+def link_locale(link: ReportLink, requested: str | None) -> str:
+    """The language a link opens: the one it was signed with; a version 1 link: `?lang=` if valid, else zh-CN."""
+    if link.locale is not None:
+        return link.locale
+    return requested if requested in LOCALES else DEFAULT_LOCALE
+
+
+def sibling_link(secret: str, link: ReportLink, locale: str) -> str:
+    """A token for the same report in another language, with the link's id and expiry (revoked together)."""
+    return sign_report_link(secret, link.alert_id, link.expires_at, issued_at=link.issued_at, locale=locale,
+                            link_id=bytes.fromhex(link.link_id))
 
 
 def verify_report_link(secret: str, token: str, now: datetime) -> int:
@@ -82,9 +125,11 @@ def verify_report_link(secret: str, token: str, now: datetime) -> int:
     return read_report_link(secret, token, now).alert_id
 
 
-def new_report_link(secret: str, alert_id: int, *, now: datetime, ttl_seconds: int) -> str:
-    """A token issued now, valid for ttl_seconds (settings.report_link_ttl_seconds, 7 days by default)."""
-    return sign_report_link(secret, alert_id, now + timedelta(seconds=ttl_seconds), issued_at=now)
+def new_report_link(
+    secret: str, alert_id: int, *, now: datetime, ttl_seconds: int, locale: str = DEFAULT_LOCALE
+) -> str:
+    """A token issued now, opening the report in `locale`, valid for ttl_seconds (settings.report_link_ttl_seconds)."""
+    return sign_report_link(secret, alert_id, now + timedelta(seconds=ttl_seconds), issued_at=now, locale=locale)
 
 
 def report_url(public_base_url: str, token: str) -> str:

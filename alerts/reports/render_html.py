@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from html import escape
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -100,6 +102,32 @@ def render_compliance_html(facts: ComplianceFacts, *, locale: str, zone: ZoneInf
         "over_total": sum(r.over for r in facts.rows),
     }
     return _environment().get_template("compliance.html.j2").render(**context)
+
+
+# Inline styles: the page is served under a CSP that allows inline style attributes and nothing fetched.
+_BAR = (
+    '<nav class="report-links" aria-label="{label}" style="display:flex;gap:1.2em;justify-content:flex-end;'
+    'padding:.5em 1em;font-size:15px;border-bottom:1px solid #d1d5db;background:#f9fafb">'
+    '{pdf}<a id="report-other-language" href="{other}" hreflang="{other_lang}" lang="{other_lang}">'
+    "{other_label}</a></nav>"
+)
+_BODY = re.compile(r"<body[^>]*>", re.IGNORECASE)
+
+
+def with_link_bar(html: str, *, locale: str, pdf_href: str | None, other_href: str) -> str:
+    """The stored report page with links to its PDF and to the same report in the other language, at the top."""
+    labels = text.labels(locale)
+    pdf = ""
+    if pdf_href:
+        pdf = f'<a id="report-pdf" href="{escape(pdf_href)}" type="application/pdf">{escape(labels["link_pdf"])}</a>'
+    bar = _BAR.format(
+        label=escape(labels["link_bar"]), pdf=pdf, other=escape(other_href),
+        other_lang="en" if locale == "zh-CN" else "zh-CN", other_label=escape(labels["link_other_language"]),
+    )
+    found = _BODY.search(html)
+    if found is None:
+        return bar + html
+    return html[: found.end()] + bar + html[found.end():]
 
 
 def page_counter_css(template: str) -> str:

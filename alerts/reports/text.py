@@ -10,6 +10,9 @@ LOCALES: tuple[str, ...] = ("zh-CN", "en")
 _LABELS: dict[str, tuple[str, str]] = {
     "title": ("在线监测超标检查报告", "Online monitoring inspection report"),
     "draft": ("草稿", "Draft"),
+    "link_pdf": ("PDF 版", "PDF"),
+    "link_other_language": ("English", "中文版"),
+    "link_bar": ("报告格式与语言", "Report format and language"),
     "final": ("终稿", "Final"),
     "version": ("版本", "Version"),
     "generated": ("生成时间", "Generated"),
