@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,12 +17,14 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from alerts.lifecycle import alert_code
+from alerts.reports.links import new_report_link
 from alerts.reports.store import generate_report
 from dashboard.app import create_app
 from dashboard.i18n import local_time
-from tests.alert_helpers import WATER
+from tests.alert_helpers import GAS, WATER
 from tests.browser.world import (
     PASSWORD,
+    SECRET,
     Served,
     World,
     build_district_world,
@@ -170,3 +172,41 @@ def test_district_overview_map_shows_every_plant_coloured_by_its_state(
         _shot(page, artifacts, "district", docs=True)
         page.goto(f"{served.url}/alerts")
         _shot(page, artifacts, "district-alerts", docs=True)
+
+
+def test_an_english_recipients_link_opens_the_english_report_on_a_phone(
+    world: World, browser: BrowserContext, artifacts: Path
+) -> None:
+    alert_id = raise_alert(world)
+    with psycopg.connect(world.database_url, autocommit=True) as conn:
+        for locale in ("zh-CN", "en"):
+            generate_report(conn, alert_id, locale=locale, now=datetime.now(UTC))
+    token = new_report_link(SECRET, alert_id, now=datetime.now(UTC), ttl_seconds=3600, locale="en")
+    with Served(create_app(world.settings)) as served:
+        page = browser.new_page()  # no session: the SMS link alone
+        page.set_viewport_size({"width": 390, "height": 900})
+        page.goto(f"{served.url}/r/{token}")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(page.locator("#report-pdf")).to_be_visible()
+        expect(page.locator("#report-other-language")).to_have_text("中文版")
+        _shot(page, artifacts, "report-link-en")
+        page.click("#report-other-language")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        expect(page.locator("#report-other-language")).to_have_text("English")
+        _shot(page, artifacts, "report-link-zh")
+
+
+def test_the_gas_chart_shows_level_1_and_level_2(world: World, browser: BrowserContext, artifacts: Path) -> None:
+    now = datetime.now(UTC)
+    store_readings(world.database_url, [(now - timedelta(minutes=m), world.devices[GAS], "s02001", 2.0 + m % 7, "N")
+                                        for m in range(1, 120)])
+    with Served(create_app(world.settings)) as served:
+        page = browser.new_page()
+        _sign_in(page, served.url, "inspector")
+        page.goto(f"{served.url}/plants/T-001")
+        chart = page.locator(f'figure.chart[data-device="{world.devices[GAS]}"][data-pollutant="s02001"]')
+        expect(chart.locator("canvas")).to_have_count(1, timeout=5000)
+        expect(chart.locator('li[data-kind="level1"]')).to_have_text("一级报警 6.6")
+        expect(chart.locator('li[data-kind="level2"]')).to_have_text("二级报警 13.2")
+        chart.scroll_into_view_if_needed()
+        chart.screenshot(path=str(artifacts / "plant-gas-levels.png"))

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from alerts.reports import links
 from alerts.reports.links import new_report_link, revoke_report_link, sign_report_link
 from alerts.reports.store import generate_report
 from dashboard.app import create_app
@@ -350,3 +351,68 @@ def test_the_event_listener_reconnects_after_losing_its_database_connection(worl
 def _listeners(database_url: str) -> list[int]:
     rows = _events(database_url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'envmon-dashboard-events'")
     return [int(r[0]) for r in rows]
+
+
+@pytest.fixture
+def reported_both(world: World) -> int:
+    alert_id = raise_alert(world)
+    with psycopg.connect(world.database_url, autocommit=True) as conn:
+        for locale in ("zh-CN", "en"):
+            generate_report(conn, alert_id, locale=locale, now=datetime.now(UTC))
+    return alert_id
+
+
+def _legacy_token(alert_id: int, now: datetime) -> str:
+    """A version 1 link, as envmon texted them before links named a language."""
+    payload = links._PAYLOAD_V1.pack(1, alert_id, int(now.timestamp()), int(now.timestamp()) + 3600, b"\x02" * 6)
+    return f"{links._b64(payload)}.{links._b64(links._mac(SECRET, payload))}"
+
+
+def _bar_link(page: str, anchor_id: str) -> str:
+    start = page.index(f'id="{anchor_id}" href="') + len(f'id="{anchor_id}" href="')
+    return page[start:page.index('"', start)].replace("&amp;", "&")
+
+
+@pytest.mark.parametrize(("locale", "other"), [pytest.param("en", "zh-CN", id="english-recipient"),
+                                               pytest.param("zh-CN", "en", id="chinese-recipient")])
+def test_a_report_link_opens_in_the_recipients_language_with_pdf_and_other_language(
+    world: World, reported_both: int, locale: str, other: str
+) -> None:
+    token = new_report_link(SECRET, reported_both, now=datetime.now(UTC), ttl_seconds=3600, locale=locale)
+    with client(world) as c:  # no session: the link alone
+        page = c.get(f"/r/{token}")
+        assert page.status_code == 200 and f'<html lang="{locale}">' in page.text
+        # ?lang= cannot turn a signed link into the other language's report.
+        assert f'<html lang="{locale}">' in c.get(f"/r/{token}?lang={other}").text
+        pdf = c.get(_bar_link(page.text, "report-pdf"))
+        assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+        assert f"-{locale}.pdf" in pdf.headers["content-disposition"]
+        switched = c.get(_bar_link(page.text, "report-other-language"))
+        assert switched.status_code == 200 and f'<html lang="{other}">' in switched.text
+        with psycopg.connect(world.database_url, autocommit=True) as conn:
+            revoke_report_link(conn, SECRET, token, now=datetime.now(UTC), actor="test")
+        assert c.get(_bar_link(page.text, "report-other-language")).status_code == 410  # revoked together
+
+
+def test_a_link_texted_before_links_named_a_language_still_opens_in_chinese(world: World, reported_both: int) -> None:
+    token = _legacy_token(reported_both, datetime.now(UTC))
+    with client(world) as c:
+        assert '<html lang="zh-CN">' in c.get(f"/r/{token}").text
+        assert '<html lang="en">' in c.get(f"/r/{token}?lang=en").text
+
+
+def test_plant_chart_draws_the_registry_lines_including_gas_level_2(world: World) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    reading = (now - timedelta(seconds=10), world.devices[WATER], "w20117", 0.26081240000000006, "N")
+    store_readings(world.database_url, [reading])
+    with client(world) as c:
+        login(c, "inspector")
+        rows = {(r["device_id"], r["pollutant"]): r for r in c.get("/api/plants/T-001").json()["readings"]}
+        gas = rows[(world.devices[GAS], "s02001")]
+        assert gas["lines"] == [{"kind": "level1", "value": 6.6}, {"kind": "level2", "value": 13.2}]
+        water = rows[(world.devices[WATER], "w20117")]
+        assert water["lines"] == [{"kind": "warning", "value": 0.08}, {"kind": "limit", "value": 0.1}]
+        assert water["value"] == 0.2608  # rounded for people, as the page and the report write it
+        page = c.get("/plants/T-001").text
+        assert '<li class="line-level2" data-kind="level2">二级报警 13.2</li>' in page
+        assert '<td class="value">0.2608</td>' in page

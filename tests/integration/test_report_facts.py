@@ -126,6 +126,7 @@ def test_gas_alarm_report_draws_both_alarm_levels(district: psycopg.Connection) 
     assert facts.event.peak_value == pytest.approx(38.0) and facts.pollutant.unit == "%LEL"
     html = render_html(facts, locale="en", zone=ZoneInfo("Asia/Shanghai"))
     assert "Level 1 alarm 25" in html and "Level 2 alarm 50" in html
+    assert "Warning line" not in html  # a gas alarm's first tier is its level 1 set point, not a pre-warning
     assert render_pdf(html).startswith(b"%PDF-")
 
 
