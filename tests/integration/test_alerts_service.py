@@ -178,9 +178,12 @@ def test_the_report_is_ready_behind_the_sms_link(
         assert wait_until(lambda: query(alert_db, "SELECT count(*) FROM reports")[0][0] == 2, timeout=30)
         link = next(word for word in sms.body.split() if "/r/" in word)
         local = link.replace("https://envmon.example", f"http://127.0.0.1:{service.http_port}")
-        with urllib.request.urlopen(local + "?lang=en", timeout=10) as response:
-            page = response.read().decode()
-        assert "H2S" in page or "Hydrogen sulphide" in page
+        # The safety officer reads English: the link opens the English report, whatever ?lang= says.
+        for suffix in ("", "?lang=zh-CN"):
+            with urllib.request.urlopen(local + suffix, timeout=10) as response:
+                page = response.read().decode()
+            assert '<html lang="en">' in page and "Hydrogen sulphide" in page
+            assert 'id="report-pdf"' in page and ">中文版</a>" in page
         tampered = local[:-3] + ("AAA" if not local.endswith("AAA") else "BBB")
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(tampered, timeout=10)
