@@ -7,6 +7,7 @@ import math
 import pytest
 
 from alerts.reports import display
+from dashboard.api import for_people, rounded_series
 from dashboard.render import environment
 from envmon.numbers import display_value, format_number
 
@@ -50,3 +51,22 @@ def test_pages_reports_and_api_write_a_value_alike(value: float) -> None:
     report = display.number(value)
     api = display_value(value)
     assert page == report == format_number(api)
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    pytest.param({"value": 0.26081240000000006, "latitude": 30.918812345}, {"value": 0.2608, "latitude": 30.918812345},
+                 id="values-rounded-coordinates-kept"),
+    pytest.param({"readings": [{"lines": [{"kind": "warning", "value": 0.08000000000000002}], "age_seconds": 12.345}]},
+                 {"readings": [{"lines": [{"kind": "warning", "value": 0.08}], "age_seconds": 12.345}]},
+                 id="nested-lines"),
+    pytest.param([{"last_value": 300.00000000000006, "limit_value": 0.1, "id": 7}],
+                 [{"last_value": 300.0, "limit_value": 0.1, "id": 7}], id="alert-queue"),
+    pytest.param({"value": None, "upper_value": 7}, {"value": None, "upper_value": 7}, id="none-and-int-untouched"),
+])
+def test_api_rounds_what_people_read(data: object, expected: object) -> None:
+    assert for_people(data) == expected
+
+
+def test_api_series_rounded_by_the_same_rule() -> None:
+    series = {"t": [1.5], "avg": [0.26081240000000006], "min": [None], "max": [12345.6], "flag": ["N"]}
+    assert rounded_series(series) == {"t": [1.5], "avg": [0.2608], "min": [None], "max": [12346.0], "flag": ["N"]}
