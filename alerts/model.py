@@ -103,6 +103,8 @@ class DeviceSpec:
     pollutants: tuple[str, ...]
     reporting_interval_seconds: int
     transport: Literal["mqtt", "hj212"] = "mqtt"
+    # Where it stands (outfall, workshop_outlet, stack, area): which site limits apply to it.
+    point_kind: str = "outfall"
 
 
 @dataclass(frozen=True)

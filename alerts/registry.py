@@ -15,7 +15,7 @@ import psycopg
 
 from alerts.model import DeviceSpec, LimitSpec
 from envmon.registry.load import Registry
-from envmon.registry.store import limit_rows
+from envmon.registry.store import applies_at, limit_rows
 
 
 @dataclass(frozen=True)
@@ -32,15 +32,18 @@ class EngineRegistry:
 
 def expand_limit(row: Mapping[str, Any], limit_id: int | None, devices: Iterable[DeviceSpec],
                  site_of: Mapping[int, Any]) -> list[LimitSpec]:
-    """One `limits` row as a LimitSpec per device it covers (by scope, and measuring the pollutant)."""
+    """One `limits` row as a LimitSpec per device it covers (by scope, measuring the pollutant, and
+    standing at a point the limit applies to: first-class metals at workshop outlets, not the outfall)."""
     scope = row["scope"]
     covered = [
         d for d in devices
         if (scope == "device" and d.device_id == row["device_id"])
         or (scope != "device" and row["pollutant"] in d.pollutants
-            and (scope == "default" or site_of[d.device_id] == row["site_id"]))
+            and (scope == "default" or site_of[d.device_id] == row["site_id"])
+            and applies_at(row.get("point_kinds"), d.point_kind))
     ]
     return [_spec(row, limit_id, d.device_id) for d in covered]
+
 
 
 def _spec(row: Mapping[str, Any], limit_id: int | None, device_id: int) -> LimitSpec:
@@ -67,7 +70,7 @@ def from_registry(reg: Registry) -> EngineRegistry:
             site_name_en=site.name_en, district=districts[site.district].code, industry=site.industry,
             kind=d.kind, point_name_zh=d.point_name_zh, point_name_en=d.point_name_en,
             pollutants=tuple(d.pollutants), reporting_interval_seconds=d.reporting_interval_seconds,
-            transport=d.transport,
+            transport=d.transport, point_kind=d.point_kind,
         )
     site_of = {device_ids[d.mn]: site_ids[d.site] for d in reg.file.devices}
     rows = limit_rows(reg, site_ids, device_ids)
@@ -77,13 +80,14 @@ def from_registry(reg: Registry) -> EngineRegistry:
 
 _DEVICES_SQL = """
 SELECT d.id, d.mn, s.code, s.name_zh, s.name_en, s.district, s.industry, d.kind, d.point_name_zh,
-       d.point_name_en, d.pollutants, d.reporting_interval_seconds, d.transport, d.site_id
+       d.point_name_en, d.pollutants, d.reporting_interval_seconds, d.transport, d.site_id, d.point_kind
 FROM devices d JOIN sites s ON s.id = d.site_id
 WHERE d.active AND s.active ORDER BY d.id
 """
 _LIMITS_SQL = """
 SELECT id, scope, site_id, device_id, pollutant, scheme, basis, direction, lower_value, upper_value,
-       warning_ratio, severe_multiple, level2_lower_value, level2_upper_value, unit, source, valid_from, valid_to
+       warning_ratio, severe_multiple, level2_lower_value, level2_upper_value, unit, source, valid_from, valid_to,
+       point_kinds
 FROM limits ORDER BY id
 """
 
@@ -96,7 +100,7 @@ def load_engine_registry(conn: psycopg.Connection[Any]) -> EngineRegistry:
         devices[r[0]] = DeviceSpec(
             device_id=r[0], mn=r[1], site_code=r[2], site_name_zh=r[3], site_name_en=r[4], district=r[5],
             industry=r[6], kind=r[7], point_name_zh=r[8], point_name_en=r[9], pollutants=tuple(r[10]),
-            reporting_interval_seconds=r[11], transport=r[12],
+            reporting_interval_seconds=r[11], transport=r[12], point_kind=r[14],
         )
         site_of[r[0]] = r[13]
     limits: list[LimitSpec] = []

@@ -39,6 +39,7 @@ LEFT JOIN LATERAL (
     WHERE lim.pollutant = dp.code AND lim.valid_from <= %(now)s AND (lim.valid_to IS NULL OR lim.valid_to > %(now)s)
       AND (lim.scope = 'default' OR (lim.scope = 'site' AND lim.site_id = d.site_id)
            OR (lim.scope = 'device' AND lim.device_id = d.id))
+      AND (lim.scope = 'device' OR cardinality(lim.point_kinds) = 0 OR d.point_kind = ANY(lim.point_kinds))
     ORDER BY CASE lim.scope WHEN 'device' THEN 0 WHEN 'site' THEN 1 ELSE 2 END,
              CASE lim.basis WHEN 'instant' THEN 0 WHEN 'hour' THEN 1 ELSE 2 END, lim.valid_from DESC
     LIMIT 1

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from envmon.registry.load import Registry
 from envmon.registry.model import Device, Thresholds
+from envmon.registry.store import applies_at, limit_point_kinds
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +39,12 @@ def device_limits(registry: Registry, device: Device) -> dict[str, ChannelLimit]
     site = next(s for s in registry.file.sites if s.code == device.site)
     for preset_id in site.limit_presets:  # a later preset overrides an earlier one, as in the store
         for row in registry.presets[preset_id].limits:
-            found[row.pollutant] = _limit_of(row)
+            if applies_at(row.point_kinds, device.point_kind):
+                found[row.pollutant] = _limit_of(row)
     for scope_is_device in (False, True):
         for lim in registry.file.limits:
             matches = lim.device == device.mn if scope_is_device else (lim.site == device.site and not lim.device)
-            if matches:
-                chosen = registry.presets[lim.preset].row(lim.pollutant) if lim.preset else None
+            chosen = registry.presets[lim.preset].row(lim.pollutant) if lim.preset else None
+            if matches and (scope_is_device or applies_at(limit_point_kinds(lim, chosen), device.point_kind)):
                 found[lim.pollutant] = _limit_of(chosen if chosen is not None else lim)
     return {code: found[code] for code in device.pollutants if code in found}

@@ -2,6 +2,8 @@
 
 Loaded from `envmon/data/pollutants.toml`. Values are stored in each pollutant's canonical unit;
 devices send the protocol unit (HJ 212 Appendix B), e.g. ug/L for Hg, Cd, Cr(VI), As and Pb.
+A flue-gas concentration corrected to the reference oxygen content (折算浓度) is its own series: the
+measured code with a `z` suffix (`a21026z` for SO2), `corrected_from` naming the measured code.
 """
 
 from __future__ import annotations
@@ -46,10 +48,26 @@ _UNIT_ALIASES = {
 }
 
 
+# The suffix of a code holding the oxygen-corrected concentration (折算, HJ 212's `Zs` fields).
+CORRECTED_SUFFIX = "z"
+
+
+def corrected_code(code: str) -> str:
+    """The code of a measured flue-gas concentration's corrected series (a21026 -> a21026z)."""
+    return code + CORRECTED_SUFFIX
+
+
 def normalise_unit(unit: str) -> str:
     """The catalogue's spelling of a unit (ug/L for µg/L, m3/s for m³/s ...)."""
     unit = unit.strip()
     return _UNIT_ALIASES.get(unit, unit)
+
+
+def convertible_units(unit: str) -> list[str]:
+    """The units a value can be converted from into `unit` (itself included)."""
+    target = normalise_unit(unit)
+    found = {a for a, b in _UNIT_FACTORS if b == target} | {b for a, b in _UNIT_FACTORS if a == target}
+    return sorted(found | {target})
 
 
 def unit_factor(from_unit: str, to_unit: str) -> float:
@@ -69,7 +87,7 @@ class Pollutant(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    code: str = Field(pattern=r"^[a-z][0-9]{5}$")
+    code: str = Field(pattern=r"^[a-z][0-9]{5}z?$")
     name_zh: str
     name_en: str
     kind: Kind
@@ -77,6 +95,16 @@ class Pollutant(BaseModel):
     protocol_unit: str
     protocol_factor: float = Field(gt=0)
     legacy_codes: tuple[str, ...] = ()
+    corrected_from: str | None = None
+
+    @model_validator(mode="after")
+    def _corrected_code_named(self) -> Pollutant:
+        if (self.corrected_from is not None) != self.code.endswith(CORRECTED_SUFFIX):
+            raise ValueError(f"{self.code}: a code ends in {CORRECTED_SUFFIX!r} exactly when it gives corrected_from")
+        expected = corrected_code(self.corrected_from) if self.corrected_from is not None else self.code
+        if self.code != expected:
+            raise ValueError(f"{self.code}: the corrected code of {self.corrected_from} is {expected}")
+        return self
 
     @model_validator(mode="after")
     def _factor_matches_units(self) -> Pollutant:
@@ -104,6 +132,11 @@ class Catalogue:
                     raise CatalogueError(f"pollutant code {code!r} appears twice in the catalogue")
                 self._by_code[code] = p
         self.pollutants = tuple(pollutants)
+        # Measured code -> its corrected code, for the pollutants that have one.
+        self.corrected = {p.corrected_from: p.code for p in pollutants if p.corrected_from is not None}
+        missing = [c for c in self.corrected if c not in self._by_code]
+        if missing:
+            raise CatalogueError(f"corrected_from names unknown codes: {', '.join(missing)}")
 
     def __contains__(self, code: object) -> bool:
         return code in self._by_code

@@ -155,7 +155,7 @@ class Hj212Gateway:
     async def _on_upload(self, conn: _Connection, msg: Message, device: DeviceInfo, frame: bytes) -> None:
         now = datetime.now(UTC)
         try:
-            readings, problems = message_readings(msg, self._catalogue, now=now)
+            readings, problems = message_readings(msg, self._catalogue, now=now, factors=device.factors)
         except HJ212Error as exc:
             await self._quarantine(conn, msg.mn, "hj212_invalid", str(exc), frame)
             return

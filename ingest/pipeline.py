@@ -31,6 +31,7 @@ from ingest.assemble import Assembler
 from ingest.batches import AckSource, BatchSubscriber, Inbound, PreparedBatch, StoredBatch
 from ingest.committer import Committer
 from ingest.copy_binary import encode_columns, in_key_order
+from ingest.corrected import derive_corrected
 from ingest.decode import decode_payload
 from ingest.device_state import DeviceStateWriter
 from ingest.directory import DeviceDirectory, DeviceInfo, load_directory
@@ -232,7 +233,8 @@ class Pipeline:
             self.metrics.unacked.set(len(self._queue) + order.waiting)
 
     def _prepare(self, number: int, items: list[Inbound]) -> PreparedBatch:
-        assembled = self._assembler.assemble(items, self._directory.ids_by_mn, self._rows_of)
+        assembled = self._assembler.assemble(items, self._directory.fast_ids_by_mn, self._rows_of)
+        assembled = derive_corrected(assembled, self._directory, self.metrics)
         for q in assembled.quarantine:
             self.metrics.quarantined.labels(q.reason).inc()
         readings = assembled.columns

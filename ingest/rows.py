@@ -67,7 +67,7 @@ def message_rows(
             if found is None:
                 unknown.append(code)
                 continue
-            rows.append(
-                Row(sample.time, device.id, found[0], "instant", value * found[1], flag, sample.seq, received_at)
-            )
+            # A device's own unit for a channel beats the catalogue's protocol unit (registry `units`).
+            factor = device.factors.get(found[0], found[1])
+            rows.append(Row(sample.time, device.id, found[0], "instant", value * factor, flag, sample.seq, received_at))
     return rows, unknown

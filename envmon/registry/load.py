@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from envmon.catalogue import Catalogue, load_catalogue
-from envmon.errors import RegistryError
-from envmon.registry.model import DEVICE_POLLUTANT_KIND, Preset, PresetFile, RegistryFile
+from envmon.catalogue import Catalogue, convertible_units, load_catalogue, unit_factor
+from envmon.errors import CatalogueError, RegistryError
+from envmon.registry.model import DEVICE_POLLUTANT_KIND, Device, Preset, PresetFile, RegistryFile
 
 # The key that names an item of each list in messages.
 _ITEM_KEYS = {
@@ -167,6 +167,8 @@ def check_references(reg: RegistryFile, presets: dict[str, Preset], catalogue: C
                     f"{at}.pollutants: {code} is a {catalogue.get(code).kind} parameter, not measured by a {d.kind}"
                 )
     problems += _check_limits(reg, presets, catalogue, sites, devices)
+    problems += check_device_units(reg, catalogue)
+    problems += check_o2_references(reg, presets, catalogue)
     for i, c in enumerate(reg.escalation_chains):
         at = f"escalation_chains[{i}] ({c.code})"
         problems += [f"{at}.districts: unknown district {x!r}" for x in c.districts if x not in districts]
@@ -199,3 +201,50 @@ def _check_limits(
             elif preset.row(lim.pollutant) is None:
                 problems.append(f"{at}.preset: preset {lim.preset!r} has no limit for {lim.pollutant}")
     return problems
+
+
+def check_device_units(reg: RegistryFile, catalogue: Catalogue) -> list[str]:
+    """Every per-channel unit converts to its pollutant's canonical unit (mg/L for Cr(VI) sent in mg/L)."""
+    problems: list[str] = []
+    for i, d in enumerate(reg.devices):
+        for code, unit in d.units.items():
+            if code not in catalogue:
+                continue  # reported as an unknown pollutant already
+            canonical = catalogue.get(code).canonical_unit
+            try:
+                unit_factor(unit, canonical)
+            except CatalogueError:
+                problems.append(
+                    f"devices[{i}] ({d.mn}).units.{code}: unit {unit!r} cannot be converted to {canonical} "
+                    f"(known units of {code}: {', '.join(convertible_units(canonical))})"
+                )
+    return problems
+
+
+def check_o2_references(reg: RegistryFile, presets: dict[str, Preset], catalogue: Catalogue) -> list[str]:
+    """A device with corrected channels names its reference O2, and it is the one its limits assume."""
+    problems: list[str] = []
+    sites = {s.code: s for s in reg.sites}
+    for i, d in enumerate(reg.devices):
+        at = f"devices[{i}] ({d.mn})"
+        corrected = [c for c in d.pollutants if c in catalogue and catalogue.get(c).corrected_from is not None]
+        if not corrected:
+            continue
+        if d.o2_reference_percent is None:
+            problems.append(f"{at}.o2_reference_percent: needed for the corrected channels {', '.join(corrected)}")
+            continue
+        site = sites.get(d.site)
+        for preset_id in site.limit_presets if site else []:
+            preset = presets.get(preset_id)
+            if preset is not None and _disagrees(preset, d, corrected):
+                problems.append(
+                    f"{at}.o2_reference_percent: {d.o2_reference_percent} %, but the site's preset {preset_id} "
+                    f"judges corrected values at {preset.o2_reference_percent} % (give this device its own limits)"
+                )
+    return problems
+
+
+def _disagrees(preset: Preset, device: Device, corrected: list[str]) -> bool:
+    """Whether a preset limits one of these corrected codes at another reference O2 than the device's."""
+    ref = preset.o2_reference_percent
+    return ref is not None and ref != device.o2_reference_percent and any(preset.row(c) for c in corrected)

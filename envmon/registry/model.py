@@ -21,7 +21,9 @@ Industry = Literal[
     "smelting",
     "other",
 ]
-PointKind = Literal["outfall", "stack", "area"]
+# outfall: the plant's main wastewater outfall (企业废水总排放口); workshop_outlet: the outlet of a
+# workshop or its treatment facility (车间或生产设施废水排放口), where first-class pollutants are judged.
+PointKind = Literal["outfall", "workshop_outlet", "stack", "area"]
 DeviceKind = Literal["water_analyser", "cems", "gas_detector"]
 Transport = Literal["mqtt", "hj212"]
 Scheme = Literal["discharge", "gas_alarm"]
@@ -37,7 +39,11 @@ MN = r"^[A-Za-z0-9_-]{1,64}$"
 PHONE = r"^\+[1-9][0-9]{6,14}$"
 # Which catalogue kinds each device kind measures, and where it stands.
 DEVICE_POLLUTANT_KIND = {"water_analyser": "water", "cems": "gas", "gas_detector": "safety"}
-DEVICE_POINT_KIND = {"water_analyser": "outfall", "cems": "stack", "gas_detector": "area"}
+DEVICE_POINT_KINDS: dict[str, tuple[str, ...]] = {
+    "water_analyser": ("outfall", "workshop_outlet"),
+    "cems": ("stack",),
+    "gas_detector": ("area",),
+}
 
 
 class Strict(BaseModel):
@@ -74,10 +80,12 @@ class Thresholds(Strict):
 
 
 class PresetLimit(Thresholds):
-    """One row of a preset."""
+    """One row of a preset; `point_kinds` limits where it applies (empty: at any point measuring it)."""
 
     pollutant: str
     confidence: Literal["V", "S", "U"]
+    point_kinds: list[PointKind] = []
+    citation: str | None = None
 
 
 class Preset(Strict):
@@ -90,6 +98,8 @@ class Preset(Strict):
     scheme: Scheme
     basis: Basis
     warning_ratio: float | None = Field(default=None, gt=0, lt=1)
+    # The reference O2 (%) the standard corrects flue-gas concentrations to for this source type.
+    o2_reference_percent: float | None = Field(default=None, ge=0, lt=21)
     limits: list[PresetLimit]
 
     @model_validator(mode="after")
@@ -156,17 +166,27 @@ class Device(Strict):
     hj212_password: str | None = None
     installed_on: date | None = None
     last_calibrated_on: date | None = None
+    # Per-channel protocol units and the source's reference O2: see DeviceUnits below.
+    units: dict[str, str] = {}
+    o2_reference_percent: float | None = Field(default=None, ge=0, lt=21)
 
     @model_validator(mode="after")
     def _consistent(self) -> Device:
         if self.transport == "hj212" and not self.hj212_password:
             raise ValueError("transport 'hj212' needs hj212_password (the PW the data logger sends)")
-        if DEVICE_POINT_KIND[self.kind] != self.point_kind:
-            raise ValueError(
-                f"a {self.kind} stands at an {DEVICE_POINT_KIND[self.kind]!r} point, not {self.point_kind!r}"
-            )
+        if self.point_kind not in DEVICE_POINT_KINDS[self.kind]:
+            allowed = " or ".join(repr(k) for k in DEVICE_POINT_KINDS[self.kind])
+            raise ValueError(f"a {self.kind} stands at an {allowed} point, not {self.point_kind!r}")
         if len(set(self.pollutants)) != len(self.pollutants):
             raise ValueError("pollutants lists a code twice")
+        return self
+
+    @model_validator(mode="after")
+    def _units_of_own_channels(self) -> Device:
+        # The unit check against the catalogue is in registry.load (check_device_units).
+        strangers = sorted(set(self.units) - set(self.pollutants))
+        if strangers:
+            raise ValueError(f"units names codes the device does not measure: {', '.join(strangers)}")
         return self
 
 
@@ -182,6 +202,8 @@ class Limit(Thresholds):
     source: str | None = None
     valid_from: datetime = ALWAYS
     valid_to: datetime | None = None
+    # Where an explicit site limit applies (empty: the preset row's points, or any point).
+    point_kinds: list[PointKind] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> Limit:

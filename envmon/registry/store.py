@@ -8,6 +8,7 @@ audited act). Each load that changes something leaves one `audit_log` row with t
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from psycopg.types.json import Jsonb
 
 from envmon.catalogue import Catalogue, load_catalogue
 from envmon.registry.load import Registry
-from envmon.registry.model import Limit, Preset, PresetLimit, Site
+from envmon.registry.model import Device, Limit, Preset, PresetLimit, Site
 
 
 @dataclass
@@ -96,19 +97,7 @@ def store_registry(conn: psycopg.Connection, registry: Registry, *, actor: str) 
     for d in reg.districts:
         _upsert(conn, "districts", ["code"], d.model_dump(), counts)
     site_ids = {s.code: _upsert(conn, "sites", ["code"], _site_row(s), counts) for s in reg.sites}
-    device_ids = {
-        d.mn: _upsert(
-            conn,
-            "devices",
-            ["mn"],
-            {
-                **d.model_dump(exclude={"site"}),
-                "site_id": site_ids[d.site],
-            },
-            counts,
-        )
-        for d in reg.devices
-    }
+    device_ids = {d.mn: _upsert(conn, "devices", ["mn"], _device_row(d, site_ids[d.site]), counts) for d in reg.devices}
     for row in limit_rows(registry, site_ids, device_ids):
         _upsert(
             conn,
@@ -128,6 +117,13 @@ def store_registry(conn: psycopg.Connection, registry: Registry, *, actor: str) 
             (actor, registry.source, Jsonb({"inserted": counts.inserted, "updated": counts.updated})),
         )
     return counts
+
+
+def _device_row(d: Device, site_id: Any) -> dict[str, Any]:
+    row = d.model_dump(exclude={"site", "units"})
+    row["units"] = Jsonb(d.units)
+    row["site_id"] = site_id
+    return row
 
 
 def _site_row(s: Site) -> dict[str, Any]:
@@ -227,7 +223,19 @@ def _limit_row(
         "preset": preset.id if preset else None,
         "valid_from": lim.valid_from,
         "valid_to": lim.valid_to,
+        "point_kinds": limit_point_kinds(lim, prow),
     }
+
+
+def limit_point_kinds(lim: Limit, prow: PresetLimit | None) -> list[str]:
+    """Where a limit applies: the assignment's own points, else its preset row's; empty means anywhere."""
+    return list(lim.point_kinds or (prow.point_kinds if prow is not None else []))
+
+
+def applies_at(point_kinds: Iterable[str] | None, point_kind: str) -> bool:
+    """Whether a limit restricted to these point kinds (none: anywhere) covers a device at this point."""
+    kinds = list(point_kinds or ())
+    return not kinds or point_kind in kinds
 
 
 def registry_summary(conn: psycopg.Connection) -> dict[str, int]:

@@ -1,7 +1,12 @@
-"""Data uploads (CN 2011, 2051, 2061, 2031) into `Reading` values in canonical units, with problems listed."""
+"""Data uploads (CN 2011, 2051, 2061, 2031) into `Reading` values in canonical units, with problems listed.
+
+A flue-gas value corrected to the reference O2 (`a21026-ZsRtd`, `-ZsAvg`) becomes a reading of the
+corrected code (`a21026z`, see envmon.catalogue) beside the measured one.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeGuard
@@ -34,10 +39,13 @@ class _Upload:
     field: str
 
 
-def message_readings(msg: Message, catalogue: Catalogue, *, now: datetime) -> tuple[list[Reading], list[str]]:
+def message_readings(
+    msg: Message, catalogue: Catalogue, *, now: datetime, factors: Mapping[str, float] | None = None
+) -> tuple[list[Reading], list[str]]:
     """The readings in a data upload, and what could not be understood, as sentences for people.
 
     Parses the CP text, so a malformed CP raises FieldError; unknown codes and flags are problems.
+    `factors` are the device's own unit factors per canonical code (ingest.directory.DeviceInfo).
     """
     if msg.cn not in UPLOADS:
         return [], [f"CN {msg.cn} is not a data upload ({', '.join(UPLOADS)})"]
@@ -46,7 +54,8 @@ def message_readings(msg: Message, catalogue: Catalogue, *, now: datetime) -> tu
         return [], [f"CN {msg.cn} message from {msg.mn} has no DataTime; its values were skipped"]
     upload = _Upload(msg.mn, msg.cn, area.data_time, *UPLOADS[msg.cn])
     codes = dict.fromkeys(v.code for v in area.values)
-    results = [_code_reading(upload, area.values, code, catalogue) for code in codes]
+    own = factors or {}
+    results = [r for code in codes for r in _code_readings(upload, area.values, code, catalogue, own)]
     readings, repeats = _first_per_pollutant([r for r in results if isinstance(r, Reading)])
     problems = _area_problems(area, now) + [r for r in results if isinstance(r, str)] + repeats
     return readings, problems
@@ -72,23 +81,50 @@ def _area_problems(area: DataArea, now: datetime) -> list[str]:
     return problems
 
 
-def _code_reading(
-    upload: _Upload, values: tuple[PollutantValue, ...], code: str, catalogue: Catalogue
-) -> Reading | str:
-    """The reading of one pollutant code, or why there is none."""
+def _code_readings(
+    upload: _Upload, values: tuple[PollutantValue, ...], code: str, catalogue: Catalogue, factors: Mapping[str, float]
+) -> list[Reading | str]:
+    """The measured reading of one code and, when the logger sent one, its corrected (Zs) reading."""
     if code not in catalogue:
-        return f"unknown pollutant code {code}"
-    value = next((v for v in values if v.code == code and v.field == upload.field), None)
+        return [f"unknown pollutant code {code}"]
+    pollutant = catalogue.get(code)
+    found: list[Reading | str] = []
+    measured = _field_reading(upload, values, code, upload.field, pollutant.code, catalogue, factors)
+    corrected = catalogue.corrected.get(pollutant.code)
+    zs = None if corrected is None else _field_reading(upload, values, code, "Zs" + upload.field, corrected, catalogue,
+                                                       factors, unit_of=pollutant.code)
+    if measured is not None or zs is None:
+        found.append(measured or f"no {upload.field} value for {code} in a CN {upload.cn} message")
+    if zs is not None:
+        found.append(zs)
+    return found
+
+
+def _field_reading(
+    upload: _Upload,
+    values: tuple[PollutantValue, ...],
+    code: str,
+    field: str,
+    stored_code: str,
+    catalogue: Catalogue,
+    factors: Mapping[str, float],
+    unit_of: str | None = None,
+) -> Reading | str | None:
+    """The reading of one field of a code (None when absent) under `stored_code`; `unit_of` names the
+    channel whose unit the value is in (a Zs value is in its measured channel's unit)."""
+    value = next((v for v in values if v.code == code and v.field == field), None)
     if value is None:
-        return f"no {upload.field} value for {code} in a CN {upload.cn} message"
+        return None
     flag = "N" if value.flag is None else value.flag
     if not _is_flag(flag):
         return f"unknown flag {flag} for {code}"
+    channel = unit_of or stored_code
+    factor = factors.get(channel, catalogue.get(channel).protocol_factor)
     return Reading(
         device=upload.device,
-        pollutant=catalogue.get(code).code,
+        pollutant=stored_code,
         time=upload.time,
-        value=catalogue.to_canonical(code, value.value),
+        value=value.value * factor,
         flag=flag,
         basis=upload.basis,
         seq=int(upload.time.timestamp()),

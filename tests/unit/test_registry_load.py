@@ -166,7 +166,7 @@ def test_valid_registry_parses() -> None:
         pytest.param(
             'point_kind = "outfall"',
             'point_kind = "stack"',
-            "devices[0] (310120EP001W01): a water_analyser stands at an 'outfall' point",
+            "devices[0] (310120EP001W01): a water_analyser stands at an 'outfall' or 'workshop_outlet' point",
             id="wrong-point-kind",
         ),
         pytest.param(
