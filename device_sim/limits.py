@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from device_sim.profiles import profile_of
+from envmon.catalogue import load_catalogue
 from envmon.registry.load import Registry
 from envmon.registry.model import Device, Thresholds
 from envmon.registry.store import applies_at, limit_point_kinds
+
+O2_CODE = "a19001"
+AIR_O2_PERCENT = 21.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,4 +52,25 @@ def device_limits(registry: Registry, device: Device) -> dict[str, ChannelLimit]
             chosen = registry.presets[lim.preset].row(lim.pollutant) if lim.preset else None
             if matches and (scope_is_device or applies_at(limit_point_kinds(lim, chosen), device.point_kind)):
                 found[lim.pollutant] = _limit_of(chosen if chosen is not None else lim)
+    found.update(_measured_equivalents(found, device))
     return {code: found[code] for code in device.pollutants if code in found}
+
+
+def _measured_equivalents(found: dict[str, ChannelLimit], device: Device) -> dict[str, ChannelLimit]:
+    """For measured flue-gas channels limited only through their corrected series (a21026 via
+    a21026z), the limit as a measured value at the simulated O2, so baselines and incidents scale
+    from the limit that is judged."""
+    if device.o2_reference_percent is None:
+        return {}
+    scale = (AIR_O2_PERCENT - profile_of(O2_CODE).typical) / (AIR_O2_PERCENT - device.o2_reference_percent)
+    equivalents: dict[str, ChannelLimit] = {}
+    for measured, corrected in load_catalogue().corrected.items():
+        limit = found.get(corrected)
+        if measured in found or limit is None:
+            continue
+        equivalents[measured] = ChannelLimit(
+            limit.direction,
+            None if limit.lower is None else limit.lower * scale,
+            None if limit.upper is None else limit.upper * scale,
+        )
+    return equivalents

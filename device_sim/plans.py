@@ -81,6 +81,7 @@ def device_plan(registry: Registry, device: Device, seed: int) -> DevicePlan:
     """The plan of one registered device."""
     limits = device_limits(registry, device)
     industry = next(s.industry for s in registry.file.sites if s.code == device.site)
+    codes = sent_codes(device)
     return DevicePlan(
         mn=device.mn,
         kind=device.kind,
@@ -88,12 +89,18 @@ def device_plan(registry: Registry, device: Device, seed: int) -> DevicePlan:
         transport=device.transport,
         system_code=device.system_code,
         interval_seconds=float(device.reporting_interval_seconds or DEFAULT_INTERVAL_SECONDS[device.kind]),
-        codes=tuple(device.pollutants),
-        channels=build_channels(seed, device.mn, industry, device.pollutants, limits),
-        protocol_factor=np.array([load_catalogue().get(c).protocol_factor for c in device.pollutants]),
+        codes=codes,
+        channels=build_channels(seed, device.mn, industry, codes, limits),
+        protocol_factor=np.array([load_catalogue().get(c).protocol_factor for c in codes]),
         limits=limits,
         hj212_password=device.hj212_password,
     )
+
+
+def sent_codes(device: Device) -> tuple[str, ...]:
+    """The channels a simulated device sends: corrected flue-gas series (a21026z) are derived by ingest."""
+    catalogue = load_catalogue()
+    return tuple(c for c in device.pollutants if catalogue.get(c).corrected_from is None)
 
 
 def build_plans(registry: Registry, seed: int, devices: Sequence[str] | None = None) -> list[DevicePlan]:

@@ -30,9 +30,9 @@ limit_presets = ["GB21900-2008-T3"]
 [[devices]]
 mn = "{WATER}"
 site = "T-001"
-point_kind = "outfall"
-point_name_zh = "总排口"
-point_name_en = "Main outfall"
+point_kind = "workshop_outlet"
+point_name_zh = "镀铬车间排口"
+point_name_en = "Chrome plating workshop outlet"
 kind = "water_analyser"
 transport = "mqtt"
 system_code = "32"

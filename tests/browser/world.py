@@ -53,9 +53,9 @@ longitude = 121.55
 [[devices]]
 mn = "{OTHER_DEVICE}"
 site = "U-001"
-point_kind = "outfall"
-point_name_zh = "总排口"
-point_name_en = "Main outfall"
+point_kind = "workshop_outlet"
+point_name_zh = "车间排口"
+point_name_en = "Workshop outlet"
 kind = "water_analyser"
 transport = "mqtt"
 system_code = "32"

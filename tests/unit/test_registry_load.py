@@ -279,7 +279,11 @@ def test_shipped_presets_cite_their_sources() -> None:
     from envmon.registry.load import load_presets
 
     presets = load_presets()
-    assert set(presets) == {"GB21900-2008-T2", "GB21900-2008-T3", "GB8978-1996-C1", "GBT50493-2019"}
+    assert {"GB21900-2008-T2", "GB21900-2008-T3", "GB8978-1996-C1", "GBT50493-2019"} <= set(presets)
+    assert {"GB13271-2014-T2-coal", "GB31571-2015-heater", "GB31573-2015", "GB31572-2015", "GB16297-1996-T2"} <= set(
+        presets
+    )
+    assert all(p.source.startswith(("GB ", "GB/T ")) for p in presets.values())
     t3 = presets["GB21900-2008-T3"]
     assert t3.source == "GB 21900-2008 表3"
     assert t3.row("w20117").upper == 0.1  # type: ignore[union-attr]
