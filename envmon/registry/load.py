@@ -95,9 +95,20 @@ def parse_presets(text: str, source: str = "limit_presets.toml") -> dict[str, Pr
         if row.pollutant not in catalogue
     ]
     problems += [f"presets: id {d!r} appears more than once" for d in _duplicates(p.id for p in parsed.presets)]
+    problems += [
+        f"presets[{i}] ({p.id}).o2_reference_percent: needed for the corrected rows {', '.join(codes)}"
+        for i, p in enumerate(parsed.presets)
+        if p.o2_reference_percent is None and (codes := _corrected_rows(p, catalogue))
+    ]
     if problems:
         raise RegistryError(source, problems)
     return {p.id: p for p in parsed.presets}
+
+
+def _corrected_rows(preset: Preset, catalogue: Catalogue) -> list[str]:
+    """The codes of a preset's rows that limit an oxygen-corrected series."""
+    codes = [r.pollutant for r in preset.limits if r.pollutant in catalogue]
+    return [c for c in codes if catalogue.get(c).corrected_from is not None]
 
 
 @cache
