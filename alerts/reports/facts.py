@@ -25,6 +25,7 @@ from alerts.reports.model import (
     PollutantInfo,
     ReportFacts,
 )
+from envmon.catalogue import load_catalogue
 
 DEFAULT_ZONE = "Asia/Shanghai"
 CHART_STEP = timedelta(minutes=1)
@@ -251,7 +252,17 @@ def _peak(conn: psycopg.Connection, row: dict[str, Any], now: datetime) -> tuple
 def _hours(conn: psycopg.Connection, row: dict[str, Any], limit: LimitFacts | None, end: datetime) -> tuple[Any, ...]:
     start = max(row["first_breach_at"] - HOURS_BEFORE_BREACH, end - timedelta(hours=MAX_HOUR_ROWS))
     start = start.replace(minute=0, second=0, microsecond=0)
-    return series.read_hours(conn, int(row["device_id"]), row["pollutant"], start, end, limit)
+    hours = series.read_hours(conn, int(row["device_id"]), row["pollutant"], start, end, limit)
+    measured = measured_code_of(row["pollutant"])
+    if measured is None:
+        return hours
+    return series.with_correction_inputs(conn, int(row["device_id"]), hours, measured, start, end)
+
+
+def measured_code_of(code: str) -> str | None:
+    """The measured code a corrected flue-gas code is derived from (a21026z -> a21026), else None."""
+    catalogue = load_catalogue()
+    return catalogue.get(code).corrected_from if code in catalogue else None
 
 
 def _earlier(

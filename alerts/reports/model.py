@@ -144,6 +144,9 @@ class HourRow:
     flag: str
     valid: bool
     over_limit: bool
+    # For a corrected flue-gas series (a21026z): the hour's measured mean and O2 mean it comes from.
+    measured_mean: float | None = None
+    o2_mean: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,11 +64,28 @@ def summarise(pollutant: PollutantInfo, points: tuple[SeriesPoint, ...]) -> Seri
     return Series(pollutant, points, min(values), max(values), sum(values) / len(values), values[-1])
 
 
+O2_CODE = "a19001"
+
+
 def read_hours(
     conn: psycopg.Connection, device_id: int, pollutant: str, start: datetime, end: datetime, limit: LimitFacts | None
 ) -> tuple[HourRow, ...]:
     """Hourly averages with their validity (measures.is_valid_interval) and whether they break the limit."""
     return tuple(_hour_row(m, pollutant, limit) for m in interval_means(conn, device_id, pollutant, "hour", start, end))
+
+
+def with_correction_inputs(
+    conn: psycopg.Connection, device_id: int, hours: tuple[HourRow, ...], measured: str, start: datetime, end: datetime
+) -> tuple[HourRow, ...]:
+    """Hour rows of a corrected series with the measured and O2 hourly means beside them (reports show all three)."""
+    means = {
+        code: {m.bucket: m.mean for m in interval_means(conn, device_id, code, "hour", start, end)}
+        for code in (measured, O2_CODE)
+    }
+    return tuple(
+        replace(h, measured_mean=means[measured].get(h.hour_start), o2_mean=means[O2_CODE].get(h.hour_start))
+        for h in hours
+    )
 
 
 def _hour_row(m: IntervalMean, pollutant: str, limit: LimitFacts | None) -> HourRow:

@@ -51,7 +51,10 @@ def test_site_presets_expand_and_explicit_limits_keep_their_values(db: psycopg.C
     ).fetchone()
     assert t3 == (0.1, 0.8, 3.0, "GB 21900-2008 表3", "day", "mg/L")
     assert db.execute("SELECT count(*) FROM limits WHERE scope = 'site' AND preset = 'GB21900-2008-T3'").fetchone() == (
-        9,
+        15,  # metals, pH, COD, NH3-N, TN, TP, fluoride, cyanide
+    )
+    assert db.execute("SELECT point_kinds FROM limits WHERE scope = 'site' AND pollutant = 'w20117'").fetchone() == (
+        ["workshop_outlet"],
     )
     dev = db.execute(
         "SELECT upper_value, source, valid_from FROM limits WHERE scope = 'device' AND pollutant = 'w20117'"
