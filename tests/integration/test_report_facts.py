@@ -148,3 +148,31 @@ def test_device_alert_without_a_pollutant_still_reports(district: psycopg.Connec
     assert facts.limit is None and facts.event.exceedance_multiple is None and facts.series.points == ()
     assert any("reagent" in c.text_en for c in facts.checks)
     assert "SILENT1" in render_html(facts, locale="zh-CN", zone=ZoneInfo("Asia/Shanghai"))
+
+
+def test_a_corrected_flue_gas_report_shows_measured_o2_and_corrected_hourly_means(district: psycopg.Connection) -> None:
+    from zoneinfo import ZoneInfo
+
+    from alerts.reports.render_html import render_html
+
+    extra = {"a21026": 40.0, "a21026z": 60.0, "a19001": 10.0, "a21002": 80.0, "a21002z": 120.0, "a34013": 5.0,
+             "a34013z": 8.0, "a01012": 120.0, "a00000": 12.0}
+    scenario = Scenario(mn="310120CH011G01", pollutant="a21026z", peak=160.0, extra=extra, earlier=False)
+    alert_id = build_incident(district, scenario, now=NOW)
+    facts = gather(district, alert_id, now=NOW)
+    assert facts.limit is not None and facts.limit.upper == pytest.approx(100.0)
+    hour = facts.hours[-2]
+    expected = district.execute(
+        "SELECT avg(value) FILTER (WHERE pollutant = 'a21026' AND flag = 'N'),"
+        " avg(value) FILTER (WHERE pollutant = 'a19001' AND flag = 'N') FROM readings r"
+        " JOIN devices d ON d.id = r.device_id WHERE d.mn = '310120CH011G01' AND time >= %s AND time < %s",
+        (hour.hour_start, hour.hour_start + timedelta(hours=1)),
+    ).fetchone()
+    assert expected is not None
+    assert (hour.measured_mean, hour.o2_mean) == (pytest.approx(expected[0]), pytest.approx(expected[1]))
+    for locale, words in (("zh-CN", ("实测均值", "含氧量 %", "折算均值")), ("en", ("Measured mean", "O2 %", "Corrected mean"))):
+        html = render_html(facts, locale=locale, zone=ZoneInfo("Asia/Shanghai"))
+        assert all(w in html for w in words)
+    plain = gather(district, build_incident(district, Scenario(earlier=False), now=NOW), now=NOW)
+    assert all(h.o2_mean is None and h.measured_mean is None for h in plain.hours)
+    assert "折算均值" not in render_html(plain, locale="zh-CN", zone=ZoneInfo("Asia/Shanghai"))
