@@ -23,13 +23,14 @@ from __future__ import annotations
 import logging
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter
 
 from envmon.catalogue import Catalogue, load_catalogue
-from envmon.columns import ReadingColumns, concat_columns
+from envmon.columns import ReadingColumns
 from ingest.assemble import Assembled
 from ingest.directory import DeviceDirectory
 from ingest.metrics import IngestMetrics
@@ -74,10 +75,29 @@ def derive_corrected(
     derived, item_index = _derive(columns, assembled.item_index, plan, metrics)
     if not len(derived):
         return assembled
-    merged = concat_columns([columns, derived])
-    owners = np.concatenate([assembled.item_index, item_index])
-    order = np.argsort(owners, kind="stable")
-    return Assembled(merged.take(order), owners[order], assembled.quarantine)
+    return _insert(Assembled(columns, assembled.item_index, assembled.quarantine), derived, item_index)
+
+
+def _insert(assembled: Assembled, derived: ReadingColumns, owners: npt.NDArray[np.intp]) -> Assembled:
+    """Derived readings placed after the last reading of their item (item_index stays sorted)."""
+    n, k = len(assembled.item_index), len(owners)
+    at = np.searchsorted(assembled.item_index, owners, side="right")  # ascending: owners are in item order
+    new_pos = at + np.arange(k)
+    old_pos = np.arange(n) + np.searchsorted(at, np.arange(n), side="right")
+
+    def put(existing: npt.NDArray[Any], added: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        out = np.empty(n + k, dtype=existing.dtype)
+        out[old_pos] = existing
+        out[new_pos] = added
+        return out
+
+    c = assembled.columns
+    merged = ReadingColumns(
+        c.codes, put(c.time_us, derived.time_us), put(c.device_id, derived.device_id),
+        put(c.pollutant, derived.pollutant), put(c.basis, derived.basis), put(c.value, derived.value),
+        put(c.flag, derived.flag), put(c.seq, derived.seq), put(c.received_us, derived.received_us),
+    )
+    return Assembled(merged, put(assembled.item_index, owners), assembled.quarantine)
 
 
 def _recode(columns: ReadingColumns, codes: tuple[str, ...]) -> ReadingColumns:
@@ -92,12 +112,24 @@ def _recode(columns: ReadingColumns, codes: tuple[str, ...]) -> ReadingColumns:
     )
 
 
-def _sample_keys(columns: ReadingColumns) -> npt.NDArray[np.int64]:
-    """One integer per (device, time, basis) of the batch: readings of one sample share it."""
-    _, time_rank = np.unique(columns.time_us, return_inverse=True)
-    devices = int(columns.device_id.max()) + 1
-    keys: npt.NDArray[np.int64] = (time_rank.astype(np.int64) * devices + columns.device_id) * 4 + columns.basis
+def _sample_keys(columns: ReadingColumns, rows: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
+    """One integer per (device, time, basis) of these readings: readings of one sample share it."""
+    _, time_rank = np.unique(columns.time_us[rows], return_inverse=True)
+    devices = int(columns.device_id[rows].max()) + 1
+    keys: npt.NDArray[np.int64] = (
+        time_rank.astype(np.int64) * devices + columns.device_id[rows]
+    ) * 4 + columns.basis[rows]
     return keys
+
+
+def _references(columns: ReadingColumns, directory: DeviceDirectory) -> npt.NDArray[np.float64]:
+    """Each reading's device reference O2 (NaN for devices without one)."""
+    by_id = directory.o2_reference_by_id
+    size = max(int(columns.device_id.max()), max(by_id)) + 1
+    lookup = np.full(size, np.nan)
+    lookup[list(by_id)] = list(by_id.values())
+    found: npt.NDArray[np.float64] = lookup[np.clip(columns.device_id, 0, size - 1)]
+    return found
 
 
 def _plan(
@@ -109,33 +141,41 @@ def _plan(
     for measured, corrected in catalogue.corrected.items():
         if measured in codes:
             to_corrected[codes.index(measured)] = codes.index(corrected)
-    devices, device_of = np.unique(columns.device_id, return_inverse=True)
-    references = np.array([directory.o2_reference_by_id.get(int(d), np.nan) for d in devices], dtype=np.float64)
-    o2_ref = references[device_of]
-    candidates = np.flatnonzero((to_corrected[columns.pollutant] >= 0) & ~np.isnan(o2_ref))
-    keys = _sample_keys(columns)
-    candidates = candidates[~_sent_already(columns, keys, candidates, to_corrected)]
-    o2_rows = np.flatnonzero(columns.pollutant == codes.index(O2_CODE))
-    if not len(candidates) or not len(o2_rows):
-        _count(metrics, "no_o2", len(candidates))
+    o2_code = codes.index(O2_CODE)
+    # Measured flue gas, O2 and corrected codes: a look-up per code, not a search per reading.
+    involved_code = to_corrected >= 0
+    involved_code[to_corrected[to_corrected >= 0]] = True
+    involved_code[o2_code] = True
+    involved = involved_code[columns.pollutant]
+    o2_ref = _references(columns, directory)
+    rows = np.flatnonzero(involved & ~np.isnan(o2_ref))  # only these readings matter, and few do
+    if not len(rows):
         return None
-    o2_sorted = o2_rows[np.argsort(keys[o2_rows], kind="stable")]
-    position = np.minimum(np.searchsorted(keys[o2_sorted], keys[candidates]), len(o2_sorted) - 1)
-    has_o2 = keys[o2_sorted][position] == keys[candidates]
+    keys = _sample_keys(columns, rows)
+    local = np.flatnonzero(to_corrected[columns.pollutant[rows]] >= 0)
+    local = local[~_sent_already(columns, rows, keys, local, to_corrected)]
+    o2_local = np.flatnonzero(columns.pollutant[rows] == o2_code)
+    if not len(local) or not len(o2_local):
+        _count(metrics, "no_o2", len(local))
+        return None
+    o2_sorted = o2_local[np.argsort(keys[o2_local], kind="stable")]
+    position = np.minimum(np.searchsorted(keys[o2_sorted], keys[local]), len(o2_sorted) - 1)
+    has_o2 = keys[o2_sorted][position] == keys[local]
     _count(metrics, "no_o2", int((~has_o2).sum()))
-    chosen = candidates[has_o2]
-    return _Plan(chosen, o2_sorted[position[has_o2]], to_corrected[columns.pollutant[chosen]], o2_ref[chosen])
+    chosen = rows[local[has_o2]]
+    return _Plan(chosen, rows[o2_sorted[position[has_o2]]], to_corrected[columns.pollutant[chosen]], o2_ref[chosen])
 
 
 def _sent_already(
-    columns: ReadingColumns, keys: npt.NDArray[np.int64], candidates: npt.NDArray[np.intp],
+    columns: ReadingColumns, rows: npt.NDArray[np.intp], keys: npt.NDArray[np.int64], local: npt.NDArray[np.intp],
     to_corrected: npt.NDArray[np.int16],
 ) -> npt.NDArray[np.bool_]:
     """Whether the device sent the corrected value of a candidate itself in the same sample."""
     width = len(columns.codes)
-    present = keys * width + columns.pollutant
-    wanted = keys[candidates] * width + to_corrected[columns.pollutant[candidates]]
-    return np.isin(wanted, present)
+    pollutant = columns.pollutant[rows]
+    present = keys * width + pollutant
+    wanted = keys[local] * width + to_corrected[pollutant[local]]
+    return np.isin(wanted, present, kind="sort")
 
 
 def _derive(
