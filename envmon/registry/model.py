@@ -189,6 +189,12 @@ class Device(Strict):
             raise ValueError(f"units names codes the device does not measure: {', '.join(strangers)}")
         return self
 
+    @model_validator(mode="after")
+    def _o2_reference_on_stacks(self) -> Device:
+        if self.o2_reference_percent is not None and self.kind != "cems":
+            raise ValueError("o2_reference_percent is for stack monitors (cems), not a " + self.kind)
+        return self
+
 
 class Limit(Thresholds):
     """A limit assignment: from a preset row, or explicit values with their legal source."""

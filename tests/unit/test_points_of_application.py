@@ -138,6 +138,12 @@ def test_a_boiler_preset_limits_the_corrected_series_of_the_stack_only() -> None
     assert limited["W"] == set()
 
 
+def test_only_a_stack_monitor_has_a_reference_o2() -> None:
+    text = _registry("GB21900-2008-T3", WATER.format(mn="W", point="outfall") + "o2_reference_percent = 3.5\n")
+    with pytest.raises(RegistryError, match=r"devices\[0\] \(W\): o2_reference_percent is for stack monitors"):
+        parse_registry(text)
+
+
 def test_a_cems_cannot_stand_at_a_workshop_outlet() -> None:
     text = _registry("GB16297-1996-T2", STACK.format(extra="").replace('point_kind = "stack"', 'point_kind = "workshop_outlet"'))
     with pytest.raises(RegistryError, match="a cems stands at an 'stack' point, not 'workshop_outlet'"):
