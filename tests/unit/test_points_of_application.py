@@ -164,3 +164,15 @@ limits = [{ pollutant = "a21026z", upper = 50.0, confidence = "U" }]
     with pytest.raises(RegistryError, match=r"presets\[0\] \(X\).o2_reference_percent: needed for the corrected rows a21026z"):
         parse_presets(text)
     assert parse_presets(text.replace('basis = "hour"', 'basis = "hour"\no2_reference_percent = 3.5'))["X"]
+
+
+def test_the_simulator_places_measured_flue_gas_below_the_corrected_limit_and_sends_no_corrected_series() -> None:
+    from device_sim.plans import sent_codes
+
+    registry = parse_registry(_registry("GB13271-2014-T2-gas", STACK.format(extra="o2_reference_percent = 3.5")))
+    device = registry.file.devices[0]
+    limits = device_limits(registry, device)
+    # At the simulated O2 of 10 %, a measured 50 x 11 / 17.5 mg/m3 corrects to the 50 mg/m3 SO2 limit.
+    assert limits["a21026"].upper == pytest.approx(50.0 * 11 / 17.5)
+    assert limits["a21026z"].upper == 50.0
+    assert sent_codes(device) == ("a21026", "a21002", "a34013", "a19001")
