@@ -6,19 +6,20 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import psycopg
 from psycopg.rows import dict_row
 
 from dashboard.audit import write_audit
+from envmon.registry.model import PointKind
 from envmon.settings import Settings
 from envmon.stack import launcher, mosquitto
 
 PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 MN = re.compile(r"^[0-9A-Za-z]{6,24}$")
 DEVICE_KINDS = ("water_analyser", "cems", "gas_detector")
-POINT_KINDS = ("outfall", "stack", "area")
+POINT_KINDS: tuple[str, ...] = get_args(PointKind)  # outfall, workshop_outlet, stack, area
 SYSTEM_CODES = {"water_analyser": "32", "cems": "31", "gas_detector": "52"}
 
 
