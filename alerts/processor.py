@@ -10,6 +10,7 @@ the dashboard) change alert rows only; every step reads the rows it needs, so it
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +73,9 @@ class AlertProcessor:
         self._snapshot_at = float("-inf")
         self._dirty = False
         self._saved_revision = 0
+        self._reload = threading.Event()
+        # When the engine last took a registry change (monotonic), for tests and logs.
+        self.registry_loaded_at = float("-inf")
 
     # ----- connection and state ---------------------------------------------------------------
 
@@ -82,7 +86,9 @@ class AlertProcessor:
         conn = psycopg.connect(self._settings.require_database_url(), application_name="envmon-alerts",
                                connect_timeout=5, autocommit=True)
         self._conn = conn
+        self._reload.clear()  # before reading: a change committed after this read is announced again
         self.registry = shard_registry(load_engine_registry(conn), self._shard)
+        self.registry_loaded_at = self._monotonic()
         snap = store.load_snapshot(conn, self._shard)
         self.engine = Engine(self.registry, self._policy, snap)
         self._saved_revision = self.engine.revision
@@ -96,11 +102,30 @@ class AlertProcessor:
             self._conn.close()
         self._conn = None
 
+    def request_reload(self) -> None:
+        """The registry changed (any thread): the engine thread reloads it before its next step."""
+        self._reload.set()
+
     def _ready(self) -> tuple[psycopg.Connection, Engine]:
         if self._conn is None or self._conn.closed or self.engine is None:
             self.connect()
+        elif self._reload.is_set():
+            self._reload_registry(self._conn, self.engine)
         assert self._conn is not None and self.engine is not None
         return self._conn, self.engine
+
+    def _reload_registry(self, conn: psycopg.Connection, engine: Engine) -> None:
+        """Take a changed registry on the engine thread; hold timers, firing alerts and averages carry over."""
+        self._reload.clear()
+        started = self._monotonic()
+        registry = shard_registry(load_engine_registry(conn), self._shard)
+        self._routing_at = float("-inf")  # chains, recipients, windows and silences are read again too
+        if registry != self.registry:
+            engine.set_registry(registry)
+            self.registry = registry
+            log.info("alert engine took a registry change: %d devices, %d limits (%.0f ms)",
+                     len(registry.devices), len(registry.limits), (self._monotonic() - started) * 1000)
+        self.registry_loaded_at = self._monotonic()
 
     # ----- steps --------------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from alerts.twilio_sms import sms_sender_from_settings
 from alerts.webhooks import Webhooks
 from alerts.wire import batch_from_wire
 from envmon.batchwire import WireBatch
+from envmon.registry.watch import RegistryWatcher
 from envmon.settings import Settings
 from ingest.pipeline import StoredBatch
 
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 QUEUE_BATCHES = 64
 RETRY_MAX_SECONDS = 10.0
 LOCK_CHECK_SECONDS = 2.0
+# The safety net behind registry notifications (a reload that finds nothing changed costs a few ms).
+REGISTRY_REFRESH_SECONDS = 300.0
 # Batches from the bus evaluated but not yet covered by a saved snapshot, at most: then a save is forced.
 # Below Mosquitto's default of 20 QoS 1 messages in flight to a client, which would stop the bus.
 MAX_UNSAVED_ACKS = 10
@@ -78,10 +81,14 @@ class AlertService:
         client_id = "envmon-alerts-" + ("all" if self.shard == "*" else self.shard)
         self.bus = BatchBus(settings.require_mqtt_url(), self._from_bus, client_id=client_id) if from_bus else None
         self.webhooks = Webhooks(settings, on_change=self._plan_soon)
+        self.registry_watch = RegistryWatcher(settings.require_database_url(), self._registry_changed,
+                                              name="envmon-alerts-registry-watch",
+                                              refresh_seconds=REGISTRY_REFRESH_SECONDS)
         self._threads = [
             threading.Thread(target=self._lead, name="alerts-leader", daemon=True),
             threading.Thread(target=self._engine_loop, name="alerts-engine"),
             threading.Thread(target=self.outbox.run, args=(self._stop,), name="alerts-sms", daemon=True),
+            threading.Thread(target=self.registry_watch.run, args=(self._stop,), name="alerts-registry", daemon=True),
         ]
         if self.bus is not None:
             self._threads.append(
@@ -107,6 +114,11 @@ class AlertService:
         self._queue.put((batch_from_wire(wire), ack))
 
     def _plan_soon(self) -> None:
+        self._plan_now.set()
+
+    def _registry_changed(self, _tables: frozenset[str]) -> None:
+        # The engine thread reloads at its next step; the timer step comes at once, not in a tick.
+        self.processor.request_reload()
         self._plan_now.set()
 
     # ----- leadership ---------------------------------------------------------------------------

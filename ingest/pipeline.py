@@ -26,6 +26,7 @@ from prometheus_client import Counter
 from envmon.catalogue import load_catalogue
 from envmon.columns import ReadingColumns
 from envmon.db import close_quietly
+from envmon.registry.watch import RegistryWatcher
 from ingest import writer
 from ingest.assemble import Assembler
 from ingest.batches import AckSource, BatchSubscriber, Inbound, PreparedBatch, StoredBatch
@@ -101,6 +102,12 @@ class Pipeline:
         self._directory_loaded_at = float("-inf")
         self._directory_conn: psycopg.Connection | None = None
         self._directory_lock = threading.Lock()
+        # Devices added, changed or deactivated reach ingest (and the HJ 212 gateway) within a second;
+        # the periodic refresh above stays as the safety net.
+        self.registry_watch = RegistryWatcher(
+            database_url, lambda _tables: self._refresh_directory(force=True, min_age=0.0),
+            name="envmon-ingest-registry-watch", tables={"devices"},
+        )
         self._received_by_transport: dict[str, Counter] = {}
         self.ready = threading.Event()
 
@@ -141,6 +148,7 @@ class Pipeline:
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set and the queue is drained (or the database is away)."""
         self._connect_with_retry(stop)
+        self.registry_watch.start()
         self.ready.set()
         handoff: queue.Queue[PreparedBatch | None] = queue.Queue(maxsize=len(self._committers))
         done: queue.Queue[_Done | None] = queue.Queue()
@@ -169,6 +177,7 @@ class Pipeline:
             dispatcher.join(timeout=60)
             state_stop.set()  # after the last batch reached it: it writes what is pending, then ends
             state.join(timeout=60)
+            self.registry_watch.stop()
             self._close()
 
     def _prepare_loop(
@@ -305,12 +314,13 @@ class Pipeline:
                 stop.wait(delay)
                 delay = min(delay * 2, self.config.retry_max_seconds)
 
-    def _refresh_directory(self, *, force: bool) -> None:
-        """Reload the registry on its own connection: both stages call this, and the writer's
-        connection may be inside a batch's transaction."""
+    def _refresh_directory(self, *, force: bool, min_age: float | None = None) -> None:
+        """Reload the registry on its own connection: both stages and the registry watcher call this, and
+        the writer's connection may be inside a batch's transaction. `min_age` 0: a change was announced."""
         with self._directory_lock:
             now = time.monotonic()
-            min_age = 2.0 if force else self.config.directory_refresh_seconds
+            if min_age is None:
+                min_age = 2.0 if force else self.config.directory_refresh_seconds
             if now - self._directory_loaded_at < min_age:
                 return
             try:
