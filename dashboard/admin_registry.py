@@ -11,7 +11,7 @@ from datetime import datetime
 
 import psycopg
 
-from dashboard.admin_store import AdminError
+from dashboard.admin_store import AdminError, check_bounds
 from dashboard.audit import write_audit
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
@@ -49,6 +49,7 @@ class NewLimit:
 
 def add_plant(conn: psycopg.Connection, p: NewPlant, *, actor: str, now: datetime) -> None:
     """A new plant in an existing district."""
+    check_bounds(asdict(p))
     if not CODE.match(p.code) or not p.name_zh or not p.name_en or not p.industry:
         raise AdminError("a plant needs a code (letters, digits, '-', '_'), names in both languages and an industry")
     if (p.latitude is None) != (p.longitude is None) or not -90 <= (p.latitude or 0) <= 90:
@@ -68,6 +69,7 @@ def add_plant(conn: psycopg.Connection, p: NewPlant, *, actor: str, now: datetim
 
 def check_limit(lim: NewLimit) -> None:
     """Refuse a limit whose values do not fit its direction."""
+    check_bounds(asdict(lim))
     if lim.basis not in BASES or lim.direction not in DIRECTIONS or not lim.source.strip():
         raise AdminError("a limit needs a basis (instant, hour, day), a direction (upper, lower, range) and a source")
     needs = {"upper": lim.upper_value is not None, "lower": lim.lower_value is not None,
@@ -124,6 +126,7 @@ def add_chain(
 ) -> None:
     """An escalation chain: who is told about which category of alert, after which delay."""
     steps = parse_steps(steps_text)
+    check_bounds({"code": code, "name": name, "categories": categories, "recipients": [c for _, c in steps]})
     if not CODE.match(code) or not name or any(c not in CATEGORIES for c in categories) or repeat_interval_seconds < 1:
         raise AdminError("a chain needs a code, a name, known categories and a repeat interval")
     with conn.transaction():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, get_args
 
@@ -12,6 +13,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from dashboard.audit import write_audit
+from envmon.registry.bounds import BoundsError, check_fields
 from envmon.registry.model import PointKind
 from envmon.settings import Settings
 from envmon.stack import launcher, mosquitto
@@ -25,6 +27,14 @@ SYSTEM_CODES = {"water_analyser": "32", "cems": "31", "gas_detector": "52"}
 
 class AdminError(ValueError):
     """A change refused because its input is wrong."""
+
+
+def check_bounds(values: Mapping[str, object]) -> None:
+    """Refuse what the registry file would refuse too: non-finite or huge numbers, long or control-laden text."""
+    try:
+        check_fields(values)
+    except BoundsError as exc:
+        raise AdminError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +79,7 @@ def add_maintenance(
     reason: str, actor: str, now: datetime,
 ) -> int:
     """A maintenance window for a plant (or one of its devices)."""
+    check_bounds({"site": site_code, "device": device_mn, "reason": reason})
     if ends_at <= starts_at or not reason.strip():
         raise AdminError("a window needs a reason and an end after its start")
     with conn.transaction():
@@ -111,6 +122,7 @@ def add_recipient(
     conn: psycopg.Connection, *, code: str, name: str, phone: str, locale: str, role: str, actor: str, now: datetime
 ) -> int:
     """A person who receives SMS (escalation chains name them by code)."""
+    check_bounds({"code": code, "name": name, "phone": phone, "locale": locale, "role": role})
     if not PHONE.match(phone) or locale not in ("zh-CN", "en") or not code.strip() or not name.strip():
         raise AdminError("a recipient needs a code, a name, an E.164 phone (+86...) and a locale (zh-CN or en)")
     with conn.transaction():
@@ -128,6 +140,7 @@ def add_recipient(
 
 def check_device(d: NewDevice, known_pollutants: set[str]) -> None:
     """Refuse a device whose fields are malformed."""
+    check_bounds(asdict(d))
     if not MN.match(d.mn) or d.kind not in DEVICE_KINDS or d.point_kind not in POINT_KINDS:
         raise AdminError("MN is 6-24 letters or digits; kind and point kind must be known")
     unknown = [p for p in d.pollutants if p not in known_pollutants]

@@ -32,6 +32,9 @@ _ITEM_KEYS = {
     "limits": "pollutant",
 }
 
+# Names of items in messages are cut to this.
+_LABEL_CHARS = 40
+
 
 @dataclass(frozen=True)
 class Registry:
@@ -52,12 +55,19 @@ def _where(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
             item = node[key] if isinstance(node, list) and key < len(node) else None
             name_key = _ITEM_KEYS.get(str(loc[i - 1])) if i else None
             if isinstance(item, dict) and name_key and name_key in item:
-                parts[-1] += f" ({item[name_key]})"
+                parts[-1] += f" ({_label(item[name_key])})"
             node = item
         else:
             parts.append(str(key))
             node = node.get(key) if isinstance(node, dict) else None
     return ".".join(parts) or "(file)"
+
+
+def _label(name: Any) -> str:
+    """An item's name as messages show it: the bad name itself may be 5 MB long or hold control characters."""
+    text = name if isinstance(name, str) else repr(name)
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:_LABEL_CHARS])
+    return shown if len(text) <= _LABEL_CHARS else shown + "…"
 
 
 def _validation_problems(exc: ValidationError, data: dict[str, Any]) -> list[str]:

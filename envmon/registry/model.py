@@ -8,9 +8,11 @@ recipients, a limit's preset) must resolve inside the same file.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from envmon.registry.bounds import check_value
 
 Industry = Literal[
     "electroplating",
@@ -50,6 +52,12 @@ class Strict(BaseModel):
     """Base: unknown keys are errors, values must already have the right TOML type."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every field of every registry model: finite numbers, bounded text without control characters."""
+        return check_value(value, field=info.field_name or "")
 
 
 class Thresholds(Strict):
