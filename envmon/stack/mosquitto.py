@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
+import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +19,7 @@ from pathlib import Path
 from envmon import topics
 from envmon.batchwire import BATCH_TOPIC
 from envmon.errors import StackError
-from envmon.stack.processes import chown_tree, ensure_traversable, is_pid_alive, run, service_user, wait_for_port
+from envmon.stack.processes import chown_tree, ensure_traversable, is_pid_alive, service_user, wait_for_port
 
 SERVICE_USER = "envmon-service"
 SIM_USER = "envmon-sim"
@@ -26,6 +29,11 @@ MAX_QUEUED_BYTES = 1024 * 1024 * 1024
 # A snapshot every 30 s narrows what a SIGKILL can lose; sequence numbers close the rest.
 AUTOSAVE_SECONDS = 30
 MAX_PACKET_BYTES = 256 * 1024
+# Mosquitto's password hash "$7$": PBKDF2-HMAC-SHA512 with a 12-byte salt, as mosquitto_passwd writes it.
+# 101 iterations is its default; the secrets hashed here are 256-bit random values, which iterations
+# cannot strengthen, and every device login pays them on the broker.
+PBKDF2_ITERATIONS = 101
+SALT_BYTES = 12
 
 
 @dataclass(frozen=True)
@@ -118,16 +126,42 @@ def device_secret(master_secret: str, device: str) -> str:
     return hmac.new(master_secret.encode(), f"mqtt-device:{device}".encode(), hashlib.sha256).hexdigest()
 
 
+def password_line(name: str, password: str, *, salt: bytes | None = None) -> str:
+    """One line of a Mosquitto password file: the user and the $7$ hash of the password (never the password)."""
+    salt = os.urandom(SALT_BYTES) if salt is None else salt
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS)
+    b64 = base64.b64encode
+    return f"{name}:$7${PBKDF2_ITERATIONS}${b64(salt).decode()}${b64(digest).decode()}\n"
+
+
+def write_private_file(path: Path, text: str, owner: pwd.struct_passwd | None) -> None:
+    """Replace a file atomically with one that is 0600 (and the owner's, when given) from its first byte.
+
+    The text goes into a temporary file in the same folder (mkstemp creates it 0600) and is renamed over the
+    old one, so no reader ever sees a world-readable, partly written or missing file."""
+    fd, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        if owner is not None:
+            os.fchown(fd, owner.pw_uid, owner.pw_gid)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+
+
 def write_auth_files(broker: Broker, users: Mapping[str, str]) -> None:
-    """Write the ACL and a hashed password file for these users (name -> password)."""
+    """Write the ACL and a hashed password file for these users (name -> password); no plaintext touches disk."""
     broker.root.mkdir(parents=True, exist_ok=True)
+    owner = service_user("mosquitto")
     broker.acl_file.write_text(acl_text(), encoding="utf-8")
-    staging = broker.root / "passwd.new"
-    staging.write_text("".join(f"{name}:{pw}\n" for name, pw in sorted(users.items())), encoding="utf-8")
-    staging.chmod(0o600)
-    run([find_binary("mosquitto_passwd"), "-U", str(staging)], what="mosquitto_passwd -U")
-    os.replace(staging, broker.password_file)
-    chown_tree(broker.root, service_user("mosquitto"))
+    (broker.root / "passwd.new").unlink(missing_ok=True)  # the plaintext staging file of earlier versions
+    lines = "".join(password_line(name, pw) for name, pw in sorted(users.items()))
+    write_private_file(broker.password_file, lines, owner)
+    chown_tree(broker.root, owner)
 
 
 def read_pid(broker: Broker) -> int | None:
