@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 QUEUE_BATCHES = 64
 RETRY_MAX_SECONDS = 10.0
 LOCK_CHECK_SECONDS = 2.0
-# The safety net behind registry notifications (a reload that finds nothing changed costs a few ms).
+# The safety net behind registry notifications (a reload that finds nothing changed rebuilds nothing).
 REGISTRY_REFRESH_SECONDS = 300.0
 # Batches from the bus evaluated but not yet covered by a saved snapshot, at most: then a save is forced.
 # Below Mosquitto's default of 20 QoS 1 messages in flight to a client, which would stop the bus.

@@ -2,7 +2,9 @@
 
 The alert engine sends {"kind": "alert", "id", "code", "state", "severity", "device_id"} and ingest
 {"kind": "readings", "devices": [ids] | null} (null: too many to list). A browser receives only events
-about devices of its plants; a readings event is cut down to those devices.
+about devices of its plants; a readings event is cut down to those devices. Which plant and district a
+device belongs to is reloaded when the registry announces a change of devices or sites
+(`envmon_registry`, envmon/registry/watch.py), so a device moved to another plant is scoped anew at once.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import psycopg
 
 from dashboard.access import User, sees_site
+from envmon.registry.watch import CHANNEL as REGISTRY_CHANNEL
 
 log = logging.getLogger(__name__)
 CHANNEL = "envmon_events"
@@ -27,6 +30,8 @@ QUEUE_SIZE = 256
 RECONNECT_SECONDS = 1.0
 # An event about an unknown device reloads the device map, at most this often (a flood of them costs one query).
 RELOAD_SECONDS = 5.0
+# Registry tables whose change moves a device between plants or districts.
+PLACE_TABLES = frozenset({"devices", "sites"})
 
 DeviceSites = dict[int, tuple[str, str]]  # device id -> (district, site code)
 
@@ -103,12 +108,21 @@ class EventHub:
         async with await psycopg.AsyncConnection.connect(self._url, autocommit=True,
                                                          application_name="envmon-dashboard-events") as conn:
             await conn.execute(f"LISTEN {CHANNEL}")
+            await conn.execute(f"LISTEN {REGISTRY_CHANNEL}")
             self._devices = await asyncio.to_thread(self._load_devices)
             self.connected.set()
             while not stop.is_set():
                 # notifies(timeout=...) returns every second so a stop is noticed without a message.
                 async for note in conn.notifies(timeout=1.0):
-                    await self.dispatch(note.payload)
+                    if note.channel != REGISTRY_CHANNEL:
+                        await self.dispatch(note.payload)
+                    elif note.payload in PLACE_TABLES:
+                        self._devices = await asyncio.to_thread(self._load_devices)
+
+    @property
+    def device_sites(self) -> DeviceSites:
+        """Where each device is, as the scoping of events currently sees it."""
+        return self._devices
 
     async def dispatch(self, payload: str) -> None:
         """Hand one notification payload to the subscribers who may see it."""
