@@ -7,6 +7,7 @@ changes through the registry loader while they run, and the tests wait for rows 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ import psycopg
 import pytest
 
 from alerts.fake_twilio import FakeTwilio
+from alerts.registry import EngineRegistry
 from alerts.service import AlertService
 from envmon import topics
 from envmon.registry.watch import CHANNEL, REGISTRY_TABLES
@@ -112,8 +114,19 @@ def test_a_device_added_while_running_raises_its_alert(
     running: tuple[RunningIngest, AlertService], publisher: ProbeClient, fake: FakeTwilio, alert_db: str
 ) -> None:
     ingest, service = running
+    engine = service.processor.engine
+    assert engine is not None
+    took_on: list[str] = []
+    set_registry = engine.set_registry
+
+    def spy(registry: EngineRegistry) -> None:
+        took_on.append(threading.current_thread().name)
+        set_registry(registry)
+
+    engine.set_registry = spy  # type: ignore[method-assign]
     committed = change_registry(alert_db, ALERT_REGISTRY + NEW_DEVICE)
     assert wait_until(lambda: engine_knows(service, NEW), timeout=10), "the engine never took the new device"
+    assert took_on == ["alerts-engine"], "the engine's state changes on its own thread only"
     engine_delay = time.monotonic() - committed
     assert wait_until(lambda: ingest.pipeline.directory.get(NEW) is not None, timeout=10)
     ingest_delay = time.monotonic() - committed
