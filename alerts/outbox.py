@@ -90,8 +90,8 @@ def insert_notifications(conn: psycopg.Connection, rows: list[OutboxRow], now: d
 
 
 def load_sent(conn: psycopg.Connection, alerts: list[AlertRecord], since: datetime) -> list[SentNotification]:
-    """What was sent about these alerts, and since `since` about earlier alerts of the same keys (the
-    planner's flap damping compares with the last message about a key, whichever alert it was)."""
+    """What was sent about these alerts, and since `since` about earlier alerts of the same keys (those only
+    count for grouping by site: each alert's own messages decide whether it is news, alerts/dedup.py)."""
     if not alerts:
         return []
     params = {
