@@ -65,6 +65,26 @@ def batch_from_columns(columns: ReadingColumns) -> ReadingBatch:
     )
 
 
+def split_batch(batch: ReadingBatch) -> tuple[ReadingBatch, ReadingBatch]:
+    """The first and second half of a batch's rows (to find the reading a failing evaluation trips on)."""
+    half = len(batch) // 2
+    return _rows(batch, slice(0, half)), _rows(batch, slice(half, len(batch)))
+
+
+def _rows(batch: ReadingBatch, rows: slice) -> ReadingBatch:
+    return ReadingBatch(codes=batch.codes, time_s=batch.time_s[rows], device_id=batch.device_id[rows],
+                        pollutant=batch.pollutant[rows], value=batch.value[rows], flag=batch.flag[rows],
+                        basis=batch.basis[rows])
+
+
+def describe_row(batch: ReadingBatch, row: int = 0) -> str:
+    """One reading of a batch as a log line shows it (device id, pollutant, time, value, flag)."""
+    code_index = int(batch.pollutant[row])
+    code = batch.codes[code_index] if 0 <= code_index < len(batch.codes) else f"#{code_index}"
+    return (f"device {int(batch.device_id[row])} {code} at {float(batch.time_s[row]):.3f}"
+            f" value {float(batch.value[row])!r} flag {chr(int(batch.flag[row]))!r}")
+
+
 def empty_batch() -> ReadingBatch:
     """A batch with no rows."""
     return _batch([])

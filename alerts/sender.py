@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -40,6 +41,7 @@ class OutboxSender:
         self._wake = threading.Event()
         self._handed: queue.SimpleQueue[ClaimedSms] = queue.SimpleQueue()
         self._conn: psycopg.Connection | None = None
+        self.failing_since: float | None = None  # monotonic time the outbox became unreachable (health)
 
     def wake(self) -> None:
         """New rows are due: look now rather than at the next poll."""
@@ -65,8 +67,10 @@ class OutboxSender:
                     first = False
                 while self._send_due(conn) and not stop.is_set():
                     pass
+                self.failing_since = None
             except psycopg.Error as exc:
                 log.warning("outbox unavailable (will retry): %s", exc)
+                self.failing_since = self.failing_since or time.monotonic()
                 self._drop()
             self._wake.wait(POLL_SECONDS)
             self._wake.clear()

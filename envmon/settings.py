@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     alerts_shard: str = "*"
     # Generate the inspection report (HTML and PDF, zh-CN and English) when an alert opens or changes.
     alerts_reports: bool = True
+    # /healthz turns 503 when the oldest batch waiting for the engine is older than this (it falls behind).
+    alerts_max_lag_seconds: float = Field(default=30.0, gt=0)
+    # ... or when the engine's or the SMS sender's database has been failing for longer than this.
+    alerts_database_retry_max_seconds: float = Field(default=30.0, gt=0)
+    # An open pollution or safety alert older than this with no notification and no recorded reason is
+    # "silent" (metric envmon_alerts_silent, /healthz check silent_alerts); covers the SMS grouping window.
+    alerts_silent_grace_seconds: float = Field(default=120.0, gt=0)
     # Where people reach envmon from outside (links in SMS, the callback URL Twilio signs).
     public_base_url: str = "http://127.0.0.1:8080"
     report_link_ttl_seconds: int = Field(default=7 * 86400, gt=0)
