@@ -101,6 +101,10 @@ class OutboxSender:
         except SendError as exc:
             self._failed(conn, sms, exc)
             return
+        except Exception as exc:  # a provider bug: it may have sent; retried as such, never a dead sender
+            log.error("SMS %d: the sender failed unexpectedly: %r", sms.id, exc, exc_info=True)
+            self._failed(conn, sms, SendError(recoverable=True, code=None, message=repr(exc)[:500], maybe_sent=True))
+            return
         # Twilio answers "queued" (accepted, not yet out): for the outbox that is sent; callbacks move it on.
         status = TWILIO_STATUS.get(result.status, "sent")
         mark_sent(conn, sms.id, result.provider_id, status, datetime.now(UTC))

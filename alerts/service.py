@@ -145,10 +145,14 @@ class AlertService:
         A standby engine in the same process as ingest drops them: the active engine of the shard runs
         elsewhere and reads its batches from the bus."""
         if self.active.is_set():
-            self._queue.put((batch_from_columns(batch.readings), None, time.monotonic()))
+            self.submit(batch_from_columns(batch.readings))
 
     def _from_bus(self, wire: WireBatch, ack: Callable[[], None]) -> None:
-        self._queue.put((batch_from_wire(wire), ack, time.monotonic()))
+        self.submit(batch_from_wire(wire), ack)
+
+    def submit(self, batch: ReadingBatch, ack: Callable[[], None] | None = None) -> None:
+        """Queue committed readings for the engine (blocks while the queue is full: backpressure)."""
+        self._queue.put((batch, ack, time.monotonic()))
 
     def _plan_soon(self) -> None:
         self._plan_now.set()
