@@ -25,6 +25,8 @@ from alerts.heard import NO_RECIPIENT, unrouted
 from alerts.lifecycle import AlertRecord, Outcome, escalate, on_transition
 from alerts.model import SEVERITY_RANK, ReadingBatch, Transition
 from alerts.outbox import ClaimedSms, OutboxRow, insert_notifications, load_sent
+from alerts.platform import hold_back
+from alerts.platform_store import open_fault
 from alerts.policy import Policy
 from alerts.registry import EngineRegistry, load_engine_registry
 from alerts.render import render_group_sms
@@ -238,7 +240,9 @@ class AlertProcessor:
         if not active:
             return [], [], 0
         routing = self._routing_data(conn, now)
-        routed = [routing.route(a, devices[a.key.device_id], now) for a in active.values()]
+        fault = open_fault(conn)  # not cached: a platform fault must hold back device alerts from its first minute
+        routed = [hold_back(routing.route(a, devices[a.key.device_id], now), devices[a.key.device_id].district, fault)
+                  for a in active.values()]
         store.record_unheard(conn, [r.alert_id for r in unrouted(routed)], NO_RECIPIENT, now)
         lookback = timedelta(seconds=max((c.repeat_interval_seconds for c in routing.chains), default=0))
         sent = load_sent(conn, list(active.values()), now - lookback)

@@ -30,7 +30,7 @@ class OutboxSender:
 
     def __init__(
         self, database_url: str, sender: SmsSender, metrics: AlertMetrics, *, status_callback: str | None,
-        on_failed: Callable[[], None] = lambda: None, retry: RetryPolicy | None = None,
+        on_failed: Callable[[], None] = lambda: None, retry: RetryPolicy | None = None, source: str = "alerts",
     ) -> None:
         self._url = database_url
         self._sender = sender
@@ -38,6 +38,7 @@ class OutboxSender:
         self._status_callback = status_callback
         self._on_failed = on_failed
         self._retry = retry or RetryPolicy()
+        self._source = source  # which outbox rows this sender takes ('alerts' or 'watchdog')
         self._wake = threading.Event()
         self._handed: queue.SimpleQueue[ClaimedSms] = queue.SimpleQueue()
         self._conn: psycopg.Connection | None = None
@@ -61,7 +62,7 @@ class OutboxSender:
                 conn = self._connection()
                 if first:
                     with conn.transaction():
-                        resent = reset_interrupted(conn)
+                        resent = reset_interrupted(conn, self._source)
                     if resent:
                         log.warning("%d SMS interrupted by a stop will be sent again", resent)
                     first = False
@@ -90,7 +91,7 @@ class OutboxSender:
         """Send what was handed over, then one round of due rows; True when there may be more."""
         while not self._handed.empty():
             self._send_one(conn, self._handed.get())
-        claimed = claim_due(conn, datetime.now(UTC))
+        claimed = claim_due(conn, datetime.now(UTC), source=self._source)
         for sms in claimed:
             self._send_one(conn, sms)
         return len(claimed) > 0

@@ -111,7 +111,8 @@ class AlertService:
             reports = self.reports
             self._threads.append(self._thread(lambda: reports.run(self._stop), "alerts-reports", daemon=True))
         service = "alerts" if self.shard == "*" else f"alerts:{self.shard}"
-        self.heartbeat = HeartbeatWriter(settings.require_database_url(), service, self._health)
+        self.heartbeat = HeartbeatWriter(settings.require_database_url(), service, self._health,
+                                         beat_seconds=settings.heartbeat_interval_seconds)
         self._bounds = HealthBounds(
             step_stale_seconds=STEP_STALE_SECONDS, max_lag_seconds=settings.alerts_max_lag_seconds,
             database_retry_max_seconds=settings.alerts_database_retry_max_seconds,
