@@ -110,6 +110,8 @@ def _service_cause(name: str, beats: list[Beat], policy: WatchdogPolicy, now: da
     if active:
         failing = sorted({str(f) for b in active for f in _failing(b)})
         return Cause("service_unhealthy", name, ", ".join(failing))
+    if fresh:
+        return Cause("service_down", name, "no active instance")
     if not beats:
         return Cause("service_down", name, "no heartbeat")
     last = max(b.beat_at for b in beats)
