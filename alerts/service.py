@@ -319,8 +319,7 @@ class AlertService:
             thread.join(timeout=30)
         self._lock.release()
         self._http.shutdown()
-        if self.failure is None:
-            self.heartbeat.stop()  # a dead service leaves its heartbeat to go stale: the watchdog notices
+        self.heartbeat.stop(forget=self.failure is None)  # a failed service's row goes stale: the watchdog pages
         log.info("alerts stopped")
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from alerts import platform_store
+from alerts.callbacks import STATUS_CALLBACK_PATH, public_url
 from alerts.metrics import AlertMetrics
 from alerts.platform import Cause, Decision, Episode, WatchdogPolicy, decide, district_causes, service_causes
 from alerts.render import render_platform_sms
@@ -52,8 +53,9 @@ class Watchdog:
         self._url = settings.require_database_url()
         self.policy = watchdog_policy(settings)
         self.metrics = AlertMetrics()
+        callback = public_url(settings, STATUS_CALLBACK_PATH) if settings.twilio_account_sid else None
         self.outbox = OutboxSender(self._url, sender or sms_sender_from_settings(settings), self.metrics,
-                                   status_callback=None, source="watchdog")
+                                   status_callback=callback, source="watchdog")
         self._started: datetime | None = None
         self._conn: psycopg.Connection | None = None
         self._stop = threading.Event()
@@ -109,6 +111,11 @@ class Watchdog:
         reason = "platform_fault" if decision == "open" else "platform_recovered"
         platform_store.insert_platform_sms(conn, episode.id, messages, reason, now)
 
+    def _database_now(self) -> datetime:
+        """The database's clock: heartbeats are stamped with it, so other hosts' clocks do not matter."""
+        row = self._connection().execute("SELECT now()").fetchone()
+        return row[0] if row else datetime.now(UTC)
+
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self._url, application_name="envmon-watchdog", connect_timeout=5,
@@ -121,7 +128,7 @@ class Watchdog:
         delay = 1.0
         while not self._stop.is_set():
             try:
-                self.check(datetime.now(UTC))
+                self.check(self._database_now())
                 delay = 1.0
                 self._stop.wait(self._settings.watchdog_interval_seconds)
             except Exception as exc:  # the dead man's switch must outlive any one bad check: log, retry

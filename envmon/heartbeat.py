@@ -23,7 +23,7 @@ Health = Callable[[], tuple[bool, dict[str, object]]]
 
 _UPSERT = """
 INSERT INTO service_heartbeats (service, instance, role, ok, detail, started_at, beat_at)
-VALUES (%(service)s, %(instance)s, %(role)s, %(ok)s, %(detail)s, %(started)s, %(now)s)
+VALUES (%(service)s, %(instance)s, %(role)s, %(ok)s, %(detail)s, %(started)s, coalesce(%(now)s, now()))
 ON CONFLICT (service, instance) DO UPDATE SET role = EXCLUDED.role, ok = EXCLUDED.ok, detail = EXCLUDED.detail,
     started_at = EXCLUDED.started_at, beat_at = EXCLUDED.beat_at
 """
@@ -36,9 +36,10 @@ def instance_name() -> str:
 
 def write_heartbeat(
     conn: psycopg.Connection, *, service: str, instance: str, ok: bool, detail: dict[str, object],
-    started: datetime, now: datetime,
+    started: datetime, now: datetime | None,
 ) -> None:
-    """Record one beat (autocommit connection, or inside the caller's transaction)."""
+    """Record one beat (autocommit connection, or inside the caller's transaction). `now` None: the database's
+    clock, the one the watchdog compares with, so clocks of other hosts do not matter."""
     role = str(detail.get("role", "active"))
     conn.execute(_UPSERT, {"service": service, "instance": instance, "role": role, "ok": ok,
                            "detail": Jsonb(detail, dumps=_dumps), "started": started, "now": now})
@@ -72,10 +73,13 @@ class HeartbeatWriter:
         """Start beating."""
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop and delete the row (a clean stop is not a fault)."""
+    def stop(self, *, forget: bool = True) -> None:
+        """Stop beating; `forget` deletes the row (a clean stop is not a fault). A service that failed keeps
+        its row, which goes stale, so the watchdog pages."""
         self._stop.set()
         self._thread.join(timeout=10)
+        if not forget:
+            return
         try:
             with psycopg.connect(self._url, connect_timeout=5, autocommit=True) as conn:
                 delete_heartbeat(conn, service=self.service, instance=self.instance)
@@ -97,7 +101,7 @@ class HeartbeatWriter:
                     self._url, application_name=f"envmon-{self.service}-heartbeat", connect_timeout=5, autocommit=True)
                 ok, detail = self._verdict()
                 write_heartbeat(conn, service=self.service, instance=self.instance, ok=ok, detail=detail,
-                                started=self._started, now=datetime.now(UTC))
+                                started=self._started, now=None)
             except psycopg.Error as exc:
                 log.warning("%s heartbeat not written (will retry): %s", self.service, exc)
                 if conn is not None:
