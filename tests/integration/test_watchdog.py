@@ -184,3 +184,20 @@ def test_a_district_falling_silent_pages_once_and_holds_back_the_per_device_aler
         watchdog.shutdown()
         service.shutdown()
         ingest.shutdown()
+
+
+def test_ingest_beats_while_it_runs_and_forgets_its_row_on_a_clean_stop(
+    stack: StackState, watch_db: str, fake: FakeTwilio
+) -> None:
+    from ingest.service import IngestService
+
+    settings = settings_for(stack, watch_db, fake, ingest_http_port=0, ingest_client_id="envmon-ingest-beat",
+                            ingest_publish_batches=False)
+    ingest = IngestService(settings)
+    ingest.start()
+    beats = "SELECT service, ok FROM service_heartbeats"
+    try:
+        assert wait_until(lambda: query(watch_db, beats) == [("ingest", True)]), query(watch_db, beats)
+    finally:
+        ingest.shutdown()
+    assert query(watch_db, beats) == []
