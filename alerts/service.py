@@ -180,7 +180,7 @@ class AlertService:
         while not self._stop.is_set():
             if not self.active.is_set():
                 self._stand_by()
-                pending = None
+                pending, self._working_since = None, None
                 self.active.wait(0.5)
                 continue
             try:
