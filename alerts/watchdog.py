@@ -80,14 +80,18 @@ class Watchdog:
         return decision
 
     def _causes(self, conn: psycopg.Connection, now: datetime) -> list[Cause]:
-        silences = platform_store.load_district_silence(
-            conn, now, silent_seconds=self._settings.watchdog_device_silent_seconds, forget_seconds=FORGET_SECONDS)
-        causes = district_causes(silences, self.policy)
-        beats = platform_store.load_beats(conn, now, FORGET_SECONDS)
+        """What is wrong now. Right after a start, services may not have beaten yet and devices not reported
+        since the platform was last stopped: each is judged once it had the time to show it is alive."""
         assert self._started is not None
-        # Right after the watchdog starts, services may not have beaten yet: judge them one stale period later.
-        if (now - self._started).total_seconds() >= self.policy.stale_seconds:
-            causes = service_causes(beats, self.policy, now) + causes
+        running_seconds = (now - self._started).total_seconds()
+        silent_seconds = self._settings.watchdog_device_silent_seconds
+        causes: list[Cause] = []
+        if running_seconds >= self.policy.stale_seconds:
+            causes += service_causes(platform_store.load_beats(conn, now, FORGET_SECONDS), self.policy, now)
+        if running_seconds >= silent_seconds:
+            silences = platform_store.load_district_silence(conn, now, silent_seconds=silent_seconds,
+                                                            forget_seconds=FORGET_SECONDS)
+            causes += district_causes(silences, self.policy)
         return causes
 
     def _page(self, conn: psycopg.Connection, decision: Decision, episode: Episode, now: datetime) -> None:
