@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from alerts.batch import batch_from_columns, describe_row, split_batch
+from alerts.batch import batch_from_columns, describe_row, sanitize_batch, split_batch
 from alerts.bus import BatchBus
 from alerts.callbacks import STATUS_CALLBACK_PATH, public_url
 from alerts.health import HealthBounds, HealthFacts, judge_health
@@ -53,6 +53,9 @@ MAX_UNSAVED_ACKS = 10
 SILENT_CHECK_SECONDS = 10.0
 # The engine has not finished a step (batch or tick) for this long: it is stuck.
 STEP_STALE_SECONDS = 30.0
+# Errors that mean the database is away (connection lost, shutting down, refusing, deadlock): retry the step.
+# Every other error, psycopg's data and integrity errors included, comes from the step's content.
+DATABASE_AWAY = (psycopg.OperationalError, psycopg.InterfaceError)
 # A queued batch: the readings, the bus acknowledgement (None in-process), when it was queued (monotonic).
 Queued = tuple[ReadingBatch, Callable[[], None] | None, float]
 
@@ -152,7 +155,12 @@ class AlertService:
         self.submit(batch_from_wire(wire), ack)
 
     def submit(self, batch: ReadingBatch, ack: Callable[[], None] | None = None) -> None:
-        """Queue committed readings for the engine (blocks while the queue is full: backpressure)."""
+        """Queue committed readings for the engine (blocks while the queue is full: backpressure); rows no rule
+        can judge (non-finite values) are set aside here, and counted."""
+        batch, dropped = sanitize_batch(batch)
+        if dropped:
+            self.metrics.readings_quarantined.inc(dropped)
+            log.error("alert engine set aside %d readings with a value or time that is not finite", dropped)
         self._queue.put((batch, ack, time.monotonic()))
 
     def _plan_soon(self) -> None:
@@ -197,13 +205,21 @@ class AlertService:
                 self._count_silent()
                 self.ready.set()
                 delay, self._db_failing_since = 0.5, None
-            except psycopg.Error as exc:
+            except DATABASE_AWAY as exc:
                 self.metrics.database_errors.inc()
                 self._db_failing_since = self._db_failing_since or time.monotonic()
                 log.warning("alert step failed (database): %s; retrying in %.1f s", exc, delay)
                 self.processor.close()  # the engine is rebuilt from the last committed snapshot
                 self._stop.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
+            except Exception as exc:  # the engine thread must outlive any one step
+                # Not the database being away: something in the step itself (e.g. state the database refuses).
+                # Retrying the same step would fail the same way: drop it, rebuild from the snapshot, go on.
+                self.metrics.engine_errors.inc()
+                log.error("alert step failed: %r; dropped, engine rebuilt from its snapshot", exc, exc_info=True)
+                self.processor.close()
+                pending, self._working_since = None, None
+                self._stop.wait(delay)
         self.processor.close()
 
     def _evaluate(self, queued: Queued) -> None:
@@ -220,7 +236,7 @@ class AlertService:
     def _evaluate_or_split(self, batch: ReadingBatch) -> None:
         try:
             result = self.processor.evaluate(batch, datetime.now(UTC))
-        except psycopg.Error:
+        except DATABASE_AWAY:
             raise
         except Exception as exc:  # no content of one batch may stop the engine (issue 15 §1, §2)
             self.metrics.engine_errors.inc()
@@ -240,7 +256,7 @@ class AlertService:
     def _tick(self) -> None:
         try:
             result = self.processor.tick(datetime.now(UTC))
-        except psycopg.Error:
+        except DATABASE_AWAY:
             raise
         except Exception as exc:  # a timer bug must not stop the engine: log it, rebuild, try again next tick
             self.metrics.engine_errors.inc()

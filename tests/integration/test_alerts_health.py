@@ -29,6 +29,7 @@ from tests.alert_helpers import (
     GAS,
     LEADER_PHONE,
     SAFETY_PHONE,
+    WATER,
     alert_settings,
     load_alert_registry,
     query,
@@ -215,5 +216,32 @@ def test_an_alert_no_chain_routes_records_why_and_is_not_silent(
         assert rows == [("suppressed", "no_recipient")]
         assert wait_until(lambda: healthz(service)[0] == 200 and healthz(service)[1]["silent_alerts"] == 0)
         assert query(database_url, "SELECT count(*) FROM alerts WHERE state = 'open'") == [(1,)]
+    finally:
+        service.shutdown()
+
+
+def test_readings_that_would_poison_the_saved_state_are_set_aside_or_cleaned_at_the_edge(
+    stack: StackState, alert_db: str, fake: FakeTwilio
+) -> None:
+    """A NUL flag reached the snapshot's jsonb (PostgreSQL refuses it) and an infinite value its JSON: every save
+    after them failed. The flag is judged as an unknown one ('?'), the infinite reading is set aside."""
+    gas = gas_device(alert_db)
+    water = int(query(alert_db, "SELECT id FROM devices WHERE mn = %s", WATER)[0][0])
+    now = time.time()
+    batch = ReadingBatch(
+        codes=("s02001", "w20117"), time_s=np.array([now - 2, now - 1, now], dtype=np.float64),
+        device_id=np.array([gas, water, water], dtype=np.int32), pollutant=np.array([0, 1, 1], dtype=np.int16),
+        value=np.array([20.0, 0.05, np.inf]), flag=np.array([ord("N"), 0, ord("N")], dtype=np.uint8),
+        basis=np.zeros(3, dtype=np.int8),
+    )
+    service = start_alerts(alert_settings(stack, alert_db, fake))
+    try:
+        service.submit(batch)
+        fake.wait_for_messages(1)
+        saved = "SELECT count(*) FROM engine_snapshots WHERE state::text LIKE '%%\"flag\": \"?\"%%'"
+        assert wait_until(lambda: query(alert_db, saved) == [(1,)]), query(alert_db, "SELECT state FROM engine_snapshots")
+        assert metric(service, "envmon_alerts_readings_quarantined_total") == 1
+        assert metric(service, "envmon_alerts_engine_errors_total") == 0
+        assert healthz(service)[0] == 200
     finally:
         service.shutdown()
