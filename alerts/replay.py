@@ -130,7 +130,9 @@ class Replay:
 
     def acknowledge(self, code: str, *, actor: str, disposition: Disposition, now: datetime) -> AlertRecord:
         """A person acknowledges an alert between two runs (what-if replays, tests of the lifecycle)."""
-        record = next(r for r in self._by_id.values() if r.code == code)
+        record = next((r for r in self._by_id.values() if r.code == code), None)
+        if record is None:
+            raise ValueError(f"no alert {code!r} in this replay")
         acked = acknowledge(record, actor=actor, disposition=disposition, note=None, now=now).record
         assert acked is not None
         self._keep(acked)
