@@ -141,3 +141,11 @@ def test_a_warning_flapping_in_90_second_blocks_is_damped_by_the_engine_and_ever
     assert len(opened) >= 2 and told == opened
     assert max(per_phone.values()) <= flap_opens + 600 // repeat_seconds, per_phone
     assert engine.silent_alerts(START + timedelta(seconds=600), grace_seconds=60) == []
+
+
+def test_an_alarm_no_chain_routes_records_why_nobody_was_told() -> None:
+    no_gas_chain = registry()[: registry().index('[[escalation_chains]]\ncode = "gas"')]
+    engine = Replay(parse_registry(no_gas_chain), load_policy(""), zone=ZONE)
+    lines = list(engine.run(csv_of([(0, GAS, "s02001", 20.0, "N")])))
+    assert [line["kind"] for line in lines] == ["transition"]  # nobody to text ...
+    assert engine.silent_alerts(START + timedelta(seconds=600), grace_seconds=60) == []  # ... and it says so
