@@ -65,6 +65,45 @@ def batch_from_columns(columns: ReadingColumns) -> ReadingBatch:
     )
 
 
+# Flag bytes outside printable ASCII are unknown flags: judged abnormal as '?' (a NUL would poison the jsonb
+# of the alert's events and the engine snapshot, and the engine would fail on every save after it).
+_UNKNOWN_FLAG = ord("?")
+
+
+def sanitize_batch(batch: ReadingBatch) -> tuple[ReadingBatch, int]:
+    """The batch without rows whose value or time is not finite (nothing can judge them, and the engine's saved
+    state must hold finite numbers only), unprintable flags as '?'; returns it and how many rows were dropped."""
+    keep = np.isfinite(batch.value) & np.isfinite(batch.time_s)
+    odd_flag = (batch.flag < 0x21) | (batch.flag > 0x7E)
+    if keep.all() and not odd_flag.any():
+        return batch, 0
+    flag = np.where(odd_flag, np.uint8(_UNKNOWN_FLAG), batch.flag).astype(np.uint8)
+    cleaned = ReadingBatch(codes=batch.codes, time_s=batch.time_s[keep], device_id=batch.device_id[keep],
+                           pollutant=batch.pollutant[keep], value=batch.value[keep], flag=flag[keep],
+                           basis=batch.basis[keep])
+    return cleaned, int((~keep).sum())
+
+
+def split_batch(batch: ReadingBatch) -> tuple[ReadingBatch, ReadingBatch]:
+    """The first and second half of a batch's rows (to find the reading a failing evaluation trips on)."""
+    half = len(batch) // 2
+    return _rows(batch, slice(0, half)), _rows(batch, slice(half, len(batch)))
+
+
+def _rows(batch: ReadingBatch, rows: slice) -> ReadingBatch:
+    return ReadingBatch(codes=batch.codes, time_s=batch.time_s[rows], device_id=batch.device_id[rows],
+                        pollutant=batch.pollutant[rows], value=batch.value[rows], flag=batch.flag[rows],
+                        basis=batch.basis[rows])
+
+
+def describe_row(batch: ReadingBatch, row: int = 0) -> str:
+    """One reading of a batch as a log line shows it (device id, pollutant, time, value, flag)."""
+    code_index = int(batch.pollutant[row])
+    code = batch.codes[code_index] if 0 <= code_index < len(batch.codes) else f"#{code_index}"
+    return (f"device {int(batch.device_id[row])} {code} at {float(batch.time_s[row]):.3f}"
+            f" value {float(batch.value[row])!r} flag {chr(int(batch.flag[row]))!r}")
+
+
 def empty_batch() -> ReadingBatch:
     """A batch with no rows."""
     return _batch([])

@@ -24,6 +24,12 @@ def _alerts(args: argparse.Namespace, settings: Settings) -> int:
     return run_alerts(settings.model_copy(update=overrides) if overrides else settings)
 
 
+def _watchdog(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.watchdog import run_watchdog
+
+    return run_watchdog(settings)
+
+
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.policy import load_policy, load_policy_file
     from alerts.replay import Replay, write_lines
@@ -143,6 +149,17 @@ def add_alerts_parsers(sub: Any) -> None:
     alerts.add_argument("--policy", type=Path, help="engine policy TOML (default: ENVMON_ALERTS_POLICY_FILE)")
     alerts.add_argument("--http-port", type=int, help="port of the HTTP endpoint (0: any free port)")
     alerts.set_defaults(handler=_alerts)
+
+    watchdog = sub.add_parser(
+        "watchdog",
+        help="page the on-call administrators once when envmon itself stops watching",
+        description="The dead man's switch: reads the heartbeats ingest and the alert engine write to "
+        "PostgreSQL and how many of each district's devices are silent; on a platform fault sends ONE SMS to "
+        "the recipients whose role is ENVMON_WATCHDOG_RECIPIENT_ROLE (through its own outbox rows and "
+        "sender, so it works while the alert service is down), holds back per-device no-data alerts "
+        "(recorded as suppressed, reason platform_fault), and announces the recovery once.",
+    )
+    watchdog.set_defaults(handler=_watchdog)
 
     replay = sub.add_parser(
         "replay",

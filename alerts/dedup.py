@@ -1,9 +1,12 @@
 """Deduplication: whether a recipient needs a message about an alert now, and why (the reason is stored).
 
 Modelled on Alertmanager's `needsUpdate`: a pure function of what was last sent and the alert as it is now.
-The last message counts per recipient and alert *key* (device, pollutant, rule), not per alert id, so a
-condition flapping around its limit (opened, resolved, opened again) cannot send more than one message per
-repeat interval to anybody.
+The last message counts per recipient and alert id. A new alert is always told: the first message about an
+alert is never dropped (issue 15 §3: an exceedance that returned eight minutes after an acknowledged one was
+resolved opened a new alert that got no SMS, because a message about the earlier alert of the same key
+"damped" it). Flapping is damped where the condition is judged: the engine's hold, hysteresis and flap
+detection (a key that opened `flap_opens` times within `flap_window_seconds` clears only after that long
+calm, alerts/engine.py), and latching, which keeps an exceedance the same alert until a person acknowledges.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class SentNotification:
     severity: Severity
     time: datetime
     status: str = "pending"
+    detail: str | None = None  # why a 'suppressed' entry was not sent
 
 
 def needs_notification(
@@ -48,19 +52,19 @@ def needs_notification(
         return "resolved" if told else "none"
     if alert.state == "acknowledged":
         return "none"
-    if last_sent is None:
-        return "new"
+    if last_sent is None or last_sent.alert_id != alert.id:
+        return "new"  # whatever was said about an earlier alert of the key, this one is news
+    if last_sent.reason == "resolved":
+        return "new"  # they were told it was over and it is open again
     repeat_due = (now - last_sent.time).total_seconds() >= repeat_interval_seconds
-    if last_sent.alert_id != alert.id:  # an earlier alert of the same key: flap damping
-        return "new" if repeat_due else "none"
     if SEVERITY_RANK[alert.severity] > SEVERITY_RANK[last_sent.severity]:
         return "severity"
     return "reminder" if repeat_due else "none"
 
 
-def last_sent_by_key(sent: list[SentNotification]) -> dict[tuple[int, AlertKey], SentNotification]:
-    """The latest entry per (recipient, alert key)."""
-    latest: dict[tuple[int, AlertKey], SentNotification] = {}
+def last_sent_by_alert(sent: list[SentNotification]) -> dict[tuple[int, int], SentNotification]:
+    """The latest entry per (recipient, alert id)."""
+    latest: dict[tuple[int, int], SentNotification] = {}
     for entry in sorted(sent, key=lambda s: s.time):
-        latest[(entry.recipient_id, entry.key)] = entry
+        latest[(entry.recipient_id, entry.alert_id)] = entry
     return latest

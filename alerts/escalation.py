@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from alerts.dedup import NotifyReason, SentNotification, last_sent_by_key, needs_notification
+from alerts.dedup import NotifyReason, SentNotification, last_sent_by_alert, needs_notification
 from alerts.lifecycle import UNACKNOWLEDGED_STATES, AlertRecord
-from alerts.model import AlertKey
 from alerts.routing import EscalationChain, EscalationStep, Recipient
 
 # A permanent failure (invalid or opted-out number) or a message given up: the next step is told at once.
@@ -90,7 +89,7 @@ class _Due:
 class _Work:
     """The planner's running state for one call."""
 
-    latest: dict[tuple[int, AlertKey], SentNotification]
+    latest: dict[tuple[int, int], SentNotification]  # by (recipient id, alert id)
     failed: dict[int, list[SentNotification]]  # failed entries by alert id (they move escalation on)
     site_times: dict[tuple[int, str], list[datetime]]  # by (recipient id, site): when messages went
     now: datetime
@@ -103,7 +102,7 @@ def plan_notifications(
     alerts: Sequence[RoutedAlert], sent: Sequence[SentNotification], now: datetime, policy: NotifyPolicy
 ) -> Plan:
     """Plan the messages due now for these alerts (active ones, and resolved ones for resolution notices)."""
-    work = _Work(last_sent_by_key(list(sent)), _failed_by_alert(sent), _times_by_site(sent), now, policy, [], [])
+    work = _Work(last_sent_by_alert(list(sent)), _failed_by_alert(sent), _times_by_site(sent), now, policy, [], [])
     for routed in alerts:
         for chain in routed.chains:
             _plan_chain(work, routed, chain)
@@ -144,8 +143,8 @@ def _plan_recipient(
     work: _Work, routed: RoutedAlert, chain: EscalationChain, step: EscalationStep, recipient: Recipient,
     step_at: datetime,
 ) -> None:
-    last = work.latest.get((recipient.id, routed.alert.key))
-    told = last is not None and last.alert_id == routed.alert.id
+    last = work.latest.get((recipient.id, routed.alert_id))
+    told = last is not None
     if step_at > work.now:
         if not told:
             work.wake.append(step_at)
@@ -167,7 +166,7 @@ def _plan_recipient(
 def _plan_resolution(work: _Work, routed: RoutedAlert, chain: EscalationChain) -> None:
     for step in chain.steps:
         for recipient in step.recipients:
-            last = work.latest.get((recipient.id, routed.alert.key))
+            last = work.latest.get((recipient.id, routed.alert_id))
             if needs_notification(last, routed.alert, chain.repeat_interval_seconds, work.now) == "resolved":
                 work.due.append(_Due(routed, recipient, step.position, "resolved"))
 
@@ -261,7 +260,7 @@ def sent_entries(
         SentNotification(
             recipient_id=planned.recipient.id, alert_id=alert_id, key=alerts[alert_id].key,
             site_code=planned.site_code, reason=planned.reason, severity=alerts[alert_id].severity,
-            time=time, status=planned.status,
+            time=time, status=planned.status, detail=planned.suppressed_by,
         )
         for alert_id in planned.alert_ids
     ]

@@ -28,3 +28,11 @@ class AlertMetrics:
         self.queue_depth = Gauge("envmon_alerts_queue_depth", "Batches waiting for the engine", registry=r)
         self.database_errors = Counter("envmon_alerts_database_errors", "Steps the database refused", registry=r)
         self.last_step = Gauge("envmon_alerts_last_step_timestamp_seconds", "Unix time of the last step", registry=r)
+        self.engine_errors = Counter("envmon_alerts_engine_errors",
+                                     "Batches or ticks the engine failed on unexpectedly (logged, split, skipped)",
+                                     registry=r)
+        self.readings_quarantined = Counter("envmon_alerts_readings_quarantined",
+                                            "Readings set aside because the engine failed on them alone", registry=r)
+        self.silent_alerts = Gauge("envmon_alerts_silent",
+                                   "Open pollution and safety alerts that reached nobody and record no reason why",
+                                   registry=r)

@@ -21,7 +21,7 @@ from alerts.model import AlertKey
 _CLAIM = """
 UPDATE notifications SET status = 'sending', attempts = attempts + 1, updated_at = now()
 WHERE id IN (
-    SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= %(now)s
+    SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= %(now)s AND source = %(source)s
     ORDER BY next_attempt_at, id FOR UPDATE SKIP LOCKED LIMIT %(limit)s)
 RETURNING id, phone, body, attempts, error_code
 """
@@ -90,8 +90,8 @@ def insert_notifications(conn: psycopg.Connection, rows: list[OutboxRow], now: d
 
 
 def load_sent(conn: psycopg.Connection, alerts: list[AlertRecord], since: datetime) -> list[SentNotification]:
-    """What was sent about these alerts, and since `since` about earlier alerts of the same keys (the
-    planner's flap damping compares with the last message about a key, whichever alert it was)."""
+    """What was sent about these alerts, and since `since` about earlier alerts of the same keys (those only
+    count for grouping by site: each alert's own messages decide whether it is news, alerts/dedup.py)."""
     if not alerts:
         return []
     params = {
@@ -105,19 +105,20 @@ def load_sent(conn: psycopg.Connection, alerts: list[AlertRecord], since: dateti
     ]
 
 
-def reset_interrupted(conn: psycopg.Connection) -> int:
-    """Rows a crashed sender left in 'sending' go back to 'pending' (they may have gone: at least once)."""
+def reset_interrupted(conn: psycopg.Connection, source: str = "alerts") -> int:
+    """Rows a crashed sender of this source left in 'sending' go back to 'pending' (they may have gone: at
+    least once). Only its own source: the alert service and the watchdog send their rows apart."""
     cur = conn.execute(
         "UPDATE notifications SET status = 'pending', possible_landings = possible_landings + 1"
-        " WHERE status = 'sending'"
+        " WHERE status = 'sending' AND source = %s", [source]
     )
     return cur.rowcount
 
 
-def claim_due(conn: psycopg.Connection, now: datetime, limit: int = 20) -> list[ClaimedSms]:
-    """Take up to `limit` due notifications (committed at once: status 'sending')."""
+def claim_due(conn: psycopg.Connection, now: datetime, limit: int = 20, source: str = "alerts") -> list[ClaimedSms]:
+    """Take up to `limit` due notifications of a source (committed at once: status 'sending')."""
     with conn.transaction():
-        rows = conn.execute(_CLAIM, {"now": now, "limit": limit}).fetchall()
+        rows = conn.execute(_CLAIM, {"now": now, "limit": limit, "source": source}).fetchall()
         ids = [r[0] for r in rows]
         landings: dict[int, int] = dict(
             conn.execute("SELECT id, possible_landings FROM notifications WHERE id = ANY(%s)", [ids]).fetchall()

@@ -22,9 +22,12 @@ from alerts import store
 from alerts.directory import RoutingData, load_routing
 from alerts.engine import Engine
 from alerts.escalation import NotifyPolicy, PlannedNotification, plan_notifications
+from alerts.heard import NO_RECIPIENT, unrouted
 from alerts.lifecycle import AlertRecord, Outcome, escalate, on_transition
 from alerts.model import SEVERITY_RANK, ReadingBatch, Transition
 from alerts.outbox import ClaimedSms, OutboxRow, insert_notifications, load_sent
+from alerts.platform import hold_back
+from alerts.platform_store import open_fault
 from alerts.policy import Policy
 from alerts.registry import EngineRegistry, load_engine_registry
 from alerts.render import render_group_sms
@@ -231,6 +234,11 @@ class AlertProcessor:
         store.insert_events(conn, record.id, outcome.events)
         return record
 
+    def silent_alerts(self, now: datetime, grace_seconds: float) -> list[int]:
+        """Open pollution and safety alerts that reached nobody and carry no reason (alerts/heard.py)."""
+        conn, _ = self._ready()
+        return store.silent_alert_ids(conn, now, grace_seconds)
+
     # ----- notifications ------------------------------------------------------------------------
 
     def _routing_data(self, conn: psycopg.Connection, now: datetime) -> RoutingData:
@@ -257,7 +265,10 @@ class AlertProcessor:
         if not active:
             return [], [], 0
         routing = self._routing_data(conn, now)
-        routed = [routing.route(a, devices[a.key.device_id], now) for a in active.values()]
+        fault = open_fault(conn)  # not cached: a platform fault must hold back device alerts from its first minute
+        routed = [hold_back(routing.route(a, devices[a.key.device_id], now), devices[a.key.device_id].district, fault)
+                  for a in active.values()]
+        store.record_unheard(conn, [r.alert_id for r in unrouted(routed)], NO_RECIPIENT, now)
         lookback = timedelta(seconds=max((c.repeat_interval_seconds for c in routing.chains), default=0))
         sent = load_sent(conn, list(active.values()), now - lookback)
         plan = plan_notifications(routed, sent, now, self._notify_policy)

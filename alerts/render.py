@@ -299,3 +299,36 @@ def render_reply_answer(outcome: ReplyOutcome, *, code: str | None, disposition:
     """The SMS answer to an inspector's reply (sent back as the webhook's TwiML message)."""
     text = _word(REPLY_ANSWERS, outcome, locale)
     return text.format(code=code or "", disposition=_word(DISPOSITION_WORDS, disposition or "", locale))
+
+
+# --- platform faults (the watchdog's SMS to the on-call administrators) ------------------------------------
+PLATFORM_WORDS: dict[str, tuple[str, str]] = {
+    "fault": ("【平台故障】envmon 监控中断", "[PLATFORM FAULT] envmon is not watching"),
+    "recovered": ("【平台恢复】envmon 监控已恢复", "[RECOVERED] envmon is watching again"),
+    "service_down": ("{subject} 已停止({detail})", "{subject} down ({detail})"),
+    "service_unhealthy": ("{subject} 异常:{detail}", "{subject} unhealthy: {detail}"),
+    "district_silent": ("{subject} 区 {detail} 台设备同时中断", "district {subject}: {detail} devices silent at once"),
+    "held": ("各设备的数据中断告警暂不发给检查人员", "per-device no-data alerts to inspectors are held back"),
+    "since": ("自 {time}", "since {time}"),
+    "lasted": ("故障 {minutes} 分钟", "fault lasted {minutes} min"),
+}
+
+
+def render_platform_sms(
+    causes: Sequence[tuple[str, str, str]], *, recovered: bool, opened_at: datetime, now: datetime,
+    held_back: bool, locale: Locale, zone: ZoneInfo,
+) -> str:
+    """The watchdog's one SMS about a platform fault (causes as (kind, subject, detail)), or its recovery."""
+    def word(key: str, **values: object) -> str:
+        return _word(PLATFORM_WORDS, key, locale).format(**values)
+
+    sep = ";" if locale == "zh-CN" else "; "
+    head = word("recovered" if recovered else "fault")
+    facts = [word(kind, subject=subject, detail=detail) for kind, subject, detail in causes]
+    if recovered:
+        minutes = max(1, round((now - opened_at).total_seconds() / 60))
+        facts = [word("lasted", minutes=minutes)]
+    elif held_back:
+        facts.append(word("held"))
+    since = word("since", time=local_time(opened_at, zone, locale))
+    return f"{head}{':' if locale == 'zh-CN' else ': '}{sep.join([*facts, since])}"

@@ -21,7 +21,8 @@ from alerts.dedup import SentNotification
 from alerts.directory import RoutingData
 from alerts.engine import Engine
 from alerts.escalation import NotifyPolicy, plan_notifications, sent_entries
-from alerts.lifecycle import AlertRecord, alert_code, escalate, on_transition
+from alerts.heard import NO_RECIPIENT, NoticeFact, silent_alerts, unrouted
+from alerts.lifecycle import AlertRecord, Disposition, acknowledge, alert_code, escalate, on_transition
 from alerts.model import AlertKey, Transition
 from alerts.policy import Policy
 from alerts.registry import EngineRegistry, from_registry
@@ -61,6 +62,7 @@ class Replay:
         self._alerts: dict[AlertKey, AlertRecord] = {}
         self._by_id: dict[int, AlertRecord] = {}
         self._sent: list[SentNotification] = []
+        self._unheard: dict[int, str] = {}  # alert id -> why nobody can be told (no recipient)
         self._ids = itertools.count(1)
         self._units = {p.code: p.canonical_unit for p in load_catalogue().pollutants}
 
@@ -111,6 +113,8 @@ class Replay:
             return
         devices = self.registry.devices
         routed = [self.routing.route(a, devices[a.key.device_id], now) for a in active]
+        for r in unrouted(routed):
+            self._unheard.setdefault(r.alert_id, NO_RECIPIENT)
         plan = plan_notifications(routed, self._sent, now, self._notify)
         for alert_id, level in plan.escalations:
             escalated = escalate(self._by_id[alert_id], level=level, now=now).record
@@ -123,6 +127,22 @@ class Replay:
                                     reason=planned.reason)
             for alert, _ in alerts:
                 yield self._notification_line(alert, planned.recipient, planned.reason, planned.status, body, now)
+
+    def acknowledge(self, code: str, *, actor: str, disposition: Disposition, now: datetime) -> AlertRecord:
+        """A person acknowledges an alert between two runs (what-if replays, tests of the lifecycle)."""
+        record = next((r for r in self._by_id.values() if r.code == code), None)
+        if record is None:
+            raise ValueError(f"no alert {code!r} in this replay")
+        acked = acknowledge(record, actor=actor, disposition=disposition, note=None, now=now).record
+        assert acked is not None
+        self._keep(acked)
+        return acked
+
+    def silent_alerts(self, now: datetime, grace_seconds: float) -> list[AlertRecord]:
+        """Open pollution and safety alerts nobody was told of, with no reason recorded (alerts/heard.py)."""
+        notices = [NoticeFact(s.alert_id, s.status, s.detail) for s in self._sent]
+        notices += [NoticeFact(i, "suppressed", reason) for i, reason in self._unheard.items()]
+        return silent_alerts(self._alerts.values(), notices, now, grace_seconds)
 
     def _base(self, record: AlertRecord, time: datetime) -> Line:
         device = self.registry.devices[record.key.device_id]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -29,7 +30,7 @@ class OutboxSender:
 
     def __init__(
         self, database_url: str, sender: SmsSender, metrics: AlertMetrics, *, status_callback: str | None,
-        on_failed: Callable[[], None] = lambda: None, retry: RetryPolicy | None = None,
+        on_failed: Callable[[], None] = lambda: None, retry: RetryPolicy | None = None, source: str = "alerts",
     ) -> None:
         self._url = database_url
         self._sender = sender
@@ -37,9 +38,11 @@ class OutboxSender:
         self._status_callback = status_callback
         self._on_failed = on_failed
         self._retry = retry or RetryPolicy()
+        self._source = source  # which outbox rows this sender takes ('alerts' or 'watchdog')
         self._wake = threading.Event()
         self._handed: queue.SimpleQueue[ClaimedSms] = queue.SimpleQueue()
         self._conn: psycopg.Connection | None = None
+        self.failing_since: float | None = None  # monotonic time the outbox became unreachable (health)
 
     def wake(self) -> None:
         """New rows are due: look now rather than at the next poll."""
@@ -59,14 +62,16 @@ class OutboxSender:
                 conn = self._connection()
                 if first:
                     with conn.transaction():
-                        resent = reset_interrupted(conn)
+                        resent = reset_interrupted(conn, self._source)
                     if resent:
                         log.warning("%d SMS interrupted by a stop will be sent again", resent)
                     first = False
                 while self._send_due(conn) and not stop.is_set():
                     pass
+                self.failing_since = None
             except psycopg.Error as exc:
                 log.warning("outbox unavailable (will retry): %s", exc)
+                self.failing_since = self.failing_since or time.monotonic()
                 self._drop()
             self._wake.wait(POLL_SECONDS)
             self._wake.clear()
@@ -86,7 +91,7 @@ class OutboxSender:
         """Send what was handed over, then one round of due rows; True when there may be more."""
         while not self._handed.empty():
             self._send_one(conn, self._handed.get())
-        claimed = claim_due(conn, datetime.now(UTC))
+        claimed = claim_due(conn, datetime.now(UTC), source=self._source)
         for sms in claimed:
             self._send_one(conn, sms)
         return len(claimed) > 0
@@ -96,6 +101,10 @@ class OutboxSender:
             result = self._sender.send(sms.phone, sms.body, status_callback=self._status_callback)
         except SendError as exc:
             self._failed(conn, sms, exc)
+            return
+        except Exception as exc:  # a provider bug: it may have sent; retried as such, never a dead sender
+            log.error("SMS %d: the sender failed unexpectedly: %r", sms.id, exc, exc_info=True)
+            self._failed(conn, sms, SendError(recoverable=True, code=None, message=repr(exc)[:500], maybe_sent=True))
             return
         # Twilio answers "queued" (accepted, not yet out): for the outbox that is sent; callbacks move it on.
         status = TWILIO_STATUS.get(result.status, "sent")

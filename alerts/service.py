@@ -10,6 +10,7 @@ backoff when the database is away (rebuilding its state from the database when i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -19,9 +20,10 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from alerts.batch import batch_from_columns
+from alerts.batch import batch_from_columns, describe_row, sanitize_batch, split_batch
 from alerts.bus import BatchBus
 from alerts.callbacks import STATUS_CALLBACK_PATH, public_url
+from alerts.health import HealthBounds, HealthFacts, judge_health
 from alerts.http import serve_http
 from alerts.leader import ShardLock
 from alerts.metrics import AlertMetrics
@@ -35,6 +37,8 @@ from alerts.twilio_sms import sms_sender_from_settings
 from alerts.webhooks import Webhooks
 from alerts.wire import batch_from_wire
 from envmon.batchwire import WireBatch
+from envmon.errors import EnvmonError
+from envmon.heartbeat import HeartbeatWriter
 from envmon.registry.watch import RegistryWatcher
 from envmon.settings import Settings
 from ingest.pipeline import StoredBatch
@@ -48,6 +52,19 @@ REGISTRY_REFRESH_SECONDS = 300.0
 # Batches from the bus evaluated but not yet covered by a saved snapshot, at most: then a save is forced.
 # Below Mosquitto's default of 20 QoS 1 messages in flight to a client, which would stop the bus.
 MAX_UNSAVED_ACKS = 10
+# How often the engine counts silent alerts (open pollution and safety alerts nobody heard of).
+SILENT_CHECK_SECONDS = 10.0
+# The engine has not finished a step (batch or tick) for this long: it is stuck.
+STEP_STALE_SECONDS = 30.0
+# Errors that mean the database is away (connection lost, shutting down, refusing, deadlock): retry the step.
+# Every other error, psycopg's data and integrity errors included, comes from the step's content.
+DATABASE_AWAY = (psycopg.OperationalError, psycopg.InterfaceError)
+# A queued batch: the readings, the bus acknowledgement (None in-process), when it was queued (monotonic).
+Queued = tuple[ReadingBatch, Callable[[], None] | None, float]
+
+
+class AlertServiceError(EnvmonError):
+    """The alert service cannot go on (a worker thread died); the process exits non-zero."""
 
 
 class AlertService:
@@ -69,7 +86,7 @@ class AlertService:
             status_callback=_status_callback(settings), on_failed=self._plan_soon, retry=retry,
         )
         self.reports = ReportWorker(settings) if settings.alerts_reports else None
-        self._queue: queue.Queue[tuple[ReadingBatch, Callable[[], None] | None]] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._queue: queue.Queue[Queued] = queue.Queue(maxsize=QUEUE_BATCHES)
         # Acknowledgements of bus batches waiting for the snapshot that covers them, in arrival order.
         self._unsaved_acks: list[Callable[[], None]] = []
         self._stop = threading.Event()
@@ -84,21 +101,52 @@ class AlertService:
         self.registry_watch = RegistryWatcher(settings.require_database_url(), self._registry_changed,
                                               name="envmon-alerts-registry-watch",
                                               refresh_seconds=REGISTRY_REFRESH_SECONDS)
+        # Health facts the engine thread keeps (read by /healthz and the heartbeat from other threads).
+        self._working_since: float | None = None  # when the batch being evaluated was queued
+        self._db_failing_since: float | None = None
+        self._silent_alerts = 0
+        self._silent_checked = float("-inf")
+        self.failure: str | None = None  # why a worker thread died; the process then exits non-zero
+        self._died = threading.Event()
         self._threads = [
-            threading.Thread(target=self._lead, name="alerts-leader", daemon=True),
-            threading.Thread(target=self._engine_loop, name="alerts-engine"),
-            threading.Thread(target=self.outbox.run, args=(self._stop,), name="alerts-sms", daemon=True),
-            threading.Thread(target=self.registry_watch.run, args=(self._stop,), name="alerts-registry", daemon=True),
+            self._thread(self._lead, "alerts-leader", daemon=True),
+            self._thread(self._engine_loop, "alerts-engine"),
+            self._thread(lambda: self.outbox.run(self._stop), "alerts-sms", daemon=True),
+            self._thread(lambda: self.registry_watch.run(self._stop), "alerts-registry", daemon=True),
         ]
         if self.bus is not None:
-            self._threads.append(
-                threading.Thread(target=self.bus.run, args=(self._stop, self.active), name="alerts-bus")
-            )
+            bus = self.bus
+            self._threads.append(self._thread(lambda: bus.run(self._stop, self.active), "alerts-bus"))
         if self.reports is not None:
-            self._threads.append(
-                threading.Thread(target=self.reports.run, args=(self._stop,), name="alerts-reports", daemon=True)
-            )
+            reports = self.reports
+            self._threads.append(self._thread(lambda: reports.run(self._stop), "alerts-reports", daemon=True))
+        service = "alerts" if self.shard == "*" else f"alerts:{self.shard}"
+        self.heartbeat = HeartbeatWriter(settings.require_database_url(), service, self._health,
+                                         beat_seconds=settings.heartbeat_interval_seconds)
+        self._bounds = HealthBounds(
+            step_stale_seconds=STEP_STALE_SECONDS, max_lag_seconds=settings.alerts_max_lag_seconds,
+            database_retry_max_seconds=settings.alerts_database_retry_max_seconds,
+        )
         self.http_port = 0
+
+    def _thread(self, target: Callable[[], None], name: str, *, daemon: bool = False) -> threading.Thread:
+        return threading.Thread(target=self._guarded, args=(target, name), name=name, daemon=daemon)
+
+    def _guarded(self, target: Callable[[], None], name: str) -> None:
+        """Run a worker; if it raises or returns before the service stops, record why and stop the service."""
+        try:
+            target()
+        except BaseException as exc:
+            log.critical("alerts: thread %s died: %r", name, exc, exc_info=True)
+            self._die(f"thread {name} died: {exc!r}")
+            return
+        if not self._stop.is_set():
+            log.critical("alerts: thread %s stopped while the service runs", name)
+            self._die(f"thread {name} stopped")
+
+    def _die(self, why: str) -> None:
+        self.failure = self.failure or why
+        self._died.set()
 
     # ----- input --------------------------------------------------------------------------------
 
@@ -108,10 +156,19 @@ class AlertService:
         A standby engine in the same process as ingest drops them: the active engine of the shard runs
         elsewhere and reads its batches from the bus."""
         if self.active.is_set():
-            self._queue.put((batch_from_columns(batch.readings), None))
+            self.submit(batch_from_columns(batch.readings))
 
     def _from_bus(self, wire: WireBatch, ack: Callable[[], None]) -> None:
-        self._queue.put((batch_from_wire(wire), ack))
+        self.submit(batch_from_wire(wire), ack)
+
+    def submit(self, batch: ReadingBatch, ack: Callable[[], None] | None = None) -> None:
+        """Queue committed readings for the engine (blocks while the queue is full: backpressure); rows no rule
+        can judge (non-finite values) are set aside here, and counted."""
+        batch, dropped = sanitize_batch(batch)
+        if dropped:
+            self.metrics.readings_quarantined.inc(dropped)
+            log.error("alert engine set aside %d readings with a value or time that is not finite", dropped)
+        self._queue.put((batch, ack, time.monotonic()))
 
     def _plan_soon(self) -> None:
         self._plan_now.set()
@@ -139,39 +196,98 @@ class AlertService:
     def _engine_loop(self) -> None:
         next_tick = 0.0
         delay = 0.5
-        pending: tuple[ReadingBatch, Callable[[], None] | None] | None = None
+        pending: Queued | None = None
         while not self._stop.is_set():
             if not self.active.is_set():
                 self._stand_by()
-                pending = None
+                pending, self._working_since = None, None
                 self.active.wait(0.5)
                 continue
             try:
                 if pending is None:
                     pending = self._next_batch(next_tick)
                 if pending is not None:
-                    batch, ack = pending
-                    started = time.monotonic()
-                    result = self.processor.evaluate(batch, datetime.now(UTC))
-                    # A batch retried after a database error comes back with the same ack: keep it once.
-                    if ack is not None and (not self._unsaved_acks or self._unsaved_acks[-1] is not ack):
-                        self._unsaved_acks.append(ack)
-                    self._after(result, len(batch))
-                    self.metrics.evaluate_seconds.observe(time.monotonic() - started)
-                    pending = None
+                    self._working_since = pending[2]
+                    self._evaluate(pending)
+                    pending, self._working_since = None, None
                 if time.monotonic() >= next_tick or self._plan_now.is_set():
                     self._plan_now.clear()
-                    self._after(self.processor.tick(datetime.now(UTC)), 0)
                     next_tick = time.monotonic() + self._settings.alerts_tick_seconds
+                    self._tick()
+                self._count_silent()
                 self.ready.set()
-                delay = 0.5
-            except psycopg.Error as exc:
+                delay, self._db_failing_since = 0.5, None
+            except DATABASE_AWAY as exc:
                 self.metrics.database_errors.inc()
+                self._db_failing_since = self._db_failing_since or time.monotonic()
                 log.warning("alert step failed (database): %s; retrying in %.1f s", exc, delay)
                 self.processor.close()  # the engine is rebuilt from the last committed snapshot
                 self._stop.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
+            except Exception as exc:  # the engine thread must outlive any one step
+                # Not the database being away: something in the step itself (e.g. state the database refuses).
+                # Retrying the same step would fail the same way: drop it, rebuild from the snapshot, go on.
+                self.metrics.engine_errors.inc()
+                log.error("alert step failed: %r; dropped, engine rebuilt from its snapshot", exc, exc_info=True)
+                self.processor.close()
+                pending, self._working_since = None, None
+                self._stop.wait(delay)
         self.processor.close()
+
+    def _evaluate(self, queued: Queued) -> None:
+        """Evaluate one batch; one that trips the engine is split until the reading at fault is set aside."""
+        batch, ack, _ = queued
+        started = time.monotonic()
+        self._evaluate_or_split(batch)
+        # A batch retried after a database error comes back with the same ack: keep it once.
+        if ack is not None and (not self._unsaved_acks or self._unsaved_acks[-1] is not ack):
+            self._unsaved_acks.append(ack)
+        self._after_checkpoint()
+        self.metrics.evaluate_seconds.observe(time.monotonic() - started)
+
+    def _evaluate_or_split(self, batch: ReadingBatch) -> None:
+        try:
+            result = self.processor.evaluate(batch, datetime.now(UTC))
+        except DATABASE_AWAY:
+            raise
+        except Exception as exc:  # no content of one batch may stop the engine (issue 15 §1, §2)
+            self.metrics.engine_errors.inc()
+            self.processor.close()  # the step may have left the engine half changed: rebuild it from the snapshot
+            if len(batch) <= 1:
+                self.metrics.readings_quarantined.inc(len(batch))
+                log.error("alert engine set aside a reading it cannot evaluate (%s): %r",
+                          describe_row(batch) if len(batch) else "empty batch", exc, exc_info=True)
+                return
+            log.error("alert engine failed on a batch of %d readings (%r); evaluating it in halves",
+                      len(batch), exc, exc_info=True)
+            for half in split_batch(batch):
+                self._evaluate_or_split(half)
+            return
+        self._record(result, len(batch))
+
+    def _tick(self) -> None:
+        try:
+            result = self.processor.tick(datetime.now(UTC))
+        except DATABASE_AWAY:
+            raise
+        except Exception as exc:  # a timer bug must not stop the engine: log it, rebuild, try again next tick
+            self.metrics.engine_errors.inc()
+            log.error("alert engine tick failed: %r", exc, exc_info=True)
+            self.processor.close()
+            return
+        self._record(result, 0)
+        self._after_checkpoint()
+
+    def _count_silent(self) -> None:
+        """Every SILENT_CHECK_SECONDS: how many open pollution or safety alerts nobody heard of (alerts/heard.py)."""
+        if time.monotonic() - self._silent_checked < SILENT_CHECK_SECONDS:
+            return
+        silent = self.processor.silent_alerts(datetime.now(UTC), self._settings.alerts_silent_grace_seconds)
+        self._silent_checked = time.monotonic()
+        if silent and len(silent) != self._silent_alerts:
+            log.error("%d open alerts reached nobody and record no reason why: %s", len(silent), silent[:20])
+        self._silent_alerts = len(silent)
+        self.metrics.silent_alerts.set(len(silent))
 
     def _stand_by(self) -> None:
         """Drop the engine (rebuilt from the database when active again) and batches not evaluated: their
@@ -181,14 +297,15 @@ class AlertService:
         while not self._queue.empty():
             self._queue.get_nowait()
 
-    def _next_batch(self, next_tick: float) -> tuple[ReadingBatch, Callable[[], None] | None] | None:
+    def _next_batch(self, next_tick: float) -> Queued | None:
         self.metrics.queue_depth.set(self._queue.qsize())
         try:
             return self._queue.get(timeout=max(0.0, min(next_tick - time.monotonic(), 0.25)))
         except queue.Empty:
             return None
 
-    def _after(self, result: StepResult, readings: int) -> None:
+    def _record(self, result: StepResult, readings: int) -> None:
+        """A committed step: count it, hand its SMS to the sender, ask for its reports."""
         self.metrics.readings.inc(readings)
         self.metrics.transitions.inc(result.transitions)
         if result.active_alerts is not None:
@@ -196,15 +313,17 @@ class AlertService:
         self.metrics.last_step.set(time.time())
         if result.to_send:
             self.outbox.hand(result.to_send)
+        if self.reports is not None:
+            for alert_id in (*result.opened, *result.changed):
+                self.reports.request(alert_id)
+
+    def _after_checkpoint(self) -> None:
         force = len(self._unsaved_acks) >= MAX_UNSAVED_ACKS
         if self.processor.checkpoint(datetime.now(UTC), force=force):
             # Evaluated, committed and covered by the saved snapshot: the broker may forget these batches.
             for ack in self._unsaved_acks:
                 ack()
             self._unsaved_acks.clear()
-        if self.reports is not None:
-            for alert_id in (*result.opened, *result.changed):
-                self.reports.request(alert_id)
 
     # ----- running ------------------------------------------------------------------------------
 
@@ -216,6 +335,7 @@ class AlertService:
         self.http_port = int(server.server_address[1])
         for thread in self._threads:
             thread.start()
+        self.heartbeat.start()
         log.info("alerts running: metrics, health and Twilio webhooks on http://%s:%d",
                  self._settings.alerts_http_host, self.http_port)
         return self.http_port
@@ -227,24 +347,50 @@ class AlertService:
             thread.join(timeout=30)
         self._lock.release()
         self._http.shutdown()
+        self.heartbeat.stop(forget=self.failure is None)  # a failed service's row goes stale: the watchdog pages
         log.info("alerts stopped")
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run as a component until `stop` is set."""
+        """Run as a component until `stop` is set; raises AlertServiceError when a worker thread died."""
         self.start()
         try:
-            await stop.wait()
+            while not stop.is_set() and not self._died.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=0.5)
         finally:
             await asyncio.to_thread(self.shutdown)
+        if self.failure is not None:
+            raise AlertServiceError(f"alerts: {self.failure}")
+
+    def _lag_seconds(self, now: float) -> float:
+        """Age of the oldest batch the engine has not finished (the one in hand, or the head of the queue)."""
+        oldest = [t for t in (self._working_since,) if t is not None]
+        with self._queue.mutex:
+            if self._queue.queue:
+                oldest.append(self._queue.queue[0][2])
+        return max(0.0, now - min(oldest)) if oldest else 0.0
+
+    def health_facts(self) -> HealthFacts:
+        """What the threads report now."""
+        now = time.monotonic()
+        last = self.metrics.last_step._value.get()
+        engine_since, sender_since = self._db_failing_since, self.outbox.failing_since
+        return HealthFacts(
+            active=self.active.is_set(), ready=self.ready.is_set(),
+            dead_threads=tuple(t.name for t in self._threads if self._is_dead(t)),
+            seconds_since_step=time.time() - last if last else None, lag_seconds=self._lag_seconds(now),
+            queue_depth=self._queue.qsize(),
+            engine_database_retry_seconds=None if engine_since is None else now - engine_since,
+            sender_database_retry_seconds=None if sender_since is None else now - sender_since,
+            silent_alerts=self._silent_alerts,
+        )
+
+    def _is_dead(self, thread: threading.Thread) -> bool:
+        return thread.ident is not None and not thread.is_alive() and not self._stop.is_set()
 
     def _health(self) -> tuple[bool, dict[str, object]]:
-        if not self.active.is_set():
-            return True, {"role": "standby", "shard": self.shard}
-        last = self.metrics.last_step._value.get()
-        age = time.time() - last if last else None
-        healthy = self.ready.is_set() and age is not None and age < 30
-        return healthy, {"role": "active", "shard": self.shard, "queue_depth": self._queue.qsize(),
-                         "seconds_since_step": None if age is None else round(age, 3)}
+        ok, facts = judge_health(self.health_facts(), self._bounds)
+        return ok, {**facts, "shard": self.shard, **({"failure": self.failure} if self.failure else {})}
 
 
 def _policy(settings: Settings) -> Policy:
@@ -257,8 +403,13 @@ def _status_callback(settings: Settings) -> str | None:
 
 
 def run_alerts(settings: Settings) -> int:
-    """`envmon alerts`: run the service on the batch bus until SIGINT/SIGTERM."""
+    """`envmon alerts`: run the service on the batch bus until SIGINT/SIGTERM; 1 when a worker thread died
+    (logged), so systemd restarts the process rather than leaving it limping."""
     from envmon.runtime import run_components
 
-    asyncio.run(run_components([AlertService(settings, from_bus=True)]))
+    service = AlertService(settings, from_bus=True)
+    asyncio.run(run_components([service]))
+    if service.failure is not None:
+        log.critical("alerts exit: %s", service.failure)
+        return 1
     return 0

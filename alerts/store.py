@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -136,3 +136,42 @@ def notify_changes(conn: psycopg.Connection, alert_ids: list[int]) -> None:
     """Tell live views (LISTEN envmon_events) which alerts changed; delivered when the step commits."""
     if alert_ids:
         conn.execute(_NOTIFY, [sorted(set(alert_ids))])
+
+
+# The invariant of alerts/heard.py in SQL: open pollution or safety alerts, older than the grace period,
+# with no notification queued or sent and no recorded suppression reason (kept in last_error for
+# 'suppressed' rows, see alerts/outbox.py).
+_SILENT = """
+SELECT a.id FROM alerts a
+WHERE a.state IN ('open', 'escalated') AND a.category IN ('pollution', 'safety') AND a.opened_at <= %(before)s
+  AND NOT EXISTS (
+    SELECT 1 FROM notifications n
+    WHERE n.alert_ids @> ARRAY[a.id]
+      AND (n.status IN ('pending', 'sending', 'sent', 'delivered')
+           OR (n.status = 'suppressed' AND coalesce(n.last_error, '') <> '')))
+ORDER BY a.id
+"""
+
+
+def silent_alert_ids(conn: psycopg.Connection, now: datetime, grace_seconds: float) -> list[int]:
+    """Open pollution and safety alerts nobody was told of and that carry no reason why (alerts/heard.py)."""
+    before = now - timedelta(seconds=grace_seconds)
+    return [int(r[0]) for r in conn.execute(_SILENT, {"before": before}).fetchall()]
+
+
+_RECORD_NO_RECIPIENT = """
+INSERT INTO notifications (alert_id, alert_ids, recipient_id, phone, reason, severity, body, status,
+                           last_error, created_at, next_attempt_at)
+SELECT a.id, ARRAY[a.id], NULL, '', 'new', a.severity, '', 'suppressed', %(reason)s, %(now)s, %(now)s
+FROM alerts a
+WHERE a.id = ANY(%(ids)s)
+  AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.alert_ids @> ARRAY[a.id] AND n.recipient_id IS NULL
+                  AND n.last_error = %(reason)s)
+"""
+
+
+def record_unheard(conn: psycopg.Connection, alert_ids: list[int], reason: str, now: datetime) -> int:
+    """Record once per alert why nobody can be told (a 'suppressed' row without recipient); returns rows added."""
+    if not alert_ids:
+        return 0
+    return conn.execute(_RECORD_NO_RECIPIENT, {"ids": alert_ids, "reason": reason, "now": now}).rowcount

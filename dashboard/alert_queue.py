@@ -14,6 +14,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from alerts import people, store
+from alerts.heard import NoticeFact, suppression_reason
 from alerts.lifecycle import DISPOSITIONS, AlertEvent, AlertState, LifecycleError
 from dashboard.access import User, can, scope_clause
 
@@ -102,7 +103,8 @@ def load_alert_detail(conn: psycopg.Connection, user: User, alert_id: int) -> di
             " ORDER BY time, id", (alert_id,)).fetchall()
         notes = cur.execute(
             "SELECT n.id, n.created_at, n.sent_at, n.phone, n.reason, n.status, n.error_code, n.attempts,"
-            " n.escalation_step, r.name AS recipient"
+            " n.escalation_step, r.name AS recipient,"
+            " CASE WHEN n.status = 'suppressed' THEN n.last_error END AS suppressed_by"
             " FROM notifications n LEFT JOIN recipients r ON r.id = n.recipient_id"
             " WHERE n.alert_id = %(id)s OR %(id)s = ANY(n.alert_ids) ORDER BY n.created_at, n.id",
             {"id": alert_id}).fetchall()
@@ -112,7 +114,9 @@ def load_alert_detail(conn: psycopg.Connection, user: User, alert_id: int) -> di
     if not can(user.role, "alert.act"):  # viewers watch; they need no one's phone number
         for n in notes:
             n["phone"] = mask_phone(n["phone"])
-    return {"alert": alert, "events": events, "notifications": notes, "reports": reports}
+    # Why nobody was told (a silence, a maintenance window, a platform fault, no recipient), shown on the alert.
+    not_sent = suppression_reason([NoticeFact(alert_id, n["status"], n["suppressed_by"]) for n in notes])
+    return {"alert": alert, "events": events, "notifications": notes, "reports": reports, "not_sent_because": not_sent}
 
 
 def mask_phone(phone: str) -> str:

@@ -23,6 +23,7 @@ DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "examples" / "fengxi
 def demo_components(settings: Settings, registry_path: Path) -> list[Component]:
     """Every component in one process: the alert engine hears ingest's batches directly (no bus)."""
     from alerts.service import AlertService
+    from alerts.watchdog import Watchdog
     from dashboard.service import DashboardService
     from device_sim.service import SimService
     from ingest.service import IngestService
@@ -35,6 +36,7 @@ def demo_components(settings: Settings, registry_path: Path) -> list[Component]:
         SimService(settings, registry_path=registry_path, scenario="demo"),
         DashboardService(settings),
         HealthReporter(settings),
+        Watchdog(settings),
     ]
 
 
@@ -61,10 +63,14 @@ def run_demo(
             flush=True,
         )
         asyncio.run(run_components(components, duration_seconds=duration_seconds))
+        failed = [f"{c.name}: {why}" for c in components if (why := getattr(c, "failure", None))]
     finally:
         if started_stack and not keep_stack:
             print("stopping the local stack ...", flush=True)
             launcher.down(settings.state_dir)
+    if failed:  # a component whose thread died stopped the demo: say so and exit non-zero
+        print("envmon demo stopped: " + "; ".join(failed), flush=True)
+        return 1
     print("envmon demo stopped.")
     return 0
 

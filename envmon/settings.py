@@ -112,6 +112,28 @@ class Settings(BaseSettings):
     alerts_shard: str = "*"
     # Generate the inspection report (HTML and PDF, zh-CN and English) when an alert opens or changes.
     alerts_reports: bool = True
+    # /healthz turns 503 when the oldest batch waiting for the engine is older than this (it falls behind).
+    alerts_max_lag_seconds: float = Field(default=30.0, gt=0)
+    # ... or when the engine's or the SMS sender's database has been failing for longer than this.
+    alerts_database_retry_max_seconds: float = Field(default=30.0, gt=0)
+    # An open pollution or safety alert older than this with no notification and no recorded reason is
+    # "silent" (metric envmon_alerts_silent, /healthz check silent_alerts); covers the SMS grouping window.
+    alerts_silent_grace_seconds: float = Field(default=120.0, gt=0)
+    # The platform watchdog (`envmon watchdog`, alerts/watchdog.py): how often it looks, which services must
+    # have a fresh healthy heartbeat, when a heartbeat is stale, when a district's silence is a platform
+    # fault (at least this share and this many of its recently reporting devices silent at once; a device
+    # is silent after max(watchdog_device_silent_seconds, 3 reporting intervals)), how long calm must last
+    # before recovery is announced, and the registry recipient role that is paged.
+    watchdog_interval_seconds: float = Field(default=5.0, gt=0)
+    # How often ingest and the alert service write their heartbeat (envmon/heartbeat.py).
+    heartbeat_interval_seconds: float = Field(default=5.0, gt=0)
+    watchdog_services: list[str] = Field(default_factory=lambda: ["ingest", "alerts"])
+    watchdog_stale_seconds: float = Field(default=30.0, gt=0)
+    watchdog_device_silent_seconds: float = Field(default=120.0, gt=0)
+    watchdog_district_silent_fraction: float = Field(default=0.5, gt=0, le=1)
+    watchdog_district_min_silent_devices: int = Field(default=3, ge=1)
+    watchdog_recovery_hold_seconds: float = Field(default=60.0, ge=0)
+    watchdog_recipient_role: str = "platform_admin"
     # Where people reach envmon from outside (links in SMS, the callback URL Twilio signs).
     public_base_url: str = "http://127.0.0.1:8080"
     report_link_ttl_seconds: int = Field(default=7 * 86400, gt=0)

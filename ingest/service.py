@@ -8,10 +8,11 @@ import sys
 import threading
 import time
 
+from envmon.heartbeat import HeartbeatWriter
 from envmon.settings import Settings
 from ingest.batch_bus import BatchPublisher
 from ingest.gateway import Hj212Gateway
-from ingest.http import serve_http
+from ingest.http import health, serve_http
 from ingest.mqtt_source import MqttSource
 from ingest.pipeline import BatchSubscriber, Pipeline, PipelineConfig
 from ingest.presence import PresenceMonitor
@@ -54,6 +55,10 @@ class IngestService:
             self._add_mqtt(settings)
         use_hj212 = settings.ingest_hj212 if hj212 is None else hj212
         self.gateway = Hj212Gateway(self.pipeline, settings.hj212_host, settings.hj212_port) if use_hj212 else None
+        # /healthz's verdict, written to PostgreSQL every few seconds for the platform watchdog.
+        self._started = time.time()
+        self.heartbeat = HeartbeatWriter(settings.require_database_url(), "ingest", self.health,
+                                         beat_seconds=settings.heartbeat_interval_seconds)
 
     def _add_mqtt(self, settings: Settings) -> None:
         source = MqttSource(
@@ -82,10 +87,12 @@ class IngestService:
         sys.setswitchinterval(self._settings.ingest_gil_switch_seconds)
         for thread in self._threads:
             thread.start()
+        self._started = time.time()
         server = serve_http(
-            self.pipeline.metrics, self._settings.ingest_http_host, self._settings.ingest_http_port, time.time()
+            self.pipeline.metrics, self._settings.ingest_http_host, self._settings.ingest_http_port, self._started
         )
         self._http = server
+        self.heartbeat.start()
         if self.source is not None:
             self.source.start()
         port = int(server.server_address[1])
@@ -95,6 +102,10 @@ class IngestService:
             port,
         )
         return port
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        """The same verdict as /healthz (for the heartbeat)."""
+        return health(self.pipeline.metrics, self._started, time.time())
 
     def wait_connected(self, timeout: float) -> bool:
         """True once the MQTT source is connected (at once when there is none)."""
@@ -107,6 +118,7 @@ class IngestService:
         self._stop.set()
         self._threads[0].join(timeout=60)
         self._http.shutdown()
+        self.heartbeat.stop()
         log.info("ingest stopped")
 
     async def run(self, stop: asyncio.Event) -> None:

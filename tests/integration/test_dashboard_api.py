@@ -416,3 +416,29 @@ def test_plant_chart_draws_the_registry_lines_including_gas_level_2(world: World
         page = c.get("/plants/T-001").text
         assert '<li class="line-level2" data-kind="level2">二级报警 13.2</li>' in page
         assert '<td class="value">0.2608</td>' in page
+
+
+def test_an_alert_nobody_was_texted_shows_why_on_its_page_in_both_languages(world: World) -> None:
+    """Issue 15 §3: the suppression reason recorded in the outbox is shown on the alert."""
+    with psycopg.connect(world.database_url) as conn:
+        conn.execute("INSERT INTO silences (site_id, starts_at, ends_at, reason, created_by)"
+                     " VALUES (%s, now() - interval '1 minute', now() + interval '1 hour', '停产检修', 'test')",
+                     [world.sites["T-001"]])
+    alert_id = raise_alert(world)
+    with client(world) as c:
+        csrf = login(c, "operator")
+        detail = c.get(f"/api/alerts/{alert_id}").json()
+        assert detail["not_sent_because"] == "silenced: 停产检修"
+        assert [n["suppressed_by"] for n in detail["notifications"]] == ["silenced: 停产检修"]
+        page = c.get(f"/alerts/{alert_id}").text
+        assert "未发送: 已静默: 停产检修" in page
+        c.post("/locale", data={"locale": "en", "csrf_token": csrf, "back": "/"})
+        assert "Not sent: silenced: 停产检修" in c.get(f"/alerts/{alert_id}").text
+
+
+def test_an_alert_that_was_texted_shows_no_reason(world: World) -> None:
+    alert_id = raise_alert(world)
+    with client(world) as c:
+        login(c, "operator")
+        assert c.get(f"/api/alerts/{alert_id}").json()["not_sent_because"] is None
+        assert 'id="not-sent"' not in c.get(f"/alerts/{alert_id}").text

@@ -23,8 +23,8 @@ from envmon.settings import Settings, load_settings
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
-ENVMON_SERVICES = ("migrate", "ingest", "alerts", "dashboard")
-UNITS = ("envmon-migrate", "envmon-ingest", "envmon-alerts", "envmon-dashboard")
+ENVMON_SERVICES = ("migrate", "ingest", "alerts", "watchdog", "dashboard")
+UNITS = ("envmon-migrate", "envmon-ingest", "envmon-alerts", "envmon-watchdog", "envmon-dashboard")
 # Variables envmon reads that are not fields of Settings.
 NON_FIELD_VARIABLES = {"ENVMON_CONFIG"}
 

@@ -104,3 +104,48 @@ def test_envmon_replay_prints_json_lines(tmp_path: object, capsys: pytest.Captur
     assert main(["replay", "--registry", str(folder / "registry.toml"), str(folder / "readings.csv")]) == 0
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["kind"] for line in out] == ["transition", "notification"]
+
+
+def test_a_new_exceedance_after_an_acknowledged_and_resolved_one_is_texted() -> None:
+    """Issue 15 §3: exceedance, acknowledged with a disposition, resolved when the value came back, and a new
+    exceedance eight minutes later of the same device, pollutant and rule: the new alert is texted."""
+    engine = Replay(parse_registry(registry()), load_policy(""), zone=ZONE)
+    first = list(engine.run(csv_of([(s, WATER, "w20117", 150.0, "N") for s in range(0, 10)])))
+    [opened] = [line for line in first if line["kind"] == "transition" and line["transition"] == "open"]
+    engine.acknowledge(str(opened["alert"]), actor="insp-a", disposition="confirmed", now=START + timedelta(seconds=10))
+    back = list(engine.run(csv_of([(s, WATER, "w20117", 20.0, "N") for s in range(10, 100)])))
+    assert [line["state"] for line in back if line["kind"] == "transition"] == ["resolved"]
+    again = list(engine.run(csv_of([(s, WATER, "w20117", 150.0, "N") for s in range(550, 560)])))
+    [reopened] = [line for line in again if line["kind"] == "transition" and line["transition"] == "open"]
+    assert reopened["alert"] != opened["alert"]
+    sms = [(m["phone"], m["reason"], m["alert"]) for m in again if m["kind"] == "notification"]
+    assert (INSPECTOR_PHONE, "new", reopened["alert"]) in sms
+    assert engine.silent_alerts(START + timedelta(seconds=700), grace_seconds=60) == []
+
+
+@pytest.mark.parametrize("repeat_seconds", [600, 1800])
+def test_a_warning_flapping_in_90_second_blocks_is_damped_by_the_engine_and_every_alert_is_told(
+    repeat_seconds: int,
+) -> None:
+    # Cr(VI) 95 µg/L is above the 80 µg/L warning line, 30 µg/L below its clear line; the warning does not latch,
+    # so each block above opens a new alert until the engine sees the key flapping and holds it open.
+    rows = [(s, WATER, "w20117", 95.0 if (s // 90) % 2 == 0 else 30.0, "N") for s in range(600)]
+    engine = Replay(parse_registry(registry(repeat_seconds)), load_policy(""), zone=ZONE)
+    lines = list(engine.run(csv_of(rows)))
+    opened = {line["alert"] for line in lines if line["kind"] == "transition" and line["transition"] == "open"}
+    told = {m["alert"] for m in lines if m["kind"] == "notification" and m["phone"] == INSPECTOR_PHONE}
+    per_phone: dict[object, int] = {}
+    for m in (line for line in lines if line["kind"] == "notification"):
+        per_phone[m["phone"]] = per_phone.get(m["phone"], 0) + 1
+    flap_opens = load_policy("").rule("instant").flap_opens
+    assert len(opened) >= 2 and told == opened
+    assert max(per_phone.values()) <= flap_opens + 600 // repeat_seconds, per_phone
+    assert engine.silent_alerts(START + timedelta(seconds=600), grace_seconds=60) == []
+
+
+def test_an_alarm_no_chain_routes_records_why_nobody_was_told() -> None:
+    no_gas_chain = registry()[: registry().index('[[escalation_chains]]\ncode = "gas"')]
+    engine = Replay(parse_registry(no_gas_chain), load_policy(""), zone=ZONE)
+    lines = list(engine.run(csv_of([(0, GAS, "s02001", 20.0, "N")])))
+    assert [line["kind"] for line in lines] == ["transition"]  # nobody to text ...
+    assert engine.silent_alerts(START + timedelta(seconds=600), grace_seconds=60) == []  # ... and it says so

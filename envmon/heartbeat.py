@@ -1,0 +1,112 @@
+"""Heartbeats in PostgreSQL: each ingest and alert process writes its health every few seconds.
+
+The platform watchdog (alerts/watchdog.py) reads them in a process of its own, so it notices a service
+that died, hangs or reports itself unhealthy even when the alert engine is the one that is down. A row
+is the process's own (service, instance); a clean stop deletes it, a crash leaves it to go stale.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+log = logging.getLogger(__name__)
+BEAT_SECONDS = 5.0
+Health = Callable[[], tuple[bool, dict[str, object]]]
+
+_UPSERT = """
+INSERT INTO service_heartbeats (service, instance, role, ok, detail, started_at, beat_at)
+VALUES (%(service)s, %(instance)s, %(role)s, %(ok)s, %(detail)s, %(started)s, coalesce(%(now)s, now()))
+ON CONFLICT (service, instance) DO UPDATE SET role = EXCLUDED.role, ok = EXCLUDED.ok, detail = EXCLUDED.detail,
+    started_at = EXCLUDED.started_at, beat_at = EXCLUDED.beat_at
+"""
+
+
+def instance_name() -> str:
+    """This process: host and pid (a restarted process is a new instance; the old row goes stale)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def write_heartbeat(
+    conn: psycopg.Connection, *, service: str, instance: str, ok: bool, detail: dict[str, object],
+    started: datetime, now: datetime | None,
+) -> None:
+    """Record one beat (autocommit connection, or inside the caller's transaction). `now` None: the database's
+    clock, the one the watchdog compares with, so clocks of other hosts do not matter."""
+    role = str(detail.get("role", "active"))
+    conn.execute(_UPSERT, {"service": service, "instance": instance, "role": role, "ok": ok,
+                           "detail": Jsonb(detail, dumps=_dumps), "started": started, "now": now})
+
+
+def delete_heartbeat(conn: psycopg.Connection, *, service: str, instance: str) -> None:
+    """A clean stop: the instance is gone on purpose, not dead."""
+    conn.execute("DELETE FROM service_heartbeats WHERE service = %s AND instance = %s", [service, instance])
+
+
+def _dumps(value: object) -> str:
+    import json
+
+    return json.dumps(value, default=str, allow_nan=False)
+
+
+class HeartbeatWriter:
+    """A daemon thread writing `health()` every BEAT_SECONDS until stopped; database trouble is retried."""
+
+    def __init__(self, database_url: str, service: str, health: Health, *, beat_seconds: float = BEAT_SECONDS) -> None:
+        self._url = database_url
+        self.service = service
+        self.instance = instance_name()
+        self._health = health
+        self._beat_seconds = beat_seconds
+        self._stop = threading.Event()
+        self._started = datetime.now(UTC)
+        self._thread = threading.Thread(target=self._run, name=f"{service}-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        """Start beating."""
+        self._thread.start()
+
+    def stop(self, *, forget: bool = True) -> None:
+        """Stop beating; `forget` deletes the row (a clean stop is not a fault). A service that failed keeps
+        its row, which goes stale, so the watchdog pages."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+        if not forget:
+            return
+        try:
+            with psycopg.connect(self._url, connect_timeout=5, autocommit=True) as conn:
+                delete_heartbeat(conn, service=self.service, instance=self.instance)
+        except psycopg.Error as exc:
+            log.warning("could not remove the %s heartbeat: %s", self.service, exc)
+
+    def _verdict(self) -> tuple[bool, dict[str, object]]:
+        try:
+            return self._health()
+        except Exception as exc:  # a broken health check is an unhealthy service, not a dead heartbeat
+            log.exception("%s health check failed", self.service)
+            return False, {"error": repr(exc)}
+
+    def _run(self) -> None:
+        conn: psycopg.Connection | None = None
+        while not self._stop.is_set():
+            try:
+                conn = conn if conn is not None and not conn.closed else psycopg.connect(
+                    self._url, application_name=f"envmon-{self.service}-heartbeat", connect_timeout=5, autocommit=True)
+                ok, detail = self._verdict()
+                write_heartbeat(conn, service=self.service, instance=self.instance, ok=ok, detail=detail,
+                                started=self._started, now=None)
+            except psycopg.Error as exc:
+                log.warning("%s heartbeat not written (will retry): %s", self.service, exc)
+                if conn is not None:
+                    conn.close()
+                conn = None
+            self._stop.wait(self._beat_seconds)
+        if conn is not None:
+            conn.close()

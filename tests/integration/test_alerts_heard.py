@@ -1,0 +1,65 @@
+"""Every alert is heard, live (issue 15 §3): the finding reproduced on the running service, and the invariant
+checked in the database afterwards."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import numpy as np
+import psycopg
+import pytest
+
+from alerts import store
+from alerts.fake_twilio import FakeTwilio
+from alerts.model import ReadingBatch
+from alerts.people import acknowledge_alert
+from envmon.stack.launcher import StackState
+from tests.alert_helpers import GAS, SAFETY_PHONE, alert_settings, load_alert_registry, query, start_alerts, wait_until
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    with FakeTwilio() as server:
+        yield server
+
+
+def h2s(device_id: int, start_s: float, values: list[float]) -> ReadingBatch:
+    """H2S readings one second apart from start_s (epoch seconds)."""
+    n = len(values)
+    return ReadingBatch(
+        codes=("s02001",), time_s=start_s + np.arange(n, dtype=np.float64), device_id=np.full(n, device_id, np.int32),
+        pollutant=np.zeros(n, dtype=np.int16), value=np.array(values, dtype=np.float64),
+        flag=np.full(n, ord("N"), dtype=np.uint8), basis=np.zeros(n, dtype=np.int8),
+    )
+
+
+def test_a_new_alarm_after_an_acknowledged_and_resolved_one_is_texted(
+    stack: StackState, database_url: str, fake: FakeTwilio
+) -> None:
+    """Alarm, acknowledged with a disposition, resolved when the value came back, and the same device, pollutant
+    and rule alarming again well within the repeat interval: the new alert gets its SMS."""
+    load_alert_registry(database_url)
+    service = start_alerts(alert_settings(stack, database_url, fake))
+    device = int(query(database_url, "SELECT id FROM devices WHERE mn = %s", GAS)[0][0])
+    t0 = time.time() - 60
+    try:
+        service.submit(h2s(device, t0, [20.0]))
+        [first] = fake.wait_for_messages(1)
+        [(alert_id,)] = query(database_url, "SELECT id FROM alerts")
+        with psycopg.connect(database_url) as conn:
+            acknowledge_alert(conn, alert_id, actor="safety-b", disposition="confirmed", note=None, now=datetime.now(UTC))
+        service.submit(h2s(device, t0 + 1, [1.0] * 10))  # below the clear line for longer than its 5 s hold
+        assert wait_until(lambda: query(database_url, "SELECT state FROM alerts") == [("resolved",)])
+        service.submit(h2s(device, t0 + 20, [20.0]))
+        messages = fake.wait_for_messages(2, timeout_seconds=45)  # may wait out the 30 s grouping window
+        assert [m.to for m in messages] == [SAFETY_PHONE, SAFETY_PHONE]
+        [(second_code,)] = query(database_url, "SELECT code FROM alerts WHERE state = 'open'")
+        assert second_code in messages[1].body and second_code not in first.body
+        with psycopg.connect(database_url) as conn:
+            assert store.silent_alert_ids(conn, datetime.now(UTC), 0) == []
+    finally:
+        service.shutdown()
