@@ -25,9 +25,13 @@ HOUR_SLOTS = 3  # the hour being filled, the one in its grace period, one for cl
 DAY_SLOTS = 2
 KIND_NONE, KIND_WATER, KIND_GAS = 0, 1, 2
 FLAG_LETTERS = "NFMSDCTB"
-FLAG_BITS = np.zeros(256, dtype=np.uint8)
+# A letter outside HJ 212's list (HJ/T 212-2005 P for power failure, or anything else) is abnormal: it
+# rolls up as D (fault), so the interval it falls in is abnormal too.
+FLAG_BITS = np.full(256, 1 << FLAG_LETTERS.index("D"), dtype=np.uint8)
 for _i, _letter in enumerate(FLAG_LETTERS):
     FLAG_BITS[ord(_letter)] = 1 << _i
+_NORMAL_BITS = FLAG_BITS[ord("N")]
+_OVER_RANGE_BIT = FLAG_BITS[ord("T")]
 # The letter an abnormal interval is marked with when several abnormal flags occurred.
 _ROLLUP_PRIORITY = "DFMCTBS"
 _SEEN_BYTES = HOUR_S // 8
@@ -89,9 +93,12 @@ class AverageBook:
     ARRAYS = ("h_sum", "h_count", "h_total", "h_flags", "h_minutes", "h_seen", "d_sum", "d_hours", "d_total", "d_flags")
 
     def __init__(self, kinds: npt.NDArray[np.int8], minute_required: npt.NDArray[np.int64],
-                 policy: AveragesPolicy) -> None:
+                 policy: AveragesPolicy, *, over_range_counts: bool = True, early_days: bool = True) -> None:
         n = len(kinds)
         self.kinds, self.minute_required, self.policy = kinds, minute_required, policy
+        # T values counted (at least full scale) do not make their hour abnormal for validity.
+        self.tolerated_bits = np.uint8(_NORMAL_BITS | (_OVER_RANGE_BIT if over_range_counts else 0))
+        self.early_days = early_days
         self.h_sum = np.zeros((n, HOUR_SLOTS))
         self.h_count = np.zeros((n, HOUR_SLOTS), dtype=np.int64)
         self.h_total = np.zeros((n, HOUR_SLOTS), dtype=np.int64)
@@ -109,32 +116,35 @@ class AverageBook:
         self.late_dropped = 0
 
     def add(self, tracked: IntArray, time_s: FloatArray, value: FloatArray, flag: npt.NDArray[np.uint8],
-            minute_basis: BoolArray) -> list[ClosedPeriod]:
-        """Count readings (sorted by tracked series, then time); returns periods closed early for a newer one."""
+            minute_basis: BoolArray, valid: BoolArray | None = None) -> list[ClosedPeriod]:
+        """Count readings (sorted by tracked series, then time); returns periods closed early for a newer one.
+
+        `valid` says which values enter the means (default: the N-flagged ones)."""
+        valid = flag == ord("N") if valid is None else valid
         hours = (time_s // HOUR_S).astype(np.int64)
         first, last = int(hours.min()), int(hours.max())
         if first == last:
-            return [*self._open_hour(first), *self._add_hour(tracked, time_s, value, flag, minute_basis, hours)]
+            return [*self._open_hour(first), *self._add_hour(tracked, time_s, value, flag, minute_basis, hours, valid)]
         closed: list[ClosedPeriod] = []
         for hour in np.unique(hours).tolist():  # in time order, so a batch spanning hours loses nothing
             mask = hours == hour
             closed += self._open_hour(hour)
             closed += self._add_hour(tracked[mask], time_s[mask], value[mask], flag[mask], minute_basis[mask],
-                                     hours[mask])
+                                     hours[mask], valid[mask])
         return closed
 
     def _add_hour(self, tracked: IntArray, time_s: FloatArray, value: FloatArray, flag: npt.NDArray[np.uint8],
-                  minute_basis: BoolArray, hours: IntArray) -> list[ClosedPeriod]:
+                  minute_basis: BoolArray, hours: IntArray, valid: BoolArray) -> list[ClosedPeriod]:
         slot = hours % HOUR_SLOTS
         keep = (self.slot_hour[slot] == hours) & ~self.hour_closed[slot]
         self.late_dropped += len(keep) - int(keep.sum())
         second = (time_s - hours * HOUR_S).astype(np.int64)
         self._count(tracked[keep] * HOUR_SLOTS + slot[keep], second[keep], value[keep], flag[keep],
-                    minute_basis[keep], self.minute_required[tracked[keep]])
+                    minute_basis[keep], self.minute_required[tracked[keep]], valid[keep])
         return []
 
     def _count(self, cell: IntArray, second: IntArray, value: FloatArray, flag: npt.NDArray[np.uint8],
-               minute_basis: BoolArray, required: IntArray) -> None:
+               minute_basis: BoolArray, required: IntArray, valid: BoolArray) -> None:
         """Add to the cells (series x hour slot); rows arrive grouped by cell, in time order."""
         dup = np.zeros(len(cell), dtype=bool)
         dup[1:] = (cell[1:] == cell[:-1]) & (second[1:] == second[:-1])
@@ -144,6 +154,7 @@ class AverageBook:
         unseen = ~dup & ((seen[byte_cell] & bit) == 0)  # a reading seen twice counts once
         cell, second, value, flag, byte_cell, bit = (cell[unseen], second[unseen], value[unseen], flag[unseen],
                                                      byte_cell[unseen], bit[unseen])
+        valid = valid[unseen]
         minute_basis, required = minute_basis[unseen], required[unseen]
         if len(cell) == 0:
             return
@@ -151,7 +162,6 @@ class AverageBook:
         seen[byte_cell[starts]] |= np.bitwise_or.reduceat(bit, starts)
         starts = _group_starts(cell)
         cells = cell[starts]
-        valid = flag == ord("N")
         self.h_total.reshape(-1)[cells] += np.diff(np.append(starts, len(cell)))
         self.h_flags.reshape(-1)[cells] |= np.bitwise_or.reduceat(FLAG_BITS[flag], starts)
         self.h_sum.reshape(-1)[cells] += np.add.reduceat(np.where(valid, value, 0.0), starts)
@@ -204,12 +214,12 @@ class AverageBook:
             average = np.where(count > 0, self.h_sum[tracked, slot] / count, np.nan)
         normal_gas = count >= p.flue_gas_normal_ratio * self.h_total[tracked, slot]
         flag = np.where(water, _rollup_letters(self.h_flags[tracked, slot]), np.where(normal_gas, "N", "D"))
-        if p.wastewater_abnormal_hour_invalid:
-            valid &= ~water | (flag == "N")
+        if p.wastewater_abnormal_hour_invalid:  # HJ 212 roll-up: an abnormal value makes the hour abnormal
+            valid &= ~water | ((self.h_flags[tracked, slot] & ~self.tolerated_bits) == 0)
         period = ClosedPeriod("hour", hour * HOUR_S, (hour + 1) * HOUR_S, tracked, average, valid,
                               np.where(water, count, minutes), tuple(flag.tolist()))
         closed = self._feed_day(period)
-        return [*closed, period]
+        return [*closed, period, *self._running_day(period)]
 
     def _feed_day(self, hour: ClosedPeriod) -> list[ClosedPeriod]:
         day = cst_day(hour.start_s)
@@ -232,6 +242,25 @@ class AverageBook:
         letters = np.array(hour.flag, dtype="<U1")
         self.d_flags[hour.tracked, slot] |= FLAG_BITS[letters.view(np.uint32).astype(np.uint8)]
         return closed
+
+    def _running_day(self, hour: ClosedPeriod) -> list[ClosedPeriod]:
+        """The lowest daily mean still possible for wastewater series of the open day: as if every hour left
+        were valid at zero. When even that exceeds a limit, the day's exceedance is certain already."""
+        day = cst_day(hour.start_s)
+        slot = day % DAY_SLOTS
+        day_end = (day + 1) * DAY_S - CST_OFFSET_S
+        hours_left = int(round((day_end - hour.end_s) / HOUR_S))
+        if not self.early_days or hours_left <= 0 or self.slot_day[slot] != day or self.day_closed[slot]:
+            return []
+        tracked = hour.tracked[self.kinds[hour.tracked] == KIND_WATER]
+        hours = self.d_hours[tracked, slot]
+        tracked, hours = tracked[hours > 0], hours[hours > 0]
+        if len(tracked) == 0:
+            return []
+        lowest = self.d_sum[tracked, slot] / (hours + hours_left)
+        valid = hours >= self.policy.wastewater_day_min_valid_hours
+        start = day * DAY_S - CST_OFFSET_S
+        return [ClosedPeriod("day_so_far", start, hour.end_s, tracked, lowest, valid, hours, ("N",) * len(tracked))]
 
     def _close_day(self, slot: int) -> ClosedPeriod:
         day = int(self.slot_day[slot])
