@@ -446,8 +446,11 @@ class Engine:
         limit = lt.limits[index] if index >= 0 else None
         below = limit is not None and limit.lower is not None and (limit.upper is None or value < limit.lower)
         sign = -1 if below else 1
+        detail = {**(detail or {}), "side": "lower" if below else "upper"}
         if limit is not None and rule == "instant" and limit.basis != "instant":
-            detail = {**(detail or {}), "prewarning_of": limit.basis}
+            detail["prewarning_of"] = limit.basis
+        if index >= 0 and lt.warning_line[index] is not None:
+            detail["warning_line"] = lt.warning_line[index]
         # The value as judged (exact decimal), so no float artefact reaches a record or a message.
         obs = Observation(time_s, tier, held, lt.judged_value(index, value), limit.limit_id if limit else None,
                           lt.limit_value(index, value, max(tier, held)), detail)

@@ -208,6 +208,9 @@ class LimitTable:
         self.lo: FloatArray = np.array([[_float_of(t, False) for t in lo] for _, lo in exact] + [[-np.inf] * TIERS],
                                        dtype=np.float64).reshape(-1, TIERS)
         self.is_gas = np.array([lim.scheme == "gas_alarm" for lim in self.limits] + [False])
+        # The warning line of upper discharge limits, exact as written times the ratio (for the words).
+        self.warning_line = [float(hi[0][0]) if hi[0] is not None and not gas else None
+                             for (hi, _), gas in zip(exact, self.is_gas[:-1].tolist(), strict=True)]
         self._build_timelines(layout)
 
     def _build_timelines(self, layout: SeriesLayout) -> None:
