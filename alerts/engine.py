@@ -123,6 +123,11 @@ class Engine:
         units = [p.canonical_unit for p in catalogue.pollutants]
         self._is_conc = np.array([u in CONCENTRATION_UNITS for u in units])
         self._is_flow = np.array([c in FLOW_CODES for c in self._layout.codes])
+        self._water_flow_col = self._col_of.get("w00000", -1)
+        # Devices whose outfall flow weighs their wastewater means (HJ 356-2019).
+        self._weighs = np.array([self._policy.averages.flow_weighted and "w00000" in registry.devices[d].pollutants
+                                 for d in self._layout.device_ids], dtype=bool)
+        self._weighing = bool(self._weighs.any())
         self._active = np.zeros((len(SERIES_RULES), n_dev * n_codes), dtype=bool)
         self._last_time = np.full(n_dev * n_codes, -np.inf)
         self._last_value = np.full(n_dev * n_codes, np.nan)
@@ -133,7 +138,9 @@ class Engine:
         # The flag letter each series is in for each device flag rule (0: fine), and per device how many.
         self._flag_state = np.zeros(n_dev * n_codes, dtype=np.uint8)
         self._manual_state = np.zeros(n_dev * n_codes, dtype=np.uint8)
+        self._flagged = {rule: 0 for rule in DEVICE_FLAG_RULES}  # series with a nonzero state, per rule
         self._range_lo, self._range_hi = self._ranges(registry, n_dev * n_codes)
+        self._has_ranges = bool(registry.ranges)
         self._flow = np.full(n_dev, np.nan)
         self._flow_threshold = np.array([self._flow_threshold_of(d) for d in self._layout.device_ids])
         self._silence_s = np.array([self._silence_of(d) for d in self._layout.device_ids], dtype=np.float64)
@@ -368,14 +375,30 @@ class Engine:
         tracked = self._avg_index[series]
         use = (tracked >= 0) & (basis <= 1)
         if use.any():
+            value_all = value
             valid = flag[use] == N
             value = value[use]
-            if self._policy.judging.over_range_in_averages == "range_upper":
-                over = flag[use] == T  # enters the means as at least full scale
+            over = flag[use] == T  # enters the means as at least full scale
+            if self._policy.judging.over_range_in_averages == "range_upper" and over.any():
                 valid |= over
                 value = np.where(over, np.fmax(value, self._range_hi[series[use]]), value)
-            for period in self._book.add(tracked[use], time_s[use], value, flag[use], basis[use] == 1, valid):
+            flow = self._flow_at(series, value_all, flag, use) if self._weighing else None
+            for period in self._book.add(tracked[use], time_s[use], value, flag[use], basis[use] == 1, valid, flow):
                 self._period(period)
+
+    def _flow_at(self, series: npt.NDArray[np.int64], value: FloatArray, flag: npt.NDArray[np.uint8],
+                 use: npt.NDArray[np.bool_]) -> FloatArray:
+        """The outfall flow beside each reading: the device's latest normal w00000 of this batch, else the last
+        one seen before; NaN where the device's means are not flow-weighted. (One batch holds about one message
+        per device; a batch spanning several messages of a device weighs them all with its latest flow.)"""
+        n_codes = len(self._layout.codes)
+        slots = series // n_codes
+        latest = self._flow.copy()
+        rows = np.flatnonzero((series % n_codes == self._water_flow_col) & (flag == N))
+        latest[slots[rows]] = value[rows]  # rows are in time order within a series: the latest is written last
+        slots = slots[use]
+        flow: FloatArray = np.where(self._weighs[slots], latest[slots], np.nan)
+        return flow
 
     def _instants(self, series: npt.NDArray[np.int64], time_s: npt.NDArray[np.float64],
                   value: npt.NDArray[np.float64], flag: npt.NDArray[np.uint8]) -> None:
@@ -394,10 +417,10 @@ class Engine:
         self._note_flow(series, value, normal, last)
         cols = series % len(self._layout.codes)
         # Over the measuring range (HJ 212 T): the true value is at least full scale.
-        judged = np.where(over, np.fmax(value, self._range_hi[series]), value)
-        self._pollution(series, time_s, judged, normal | over, over)
-        for rule in DEVICE_FLAG_RULES:
-            self._device_flags(rule, series, time_s, flag)
+        any_over = bool(over.any())
+        judged = np.where(over, np.fmax(value, self._range_hi[series]), value) if any_over else value
+        self._pollution(series, time_s, judged, normal | over if any_over else normal, over)
+        self._device_flags(series, time_s, flag, np.flatnonzero(~normal))
         self._device_rules(series, time_s, value, normal, cols, runs)
 
     def _runs(self, series: npt.NDArray[np.int64], value: npt.NDArray[np.float64], normal: npt.NDArray[np.bool_],
@@ -456,30 +479,67 @@ class Engine:
                           lt.limit_value(index, value, max(tier, held)), detail)
         self._observe(key, obs, sign)
 
-    def _device_flags(self, rule: str, series: npt.NDArray[np.int64], time_s: npt.NDArray[np.float64],
-                      flag: npt.NDArray[np.uint8]) -> None:
-        """One alert per device for `rule`, its condition: some series of the device is in a raising flag."""
-        state = self._flag_state if rule == "flag" else self._manual_state
-        bad = (flag != N) & (flag != S) if rule == "flag" else flag == S
+    def _device_flags(self, series: npt.NDArray[np.int64], time_s: FloatArray, flag: npt.NDArray[np.uint8],
+                      abnormal: npt.NDArray[np.intp]) -> None:
+        """One alert per device for each DEVICE_FLAG_RULES rule: some series of the device is in a raising flag
+        (flag: anything but N and S; manual: S)."""
         n_codes = len(self._layout.codes)
-        slots = series // n_codes
-        picked = np.flatnonzero(bad | (state[series] != 0) | self._device_active[rule][slots])
+        # The usual batch is all N with no device in a flag: only the abnormal rows need a look.
+        rows = [abnormal]
+        if self._flagged["flag"] or self._flagged["manual"]:
+            rows.append(np.flatnonzero(self._flag_state[series] | self._manual_state[series]))
+        active = self._device_active["flag"] | self._device_active["manual"]
+        if active.any():
+            rows.append(np.flatnonzero(active[series // n_codes]))
+        picked = np.unique(np.concatenate(rows)) if len(rows) > 1 else rows[0]
         if len(picked) == 0:
             return
-        picked = picked[np.lexsort((time_s[picked], slots[picked]))]
+        slots = series[picked] // n_codes
+        order = np.lexsort((time_s[picked], slots))
+        picked, slots = picked[order], slots[order]
         ends = np.ones(len(picked), dtype=bool)  # one observation per device and reading time
-        ends[:-1] = (slots[picked[1:]] != slots[picked[:-1]]) | (time_s[picked[1:]] != time_s[picked[:-1]])
-        for i, end in zip(picked.tolist(), ends.tolist(), strict=True):
-            state[series[i]] = flag[i] if bad[i] else 0
-            if not end:
-                continue
-            slot = int(slots[i])
-            letters = state[slot * n_codes:(slot + 1) * n_codes]
-            flags = {self._layout.codes[c]: chr(letters[c]) for c in np.flatnonzero(letters).tolist()}
-            tier = int(bool(flags))
-            key = AlertKey(self._layout.device_ids[slot], WHOLE_DEVICE, rule)
-            detail = {"flags": flags} if tier else None
-            self._observe(key, Observation(float(time_s[i]), tier, tier, None, detail=detail), 0)
+        ends[:-1] = (slots[1:] != slots[:-1]) | (time_s[picked[1:]] != time_s[picked[:-1]])
+        changed = {rule: False for rule in DEVICE_FLAG_RULES}
+        for i, slot, end in zip(picked.tolist(), slots.tolist(), ends.tolist(), strict=True):
+            letter = int(flag[i])
+            changed["flag"] |= self._set_flag_state("flag", int(series[i]), 0 if letter in (N, S) else letter)
+            changed["manual"] |= self._set_flag_state("manual", int(series[i]), letter if letter == S else 0)
+            if end:
+                for rule in DEVICE_FLAG_RULES:
+                    self._observe_device_flags(rule, slot, float(time_s[i]), changed[rule])
+                    changed[rule] = False
+
+    def _set_flag_state(self, rule: str, series: int, letter: int) -> bool:
+        """Set a series' letter for a rule; True if it changed."""
+        state = self._flag_state if rule == "flag" else self._manual_state
+        old = int(state[series])
+        if old == letter:
+            return False
+        self._flagged[rule] += int(letter != 0) - int(old != 0)
+        state[series] = letter
+        return True
+
+    def _observe_device_flags(self, rule: str, slot: int, time_s: float, changed: bool) -> None:
+        state = self._flag_state if rule == "flag" else self._manual_state
+        key = AlertKey(self._layout.device_ids[slot], WHOLE_DEVICE, rule)
+        st = self._keys.get(key)
+        if not changed and (st is None or self._is_settled(key, st, time_s)):
+            return  # nothing new for this device: an observation would change nothing
+        n_codes = len(self._layout.codes)
+        letters = state[slot * n_codes:(slot + 1) * n_codes]
+        nonzero = np.flatnonzero(letters).tolist() if self._flagged[rule] else []
+        flags = {self._layout.codes[c]: chr(letters[c]) for c in nonzero}
+        tier = int(bool(flags))
+        self._observe(key, Observation(time_s, tier, tier, None, detail={"flags": flags} if tier else None), 0)
+
+    def _is_settled(self, key: AlertKey, st: KeyState, time_s: float) -> bool:
+        """A raised device-flag key whose unchanged condition cannot move it now (no firing, no clearing)."""
+        if st.tier == 0 or st.clear_since is not None:
+            return False
+        if st.status == "firing":
+            return True
+        rp = self._policy.rule(key.rule)
+        return st.samples >= rp.hold_samples and time_s - st.since < rp.hold_seconds
 
     def _device_rules(self, series: npt.NDArray[np.int64], time_s: npt.NDArray[np.float64],
                       value: npt.NDArray[np.float64], normal: npt.NDArray[np.bool_],
@@ -489,9 +549,12 @@ class Engine:
         zero = conc & (value == 0) & (self._flow[slots] > self._flow_threshold[slots])
         negative = (conc | (self._is_flow[cols] & normal)) & (value < -self._policy.negative.tolerance)
         constant = conc & (runs >= self._policy.constant.samples)
-        ranged = normal & (np.isfinite(self._range_lo[series]) | np.isfinite(self._range_hi[series]))
-        # NaN bounds compare false, so a missing bound never fails the check.
-        implausible = ranged & ((value > self._range_hi[series]) | (value < self._range_lo[series]))
+        if self._has_ranges:
+            ranged = normal & (np.isfinite(self._range_lo[series]) | np.isfinite(self._range_hi[series]))
+            # NaN bounds compare false, so a missing bound never fails the check.
+            implausible = ranged & ((value > self._range_hi[series]) | (value < self._range_lo[series]))
+        else:
+            ranged = implausible = np.zeros(len(series), dtype=bool)
         evidence = {"zero_flow": conc, "negative": conc | (self._is_flow[cols] & normal), "constant": conc,
                     "implausible": ranged}
         for rule, cond in (("zero_flow", zero), ("negative", negative), ("constant", constant),
@@ -633,6 +696,8 @@ class Engine:
             keep_r, keep_c = rows >= 0, cols >= 0
             target = getattr(self, name).reshape(-1, n_codes)
             target[np.ix_(rows[keep_r], cols[keep_c])] = old[np.ix_(keep_r, keep_c)]
+        self._flagged = {"flag": int(np.count_nonzero(self._flag_state)),
+                         "manual": int(np.count_nonzero(self._manual_state))}
         old_tracked = {(int(d), str(c)): i for i, (d, c) in enumerate(snap["tracked"])}
         keys = [self._layout.key_of(s) for s in self._tracked.tolist()]
         row_map = np.array([old_tracked.get(k, -1) for k in keys], dtype=np.int64)

@@ -8,6 +8,7 @@ of each series becomes a timeline of segments, so a batch needs one vectorised l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -197,6 +198,7 @@ class LimitTable:
         exact = [exact_thresholds(lim) for lim in self.limits]
         self.decimals = np.array([stated_decimals(lim) for lim in self.limits] + [0], dtype=np.int64)
         self.exponent = self.decimals + GUARD_DIGITS
+        self._exponent_of, self._decimals_of = self.exponent.tolist(), self.decimals.tolist()
         # One extra row at the end, so index -1 (no limit) classifies as no tier.
         pairs = list(zip(exact, self.exponent[:-1].tolist(), strict=True))
         self.hi_int = np.array([[_scaled_hi(t, e) for t in hi] for (hi, _), e in pairs] + [[INT_MAX] * TIERS],
@@ -281,11 +283,16 @@ class LimitTable:
 
     def judged_value(self, index: int, value: float) -> float:
         """The value as it was judged: as written to the limit's decimals plus guard digits, or rounded."""
-        if index < 0 or not np.isfinite(value):
+        if index < 0 or not math.isfinite(value) or abs(value) > 1e9:
             return value
-        exponent, decimals = self.exponent[index:index + 1], self.decimals[index:index + 1]
-        scaled = int(scale_values(np.array([value]), exponent, decimals, self.rounded)[0])
-        return float(Decimal(scaled).scaleb(-int(exponent[0])))
+        exponent, decimals = int(self._exponent_of[index]), int(self._decimals_of[index])
+        scaled: int = round(value * 10.0**exponent)  # Python rounds half to even, as np.rint does
+        if self.rounded:
+            step = 10 ** (exponent - decimals)
+            quotient, rest = divmod(scaled, step)
+            scaled = (quotient + (rest * 2 > step or (rest * 2 == step and quotient % 2 == 1))) * step
+        judged: float = scaled / 10**exponent  # the nearest float to the decimal: 0.3, not 0.30000000000000004
+        return judged
 
     def held_tier(self, index: int, value: float, current: int, clear_ratio: float, tier: int) -> int:
         """The tier a firing condition keeps: its exact `tier`, or a tier up to `current` until the value is

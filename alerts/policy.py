@@ -86,6 +86,8 @@ class AveragesPolicy(_Strict):
     # averaged (HJ 356-2019 averages valid data only); false keeps its valid values (flag reported with it).
     wastewater_abnormal_hour_invalid: bool = True
     grace_seconds: float = Field(default=300.0, ge=0)  # late data still counts this long after a period ends
+    # Wastewater concentration means weighted by the outfall's flow (w00000) where the device measures it.
+    flow_weighted: bool = True
 
 
 class JudgingPolicy(_Strict):

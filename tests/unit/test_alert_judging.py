@@ -285,3 +285,31 @@ def test_the_day_of_cd_at_exactly_the_limit_raises_nothing() -> None:
     engine.evaluate(batch(rows), at(offset + 86000))
     out = engine.tick(at(offset + 86400))
     assert [t for t in out if t.key.rule in ("day_avg", "hour_avg", "instant")] == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        # (1*1 + 3*3) / (1 + 3) = 2.5 > 2.2; the arithmetic mean 2.0 is not.
+        pytest.param("true", [("open", 2.5)], id="flow-weighted-daily-mean-exceeds"),
+        pytest.param("false", [], id="arithmetic-daily-mean-does-not"),
+    ],
+)
+def test_wastewater_means_are_weighted_by_the_outfall_flow(setting: str, expected: list[tuple[str, float]]) -> None:
+    reg = dataclasses.replace(registry(), limits=[limit(WATER, "w20117", upper=2.2, basis="day")])
+    engine = Engine(reg, policy(f"[averages]\ngrace_seconds = 0\nflow_weighted = {setting}\n"
+                                "[judging]\nearly_daily_exceedance = false"))
+    engine.evaluate(batch([(0.0, WATER, "w00000", 1.0, "N"), (0.0, WATER, "w20117", 1.0, "N")]), at(0))
+    engine.evaluate(batch([(600.0, WATER, "w00000", 3.0, "N"), (600.0, WATER, "w20117", 3.0, "N")]), at(600))
+    out = [t for t in engine.tick(at(0).replace(hour=16)) if t.key.rule == "day_avg"]
+    assert [(t.kind, pytest.approx(t.value)) for t in out] == expected
+
+
+def test_the_flow_of_an_earlier_batch_weighs_later_readings() -> None:
+    reg = dataclasses.replace(registry(), limits=[limit(WATER, "w20117", upper=2.2, basis="day")])
+    engine = Engine(reg, policy("[averages]\ngrace_seconds = 0\n[judging]\nearly_daily_exceedance = false"))
+    engine.evaluate(batch([(0.0, WATER, "w00000", 1.0, "N"), (0.0, WATER, "w20117", 1.0, "N")]), at(0))
+    engine.evaluate(batch([(300.0, WATER, "w00000", 3.0, "N")]), at(300))
+    engine.evaluate(batch([(600.0, WATER, "w20117", 3.0, "N")]), at(600))
+    [opened] = [t for t in engine.tick(at(0).replace(hour=16)) if t.key.rule == "day_avg"]
+    assert opened.value == pytest.approx(2.5)
