@@ -99,6 +99,9 @@ THRESHOLD_WORDS: dict[str, tuple[str, str]] = {
 PREWARNING_WORDS: dict[str, tuple[str, str]] = {
     "day": ("超日均限值", "above the daily-mean limit"), "hour": ("超小时均值限值", "above the hourly-mean limit"),
 }
+MEAN_LIMIT_WORDS: dict[str, tuple[str, str]] = {
+    "day": ("日均限值", "daily-mean limit"), "hour": ("小时均值限值", "hourly-mean limit"),
+}
 OVER_RANGE_WORDS = ("超量程", "over range")
 EARLY_DAY_WORDS = ("日均值已确定超标", "daily mean certain to exceed")
 UNIT_DISPLAY: dict[str, tuple[str, str]] = {
@@ -235,6 +238,8 @@ def _limit_text(alert: AlertRecord, locale: Locale) -> str:
         words = _word(PREWARNING_WORDS, prewarning, locale)
         return f" {words}{number}" if zh else f", {words} {number}"
     label = _word(THRESHOLD_WORDS, kind, locale)
+    if isinstance(prewarning, str) and prewarning in PREWARNING_WORDS and kind == "limit":
+        label = _word(MEAN_LIMIT_WORDS, prewarning, locale)  # the line is a mean's limit, not the reading's
     if alert.severity == "warning" and kind == "limit" and isinstance(warning_line, (int, float)):
         line = _word(THRESHOLD_WORDS, "warning_line", locale) + ("" if zh else " ") + format_number(warning_line)
         return f" {line}({label}{number})" if zh else f", {line} ({label} {number})"
