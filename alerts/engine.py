@@ -10,6 +10,7 @@ inactive, go through Python; the rest is array arithmetic.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -450,34 +451,37 @@ class Engine:
         index = self._limits.lookup(LANE_INSTANT, series, time_s)
         tier = self._limits.tiers(index, value)
         active = self._active[_R["instant"], series] | self._active[_R["gas"], series]
-        for i in np.nonzero(judged & ((tier > 0) | active))[0].tolist():
-            rule = "gas" if self._limits.is_gas[index[i]] else "instant"
-            detail: dict[str, Any] = {"over_range": bool(over[i])}
-            if over[i] and np.isfinite(self._range_hi[series[i]]):
-                detail["range_upper"] = float(self._range_hi[series[i]])
-            self._limit_observation(rule, int(series[i]), float(time_s[i]), float(value[i]), int(index[i]),
-                                    int(tier[i]), detail)
+        picked = np.flatnonzero(judged & ((tier > 0) | active))
+        if len(picked) == 0:
+            return
+        columns = (series[picked], time_s[picked], value[picked], index[picked], tier[picked], over[picked],
+                   self._range_hi[series[picked]])
+        for s, t, v, i, k, is_over, full_scale in zip(*(c.tolist() for c in columns), strict=True):
+            rule = "gas" if self._limits.is_gas[i] else "instant"
+            detail: dict[str, Any] = {"over_range": is_over}
+            if is_over and math.isfinite(full_scale):
+                detail["range_upper"] = full_scale
+            self._limit_observation(rule, s, t, v, i, k, detail)
 
     def _limit_observation(self, rule: str, series: int, time_s: float, value: float, index: int, tier: int,
-                           detail: dict[str, Any] | None) -> None:
+                           detail: dict[str, Any]) -> None:
         device_id, code = self._layout.key_of(series)
         key = AlertKey(device_id, code, rule)
         st = self._keys.get(key)
         ratio = self._policy.rule(rule).clear_ratio
-        held = self._limits.held_tier(index, value, st.tier, ratio, tier) if st is not None and index >= 0 else 0
         lt = self._limits
+        held = lt.held_tier(index, value, st.tier, ratio, tier) if st is not None and index >= 0 else 0
         limit = lt.limits[index] if index >= 0 else None
         below = limit is not None and limit.lower is not None and (limit.upper is None or value < limit.lower)
-        sign = -1 if below else 1
-        detail = {**(detail or {}), "side": "lower" if below else "upper"}
-        if limit is not None and rule == "instant" and limit.basis != "instant":
-            detail["prewarning_of"] = limit.basis
-        if index >= 0 and lt.warning_line[index] is not None:
-            detail["warning_line"] = lt.warning_line[index]
+        detail["side"] = "lower" if below else "upper"
+        if limit is not None:
+            detail.update(lt.words[index])  # the warning line, and which mean's limit an instant pre-warns of
+            if rule != "instant":
+                detail.pop("prewarning_of", None)
         # The value as judged (exact decimal), so no float artefact reaches a record or a message.
         obs = Observation(time_s, tier, held, lt.judged_value(index, value), limit.limit_id if limit else None,
                           lt.limit_value(index, value, max(tier, held)), detail)
-        self._observe(key, obs, sign)
+        self._observe(key, obs, -1 if below else 1)
 
     def _device_flags(self, series: npt.NDArray[np.int64], time_s: FloatArray, flag: npt.NDArray[np.uint8],
                       abnormal: npt.NDArray[np.intp]) -> None:
@@ -486,6 +490,9 @@ class Engine:
         n_codes = len(self._layout.codes)
         # The usual batch is all N with no device in a flag: only the abnormal rows need a look.
         rows = [abnormal]
+        if len(abnormal):  # the later rows of a series flagged in this batch may end its flag
+            run_ends = np.searchsorted(series, series[abnormal], side="right")  # rows are in (series, time) order
+            rows += [np.arange(a, e) for a, e in zip(abnormal.tolist(), run_ends.tolist(), strict=True)]
         if self._flagged["flag"] or self._flagged["manual"]:
             rows.append(np.flatnonzero(self._flag_state[series] | self._manual_state[series]))
         active = self._device_active["flag"] | self._device_active["manual"]
@@ -500,10 +507,15 @@ class Engine:
         ends = np.ones(len(picked), dtype=bool)  # one observation per device and reading time
         ends[:-1] = (slots[1:] != slots[:-1]) | (time_s[picked[1:]] != time_s[picked[:-1]])
         changed = {rule: False for rule in DEVICE_FLAG_RULES}
-        for i, slot, end in zip(picked.tolist(), slots.tolist(), ends.tolist(), strict=True):
-            letter = int(flag[i])
-            changed["flag"] |= self._set_flag_state("flag", int(series[i]), 0 if letter in (N, S) else letter)
-            changed["manual"] |= self._set_flag_state("manual", int(series[i]), letter if letter == S else 0)
+        # Only a row that is flagged, or of a series that was (before or earlier in this batch), changes a state.
+        flagged = flag[picked] != N
+        touches = (flagged | (self._flag_state[series[picked]] != 0) | (self._manual_state[series[picked]] != 0)
+                   | np.isin(series[picked], series[picked[flagged]]))
+        for i, slot, end, touch in zip(picked.tolist(), slots.tolist(), ends.tolist(), touches.tolist(), strict=True):
+            if touch:
+                letter = int(flag[i])
+                changed["flag"] |= self._set_flag_state("flag", int(series[i]), 0 if letter in (N, S) else letter)
+                changed["manual"] |= self._set_flag_state("manual", int(series[i]), letter if letter == S else 0)
             if end:
                 for rule in DEVICE_FLAG_RULES:
                     self._observe_device_flags(rule, slot, float(time_s[i]), changed[rule])

@@ -213,6 +213,11 @@ class LimitTable:
         # The warning line of upper discharge limits, exact as written times the ratio (for the words).
         self.warning_line = [float(hi[0][0]) if hi[0] is not None and not gas else None
                              for (hi, _), gas in zip(exact, self.is_gas[:-1].tolist(), strict=True)]
+        # What the words need of each limit, beside the value: its warning line, the mean it is set on.
+        self.words: list[dict[str, object]] = [
+            {**({"warning_line": w} if w is not None else {}),
+             **({"prewarning_of": lim.basis} if lim.basis != "instant" else {})}
+            for lim, w in zip(self.limits, self.warning_line, strict=True)]
         self._build_timelines(layout)
 
     def _build_timelines(self, layout: SeriesLayout) -> None:

@@ -313,3 +313,10 @@ def test_the_flow_of_an_earlier_batch_weighs_later_readings() -> None:
     engine.evaluate(batch([(600.0, WATER, "w20117", 3.0, "N")]), at(600))
     [opened] = [t for t in engine.tick(at(0).replace(hour=16)) if t.key.rule == "day_avg"]
     assert opened.value == pytest.approx(2.5)
+
+
+def test_a_flag_and_its_return_to_normal_in_one_batch_leave_no_device_fault() -> None:
+    engine = Engine(registry(), policy("[rules.flag]\nhold_seconds = 0\nclear_hold_seconds = 0"))
+    out = engine.evaluate(batch([(0.0, WATER, "w20117", 0.5, "M"), (1.0, WATER, "w20117", 0.5, "N")]), at(1))
+    assert kinds(out) == ["open:flag:fault", "clear:flag:fault"]
+    assert kinds(engine.evaluate(batch([(2.0, WATER, "w20117", 0.5, "N")]), at(2))) == []
