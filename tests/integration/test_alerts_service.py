@@ -127,6 +127,7 @@ def test_an_unacknowledged_exceedance_escalates_to_the_next_step(
     # (issue 16): it escalates like any unacknowledged pollution alert, worded as a pre-warning.
     assert query(alert_db, "SELECT severity, state, escalation_level FROM alerts") == [("warning", "escalated", 1)]
     assert "超日均限值" in first.body
+    assert query(alert_db, "SELECT detail->>'prewarning_of', detail->>'side' FROM alerts") == [("day", "upper")]
 
 
 def test_a_restart_keeps_the_open_alert_and_sends_nothing_twice(
