@@ -320,3 +320,13 @@ def test_a_flag_and_its_return_to_normal_in_one_batch_leave_no_device_fault() ->
     out = engine.evaluate(batch([(0.0, WATER, "w20117", 0.5, "M"), (1.0, WATER, "w20117", 0.5, "N")]), at(1))
     assert kinds(out) == ["open:flag:fault", "clear:flag:fault"]
     assert kinds(engine.evaluate(batch([(2.0, WATER, "w20117", 0.5, "N")]), at(2))) == []
+
+
+def test_a_restored_engine_keeps_each_pollutants_flag_and_the_device_hold() -> None:
+    engine = Engine(registry(), policy())
+    engine.evaluate(batch([(0.0, WATER, "w20117", 0.5, "C"), (0.0, WATER, "w01001", 7.0, "C")]), at(0))
+    restored = Engine.restore(registry(), policy(), json.loads(json.dumps(engine.snapshot())))
+    out = restored.evaluate(batch([(120.0, WATER, "w00000", 3.0, "N")]), at(120))
+    out += restored.tick(at(121))
+    [opened] = opens(out)
+    assert opened.detail["flags"] == {"w01001": "C", "w20117": "C"}
