@@ -184,7 +184,10 @@ def _measurement(alert: AlertRecord, locale: Locale) -> str:
     basis = _word(BASIS_WORDS, alert.key.rule, locale)
     name = pollutant_name(pollutant, locale) + ("" if not basis else ("" if locale == "zh-CN" else " ") + basis)
     over_range = bool(alert.detail.get("over_range"))
-    value = ("≥" if over_range else "") + format_number(alert.last_value) + _unit(pollutant, locale)
+    # An over-range reading, or the lowest daily mean still possible, is a floor: the true value is at least it.
+    at_least = over_range or (alert.key.rule == "day_avg" and bool(alert.detail.get("early")))
+    floor_sign = ("≥" if locale == "zh-CN" else ">=") if at_least else ""  # "≥" is not GSM-7: English SMS keep it
+    value = floor_sign + format_number(alert.last_value) + _unit(pollutant, locale)
     if over_range:
         value += f"({OVER_RANGE_WORDS[0]})" if locale == "zh-CN" else f" ({OVER_RANGE_WORDS[1]})"
     return f"{name} {value}{_limit_text(alert, locale)}{_early_text(alert, locale)}"

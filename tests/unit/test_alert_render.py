@@ -71,8 +71,9 @@ def render(a: AlertRecord, locale: Locale, reason: NotifyReason = "new", device:
         pytest.param(alert("w20116", "instant", "warning", 1.5, 1.0, prewarning_of="day"), "en", "WARNING Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total chromium reading 1.5 mg/L, above the daily-mean limit 1, 22 Nov 14:03", id="en-instant-over-daily-limit-is-a-pre-warning"),
         pytest.param(alert("w20116", "instant", "warning", 0.5, 0.5, prewarning_of="day", over_range=True), "zh-CN", "【预警】上海奉贤鑫达电镀有限公司 1#总排口 总铬实时值 ≥0.5mg/L(超量程) 日均限值0.5 11-22 14:03", id="zh-over-range-reads-at-least-full-scale"),
         pytest.param(alert("w20116", "instant", "warning", 0.85, 1.0, prewarning_of="day", warning_line=0.8), "en", "WARNING Shanghai Fengxian Xinda Electroplating, Outfall 1: Total chromium reading 0.85 mg/L, warning line 0.8 (daily-mean limit 1), 22 Nov 14:03", id="en-pre-warning-below-the-limit-names-the-mean-limit"),
-        pytest.param(alert("w20116", "day_avg", "exceedance", 1.04, 1.0, early=True, hours_left=2), "zh-CN", "【超标】奉贤… 1#总排口 总铬日均值 1.04mg/L 限值1,为限值的1.04倍 日均值已确定超标(余2小时按0计仍超) 11-22 14:03", id="zh-early-daily-exceedance-says-why"),
-        pytest.param(alert("w20116", "day_avg", "exceedance", 1.04, 1.0, early=True, hours_left=2), "en", "EXCEEDANCE Sh..., Outfall 1: Total chromium daily avg 1.04 mg/L, limit 1 (1.04x the limit), daily mean certain to exceed (even at 0 for the 2 h left), 22 Nov 14:03", id="en-early-daily-exceedance-says-why"),
+        pytest.param(alert("w20116", "instant", "exceedance", 0.5, 0.4, over_range=True), "en", "EXCEEDANCE Shanghai Fengxian Xinda Electroplating, Outfall 1: Total chromium reading >=0.5 mg/L (over range), limit 0.4 (1.25x the limit), 22 Nov 14:03", id="en-over-range-stays-gsm-7"),
+        pytest.param(alert("w20116", "day_avg", "exceedance", 1.04, 1.0, early=True, hours_left=2), "zh-CN", "【超标】奉贤… 1#总排口 总铬日均值 ≥1.04mg/L 限值1,为限值的1.04倍 日均值已确定超标(余2小时按0计仍超) 11-22 14:03", id="zh-early-daily-exceedance-says-why"),
+        pytest.param(alert("w20116", "day_avg", "exceedance", 1.04, 1.0, early=True, hours_left=2), "en", "EXCEEDANCE Sh..., Outfall 1: Total chromium daily avg >=1.04 mg/L, limit 1 (1.04x the limit), daily mean certain to exceed (even at 0 for the 2 h left), 22 Nov 14:03", id="en-early-daily-exceedance-says-why"),
         pytest.param(alert(WHOLE_DEVICE, "silent", "fault", None, None, "device"), "zh-CN", "【设备异常】上海奉贤鑫达电镀有限公司 1#总排口 数据中断 11-22 14:03", id="zh-silent-device"),
         pytest.param(alert(WHOLE_DEVICE, "flag", "fault", None, None, "device", flags={"w20116": "C", "w20117": "C", "w20115": "C", "w20111": "C", "w00000": "M"}), "zh-CN", "【设备异常】奉贤鑫达电镀 1#总排口 设备状态异常 校准C:总汞,总镉,总铬等4项;维护M:废水流量 11-22 14:03", id="zh-one-device-fault-lists-its-pollutants"),
         pytest.param(alert(WHOLE_DEVICE, "flag", "fault", None, None, "device", flags={"w20116": "P"}), "en", "DEVICE FAULT Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: abnormal device status: power failure (P): Total chromium, 22 Nov 14:03", id="en-legacy-flag-carries-the-raw-letter"),
@@ -258,3 +259,9 @@ def test_group_of_one_is_the_single_sms() -> None:
 )
 def test_reply_answers(outcome: str, disposition: str | None, locale: Locale, text: str) -> None:
     assert render_reply_answer(outcome, code="CE5Y5Q", disposition=disposition, locale=locale) == text  # type: ignore[arg-type]
+
+
+def test_english_over_range_and_early_words_stay_in_gsm_7() -> None:
+    for record in (alert("w20116", "instant", "exceedance", 0.5, 0.4, over_range=True),
+                   alert("w20116", "day_avg", "exceedance", 1.04, 1.0, early=True, hours_left=2)):
+        assert sms_encoding(render(record, "en").splitlines()[0]) == "GSM-7"
