@@ -25,9 +25,13 @@ HOUR_SLOTS = 3  # the hour being filled, the one in its grace period, one for cl
 DAY_SLOTS = 2
 KIND_NONE, KIND_WATER, KIND_GAS = 0, 1, 2
 FLAG_LETTERS = "NFMSDCTB"
-FLAG_BITS = np.zeros(256, dtype=np.uint8)
+# A letter outside HJ 212's list (HJ/T 212-2005 P for power failure, or anything else) is abnormal: it
+# rolls up as D (fault), so the interval it falls in is abnormal too.
+FLAG_BITS = np.full(256, 1 << FLAG_LETTERS.index("D"), dtype=np.uint8)
 for _i, _letter in enumerate(FLAG_LETTERS):
     FLAG_BITS[ord(_letter)] = 1 << _i
+_NORMAL_BITS = FLAG_BITS[ord("N")]
+_OVER_RANGE_BIT = FLAG_BITS[ord("T")]
 # The letter an abnormal interval is marked with when several abnormal flags occurred.
 _ROLLUP_PRIORITY = "DFMCTBS"
 _SEEN_BYTES = HOUR_S // 8
@@ -66,6 +70,8 @@ class ClosedPeriod:
     valid: BoolArray
     valid_count: IntArray  # valid values (wastewater hour), valid minutes (flue gas hour), valid hours (day)
     flag: tuple[str, ...]  # rolled-up flag
+    # Mean flow over the valid values of a wastewater hour whose mean is flow-weighted (NaN: not weighted).
+    flow: FloatArray | None = None
 
 
 def _group_starts(keys: IntArray) -> IntArray:
@@ -86,12 +92,16 @@ def _rollup_letters(bits: npt.NDArray[np.uint8]) -> npt.NDArray[np.str_]:
 class AverageBook:
     """Running sums per tracked series and open hour/day, closed into averages when periods end."""
 
-    ARRAYS = ("h_sum", "h_count", "h_total", "h_flags", "h_minutes", "h_seen", "d_sum", "d_hours", "d_total", "d_flags")
+    ARRAYS = ("h_sum", "h_count", "h_total", "h_flags", "h_minutes", "h_seen", "d_sum", "d_hours", "d_total", "d_flags",
+              "h_wsum", "h_wq", "h_wcount", "d_wsum", "d_wq", "d_wcount")
 
     def __init__(self, kinds: npt.NDArray[np.int8], minute_required: npt.NDArray[np.int64],
-                 policy: AveragesPolicy) -> None:
+                 policy: AveragesPolicy, *, over_range_counts: bool = True, early_days: bool = True) -> None:
         n = len(kinds)
         self.kinds, self.minute_required, self.policy = kinds, minute_required, policy
+        # T values counted (at least full scale) do not make their hour abnormal for validity.
+        self.tolerated_bits = np.uint8(_NORMAL_BITS | (_OVER_RANGE_BIT if over_range_counts else 0))
+        self.early_days = early_days
         self.h_sum = np.zeros((n, HOUR_SLOTS))
         self.h_count = np.zeros((n, HOUR_SLOTS), dtype=np.int64)
         self.h_total = np.zeros((n, HOUR_SLOTS), dtype=np.int64)
@@ -99,6 +109,11 @@ class AverageBook:
         self.h_minutes = np.zeros((n, HOUR_SLOTS, 60), dtype=np.int32)
         self.h_seen = np.zeros((n, HOUR_SLOTS, _SEEN_BYTES), dtype=np.uint8)
         self.d_sum = np.zeros((n, DAY_SLOTS))
+        # Flow weighting of wastewater means (HJ 356-2019): sums of c*q and q, and how many values had a flow.
+        self.h_wsum, self.h_wq = np.zeros((n, HOUR_SLOTS)), np.zeros((n, HOUR_SLOTS))
+        self.h_wcount = np.zeros((n, HOUR_SLOTS), dtype=np.int64)
+        self.d_wsum, self.d_wq = np.zeros((n, DAY_SLOTS)), np.zeros((n, DAY_SLOTS))
+        self.d_wcount = np.zeros((n, DAY_SLOTS), dtype=np.int64)
         self.d_hours = np.zeros((n, DAY_SLOTS), dtype=np.int64)
         self.d_total = np.zeros((n, DAY_SLOTS), dtype=np.int64)
         self.d_flags = np.zeros((n, DAY_SLOTS), dtype=np.uint8)
@@ -109,32 +124,44 @@ class AverageBook:
         self.late_dropped = 0
 
     def add(self, tracked: IntArray, time_s: FloatArray, value: FloatArray, flag: npt.NDArray[np.uint8],
-            minute_basis: BoolArray) -> list[ClosedPeriod]:
-        """Count readings (sorted by tracked series, then time); returns periods closed early for a newer one."""
+            minute_basis: BoolArray, valid: BoolArray | None = None,
+            flow: FloatArray | None = None) -> list[ClosedPeriod]:
+        """Count readings (sorted by tracked series, then time); returns periods closed early for a newer one.
+
+        `valid` says which values enter the means (default: the N-flagged ones); `flow` is the outfall's
+        flow at each reading (NaN: none), the weight of wastewater means."""
+        valid = flag == ord("N") if valid is None else valid
+        flow = np.full(len(value), np.nan) if flow is None else flow
         hours = (time_s // HOUR_S).astype(np.int64)
         first, last = int(hours.min()), int(hours.max())
         if first == last:
-            return [*self._open_hour(first), *self._add_hour(tracked, time_s, value, flag, minute_basis, hours)]
+            return [*self._open_hour(first),
+                    *self._add_hour(tracked, time_s, (value, flow), flag, minute_basis, hours, valid)]
         closed: list[ClosedPeriod] = []
         for hour in np.unique(hours).tolist():  # in time order, so a batch spanning hours loses nothing
             mask = hours == hour
             closed += self._open_hour(hour)
-            closed += self._add_hour(tracked[mask], time_s[mask], value[mask], flag[mask], minute_basis[mask],
-                                     hours[mask])
+            closed += self._add_hour(tracked[mask], time_s[mask], (value[mask], flow[mask]), flag[mask],
+                                     minute_basis[mask], hours[mask], valid[mask])
         return closed
 
-    def _add_hour(self, tracked: IntArray, time_s: FloatArray, value: FloatArray, flag: npt.NDArray[np.uint8],
-                  minute_basis: BoolArray, hours: IntArray) -> list[ClosedPeriod]:
+    def _add_hour(self, tracked: IntArray, time_s: FloatArray, packed: tuple[FloatArray, FloatArray],
+                  flag: npt.NDArray[np.uint8],
+                  minute_basis: BoolArray, hours: IntArray, valid: BoolArray) -> list[ClosedPeriod]:
         slot = hours % HOUR_SLOTS
         keep = (self.slot_hour[slot] == hours) & ~self.hour_closed[slot]
         self.late_dropped += len(keep) - int(keep.sum())
         second = (time_s - hours * HOUR_S).astype(np.int64)
-        self._count(tracked[keep] * HOUR_SLOTS + slot[keep], second[keep], value[keep], flag[keep],
-                    minute_basis[keep], self.minute_required[tracked[keep]])
+        if not keep.all():
+            packed = (packed[0][keep], packed[1][keep])
+            tracked, second, flag, slot = tracked[keep], second[keep], flag[keep], slot[keep]
+            minute_basis, valid = minute_basis[keep], valid[keep]
+        self._count(tracked * HOUR_SLOTS + slot, second, packed, flag,
+                    minute_basis, self.minute_required[tracked], valid)
         return []
 
-    def _count(self, cell: IntArray, second: IntArray, value: FloatArray, flag: npt.NDArray[np.uint8],
-               minute_basis: BoolArray, required: IntArray) -> None:
+    def _count(self, cell: IntArray, second: IntArray, packed: tuple[FloatArray, FloatArray],
+               flag: npt.NDArray[np.uint8], minute_basis: BoolArray, required: IntArray, valid: BoolArray) -> None:
         """Add to the cells (series x hour slot); rows arrive grouped by cell, in time order."""
         dup = np.zeros(len(cell), dtype=bool)
         dup[1:] = (cell[1:] == cell[:-1]) & (second[1:] == second[:-1])
@@ -142,25 +169,36 @@ class AverageBook:
         seen = self.h_seen.reshape(-1)
         byte_cell = cell * _SEEN_BYTES + byte
         unseen = ~dup & ((seen[byte_cell] & bit) == 0)  # a reading seen twice counts once
-        cell, second, value, flag, byte_cell, bit = (cell[unseen], second[unseen], value[unseen], flag[unseen],
-                                                     byte_cell[unseen], bit[unseen])
-        minute_basis, required = minute_basis[unseen], required[unseen]
+        value, flow = packed
+        if not unseen.all():
+            value, flow, cell, second, flag = value[unseen], flow[unseen], cell[unseen], second[unseen], flag[unseen]
+            byte_cell, bit, minute_basis, required, valid = (byte_cell[unseen], bit[unseen], minute_basis[unseen],
+                                                             required[unseen], valid[unseen])
         if len(cell) == 0:
             return
         starts = _group_starts(byte_cell)
         seen[byte_cell[starts]] |= np.bitwise_or.reduceat(bit, starts)
         starts = _group_starts(cell)
         cells = cell[starts]
-        valid = flag == ord("N")
         self.h_total.reshape(-1)[cells] += np.diff(np.append(starts, len(cell)))
         self.h_flags.reshape(-1)[cells] |= np.bitwise_or.reduceat(FLAG_BITS[flag], starts)
         self.h_sum.reshape(-1)[cells] += np.add.reduceat(np.where(valid, value, 0.0), starts)
         self.h_count.reshape(-1)[cells] += np.add.reduceat(valid.astype(np.int64), starts)
+        weighed = valid & np.isfinite(flow)
+        if weighed.any():
+            self._count_weighted(cells, starts, weighed, value, flow)
         # A minute-basis value is a whole valid minute by itself.
         weight = np.where(valid, np.where(minute_basis, required, 1), 0)
         minute_cell = cell * 60 + second // 60
         starts = _group_starts(minute_cell)
         self.h_minutes.reshape(-1)[minute_cell[starts]] += np.add.reduceat(weight, starts).astype(np.int32)
+
+    def _count_weighted(self, cells: IntArray, starts: IntArray, weighed: BoolArray, value: FloatArray,
+                        flow: FloatArray) -> None:
+        """Add c*q, q and the count of values with a flow to the cells (flow-weighted wastewater means)."""
+        self.h_wsum.reshape(-1)[cells] += np.add.reduceat(np.where(weighed, value * flow, 0.0), starts)
+        self.h_wq.reshape(-1)[cells] += np.add.reduceat(np.where(weighed, flow, 0.0), starts)
+        self.h_wcount.reshape(-1)[cells] += np.add.reduceat(weighed.astype(np.int64), starts)
 
     def _open_hour(self, hour: int) -> list[ClosedPeriod]:
         slot = hour % HOUR_SLOTS
@@ -173,7 +211,7 @@ class AverageBook:
         return closed
 
     def _reset_hour(self, slot: int) -> None:
-        for name in ("h_sum", "h_count", "h_total", "h_flags", "h_minutes", "h_seen"):
+        for name in ("h_sum", "h_count", "h_total", "h_flags", "h_minutes", "h_seen", "h_wsum", "h_wq", "h_wcount"):
             getattr(self, name)[:, slot] = 0
 
     def close_due(self, now_s: float) -> list[ClosedPeriod]:
@@ -202,14 +240,18 @@ class AverageBook:
                          minutes >= p.flue_gas_hour_min_valid_minutes)
         with np.errstate(invalid="ignore", divide="ignore"):
             average = np.where(count > 0, self.h_sum[tracked, slot] / count, np.nan)
+            # Flow-weighted where every valid value had a positive flow beside it (HJ 356-2019).
+            weighted = water & (self.h_wcount[tracked, slot] == count) & (self.h_wq[tracked, slot] > 0)
+            average = np.where(weighted, self.h_wsum[tracked, slot] / self.h_wq[tracked, slot], average)
+            flow = np.where(weighted, self.h_wq[tracked, slot] / np.maximum(count, 1), np.nan)
         normal_gas = count >= p.flue_gas_normal_ratio * self.h_total[tracked, slot]
         flag = np.where(water, _rollup_letters(self.h_flags[tracked, slot]), np.where(normal_gas, "N", "D"))
-        if p.wastewater_abnormal_hour_invalid:
-            valid &= ~water | (flag == "N")
+        if p.wastewater_abnormal_hour_invalid:  # HJ 212 roll-up: an abnormal value makes the hour abnormal
+            valid &= ~water | ((self.h_flags[tracked, slot] & ~self.tolerated_bits) == 0)
         period = ClosedPeriod("hour", hour * HOUR_S, (hour + 1) * HOUR_S, tracked, average, valid,
-                              np.where(water, count, minutes), tuple(flag.tolist()))
+                              np.where(water, count, minutes), tuple(flag.tolist()), flow)
         closed = self._feed_day(period)
-        return [*closed, period]
+        return [*closed, period, *self._running_day(period)]
 
     def _feed_day(self, hour: ClosedPeriod) -> list[ClosedPeriod]:
         day = cst_day(hour.start_s)
@@ -220,7 +262,7 @@ class AverageBook:
                 return []
             if self.slot_day[slot] >= 0 and not self.day_closed[slot]:
                 closed.append(self._close_day(slot))
-            for name in ("d_sum", "d_hours", "d_total", "d_flags"):
+            for name in ("d_sum", "d_hours", "d_total", "d_flags", "d_wsum", "d_wq", "d_wcount"):
                 getattr(self, name)[:, slot] = 0
             self.slot_day[slot], self.day_closed[slot] = day, False
         elif self.day_closed[slot]:
@@ -228,10 +270,36 @@ class AverageBook:
         ok = hour.valid
         self.d_sum[hour.tracked[ok], slot] += hour.average[ok]
         self.d_hours[hour.tracked[ok], slot] += 1
+        if hour.flow is not None:  # the day weighs each valid hour by its mean flow
+            weighed = ok & np.isfinite(hour.flow)
+            self.d_wsum[hour.tracked[weighed], slot] += hour.average[weighed] * hour.flow[weighed]
+            self.d_wq[hour.tracked[weighed], slot] += hour.flow[weighed]
+            self.d_wcount[hour.tracked[weighed], slot] += 1
         self.d_total[hour.tracked, slot] += 1
         letters = np.array(hour.flag, dtype="<U1")
         self.d_flags[hour.tracked, slot] |= FLAG_BITS[letters.view(np.uint32).astype(np.uint8)]
         return closed
+
+    def _running_day(self, hour: ClosedPeriod) -> list[ClosedPeriod]:
+        """The lowest daily mean still possible for wastewater series of the open day: as if every hour left
+        were valid at zero. When even that exceeds a limit, the day's exceedance is certain already."""
+        day = cst_day(hour.start_s)
+        slot = day % DAY_SLOTS
+        day_end = (day + 1) * DAY_S - CST_OFFSET_S
+        hours_left = int(round((day_end - hour.end_s) / HOUR_S))
+        if not self.early_days or hours_left <= 0 or self.slot_day[slot] != day or self.day_closed[slot]:
+            return []
+        # Only an arithmetic mean has a floor: a flow-weighted one can fall to anything the flows allow.
+        water = hour.tracked[self.kinds[hour.tracked] == KIND_WATER]
+        tracked = water[self.d_wcount[water, slot] == 0]
+        hours = self.d_hours[tracked, slot]
+        tracked, hours = tracked[hours > 0], hours[hours > 0]
+        if len(tracked) == 0:
+            return []
+        lowest = self.d_sum[tracked, slot] / (hours + hours_left)
+        valid = hours >= self.policy.wastewater_day_min_valid_hours
+        start = day * DAY_S - CST_OFFSET_S
+        return [ClosedPeriod("day_so_far", start, hour.end_s, tracked, lowest, valid, hours, ("N",) * len(tracked))]
 
     def _close_day(self, slot: int) -> ClosedPeriod:
         day = int(self.slot_day[slot])
@@ -243,6 +311,8 @@ class AverageBook:
         valid = np.where(water, hours >= p.wastewater_day_min_valid_hours, hours >= p.flue_gas_day_min_valid_hours)
         with np.errstate(invalid="ignore", divide="ignore"):
             average = np.where(hours > 0, self.d_sum[tracked, slot] / hours, np.nan)
+            weighted = water & (self.d_wcount[tracked, slot] == hours) & (self.d_wq[tracked, slot] > 0)
+            average = np.where(weighted, self.d_wsum[tracked, slot] / self.d_wq[tracked, slot], average)
         normal_gas = hours >= p.flue_gas_normal_ratio * self.d_total[tracked, slot]
         flag = np.where(water, _rollup_letters(self.d_flags[tracked, slot]), np.where(normal_gas, "N", "D"))
         start = day * DAY_S - CST_OFFSET_S
@@ -260,7 +330,8 @@ class AverageBook:
         """Continue from `state`; row_map[i] is the old row of tracked series i, or -1 if it is new."""
         has_old = row_map >= 0
         for name in self.ARRAYS:
-            getattr(self, name)[has_old] = decode_array(state[name])[row_map[has_old]]
+            if name in state:  # snapshots from before flow weighting lack its sums
+                getattr(self, name)[has_old] = decode_array(state[name])[row_map[has_old]]
         for name, dtype in (("slot_hour", np.int64), ("hour_closed", bool), ("slot_day", np.int64),
                             ("day_closed", bool)):
             setattr(self, name, np.array(state[name], dtype=dtype))

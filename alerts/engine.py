@@ -10,6 +10,7 @@ inactive, go through Python; the rest is array arithmetic.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,21 +26,29 @@ from alerts.registry import EngineRegistry
 from envmon.catalogue import load_catalogue
 
 # Rules whose condition is kept per series, with an "is this key not inactive" mask each.
-SERIES_RULES = ("instant", "gas", "flag", "zero_flow", "constant", "negative", "hour_avg", "day_avg")
+SERIES_RULES = ("instant", "gas", "zero_flow", "constant", "negative", "implausible", "hour_avg", "day_avg")
+# Rules kept per device (key pollutant WHOLE_DEVICE) from the flags of all its series: the letters that
+# raise each, tracked per series so the alert lists every pollutant concerned.
+DEVICE_FLAG_RULES = ("flag", "manual")
 _R = {name: i for i, name in enumerate(SERIES_RULES)}
 CATEGORY = {"instant": "pollution", "hour_avg": "pollution", "day_avg": "pollution", "gas": "safety"}
 _DISCHARGE = ("", "warning", "exceedance", "severe")
 SEVERITY_OF_TIER = {"instant": _DISCHARGE, "hour_avg": _DISCHARGE, "day_avg": _DISCHARGE,
                     "gas": ("", "level1", "level2", "level2")}
 _LIMIT_RULES = frozenset({"instant", "hour_avg", "day_avg", "gas"})
-N, S = ord("N"), ord("S")
+N, S, T = ord("N"), ord("S"), ord("T")
 FLOW_CODES = {"w00000": "water_flow_l_s", "a00000": "gas_flow_m3_s"}
 CONCENTRATION_UNITS = frozenset({"mg/L", "mg/m3"})
 SNAPSHOT_VERSION = 1
+FloatArray = npt.NDArray[np.float64]
 
 
 def _dt(time_s: float) -> datetime:
     return datetime.fromtimestamp(time_s, UTC)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 @dataclass
@@ -62,6 +71,7 @@ class KeyState:
     down_since: float | None = None
     down_tier: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
+    reported_severity: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +115,8 @@ class Engine:
         catalogue = load_catalogue()
         self._registry = registry
         self._layout = SeriesLayout(tuple(sorted(registry.devices)), tuple(p.code for p in catalogue.pollutants))
-        self._limits = LimitTable(registry.limits, self._layout)
+        self._limits = LimitTable(registry.limits, self._layout,
+                                  rounded=self._policy.judging.comparison == "rounded")
         n_dev, n_codes = len(self._layout.device_ids), len(self._layout.codes)
         self._slot_of = {d: i for i, d in enumerate(self._layout.device_ids)}
         self._col_of = {c: i for i, c in enumerate(self._layout.codes)}
@@ -113,18 +124,40 @@ class Engine:
         units = [p.canonical_unit for p in catalogue.pollutants]
         self._is_conc = np.array([u in CONCENTRATION_UNITS for u in units])
         self._is_flow = np.array([c in FLOW_CODES for c in self._layout.codes])
+        self._water_flow_col = self._col_of.get("w00000", -1)
+        # Devices whose outfall flow weighs their wastewater means (HJ 356-2019).
+        self._weighs = np.array([self._policy.averages.flow_weighted and "w00000" in registry.devices[d].pollutants
+                                 for d in self._layout.device_ids], dtype=bool)
+        self._weighing = bool(self._weighs.any())
         self._active = np.zeros((len(SERIES_RULES), n_dev * n_codes), dtype=bool)
         self._last_time = np.full(n_dev * n_codes, -np.inf)
         self._last_value = np.full(n_dev * n_codes, np.nan)
         self._run = np.zeros(n_dev * n_codes, dtype=np.int64)
         self._last_seen = np.full(n_dev, -np.inf)
         self._silent_active = np.zeros(n_dev, dtype=bool)
+        self._device_active = {rule: np.zeros(n_dev, dtype=bool) for rule in DEVICE_FLAG_RULES}
+        # The flag letter each series is in for each device flag rule (0: fine), and per device how many.
+        self._flag_state = np.zeros(n_dev * n_codes, dtype=np.uint8)
+        self._manual_state = np.zeros(n_dev * n_codes, dtype=np.uint8)
+        self._flagged = {rule: 0 for rule in DEVICE_FLAG_RULES}  # series with a nonzero state, per rule
+        self._range_lo, self._range_hi = self._ranges(registry, n_dev * n_codes)
+        self._has_ranges = bool(registry.ranges)
         self._flow = np.full(n_dev, np.nan)
         self._flow_threshold = np.array([self._flow_threshold_of(d) for d in self._layout.device_ids])
         self._silence_s = np.array([self._silence_of(d) for d in self._layout.device_ids], dtype=np.float64)
         self._build_averages(catalogue.pollutants)
         for key in self._keys:
             self._mark(key, True)
+
+    def _ranges(self, registry: EngineRegistry, n_series: int) -> tuple[FloatArray, FloatArray]:
+        """Measuring range per series (NaN where the registry gives none)."""
+        lo, hi = np.full(n_series, np.nan), np.full(n_series, np.nan)
+        for (device_id, code), (lower, upper) in registry.ranges.items():
+            series = self._layout.series(device_id, code)
+            if series >= 0:
+                lo[series] = np.nan if lower is None else lower
+                hi[series] = np.nan if upper is None else upper
+        return lo, hi
 
     def _flow_threshold_of(self, device_id: int) -> float:
         kind = self._registry.devices[device_id].kind
@@ -148,17 +181,21 @@ class Engine:
         per_minute = np.array([max(1, 60 // self._registry.devices[d].reporting_interval_seconds)
                                for d in self._layout.device_ids], dtype=np.int64)
         required = np.minimum(self._policy.averages.flue_gas_minute_min_samples, per_minute[self._tracked // n_codes])
-        self._book = AverageBook(kinds, required, self._policy.averages)
+        judging = self._policy.judging
+        self._book = AverageBook(kinds, required, self._policy.averages,
+                                 over_range_counts=judging.over_range_in_averages == "range_upper",
+                                 early_days=judging.early_daily_exceedance)
 
     def _series_of(self, key: AlertKey) -> int:
         slot, col = self._slot_of.get(key.device_id, -1), self._col_of.get(key.pollutant, -1)
         return slot * len(self._layout.codes) + col if slot >= 0 and col >= 0 else -1
 
     def _mark(self, key: AlertKey, active: bool) -> None:
-        if key.rule == "silent":
+        if key.rule == "silent" or key.rule in DEVICE_FLAG_RULES:
             slot = self._slot_of.get(key.device_id, -1)
-            if slot >= 0:
-                self._silent_active[slot] = active
+            target = self._silent_active if key.rule == "silent" else self._device_active.get(key.rule)
+            if slot >= 0 and target is not None:
+                target[slot] = active
             return
         series = self._series_of(key)
         if key.rule in _R and series >= 0:
@@ -259,11 +296,24 @@ class Engine:
         self._mark(key, False)
         self.revision += 1
 
-    def _emit(self, kind: str, key: AlertKey, st: KeyState, time_s: float) -> None:
+    @staticmethod
+    def _severity(key: AlertKey, st: KeyState) -> str:
+        """The severity of a key's tier; an instantaneous value against an hourly/daily limit is only ever
+        a pre-warning (the legal judgement is the mean's, HJ 212 Appendix D / the standard's basis)."""
         tiers = SEVERITY_OF_TIER.get(key.rule)
-        severity = tiers[st.tier] if tiers else "fault"
+        if tiers is None:
+            return "fault"
+        if key.rule == "instant" and st.detail.get("prewarning_of"):
+            return "warning"
+        return tiers[st.tier]
+
+    def _emit(self, kind: str, key: AlertKey, st: KeyState, time_s: float) -> None:
+        severity = self._severity(key, st)
+        if kind == "severity" and severity == st.reported_severity:
+            kind = "update"  # a tier change within one severity (e.g. a pre-warning passing the limit)
         if kind != "clear":
             st.reported_peak = st.peak
+            st.reported_severity = severity
             self._peaked.discard(key)
         self._out.append(Transition(
             kind=kind,  # type: ignore[arg-type]
@@ -271,7 +321,7 @@ class Engine:
             severity=severity,  # type: ignore[arg-type]
             time=_dt(time_s), value=st.value, limit_value=st.limit_value, limit_id=st.limit_id,
             first_breach_at=_dt(st.since), peak_value=st.peak,
-            peak_at=_dt(st.peak_at) if st.peak_at is not None else None, detail=dict(st.detail),
+            peak_at=_dt(st.peak_at) if st.peak_at is not None else None, detail={**st.detail, "tier": st.tier},
         ))
 
     def _flush(self) -> list[Transition]:
@@ -326,8 +376,30 @@ class Engine:
         tracked = self._avg_index[series]
         use = (tracked >= 0) & (basis <= 1)
         if use.any():
-            for period in self._book.add(tracked[use], time_s[use], value[use], flag[use], basis[use] == 1):
+            value_all = value
+            valid = flag[use] == N
+            value = value[use]
+            over = flag[use] == T  # enters the means as at least full scale
+            if self._policy.judging.over_range_in_averages == "range_upper" and over.any():
+                valid |= over
+                value = np.where(over, np.fmax(value, self._range_hi[series[use]]), value)
+            flow = self._flow_at(series, value_all, flag, use) if self._weighing else None
+            for period in self._book.add(tracked[use], time_s[use], value, flag[use], basis[use] == 1, valid, flow):
                 self._period(period)
+
+    def _flow_at(self, series: npt.NDArray[np.int64], value: FloatArray, flag: npt.NDArray[np.uint8],
+                 use: npt.NDArray[np.bool_]) -> FloatArray:
+        """The outfall flow beside each reading: the device's latest normal w00000 of this batch, else the last
+        one seen before; NaN where the device's means are not flow-weighted. (One batch holds about one message
+        per device; a batch spanning several messages of a device weighs them all with its latest flow.)"""
+        n_codes = len(self._layout.codes)
+        slots = series // n_codes
+        latest = self._flow.copy()
+        rows = np.flatnonzero((series % n_codes == self._water_flow_col) & (flag == N))
+        latest[slots[rows]] = value[rows]  # rows are in time order within a series: the latest is written last
+        slots = slots[use]
+        flow: FloatArray = np.where(self._weighs[slots], latest[slots], np.nan)
+        return flow
 
     def _instants(self, series: npt.NDArray[np.int64], time_s: npt.NDArray[np.float64],
                   value: npt.NDArray[np.float64], flag: npt.NDArray[np.uint8]) -> None:
@@ -340,12 +412,16 @@ class Engine:
         last = np.ones(len(series), dtype=bool)
         last[:-1] = series[1:] != series[:-1]
         normal = flag == N
+        over = flag == T
         runs = self._runs(series, value, normal, last)
         self._last_time[series[last]] = time_s[last]
         self._note_flow(series, value, normal, last)
         cols = series % len(self._layout.codes)
-        self._pollution(series, time_s, value, normal)
-        self._flags(series, time_s, flag)
+        # Over the measuring range (HJ 212 T): the true value is at least full scale.
+        any_over = bool(over.any())
+        judged = np.where(over, np.fmax(value, self._range_hi[series]), value) if any_over else value
+        self._pollution(series, time_s, judged, normal | over if any_over else normal, over)
+        self._device_flags(series, time_s, flag, np.flatnonzero(~normal))
         self._device_rules(series, time_s, value, normal, cols, runs)
 
     def _runs(self, series: npt.NDArray[np.int64], value: npt.NDArray[np.float64], normal: npt.NDArray[np.bool_],
@@ -371,40 +447,111 @@ class Engine:
         self._flow[series[flow] // n_codes] = value[flow]
 
     def _pollution(self, series: npt.NDArray[np.int64], time_s: npt.NDArray[np.float64],
-                   value: npt.NDArray[np.float64], normal: npt.NDArray[np.bool_]) -> None:
+                   value: npt.NDArray[np.float64], judged: npt.NDArray[np.bool_], over: npt.NDArray[np.bool_]) -> None:
         index = self._limits.lookup(LANE_INSTANT, series, time_s)
         tier = self._limits.tiers(index, value)
         active = self._active[_R["instant"], series] | self._active[_R["gas"], series]
-        for i in np.nonzero(normal & ((tier > 0) | active))[0].tolist():
-            rule = "gas" if self._limits.is_gas[index[i]] else "instant"
-            self._limit_observation(rule, int(series[i]), float(time_s[i]), float(value[i]), int(index[i]),
-                                    int(tier[i]), None)
+        picked = np.flatnonzero(judged & ((tier > 0) | active))
+        if len(picked) == 0:
+            return
+        columns = (series[picked], time_s[picked], value[picked], index[picked], tier[picked], over[picked],
+                   self._range_hi[series[picked]])
+        for s, t, v, i, k, is_over, full_scale in zip(*(c.tolist() for c in columns), strict=True):
+            rule = "gas" if self._limits.is_gas[i] else "instant"
+            detail: dict[str, Any] = {"over_range": is_over}
+            if is_over and math.isfinite(full_scale):
+                detail["range_upper"] = full_scale
+            self._limit_observation(rule, s, t, v, i, k, detail)
 
     def _limit_observation(self, rule: str, series: int, time_s: float, value: float, index: int, tier: int,
-                           detail: dict[str, Any] | None) -> None:
+                           detail: dict[str, Any]) -> None:
         device_id, code = self._layout.key_of(series)
         key = AlertKey(device_id, code, rule)
         st = self._keys.get(key)
         ratio = self._policy.rule(rule).clear_ratio
-        held = self._limits.held_tier(index, value, st.tier, ratio) if st is not None and index >= 0 else 0
         lt = self._limits
+        held = lt.held_tier(index, value, st.tier, ratio, tier) if st is not None and index >= 0 else 0
         limit = lt.limits[index] if index >= 0 else None
         below = limit is not None and limit.lower is not None and (limit.upper is None or value < limit.lower)
-        sign = -1 if below else 1
-        obs = Observation(time_s, tier, held, value, limit.limit_id if limit else None,
+        detail["side"] = "lower" if below else "upper"
+        if limit is not None:
+            detail.update(lt.words[index])  # the warning line, and which mean's limit an instant pre-warns of
+            if rule != "instant":
+                detail.pop("prewarning_of", None)
+        # The value as judged (exact decimal), so no float artefact reaches a record or a message.
+        obs = Observation(time_s, tier, held, lt.judged_value(index, value), limit.limit_id if limit else None,
                           lt.limit_value(index, value, max(tier, held)), detail)
-        self._observe(key, obs, sign)
+        self._observe(key, obs, -1 if below else 1)
 
-    def _flags(self, series: npt.NDArray[np.int64], time_s: npt.NDArray[np.float64],
-               flag: npt.NDArray[np.uint8]) -> None:
-        abnormal = (flag != N) & (flag != S)
-        pick = abnormal | (self._active[_R["flag"], series] & (flag == N))
-        for i in np.nonzero(pick)[0].tolist():
-            device_id, code = self._layout.key_of(int(series[i]))
-            tier = int(abnormal[i])
-            detail = {"flag": chr(flag[i])} if tier else None
-            self._observe(AlertKey(device_id, code, "flag"), Observation(float(time_s[i]), tier, tier, None,
-                                                                          detail=detail), 0)
+    def _device_flags(self, series: npt.NDArray[np.int64], time_s: FloatArray, flag: npt.NDArray[np.uint8],
+                      abnormal: npt.NDArray[np.intp]) -> None:
+        """One alert per device for each DEVICE_FLAG_RULES rule: some series of the device is in a raising flag
+        (flag: anything but N and S; manual: S)."""
+        n_codes = len(self._layout.codes)
+        # The usual batch is all N with no device in a flag: only the abnormal rows need a look.
+        rows = [abnormal]
+        if len(abnormal):  # the later rows of a series flagged in this batch may end its flag
+            run_ends = np.searchsorted(series, series[abnormal], side="right")  # rows are in (series, time) order
+            rows += [np.arange(a, e) for a, e in zip(abnormal.tolist(), run_ends.tolist(), strict=True)]
+        if self._flagged["flag"] or self._flagged["manual"]:
+            rows.append(np.flatnonzero(self._flag_state[series] | self._manual_state[series]))
+        active = self._device_active["flag"] | self._device_active["manual"]
+        if active.any():
+            rows.append(np.flatnonzero(active[series // n_codes]))
+        picked = np.unique(np.concatenate(rows)) if len(rows) > 1 else rows[0]
+        if len(picked) == 0:
+            return
+        slots = series[picked] // n_codes
+        order = np.lexsort((time_s[picked], slots))
+        picked, slots = picked[order], slots[order]
+        ends = np.ones(len(picked), dtype=bool)  # one observation per device and reading time
+        ends[:-1] = (slots[1:] != slots[:-1]) | (time_s[picked[1:]] != time_s[picked[:-1]])
+        changed = {rule: False for rule in DEVICE_FLAG_RULES}
+        # Only a row that is flagged, or of a series that was (before or earlier in this batch), changes a state.
+        flagged = flag[picked] != N
+        touches = (flagged | (self._flag_state[series[picked]] != 0) | (self._manual_state[series[picked]] != 0)
+                   | np.isin(series[picked], series[picked[flagged]]))
+        for i, slot, end, touch in zip(picked.tolist(), slots.tolist(), ends.tolist(), touches.tolist(), strict=True):
+            if touch:
+                letter = int(flag[i])
+                changed["flag"] |= self._set_flag_state("flag", int(series[i]), 0 if letter in (N, S) else letter)
+                changed["manual"] |= self._set_flag_state("manual", int(series[i]), letter if letter == S else 0)
+            if end:
+                for rule in DEVICE_FLAG_RULES:
+                    self._observe_device_flags(rule, slot, float(time_s[i]), changed[rule])
+                    changed[rule] = False
+
+    def _set_flag_state(self, rule: str, series: int, letter: int) -> bool:
+        """Set a series' letter for a rule; True if it changed."""
+        state = self._flag_state if rule == "flag" else self._manual_state
+        old = int(state[series])
+        if old == letter:
+            return False
+        self._flagged[rule] += int(letter != 0) - int(old != 0)
+        state[series] = letter
+        return True
+
+    def _observe_device_flags(self, rule: str, slot: int, time_s: float, changed: bool) -> None:
+        state = self._flag_state if rule == "flag" else self._manual_state
+        key = AlertKey(self._layout.device_ids[slot], WHOLE_DEVICE, rule)
+        st = self._keys.get(key)
+        if not changed and (st is None or self._is_settled(key, st, time_s)):
+            return  # nothing new for this device: an observation would change nothing
+        n_codes = len(self._layout.codes)
+        letters = state[slot * n_codes:(slot + 1) * n_codes]
+        nonzero = np.flatnonzero(letters).tolist() if self._flagged[rule] else []
+        flags = {self._layout.codes[c]: chr(letters[c]) for c in nonzero}
+        tier = int(bool(flags))
+        self._observe(key, Observation(time_s, tier, tier, None, detail={"flags": flags} if tier else None), 0)
+
+    def _is_settled(self, key: AlertKey, st: KeyState, time_s: float) -> bool:
+        """A raised device-flag key whose unchanged condition cannot move it now (no firing, no clearing)."""
+        if st.tier == 0 or st.clear_since is not None:
+            return False
+        if st.status == "firing":
+            return True
+        rp = self._policy.rule(key.rule)
+        return st.samples >= rp.hold_samples and time_s - st.since < rp.hold_seconds
 
     def _device_rules(self, series: npt.NDArray[np.int64], time_s: npt.NDArray[np.float64],
                       value: npt.NDArray[np.float64], normal: npt.NDArray[np.bool_],
@@ -414,8 +561,16 @@ class Engine:
         zero = conc & (value == 0) & (self._flow[slots] > self._flow_threshold[slots])
         negative = (conc | (self._is_flow[cols] & normal)) & (value < -self._policy.negative.tolerance)
         constant = conc & (runs >= self._policy.constant.samples)
-        evidence = {"zero_flow": conc, "negative": conc | (self._is_flow[cols] & normal), "constant": conc}
-        for rule, cond in (("zero_flow", zero), ("negative", negative), ("constant", constant)):
+        if self._has_ranges:
+            ranged = normal & (np.isfinite(self._range_lo[series]) | np.isfinite(self._range_hi[series]))
+            # NaN bounds compare false, so a missing bound never fails the check.
+            implausible = ranged & ((value > self._range_hi[series]) | (value < self._range_lo[series]))
+        else:
+            ranged = implausible = np.zeros(len(series), dtype=bool)
+        evidence = {"zero_flow": conc, "negative": conc | (self._is_flow[cols] & normal), "constant": conc,
+                    "implausible": ranged}
+        for rule, cond in (("zero_flow", zero), ("negative", negative), ("constant", constant),
+                           ("implausible", implausible)):
             pick = cond | (self._active[_R[rule], series] & evidence[rule])
             for i in np.nonzero(pick)[0].tolist():
                 self._device_observation(rule, int(series[i]), float(time_s[i]), float(value[i]), bool(cond[i]),
@@ -427,8 +582,10 @@ class Engine:
         detail: dict[str, Any] = {"samples": run} if rule == "constant" else {}
         if rule == "zero_flow":
             detail = {"flow": flow}
+        if rule == "implausible":
+            detail = {"range_lower": _finite(self._range_lo[series]), "range_upper": _finite(self._range_hi[series])}
         tier = int(cond)
-        sign = -1 if rule == "negative" else 0
+        sign = {"negative": -1, "implausible": 1}.get(rule, 0)
         self._observe(AlertKey(device_id, code, rule), Observation(time_s, tier, tier, value, detail=detail), sign)
 
     # ----- averages -----------------------------------------------------------------------------
@@ -438,10 +595,14 @@ class Engine:
         series = self._tracked[period.tracked]
         index = self._limits.lookup(lane, series, np.full(len(series), period.start_s))
         tier = self._limits.tiers(index, np.nan_to_num(period.average, nan=0.0)) * period.valid
-        pick = period.valid & ((tier > 0) | self._active[_R[rule], series])
+        early = period.period == "day_so_far"
+        # A running day speaks only when its lowest possible mean already exceeds: it never clears anything.
+        pick = period.valid & ((tier >= 2) if early else ((tier > 0) | self._active[_R[rule], series]))
         for i in np.nonzero(pick)[0].tolist():
-            detail = {"period_start": _dt(period.start_s).isoformat(), "valid_count": int(period.valid_count[i]),
-                      "flag": period.flag[i]}
+            detail: dict[str, Any] = {"period_start": _dt(period.start_s).isoformat(),
+                                      "valid_count": int(period.valid_count[i]), "flag": period.flag[i],
+                                      "early": early}
+            detail["hours_left"] = round((period.start_s + 86400 - period.end_s) / 3600) if early else 0
             self._limit_observation(rule, int(series[i]), period.end_s, float(period.average[i]), int(index[i]),
                                     int(tier[i]), detail)
 
@@ -512,7 +673,8 @@ class Engine:
             "started_s": self._started_s,
             "keys": {k.as_text(): asdict(st) for k, st in self._keys.items()},
             "opens": {k.as_text(): v for k, v in self._opens.items()},
-            "series": {name: encode_array(getattr(self, name)) for name in ("_last_time", "_last_value", "_run")},
+            "series": {name: encode_array(getattr(self, name))
+                       for name in ("_last_time", "_last_value", "_run", "_flag_state", "_manual_state")},
             "devices": {name: encode_array(getattr(self, name)) for name in ("_last_seen", "_flow")},
             "tracked": [[self._layout.device_ids[s // n_codes], self._layout.codes[s % n_codes]]
                         for s in self._tracked.tolist()],
@@ -527,9 +689,12 @@ class Engine:
         # every device of the district at once (firing silent alerts are kept as they were).
         self._started_s = None if restart else snap["started_s"]
         self._keys = {AlertKey.from_text(k): KeyState(**v) for k, v in snap["keys"].items()}
+        self._retire_series_flag_keys()
         self._opens = {AlertKey.from_text(k): list(v) for k, v in snap["opens"].items()}
         self._active[:] = False
         self._silent_active[:] = False
+        for active in self._device_active.values():
+            active[:] = False
         for key in self._keys:
             self._mark(key, True)
         rows = np.array([self._slot_of.get(d, -1) for d in snap["device_ids"]], dtype=np.int64)
@@ -543,10 +708,20 @@ class Engine:
             keep_r, keep_c = rows >= 0, cols >= 0
             target = getattr(self, name).reshape(-1, n_codes)
             target[np.ix_(rows[keep_r], cols[keep_c])] = old[np.ix_(keep_r, keep_c)]
+        self._flagged = {"flag": int(np.count_nonzero(self._flag_state)),
+                         "manual": int(np.count_nonzero(self._manual_state))}
         old_tracked = {(int(d), str(c)): i for i, (d, c) in enumerate(snap["tracked"])}
         keys = [self._layout.key_of(s) for s in self._tracked.tolist()]
         row_map = np.array([old_tracked.get(k, -1) for k in keys], dtype=np.int64)
         self._book.load(snap["averages"], row_map)
+
+    def _retire_series_flag_keys(self) -> None:
+        """Flag alerts kept per pollutant by earlier versions clear: the device's one flag alert replaces them."""
+        for key in [k for k in self._keys if k.rule == "flag" and k.pollutant != WHOLE_DEVICE]:
+            st = self._keys.pop(key)
+            if st.status == "firing":
+                st.detail["replaced_by_device_alert"] = True
+                self._emit("clear", key, st, st.last_time)
 
     @property
     def late_dropped(self) -> int:

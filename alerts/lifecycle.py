@@ -61,6 +61,8 @@ class AlertRecord:
     last_value: float | None = None
     limit_value: float | None = None
     limit_id: int | None = None
+    # The engine's latest detail (over_range, prewarning_of, flags per pollutant, early): words need it.
+    detail: dict[str, object] = field(default_factory=dict)
 
     @property
     def is_active(self) -> bool:
@@ -108,20 +110,31 @@ def _open(t: Transition, now: datetime) -> Outcome:
     record = AlertRecord(
         id=None, code=None, key=t.key, category=t.category, severity=t.severity, state="open",
         opened_at=now, first_breach_at=t.first_breach_at, unacknowledged_since=now,
-        latched=t.severity in LATCHING_SEVERITIES, limit_value=t.limit_value, limit_id=t.limit_id,
+        latched=is_latching(t), limit_value=t.limit_value, limit_id=t.limit_id,
     )
     detail: dict[str, object] = {"severity": t.severity, "value": t.value, "limit": t.limit_value}
     event = AlertEvent(now, None, "open", ENGINE_ACTOR, "opened", detail)
     return Outcome(_with_values(record, t), (event,), "open")
 
 
+def is_latching(t: Transition) -> bool:
+    """Only a legal judgement latches: an exceedance of a limit on the basis it is set for, or a gas alarm.
+
+    A pre-warning (an instantaneous value against an hourly/daily limit) never does, whatever its value.
+    """
+    return t.severity in LATCHING_SEVERITIES and not t.detail.get("prewarning_of")
+
+
 def _with_values(record: AlertRecord, t: Transition) -> AlertRecord:
-    """The record with the transition's latest value and a higher peak, if any."""
+    """The record with the transition's latest value, detail and limit, and a higher peak, if any."""
     peak_value, peak_at = record.peak_value, record.peak_at
     if t.peak_value is not None and (peak_value is None or t.peak_value > peak_value):
         peak_value, peak_at = t.peak_value, t.peak_at
     last_value = t.value if t.value is not None else record.last_value
-    return replace(record, peak_value=peak_value, peak_at=peak_at, last_value=last_value)
+    limit_value = t.limit_value if t.limit_value is not None else record.limit_value
+    detail = {**record.detail, **t.detail} if t.detail else record.detail
+    return replace(record, peak_value=peak_value, peak_at=peak_at, last_value=last_value, limit_value=limit_value,
+                   detail=detail)
 
 
 def _condition_returned(record: AlertRecord, t: Transition) -> Outcome:
@@ -138,8 +151,7 @@ def _severity_changed(record: AlertRecord, t: Transition, now: datetime) -> Outc
     rising = SEVERITY_RANK[t.severity] > SEVERITY_RANK[record.severity]
     updated = replace(
         _with_values(record, t), severity=t.severity, condition_active=True,
-        latched=record.latched or t.severity in LATCHING_SEVERITIES,
-        limit_value=t.limit_value if t.limit_value is not None else record.limit_value,
+        latched=record.latched or is_latching(t),
     )
     if rising and record.state == "acknowledged":
         updated = replace(updated, state="open", unacknowledged_since=now)

@@ -8,8 +8,10 @@ of each series becomes a timeline of segments, so a batch needs one vectorised l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +26,11 @@ SCOPE_RANK = {"default": 0, "site": 1, "device": 2}
 _BASIS_RANK = {"day": 0, "hour": 1, "instant": 2}
 TIERS = 3
 NO_TIME = -np.inf
+# Digits kept beyond the limit's own decimals when a value is compared as a whole (全数值比较法): far
+# finer than any analyser resolves, coarse enough that binary float noise (1e-17) never counts.
+GUARD_DIGITS = 6
+INT_MAX, INT_MIN = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+SCALED_MAX = 9.0e18  # scaled values are clipped inside int64
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -53,31 +60,88 @@ def resolve_timeline(candidates: Sequence[tuple[tuple[int, int, float], float, f
     return segments
 
 
-def _thresholds(limit: LimitSpec) -> tuple[list[float], list[float]]:
-    """Upper and lower thresholds per tier (tier 1..3 at positions 0..2), +-inf where absent."""
-    hi, lo = [np.inf] * TIERS, [-np.inf] * TIERS
+def stated_decimals(limit: LimitSpec) -> int:
+    """Decimals of the limit as written: the spec's own `decimals`, else those of its value as given."""
+    if limit.decimals is not None:
+        return limit.decimals
+    shown = [v for v in (limit.upper, limit.lower, limit.level2_upper, limit.level2_lower) if v is not None]
+    return max((_decimals_of(v) for v in shown), default=0)
+
+
+def _decimals_of(value: float) -> int:
+    exponent = Decimal(repr(value)).as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def _exact(value: float | None) -> Decimal | None:
+    """A number as written (1.0, 0.05), not as the binary float approximates it."""
+    return None if value is None else Decimal(repr(value))
+
+
+# Per tier: (exact threshold, side, inclusive). Discharge limits are exceeded strictly above the limit
+# ("超过"); the severe tier and gas set points are reached AT the value ("以上" includes the number,
+# Criminal Law art. 99; GB/T 50493 alarms sound at the set point).
+Threshold = tuple[Decimal, bool]
+
+
+def exact_thresholds(limit: LimitSpec) -> tuple[list[Threshold | None], list[Threshold | None]]:
+    """Upper and lower thresholds per tier (tier 1..3 at positions 0..2): (value, inclusive) or None."""
+    hi: list[Threshold | None] = [None] * TIERS
+    lo: list[Threshold | None] = [None] * TIERS
+    upper, lower = _exact(limit.upper), _exact(limit.lower)
     if limit.scheme == "gas_alarm":
-        # Gas alarms sound AT the set point: nudge down so that `>` means `>=`.
-        if limit.upper is not None:
-            hi[0] = float(np.nextafter(limit.upper, -np.inf))
-        if limit.level2_upper is not None:
-            hi[1] = float(np.nextafter(limit.level2_upper, -np.inf))
-        if limit.lower is not None:
-            lo[0] = float(np.nextafter(limit.lower, np.inf))
-        if limit.level2_lower is not None:
-            lo[1] = float(np.nextafter(limit.level2_lower, np.inf))
+        l2u, l2l = _exact(limit.level2_upper), _exact(limit.level2_lower)
+        hi[0], hi[1] = (upper, True) if upper is not None else None, (l2u, True) if l2u is not None else None
+        lo[0], lo[1] = (lower, True) if lower is not None else None, (l2l, True) if l2l is not None else None
         return hi, lo
     # Ratios make no sense on a range such as pH 6-9: ranges have the exceedance tier only.
     ratios = limit.direction != "range"
-    if limit.upper is not None:
-        hi[1] = limit.upper
-        hi[0] = limit.upper * limit.warning_ratio if ratios and limit.warning_ratio else np.inf
-        hi[2] = limit.upper * limit.severe_multiple if ratios and limit.severe_multiple else np.inf
-    if limit.lower is not None:
-        lo[1] = limit.lower
-        lo[0] = limit.lower / limit.warning_ratio if ratios and limit.warning_ratio else -np.inf
-        lo[2] = limit.lower / limit.severe_multiple if ratios and limit.severe_multiple else -np.inf
+    warn = _exact(limit.warning_ratio) if ratios else None
+    severe = _exact(limit.severe_multiple) if ratios else None
+    if upper is not None:
+        hi[1] = (upper, False)
+        hi[0] = (upper * warn, False) if warn else None
+        hi[2] = (upper * severe, True) if severe else None
+    if lower is not None:
+        lo[1] = (lower, False)
+        lo[0] = (lower / warn, False) if warn else None
+        lo[2] = (lower / severe, True) if severe else None
     return hi, lo
+
+
+def _scaled_hi(t: Threshold | None, exponent: int) -> int:
+    """The integer X such that a scaled value V breaches the upper threshold exactly when V > X."""
+    if t is None:
+        return INT_MAX
+    scaled = t[0].scaleb(exponent)
+    return int(scaled.to_integral_value(ROUND_CEILING)) - 1 if t[1] else int(scaled.to_integral_value(ROUND_FLOOR))
+
+
+def _scaled_lo(t: Threshold | None, exponent: int) -> int:
+    """The integer X such that a scaled value V breaches the lower threshold exactly when V < X."""
+    if t is None:
+        return INT_MIN
+    scaled = t[0].scaleb(exponent)
+    return int(scaled.to_integral_value(ROUND_FLOOR)) + 1 if t[1] else int(scaled.to_integral_value(ROUND_CEILING))
+
+
+def _float_of(t: Threshold | None, upper: bool) -> float:
+    return float(t[0]) if t is not None else (np.inf if upper else -np.inf)
+
+
+def scale_values(value: FloatArray, exponent: IntArray, decimals: IntArray, rounded: bool) -> IntArray:
+    """Values as integers in units of 10**-exponent: the reading as written (no float artefact), or
+    with `rounded` first rounded to the limit's decimals, half to even (GB/T 8170-2008 3.2)."""
+    factor = np.power(10.0, exponent)
+    scaled = np.rint(np.clip(value * factor, -SCALED_MAX, SCALED_MAX)).astype(np.int64)
+    if not rounded:
+        return scaled
+    step = np.power(10, exponent - decimals).astype(np.int64)
+    quotient, rest = np.divmod(scaled, step)
+    half = step // 2
+    up = (rest > half) | ((rest == half) & (quotient % 2 == 1))
+    rounded_scaled: IntArray = (quotient + up) * step
+    return rounded_scaled
 
 
 @dataclass(frozen=True)
@@ -121,15 +185,39 @@ class SeriesLayout:
 
 
 class LimitTable:
-    """Every limit as threshold arrays, and per lane and series the timeline of the one that applies."""
+    """Every limit as threshold arrays, and per lane and series the timeline of the one that applies.
 
-    def __init__(self, limits: Sequence[LimitSpec], layout: SeriesLayout) -> None:
+    Decisions compare scaled integers (`hi_int`/`lo_int`, units of 10**-exponent per limit), so a
+    value exactly at a limit never exceeds it by a float artefact; the float `hi`/`lo` only pre-select
+    candidate rows (with a margin) and drive hysteresis.
+    """
+
+    def __init__(self, limits: Sequence[LimitSpec], layout: SeriesLayout, *, rounded: bool = False) -> None:
         self.limits = tuple(limits)
-        hi, lo = zip(*(_thresholds(lim) for lim in self.limits), strict=True) if self.limits else ((), ())
-        # One extra row of +-inf at the end, so index -1 (no limit) classifies as no tier.
-        self.hi: FloatArray = np.array([*hi, [np.inf] * TIERS], dtype=np.float64).reshape(-1, TIERS)
-        self.lo: FloatArray = np.array([*lo, [-np.inf] * TIERS], dtype=np.float64).reshape(-1, TIERS)
+        self.rounded = rounded
+        exact = [exact_thresholds(lim) for lim in self.limits]
+        self.decimals = np.array([stated_decimals(lim) for lim in self.limits] + [0], dtype=np.int64)
+        self.exponent = self.decimals + GUARD_DIGITS
+        self._exponent_of, self._decimals_of = self.exponent.tolist(), self.decimals.tolist()
+        # One extra row at the end, so index -1 (no limit) classifies as no tier.
+        pairs = list(zip(exact, self.exponent[:-1].tolist(), strict=True))
+        self.hi_int = np.array([[_scaled_hi(t, e) for t in hi] for (hi, _), e in pairs] + [[INT_MAX] * TIERS],
+                               dtype=np.int64)
+        self.lo_int = np.array([[_scaled_lo(t, e) for t in lo] for (_, lo), e in pairs] + [[INT_MIN] * TIERS],
+                               dtype=np.int64)
+        self.hi: FloatArray = np.array([[_float_of(t, True) for t in hi] for hi, _ in exact] + [[np.inf] * TIERS],
+                                       dtype=np.float64).reshape(-1, TIERS)
+        self.lo: FloatArray = np.array([[_float_of(t, False) for t in lo] for _, lo in exact] + [[-np.inf] * TIERS],
+                                       dtype=np.float64).reshape(-1, TIERS)
         self.is_gas = np.array([lim.scheme == "gas_alarm" for lim in self.limits] + [False])
+        # The warning line of upper discharge limits, exact as written times the ratio (for the words).
+        self.warning_line = [float(hi[0][0]) if hi[0] is not None and not gas else None
+                             for (hi, _), gas in zip(exact, self.is_gas[:-1].tolist(), strict=True)]
+        # What the words need of each limit, beside the value: its warning line, the mean it is set on.
+        self.words: list[dict[str, object]] = [
+            {**({"warning_line": w} if w is not None else {}),
+             **({"prewarning_of": lim.basis} if lim.basis != "instant" else {})}
+            for lim, w in zip(self.limits, self.warning_line, strict=True)]
         self._build_timelines(layout)
 
     def _build_timelines(self, layout: SeriesLayout) -> None:
@@ -157,8 +245,11 @@ class LimitTable:
         # Between two consecutive segment starts (of any series) no winner changes: cache per window.
         self._bounds = np.unique(self.seg_start[np.isfinite(self.seg_start)])
         self._windows: dict[tuple[int, int], IntArray] = {}
-        self.min_hi: FloatArray = self.hi.min(axis=1)
-        self.max_lo: FloatArray = self.lo.max(axis=1)
+        # A relative margin: rows a float comparison might misjudge go to the exact comparison too.
+        min_hi, max_lo = self.hi.min(axis=1), self.lo.max(axis=1)
+        with np.errstate(invalid="ignore"):  # inf thresholds stay inf
+            self.min_hi: FloatArray = np.where(np.isfinite(min_hi), min_hi - np.abs(min_hi) * 1e-9 - 1e-12, min_hi)
+            self.max_lo: FloatArray = np.where(np.isfinite(max_lo), max_lo + np.abs(max_lo) * 1e-9 + 1e-12, max_lo)
 
     def lookup(self, lane: int, series: IntArray, time_s: FloatArray) -> IntArray:
         """The index of the limit that applies to each (series, time) in a lane; -1 for none."""
@@ -185,24 +276,37 @@ class LimitTable:
         return limits
 
     def tiers(self, index: IntArray, value: FloatArray) -> npt.NDArray[np.int8]:
-        """The highest tier (0 none, 1..3) each value reaches against its limit."""
+        """The highest tier (0 none, 1..3) each value reaches against its limit, decided exactly."""
         tiers = np.zeros(len(index), dtype=np.int8)
         rows = np.flatnonzero((value > self.min_hi[index]) | (value < self.max_lo[index]))
         if len(rows):
-            hi, lo, v = self.hi[index[rows]], self.lo[index[rows]], value[rows, None]
-            breached = (v > hi) | (v < lo)
+            at = index[rows]
+            v = scale_values(value[rows], self.exponent[at], self.decimals[at], self.rounded)[:, None]
+            breached = (v > self.hi_int[at]) | (v < self.lo_int[at])
             tiers[rows] = (breached * np.arange(1, TIERS + 1, dtype=np.int8)).max(axis=1)
         return tiers
 
-    def held_tier(self, index: int, value: float, current: int, clear_ratio: float) -> int:
-        """The tier a firing condition keeps: tiers up to `current` hold until past clear_ratio x threshold."""
-        for tier in range(TIERS, 0, -1):
-            hi, lo = self.hi[index, tier - 1], self.lo[index, tier - 1]
-            if tier <= current:
-                hi, lo = hi * clear_ratio, lo / clear_ratio
+    def judged_value(self, index: int, value: float) -> float:
+        """The value as it was judged: as written to the limit's decimals plus guard digits, or rounded."""
+        if index < 0 or not math.isfinite(value) or abs(value) > 1e9:
+            return value
+        exponent, decimals = int(self._exponent_of[index]), int(self._decimals_of[index])
+        scaled: int = round(value * 10.0**exponent)  # Python rounds half to even, as np.rint does
+        if self.rounded:
+            step = 10 ** (exponent - decimals)
+            quotient, rest = divmod(scaled, step)
+            scaled = (quotient + (rest * 2 > step or (rest * 2 == step and quotient % 2 == 1))) * step
+        judged: float = scaled / 10**exponent  # the nearest float to the decimal: 0.3, not 0.30000000000000004
+        return judged
+
+    def held_tier(self, index: int, value: float, current: int, clear_ratio: float, tier: int) -> int:
+        """The tier a firing condition keeps: its exact `tier`, or a tier up to `current` until the value is
+        past clear_ratio x that threshold (hysteresis, not a legal decision, so floats do)."""
+        for held in range(current, tier, -1):
+            hi, lo = self.hi[index, held - 1] * clear_ratio, self.lo[index, held - 1] / clear_ratio
             if value > hi or value < lo:
-                return tier
-        return 0
+                return held
+        return tier
 
     def limit_value(self, index: int, value: float, tier: int) -> float | None:
         """The threshold a value is measured against: the limit for discharge, the level's set point for gas."""

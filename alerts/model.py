@@ -22,15 +22,18 @@ Rule = Literal[
     "hour_avg",  # discharge limit against the valid hourly average (HJ 212 Appendix D)
     "day_avg",  # discharge limit against the valid daily average (China Standard Time days)
     "gas",  # GB/T 50493 two-level gas alarm (LEL %, toxic ppm, O2 range)
-    "flag",  # the device reports F/M/D/C/T/B (device alert; suppresses pollution alerts)
+    "flag",  # the device reports F/M/D/C/T/B or an unknown flag: one alert per device listing its pollutants
+    "manual",  # the device keeps sending S (manually entered) values: a known falsification signal
     "silent",  # no data for the device's silence window (timer)
     "zero_flow",  # a concentration of zero while the outfall's flow runs
     "constant",  # the same value over N samples (stuck sensor)
     "negative",  # a negative concentration
     "seq_gap",  # messages missing after every resend request
+    "implausible",  # a normal value outside the device channel's measuring range
 ]
 RULES: tuple[str, ...] = (
     "instant", "hour_avg", "day_avg", "gas", "flag", "silent", "zero_flow", "constant", "negative", "seq_gap",
+    "manual", "implausible",
 )
 Category = Literal["pollution", "safety", "device"]
 # warning < exceedance < severe for discharge; level1 < level2 for gas; fault for device rules.
@@ -40,7 +43,7 @@ SEVERITY_RANK: dict[str, int] = {
 }
 # Rules whose alerts stay open after the condition clears until a person acknowledges them.
 LATCHING_SEVERITIES: frozenset[str] = frozenset({"exceedance", "severe", "level1", "level2"})
-# The pollutant column of alerts that concern the whole device (silent, seq_gap).
+# The pollutant column of alerts that concern the whole device (silent, seq_gap, flag, manual).
 WHOLE_DEVICE = "*"
 
 
@@ -84,6 +87,8 @@ class LimitSpec:
     valid_to: datetime | None
     # Where the limit was assigned: device scope beats site scope beats default (alerts/limits.py).
     scope: Literal["default", "site", "device"] = "device"
+    # Decimals of the limit as the standard writes it (GB/T 8170 rounding); None: those of the value given.
+    decimals: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

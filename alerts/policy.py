@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -82,10 +82,25 @@ class AveragesPolicy(_Strict):
     flue_gas_normal_ratio: float = Field(default=0.75, gt=0, le=1)  # roll-up: N if this share is N
     wastewater_hour_min_valid_values: int = Field(default=1, ge=1)
     wastewater_day_min_valid_hours: int = Field(default=1, ge=1, le=24)
-    # HJ 212 marks a wastewater hour abnormal when any value in it is; by default its valid values
-    # still make an average (the flag is reported with it), true drops such hours entirely.
-    wastewater_abnormal_hour_invalid: bool = False
+    # HJ 212 marks a wastewater hour abnormal when any value in it is; by default such an hour is not
+    # averaged (HJ 356-2019 averages valid data only); false keeps its valid values (flag reported with it).
+    wastewater_abnormal_hour_invalid: bool = True
     grace_seconds: float = Field(default=300.0, ge=0)  # late data still counts this long after a period ends
+    # Wastewater concentration means weighted by the outfall's flow (w00000) where the device measures it.
+    flow_weighted: bool = True
+
+
+class JudgingPolicy(_Strict):
+    """How values meet limits (docs/conformance.md explains each choice)."""
+
+    # GB/T 8170-2008 4.3: "full" (全数值比较法, the default when a standard says nothing) compares the
+    # value as written; "rounded" (修约值比较法) first rounds it to the limit's decimals, half to even.
+    comparison: Literal["full", "rounded"] = "full"
+    # How a T (over the measuring range) value enters hourly/daily averages: as at least the range's
+    # upper limit ("range_upper"), or not at all ("exclude", like other abnormal flags). [U]
+    over_range_in_averages: Literal["range_upper", "exclude"] = "range_upper"
+    # Announce a daily exceedance before the day ends once the running mean guarantees it.
+    early_daily_exceedance: bool = True
 
 
 class SeqGapPolicy(_Strict):
@@ -107,6 +122,9 @@ DEFAULT_RULES: dict[str, RulePolicy] = {
     "constant": RulePolicy(),
     "negative": RulePolicy(hold_seconds=60.0, hold_samples=3, clear_hold_seconds=60.0),
     "seq_gap": RulePolicy(),
+    # S (manually entered) data for an hour running is a known falsification signal, not a typing slip.
+    "manual": RulePolicy(hold_seconds=3600.0, hold_samples=2, clear_hold_seconds=300.0),
+    "implausible": RulePolicy(hold_seconds=60.0, hold_samples=2, clear_hold_seconds=60.0),
 }
 
 
@@ -120,6 +138,7 @@ class Policy(_Strict):
     negative: NegativePolicy = NegativePolicy()
     averages: AveragesPolicy = AveragesPolicy()
     seq_gap: SeqGapPolicy = SeqGapPolicy()
+    judging: JudgingPolicy = JudgingPolicy()
 
     def rule(self, name: str) -> RulePolicy:
         """The policy of one rule (its default when the rules table leaves it out)."""

@@ -8,7 +8,7 @@ in file order and limits are resolved from presets exactly as envmon/registry/st
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -24,6 +24,9 @@ class EngineRegistry:
 
     devices: dict[int, DeviceSpec]
     limits: list[LimitSpec]
+    # Measuring range (lower, upper) per (device id, pollutant), canonical unit: T values are judged as at
+    # least the upper bound, and normal values outside it are implausible.
+    ranges: dict[tuple[int, str], tuple[float | None, float | None]] = field(default_factory=dict)
 
     def device_ids_by_mn(self) -> dict[str, int]:
         """MN code -> device id."""
@@ -53,6 +56,7 @@ def _spec(row: Mapping[str, Any], limit_id: int | None, device_id: int) -> Limit
         warning_ratio=row["warning_ratio"], severe_multiple=row["severe_multiple"],
         level2_lower=row["level2_lower_value"], level2_upper=row["level2_upper_value"], unit=row["unit"],
         source=row["source"], valid_from=row["valid_from"], valid_to=row["valid_to"], scope=row["scope"],
+        decimals=row.get("decimals"),
     )
 
 
@@ -75,7 +79,25 @@ def from_registry(reg: Registry) -> EngineRegistry:
     site_of = {device_ids[d.mn]: site_ids[d.site] for d in reg.file.devices}
     rows = limit_rows(reg, site_ids, device_ids)
     limits = [spec for i, row in enumerate(rows) for spec in expand_limit(row, i + 1, devices.values(), site_of)]
-    return EngineRegistry(devices, limits)
+    return EngineRegistry(devices, limits, range_rows_of(reg, device_ids))
+
+
+# ----- measuring ranges (issue 16 finding 1) -----------------------------------------------------------------
+Ranges = dict[tuple[int, str], tuple[float | None, float | None]]
+
+
+def range_rows_of(reg: Registry, device_ids: Mapping[str, int]) -> Ranges:
+    """Measuring ranges of a parsed registry file by (device id, pollutant)."""
+    return {(device_ids[d.mn], code): (r.lower, r.upper)
+            for d in reg.file.devices for code, r in d.measuring_ranges.items()}
+
+
+_RANGES_SQL = "SELECT device_id, pollutant, range_lower, range_upper FROM device_ranges"
+
+
+def load_ranges(conn: psycopg.Connection[Any]) -> Ranges:
+    """Measuring ranges from the database by (device id, pollutant)."""
+    return {(int(r[0]), str(r[1])): (r[2], r[3]) for r in conn.execute(_RANGES_SQL).fetchall()}
 
 
 _DEVICES_SQL = """
@@ -87,7 +109,7 @@ WHERE d.active AND s.active ORDER BY d.id
 _LIMITS_SQL = """
 SELECT id, scope, site_id, device_id, pollutant, scheme, basis, direction, lower_value, upper_value,
        warning_ratio, severe_multiple, level2_lower_value, level2_upper_value, unit, source, valid_from, valid_to,
-       point_kinds
+       point_kinds, decimals
 FROM limits ORDER BY id
 """
 
@@ -109,4 +131,4 @@ def load_engine_registry(conn: psycopg.Connection[Any]) -> EngineRegistry:
     for values in cur.fetchall():
         row = dict(zip(names, values, strict=True))
         limits += expand_limit(row, row["id"], devices.values(), site_of)
-    return EngineRegistry(devices, limits)
+    return EngineRegistry(devices, limits, load_ranges(conn))

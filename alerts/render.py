@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -81,7 +82,28 @@ DEVICE_RULE_WORDS: dict[str, tuple[str, str]] = {
     "silent": ("数据中断", "no data"), "flag": ("设备状态异常", "abnormal device status"),
     "zero_flow": ("有流量但浓度为零", "zero value while flow runs"), "constant": ("数值长时间不变", "value stuck"),
     "negative": ("出现负值", "negative value"), "seq_gap": ("数据缺失未补传", "data missing after resend"),
+    "manual": ("持续人工录入数据(S)", "manually entered data (S) persists"),
+    "implausible": ("数值超出仪器量程", "value outside the measuring range"),
 }
+# HJ 212 data flags as people name them; any other letter is shown as itself.
+FLAG_WORDS: dict[str, tuple[str, str]] = {
+    "F": ("停运", "stopped"), "M": ("维护", "maintenance"), "D": ("故障", "fault"), "C": ("校准", "calibration"),
+    "T": ("超量程", "over range"), "B": ("通讯异常", "communication fault"), "S": ("人工录入", "manual entry"),
+    "P": ("断电", "power failure"),
+}
+# The line a value is measured against, by what kind of threshold it is (issue 16 finding 12).
+THRESHOLD_WORDS: dict[str, tuple[str, str]] = {
+    "limit": ("限值", "limit"), "lower": ("下限", "lower limit"), "warning_line": ("预警线", "warning line"),
+    "set_point": ("报警设定值", "alarm set point"),
+}
+PREWARNING_WORDS: dict[str, tuple[str, str]] = {
+    "day": ("超日均限值", "above the daily-mean limit"), "hour": ("超小时均值限值", "above the hourly-mean limit"),
+}
+MEAN_LIMIT_WORDS: dict[str, tuple[str, str]] = {
+    "day": ("日均限值", "daily-mean limit"), "hour": ("小时均值限值", "hourly-mean limit"),
+}
+OVER_RANGE_WORDS = ("超量程", "over range")
+EARLY_DAY_WORDS = ("日均值已确定超标", "daily mean certain to exceed")
 UNIT_DISPLAY: dict[str, tuple[str, str]] = {
     "mg/m3": ("mg/m³", "mg/m3"), "degC": ("°C", " degC"), "pH": ("", ""), "%vol": ("%vol", "%vol"),
     "m3/s": ("m³/s", "m3/s"),
@@ -120,6 +142,14 @@ def exceedance_multiple(value: float, limit: float) -> float:
     return (value - limit) / limit
 
 
+def limit_ratio_text(value: float, limit: float) -> str:
+    """C/L as written numbers divide (no float artefact), cut (never rounded up) to two decimals: a value
+    below 3x the limit never reads '3.0'; at least one decimal ('3.0', '1.05')."""
+    ratio = (Decimal(repr(value)) / Decimal(repr(limit))).quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
+    text = f"{ratio:f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
 def local_time(time: datetime, zone: ZoneInfo, locale: Locale) -> str:
     """A time as people read it in the configured zone (MM-DD HH:MM, or 22 Nov 14:03)."""
     local = time.astimezone(zone)
@@ -147,31 +177,90 @@ def _unit(code: str, locale: Locale) -> str:
 
 # --- facts ------------------------------------------------------------------------------------------------
 def _measurement(alert: AlertRecord, locale: Locale) -> str:
-    """'总铬实时值 1.5mg/L 限值1.0 超标0.5倍' / 'Total chromium reading 1.5 mg/L, limit 1 (1.5x)'."""
+    """'总铬小时均值 1.5mg/L 限值1,为限值的1.5倍' / 'Total chromium 1-h avg 1.5 mg/L, limit 1 (1.5x the limit)'."""
     pollutant = alert.key.pollutant
     if alert.category == "device" or alert.last_value is None:
-        thing = "" if pollutant == WHOLE_DEVICE else pollutant_name(pollutant, locale) + " "
-        return thing + _word(DEVICE_RULE_WORDS, alert.key.rule, locale)
+        return _device_facts(alert, locale)
     basis = _word(BASIS_WORDS, alert.key.rule, locale)
     name = pollutant_name(pollutant, locale) + ("" if not basis else ("" if locale == "zh-CN" else " ") + basis)
-    value = format_number(alert.last_value) + _unit(pollutant, locale)
-    return f"{name} {value}{_limit_text(alert, locale)}"
+    over_range = bool(alert.detail.get("over_range"))
+    # An over-range reading, or the lowest daily mean still possible, is a floor: the true value is at least it.
+    at_least = over_range or (alert.key.rule == "day_avg" and bool(alert.detail.get("early")))
+    floor_sign = ("≥" if locale == "zh-CN" else ">=") if at_least else ""  # "≥" is not GSM-7: English SMS keep it
+    value = floor_sign + format_number(alert.last_value) + _unit(pollutant, locale)
+    if over_range:
+        value += f"({OVER_RANGE_WORDS[0]})" if locale == "zh-CN" else f" ({OVER_RANGE_WORDS[1]})"
+    return f"{name} {value}{_limit_text(alert, locale)}{_early_text(alert, locale)}"
+
+
+def _device_facts(alert: AlertRecord, locale: Locale) -> str:
+    """'设备状态异常 校准C:总铬,六价铬' / 'abnormal device status: calibration (C): total chromium, ...'."""
+    pollutant = alert.key.pollutant
+    thing = "" if pollutant == WHOLE_DEVICE else pollutant_name(pollutant, locale) + " "
+    words = thing + _word(DEVICE_RULE_WORDS, alert.key.rule, locale)
+    flags = alert.detail.get("flags")
+    if not isinstance(flags, dict) or not flags:
+        return words
+    by_flag: dict[str, list[str]] = {}
+    for code, letter in sorted(flags.items()):
+        by_flag.setdefault(str(letter), []).append(pollutant_name(code, locale))
+    zh = locale == "zh-CN"
+    parts = [_flag_group(letter, names, zh) for letter, names in sorted(by_flag.items())]
+    return words + (" " + ";".join(parts) if zh else ": " + "; ".join(parts))
+
+
+def _flag_group(letter: str, names: list[str], zh: bool) -> str:
+    """One flag and the pollutants in it, at most three named."""
+    word = _word(FLAG_WORDS, letter, "zh-CN" if zh else "en") if letter in FLAG_WORDS else ""
+    more = len(names) - 3
+    if zh:
+        listed = ",".join(names[:3]) + (f"等{len(names)}项" if more > 0 else "")
+        return f"{word}{letter}:{listed}"
+    listed = ", ".join(names[:3]) + (f" and {more} more" if more > 0 else "")
+    return f"{word} ({letter}): {listed}" if word else f"flag {letter}: {listed}"
+
+
+def _kind_of_threshold(alert: AlertRecord) -> str:
+    """Which line the value is read against: a gas set point, a lower limit, or a discharge limit."""
+    if alert.category == "safety":
+        return "set_point"
+    return "lower" if alert.detail.get("side") == "lower" else "limit"
 
 
 def _limit_text(alert: AlertRecord, locale: Locale) -> str:
-    """The threshold broken (limit, warning line, set point or lower limit) and, over a limit, the multiple."""
+    """The threshold the value is read against, named for what it is, and above a limit the multiple C/L."""
     value, limit = alert.last_value, alert.limit_value
     if value is None or limit is None or limit == 0:
         return ""
-    kind = "lower" if value < limit else alert.category if alert.category == "safety" else alert.severity
-    with_multiple = kind not in ("lower", "safety", "warning") and value > limit
+    zh = locale == "zh-CN"
+    kind = _kind_of_threshold(alert)
+    prewarning = alert.detail.get("prewarning_of")
+    warning_line = alert.detail.get("warning_line")
+    number = format_number(limit)
+    if isinstance(prewarning, str) and prewarning in PREWARNING_WORDS and kind == "limit" and value > limit:
+        words = _word(PREWARNING_WORDS, prewarning, locale)
+        return f" {words}{number}" if zh else f", {words} {number}"
+    label = _word(THRESHOLD_WORDS, kind, locale)
+    if isinstance(prewarning, str) and prewarning in PREWARNING_WORDS and kind == "limit":
+        label = _word(MEAN_LIMIT_WORDS, prewarning, locale)  # the line is a mean's limit, not the reading's
+    if alert.severity == "warning" and kind == "limit" and isinstance(warning_line, (int, float)):
+        line = _word(THRESHOLD_WORDS, "warning_line", locale) + ("" if zh else " ") + format_number(warning_line)
+        return f" {line}({label}{number})" if zh else f", {line} ({label} {number})"
+    with_ratio = kind == "limit" and alert.severity in ("exceedance", "severe") and value > limit
+    ratio = limit_ratio_text(value, limit) if with_ratio else ""
+    if zh:
+        return f" {label}{number}" + (f",为限值的{ratio}倍" if ratio else "")
+    return f", {label} {number}" + (f" ({ratio}x the limit)" if ratio else "")
+
+
+def _early_text(alert: AlertRecord, locale: Locale) -> str:
+    """Why a daily exceedance is announced before the day ends: the hours left cannot bring the mean down."""
+    hours_left = alert.detail.get("hours_left")
+    if alert.key.rule != "day_avg" or not alert.detail.get("early") or not isinstance(hours_left, int):
+        return ""
     if locale == "zh-CN":
-        label = {"lower": "下限", "safety": "报警值", "warning": "预警线"}.get(kind, "限值")
-        multiple = f" 超标{format_number(exceedance_multiple(value, limit))}倍" if with_multiple else ""
-        return f" {label}{format_number(limit)}{multiple}"
-    label = {"lower": "lower limit", "safety": "set point", "warning": "warning line"}.get(kind, "limit")
-    ratio = f" ({format_number(value / limit)}x)" if with_multiple else ""
-    return f", {label} {format_number(limit)}{ratio}"
+        return f" {EARLY_DAY_WORDS[0]}(余{hours_left}小时按0计仍超)"
+    return f", {EARLY_DAY_WORDS[1]} (even at 0 for the {hours_left} h left)"
 
 
 def short_site_name(name: str) -> str:

@@ -64,6 +64,7 @@ def load_alert(conn: psycopg.Connection, alert_id: int, *, lock: bool = False) -
 
 def _params(record: AlertRecord) -> dict[str, Any]:
     params = {c: getattr(record, c) for c in _RECORD_COLUMNS}
+    params["detail"] = Jsonb(record.detail)
     params.update(id=record.id, code=record.code, device_id=record.key.device_id, pollutant=record.key.pollutant,
                   rule=record.key.rule)
     return params

@@ -140,6 +140,8 @@ _CODES: dict[str, dict[str, tuple[str, str]]] = {
         "constant": ("数值长时间不变", "constant value"),
         "negative": ("负值", "negative value"),
         "seq_gap": ("数据缺失", "missing messages"),
+        "manual": ("持续人工录入数据", "manually entered data"),
+        "implausible": ("超出仪器量程", "outside the measuring range"),
     },
     "basis": {
         "instant": ("实时值", "instantaneous value"),

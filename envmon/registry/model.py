@@ -70,6 +70,8 @@ class Thresholds(Strict):
     severe_multiple: float | None = Field(default=None, gt=1)
     level2_lower: float | None = None
     level2_upper: float | None = None
+    # Decimals of the limit as the standard writes it (GB/T 8170 rounding); None: those of the value given.
+    decimals: int | None = Field(default=None, ge=0, le=6)
 
     def check_thresholds(self, scheme: Scheme) -> None:
         """Raise ValueError when the values do not fit the direction and scheme."""
@@ -157,6 +159,20 @@ class Site(Strict):
     contacts: list[Contact] = []
 
 
+# ----- measuring ranges (issue 16 finding 1) -----------------------------------------------------------------
+class MeasuringRange(Strict):
+    """An analyser channel's measuring range in the catalogue's canonical unit (HJ 212 T = above `upper`)."""
+
+    lower: float | None = None
+    upper: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MeasuringRange:
+        if self.lower is not None and self.upper is not None and self.lower >= self.upper:
+            raise ValueError(f"lower {self.lower} must be below upper {self.upper}")
+        return self
+
+
 class Device(Strict):
     """An analyser, a stack monitor (CEMS) or a gas detector."""
 
@@ -177,6 +193,8 @@ class Device(Strict):
     # Per-channel protocol units and the source's reference O2: see DeviceUnits below.
     units: dict[str, str] = {}
     o2_reference_percent: float | None = Field(default=None, ge=0, lt=21)
+    # Pollutant code -> measuring range of that channel (issue 16 finding 1).
+    measuring_ranges: dict[str, MeasuringRange] = {}
 
     @model_validator(mode="after")
     def _consistent(self) -> Device:
@@ -187,6 +205,9 @@ class Device(Strict):
             raise ValueError(f"a {self.kind} stands at an {allowed} point, not {self.point_kind!r}")
         if len(set(self.pollutants)) != len(self.pollutants):
             raise ValueError("pollutants lists a code twice")
+        unmeasured = sorted(set(self.measuring_ranges) - set(self.pollutants))
+        if unmeasured:
+            raise ValueError(f"measuring_ranges names pollutants the device does not measure: {', '.join(unmeasured)}")
         return self
 
     @model_validator(mode="after")

@@ -98,6 +98,8 @@ def store_registry(conn: psycopg.Connection, registry: Registry, *, actor: str) 
         _upsert(conn, "districts", ["code"], d.model_dump(), counts)
     site_ids = {s.code: _upsert(conn, "sites", ["code"], _site_row(s), counts) for s in reg.sites}
     device_ids = {d.mn: _upsert(conn, "devices", ["mn"], _device_row(d, site_ids[d.site]), counts) for d in reg.devices}
+    for device in reg.devices:
+        _store_ranges(conn, device_ids[device.mn], device, counts)
     for row in limit_rows(registry, site_ids, device_ids):
         _upsert(
             conn,
@@ -120,10 +122,22 @@ def store_registry(conn: psycopg.Connection, registry: Registry, *, actor: str) 
 
 
 def _device_row(d: Device, site_id: Any) -> dict[str, Any]:
-    row = d.model_dump(exclude={"site", "units"})
+    row = d.model_dump(exclude={"site", "units", "measuring_ranges"})
     row["units"] = Jsonb(d.units)
     row["site_id"] = site_id
     return row
+
+
+# ----- measuring ranges (issue 16 finding 1) -----------------------------------------------------------------
+def _store_ranges(conn: psycopg.Connection, device_id: Any, device: Device, counts: LoadCounts) -> None:
+    """Upsert the device's measuring ranges; channels no longer listed lose theirs."""
+    for code, r in device.measuring_ranges.items():
+        _upsert(conn, "device_ranges", ["device_id", "pollutant"],
+                {"device_id": device_id, "pollutant": code, "range_lower": r.lower, "range_upper": r.upper}, counts)
+    dropped = conn.execute("DELETE FROM device_ranges WHERE device_id = %s AND NOT (pollutant = ANY(%s))",
+                           (device_id, list(device.measuring_ranges)))
+    if dropped.rowcount:
+        counts.add("device_ranges", False)
 
 
 def _site_row(s: Site) -> dict[str, Any]:
@@ -218,6 +232,7 @@ def _limit_row(
         "severe_multiple": values.severe_multiple,
         "level2_lower_value": values.level2_lower,
         "level2_upper_value": values.level2_upper,
+        "decimals": values.decimals,
         "unit": catalogue.get(lim.pollutant).canonical_unit,
         "source": preset.source if preset else lim.source,
         "preset": preset.id if preset else None,

@@ -9,7 +9,7 @@ import psycopg
 
 from alerts.model import LimitSpec
 from alerts.registry import EngineRegistry, from_registry, load_engine_registry
-from envmon.registry.load import load_registry_file
+from envmon.registry.load import load_registry_file, parse_registry
 from envmon.registry.store import store_registry
 from tests.conftest import EXAMPLE_REGISTRY
 
@@ -46,3 +46,17 @@ def test_inactive_devices_are_left_out(db: psycopg.Connection) -> None:
     db.commit()
     loaded = load_engine_registry(db)
     assert mn not in loaded.device_ids_by_mn() and len(loaded.devices) == 207
+
+
+def test_measuring_ranges_and_limit_decimals_round_trip(db: psycopg.Connection) -> None:
+    text = EXAMPLE_REGISTRY.read_text(encoding="utf-8")
+    first_water = text.index('kind = "water_analyser"')
+    text = text[:first_water] + 'measuring_ranges = { w20117 = { lower = 0.0, upper = 0.5 } }\n' + text[first_water:]
+    registry = parse_registry(text, "ranged")
+    device = next(d for d in registry.file.devices if d.measuring_ranges)
+    store_registry(db, registry, actor="test")
+    db.commit()
+    loaded = load_engine_registry(db)
+    [device_id] = [d.device_id for d in loaded.devices.values() if d.mn == device.mn]
+    assert loaded.ranges == {(device_id, "w20117"): (0.0, 0.5)}
+    assert list(from_registry(registry).ranges.values()) == list(loaded.ranges.values())

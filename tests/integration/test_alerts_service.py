@@ -123,7 +123,11 @@ def test_an_unacknowledged_exceedance_escalates_to_the_next_step(
     assert first.to == INSPECTOR_PHONE and "六价铬" in first.body
     second = fake.wait_for_messages(2, timeout_seconds=10)[1]
     assert second.to == LEADER_PHONE
-    assert query(alert_db, "SELECT severity, state, escalation_level FROM alerts") == [("severe", "escalated", 1)]
+    # 4.5x of GB 21900's daily-mean limit in instantaneous values is a pre-warning, not a severe exceedance
+    # (issue 16): it escalates like any unacknowledged pollution alert, worded as a pre-warning.
+    assert query(alert_db, "SELECT severity, state, escalation_level FROM alerts") == [("warning", "escalated", 1)]
+    assert "超日均限值" in first.body
+    assert query(alert_db, "SELECT detail->>'prewarning_of', detail->>'side' FROM alerts") == [("day", "upper")]
 
 
 def test_a_restart_keeps_the_open_alert_and_sends_nothing_twice(

@@ -332,13 +332,13 @@ def test_incident_sends_exactly_the_expected_sms_in_order(fake: FakeTwilio) -> N
     run_incident(fake, 320)
     a, b, lead = INSPECTOR_A.phone, INSPECTOR_B.phone, LEAD.phone
     assert received(fake) == [
-        (a, "【超标】上海奉贤鑫达电镀有限公司 1#总排口 总铬实时值 1.5mg/L 限值0.5 超标2倍 11-22 14:00"),
-        (b, "EXCEEDANCE Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total chromium reading 1.5 mg/L, limit 0.5 (3x), 22 Nov 14:00"),
-        (a, "【超标】上海奉贤鑫达电镀有限公司 1#总排口 总镍实时值 0.9mg/L 限值0.5 超标0.8倍 11-22 14:00"),  # grouped follow-up at +30 s
-        (b, "EXCEEDANCE Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total nickel reading 0.9 mg/L, limit 0.5 (1.8x), 22 Nov 14:00"),
-        (lead, "[升级]【超标】上海奉贤鑫达电镀有限公司 1#总排口 总铬实时值 1.5mg/L 限值0.5 超标2倍 11-22 14:00"),  # 102 was acknowledged
-        (a, "[未确认提醒]【超标】上海奉贤鑫达电镀有限公司 1#总排口 总铬实时值 1.5mg/L 限值0.5 超标2倍 11-22 14:00"),
-        (b, "[Reminder] EXCEEDANCE Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total chromium reading 1.5 mg/L, limit 0.5 (3x), 22 Nov 14:00"),
+        (a, "【超标】上海奉贤鑫达电镀有限公司 1#总排口 总铬实时值 1.5mg/L 限值0.5,为限值的3.0倍 11-22 14:00"),
+        (b, "EXCEEDANCE Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total chromium reading 1.5 mg/L, limit 0.5 (3.0x the limit), 22 Nov 14:00"),
+        (a, "【超标】上海奉贤鑫达电镀有限公司 1#总排口 总镍实时值 0.9mg/L 限值0.5,为限值的1.8倍 11-22 14:00"),  # grouped follow-up at +30 s
+        (b, "EXCEEDANCE Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total nickel reading 0.9 mg/L, limit 0.5 (1.8x the limit), 22 Nov 14:00"),
+        (lead, "[升级]【超标】上海奉贤鑫达电镀有限公司 1#总排口 总铬实时值 1.5mg/L 限值0.5,为限值的3.0倍 11-22 14:00"),  # 102 was acknowledged
+        (a, "[未确认提醒]【超标】奉贤鑫达电镀 1#总排口 总铬实时值 1.5mg/L 限值0.5,为限值的3.0倍 11-22 14:00"),
+        (b, "[Reminder] EXCEEDANCE Shanghai Fengxian Xinda Electroplating, Outfall 1: Total chromium reading 1.5 mg/L, limit 0.5 (3.0x the limit), 22 Nov 14:00"),
     ]
 
 

@@ -36,9 +36,11 @@ def hours(periods: list[ClosedPeriod]) -> list[ClosedPeriod]:
     [
         pytest.param([1.0], "N", 1.0, True, "N", id="one-valid-value-makes-a-wastewater-hour"),
         pytest.param([1.0, 3.0], "NN", 2.0, True, "N", id="mean-of-valid-values"),
-        pytest.param([1.0, 9.0], "NM", 1.0, True, "M", id="flagged-values-do-not-count-but-mark-the-hour"),
+        # HJ 212 roll-up: one abnormal value makes a wastewater hour abnormal, and it is not averaged.
+        pytest.param([1.0, 9.0], "NM", 1.0, False, "M", id="a-flagged-value-makes-the-hour-abnormal-and-invalid"),
         pytest.param([9.0, 9.0], "DM", None, False, "D", id="no-valid-value-no-average"),
-        pytest.param([1.0, 9.0], "NS", 1.0, True, "S", id="manual-values-do-not-count"),
+        pytest.param([1.0, 9.0], "NS", 1.0, False, "S", id="manual-values-do-not-count-and-mark-the-hour"),
+        pytest.param([1.0, 9.0], "NP", 1.0, False, "D", id="an-unknown-flag-rolls-up-as-abnormal"),
     ],
 )
 def test_wastewater_hour(values: list[float], flags: str, average: float | None, valid: bool, flag: str) -> None:
@@ -49,11 +51,11 @@ def test_wastewater_hour(values: list[float], flags: str, average: float | None,
     assert np.isnan(hour.average[0]) if average is None else hour.average[0] == pytest.approx(average)
 
 
-def test_policy_can_drop_wastewater_hours_marked_abnormal() -> None:
-    b = book(grace_seconds=0, wastewater_abnormal_hour_invalid=True)
+def test_policy_can_keep_the_valid_values_of_an_abnormal_wastewater_hour() -> None:
+    b = book(grace_seconds=0, wastewater_abnormal_hour_invalid=False)
     add(b, [0.0, 60.0], [1.0, 9.0], "NC")
     (hour,) = hours(b.close_due(HOUR0 + 3600))
-    assert (bool(hour.valid[0]), hour.flag[0]) == (False, "C")
+    assert (bool(hour.valid[0]), hour.flag[0], float(hour.average[0])) == (True, "C", 1.0)
 
 
 @pytest.mark.parametrize(

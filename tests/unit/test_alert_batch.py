@@ -88,7 +88,7 @@ def test_csv_needs_its_header() -> None:
 
 
 def test_replayed_mercury_in_ug_per_litre_trips_a_mg_per_litre_limit() -> None:
-    lim: LimitSpec = limit(1, "w20111", upper=0.01, warning_ratio=0.8, basis="day", limit_id=4)
+    lim: LimitSpec = limit(1, "w20111", upper=0.01, warning_ratio=0.8, basis="instant", limit_id=4)
     reg = EngineRegistry({1: device(1, "water_analyser", ("w20111",))}, [lim])
     engine = Engine(reg, load_policy("[rules.instant]\nhold_samples = 1"))
     body = "2026-03-02T01:00:00Z,MN001,w20111,9,N\n2026-03-02T01:00:10Z,MN001,w20111,20,N\n"

@@ -252,3 +252,20 @@ def test_every_single_character_typo_and_neighbour_swap_is_detected() -> None:
 @pytest.mark.parametrize("text", ["", "12345", "ABCDE0", "ABCDEI", "ABCD"])
 def test_malformed_codes_are_rejected(text: str) -> None:
     assert parse_alert_code(text) is None
+
+
+@pytest.mark.parametrize(
+    ("severity", "detail", "latched"),
+    [
+        pytest.param("exceedance", {}, True, id="an-exceedance-of-a-mean-latches"),
+        pytest.param("level1", {}, True, id="a-gas-alarm-latches"),
+        pytest.param("warning", {"prewarning_of": "day"}, False, id="a-pre-warning-does-not"),
+        # Even if a pre-warning ever arrived worded as an exceedance, it is not a legal judgement.
+        pytest.param("exceedance", {"prewarning_of": "day"}, False, id="nothing-marked-pre-warning-latches"),
+    ],
+)
+def test_only_legal_judgements_latch(severity: Severity, detail: dict[str, object], latched: bool) -> None:
+    t = replace(tr("open", severity), detail=detail)
+    record = on_transition(None, t, T0).record
+    assert record is not None and record.latched is latched
+    assert record.detail == detail

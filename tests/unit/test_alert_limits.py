@@ -141,7 +141,8 @@ def test_no_limit_means_no_tier() -> None:
 )
 def test_held_tier_applies_hysteresis(value: float, current: int, held: int) -> None:
     t = table(limit(1, "w20117", upper=1.0, warning_ratio=0.8, severe_multiple=3.0))
-    assert t.held_tier(0, value, current, 0.9) == held
+    tier = int(t.tiers(np.array([0]), np.array([value]))[0])
+    assert t.held_tier(0, value, current, 0.9, tier) == held
 
 
 def test_layout_maps_unknown_devices_to_minus_one() -> None:

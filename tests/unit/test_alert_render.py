@@ -36,10 +36,11 @@ PLANT = DeviceSpec(
 
 
 def alert(pollutant: str = "w20116", rule: str = "hour_avg", severity: Severity = "exceedance", value: float | None = 1.5,
-          limit: float | None = 1.0, category: Category = "pollution", code: str = "CE5Y5Q") -> AlertRecord:
+          limit: float | None = 1.0, category: Category = "pollution", code: str = "CE5Y5Q",
+          **detail: object) -> AlertRecord:
     return AlertRecord(
         id=41, code=code, key=AlertKey(7, pollutant, rule), category=category, severity=severity, state="open",
-        opened_at=T, first_breach_at=T, unacknowledged_since=T, last_value=value, limit_value=limit,
+        opened_at=T, first_breach_at=T, unacknowledged_since=T, last_value=value, limit_value=limit, detail=detail,
     )
 
 
@@ -50,15 +51,32 @@ def render(a: AlertRecord, locale: Locale, reason: NotifyReason = "new", device:
 @pytest.mark.parametrize(
     ("record", "locale", "expected_first_line"),
     [
-        pytest.param(alert(), "zh-CN", "【超标】上海奉贤鑫达电镀有限公司 1#总排口 总铬小时均值 1.5mg/L 限值1 超标0.5倍 11-22 14:03", id="zh-exceedance"),
-        pytest.param(alert(), "en", "EXCEEDANCE Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total chromium 1-h avg 1.5 mg/L, limit 1 (1.5x), 22 Nov 14:03", id="en-exceedance"),
-        pytest.param(alert("w20111", "instant", "severe", 0.05, 0.01), "zh-CN", "【严重超标】上海奉贤鑫达电镀有限公司 1#总排口 总汞实时值 0.05mg/L 限值0.01 超标4倍 11-22 14:03", id="zh-severe-mercury"),
-        pytest.param(alert(severity="warning", value=0.85, limit=0.8), "zh-CN", "【预警】上海奉贤鑫达电镀有限公司 1#总排口 总铬小时均值 0.85mg/L 预警线0.8 11-22 14:03", id="zh-warning-line"),
-        pytest.param(alert(severity="warning", value=0.85, limit=0.8), "en", "WARNING Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total chromium 1-h avg 0.85 mg/L, warning line 0.8, 22 Nov 14:03", id="en-warning-line"),
-        pytest.param(alert("w01001", "instant", "exceedance", 5.2, 6.0), "zh-CN", "【超标】上海奉贤鑫达电镀有限公司 1#总排口 pH值实时值 5.2 下限6 11-22 14:03", id="zh-ph-below-range"),
-        pytest.param(alert("s02001", "gas", "level1", 8.2, 6.6, "safety"), "zh-CN", "【一级报警】上海奉贤鑫达电镀有限公司 1#总排口 硫化氢 8.2ppm 报警值6.6 11-22 14:03", id="zh-gas-set-point"),
-        pytest.param(alert("s02001", "gas", "level2", 14.0, 13.2, "safety"), "en", "LEVEL 2 ALARM Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Hydrogen sulphide (H2S) 14 ppm, set point 13.2, 22 Nov 14:03", id="en-gas-level2"),
+        pytest.param(alert(), "zh-CN", "【超标】上海奉贤鑫达电镀有限公司 1#总排口 总铬小时均值 1.5mg/L 限值1,为限值的1.5倍 11-22 14:03", id="zh-exceedance"),
+        pytest.param(alert(), "en", "EXCEEDANCE Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total chromium 1-h avg 1.5 mg/L, limit 1 (1.5x the limit), 22 Nov 14:03", id="en-exceedance"),
+        pytest.param(alert("w20111", "day_avg", "severe", 0.05, 0.01), "zh-CN", "【严重超标】上海奉贤鑫达电镀有限公司 1#总排口 总汞日均值 0.05mg/L 限值0.01,为限值的5.0倍 11-22 14:03", id="zh-severe-mercury"),
+        # Severe starts AT 3x (以上 includes the number); the words say the same multiple the threshold uses.
+        pytest.param(alert("w20115", "day_avg", "severe", 0.03, 0.01), "zh-CN", "【严重超标】上海奉贤鑫达电镀有限公司 1#总排口 总镉日均值 0.03mg/L 限值0.01,为限值的3.0倍 11-22 14:03", id="zh-severe-at-exactly-3x"),
+        pytest.param(alert("w20115", "day_avg", "severe", 0.03, 0.01), "en", "SEVERE Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total cadmium daily avg 0.03 mg/L, limit 0.01 (3.0x the limit), 22 Nov 14:03", id="en-severe-at-exactly-3x"),
+        pytest.param(alert(severity="warning", value=0.85, limit=1.0, warning_line=0.8), "zh-CN", "【预警】上海奉贤鑫达电镀有限公司 1#总排口 总铬小时均值 0.85mg/L 预警线0.8(限值1) 11-22 14:03", id="zh-warning-line"),
+        pytest.param(alert(severity="warning", value=0.85, limit=1.0, warning_line=0.8), "en", "WARNING Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total chromium 1-h avg 0.85 mg/L, warning line 0.8 (limit 1), 22 Nov 14:03", id="en-warning-line"),
+        # A warning below its limit is not a lower limit (the old text said 下限 for any value under the number).
+        pytest.param(alert(severity="warning", value=0.7, limit=1.0, warning_line=0.8, side="upper"), "zh-CN", "【预警】上海奉贤鑫达电镀有限公司 1#总排口 总铬小时均值 0.7mg/L 预警线0.8(限值1) 11-22 14:03", id="zh-warning-after-the-value-fell-is-no-lower-limit"),
+        pytest.param(alert("w01001", "instant", "exceedance", 5.2, 6.0, side="lower"), "zh-CN", "【超标】上海奉贤鑫达电镀有限公司 1#总排口 pH值实时值 5.2 下限6 11-22 14:03", id="zh-ph-below-range"),
+        pytest.param(alert("w01001", "instant", "exceedance", 5.2, 6.0, side="lower"), "en", "EXCEEDANCE Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: pH reading 5.2, lower limit 6, 22 Nov 14:03", id="en-ph-below-range"),
+        pytest.param(alert("s02001", "gas", "level1", 8.2, 6.6, "safety"), "zh-CN", "【一级报警】上海奉贤鑫达电镀有限公司 1#总排口 硫化氢 8.2ppm 报警设定值6.6 11-22 14:03", id="zh-gas-set-point"),
+        # A latched gas alarm whose value fell below the set point still names the set point, not a lower limit.
+        pytest.param(alert("s02001", "gas", "level1", 2.0, 6.6, "safety", side="upper"), "zh-CN", "【一级报警】上海奉贤鑫达电镀有限公司 1#总排口 硫化氢 2ppm 报警设定值6.6 11-22 14:03", id="zh-latched-gas-below-set-point"),
+        pytest.param(alert("s02001", "gas", "level2", 14.0, 13.2, "safety"), "en", "LEVEL 2 ALARM Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Hydrogen sulphide (H2S) 14 ppm, alarm set point 13.2, 22 Nov 14:03", id="en-gas-level2"),
+        pytest.param(alert("w20116", "instant", "warning", 1.5, 1.0, prewarning_of="day"), "zh-CN", "【预警】上海奉贤鑫达电镀有限公司 1#总排口 总铬实时值 1.5mg/L 超日均限值1 11-22 14:03", id="zh-instant-over-daily-limit-is-a-pre-warning"),
+        pytest.param(alert("w20116", "instant", "warning", 1.5, 1.0, prewarning_of="day"), "en", "WARNING Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total chromium reading 1.5 mg/L, above the daily-mean limit 1, 22 Nov 14:03", id="en-instant-over-daily-limit-is-a-pre-warning"),
+        pytest.param(alert("w20116", "instant", "warning", 0.5, 0.5, prewarning_of="day", over_range=True), "zh-CN", "【预警】上海奉贤鑫达电镀有限公司 1#总排口 总铬实时值 ≥0.5mg/L(超量程) 日均限值0.5 11-22 14:03", id="zh-over-range-reads-at-least-full-scale"),
+        pytest.param(alert("w20116", "instant", "warning", 0.85, 1.0, prewarning_of="day", warning_line=0.8), "en", "WARNING Shanghai Fengxian Xinda Electroplating, Outfall 1: Total chromium reading 0.85 mg/L, warning line 0.8 (daily-mean limit 1), 22 Nov 14:03", id="en-pre-warning-below-the-limit-names-the-mean-limit"),
+        pytest.param(alert("w20116", "instant", "exceedance", 0.5, 0.4, over_range=True), "en", "EXCEEDANCE Shanghai Fengxian Xinda Electroplating, Outfall 1: Total chromium reading >=0.5 mg/L (over range), limit 0.4 (1.25x the limit), 22 Nov 14:03", id="en-over-range-stays-gsm-7"),
+        pytest.param(alert("w20116", "day_avg", "exceedance", 1.04, 1.0, early=True, hours_left=2), "zh-CN", "【超标】奉贤… 1#总排口 总铬日均值 ≥1.04mg/L 限值1,为限值的1.04倍 日均值已确定超标(余2小时按0计仍超) 11-22 14:03", id="zh-early-daily-exceedance-says-why"),
+        pytest.param(alert("w20116", "day_avg", "exceedance", 1.04, 1.0, early=True, hours_left=2), "en", "EXCEEDANCE Sh..., Outfall 1: Total chromium daily avg >=1.04 mg/L, limit 1 (1.04x the limit), daily mean certain to exceed (even at 0 for the 2 h left), 22 Nov 14:03", id="en-early-daily-exceedance-says-why"),
         pytest.param(alert(WHOLE_DEVICE, "silent", "fault", None, None, "device"), "zh-CN", "【设备异常】上海奉贤鑫达电镀有限公司 1#总排口 数据中断 11-22 14:03", id="zh-silent-device"),
+        pytest.param(alert(WHOLE_DEVICE, "flag", "fault", None, None, "device", flags={"w20116": "C", "w20117": "C", "w20115": "C", "w20111": "C", "w00000": "M"}), "zh-CN", "【设备异常】奉贤鑫达电镀 1#总排口 设备状态异常 校准C:总汞,总镉,总铬等4项;维护M:废水流量 11-22 14:03", id="zh-one-device-fault-lists-its-pollutants"),
+        pytest.param(alert(WHOLE_DEVICE, "flag", "fault", None, None, "device", flags={"w20116": "P"}), "en", "DEVICE FAULT Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: abnormal device status: power failure (P): Total chromium, 22 Nov 14:03", id="en-legacy-flag-carries-the-raw-letter"),
         pytest.param(alert("w20116", "constant", "fault", 0.3, None, "device"), "en", "DEVICE FAULT Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total chromium value stuck, 22 Nov 14:03", id="en-stuck-sensor"),
     ],
 )
@@ -204,15 +222,15 @@ def test_local_time(zone: str, locale: Locale, text: str) -> None:
     [
         pytest.param("zh-CN", [
             "【严重超标×2】奉贤鑫达电镀 11-22 14:03",
-            "1#总排口 总铬小时均值 1.5mg/L 限值1 超标0.5倍 码CE5Y5Q",
-            "1#总排口 总镉实时值 0.05mg/L 限值0.01 超标4倍 码PT9W8J",
+            "1#总排口 总铬小时均值 1.5mg/L 限值1,为限值的1.5倍 码CE5Y5Q",
+            "1#总排口 总镉实时值 0.05mg/L 限值0.01,为限值的5.0倍 码PT9W8J",
             '回复"1 告警码"确认,2误报,3设备故障,4立案',
             "详情 " + LINK,
         ], id="zh"),
         pytest.param("en", [
             "SEVERE x2 Shanghai Fengxian Xinda Electroplating, 22 Nov 14:03",
-            "Outfall 1 Total chromium 1-h avg 1.5 mg/L, limit 1 (1.5x) code CE5Y5Q",
-            "Outfall 1 Total cadmium reading 0.05 mg/L, limit 0.01 (5x) code PT9W8J",
+            "Outfall 1 Total chromium 1-h avg 1.5 mg/L, limit 1 (1.5x the limit) code CE5Y5Q",
+            "Outfall 1 Total cadmium reading 0.05 mg/L, limit 0.01 (5.0x the limit) code PT9W8J",
             'Reply "1 <code>" to confirm; 2 false alarm, 3 device fault, 4 enforcement case',
             "Report: " + LINK,
         ], id="en"),
@@ -241,3 +259,9 @@ def test_group_of_one_is_the_single_sms() -> None:
 )
 def test_reply_answers(outcome: str, disposition: str | None, locale: Locale, text: str) -> None:
     assert render_reply_answer(outcome, code="CE5Y5Q", disposition=disposition, locale=locale) == text  # type: ignore[arg-type]
+
+
+def test_english_over_range_and_early_words_stay_in_gsm_7() -> None:
+    for record in (alert("w20116", "instant", "exceedance", 0.5, 0.4, over_range=True),
+                   alert("w20116", "day_avg", "exceedance", 1.04, 1.0, early=True, hours_left=2)):
+        assert sms_encoding(render(record, "en").splitlines()[0]) == "GSM-7"

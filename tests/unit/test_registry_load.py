@@ -290,3 +290,31 @@ def test_shipped_presets_cite_their_sources() -> None:
     assert presets["GBT50493-2019"].row("s01001").level2_upper == 50.0  # type: ignore[union-attr]
     ph = presets["GB21900-2008-T2"].row("w01001")
     assert (ph.direction, ph.lower, ph.upper) == ("range", 6.0, 9.0)  # type: ignore[union-attr]
+
+
+RANGED = VALID.replace(
+    'installed_on = 2021-05-01',
+    'installed_on = 2021-05-01\nmeasuring_ranges = { w20117 = { lower = 0.0, upper = 0.5 }, w01001 = { upper = 14.0 } }',
+)
+
+
+def test_measuring_ranges_parse_per_channel() -> None:
+    [water, _] = parse_registry(RANGED).file.devices
+    assert {c: (r.lower, r.upper) for c, r in water.measuring_ranges.items()} == {
+        "w20117": (0.0, 0.5), "w01001": (None, 14.0)}
+
+
+@pytest.mark.parametrize(
+    ("ranges", "expected"),
+    [
+        pytest.param("{ w20117 = { lower = 1.0, upper = 0.5 } }", "lower 1.0 must be below upper 0.5", id="reversed"),
+        pytest.param("{ w20111 = { upper = 5.0 } }", "measuring_ranges names pollutants the device does not measure: w20111",
+                     id="unmeasured-pollutant"),
+        pytest.param("{ w20117 = { top = 5.0 } }", "unknown key", id="unknown-key"),
+    ],
+)
+def test_bad_measuring_ranges_are_refused(ranges: str, expected: str) -> None:
+    text = VALID.replace("installed_on = 2021-05-01", f"installed_on = 2021-05-01\nmeasuring_ranges = {ranges}")
+    with pytest.raises(RegistryError) as err:
+        parse_registry(text)
+    assert expected in str(err.value)
