@@ -61,7 +61,7 @@ def malformed_payloads(sample: Sample, count: int) -> list[bytes]:
         json.dumps({**body, "firmware": "v2.3"}).encode(),  # unknown field: invalid_schema
         good.replace(f'"{code}": ', f'"{code}": NaN, "x{code}": ').encode(),  # NaN is not JSON
         json.dumps({**body, "time": str(body["time"])[:19]}).encode(),  # no UTC offset: invalid_time
-        json.dumps({**body, "values": {code: [1.0, "X"]}}).encode(),  # unknown flag: invalid_flag
+        json.dumps({**body, "values": {code: [1.0, "N\x00"]}}).encode(),  # not a flag letter: invalid_flag
         json.dumps({**body, "time": "2099-01-01T00:00:00+08:00"}).encode(),  # time_in_future
         b"\xff\xfe not even text",
     ]

@@ -4,10 +4,12 @@ Loaded from `envmon/data/pollutants.toml`. Values are stored in each pollutant's
 devices send the protocol unit (HJ 212 Appendix B), e.g. ug/L for Hg, Cd, Cr(VI), As and Pb.
 A flue-gas concentration corrected to the reference oxygen content (折算浓度) is its own series: the
 measured code with a `z` suffix (`a21026z` for SO2), `corrected_from` naming the measured code.
+Every canonical unit has a plausible range (physics, with its reason); ingest refuses values outside.
 """
 
 from __future__ import annotations
 
+import math
 import tomllib
 from functools import cache
 from importlib import resources
@@ -96,6 +98,9 @@ class Pollutant(BaseModel):
     protocol_factor: float = Field(gt=0)
     legacy_codes: tuple[str, ...] = ()
     corrected_from: str | None = None
+    # Narrower than the unit's plausible range, when a pollutant needs it (canonical unit).
+    plausible_min: float | None = None
+    plausible_max: float | None = None
 
     @model_validator(mode="after")
     def _corrected_code_named(self) -> Pollutant:
@@ -121,10 +126,26 @@ class Pollutant(BaseModel):
         return self.name_zh if locale == "zh-CN" else self.name_en
 
 
+class PlausibleRange(BaseModel):
+    """The values a canonical unit can physically take, and why (the bounds are data, not limits)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min: float
+    max: float
+    reason: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered_and_finite(self) -> PlausibleRange:
+        if not (math.isfinite(self.min) and math.isfinite(self.max) and self.min < self.max):
+            raise ValueError(f"plausible range [{self.min}, {self.max}] must be finite and ordered")
+        return self
+
+
 class Catalogue:
     """Look-ups by code (current or legacy) and conversion into canonical units."""
 
-    def __init__(self, pollutants: list[Pollutant]) -> None:
+    def __init__(self, pollutants: list[Pollutant], plausible: dict[str, PlausibleRange] | None = None) -> None:
         self._by_code: dict[str, Pollutant] = {}
         for p in pollutants:
             for code in (p.code, *p.legacy_codes):
@@ -137,6 +158,26 @@ class Catalogue:
         missing = [c for c in self.corrected if c not in self._by_code]
         if missing:
             raise CatalogueError(f"corrected_from names unknown codes: {', '.join(missing)}")
+        self._plausible = plausible or {}
+        self._bounds = {p.code: self._bounds_of(p) for p in pollutants}
+
+    def _bounds_of(self, p: Pollutant) -> tuple[float, float]:
+        unit = self._plausible.get(p.canonical_unit)
+        if unit is None:
+            raise CatalogueError(f"{p.code}: no plausible range for its unit {p.canonical_unit!r}")
+        low = unit.min if p.plausible_min is None else max(unit.min, p.plausible_min)
+        high = unit.max if p.plausible_max is None else min(unit.max, p.plausible_max)
+        if not low < high:
+            raise CatalogueError(f"{p.code}: plausible range [{low}, {high}] is empty")
+        return low, high
+
+    def plausible_range(self, code: str) -> tuple[float, float]:
+        """The (min, max) a canonical value of this (current or legacy) code can take."""
+        return self._bounds[self.get(code).code]
+
+    def plausible_reason(self, code: str) -> str:
+        """Why values of this code are bounded where they are (for a quarantine note)."""
+        return self._plausible[self.get(code).canonical_unit].reason
 
     def __contains__(self, code: object) -> bool:
         return code in self._by_code
@@ -165,9 +206,10 @@ def parse_catalogue(text: str, source: str = "pollutants.toml") -> Catalogue:
     try:
         data = tomllib.loads(text)
         entries = [Pollutant.model_validate(item) for item in data.get("pollutants", [])]
+        plausible = {unit: PlausibleRange.model_validate(v) for unit, v in data.get("plausible", {}).items()}
     except (tomllib.TOMLDecodeError, ValidationError) as exc:
         raise CatalogueError(f"{source}: {exc}") from exc
-    return Catalogue(entries)
+    return Catalogue(entries, plausible)
 
 
 @cache

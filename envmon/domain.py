@@ -9,6 +9,9 @@ from typing import Literal
 Flag = Literal["N", "F", "M", "S", "D", "C", "T", "B"]
 Basis = Literal["instant", "minute", "hour", "day"]
 FLAGS: frozenset[str] = frozenset({"N", "F", "M", "S", "D", "C", "T", "B"})
+# Any other single letter (P, power failure, of HJ/T 212-2005; letters of later revisions) is stored
+# as sent and treated as abnormal; only N and S count as normal data.
+FLAG_LETTERS: frozenset[str] = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 BASES: frozenset[str] = frozenset({"instant", "minute", "hour", "day"})
 
 
@@ -24,14 +27,19 @@ class Reading:
     pollutant: str
     time: datetime
     value: float
-    flag: Flag = "N"
+    flag: str = "N"
     basis: Basis = "instant"
     seq: int = 0
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:
             raise ValueError("Reading.time must be timezone-aware")
-        if self.flag not in FLAGS:
-            raise ValueError(f"unknown data flag {self.flag!r}")
+        if not is_flag_letter(self.flag):
+            raise ValueError(f"data flag {self.flag!r} is not one ASCII letter")
         if self.basis not in BASES:
             raise ValueError(f"unknown basis {self.basis!r}")
+
+
+def is_flag_letter(flag: str) -> bool:
+    """Whether `flag` can be stored as a data flag: one ASCII letter, known (FLAGS) or not."""
+    return flag in FLAG_LETTERS

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from envmon.catalogue import Catalogue
 from envmon.columns import ReadingColumns, concat_columns, datetime_us
-from ingest.decode import EARLIEST, MAX_FUTURE_SECONDS, MAX_PAYLOAD_BYTES
+from ingest.decode import EARLIEST, MAX_FUTURE_SECONDS, MAX_PAYLOAD_BYTES, Seq
 from ingest.quarantine import QuarantineEntry
 from ingest.rows import Row
 
@@ -31,7 +31,7 @@ _N = ord("N")
 
 class _Plain(msgspec.Struct, forbid_unknown_fields=True):
     device: str
-    seq: int
+    seq: Seq  # bounded to int64 by the decoder: 2**63 would overflow the seq column's array
     time: datetime
     values: dict[str, float]
 
@@ -83,6 +83,8 @@ class Assembler:
         self._index = _CodeIndex({code: n for n, (code, _) in enumerate(sent)})
         self._canonical = np.array([canonical[p.code] for _, p in sent], dtype=np.int16)
         self._factor = np.array([p.protocol_factor for _, p in sent], dtype=np.float64)
+        bounds = np.array([catalogue.plausible_range(p.code) for _, p in sent], dtype=np.float64).reshape(-1, 2)
+        self._low, self._high = bounds[:, 0], bounds[:, 1]
         self._max_future_us = round(max_future_seconds * 1_000_000)
 
     def assemble(self, items: Sequence[ItemT], device_ids: dict[str, int], slow: SlowPath[ItemT]) -> Assembled:
@@ -117,10 +119,13 @@ class Assembler:
         time_us = np.array(plain.time_us, dtype=np.int64)
         received_us = np.array(plain.received_us, dtype=np.int64)
         seq = np.array(plain.seq, dtype=np.int64)
-        # A message with an unknown code, a time out of range or a negative seq: the slow path says why.
+        # A message with an unknown code, a time out of range, a negative seq or a value outside the
+        # plausible range (NaN compares false): the slow path says why, and keeps its good values.
         message = np.repeat(np.arange(len(counts)), counts)
         bad = (time_us > received_us + self._max_future_us) | (time_us < _EARLIEST_US) | (seq < 0)
         bad[message[index < 0]] = True
+        canonical = np.array(plain.values, dtype=np.float64) * self._factor[index]
+        bad[message[~((canonical >= self._low[index]) & (canonical <= self._high[index]))]] = True
         refused = [plain.items[m] for m in np.flatnonzero(bad)]
         keep = ~bad[message]
         index = index[keep]
@@ -130,7 +135,7 @@ class Assembler:
             np.repeat(np.array(plain.device_id, dtype=np.int32), counts)[keep],
             self._canonical[index],
             np.zeros(index.shape[0], dtype=np.int8),
-            np.array(plain.values, dtype=np.float64)[keep] * self._factor[index],
+            canonical[keep],
             np.full(index.shape[0], _N, dtype=np.uint8),
             np.repeat(seq, counts)[keep],
             np.repeat(received_us, counts)[keep],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -24,6 +25,7 @@ from ingest import writer
 from ingest.batches import PreparedBatch
 from ingest.errors import WriteError
 from ingest.metrics import IngestMetrics
+from ingest.quarantine import QuarantineEntry
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +48,30 @@ class Committer:
         self._retry_max_seconds = retry_max_seconds
         self._on_connect = on_connect
         self._conn: psycopg.Connection | None = None
+        # Monotonic time of the first failed attempt of the batch being retried (None: not retrying).
+        self.retrying_since: float | None = None
 
     def connect(self) -> None:
         """Open the connection now (psycopg.Error when the database cannot be reached)."""
         self._connection()
 
     def commit(self, batch: PreparedBatch, stop: threading.Event) -> writer.WriteResult | None:
-        """Store the batch; None when `stop` was set while the database was away (nothing stored)."""
+        """Store the batch; None when `stop` was set while the database was away (nothing stored).
+
+        Only an unreachable database is retried. Anything else (the database refusing the data, or
+        an error building a statement from it) is the content's fault: the batch is then stored
+        message by message, and what cannot be stored is quarantined, so no content stops this thread.
+        """
         delay = 0.1
         while True:
             try:
-                return writer.write_batch(self._connection(), batch.readings, batch.quarantine, batch.copy_data)
-            except (WriteError, psycopg.OperationalError) as exc:
+                result = self._store(batch)
+                self.retrying_since = None
+                return result
+            except Exception as exc:  # the database away (content errors never get here)
                 self._metrics.database_errors.inc()
-                if _is_content_error(exc) and self._conn is not None and not self._conn.closed:
-                    return self._commit_one_by_one(batch)
+                if self.retrying_since is None:
+                    self.retrying_since = time.monotonic()
                 log.warning("database unavailable, retrying in %.1f s (nothing acknowledged): %s", delay, exc)
                 self.close()
                 if stop.wait(delay):
@@ -68,6 +79,20 @@ class Committer:
                                 len(batch.items))
                     return None
                 delay = min(delay * 2, self._retry_max_seconds)
+
+    def _store(self, batch: PreparedBatch) -> writer.WriteResult:
+        """The batch in one COPY, or message by message when its content was refused; connection
+        errors are raised for `commit` to retry."""
+        conn = self._connection()
+        try:
+            return writer.write_batch(conn, batch.readings, batch.quarantine, batch.copy_data)
+        except Exception as exc:
+            if not _is_content_error(exc) or conn.closed:
+                raise
+            self._metrics.database_errors.inc()
+            log.warning("the database refused a batch of %d messages for its content; storing them one by one: %s",
+                        len(batch.items), exc)
+            return self._commit_one_by_one(batch)
 
     def _commit_one_by_one(self, batch: PreparedBatch) -> writer.WriteResult:
         """A batch the database refused for its content: store item by item, quarantine the refused ones."""
@@ -82,11 +107,25 @@ class Committer:
             try:
                 result = writer.write_batch(conn, batch.readings.take(slice(bounds[i], bounds[i + 1])), [])
                 inserted, duplicates = inserted + result.inserted, duplicates + result.duplicates
-            except WriteError as exc:
+            except Exception as exc:
+                if not _is_content_error(exc) or conn.closed:
+                    raise
                 log.error("database refused a message from %s: %s", item.origin, exc)
-                quarantine.append(item.quarantined("database_rejected", str(exc)))
-        writer.write_batch(conn, ReadingColumns.empty(), quarantine)
-        return writer.WriteResult(inserted, duplicates, len(quarantine))
+                quarantine.append(item.quarantined("database_rejected", f"{type(exc).__name__}: {exc}"))
+        stored = sum(self._store_entry(conn, entry) for entry in quarantine)
+        return writer.WriteResult(inserted, duplicates, stored)
+
+    def _store_entry(self, conn: psycopg.Connection, entry: QuarantineEntry) -> int:
+        """One quarantine row; reduced to ASCII when refused; 1 when stored, 0 when even that was refused."""
+        for candidate in (entry, entry.plain()):
+            try:
+                writer.write_batch(conn, ReadingColumns.empty(), [candidate])
+                return 1
+            except Exception as exc:
+                if not _is_content_error(exc) or conn.closed:
+                    raise
+                log.error("database refused a quarantine entry from %s (%s): %s", entry.source[:80], entry.reason, exc)
+        return 0
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
@@ -101,7 +140,10 @@ class Committer:
         self._conn = None
 
 
-def _is_content_error(exc: Exception) -> bool:
-    """True when the database refused the data itself, not because it was unreachable."""
-    cause = exc.__cause__ if isinstance(exc, WriteError) else exc
-    return isinstance(cause, psycopg.Error) and not isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError)
+def _is_content_error(exc: BaseException) -> bool:
+    """True when the data itself was refused (by the database, or while building a statement from
+    it), not because the database was unreachable."""
+    cause = exc.__cause__ if isinstance(exc, WriteError) and exc.__cause__ is not None else exc
+    if isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    return isinstance(cause, Exception) and not isinstance(cause, WriteError)

@@ -7,16 +7,21 @@ Payload (one device, one or more samples; values in the protocol unit, as HJ 212
 
 or, for store-and-forward, `{"device": ..., "samples": [{"seq": ..., "time": ..., "values": {...}}]}`.
 A value is a number (flag N) or `[number, flag]`. Times need a UTC offset. See docs/mqtt.md.
+
+Every field is bounded here, at the edge, to what its column can hold: seq fits `bigint`, the device
+id and codes are short printable text (PostgreSQL text refuses NUL), a flag is one ASCII letter. A
+value whose code or flag is wrong is refused alone; the message's other values are kept.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Annotated
 
 import msgspec
 
-from envmon.domain import FLAGS
+from envmon.domain import is_flag_letter
 from ingest.errors import RejectedMessage
 
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -25,19 +30,26 @@ MAX_SAMPLES = 1000
 EARLIEST = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
 # How far past its arrival a sample's time may be (device clocks run fast) before it is refused.
 MAX_FUTURE_SECONDS = 300.0
+# `readings.seq` is a bigint; a larger number overflows the int64 column before it gets there.
+MAX_SEQ = 2**63 - 1
+# Longer than any MN (HJ 212: 24 characters) or catalogue code; bounds what reaches a log or quarantine.
+MAX_DEVICE_CHARS = 64
+MAX_CODE_CHARS = 16
 
 Value = float | tuple[float, str]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
+Device = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DEVICE_CHARS)]
 
 
 class _Sample(msgspec.Struct, forbid_unknown_fields=True):
-    seq: int
+    seq: Seq
     time: datetime
     values: dict[str, Value]
 
 
 class _Payload(msgspec.Struct, forbid_unknown_fields=True):
-    device: str
-    seq: int | None = None
+    device: Device
+    seq: Seq | None = None
     time: datetime | None = None
     values: dict[str, Value] | None = None
     samples: list[_Sample] | None = None
@@ -57,10 +69,12 @@ class Sample:
 
 @dataclass(frozen=True, slots=True)
 class DeviceMessage:
-    """A decoded payload: the device it claims to be from and its samples."""
+    """A decoded payload: the device it claims to be from, its samples, and the values refused alone
+    as (reason, sentence) pairs."""
 
     device: str
     samples: tuple[Sample, ...]
+    problems: tuple[tuple[str, str], ...] = ()
 
 
 def decode_payload(payload: bytes, *, now: datetime, max_future_seconds: float = MAX_FUTURE_SECONDS) -> DeviceMessage:
@@ -73,8 +87,14 @@ def decode_payload(payload: bytes, *, now: datetime, max_future_seconds: float =
         raise RejectedMessage("invalid_schema", str(exc)) from None
     except msgspec.DecodeError as exc:
         raise RejectedMessage("malformed_json", str(exc)) from None
+    if not raw.device.isprintable():
+        raise RejectedMessage("invalid_text", f"device id {raw.device!r} carries control characters")
     latest = now + timedelta(seconds=max_future_seconds)
-    return DeviceMessage(raw.device, tuple(_check_sample(s, latest) for s in _samples_of(raw)))
+    problems: list[tuple[str, str]] = []
+    samples = tuple(_check_sample(s, latest, problems) for s in _samples_of(raw))
+    if not any(s.values for s in samples):  # nothing left to store: the message is refused as a whole
+        raise RejectedMessage(problems[0][0], "; ".join(sentence for _, sentence in problems))
+    return DeviceMessage(raw.device, samples, tuple(problems))
 
 
 def _samples_of(raw: _Payload) -> list[_Sample]:
@@ -90,7 +110,7 @@ def _samples_of(raw: _Payload) -> list[_Sample]:
     return [_Sample(raw.seq, raw.time, raw.values)]
 
 
-def _check_sample(s: _Sample, latest: datetime) -> Sample:
+def _check_sample(s: _Sample, latest: datetime, problems: list[tuple[str, str]]) -> Sample:
     if s.time.tzinfo is None:
         raise RejectedMessage("invalid_time", f"time {s.time.isoformat()} has no UTC offset")
     if s.time > latest:
@@ -101,12 +121,19 @@ def _check_sample(s: _Sample, latest: datetime) -> Sample:
         raise RejectedMessage("invalid_schema", f"seq {s.seq} is negative")
     if not s.values:
         raise RejectedMessage("invalid_schema", f"sample seq {s.seq} has no values")
-    return Sample(s.seq, s.time, tuple(_value(code, v) for code, v in s.values.items()))
+    values = [_value(code, v, problems) for code, v in s.values.items()]
+    return Sample(s.seq, s.time, tuple(v for v in values if v is not None))
 
 
-def _value(code: str, v: Value) -> tuple[str, float, str]:
+def _value(code: str, v: Value, problems: list[tuple[str, str]]) -> tuple[str, float, str] | None:
+    """One (code, value, flag), or None with the reason added to `problems`."""
     # One isinstance against a plain type: `float | int` builds a union object on every call.
     value, flag = v if isinstance(v, tuple) else (v, "N")
-    if flag not in FLAGS:
-        raise RejectedMessage("invalid_flag", f"{code}: unknown data flag {flag!r}")
+    if len(code) > MAX_CODE_CHARS or not code.isprintable():
+        problems.append(("invalid_text", f"pollutant code {code[:MAX_CODE_CHARS]!r} is not a short printable code"))
+        return None
+    if not is_flag_letter(flag):
+        # Unknown letters (P of HJ/T 212-2005) are kept as abnormal; anything else is not a flag.
+        problems.append(("invalid_flag", f"{code}: data flag {flag[:8]!r} is not one ASCII letter"))
+        return None
     return code, float(value), flag

@@ -103,13 +103,26 @@ class Hj212Gateway:
         try:
             while data := await asyncio.wait_for(reader.read(READ_BYTES), IDLE_TIMEOUT_SECONDS):
                 for event in conn.reader.feed(data):
-                    await self._on_event(conn, event)
+                    await self._guarded(conn, event)
         except (TimeoutError, ConnectionError) as exc:
             log.info("logger %s: connection ended: %r", conn.peer, exc)
         finally:
             for event in conn.reader.close():
-                await self._on_event(conn, event)
+                await self._guarded(conn, event)
             writer.close()
+
+    async def _guarded(self, conn: _Connection, event: FrameReceived | BytesSkipped) -> None:
+        """One frame, whatever it holds: an unexpected error quarantines the frame and the connection
+        goes on (the frame's content must never end a logger's connection or the gateway)."""
+        try:
+            await self._on_event(conn, event)
+        except (asyncio.CancelledError, ConnectionError):
+            raise
+        except Exception as exc:
+            log.exception("logger %s: a frame could not be handled; quarantined", conn.peer)
+            raw = event.frame if isinstance(event, FrameReceived) else event.data
+            await self._quarantine(conn, None, "internal_error", f"handling it failed: {type(exc).__name__}: {exc}",
+                                   raw)
 
     async def _on_event(self, conn: _Connection, event: FrameReceived | BytesSkipped) -> None:
         if isinstance(event, BytesSkipped):

@@ -1,9 +1,8 @@
-"""A small HTTP endpoint for operators and Prometheus: /metrics and /healthz."""
+"""A small HTTP endpoint for operators and Prometheus: /metrics and /healthz (503 when unhealthy)."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 
@@ -12,27 +11,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from envmon.httpserve import QuietHandler, serve_in_background
 from ingest.metrics import IngestMetrics
 
-# Healthy while the last commit (or start) is this recent, or nothing is waiting.
-STALE_SECONDS = 30.0
+HealthCheck = Callable[[], tuple[bool, dict[str, object]]]
 
 
-def health(metrics: IngestMetrics, started: float, now: float) -> tuple[bool, dict[str, object]]:
-    """Whether ingest is healthy, with the facts behind the verdict."""
-    last_commit = metrics.last_commit._value.get() or started
-    waiting = metrics.queue_depth._value.get()
-    connected = bool(metrics.mqtt_connected._value.get())
-    stalled = waiting > 0 and now - last_commit > STALE_SECONDS
-    facts = {"mqtt_connected": connected, "queue_depth": waiting, "seconds_since_commit": round(now - last_commit, 3)}
-    return connected and not stalled, facts
+def serve_http(metrics: IngestMetrics, host: str, port: int, check: HealthCheck) -> ThreadingHTTPServer:
+    """Start the endpoint on a daemon thread; returns the server (its port may be chosen by the OS).
+
+    `check` gives (healthy, facts) at the moment of the request (ingest.health.judge).
+    """
+    return serve_in_background(_handler_for(metrics, check), host, port, "ingest-http")
 
 
-def serve_http(metrics: IngestMetrics, host: str, port: int, started: float) -> ThreadingHTTPServer:
-    """Start the endpoint on a daemon thread; returns the server (its port may be chosen by the OS)."""
-    handler = _handler_for(metrics, lambda: health(metrics, started, time.time()))
-    return serve_in_background(handler, host, port, "ingest-http")
-
-
-def _handler_for(metrics: IngestMetrics, check: Callable[[], tuple[bool, dict[str, object]]]) -> type:
+def _handler_for(metrics: IngestMetrics, check: HealthCheck) -> type:
     class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
             if self.path == "/metrics":

@@ -76,6 +76,10 @@ class MqttSource:
         self._client.disconnect()
         self._client.loop_stop()
 
+    def network_thread(self) -> threading.Thread | None:
+        """paho's network thread (None before `start`), for the health check."""
+        return self._client._thread
+
     def publish_command(self, device: str, payload: bytes) -> None:
         """Send a command to one device on its `cmd` topic (QoS 1)."""
         self._client.publish(topics.device_topic(device, topics.CMD), payload, qos=1)

@@ -20,15 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import psycopg
 from prometheus_client import Counter
 
 from envmon.catalogue import load_catalogue
-from envmon.columns import ReadingColumns
+from envmon.columns import ReadingColumns, concat_columns
 from envmon.db import close_quietly
 from envmon.registry.watch import RegistryWatcher
 from ingest import writer
-from ingest.assemble import Assembler
+from ingest.assemble import Assembled, Assembler
 from ingest.batches import AckSource, BatchSubscriber, Inbound, PreparedBatch, StoredBatch
 from ingest.committer import Committer
 from ingest.copy_binary import encode_columns, in_key_order
@@ -37,8 +38,10 @@ from ingest.decode import decode_payload
 from ingest.device_state import DeviceStateWriter
 from ingest.directory import DeviceDirectory, DeviceInfo, load_directory
 from ingest.errors import RejectedMessage
+from ingest.health import Vitals
 from ingest.inbox import Inbox
 from ingest.metrics import IngestMetrics
+from ingest.plausible import RowCheck
 from ingest.quarantine import QuarantineEntry
 from ingest.reorder import InOrder
 from ingest.rows import Row, UnitTable, message_rows
@@ -87,6 +90,7 @@ class Pipeline:
         self._committed: queue.Queue[StoredBatch | None] = queue.Queue(maxsize=SUBSCRIBER_QUEUE)
         self._units = UnitTable(load_catalogue())
         self._assembler = Assembler(load_catalogue())
+        self._row_check = RowCheck(load_catalogue())
         self._committers = [
             Committer(
                 database_url,
@@ -110,6 +114,10 @@ class Pipeline:
         )
         self._received_by_transport: dict[str, Counter] = {}
         self.ready = threading.Event()
+        # For health: the pipeline's threads while it runs, and when each unacknowledged batch was taken.
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._taken: dict[int, float] = {}
 
     def submit(self, item: Inbound) -> None:
         """Queue an item; blocks when the queue is full (the source stops reading)."""
@@ -167,9 +175,11 @@ class Pipeline:
         state.start()
         for thread in threads:
             thread.start()
+        self._threads = [*threads, dispatcher, state]
         try:
             self._finish_in_order(done, len(self._committers))
         finally:
+            self._stopping.set()
             halt.set()
             for thread in threads:
                 thread.join()
@@ -191,11 +201,12 @@ class Pipeline:
                 if not items:
                     self._refresh_directory(force=False)
                     continue
+                self._taken[number] = time.monotonic()
                 if not _put_unless(handoff, self._prepare(number, items), halt):
                     return
                 number += 1
-        except Exception:  # a bug here must not leave the committers waiting forever
-            log.exception("preparing a batch failed; stopping the pipeline")
+        except Exception:  # a bug here must not leave the committers waiting forever; health reports it
+            log.exception("the preparer failed; stopping the pipeline")
         finally:
             for _ in self._committers:  # one end mark for each committer
                 _put_unless(handoff, None, halt)
@@ -238,38 +249,84 @@ class Pipeline:
                     return
                 self._record(result, len(batch.readings), started)
                 self._ack(batch.items)
+                self._taken.pop(batch.number, None)
                 self._publish(batch.readings)
             self.metrics.unacked.set(len(self._queue) + order.waiting)
 
-    def _prepare(self, number: int, items: list[Inbound]) -> PreparedBatch:
-        assembled = self._assembler.assemble(items, self._directory.fast_ids_by_mn, self._rows_of)
-        assembled = derive_corrected(assembled, self._directory, self.metrics)
-        for q in assembled.quarantine:
-            self.metrics.quarantined.labels(q.reason).inc()
-        readings = assembled.columns
-        return PreparedBatch(
-            number,
-            items,
-            readings,
-            assembled.item_index,
-            assembled.quarantine,
-            encode_columns(in_key_order(readings)),
+    def vitals(self, now: float) -> Vitals:
+        """Health facts at monotonic time `now`: dead threads (while running), the age of the oldest
+        batch taken but not acknowledged, how long the database has been retried."""
+        running = bool(self._threads) and not self._stopping.is_set()
+        dead = tuple(t.name for t in self._threads if not t.is_alive()) if running else ()
+        taken = list(self._taken.values())
+        retrying = [c.retrying_since for c in self._committers if c.retrying_since is not None]
+        return Vitals(
+            dead_threads=dead,
+            oldest_unacked_seconds=now - min(taken) if taken else None,
+            database_retry_seconds=now - min(retrying) if retrying else None,
+            queue_depth=len(self._queue),
         )
 
-    def _rows_of(self, item: Inbound) -> tuple[list[Row], list[QuarantineEntry]]:
-        """The full path for one message (ingest.assemble takes the common ones without it)."""
-        if item.rows is not None:
-            return item.rows, item.problems
+    def _prepare(self, number: int, items: list[Inbound]) -> PreparedBatch:
         try:
-            msg = decode_payload(item.payload, now=item.received_at)
-            if self._directory.get(msg.device) is None:
-                self._refresh_directory(force=True)
-            rows, unknown = message_rows(msg, item.device or "", self._directory, self._units, item.received_at)
-        except RejectedMessage as exc:
-            return [], [item.quarantined(exc.reason, exc.detail)]
+            assembled, copy_data = self._assemble(items)
+        except Exception:  # no content of one message may stop the preparer: find the message(s)
+            log.exception("preparing batch %d failed; preparing its %d messages one by one", number, len(items))
+            assembled, copy_data = self._assemble_one_by_one(items)
+        for q in assembled.quarantine:
+            self.metrics.quarantined.labels(q.reason).inc()
+        return PreparedBatch(
+            number, items, assembled.columns, assembled.item_index, assembled.quarantine, copy_data
+        )
+
+    def _assemble(self, items: list[Inbound]) -> tuple[Assembled, bytes]:
+        assembled = self._assembler.assemble(items, self._directory.fast_ids_by_mn, self._rows_of)
+        assembled = derive_corrected(assembled, self._directory, self.metrics)
+        return assembled, encode_columns(in_key_order(assembled.columns))
+
+    def _assemble_one_by_one(self, items: list[Inbound]) -> tuple[Assembled, bytes]:
+        """Each message alone; one that still fails is quarantined with the error, the others kept."""
+        parts: list[Assembled] = []
+        for i, item in enumerate(items):
+            try:
+                part, _ = self._assemble([item])
+            except Exception as exc:
+                log.exception("message from %s could not be prepared; quarantined", item.origin)
+                entry = item.quarantined("internal_error", f"preparing it failed: {type(exc).__name__}: {exc}")
+                part = Assembled(ReadingColumns.empty(), np.zeros(0, dtype=np.intp), [entry])
+            parts.append(Assembled(part.columns, part.item_index + i, part.quarantine))
+        columns = concat_columns([p.columns for p in parts])
+        assembled = Assembled(
+            columns,
+            np.concatenate([p.item_index for p in parts]),
+            [q for p in parts for q in p.quarantine],
+        )
+        return assembled, encode_columns(in_key_order(columns))
+
+    def _rows_of(self, item: Inbound) -> tuple[list[Row], list[QuarantineEntry]]:
+        """The full path for one message (ingest.assemble takes the common ones without it): its rows
+        that fit their columns and the physics, and what was refused, one entry per reason."""
+        entries = list(item.problems)
+        problems: list[tuple[str, str]] = []
+        if item.rows is not None:
+            rows = item.rows
+        else:
+            try:
+                rows, problems = self._decoded_rows(item)
+            except RejectedMessage as exc:
+                return [], [item.quarantined(exc.reason, exc.detail)]
+        kept, refused = self._row_check.split(rows)
+        return kept, entries + _entries_by_reason(item, problems + refused)
+
+    def _decoded_rows(self, item: Inbound) -> tuple[list[Row], list[tuple[str, str]]]:
+        msg = decode_payload(item.payload, now=item.received_at)
+        if self._directory.get(msg.device) is None:
+            self._refresh_directory(force=True)
+        rows, unknown = message_rows(msg, item.device or "", self._directory, self._units, item.received_at)
+        problems = list(msg.problems)
         if unknown:
-            return rows, [item.quarantined("unknown_pollutant", f"not in the catalogue: {', '.join(unknown)}")]
-        return rows, []
+            problems.append(("unknown_pollutant", f"not in the catalogue: {', '.join(map(repr, unknown))}"))
+        return rows, problems
 
     def _record(self, result: writer.WriteResult, count: int, started: float) -> None:
         self.metrics.readings_stored.inc(result.inserted)
@@ -342,6 +399,14 @@ class Pipeline:
         with self._directory_lock:
             close_quietly(self._directory_conn)
             self._directory_conn = None
+
+
+def _entries_by_reason(item: Inbound, problems: list[tuple[str, str]]) -> list[QuarantineEntry]:
+    """One quarantine entry per reason, its sentences joined."""
+    by_reason: dict[str, list[str]] = {}
+    for reason, sentence in problems:
+        by_reason.setdefault(reason, []).append(sentence)
+    return [item.quarantined(reason, "; ".join(sentences)) for reason, sentences in by_reason.items()]
 
 
 def _put_unless(

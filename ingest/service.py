@@ -1,8 +1,14 @@
-"""`envmon ingest` / `envmon hj212 serve`: the pipeline with its sources, presence and HTTP endpoint."""
+"""`envmon ingest` / `envmon hj212 serve`: the pipeline with its sources, presence and HTTP endpoint.
+
+Health (/healthz, ingest.health) covers every thread of the process. A thread that died makes the
+component fail: it logs which one, stops the others and the process exits non-zero, so systemd or
+the demo's supervisor restarts it instead of leaving it limping with nothing stored.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import threading
@@ -12,13 +18,20 @@ from envmon.heartbeat import HeartbeatWriter
 from envmon.settings import Settings
 from ingest.batch_bus import BatchPublisher
 from ingest.gateway import Hj212Gateway
-from ingest.http import health, serve_http
+from ingest.health import HealthBounds, Vitals, judge
+from ingest.http import serve_http
 from ingest.mqtt_source import MqttSource
 from ingest.pipeline import BatchSubscriber, Pipeline, PipelineConfig
 from ingest.presence import PresenceMonitor
 from ingest.resend import GapMonitor, record_abandoned_gap, resend_payload
 
 log = logging.getLogger(__name__)
+# How often the running component looks for a dead thread.
+WATCH_SECONDS = 1.0
+
+
+class IngestFailed(RuntimeError):
+    """A thread of the ingest service died; the process must exit non-zero and be restarted."""
 
 
 class IngestService:
@@ -46,6 +59,8 @@ class IngestService:
         self.presence = PresenceMonitor(settings.require_database_url())
         self.source: MqttSource | None = None
         self.gaps: GapMonitor | None = None
+        self.health_bounds = HealthBounds()
+        self.failure: str | None = None  # why a thread died; the process then exits non-zero
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self.pipeline.run, args=(self._stop,), name="ingest-writer"),
@@ -56,7 +71,6 @@ class IngestService:
         use_hj212 = settings.ingest_hj212 if hj212 is None else hj212
         self.gateway = Hj212Gateway(self.pipeline, settings.hj212_host, settings.hj212_port) if use_hj212 else None
         # /healthz's verdict, written to PostgreSQL every few seconds for the platform watchdog.
-        self._started = time.time()
         self.heartbeat = HeartbeatWriter(settings.require_database_url(), "ingest", self.health,
                                          beat_seconds=settings.heartbeat_interval_seconds)
 
@@ -87,9 +101,11 @@ class IngestService:
         sys.setswitchinterval(self._settings.ingest_gil_switch_seconds)
         for thread in self._threads:
             thread.start()
-        self._started = time.time()
         server = serve_http(
-            self.pipeline.metrics, self._settings.ingest_http_host, self._settings.ingest_http_port, self._started
+            self.pipeline.metrics,
+            self._settings.ingest_http_host,
+            self._settings.ingest_http_port,
+            self.health,
         )
         self._http = server
         self.heartbeat.start()
@@ -103,9 +119,37 @@ class IngestService:
         )
         return port
 
+    def vitals(self, now: float) -> Vitals:
+        """The pipeline's vitals with this service's own threads and MQTT connection added."""
+        pipeline = self.pipeline.vitals(now)
+        return Vitals(
+            dead_threads=self.dead_threads() + pipeline.dead_threads,
+            oldest_unacked_seconds=pipeline.oldest_unacked_seconds,
+            database_retry_seconds=pipeline.database_retry_seconds,
+            queue_depth=pipeline.queue_depth,
+            mqtt_connected=None if self.source is None else self.source.connected.is_set(),
+        )
+
+    def dead_threads(self) -> tuple[str, ...]:
+        """Names of this service's threads that ended while it was not stopping."""
+        if self._stop.is_set():
+            return ()
+        threads = [t for t in self._threads if t.ident is not None]
+        network = self.source.network_thread() if self.source is not None else None
+        if network is not None:
+            threads.append(network)
+        return tuple(t.name for t in threads if not t.is_alive())
+
     def health(self) -> tuple[bool, dict[str, object]]:
-        """The same verdict as /healthz (for the heartbeat)."""
-        return health(self.pipeline.metrics, self._started, time.time())
+        """The /healthz verdict (also written by the heartbeat for the platform watchdog)."""
+        return judge(self.vitals(time.monotonic()), self.health_bounds)
+
+    def _check_threads(self) -> str | None:
+        """Why the service cannot go on (a thread died), or None; sets `failure` once."""
+        dead = self.dead_threads() + self.pipeline.vitals(time.monotonic()).dead_threads
+        if dead and self.failure is None:
+            self.failure = f"thread(s) {', '.join(dead)} died"
+        return self.failure
 
     def wait_connected(self, timeout: float) -> bool:
         """True once the MQTT source is connected (at once when there is none)."""
@@ -118,18 +162,29 @@ class IngestService:
         self._stop.set()
         self._threads[0].join(timeout=60)
         self._http.shutdown()
-        self.heartbeat.stop()
+        self.heartbeat.stop(forget=self.failure is None)  # a failed service's row goes stale: the watchdog pages
         log.info("ingest stopped")
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run as a component until `stop` is set."""
+        """Run as a component until `stop` is set; IngestFailed when one of its threads died."""
         self.start()
+        gateway = asyncio.create_task(self.gateway.run(stop)) if self.gateway is not None else None
         try:
-            if self.gateway is not None:
-                await self.gateway.run(stop)
-            else:
-                await stop.wait()
+            while not stop.is_set():
+                if (why := self._check_threads()) is not None:
+                    log.critical("ingest cannot go on: %s (see the errors above); exiting to be restarted", why)
+                    raise IngestFailed(why)
+                if gateway is not None and gateway.done():  # it ended without being asked to
+                    self.failure = self.failure or f"the HJ 212 gateway stopped: {gateway.exception()!r}"
+                    log.critical("ingest cannot go on: %s; exiting to be restarted", self.failure)
+                    raise IngestFailed(self.failure)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), WATCH_SECONDS)
         finally:
+            if gateway is not None:
+                if not stop.is_set():
+                    gateway.cancel()
+                await asyncio.gather(gateway, return_exceptions=True)
             await asyncio.to_thread(self.shutdown)
 
 
@@ -137,5 +192,9 @@ def run_ingest(settings: Settings, *, mqtt: bool = True, hj212: bool | None = No
     """Run the service until SIGINT/SIGTERM."""
     from envmon.runtime import run_components
 
-    asyncio.run(run_components([IngestService(settings, mqtt=mqtt, hj212=hj212)]))
+    service = IngestService(settings, mqtt=mqtt, hj212=hj212)
+    asyncio.run(run_components([service]))
+    if service.failure is not None:
+        log.critical("ingest exit: %s", service.failure)
+        return 1
     return 0

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeGuard
 
 from envmon.catalogue import Catalogue
-from envmon.domain import FLAGS, Basis, Flag, Reading
+from envmon.domain import Basis, Reading, is_flag_letter
+from ingest.decode import EARLIEST, MAX_FUTURE_SECONDS
 from ingest.hj212.cp import DataArea, PollutantValue, parse_cp
 from ingest.hj212.message import Message
 from ingest.hj212.times import CST
@@ -24,8 +24,9 @@ UPLOADS: dict[str, tuple[Basis, str]] = {
     "2061": ("hour", "Avg"),
     "2031": ("day", "Avg"),
 }
-# DataTime further ahead of the platform clock than this is reported (the readings are kept).
-MAX_AHEAD_SECONDS = 300.0
+# DataTime further ahead of the platform clock than this, or before 2000 (a logger clock reset to
+# 1970), is refused with a reason, as for MQTT devices (ingest/decode.py).
+MAX_AHEAD_SECONDS = MAX_FUTURE_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +53,15 @@ def message_readings(
     area = parse_cp(msg.cp)
     if area.data_time is None:
         return [], [f"CN {msg.cn} message from {msg.mn} has no DataTime; its values were skipped"]
+    clock = _clock_problem(area.data_time, now)
+    if clock is not None:
+        return [], [clock, *_area_problems(area)]
     upload = _Upload(msg.mn, msg.cn, area.data_time, *UPLOADS[msg.cn])
     codes = dict.fromkeys(v.code for v in area.values)
     own = factors or {}
     results = [r for code in codes for r in _code_readings(upload, area.values, code, catalogue, own)]
     readings, repeats = _first_per_pollutant([r for r in results if isinstance(r, Reading)])
-    problems = _area_problems(area, now) + [r for r in results if isinstance(r, str)] + repeats
+    problems = _area_problems(area) + [r for r in results if isinstance(r, str)] + repeats
     return readings, problems
 
 
@@ -72,13 +76,20 @@ def _first_per_pollutant(readings: list[Reading]) -> tuple[list[Reading], list[s
     return list(kept.values()), repeats
 
 
-def _area_problems(area: DataArea, now: datetime) -> list[str]:
-    """Problems that concern the whole data area: unknown fields, a logger clock far ahead."""
-    problems = [f"unknown CP field {item}" for item in area.unknown]
-    if area.data_time is not None and (area.data_time - now).total_seconds() > MAX_AHEAD_SECONDS:
-        local = area.data_time.astimezone(CST).strftime("%Y-%m-%d %H:%M:%S")
-        problems.append(f"DataTime {local} CST is ahead of the platform clock: check the logger's clock")
-    return problems
+def _area_problems(area: DataArea) -> list[str]:
+    """Problems that concern the whole data area: unknown fields."""
+    return [f"unknown CP field {item}" for item in area.unknown]
+
+
+def _clock_problem(data_time: datetime, now: datetime) -> str | None:
+    """Why a DataTime cannot be a sample time (a logger clock far ahead, or reset), or None."""
+    local = data_time.astimezone(CST).strftime("%Y-%m-%d %H:%M:%S")
+    if (data_time - now).total_seconds() > MAX_AHEAD_SECONDS:
+        return (f"DataTime {local} CST is ahead of the platform clock by more than {MAX_AHEAD_SECONDS:g} s: "
+                "its values were refused; check the logger's clock")
+    if data_time < EARLIEST:
+        return f"DataTime {local} CST is before 2000 (a logger clock reset?): its values were refused"
+    return None
 
 
 def _code_readings(
@@ -116,8 +127,9 @@ def _field_reading(
     if value is None:
         return None
     flag = "N" if value.flag is None else value.flag
-    if not _is_flag(flag):
-        return f"unknown flag {flag} for {code}"
+    if not is_flag_letter(flag):
+        # A letter outside the 2017 list (P, power failure, of HJ/T 212-2005) is kept as abnormal.
+        return f"flag {flag[:8]!r} of {code} is not one letter; its value was skipped"
     channel = unit_of or stored_code
     factor = factors.get(channel, catalogue.get(channel).protocol_factor)
     return Reading(
@@ -129,8 +141,3 @@ def _field_reading(
         basis=upload.basis,
         seq=int(upload.time.timestamp()),
     )
-
-
-def _is_flag(flag: str) -> TypeGuard[Flag]:
-    """Whether `flag` is one of the data flags N F M S D C T B."""
-    return flag in FLAGS

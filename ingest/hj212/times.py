@@ -1,4 +1,8 @@
-"""HJ 212 times: China Standard Time (UTC+8) as YYYYMMDDhhmmss, and QN as YYYYMMDDhhmmsszzz."""
+"""HJ 212 times: China Standard Time (UTC+8) as YYYYMMDDhhmmss, and QN as YYYYMMDDhhmmsszzz.
+
+Real loggers also send DataTime with milliseconds, YYYYMMDDhhmmsszzz like a QN (17 digits); both
+forms are read. Impossible dates (month 13, 30 February) are refused by the calendar.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from ingest.hj212.errors import FieldError
 
 CST = timezone(timedelta(hours=8), "CST")
-_TIME = re.compile(r"[0-9]{14}")
+_TIME = re.compile(r"[0-9]{14}(?:[0-9]{3})?")
 
 
 def _as_cst(moment: datetime) -> datetime:
@@ -30,11 +34,11 @@ def format_qn(moment: datetime) -> str:
 
 
 def parse_cst(text: str, name: str) -> datetime:
-    """An HJ 212 local time YYYYMMDDhhmmss as an aware UTC datetime; FieldError naming `name`."""
+    """An HJ 212 local time YYYYMMDDhhmmss[zzz] as an aware UTC datetime; FieldError naming `name`."""
     if not _TIME.fullmatch(text):
-        raise FieldError(name, f"{name} {text!r} is not a time YYYYMMDDhhmmss")
+        raise FieldError(name, f"{name} {text!r} is not a time YYYYMMDDhhmmss or YYYYMMDDhhmmsszzz")
     try:
-        local = datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=CST)
-    except ValueError:
+        local = datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=CST, microsecond=int(text[14:] or 0) * 1000)
+        return local.astimezone(UTC)
+    except (ValueError, OverflowError):  # 0000, month 13, 30 February; 0001-01-01 00:00 CST is before UTC's year 1
         raise FieldError(name, f"{name} {text!r} is not a valid date and time") from None
-    return local.astimezone(UTC)

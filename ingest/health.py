@@ -1,0 +1,62 @@
+"""Whether ingest is doing its work, judged from what its parts report (served at /healthz).
+
+Unhealthy when a worker thread has died, when the oldest batch taken for storing has waited for its
+acknowledgement longer than `stall_seconds` (commits or acknowledgements stalled with work waiting),
+when the database has been retried for longer than `database_retry_seconds`, or when the MQTT
+source is not connected. Each failed check is named, so an operator sees which one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Far above a batch's commit at full load (p99 ~0.5 s, docs/benchmarks.md), far below the ten
+# minutes after which silent devices raise "data interrupted" alerts.
+STALL_SECONDS = 30.0
+DATABASE_RETRY_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Vitals:
+    """What the ingest parts report at one moment."""
+
+    dead_threads: tuple[str, ...]
+    oldest_unacked_seconds: float | None  # None: nothing taken and not yet acknowledged
+    database_retry_seconds: float | None  # None: the database is answering
+    queue_depth: int
+    mqtt_connected: bool | None = None  # None: no MQTT source in this process
+
+
+@dataclass(frozen=True, slots=True)
+class HealthBounds:
+    """How long a stall or a database retry may last before ingest is unhealthy."""
+
+    stall_seconds: float = STALL_SECONDS
+    database_retry_seconds: float = DATABASE_RETRY_SECONDS
+
+
+def judge(vitals: Vitals, bounds: HealthBounds = HealthBounds()) -> tuple[bool, dict[str, object]]:
+    """(healthy, facts): the facts name every failed check under `failed`."""
+    failed: list[str] = []
+    if vitals.dead_threads:
+        failed.append("threads")
+    if vitals.oldest_unacked_seconds is not None and vitals.oldest_unacked_seconds > bounds.stall_seconds:
+        failed.append("stalled")
+    if vitals.database_retry_seconds is not None and vitals.database_retry_seconds > bounds.database_retry_seconds:
+        failed.append("database")
+    if vitals.mqtt_connected is False:
+        failed.append("mqtt")
+    facts: dict[str, object] = {
+        "failed": failed,
+        "dead_threads": list(vitals.dead_threads),
+        "oldest_unacked_seconds": _rounded(vitals.oldest_unacked_seconds),
+        "database_retry_seconds": _rounded(vitals.database_retry_seconds),
+        "queue_depth": vitals.queue_depth,
+    }
+    if vitals.mqtt_connected is not None:
+        facts["mqtt_connected"] = vitals.mqtt_connected
+    return not failed, facts
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
