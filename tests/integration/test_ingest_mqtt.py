@@ -71,7 +71,7 @@ BAD = [
         id="infinity",
     ),
     pytest.param(
-        b'{"device": "D", "seq": 1, "time": "2026-11-22T04:00:00Z", "values": {"w20117": [1, "X"]}}',
+        b'{"device": "D", "seq": 1, "time": "2026-11-22T04:00:00Z", "values": {"w20117": [1, "XY"]}}',
         None,
         "invalid_flag",
         id="bad-flag",

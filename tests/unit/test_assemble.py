@@ -15,12 +15,14 @@ from ingest.assemble import Assembler
 from ingest.decode import decode_payload
 from ingest.directory import DeviceDirectory, DeviceInfo
 from ingest.errors import RejectedMessage
+from ingest.plausible import RowCheck
 from ingest.quarantine import QuarantineEntry
 from ingest.rows import Row, UnitTable, message_rows
 
 NOW = datetime(2026, 11, 22, 4, 0, 30, tzinfo=UTC)
 DEVICES = DeviceDirectory([DeviceInfo(n, f"MN{n}", frozenset(), "mqtt", None) for n in (1, 2, 3)])
 UNITS = UnitTable(load_catalogue())
+CHECK = RowCheck(load_catalogue())
 
 
 @dataclass
@@ -40,15 +42,20 @@ def _msg(device: str = "MN1", seq: int = 1, values: object = None, when: str = "
 def _slow(item: _Item) -> tuple[list[Row], list[QuarantineEntry]]:
     """The full path, as ingest.pipeline.Pipeline._rows_of takes it."""
     if item.rows is not None:
-        return item.rows, item.problems
+        kept, refused = CHECK.split(item.rows)
+        return kept, item.problems + [_entry(item, *r) for r in refused]
     try:
         msg = decode_payload(item.payload, now=item.received_at)
         rows, unknown = message_rows(msg, item.device or "", DEVICES, UNITS, item.received_at)
     except RejectedMessage as exc:
-        return [], [QuarantineEntry("mqtt", "t", item.device, exc.reason, exc.detail, item.payload)]
-    if unknown:
-        return rows, [QuarantineEntry("mqtt", "t", item.device, "unknown_pollutant", ",".join(unknown), item.payload)]
-    return rows, []
+        return [], [_entry(item, exc.reason, exc.detail)]
+    problems = list(msg.problems) + ([("unknown_pollutant", ",".join(unknown))] if unknown else [])
+    kept, refused = CHECK.split(rows)
+    return kept, [_entry(item, *p) for p in problems + refused]
+
+
+def _entry(item: _Item, reason: str, detail: str) -> QuarantineEntry:
+    return QuarantineEntry("mqtt", "t", item.device, reason, detail, item.payload)
 
 
 def _reference(items: list[_Item]) -> tuple[list[tuple], list[str]]:  # type: ignore[type-arg]
@@ -97,6 +104,25 @@ CASES = [
     pytest.param(
         _Item("MN3", b"##frame", rows=[Row(NOW, 3, "w00000", "minute", 2.0, "N", 7, NOW)]), [], id="hj212-rows"
     ),
+    # Poison: each must leave the fast path and be refused alone, its good neighbours kept.
+    pytest.param(_Item("MN1", _msg(seq=2**63)), ["invalid_schema"], id="seq-2**63"),
+    pytest.param(_Item("MN1", _msg(seq=2**63 - 1)), [], id="seq-int64-max"),
+    pytest.param(_Item("MN1", _msg(values={"w20117": 1e300, "w01001": 7})), ["implausible_value"], id="1e300"),
+    pytest.param(_Item("MN1", _msg(values={"w20117": -1e300, "w01001": 7})), ["implausible_value"], id="-1e300"),
+    pytest.param(_Item("MN1", _msg(values={"w01001": 14.5, "w20117": 1})), ["implausible_value"], id="ph-15"),
+    pytest.param(_Item("MN1", _msg(values={"w20117": -0.5, "w01001": 7})), [], id="small-negative-kept"),
+    pytest.param(_Item("MN1", _msg(values={"zz\u0000x": 1, "w20117": 1})), ["invalid_text"], id="nul-in-code"),
+    pytest.param(_Item("MN1", _msg(values={"w" * 40: 1, "w20117": 1})), ["invalid_text"], id="long-code"),
+    pytest.param(_Item("MN1", _msg(values={"w20117": [1, "P"], "w01001": 7})), [], id="flag-p-kept"),
+    pytest.param(_Item("MN1", _msg(values={"w20117": [1, "N\u0000"], "w01001": 7})), ["invalid_flag"], id="nul-flag"),
+    pytest.param(_Item("MN1", _msg(values={"w20117": [1, "N\u0000"]})), ["invalid_flag"], id="only-value-bad"),
+    pytest.param(_Item("MN1", _msg(device="MN1\u0000")), ["invalid_text"], id="nul-in-device"),
+    pytest.param(_Item("MN1", _msg(device="M" * 65)), ["invalid_schema"], id="long-device"),
+    pytest.param(_Item("MN1", _msg().replace(b"MN1", b"\\ud800")), ["malformed_json"], id="lone-surrogate"),
+    pytest.param(_Item("MN3", b"##f", rows=[Row(NOW, 3, "w00000", "minute", 1e300, "N", 7, NOW)]),
+                 ["implausible_value"], id="hj212-1e300"),  # fmt: skip
+    pytest.param(_Item("MN3", b"##f", rows=[Row(NOW, 3, "w00000", "minute", 1.0, "N\x00", 7, NOW)]),
+                 ["invalid_flag"], id="hj212-nul-flag"),  # fmt: skip
 ]
 
 

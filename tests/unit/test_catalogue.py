@@ -78,3 +78,37 @@ protocol_factor = 1.0
 def test_every_entry_has_names_in_both_locales() -> None:
     for p in load_catalogue().pollutants:
         assert p.name("zh-CN") and p.name("en") and p.name("zh-CN") != p.name("en")
+
+
+@pytest.mark.parametrize(
+    ("code", "low", "high"),
+    [
+        pytest.param("w20117", -1e6, 1e6, id="concentration-mg-per-litre"),
+        pytest.param("a21026", -1e6, 1e6, id="concentration-mg-per-cubic-metre"),
+        pytest.param("w01001", 0.0, 14.0, id="ph"),
+        pytest.param("a19001", 0.0, 100.0, id="flue-gas-oxygen"),
+        pytest.param("s03001", 0.0, 100.0, id="ambient-oxygen"),
+        pytest.param("011", -1e6, 1e6, id="legacy-code"),
+    ],
+)
+def test_every_pollutant_has_a_plausible_range_with_a_reason(code: str, low: float, high: float) -> None:
+    catalogue = load_catalogue()
+    assert catalogue.plausible_range(code) == (low, high)
+    assert catalogue.plausible_reason(code)
+
+
+def test_a_unit_without_a_plausible_range_is_refused() -> None:
+    text = """
+[[pollutants]]
+code = "w20120"
+name_zh = "总铅"
+name_en = "Total lead"
+kind = "water"
+canonical_unit = "mg/L"
+protocol_unit = "ug/L"
+protocol_factor = 0.001
+"""
+    with pytest.raises(CatalogueError, match="no plausible range for its unit 'mg/L'"):
+        parse_catalogue(text)
+    bounded = text + '\n[plausible."mg/L"]\nmin = 0.0\nmax = 1e6\nreason = "water density"\n'
+    assert parse_catalogue(bounded).plausible_range("w20120") == (0.0, 1e6)
