@@ -96,7 +96,9 @@ class Pipeline:
                 database_url,
                 self.metrics,
                 retry_max_seconds=self.config.retry_max_seconds,
-                on_connect=lambda: self._refresh_directory(force=True),
+                # The database just answered: reload now, even if a failed attempt was a moment ago
+                # (else the first messages after an outage are quarantined as unknown devices).
+                on_connect=lambda: self._refresh_directory(force=True, min_age=0.0),
             )
             for _ in range(max(1, self.config.committers))
         ]
@@ -118,6 +120,7 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._taken: dict[int, float] = {}
+        self._failed: list[str] = []  # threads that ended by an unexpected error, kept after the stop
 
     def submit(self, item: Inbound) -> None:
         """Queue an item; blocks when the queue is full (the source stops reading)."""
@@ -178,6 +181,9 @@ class Pipeline:
         self._threads = [*threads, dispatcher, state]
         try:
             self._finish_in_order(done, len(self._committers))
+        except Exception:
+            self._failed.append(threading.current_thread().name)
+            raise
         finally:
             self._stopping.set()
             halt.set()
@@ -207,6 +213,7 @@ class Pipeline:
                 number += 1
         except Exception:  # a bug here must not leave the committers waiting forever; health reports it
             log.exception("the preparer failed; stopping the pipeline")
+            self._failed.append(threading.current_thread().name)
         finally:
             for _ in self._committers:  # one end mark for each committer
                 _put_unless(handoff, None, halt)
@@ -232,6 +239,9 @@ class Pipeline:
                 done.put((batch, result, started))
                 if result is None:
                     return
+        except Exception:  # commit() keeps content errors to itself: this is a bug; health reports it
+            log.exception("a committer failed; stopping the pipeline")
+            self._failed.append(threading.current_thread().name)
         finally:
             done.put(None)
 
@@ -257,7 +267,8 @@ class Pipeline:
         """Health facts at monotonic time `now`: dead threads (while running), the age of the oldest
         batch taken but not acknowledged, how long the database has been retried."""
         running = bool(self._threads) and not self._stopping.is_set()
-        dead = tuple(t.name for t in self._threads if not t.is_alive()) if running else ()
+        stopped = [t.name for t in self._threads if not t.is_alive()] if running else []
+        dead = tuple(dict.fromkeys([*self._failed, *stopped]))
         taken = list(self._taken.values())
         retrying = [c.retrying_since for c in self._committers if c.retrying_since is not None]
         return Vitals(
