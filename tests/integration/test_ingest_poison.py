@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from itertools import count
+from typing import Any
 
 import psycopg
 import pytest
 
 from envmon.stack.mosquitto import MAX_PACKET_BYTES
+from ingest import gateway as gateway_module
+from ingest.batches import Inbound
 from ingest.hj212 import Message, encode_message, format_cst, format_qn
+from ingest.quarantine import QuarantineEntry
+from ingest.rows import Row
 from tests.ingest_helpers import DEVICES, RunningIngest, payload, publish, wait_for_count
 from tests.integration.test_hj212_gateway import LOGGER, PW, Gateway, exchange, gateway
 from tests.mqtt_helpers import ProbeClient
@@ -152,3 +158,46 @@ def test_ten_megabytes_of_garbage_on_one_connection(gateway: Gateway, database_u
     ]
     assert wait_for_count(database_url, "SELECT count(*) FROM readings", 1) == 1
     assert wait_for_count(database_url, "SELECT count(*) FROM quarantine WHERE transport = 'hj212'", 1) >= 1
+
+
+def test_an_unexpected_error_on_one_message_quarantines_it_and_keeps_its_batch(
+    ingest: RunningIngest, publisher: ProbeClient, ingest_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = ingest.pipeline
+    real = pipeline._rows_of
+
+    def bug_on_one_message(item: Inbound) -> tuple[list[Row], list[QuarantineEntry]]:
+        if b"trigger" in item.payload:  # a bug that only this content reaches (not a refusal: a crash)
+            raise OverflowError("a bug this message triggers")
+        return real(item)
+
+    monkeypatch.setattr(pipeline, "_rows_of", bug_on_one_message)
+    trigger = _json({"w20117": [1.0, "C"], "trigger": 1.0})  # a flag: the full path
+    for seq in range(1, 4):
+        publish(publisher, GOOD, payload(GOOD, seq))
+        publish(publisher, POISON, trigger)
+    assert wait_for_count(ingest_db, "SELECT count(*) FROM quarantine WHERE reason = 'internal_error'", 3) == 3
+    good = f"SELECT count(*) FROM readings WHERE device_id = (SELECT id FROM devices WHERE mn = '{GOOD}')"
+    assert wait_for_count(ingest_db, good, 12) == 12
+    assert pipeline.vitals(0.0).dead_threads == ()
+
+
+def test_an_unexpected_error_on_one_frame_keeps_the_connection(
+    gateway: Gateway, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = count()
+    real = gateway_module.message_readings
+
+    def bug_on_first_frame(*args: Any, **kwargs: Any) -> Any:
+        if next(calls) == 0:
+            raise ZeroDivisionError("a bug this frame triggers")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gateway_module, "message_readings", bug_on_first_frame)
+    first, second = WHEN + timedelta(seconds=120), WHEN + timedelta(seconds=150)
+    frames = [_frame(_at(t, "w01001-Rtd=7.0,w01001-Flag=N"), t) for t in (first, second)]
+    replies = exchange(gateway.port, frames, 1)  # one connection: the second frame is answered on it
+    assert [r.qn for r in replies] == [format_qn(second)]
+    assert wait_for_count(database_url, "SELECT count(*) FROM quarantine WHERE reason = 'internal_error'", 1) == 1
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT time FROM readings").fetchall() == [(second,)]
