@@ -53,7 +53,13 @@ class Committer:
 
     def connect(self) -> None:
         """Open the connection now (psycopg.Error when the database cannot be reached)."""
-        self._connection()
+        try:
+            self._connection()
+        except psycopg.Error:
+            if self.retrying_since is None:
+                self.retrying_since = time.monotonic()
+            raise
+        self.retrying_since = None
 
     def commit(self, batch: PreparedBatch, stop: threading.Event) -> writer.WriteResult | None:
         """Store the batch; None when `stop` was set while the database was away (nothing stored).

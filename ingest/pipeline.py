@@ -120,6 +120,7 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._taken: dict[int, float] = {}
+        self._last_take = time.monotonic()  # the preparer's last look at the queue
         self._failed: list[str] = []  # threads that ended by an unexpected error, kept after the stop
 
     def submit(self, item: Inbound) -> None:
@@ -203,6 +204,7 @@ class Pipeline:
         try:
             while not halt.is_set() and not (stop.is_set() and not len(self._queue)):
                 items = self._queue.take(self.config.batch_max_messages, 0.2, self.config.batch_max_seconds)
+                self._last_take = time.monotonic()
                 self.metrics.queue_depth.set(len(self._queue))
                 if not items:
                     self._refresh_directory(force=False)
@@ -269,11 +271,13 @@ class Pipeline:
         running = bool(self._threads) and not self._stopping.is_set()
         stopped = [t.name for t in self._threads if not t.is_alive()] if running else []
         dead = tuple(dict.fromkeys([*self._failed, *stopped]))
-        taken = list(self._taken.values())
+        # Work waits either in a batch taken but not acknowledged, or in the queue while the preparer
+        # takes nothing (stuck, or held back by committers that do not finish).
+        waiting = list(self._taken.values()) + ([self._last_take] if len(self._queue) else [])
         retrying = [c.retrying_since for c in self._committers if c.retrying_since is not None]
         return Vitals(
             dead_threads=dead,
-            oldest_unacked_seconds=now - min(taken) if taken else None,
+            oldest_unacked_seconds=now - min(waiting) if waiting else None,
             database_retry_seconds=now - min(retrying) if retrying else None,
             queue_depth=len(self._queue),
         )
