@@ -238,7 +238,8 @@ def test_readings_that_would_poison_the_saved_state_are_set_aside_or_cleaned_at_
     try:
         service.submit(batch)
         fake.wait_for_messages(1)
-        saved = "SELECT count(*) FROM engine_snapshots WHERE state::text LIKE '%%\"flag\": \"?\"%%'"
+        # One device-fault alert per device lists each pollutant's flag: the NUL came through as '?'.
+        saved = "SELECT count(*) FROM engine_snapshots WHERE state::text LIKE '%%\"w20117\": \"?\"%%'"
         assert wait_until(lambda: query(alert_db, saved) == [(1,)]), query(alert_db, "SELECT state FROM engine_snapshots")
         assert metric(service, "envmon_alerts_readings_quarantined_total") == 1
         assert metric(service, "envmon_alerts_engine_errors_total") == 0
