@@ -75,11 +75,12 @@ def test_alert_queue_filters_by_severity_state_district_and_plant(world: World) 
 
 
 def test_acknowledge_note_and_resolve_go_through_the_lifecycle_with_a_timeline(world: World) -> None:
-    alert_id = raise_alert(world, WATER, "w20117", 0.5, samples=3)
+    # A gas alarm latches (issue 16: an instantaneous Cr(VI) value against GB 21900's daily limit is only a
+    # pre-warning, which does not): it cannot be resolved before someone acknowledges it.
+    alert_id = raise_alert(world)
     with client(world) as c:
         csrf = login(c, "operator")
         h = {"X-CSRF-Token": csrf}
-        # A latched exceedance cannot be resolved before someone acknowledges it.
         assert c.post(f"/api/alerts/{alert_id}/resolve", json={"reason": "x"}, headers=h).status_code == 409
         r = c.post(f"/alerts/{alert_id}/acknowledge", data={"csrf_token": csrf, "disposition": "confirmed",
                                                             "note": "采样复核"}, follow_redirects=False)
