@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     ingest_gil_switch_seconds: float = Field(default=0.0005, gt=0, le=0.1)
     hj212_host: str = "127.0.0.1"
     hj212_port: int = Field(default=9212, ge=0, le=65535)
+    # Failed HJ 212 logins (wrong PW, unknown MN): close the connection after this many, and block the
+    # remote address after that many from it, for a window that doubles up to the maximum.
+    hj212_auth_max_failures_per_connection: int = Field(default=3, ge=1)
+    hj212_auth_max_failures_per_address: int = Field(default=5, ge=1)
+    hj212_auth_backoff_seconds: float = Field(default=5.0, gt=0)
+    hj212_auth_backoff_max_seconds: float = Field(default=300.0, gt=0)
     # Alerts: the engine's own HTTP port (metrics, health, Twilio callbacks and inbound SMS).
     alerts_http_host: str = "127.0.0.1"
     alerts_http_port: int = Field(default=9320, ge=0, le=65535)

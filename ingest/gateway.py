@@ -6,12 +6,15 @@ CN=9011 (QnRtn 3 wrong PW, 4 wrong MN, 9 CRC). Data uploads (2011/2051/2061/2031
 same pipeline as MQTT, with the same guarantee: the CN=9014 reply a logger asked for (Flag A bit)
 is sent only after the readings are committed, so a logger that gets no reply sends again.
 Missing minute/hour data is asked for again with a history request (2051/2061).
+Wrong passwords and unknown MNs are answered a few times only: then the connection is closed and the
+remote address backs off (ingest/hj212_guard.py), logged once per block window.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
@@ -36,6 +39,7 @@ from ingest.hj212 import (
     request_reply,
 )
 from ingest.hj212.readings import UPLOADS
+from ingest.hj212_guard import AuthGuard, AuthPolicy, Verdict
 from ingest.pipeline import Inbound, Pipeline
 from ingest.quarantine import QuarantineEntry
 from ingest.rows import Row
@@ -51,11 +55,18 @@ class _Connection:
 
     writer: asyncio.StreamWriter
     peer: str
+    host: str = "unknown"
     reader: FrameReader = field(default_factory=FrameReader)
+    auth_failures: int = 0
 
     def send(self, frame: bytes) -> None:
         if not self.writer.is_closing():
             self.writer.write(frame)
+
+    @property
+    def is_closing(self) -> bool:
+        """True once the connection was closed (by us, after failed logins, or by the peer)."""
+        return self.writer.is_closing()
 
 
 class Hj212Gateway:
@@ -64,8 +75,11 @@ class Hj212Gateway:
     transport = "hj212"
     name = "hj212-gateway"
 
-    def __init__(self, pipeline: Pipeline, host: str = "127.0.0.1", port: int = 9212) -> None:
+    def __init__(
+        self, pipeline: Pipeline, host: str = "127.0.0.1", port: int = 9212, *, auth: AuthPolicy | None = None
+    ) -> None:
         self._pipeline = pipeline
+        self._guard = AuthGuard(auth or AuthPolicy())
         self._host, self._port = host, port
         self._catalogue = load_catalogue()
         self._splits = SplitAssembler()
@@ -98,18 +112,30 @@ class Hj212Gateway:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peername = writer.get_extra_info("peername")
-        conn = _Connection(writer, f"{peername[0]}:{peername[1]}" if peername else "unknown")
+        host = str(peername[0]) if peername else "unknown"
+        conn = _Connection(writer, f"{peername[0]}:{peername[1]}" if peername else "unknown", host)
+        if self._guard.blocked_seconds(host, time.monotonic()) > 0:
+            # Logged once when the block started; each refused connection only counts.
+            self._pipeline.metrics.hj212_refused_connections.inc()
+            writer.close()
+            return
         log.info("logger connected from %s", conn.peer)
         try:
-            while data := await asyncio.wait_for(reader.read(READ_BYTES), IDLE_TIMEOUT_SECONDS):
-                for event in conn.reader.feed(data):
-                    await self._guarded(conn, event)
+            while not conn.is_closing and (
+                data := await asyncio.wait_for(reader.read(READ_BYTES), IDLE_TIMEOUT_SECONDS)
+            ):
+                await self._on_events(conn, conn.reader.feed(data))
         except (TimeoutError, ConnectionError) as exc:
             log.info("logger %s: connection ended: %r", conn.peer, exc)
         finally:
-            for event in conn.reader.close():
-                await self._guarded(conn, event)
+            await self._on_events(conn, conn.reader.close())
             writer.close()
+
+    async def _on_events(self, conn: _Connection, events: list[FrameReceived | BytesSkipped]) -> None:
+        for event in events:
+            if conn.is_closing:
+                return  # closed after failed logins: the rest of what it sent is not read
+            await self._guarded(conn, event)
 
     async def _guarded(self, conn: _Connection, event: FrameReceived | BytesSkipped) -> None:
         """One frame, whatever it holds: an unexpected error quarantines the frame and the connection
@@ -146,13 +172,11 @@ class Hj212Gateway:
     async def _on_message(self, conn: _Connection, msg: Message, frame: bytes) -> None:
         device = self._pipeline.directory.get(msg.mn) or await asyncio.to_thread(self._pipeline.lookup_device, msg.mn)
         if device is None or device.transport != "hj212":
-            conn.send(request_reply(msg, QnRtn.WRONG_MN))
-            await self._quarantine(conn, msg.mn, "unknown_device", f"MN {msg.mn} is not a registered HJ 212 logger",
-                                   frame)
+            await self._refuse_login(conn, msg, QnRtn.WRONG_MN, "unknown_device",
+                                     f"MN {msg.mn} is not a registered HJ 212 logger", frame)
             return
         if msg.pw != device.hj212_password:
-            conn.send(request_reply(msg, QnRtn.WRONG_PW))
-            await self._quarantine(conn, msg.mn, "wrong_password", f"wrong PW from MN {msg.mn}", frame)
+            await self._refuse_login(conn, msg, QnRtn.WRONG_PW, "wrong_password", f"wrong PW from MN {msg.mn}", frame)
             return
         now = datetime.now(UTC)
         for group in self._splits.expire(now):
@@ -180,6 +204,26 @@ class Hj212Gateway:
         await self._submit(item)
         if readings:
             self._request_missing(conn, msg, device, readings[0].basis, readings[0].time)
+
+    async def _refuse_login(
+        self, conn: _Connection, msg: Message, rtn: QnRtn, reason: str, detail: str, frame: bytes
+    ) -> None:
+        """Answer a failed login with 9011, quarantine it, and close or block when the failures add up."""
+        conn.send(request_reply(msg, rtn))
+        await self._quarantine(conn, msg.mn, reason, detail, frame)
+        self._pipeline.metrics.hj212_auth_failures.labels(reason).inc()
+        conn.auth_failures += 1
+        now = time.monotonic()
+        verdict = self._guard.on_failure(conn.host, conn.auth_failures, now)
+        if verdict is Verdict.BLOCK:
+            self._pipeline.metrics.hj212_blocks.inc()
+            log.warning("HJ 212 logins from %s blocked for %.0f s after repeated failed logins (last: %s, MN %s)",
+                        conn.host, self._guard.blocked_seconds(conn.host, now), reason, msg.mn)
+        elif verdict is Verdict.CLOSE:
+            log.info("closing HJ 212 connection %s after %d failed logins (last: %s, MN %s)",
+                     conn.peer, conn.auth_failures, reason, msg.mn)
+        if verdict is not Verdict.ANSWER:
+            conn.writer.close()  # the 9011 just written is flushed before the socket closes
 
     def _request_missing(self, conn: _Connection, msg: Message, device: DeviceInfo, basis: str, when: datetime) -> None:
         window = self._history.observe(device.mn, basis, when)

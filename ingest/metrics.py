@@ -38,3 +38,15 @@ class IngestMetrics:
         self.last_commit = Gauge(
             "envmon_ingest_last_commit_timestamp_seconds", "Unix time of the last commit", registry=r
         )
+        self.hj212_auth_failures = Counter(
+            "envmon_ingest_hj212_auth_failures", "HJ 212 logins refused (wrong PW or unknown MN)", ["reason"],
+            registry=r,
+        )
+        self.hj212_blocks = Counter(
+            "envmon_ingest_hj212_address_blocks", "Back-off windows started for an address after failed logins",
+            registry=r,
+        )
+        self.hj212_refused_connections = Counter(
+            "envmon_ingest_hj212_refused_connections", "HJ 212 connections closed unread: the address was blocked",
+            registry=r,
+        )

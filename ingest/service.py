@@ -19,6 +19,7 @@ from envmon.settings import Settings
 from ingest.batch_bus import BatchPublisher
 from ingest.gateway import Hj212Gateway
 from ingest.health import HealthBounds, Vitals, judge
+from ingest.hj212_guard import AuthPolicy
 from ingest.http import serve_http
 from ingest.mqtt_source import MqttSource
 from ingest.pipeline import BatchSubscriber, Pipeline, PipelineConfig
@@ -69,7 +70,11 @@ class IngestService:
         if mqtt:
             self._add_mqtt(settings)
         use_hj212 = settings.ingest_hj212 if hj212 is None else hj212
-        self.gateway = Hj212Gateway(self.pipeline, settings.hj212_host, settings.hj212_port) if use_hj212 else None
+        self.gateway = (
+            Hj212Gateway(self.pipeline, settings.hj212_host, settings.hj212_port, auth=hj212_auth_policy(settings))
+            if use_hj212
+            else None
+        )
         # /healthz's verdict, written to PostgreSQL every few seconds for the platform watchdog.
         self.heartbeat = HeartbeatWriter(settings.require_database_url(), "ingest", self.health,
                                          beat_seconds=settings.heartbeat_interval_seconds)
@@ -198,3 +203,13 @@ def run_ingest(settings: Settings, *, mqtt: bool = True, hj212: bool | None = No
         log.critical("ingest exit: %s", service.failure)
         return 1
     return 0
+
+
+def hj212_auth_policy(settings: Settings) -> AuthPolicy:
+    """The gateway's login back-off from the settings (hj212_auth_*)."""
+    return AuthPolicy(
+        max_failures_per_connection=settings.hj212_auth_max_failures_per_connection,
+        max_failures_per_address=settings.hj212_auth_max_failures_per_address,
+        backoff_seconds=settings.hj212_auth_backoff_seconds,
+        backoff_max_seconds=settings.hj212_auth_backoff_max_seconds,
+    )
