@@ -20,7 +20,7 @@ from dashboard.deps import (
     utc_now,
 )
 from dashboard.i18n import pick_locale
-from dashboard.ratelimit import check_login_allowed, record_attempt
+from dashboard.ratelimit import mark_succeeded, reserve_attempt
 from dashboard.render import page
 from dashboard.sessions import create_session, delete_session, set_session_locale
 from dashboard.users import authenticate
@@ -59,13 +59,14 @@ def login(request: Request, conn: Conn, form: FormDep) -> Response:
     if not expected or not hmac.compare_digest(expected.encode(), form.get("login_csrf", "").encode()):
         return _login_page(request, "login_failed", 403)
     username, client, now = form.get("username", "").strip().lower(), _client(request), utc_now()
-    if not check_login_allowed(conn, username=username, client=client, now=now, config=state.config):
+    attempt = reserve_attempt(conn, username=username, client=client, now=now, config=state.config)
+    if attempt is None:
         return _login_page(request, "login_limited", 429)
     user_id = authenticate(conn, username, form.get("password", ""))
+    if user_id is None:
+        return _login_page(request, "login_failed", 401)  # the reservation stays a failure
     with conn.transaction():
-        record_attempt(conn, username=username, client=client, now=now, succeeded=user_id is not None)
-        if user_id is None:
-            return _login_page(request, "login_failed", 401)
+        mark_succeeded(conn, attempt)
         locale = pick_locale(form.get("lang"), state.settings.locale)
         token = create_session(conn, user_id, locale=locale, now=now, config=state.config)
     response = RedirectResponse("/", status_code=303)

@@ -23,6 +23,8 @@ class DashboardConfig:
     login_window_seconds: int = 900
     # Plain http is accepted only on loopback (tests, the demo); anywhere else a login needs https.
     allow_http_on_loopback: bool = True
+    # The reverse proxies whose X-Forwarded-* headers are believed (comma-separated); empty: none.
+    trusted_proxies: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> DashboardConfig:

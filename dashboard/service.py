@@ -41,8 +41,11 @@ class DashboardService:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve in this event loop; a graceful shutdown when stop is set."""
         app = create_app(self._settings, self._config)
+        # X-Forwarded-* only from the configured proxies: any local process could forge them otherwise.
+        trusted = self._config.trusted_proxies
         config = uvicorn.Config(app, host=self._config.host, port=self._config.port, log_level="warning",
-                                proxy_headers=True, forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=5)
+                                proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
+                                timeout_graceful_shutdown=5)
         server = EmbeddedServer(config)
         serving = asyncio.create_task(server.serve())
         log.info("dashboard on http://%s:%d", self._config.host, self._config.port)

@@ -7,6 +7,7 @@ Precedence, highest first: explicit arguments, environment (`ENVMON_*`, plus `DA
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -152,6 +153,9 @@ class Settings(BaseSettings):
     dashboard_login_max_failures_per_client: int = Field(default=20, gt=0)
     dashboard_login_window_seconds: int = Field(default=900, gt=0)
     dashboard_allow_http_on_loopback: bool = True
+    # Addresses (IPs or CIDR networks, comma-separated) of the reverse proxies whose X-Forwarded-For
+    # and X-Forwarded-Proto the dashboard believes. Empty: nobody's, the peer address is the client.
+    dashboard_trusted_proxies: str = ""
     # Twilio: with no account SID and token the SMS go to the console and the log instead.
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -169,6 +173,17 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @field_validator("dashboard_trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        entries = [e.strip() for e in value.split(",") if e.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or network") from exc
+        return ",".join(entries)
 
     @classmethod
     def settings_customise_sources(

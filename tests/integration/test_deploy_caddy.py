@@ -2,8 +2,8 @@
 
 The Caddyfile runs as shipped; the test only adds global options that keep Caddy on loopback test
 ports with its own local CA (no ACME, no port 80). Behind it: the dashboard as `envmon dashboard`
-serves it (DashboardService: uvicorn trusting X-Forwarded-* from 127.0.0.1 only), and a small
-recording server in place of the alert service's webhook endpoint.
+serves it (DashboardService: uvicorn trusting X-Forwarded-* only from the proxy address the
+deployment sets), and a small recording server in place of the alert service's webhook endpoint.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import yaml  # type: ignore[import-untyped]  # PyYAML comes with schemathesis (dev extras)
 
 from alerts.callbacks import STATUS_CALLBACK_PATH
 from dashboard.config import DashboardConfig
@@ -109,13 +110,16 @@ def dashboard_url(database_url: str) -> Iterator[str]:
     """The dashboard served as `envmon dashboard` does, on a free loopback port, with one admin."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         create_user(conn, username="admin", role="admin", password=PASSWORD, actor="test", now=datetime.now(UTC))
+    # The proxy address the deployment trusts (deploy/compose.yaml, checked against the systemd unit).
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    trusted = compose["services"]["dashboard"]["environment"]["ENVMON_DASHBOARD_TRUSTED_PROXIES"]
     settings = load_settings(environment="test", database_url=database_url, secret_key="s" * 48,
-                             state_dir=make_state_dir("envmon-caddy-test-"))
+                             state_dir=make_state_dir("envmon-caddy-test-"), dashboard_trusted_proxies=trusted)
     port = free_port()
     stop = asyncio.Event()
     loop = asyncio.new_event_loop()
     thread = threading.Thread(
-        target=loop.run_until_complete, args=(DashboardService(settings, DashboardConfig(port=port)).run(stop),),
+        target=loop.run_until_complete, args=(DashboardService(settings, DashboardConfig.from_settings(settings, port=port)).run(stop),),
         daemon=True,
     )
     thread.start()

@@ -120,8 +120,11 @@ def test_dashboard_is_reached_only_through_the_proxy_on_loopback() -> None:
     dashboard, caddy = services["dashboard"], services["caddy"]
     args = build_parser().parse_args(dashboard["command"])
     assert (args.host, args.port) == ("127.0.0.1", 8080)
-    # uvicorn trusts X-Forwarded-* from 127.0.0.1 only: the proxy must share the dashboard's loopback.
+    # The dashboard trusts X-Forwarded-* only from its configured proxies (none by default): here the
+    # proxy shares the dashboard's loopback, and that address is the one trusted, in both deployments.
     assert dashboard["network_mode"] == "service:caddy"
+    assert dashboard["environment"]["ENVMON_DASHBOARD_TRUSTED_PROXIES"] == "127.0.0.1"
+    assert "ENVMON_DASHBOARD_TRUSTED_PROXIES=127.0.0.1" in unit_values("envmon-dashboard", "Environment")
     assert "ports" not in dashboard
     assert caddy["environment"]["DASHBOARD_UPSTREAM"] == f"127.0.0.1:{args.port}"
     assert {"80:80", "443:443"} <= set(caddy["ports"])
