@@ -7,6 +7,7 @@ see alerts/webhooks.py for what is served.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl
@@ -15,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from envmon.httpserve import QuietHandler, serve_in_background
 
+log = logging.getLogger(__name__)
 MAX_FORM_BYTES = 64 * 1024
 Response = tuple[int, str, bytes]  # HTTP status, content type, body
 # A webhook handler: (form fields, the X-Twilio-Signature header) -> response.
@@ -61,6 +63,15 @@ def _handler_for(
                 self.reply(413, "text/plain", b"too large\n")
             else:
                 form = dict(parse_qsl(self.rfile.read(size).decode("utf-8", "replace"), keep_blank_values=True))
-                self.reply(*handler(form, self.headers.get("X-Twilio-Signature", "")))
+                self.reply(*_answer(handler, form, self.headers.get("X-Twilio-Signature", ""), self.path))
 
     return Handler
+
+
+def _answer(handler: FormHandler, form: dict[str, str], signature: str, path: str) -> Response:
+    """The handler's response; 500 when it fails, so the caller gets an answer instead of a dropped connection."""
+    try:
+        return handler(form, signature)
+    except Exception:  # one bad post must not cost the sender its answer (Twilio then logs 11200)
+        log.exception("webhook %s failed", path)
+        return 500, "text/plain", b"internal error\n"

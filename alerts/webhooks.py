@@ -4,6 +4,10 @@ POST /twilio/status   delivery status callbacks: signature checked, applied forw
 POST /twilio/sms      replies from inspectors ("1 K7M2Q9" acknowledges alert K7M2Q9 as confirmed),
                       accepted only from a number the alert was sent to; answered with TwiML
 GET  /r/<token>       the report an SMS links to (HTML; `?format=pdf` for the PDF)
+
+A signed post whose fields cannot be stored as text (a NUL character: PostgreSQL text refuses it) is
+quarantined with its raw form and a reason, and answered: an empty TwiML <Response/> for a reply (Twilio
+sends nothing back), 400 for a status callback.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import psycopg
 
@@ -38,6 +42,19 @@ REPLY_TEXT = {
              "en": "Reply: 1 CODE confirmed, 2 false alarm, 3 device fault, 4 enforcement case."},
     "denied": {"zh-CN": "此号码无权确认该告警。", "en": "This number may not acknowledge that alert."},
 }
+EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
+QUARANTINE_REASON = "webhook_unstorable_text"
+RAW_LIMIT_BYTES = 4096
+
+
+def unstorable_fields(form: dict[str, str]) -> list[str]:
+    """Names of the fields (or field names) that PostgreSQL text cannot hold: they contain NUL."""
+    return sorted(_printable(k) for k, v in form.items() if "\x00" in k or "\x00" in v)
+
+
+def _printable(text: str) -> str:
+    """`text` safe for a text column: NUL written as the escape \\x00."""
+    return text.replace("\x00", "\\x00")
 
 
 class Webhooks:
@@ -66,10 +83,26 @@ class Webhooks:
         return psycopg.connect(self._settings.require_database_url(), application_name="envmon-webhooks",
                                connect_timeout=5, autocommit=True)
 
+    def _quarantine(self, path: str, form: dict[str, str], fields: list[str]) -> None:
+        """Keep a refused post: the raw form as bytes, the reason and the offending field names as text."""
+        raw = urlencode(form).encode()
+        detail = f"field(s) {', '.join(fields)} contain NUL (0x00)"
+        log.warning("%s: post quarantined: %s", path, detail)
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO quarantine (transport, source, device_mn, reason, detail, raw, raw_truncated)"
+                " VALUES ('twilio', %s, NULL, %s, %s, %s, %s)",
+                [f"{path} from {_printable(form.get('From', ''))[:64]}", QUARANTINE_REASON, detail,
+                 raw[:RAW_LIMIT_BYTES], len(raw) > RAW_LIMIT_BYTES],
+            )
+
     def status(self, form: dict[str, str], signature: str) -> Response:
         """A delivery status callback."""
         if not self._signed(STATUS_CALLBACK_PATH, form, signature):
             return 403, "text/plain", b"bad signature\n"
+        if bad := unstorable_fields(form):
+            self._quarantine(STATUS_CALLBACK_PATH, form, bad)
+            return 400, "text/plain", b"unstorable characters (NUL)\n"
         update = parse_status_callback(form)
         if update is None:
             return 400, "text/plain", b"no message id or unknown status\n"
@@ -83,6 +116,9 @@ class Webhooks:
         """An SMS reply; the answer goes back to the sender as TwiML."""
         if not self._signed(INBOUND_SMS_PATH, form, signature):
             return 403, "text/plain", b"bad signature\n"
+        if bad := unstorable_fields(form):
+            self._quarantine(INBOUND_SMS_PATH, form, bad)
+            return 200, "application/xml", EMPTY_TWIML  # Twilio: answered, nothing to send back
         sender, body = form.get("From", ""), form.get("Body", "")
         text, outcome, alert_id = self._reply(sender, body)
         with self._connect() as conn:
