@@ -81,6 +81,36 @@ def test_missing_database_says_how_to_get_one() -> None:
         load_settings().require_database_url()
 
 
-@pytest.mark.parametrize(("value", "weak"), [("", True), ("secret", True), ("a" * 31, True), (STRONG, False)])
+@pytest.mark.parametrize(
+    ("value", "weak"),
+    [
+        pytest.param("", True, id="empty"),
+        pytest.param("secret", True, id="known"),
+        pytest.param("a" * 31, True, id="short"),
+        pytest.param(STRONG, False, id="strong"),
+        pytest.param("a" * 40, True, id="one-character-repeated"),
+        pytest.param("x" * 64, True, id="long-but-one-character"),
+        pytest.param("ab" * 20, True, id="two-characters"),
+        pytest.param("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabcdefgh", True, id="low-entropy-with-enough-distinct"),
+        pytest.param("Tr0ub4dor&3" * 4, True, id="repeated-pattern"),
+        pytest.param("abcdefghijklmnopqrstuvwxyz0123456789", True, id="alphabet-run"),
+        pytest.param("9f86d081884c7d659a2feaa0c55ad015", False, id="hex-128-bit"),
+        pytest.param("Xq3_vR9-LmZ2pT8wKb4NcY7hJ1sF6gDe", False, id="urlsafe-32"),
+    ],
+)
 def test_is_weak_secret(value: str, weak: bool) -> None:
     assert is_weak_secret(value) is weak
+
+
+def test_generated_secrets_are_never_called_weak() -> None:
+    import secrets
+
+    assert not any(is_weak_secret(secrets.token_urlsafe(48)) for _ in range(2000))
+    assert not any(is_weak_secret(secrets.token_hex(32)) for _ in range(2000))
+
+
+def test_a_repeated_character_secret_is_refused_in_production_with_the_reason() -> None:
+    settings = load_settings(environment="production", secret_key="a" * 40)
+    with pytest.raises(ConfigError, match=r"weak \(only 1 distinct character\(s\)\)"):
+        settings.require_secret()
+    load_settings(environment="demo", secret_key="a" * 40).require_secret()
