@@ -16,6 +16,7 @@ from dashboard.app import create_app
 from dashboard.config import DashboardConfig
 from dashboard.passwords import generate_password
 from dashboard.users import create_user
+from envmon.ports import listen_socket
 from envmon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,9 @@ class DashboardService:
                                 proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
                                 timeout_graceful_shutdown=5)
         server = EmbeddedServer(config)
-        serving = asyncio.create_task(server.serve())
+        # Bound here, not by uvicorn: a busy port is a PortInUseError naming it (uvicorn would sys.exit).
+        sock = listen_socket(self._config.host, self._config.port, "dashboard, ENVMON_DASHBOARD_PORT")
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
         log.info("dashboard on http://%s:%d", self._config.host, self._config.port)
         waiting = asyncio.create_task(stop.wait())
         await asyncio.wait([serving, waiting], return_when=asyncio.FIRST_COMPLETED)

@@ -10,6 +10,7 @@ from envmon.db import connect, redact_url
 from envmon.errors import ConfigError
 from envmon.health import HealthReporter
 from envmon.migrate import migrate
+from envmon.ports import demo_ports, require_free_ports
 from envmon.registry.service import apply_registry_file
 from envmon.registry.store import registry_summary, sync_catalogue
 from envmon.runtime import Component, run_components
@@ -44,6 +45,7 @@ def run_demo(
     settings: Settings, *, registry_path: Path | None, keep_stack: bool, duration_seconds: float | None
 ) -> int:
     """Set everything up, print a summary, run until interrupted, then shut down cleanly."""
+    require_free_ports(demo_ports(settings))  # before anything starts: a busy port is named, nothing to undo
     external = bool(settings.database_url and settings.mqtt_url) and launcher.read_state(settings.state_dir) is None
     started_stack = False
     if not external:

@@ -2,6 +2,8 @@
 
 EnvmonError
  +-- ConfigError        settings missing, invalid or unsafe
+ |    +-- PortInUseError a port the settings name is taken by another process
+ +-- ComponentError     a component of a running service failed (the others were stopped)
  +-- StackError         the local PostgreSQL/Mosquitto launcher failed
  +-- MigrationError     a migration failed or an applied file was changed
  +-- CatalogueError     unknown pollutant or unit
@@ -17,6 +19,14 @@ class EnvmonError(Exception):
 
 class ConfigError(EnvmonError):
     """Settings are missing, invalid or unsafe for this environment."""
+
+
+class PortInUseError(ConfigError):
+    """A TCP port envmon was told to listen on is already taken."""
+
+
+class ComponentError(EnvmonError):
+    """A component of a running service failed; the others were stopped."""
 
 
 class StackError(EnvmonError):

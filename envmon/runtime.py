@@ -12,6 +12,8 @@ import signal
 from collections.abc import Sequence
 from typing import Protocol
 
+from envmon.errors import ComponentError
+
 log = logging.getLogger(__name__)
 
 
@@ -33,14 +35,19 @@ async def run_components(components: Sequence[Component], *, duration_seconds: f
         loop.call_later(duration_seconds, stop.set)
     tasks = {asyncio.create_task(c.run(stop), name=c.name): c for c in components}
     stopper = asyncio.create_task(stop.wait())
+    failed: list[str] = []
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if task is not stopper and task.exception() is not None:
                 log.error("component %s failed: %r", task.get_name(), task.exception())
+                failed.append(f"{task.get_name()}: {task.exception()}")
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=30)
     finally:
         stopper.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    if failed:
+        # The others were stopped cleanly; the process still ends non-zero, saying why.
+        raise ComponentError("; ".join(failed))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from envmon.stack import launcher
+from envmon.stack.processes import free_port
 from tests.conftest import EXAMPLE_REGISTRY, ROOT, make_state_dir
 
 COMMANDS = [
@@ -104,20 +106,33 @@ def demo_state_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def demo_env(state_dir: Path, **ports: int) -> dict[str, str]:
+    """The demo's environment on free ports (never the fixed defaults another demo may hold)."""
+    chosen = {"ENVMON_HJ212_PORT": 0, "ENVMON_INGEST_HTTP_PORT": 0, "ENVMON_ALERTS_HTTP_PORT": 0,
+              "ENVMON_DASHBOARD_PORT": free_port(), **ports}
+    return {"ENVMON_STATE_DIR": str(state_dir), **{k: str(v) for k, v in chosen.items()}}
+
+
 def test_demo_starts_everything_and_stops_cleanly(demo_state_dir: Path) -> None:
-    done = envmon(
-        "demo",
-        "--duration-seconds",
-        "3",
-        env={"ENVMON_STATE_DIR": str(demo_state_dir), "ENVMON_HJ212_PORT": "0", "ENVMON_INGEST_HTTP_PORT": "0"},
-        timeout=180,
-    )
+    done = envmon("demo", "--duration-seconds", "3", env=demo_env(demo_state_dir), timeout=180)
     assert done.returncode == 0, done.stderr
     assert "envmon demo" in done.stdout and "Press Ctrl-C to stop." in done.stdout
     assert "sites" in done.stdout and "MQTT device logins" in done.stdout
     assert "database ok, broker ok" in done.stderr
     status = launcher.status(demo_state_dir)
     assert not status["postgres"]["running"] and not status["mosquitto"]["running"]
+
+
+@pytest.mark.parametrize("variable", ["ENVMON_DASHBOARD_PORT", "ENVMON_ALERTS_HTTP_PORT", "ENVMON_HJ212_PORT"])
+def test_demo_with_a_busy_port_names_it_and_exits_non_zero(demo_state_dir: Path, variable: str) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        port = int(held.getsockname()[1])
+        done = envmon("demo", "--duration-seconds", "60", env=demo_env(demo_state_dir, **{variable: port}),
+                      timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert f"port {port} on 127.0.0.1" in done.stderr and variable in done.stderr and "in use" in done.stderr
+    status = launcher.status(demo_state_dir)
+    assert not status.get("postgres", {}).get("running") and not status.get("mosquitto", {}).get("running")
 
 
 def test_hj212_decode_reports_crc_with_expected_and_found() -> None:
