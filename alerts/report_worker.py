@@ -10,14 +10,22 @@ never queues behind a month of them.
 Rendering (WeasyPrint, pure Python for the most part) runs in a child process at idle CPU priority:
 in the engine's process it would hold the GIL for a second a report and delay the next alarm, and at
 normal priority it would take the CPU from ingest and the database during an incident.
+
+The render process dies with its parent: it asks the kernel for SIGKILL when the parent goes
+(PR_SET_PDEATHSIG), so a SIGKILLed `envmon alerts` leaves no ~300 MB orphan behind. With it goes
+multiprocessing's resource tracker, which exits when the last process holding its pipe (the parent
+and the render process) is gone.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
 import queue
+import signal
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -34,13 +42,26 @@ log = logging.getLogger(__name__)
 LOCALES = ("zh-CN", "en")
 COMPLIANCE_CHECK_SECONDS = 600.0
 RENDER_NICENESS = 10
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WARM_UP_TIMEOUT_SECONDS = 600.0
 _child_conn: psycopg.Connection | None = None
 
 
-def _child_start() -> None:
-    """In the render process: lower priority, fonts and layout engine loaded once."""
+def die_with_parent(parent_pid: int) -> None:
+    """In a child process: be killed when the parent dies (Linux), and exit now if it already has."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() != parent_pid:  # the parent died before the request above: nobody would signal us
+        os._exit(1)
+
+
+def _child_start(parent_pid: int) -> None:
+    """In the render process: tied to the parent, lower priority, fonts and layout engine loaded once."""
     from alerts.reports.render_pdf import warm_up
 
+    die_with_parent(parent_pid)
     os.nice(RENDER_NICENESS)
     # SCHED_IDLE: the renderer runs only on CPU time nothing else wants. At nice 10 it still took a
     # share from ingest and the engine under load (alert latency p50 ~110-170 ms at 50k readings/s with
@@ -60,7 +81,14 @@ def _child_connection(database_url: str) -> psycopg.Connection:
 
 def _render_pool() -> ProcessPoolExecutor:
     """One render process (spawned: no threads or connections inherited), niced and warmed up."""
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_child_start)
+    # PR_SET_PDEATHSIG fires when the spawning *thread* ends: the pool is made and used by `run`'s thread.
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_child_start, initargs=(os.getpid(),))
+
+
+def _render_process_ready() -> int:
+    """In the render process: its pid, once the initializer (priority, warm-up) has run."""
+    return os.getpid()
 
 
 def render_alert_report(database_url: str, alert_id: int, final: bool, reason: str, zone: str) -> None:
@@ -92,6 +120,9 @@ class ReportWorker:
         self._due: list[tuple[str, str, date, str]] = []
         # The first check waits a little: the demo's first alarms come before a month of reports.
         self._next_compliance_check = time.monotonic() + 120.0
+        # Set once the render process has started and warmed up (at start, not at the first alarm).
+        self.ready = threading.Event()
+        self.render_pid: int | None = None
 
     def request(self, alert_id: int, *, final: bool = False) -> None:
         """Ask for a new version of the alert's report (cheap; called from the engine thread)."""
@@ -105,9 +136,20 @@ class ReportWorker:
         """Render requested reports until `stop` is set."""
         self._pool = _render_pool()
         try:
+            self._warm_up()
             self._serve(stop)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _warm_up(self) -> None:
+        """Start the render process now, so the first alarm's report does not wait for it."""
+        assert self._pool is not None
+        try:
+            self.render_pid = self._pool.submit(_render_process_ready).result(timeout=WARM_UP_TIMEOUT_SECONDS)
+        except Exception:  # the first request tries again (a broken pool is replaced there)
+            log.exception("the report process did not start")
+            return
+        self.ready.set()
 
     def _serve(self, stop: threading.Event) -> None:
         conn: psycopg.Connection | None = None

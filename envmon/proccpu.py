@@ -23,6 +23,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS if fields else 0.0
 
 
+def is_alive(pid: int) -> bool:
+    """True while the process exists and has not exited (a zombie waiting to be reaped counts as gone)."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
 def children_of(parent: int) -> list[int]:
     """The running processes whose parent is `parent` (PostgreSQL's backends of a postmaster)."""
     found = []
