@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -73,3 +74,19 @@ def connect(port: int, username: str | None, password: str | None, timeout: floa
     client.loop_start()
     assert tc.connected.wait(timeout), "no CONNACK"
     return tc
+
+
+def wait_for_logins(port: int, logins: dict[str, str], timeout: float = 60) -> None:
+    """Wait until the broker accepts each login: it re-reads its password file on SIGHUP, in its own time.
+
+    Each try is a real CONNECT answered by the broker; no fixed sleep guesses how long the reload takes.
+    """
+    deadline = time.monotonic() + timeout
+    for username, password in logins.items():
+        while True:
+            probe = connect(port, username, password, timeout=max(1.0, deadline - time.monotonic()))
+            accepted = probe.connect_reason is not None and not probe.connect_reason.is_failure
+            probe.close()
+            if accepted:
+                break
+            assert time.monotonic() < deadline, f"the broker never accepted {username}"

@@ -10,7 +10,7 @@ import pytest
 from envmon import topics
 from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
-from tests.mqtt_helpers import ProbeClient, connect
+from tests.mqtt_helpers import ProbeClient, connect, wait_for_logins
 
 DEV_A, DEV_B = "310120TESTA01", "310120TESTB01"
 
@@ -18,8 +18,9 @@ DEV_A, DEV_B = "310120TESTA01", "310120TESTB01"
 @pytest.fixture(scope="module")
 def devices(stack: StackState) -> dict[str, str]:
     launcher.set_device_credentials(stack, [DEV_A, DEV_B])
-    time.sleep(0.3)  # the broker re-reads its files on SIGHUP
-    return {d: mosquitto.device_secret(stack.secret_key, d) for d in (DEV_A, DEV_B)}
+    logins = {d: mosquitto.device_secret(stack.secret_key, d) for d in (DEV_A, DEV_B)}
+    wait_for_logins(stack.mqtt_port, logins)  # the broker re-reads its files on SIGHUP
+    return logins
 
 
 @pytest.fixture
@@ -55,8 +56,9 @@ def test_device_cannot_publish_under_another_devices_topic(
     try:
         reason = dev.publish(topics.device_topic(DEV_B, topics.UP), b'{"forged": 1}')
         reason_own = dev.publish(topics.device_topic(DEV_A, topics.UP), b'{"own": 1}')
+        # One connection, one subscriber: the broker keeps the order (MQTT 5 section 4.6), so a forged
+        # message that had passed would have arrived before the own one we wait for.
         _wait_for(service, 1)
-        time.sleep(0.3)  # a forged message, had it passed, would have arrived by now too
         assert reason.getName() == "Not authorized"
         assert not reason_own.is_failure
         assert [t for t, _ in service.received] == [topics.device_topic(DEV_A, topics.UP)]
@@ -71,8 +73,7 @@ def test_device_receives_only_its_own_commands(stack: StackState, devices: dict[
         dev_a.subscribe(topics.subscription(topics.CMD))  # a wildcard: read rules still filter delivery
         svc.publish(topics.device_topic(DEV_B, topics.CMD), b"for B")
         svc.publish(topics.device_topic(DEV_A, topics.CMD), b"for A")
-        _wait_for(dev_a, 1)
-        time.sleep(0.3)
+        _wait_for(dev_a, 1)  # B's command, had it been delivered, came first (same publisher, order kept)
         assert dev_a.received == [(topics.device_topic(DEV_A, topics.CMD), b"for A")]
     finally:
         dev_a.close()

@@ -29,9 +29,10 @@ from envmon.migrate import migrate
 from envmon.stack import launcher, mosquitto, postgres
 from envmon.stack.launcher import StackState
 from tests.conftest import MIGRATIONS, ROOT, make_state_dir
-from tests.ingest_helpers import DEVICES, POLLUTANTS, load_test_registry, payload
+from tests.ingest_helpers import DEVICES, POLLUTANTS, load_test_registry, payload, wait_for_count
 
 RATE_PER_SECOND = 400
+PROBE_DEVICE = "310120PROBE99"  # not in the test registry: ingest quarantines it
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +134,21 @@ class Publisher:
             if delay > 0:
                 time.sleep(delay)
 
+    def wait_until_ingest_listens(self, database_url: str, timeout: float = 120) -> None:
+        """A probe round trip: publish as an unregistered device until ingest has quarantined one.
+
+        MQTT drops what is published before a subscription exists; once a probe comes back through
+        ingest, its subscription (and persistent session) is in place. The probe is no reading.
+        """
+        deadline = time.monotonic() + timeout
+        seq = 0
+        while time.monotonic() < deadline:
+            seq += 1
+            self.client.publish(topics.device_topic(PROBE_DEVICE, topics.UP), payload(PROBE_DEVICE, seq), qos=1)
+            if wait_for_count(self.stack.database_url, "SELECT count(*) FROM quarantine", 1, timeout=1) >= 1:
+                return
+        raise AssertionError("ingest never received a probe: it did not subscribe")
+
     def wait_until_sent(self, seq: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while self.sent < seq and time.monotonic() < deadline:
@@ -184,7 +200,7 @@ def run_with_fault(
     ingest.start()
     publisher = Publisher(stack, count)
     try:
-        time.sleep(1.5)  # ingest connected and subscribed (its session persists after this)
+        publisher.wait_until_ingest_listens(database_url)  # its session persists after this
         publisher.thread.start()
         publisher.wait_until_sent(fault_after)
         fault(ingest, publisher)

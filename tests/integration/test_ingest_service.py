@@ -16,7 +16,7 @@ from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
 from ingest.service import IngestService
 from tests.ingest_helpers import DEVICES, payload, publish, wait_for_count
-from tests.mqtt_helpers import connect
+from tests.mqtt_helpers import connect, wait_for_logins
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_missing_message_is_requested_and_the_resend_fills_the_gap(
     assert svc.gaps is not None
     device = DEVICES[4]
     launcher.set_device_credentials(stack, [device])
-    time.sleep(0.3)
+    wait_for_logins(stack.mqtt_port, {device: mosquitto.device_secret(stack.secret_key, device)})
     dev = connect(stack.mqtt_port, device, mosquitto.device_secret(stack.secret_key, device))
     try:
         dev.subscribe(topics.device_topic(device, topics.CMD))
@@ -66,6 +66,10 @@ def test_missing_message_is_requested_and_the_resend_fills_the_gap(
         dev.close()
 
 
+def _metrics(port: int) -> str:
+    return str(urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode())
+
+
 def test_metrics_and_health_endpoints(stack: StackState, service: tuple[IngestService, int], ingest_db: str) -> None:
     _, port = service
     pub = connect(stack.mqtt_port, mosquitto.SIM_USER, stack.mqtt_users[mosquitto.SIM_USER])
@@ -76,8 +80,10 @@ def test_metrics_and_health_endpoints(stack: StackState, service: tuple[IngestSe
         pub.close()
     wait_for_count(ingest_db, "SELECT count(*) FROM quarantine", 1)
     wait_for_count(ingest_db, "SELECT count(*) FROM readings", 4)
-    time.sleep(0.2)
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    # The counters move just after the commit the queries above saw: wait for them, not for time.
+    deadline = time.monotonic() + 30
+    while "envmon_ingest_readings_stored_total 4.0" not in (text := _metrics(port)) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert 'envmon_ingest_messages_received_total{transport="mqtt"} 2.0' in text
     assert "envmon_ingest_readings_stored_total 4.0" in text
     assert 'envmon_ingest_quarantined_total{reason="malformed_json"} 1.0' in text
@@ -93,7 +99,7 @@ def test_last_will_marks_the_device_offline(
 ) -> None:
     device = DEVICES[1]
     launcher.set_device_credentials(stack, [device])
-    time.sleep(0.3)
+    wait_for_logins(stack.mqtt_port, {device: mosquitto.device_secret(stack.secret_key, device)})
     dev = connect(stack.mqtt_port, device, mosquitto.device_secret(stack.secret_key, device))
     try:
         publish(dev, device, payload(device, 1))

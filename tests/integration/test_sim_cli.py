@@ -18,7 +18,7 @@ from envmon.settings import Settings, load_settings
 from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
 from tests.conftest import EXAMPLE_REGISTRY
-from tests.mqtt_helpers import ProbeClient, connect
+from tests.mqtt_helpers import ProbeClient, connect, wait_for_logins
 
 DEVICES = ["310120EP001W01", "310120CH001S01"]
 
@@ -59,7 +59,7 @@ def test_backfill_and_speed_together_are_refused() -> None:
 @pytest.fixture
 def sim_settings(stack: StackState) -> Settings:
     launcher.set_device_credentials(stack, DEVICES)
-    time.sleep(0.3)
+    wait_for_logins(stack.mqtt_port, {d: mosquitto.device_secret(stack.secret_key, d) for d in DEVICES})
     return load_settings(environment="test", mqtt_url=stack.mqtt_url_for(mosquitto.SERVICE_USER),
                          secret_key=stack.secret_key, state_dir=stack.state_dir)
 
