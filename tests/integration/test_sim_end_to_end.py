@@ -5,6 +5,7 @@ HJ 212 history request), malformed messages are quarantined."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,15 +14,19 @@ import pytest
 
 from device_sim.runner import RunOptions, SimRunner
 from device_sim.stats import Stats
+from envmon import topics
 from envmon.settings import load_settings
 from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
 from ingest.service import IngestService
 from tests.conftest import EXAMPLE_REGISTRY, example_district_database
+from tests.mqtt_helpers import connect, wait_for_logins
 
 MQTT_WATER, MQTT_GAS = "310120EP001W01", "310120CH001S01"
 HJ212_WATER, HJ212_CHEM = "310120EP002W01", "310120CH003W01"
 SPEED = 60.0
+PROBE_DEVICE = "310120PROBE99"  # not in the example registry: its message is quarantined
+PROBE = b'{"probe": 1}'
 DURATION_SECONDS = 900.0
 SCENARIO = f"""
 name = "end-to-end"
@@ -73,9 +78,9 @@ async def _run(stack: StackState, database_url: str, scenario: Path) -> Stats:
     await asyncio.wait_for(service.gateway.listening.wait(), 10)
     assert await asyncio.to_thread(service.wait_connected, 10)
     # The gateway answers an MN it does not know yet with QnRtn 4: let the pipeline load the registry first.
-    for _ in range(100):
-        if len(service.pipeline.directory):
-            break
+    deadline = time.monotonic() + 60
+    while not len(service.pipeline.directory):
+        assert time.monotonic() < deadline, "the pipeline never loaded the registry"
         await asyncio.sleep(0.05)
     sim_settings = load_settings(
         environment="test", mqtt_url=stack.mqtt_url_for(mosquitto.SERVICE_USER), state_dir=stack.state_dir,
@@ -85,10 +90,26 @@ async def _run(stack: StackState, database_url: str, scenario: Path) -> Stats:
                          duration_seconds=DURATION_SECONDS, devices=(MQTT_WATER, MQTT_GAS, HJ212_WATER, HJ212_CHEM))
     runner = SimRunner(sim_settings, options)
     stats = await runner.run(asyncio.Event())
-    await asyncio.sleep(3)  # the last batches
+    await asyncio.to_thread(_drain, stack, database_url, service)
     stop_ingest.set()
     await ingest_task
     return stats
+
+
+def _drain(stack: StackState, database_url: str, service: IngestService, timeout: float = 120) -> None:
+    """Wait until ingest has stored what the simulator sent: a probe published after the run comes back
+    through ingest (the broker delivers in order), and nothing received is left unacknowledged."""
+    probe = connect(stack.mqtt_port, mosquitto.SIM_USER, stack.mqtt_users[mosquitto.SIM_USER])
+    deadline = time.monotonic() + timeout
+    try:
+        probe.publish(topics.device_topic(PROBE_DEVICE, topics.UP), PROBE)
+        while _rows(database_url, "SELECT count(*) FROM quarantine WHERE raw = %s", PROBE) == [(0,)] or (
+            service.pipeline.metrics.unacked._value.get()
+        ):
+            assert time.monotonic() < deadline, "ingest did not take the simulator's last messages"
+            time.sleep(0.05)
+    finally:
+        probe.close()
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +117,7 @@ def district(stack: StackState, admin_url: str, tmp_path_factory: pytest.TempPat
     """One accelerated run of four devices (two MQTT, two HJ 212) into a fresh database."""
     url = example_district_database(admin_url, "envmon_sim_e2e")
     launcher.set_device_credentials(stack, [MQTT_WATER, MQTT_GAS])
+    wait_for_logins(stack.mqtt_port, {mn: mosquitto.device_secret(stack.secret_key, mn) for mn in (MQTT_WATER, MQTT_GAS)})
     scenario = tmp_path_factory.mktemp("sim") / "e2e.toml"
     scenario.write_text(SCENARIO, encoding="utf-8")
     stats = asyncio.run(_run(stack, url, scenario))
