@@ -82,6 +82,16 @@ class AlertsProcess:
         except OSError:
             return False
 
+    def readings_evaluated(self) -> float:
+        """The engine's count of evaluated readings (its /metrics); 0 while it does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as response:
+                text = response.read().decode()
+        except OSError:
+            return 0.0
+        return sum(float(ln.split()[-1]) for ln in text.splitlines()
+                   if ln.startswith("envmon_alerts_readings_evaluated_total"))
+
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
@@ -120,7 +130,8 @@ def test_an_engine_killed_during_an_incident_loses_no_alert_and_duplicates_none(
         send(publisher, WATER, 1, {"w20117": 450.0, "w00000": 3.0})
         send(publisher, WATER, 2, {"w20117": 450.0, "w00000": 3.0})
         wait_until(lambda: query(database_url, "SELECT count(*) FROM readings WHERE pollutant = 'w20117'") == [(2,)])
-        time.sleep(1.0)  # the engine evaluates both batches
+        # The engine has evaluated both batches (1 gas reading, 2 x 2 water readings) before it dies.
+        assert wait_until(lambda: engine.readings_evaluated() >= 5, timeout=60)
         engine.kill()
         send(publisher, GAS, 2, {"s02001": 22.0})
         send(publisher, WATER, 3, {"w20117": 460.0, "w00000": 3.0})  # waits in the broker for the engine
@@ -188,7 +199,7 @@ def test_a_standby_takes_over_the_shard_when_the_active_engine_dies(
         fake.wait_for_messages(1)
         send(publisher, WATER, 1, {"w20117": 450.0, "w00000": 3.0})
         send(publisher, WATER, 2, {"w20117": 450.0, "w00000": 3.0})
-        time.sleep(1.0)
+        assert wait_until(lambda: first.readings_evaluated() >= 5, timeout=60)  # mid-hold when it dies
         first.kill()
         killed_at = time.monotonic()
         assert wait_until(lambda: role(second) == "active", timeout=15)
