@@ -43,7 +43,9 @@ LOCALES = ("zh-CN", "en")
 COMPLIANCE_CHECK_SECONDS = 600.0
 RENDER_NICENESS = 10
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-WARM_UP_TIMEOUT_SECONDS = 600.0
+# At stop, a report being rendered may finish for this long; then its process is killed. At idle CPU
+# priority on a busy machine a render (or the warm-up) can take minutes: shutdown must not wait for it.
+STOP_GRACE_SECONDS = 10.0
 _child_conn: psycopg.Connection | None = None
 
 
@@ -91,6 +93,18 @@ def _render_process_ready() -> int:
     return os.getpid()
 
 
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop the render process: let a report in progress finish for a few seconds, then kill it."""
+    processes = list(pool._processes.values()) if pool._processes else []
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.join(STOP_GRACE_SECONDS)
+        if process.is_alive():
+            log.warning("the report process did not finish within %.0f s; killing it", STOP_GRACE_SECONDS)
+            process.kill()
+            process.join(STOP_GRACE_SECONDS)
+
+
 def render_alert_report(database_url: str, alert_id: int, final: bool, reason: str, zone: str) -> None:
     """In the render process: a new version of the alert's report in every locale."""
     conn = _child_connection(database_url)
@@ -136,20 +150,25 @@ class ReportWorker:
         """Render requested reports until `stop` is set."""
         self._pool = _render_pool()
         try:
-            self._warm_up()
+            self._warm_up(stop)
             self._serve(stop)
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            _stop_pool(self._pool)
 
-    def _warm_up(self) -> None:
-        """Start the render process now, so the first alarm's report does not wait for it."""
+    def _warm_up(self, stop: threading.Event) -> None:
+        """Start the render process now, so the first alarm's report does not wait for it (nor a stop for it)."""
         assert self._pool is not None
-        try:
-            self.render_pid = self._pool.submit(_render_process_ready).result(timeout=WARM_UP_TIMEOUT_SECONDS)
-        except Exception:  # the first request tries again (a broken pool is replaced there)
-            log.exception("the report process did not start")
+        started = self._pool.submit(_render_process_ready)
+        while not stop.is_set():
+            try:
+                self.render_pid = started.result(timeout=0.5)
+            except TimeoutError:
+                continue
+            except Exception:  # the first request tries again (a broken pool is replaced there)
+                log.exception("the report process did not start")
+                return
+            self.ready.set()
             return
-        self.ready.set()
 
     def _serve(self, stop: threading.Event) -> None:
         conn: psycopg.Connection | None = None
