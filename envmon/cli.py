@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "report": ("alerts.reports.bench", "alert open to report stored (p50/p95), PDF size"),
     "sim": ("device_sim.bench", "the simulator's generation rate (readings/s)"),
     "dashboard": ("dashboard.bench", "dashboard overview p95 (district, 2,000 devices) and a 30-day chart"),
+    "chaos": ("alerts.chaos.bench", "random kills and outages under a scenario, judged by replay (about 10 min)"),
 }
 
 
