@@ -80,7 +80,7 @@ def test_times_are_offsets_and_incidents_are_kept_per_device_in_order() -> None:
 
 SHIPPED = [
     "demo", "instant_exceedance", "hourly_exceedance", "gas_levels", "flags", "silent_device", "zero_flow",
-    "constant", "negative", "seq_gaps", "flapping", "malformed",
+    "constant", "negative", "seq_gaps", "flapping", "malformed", "chaos",
 ]
 
 
@@ -101,5 +101,5 @@ def test_demo_incidents_start_within_the_first_minutes() -> None:
 
 
 def test_unknown_scenario_name_lists_the_shipped_ones() -> None:
-    with pytest.raises(ScenarioError, match="shipped: constant, demo"):
+    with pytest.raises(ScenarioError, match="shipped: chaos, constant, demo"):
         load_scenario("nope")
