@@ -196,7 +196,7 @@ class ChaosRun:
             converged = _wait("the ledger", lambda: not self._lost(conn, runner), args.ledger_wait_seconds)
             stop_sim()
             sim_thread.join(60)
-            _wait("the last messages", lambda: not self._lost(conn, runner), 30)
+            _wait("the last messages", lambda: not self._lost(conn, runner), 15)
             ledger = compare(runner.ledger.snapshot(), stored_readings(conn))
             judged = self._judge(conn, twilio)
         return self._report(faults, driver, ledger, judged, converged, started)

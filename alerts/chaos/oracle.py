@@ -146,4 +146,5 @@ def compare_sms(expected: Counter[SmsKey], rows: Sequence[OutboxRow], sends: dic
         "max_sends_of_one_sms": max(sent.values(), default=0),
         "unexpected_sms": sum(max(0, n - expected.get(k, 0)) for k, n in made.items()),
         "missed_examples": [list(k) + [n] for k, n in sorted(missed.items())[:10]],
+        "over_examples": sorted({(r.id, *r.key, sends[r.id]) for r in rows if sends[r.id] > 2})[:10],
     }

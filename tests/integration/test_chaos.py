@@ -20,7 +20,7 @@ from alerts.chaos.faults import KINDS, MIN_EACH
 def test_chaos_two_minutes_lose_no_reading_miss_no_sms_and_leave_no_alert_silent() -> None:
     args = build_parser().parse_args([
         "--duration-seconds", "120", "--seed", "15", "--mean-gap-seconds", "4", "--warmup-seconds", "8",
-        "--quiet-seconds", "25", "--ledger-wait-seconds", "75", "--settle-seconds", "45",
+        "--quiet-seconds", "25", "--ledger-wait-seconds", "60", "--settle-seconds", "40",
     ])
     figures = ChaosRun(args, lambda msg: print(msg, file=sys.stderr, flush=True)).run()
     shown = json.dumps({k: v for k, v in figures.items() if k != "fault_log"}, indent=1)
