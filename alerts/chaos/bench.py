@@ -50,8 +50,8 @@ POLL_SECONDS = 0.5
 Progress = Callable[[str], None]
 
 
-def _wait(what: str, check: Callable[[], bool], timeout_seconds: float) -> bool:
-    """Poll `check` until it holds; False when the bound passes."""
+def wait_until(what: str, check: Callable[[], bool], timeout_seconds: float) -> bool:
+    """Poll `check` (about `what`) until it holds; False when the bound passes."""
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         if check():
@@ -60,7 +60,8 @@ def _wait(what: str, check: Callable[[], bool], timeout_seconds: float) -> bool:
     return check()
 
 
-def _log_says(service: Service, text: str) -> Callable[[], bool]:
+def log_says(service: Service, text: str) -> Callable[[], bool]:
+    """A check: the service's log since its last start contains `text`."""
     return lambda: text in service.log_path.read_text(errors="replace").rsplit("===== start", 1)[-1]
 
 
@@ -105,10 +106,10 @@ class ChaosRun:
             self.dir / "ingest.log")
         # The engine's bus session must exist before ingest publishes the first batch.
         self.services["alerts"].start()
-        if not _wait("alerts", _log_says(self.services["alerts"], "alerts connected to"), START_SECONDS):
+        if not wait_until("alerts", log_says(self.services["alerts"], "alerts connected to"), START_SECONDS):
             raise RuntimeError(f"envmon alerts did not connect; see {self.services['alerts'].log_path}")
         self.services["ingest"].start()
-        if not _wait("ingest", _log_says(self.services["ingest"], "subscribed to"), START_SECONDS):
+        if not wait_until("ingest", log_says(self.services["ingest"], "subscribed to"), START_SECONDS):
             raise RuntimeError(f"envmon ingest did not subscribe; see {self.services['ingest'].log_path}")
         self._probe(stack)
 
@@ -125,7 +126,7 @@ class ChaosRun:
         client.loop_stop()
         client.disconnect()
         with psycopg.connect(stack.database_url, autocommit=True) as conn:
-            stored = _wait("probe", lambda: conn.execute("SELECT 1 FROM readings WHERE seq = %s",
+            stored = wait_until("probe", lambda: conn.execute("SELECT 1 FROM readings WHERE seq = %s",
                                                          [PROBE_SEQ]).fetchone() is not None, START_SECONDS)
         if not stored:
             raise RuntimeError("the probe reading was not stored: ingest is not taking readings")
@@ -191,12 +192,12 @@ class ChaosRun:
             self.progress(f"chaos: {len(driver.done)}/{len(faults)} faults, {runner.ledger.messages} messages sent")
         # Faults can run past their window (a sender fault waits for an SMS): the quiet time follows the last.
         quiet_until = max(started + args.duration_seconds, time.monotonic() + args.quiet_seconds)
-        _wait("the quiet time", lambda: time.monotonic() >= quiet_until, quiet_until - time.monotonic() + 1)
+        wait_until("the quiet time", lambda: time.monotonic() >= quiet_until, quiet_until - time.monotonic() + 1)
         with psycopg.connect(stack.database_url, autocommit=True) as conn:
-            converged = _wait("the ledger", lambda: not self._lost(conn, runner), args.ledger_wait_seconds)
+            converged = wait_until("the ledger", lambda: not self._lost(conn, runner), args.ledger_wait_seconds)
             stop_sim()
             sim_thread.join(60)
-            _wait("the last messages", lambda: not self._lost(conn, runner), 15)
+            wait_until("the last messages", lambda: not self._lost(conn, runner), 15)
             ledger = compare(runner.ledger.snapshot(), stored_readings(conn))
             judged = self._judge(conn, twilio)
         return self._report(faults, driver, ledger, judged, converged, started)
@@ -215,7 +216,8 @@ class ChaosRun:
             return oracle.compare_sms(expected_sms, rows, oracle.sends_per_row(rows, twilio.messages))
 
         # The live engine works in real time: give it a bounded while to send what the replay sent.
-        _wait("the SMS", lambda: sms()["missed_sms"] == 0 and not self._outbox_busy(conn), self.args.settle_seconds)
+        wait_until("the SMS", lambda: sms()["missed_sms"] == 0 and not self._outbox_busy(conn),
+                   self.args.settle_seconds)
         expected, live = oracle.replay_levels(lines), oracle.live_levels(conn)
         silent = oracle.silent_alerts(conn)
         return {

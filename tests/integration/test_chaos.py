@@ -8,12 +8,29 @@ ledger, the outbox), never for fixed times, except the driver's own random resta
 from __future__ import annotations
 
 import json
+import shutil
+import signal
 import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
 
+import paho.mqtt.client as mqtt
+import psycopg
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
-from alerts.chaos.bench import ChaosRun, build_parser
+from alerts.chaos.bench import MIGRATIONS, ChaosRun, build_parser, log_says, wait_until
+from alerts.chaos.district import subset_registry
 from alerts.chaos.faults import KINDS, MIN_EACH
+from alerts.chaos.services import Service, service_env
+from envmon import topics
+from envmon.migrate import migrate
+from envmon.registry.service import apply_registry_file
+from envmon.settings import load_settings
+from envmon.stack import launcher, mosquitto
+from envmon.stack.launcher import StackState
+from envmon.stack.processes import free_port
 
 
 @pytest.mark.timeout(420)
@@ -34,3 +51,56 @@ def test_chaos_two_minutes_lose_no_reading_miss_no_sms_and_leave_no_alert_silent
     assert figures["alerts_missing"] == 0 and figures["alerts_extra"] == 0, shown
     assert figures["sms"]["sms_expected"] > 0 and figures["alerts"]["expected"] > 0, shown
     assert figures["target_met"], shown
+
+
+def _publish(stack: StackState, device: str, seq: int, values: dict[str, float]) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.username_pw_set(mosquitto.SIM_USER, stack.mqtt_users[mosquitto.SIM_USER])
+    client.connect("127.0.0.1", stack.mqtt_port)
+    client.loop_start()
+    body = {"device": device, "seq": seq, "time": datetime.now(UTC).replace(microsecond=0).isoformat(), "values": values}
+    client.publish(topics.device_topic(device, topics.UP), json.dumps(body), qos=1).wait_for_publish(30)
+    client.loop_stop()
+    client.disconnect()
+
+
+@pytest.mark.timeout(300)
+def test_reading_stored_while_the_engine_is_down_is_judged_after_a_broker_kill() -> None:
+    """The chaos run's missed alerts, step by step: a gas reading at level 2 is stored while `envmon alerts`
+    restarts, then Mosquitto is SIGKILLed (losing the committed batch it held for the engine's session)."""
+    # Not pytest's tmp_path: its parents are private, and the servers run as their own users under root.
+    tmp_path = Path(tempfile.mkdtemp(prefix="envmon-chaos-bus-", dir="/tmp"))
+    tmp_path.chmod(0o755)
+    stack = launcher.up(tmp_path / "stack")
+    alerts = ingest = None
+    try:
+        migrate(stack.database_url, MIGRATIONS)
+        settings = load_settings(environment="test", state_dir=stack.state_dir, database_url=stack.database_url,
+                                 mqtt_url=stack.mqtt_url_for(mosquitto.SERVICE_USER), secret_key=stack.secret_key)
+        (tmp_path / "registry.toml").write_text(subset_registry(), encoding="utf-8")
+        apply_registry_file(settings, tmp_path / "registry.toml", actor="test")
+        alerts = Service("alerts", ["alerts"], service_env(stack.state_dir, {
+            "ENVMON_ALERTS_REPORTS": "false", "ENVMON_ALERTS_HTTP_PORT": str(free_port())}), tmp_path / "alerts.log")
+        ingest = Service("ingest", ["ingest"], service_env(stack.state_dir, {
+            "ENVMON_INGEST_HTTP_PORT": str(free_port())}), tmp_path / "ingest.log")
+        alerts.start()
+        assert wait_until("alerts", log_says(alerts, "alerts connected to"), 90)
+        ingest.start()
+        assert wait_until("ingest", log_says(ingest, "subscribed to"), 90)
+        alerts.stop()
+        _publish(stack, "310120CH001S01", 1, {"s01001": 60.0})  # combustible gas above level 2 (50 %LEL)
+        with psycopg.connect(stack.database_url, autocommit=True) as conn:
+            assert wait_until("stored", lambda: conn.execute("SELECT 1 FROM readings WHERE seq = 1").fetchone() is not None,
+                         60)
+            mosquitto.stop(stack.broker, sig=signal.SIGKILL)
+            mosquitto.start(stack.broker)
+            alerts.start()
+            assert wait_until("alerts", log_says(alerts, "alerts connected to"), 90)
+            opened = wait_until("the alert", lambda: conn.execute("SELECT 1 FROM alerts").fetchone() is not None, 30)
+            assert opened, "the stored level-2 reading was never evaluated by the engine"
+    finally:
+        for service in (alerts, ingest):
+            if service is not None:
+                service.stop()
+        launcher.down(stack.state_dir)
+        shutil.rmtree(tmp_path, ignore_errors=True)
