@@ -31,6 +31,9 @@ from envmon.settings import load_settings
 from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
 from envmon.stack.processes import free_port
+from ingest.service import IngestService
+from tests.ingest_helpers import DEVICES, payload, publish, wait_for_count
+from tests.mqtt_helpers import connect
 
 
 @pytest.mark.timeout(420)
@@ -104,3 +107,37 @@ def test_reading_stored_while_the_engine_is_down_is_judged_after_a_broker_kill()
                 service.stop()
         launcher.down(stack.state_dir)
         shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _ingest_service(stack: StackState, database_url: str) -> IngestService:
+    settings = load_settings(environment="test", database_url=database_url, state_dir=stack.state_dir,
+                             mqtt_url=stack.mqtt_url_for(mosquitto.SERVICE_USER), ingest_http_port=0,
+                             ingest_client_id="chaos-gap-after-restart")
+    service = IngestService(settings)
+    service.start()
+    assert service.wait_connected(10)
+    return service
+
+
+@pytest.mark.timeout(120)
+def test_gap_across_an_ingest_restart_is_requested(stack: StackState, ingest_db: str) -> None:
+    """The chaos run's lost readings, step by step: seq 4 is lost (as in a broker SIGKILL) while ingest
+    restarts; the restarted ingest must still ask the device for it when seq 5 arrives."""
+    device = DEVICES[3]
+    launcher.set_device_credentials(stack, [device])
+    service = _ingest_service(stack, ingest_db)
+    dev = connect(stack.mqtt_port, device, mosquitto.device_secret(stack.secret_key, device))
+    try:
+        dev.subscribe(topics.device_topic(device, topics.CMD))
+        for seq in (1, 2, 3):
+            publish(dev, device, payload(device, seq))
+        assert wait_for_count(ingest_db, "SELECT count(DISTINCT seq) FROM readings", 3) == 3
+        service.shutdown()
+        service = _ingest_service(stack, ingest_db)
+        publish(dev, device, payload(device, 5))
+        assert wait_for_count(ingest_db, "SELECT count(DISTINCT seq) FROM readings", 4) == 4
+        assert wait_until("the resend request", lambda: bool(dev.received), 10), "seq 4 was never requested"
+        assert json.loads(dev.received[0][1])["first_seq"] == 4
+    finally:
+        dev.close()
+        service.shutdown()
