@@ -3,7 +3,8 @@
 - alerts: the (device, pollutant, rule, level) reached live, against those the replay reaches;
 - SMS: each SMS the replay would send is an expected (phone, device, pollutant, rule, reason); live it must
   have been received by the fake Twilio at least once and no outbox row more than twice;
-- silent alerts: pollution and safety alerts with no notification row at all (sent, queued or suppressed).
+- silent alerts: pollution and safety alerts nobody was told of and with no recorded suppression reason
+  (the invariant of alerts/heard.py, over every alert of the run).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import psycopg
 
 from alerts.chaos.ledger import PROBE_SEQ
 from alerts.fake_twilio import RecordedRequest
+from alerts.heard import HEARD_CATEGORIES, HEARD_STATUSES
 from envmon.catalogue import load_catalogue
 
 AlertLevel = tuple[str, str, str, str]
@@ -77,9 +79,12 @@ SELECT n.id, n.phone, n.body, n.status, n.provider_id, d.mn, a.pollutant, a.rule
 FROM notifications n JOIN alerts a ON a.id = ANY(n.alert_ids) JOIN devices d ON d.id = a.device_id
 ORDER BY n.id
 """
+# The invariant of alerts/heard.py (as alerts/store.py `_SILENT`), over every alert the run opened, in any state.
 _SILENT = """
 SELECT a.code, d.mn, a.pollutant, a.rule, a.severity, a.state FROM alerts a JOIN devices d ON d.id = a.device_id
-WHERE a.category IN ('pollution', 'safety') AND NOT EXISTS (SELECT 1 FROM notifications n WHERE a.id = ANY(n.alert_ids))
+WHERE a.category = ANY(%(categories)s) AND NOT EXISTS (
+    SELECT 1 FROM notifications n WHERE n.alert_ids @> ARRAY[a.id]
+      AND (n.status = ANY(%(heard)s) OR (n.status = 'suppressed' AND coalesce(n.last_error, '') <> '')))
 """
 
 
@@ -107,9 +112,10 @@ def live_outbox(conn: psycopg.Connection) -> list[OutboxRow]:
 
 
 def silent_alerts(conn: psycopg.Connection) -> list[dict[str, Any]]:
-    """Pollution and safety alerts that no notification row mentions."""
+    """Pollution and safety alerts nobody was told of (queued, sent or delivered) and with no recorded reason."""
     keys = ("code", "device", "pollutant", "rule", "level", "state")
-    return [dict(zip(keys, r, strict=True)) for r in conn.execute(_SILENT).fetchall()]
+    params = {"categories": sorted(HEARD_CATEGORIES), "heard": sorted(HEARD_STATUSES)}
+    return [dict(zip(keys, r, strict=True)) for r in conn.execute(_SILENT, params).fetchall()]
 
 
 def sends_per_row(rows: Sequence[OutboxRow], received: Sequence[RecordedRequest]) -> dict[int, int]:
