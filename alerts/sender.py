@@ -97,12 +97,6 @@ class OutboxSender:
         return len(claimed) > 0
 
     def _send_one(self, conn: psycopg.Connection, sms: ClaimedSms) -> None:
-        if sms.possible_landings >= self._retry.max_possible_landings:
-            # Interrupted that often with the request possibly out (a crash mid-send counts, see
-            # reset_interrupted): another try could be a third copy. Escalate, as a permanent error does.
-            self._give_up(conn, sms, f"may have reached the provider {sms.possible_landings} times; not sent again",
-                          None)
-            return
         try:
             result = self._sender.send(sms.phone, sms.body, status_callback=self._status_callback)
         except SendError as exc:
@@ -121,16 +115,12 @@ class OutboxSender:
         landings = sms.possible_landings + int(exc.maybe_sent)
         delay = retry_delay_seconds(exc, sms.attempts, self._retry, possible_landings=landings)
         if delay is None:
-            self._give_up(conn, sms, exc.message, exc.code)
+            log.error("SMS %d to %s failed for good (%s): escalating", sms.id, sms.phone, exc)
+            mark_failed(conn, sms.id, error=exc.message, code=exc.code)
+            self._metrics.notifications.labels("failed").inc()
+            self._on_failed()
             return
         log.warning("SMS %d to %s failed (%s): retry in %.0f s", sms.id, sms.phone, exc, delay)
         mark_retry(conn, sms.id, error=exc.message, code=exc.code, delay_seconds=delay, maybe_sent=exc.maybe_sent,
                    now=datetime.now(UTC))
         self._metrics.notifications.labels("retry").inc()
-
-    def _give_up(self, conn: psycopg.Connection, sms: ClaimedSms, error: str, code: str | None) -> None:
-        """Mark the row failed for good; the planner tells the next step of the chain."""
-        log.error("SMS %d to %s failed for good (%s): escalating", sms.id, sms.phone, error)
-        mark_failed(conn, sms.id, error=error, code=code)
-        self._metrics.notifications.labels("failed").inc()
-        self._on_failed()

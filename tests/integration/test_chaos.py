@@ -12,7 +12,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,10 +24,6 @@ from alerts.chaos.bench import MIGRATIONS, ChaosRun, build_parser, log_says, wai
 from alerts.chaos.district import subset_registry
 from alerts.chaos.faults import KINDS, MIN_EACH
 from alerts.chaos.services import Service, service_env
-from alerts.fake_twilio import FakeTwilio
-from alerts.metrics import AlertMetrics
-from alerts.sender import OutboxSender
-from alerts.twilio_sms import TwilioSmsSender
 from envmon import topics
 from envmon.migrate import migrate
 from envmon.registry.service import apply_registry_file
@@ -146,37 +141,3 @@ def test_gap_across_an_ingest_restart_is_requested(stack: StackState, ingest_db:
     finally:
         dev.close()
         service.shutdown()
-
-
-_INTERRUPTED = """
-INSERT INTO notifications (phone, reason, body, status, attempts, possible_landings)
-VALUES (%s, 'new', %s, 'sending', %s, %s) RETURNING id
-"""
-
-
-@pytest.mark.timeout(120)
-def test_sms_interrupted_twice_mid_send_is_not_sent_a_third_time(database_url: str) -> None:
-    """The chaos run's SMS sent three times, step by step: the sender was killed with the message in
-    flight once before (possible_landings 1) and again now (left 'sending'); a restart must not send a
-    third copy, while a message interrupted only once is sent again."""
-    with FakeTwilio() as fake, psycopg.connect(database_url, autocommit=True) as conn:
-        twice = conn.execute(_INTERRUPTED, ["+8613900000001", "twice", 2, 1]).fetchone()
-        once = conn.execute(_INTERRUPTED, ["+8613900000002", "once", 1, 0]).fetchone()
-        assert twice is not None and once is not None
-        sms = TwilioSmsSender(account_sid=fake.account_sid, auth_token=fake.auth_token, from_number="+15005550006",
-                              api_base_url=fake.base_url)
-        sender = OutboxSender(database_url, sms, AlertMetrics(), status_callback=None)
-        stop = threading.Event()
-        thread = threading.Thread(target=sender.run, args=(stop,), daemon=True)
-        thread.start()
-        try:
-            settled = wait_until("the outbox", lambda: conn.execute(
-                "SELECT count(*) FROM notifications WHERE status IN ('pending', 'sending')").fetchone() == (0,), 30)
-        finally:
-            stop.set()
-            sender.wake()
-            thread.join(10)
-        assert settled
-        assert [m.body for m in fake.messages] == ["once"]
-        rows = dict(conn.execute("SELECT id, status FROM notifications").fetchall())
-        assert rows == {once[0]: "sent", twice[0]: "failed"}
