@@ -165,10 +165,11 @@ def test_district_overview_map_shows_every_plant_coloured_by_its_state(
         expect(page.locator('#district-map a[data-site="FX-CH-001"]')).to_have_class("tile status-alarm")
         expect(page.locator('#district-map a[data-site="FX-EP-002"]')).to_have_class("tile status-warning")
         expect(page.locator('#district-map a[data-site="FX-CH-004"]')).to_have_class("tile status-fault")
-        # A new alarm turns its plant red on the open map, live.
+        # A new alert changes its plant's colour on the open map, live. Cr(VI) readings at five times GB 21900's
+        # daily-mean limit are a pre-warning until the day's mean is judged (issue 16): amber, not red.
         expect(page.locator('#district-map a[data-site="FX-EP-003"]')).to_have_class("tile status-ok")
         raise_alert(world, "310120EP003W01", "w20117", 0.5, samples=3)
-        expect(page.locator('#district-map a[data-site="FX-EP-003"]')).to_have_class("tile status-alarm", timeout=2000)
+        expect(page.locator('#district-map a[data-site="FX-EP-003"]')).to_have_class("tile status-warning", timeout=2000)
         _shot(page, artifacts, "district", docs=True)
         page.goto(f"{served.url}/alerts")
         _shot(page, artifacts, "district-alerts", docs=True)
