@@ -5,6 +5,11 @@ first sequence number starts its tracking; a number far below the highest seen, 
 than `max_gap`, is a counter reset (device restart), not a gap. A gap is requested after
 `grace_seconds` (late or reordered messages fill most gaps by themselves), again every
 `retry_seconds`, and given up after `max_attempts` requests.
+
+A restarted ingest calls `restore(device, high, gaps, now)` before the first message arrives: with
+the device's stored highest seq, a gap spanning the restart is still noticed; with the gaps still
+open before it (`open_gaps()`, persisted by the caller), those are asked for again with their
+attempts counted, so a crash loop cannot ask forever.
 """
 
 from __future__ import annotations
@@ -38,6 +43,16 @@ class AbandonedGap:
     device: str
     first_seq: int
     last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenGap:
+    """Messages noticed missing and not yet filled or given up on, with the requests made so far."""
+
+    device: str
+    first_seq: int
+    last_seq: int
+    attempts: int
 
 
 @dataclass
@@ -77,6 +92,39 @@ class SequenceTracker:
                 state.high = seq
             else:
                 state.missing.pop(seq, None)
+
+    def restore(self, device: str, high: int, gaps: Iterable[OpenGap], now: float) -> None:
+        """Start tracking `device` at stored seq `high` with its still open `gaps` (no-op once tracked)."""
+        if device in self._devices:
+            return  # messages seen since the start know better than stored state
+        state = _Device(high=high)
+        for gap in gaps:
+            if gap.last_seq - gap.first_seq >= self.policy.max_gap:
+                continue  # not something this tracker would have noticed; never flood a device
+            for seq in range(gap.first_seq, gap.last_seq + 1):
+                state.missing[seq] = self._restored(gap.attempts, now)
+            state.high = max(state.high, gap.last_seq + 1)
+        self._devices[device] = state
+
+    def _restored(self, attempts: int, now: float) -> _Missing:
+        # Asked again after the grace, as a new gap (the last request may have been lost with the
+        # process), but its attempts still count towards giving up.
+        return _Missing(noticed_at=now, attempts=attempts,
+                        last_request_at=now - self.policy.retry_seconds + self.policy.grace_seconds)
+
+    def open_gaps(self) -> list[OpenGap]:
+        """Every gap still open, as runs of consecutive seqs with the same attempts, in device order."""
+        gaps: list[OpenGap] = []
+        for device in sorted(self._devices):
+            missing = self._devices[device].missing
+            for seq in sorted(missing):
+                attempts = missing[seq].attempts
+                last = gaps[-1] if gaps else None
+                if last and last.device == device and last.last_seq + 1 == seq and last.attempts == attempts:
+                    gaps[-1] = OpenGap(device, last.first_seq, seq, attempts)
+                else:
+                    gaps.append(OpenGap(device, seq, seq, attempts))
+        return gaps
 
     def due(self, now: float) -> tuple[list[ResendRequest], list[AbandonedGap]]:
         """Resend requests to send now, and gaps given up on (removed from tracking)."""

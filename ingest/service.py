@@ -24,7 +24,7 @@ from ingest.http import serve_http
 from ingest.mqtt_source import MqttSource
 from ingest.pipeline import BatchSubscriber, Pipeline, PipelineConfig
 from ingest.presence import PresenceMonitor
-from ingest.resend import GapMonitor, record_abandoned_gap, resend_payload
+from ingest.resend import GapMonitor, OpenGapStore, record_abandoned_gap, resend_payload
 
 log = logging.getLogger(__name__)
 # How often the running component looks for a dead thread.
@@ -92,13 +92,13 @@ class IngestService:
         self.gaps = GapMonitor(
             lambda r: source.publish_command(r.device, resend_payload(r)),
             on_abandoned=lambda gap: record_abandoned_gap(url, gap),
+            store=OpenGapStore(url, settings.ingest_client_id),
         )
         self.pipeline.subscribe(self.gaps)
         if settings.ingest_publish_batches:
             self.pipeline.subscribe(BatchPublisher(source.publish_batch))
-        self._threads.append(
-            threading.Thread(target=self.gaps.run, args=(self._stop,), name="ingest-gaps", daemon=True)
-        )
+        self._gaps_thread = threading.Thread(target=self.gaps.run, args=(self._stop,), name="ingest-gaps", daemon=True)
+        self._threads.append(self._gaps_thread)
 
     def start(self) -> int:
         """Start everything; returns the HTTP port."""
@@ -114,6 +114,8 @@ class IngestService:
         )
         self._http = server
         self.heartbeat.start()
+        if self.gaps is not None:
+            self.gaps.restore()  # before the first message, so a gap spanning the restart is noticed
         if self.source is not None:
             self.source.start()
         port = int(server.server_address[1])
@@ -166,6 +168,8 @@ class IngestService:
             self.source.stop()
         self._stop.set()
         self._threads[0].join(timeout=60)
+        if self.gaps is not None:
+            self._gaps_thread.join(timeout=10)  # its last save of the open gaps, for the next start
         self._http.shutdown()
         self.heartbeat.stop(forget=self.failure is None)  # a failed service's row goes stale: the watchdog pages
         log.info("ingest stopped")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.gaps import AbandonedGap, GapPolicy, ResendRequest, SequenceTracker
+from ingest.gaps import AbandonedGap, GapPolicy, OpenGap, ResendRequest, SequenceTracker
 
 POLICY = GapPolicy(grace_seconds=2, retry_seconds=30, max_attempts=2, max_gap=100)
 
@@ -60,3 +60,67 @@ def test_devices_are_tracked_separately() -> None:
     t.observe("A", [1, 3], 0)
     t.observe("B", [1, 2], 0)
     assert t.due(5) == ([ResendRequest("A", 2, 2, 1)], [])
+
+
+def restored(high: int, gaps: list[OpenGap], now: float = 0) -> SequenceTracker:
+    t = SequenceTracker(POLICY)
+    t.restore("D", high, gaps, now)
+    return t
+
+
+@pytest.mark.parametrize(
+    ("high", "gaps", "seqs", "missing"),
+    [
+        pytest.param(12, [], [14], [13], id="gap-spanning-the-restart"),
+        pytest.param(12, [], [13, 14], [], id="no-gap-after-restart"),
+        pytest.param(11, [], [12, 14], [13], id="stale-seed-asks-only-the-unseen"),
+        pytest.param(12, [OpenGap("D", 8, 9, 1)], [14], [8, 9, 13], id="open-gap-kept"),
+        pytest.param(12, [OpenGap("D", 8, 9, 1)], [9], [8], id="open-gap-partly-filled"),
+        pytest.param(5, [OpenGap("D", 8, 9, 0)], [11], [8, 9], id="open-gap-above-stale-seed"),
+        pytest.param(12, [OpenGap("D", 1, 1000, 0)], [13], [], id="open-gap-too-big-dropped"),
+        pytest.param(5000, [], [3], [], id="counter-reset-below-seed"),
+        pytest.param(5000, [OpenGap("D", 4990, 4991, 0)], [1], [], id="counter-reset-drops-open-gaps"),
+        pytest.param(12, [], [10_000], [], id="huge-jump-from-seed-is-reset"),
+    ],
+)
+def test_restored_tracking(high: int, gaps: list[OpenGap], seqs: list[int], missing: list[int]) -> None:
+    t = restored(high, gaps)
+    t.observe("D", seqs, 1)
+    assert t.missing("D") == missing
+
+
+def test_restore_does_not_override_messages_seen_since_the_start() -> None:
+    t = tracker_after((0, [20, 22]))
+    t.restore("D", 5, [OpenGap("D", 8, 8, 0)], 1)
+    assert t.missing("D") == [21]
+
+
+def test_restored_gap_is_asked_after_grace_and_keeps_counting_attempts() -> None:
+    t = restored(10, [OpenGap("D", 8, 9, 1)], now=100)
+    assert t.due(101) == ([], [])
+    assert t.due(102) == ([ResendRequest("D", 8, 9, 2)], [])
+    assert t.due(132) == ([], [AbandonedGap("D", 8, 9)])
+
+
+@pytest.mark.parametrize(
+    ("batches", "due_at", "gaps"),
+    [
+        pytest.param([(0, [1, 2, 3])], None, [], id="none"),
+        pytest.param([(0, [1, 4, 7])], None, [OpenGap("D", 2, 3, 0), OpenGap("D", 5, 6, 0)], id="two-runs"),
+        pytest.param([(0, [1, 4])], 2.0, [OpenGap("D", 2, 3, 1)], id="requested-once"),
+        pytest.param([(0, [1, 3]), (1, [5])], 2.0, [OpenGap("D", 2, 2, 1), OpenGap("D", 4, 4, 0)],
+                     id="each-run-keeps-its-attempts"),
+    ],
+)
+def test_open_gaps(batches: list[tuple[float, list[int]]], due_at: float | None, gaps: list[OpenGap]) -> None:
+    t = tracker_after(*batches)
+    if due_at is not None:
+        t.due(due_at)
+    assert t.open_gaps() == gaps
+
+
+def test_open_gaps_round_trip_through_restore() -> None:
+    t = tracker_after((0, [1, 4, 9]))
+    t.due(2)
+    again = restored(9, t.open_gaps())
+    assert again.missing("D") == t.missing("D") and again.open_gaps() == t.open_gaps()
