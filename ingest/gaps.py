@@ -115,8 +115,8 @@ class SequenceTracker:
     def open_gaps(self) -> list[OpenGap]:
         """Every gap still open, as runs of consecutive seqs with the same attempts, in device order."""
         gaps: list[OpenGap] = []
-        for device in sorted(self._devices):
-            missing = self._devices[device].missing
+        # Called once a second under the monitor's lock: look only at devices with something missing.
+        for device, missing in sorted((d, s.missing) for d, s in self._devices.items() if s.missing):
             for seq in sorted(missing):
                 attempts = missing[seq].attempts
                 last = gaps[-1] if gaps else None

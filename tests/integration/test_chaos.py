@@ -141,3 +141,28 @@ def test_gap_across_an_ingest_restart_is_requested(stack: StackState, ingest_db:
     finally:
         dev.close()
         service.shutdown()
+
+
+@pytest.mark.timeout(120)
+def test_gap_noticed_before_an_ingest_restart_is_requested_after_it(stack: StackState, ingest_db: str) -> None:
+    """A gap ingest noticed (seq 4, with 5 stored) but that was not filled when it stopped is asked for by the
+    restarted ingest, although the stored state (device_state.last_seq = 5) is already past it."""
+    device = DEVICES[4]
+    launcher.set_device_credentials(stack, [device])
+    service = _ingest_service(stack, ingest_db)
+    dev = connect(stack.mqtt_port, device, mosquitto.device_secret(stack.secret_key, device))
+    try:
+        dev.subscribe(topics.device_topic(device, topics.CMD))
+        for seq in (1, 2, 3, 5):
+            publish(dev, device, payload(device, seq))
+        assert wait_for_count(ingest_db, "SELECT count(*) FROM open_sequence_gaps WHERE first_seq = 4", 1) == 1
+        service.shutdown()
+        assert wait_for_count(ingest_db, "SELECT count(*) FROM device_state WHERE last_seq = 5", 1) == 1
+        before = len(dev.received)
+        service = _ingest_service(stack, ingest_db)
+        asked = wait_until("the resend request", lambda: len(dev.received) > before, 30)
+        assert asked, "the gap noticed before the restart was never requested after it"
+        assert json.loads(dev.received[before][1])["first_seq"] == 4
+    finally:
+        dev.close()
+        service.shutdown()
