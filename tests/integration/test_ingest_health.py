@@ -23,6 +23,7 @@ import pytest
 from psycopg import sql
 
 from envmon.columns import ReadingColumns
+from envmon.errors import ComponentError
 from envmon.runtime import run_components
 from envmon.settings import load_settings
 from envmon.stack import mosquitto
@@ -123,8 +124,10 @@ def test_a_dead_thread_makes_the_component_fail_so_the_process_exits_non_zero(
                 time.sleep(0.1)
 
     threading.Thread(target=publish_when_connected, daemon=True).start()
-    # Without the failure this would run for the whole duration and report no failed component.
-    asyncio.run(run_components([svc], duration_seconds=60))
+    # Without the failure this would run for the whole duration and report no failed component; with it,
+    # run_components raises, which is how `envmon ingest` and the demo exit non-zero.
+    with pytest.raises(ComponentError, match="ingest-prepare"):
+        asyncio.run(run_components([svc], duration_seconds=60))
     assert svc.failure is not None and "ingest-prepare" in svc.failure
 
 
