@@ -13,6 +13,10 @@ fail with a status and error code (500, 429 ...), numbers that always fail (2121
 (the message IS created, the answer comes late: a read timeout after landing). Status callbacks are POSTed
 form-encoded and signed with X-Twilio-Signature over the StatusCallback URL (the public one); `rewrite`
 maps that URL to where the test's server really listens.
+
+GET on the same path lists the created messages newest first, like Twilio, filtered by `To` and by
+`DateSent` / `DateSent>` / `DateSent<` (a day or a full UTC time; here a message is sent when created).
+Lookups can be made to fail (`fail_lookups`) and are counted (`lookups`).
 """
 
 from __future__ import annotations
@@ -84,6 +88,9 @@ class FakeTwilio:
         self.requests: list[RecordedRequest] = []
         self.callback_results: list[tuple[str, str, int]] = []  # (sid, status, HTTP status of the POST)
         self._failures: deque[_Failure] = deque()
+        self._lookup_failures = 0
+        self._lookup_status = 500
+        self.lookups = 0  # GET Messages.json requests answered (also the failed ones)
         self._failing_numbers: dict[str, int] = {}
         self._lock = threading.Condition()
         self._release = threading.Event()
@@ -126,6 +133,12 @@ class FakeTwilio:
         with self._lock:
             self._failures.extend(_Failure(201, None, seconds) for _ in range(count))
 
+    def fail_lookups(self, count: int = 1, *, http_status: int = 500) -> None:
+        """The next `count` message lists (GET) fail with this HTTP status."""
+        with self._lock:
+            self._lookup_failures += count
+            self._lookup_status = http_status
+
     def fail_number(self, phone: str, code: int = 21211) -> None:
         """Every request to this number fails with 400 and the error code (21211 invalid, 21610 opted out)."""
         with self._lock:
@@ -163,6 +176,22 @@ class FakeTwilio:
         sid = next(self._sids)
         self._record(form, 201, sid, None)
         return 201, _message_json(account_sid, sid, form), failure.hang_seconds if failure else 0.0
+
+    def _list(self, account_sid: str, query: dict[str, str]) -> tuple[int, dict[str, object]]:
+        """Answer a message list (GET): newest first, filtered by To and DateSent like Twilio."""
+        with self._lock:
+            self.lookups += 1
+            if self._lookup_failures:
+                self._lookup_failures -= 1
+                return self._lookup_status, _error_json(self._lookup_status, None)
+            created = [r for r in reversed(self.requests) if r.sid is not None]
+        matching = [r for r in created if _matches(r, query)][: int(query.get("PageSize", "50"))]
+        uri = f"/2010-04-01/Accounts/{account_sid}/Messages.json"
+        return 200, {
+            "messages": [_recorded_json(account_sid, r) for r in matching], "end": max(0, len(matching) - 1),
+            "first_page_uri": uri, "next_page_uri": None, "previous_page_uri": None, "page": 0,
+            "page_size": len(matching), "start": 0, "uri": uri,
+        }
 
     def _record(self, form: dict[str, str], http_status: int, sid: str | None, code: int | None) -> None:
         request = RecordedRequest(
@@ -235,6 +264,47 @@ def _message_json(account_sid: str, sid: str, form: dict[str, str]) -> dict[str,
     }
 
 
+def _recorded_json(account_sid: str, request: RecordedRequest) -> dict[str, object]:
+    form = {"Body": request.body, "To": request.to}
+    form |= {"From": request.from_} if request.from_ else {}
+    form |= {"MessagingServiceSid": request.messaging_service_sid} if request.messaging_service_sid else {}
+    message = _message_json(account_sid, str(request.sid), form)
+    stamp = email.utils.format_datetime(request.time, usegmt=True)
+    return message | {"date_created": stamp, "date_updated": stamp, "date_sent": stamp, "status": "sent"}
+
+
+def _matches(request: RecordedRequest, query: dict[str, str]) -> bool:
+    """Twilio's list filters: To, and DateSent (=, >, <) given as a day (YYYY-MM-DD) or a UTC time."""
+    if "To" in query and request.to != query["To"]:
+        return False
+    for key, keep in (("DateSent", _same), ("DateSent>", _on_or_after), ("DateSent<", _on_or_before)):
+        if key in query and not keep(request.time, query[key]):
+            return False
+    return True
+
+
+def _bound(text: str) -> tuple[datetime, bool]:
+    """A DateSent value as a UTC time and whether it names a whole day."""
+    if len(text) == 10:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC), True
+    return datetime.fromisoformat(text.replace("Z", "+00:00")), False
+
+
+def _same(time: datetime, text: str) -> bool:
+    bound, day = _bound(text)
+    return time.date() == bound.date() if day else time == bound
+
+
+def _on_or_after(time: datetime, text: str) -> bool:
+    bound, day = _bound(text)
+    return time.date() >= bound.date() if day else time >= bound
+
+
+def _on_or_before(time: datetime, text: str) -> bool:
+    bound, day = _bound(text)
+    return time.date() <= bound.date() if day else time <= bound
+
+
 def _error_json(http_status: int, code: int | None) -> dict[str, object]:
     code = code or (20429 if http_status == 429 else 20500 if http_status >= 500 else None)
     return {
@@ -261,6 +331,16 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
                 self._reply(401, _error_json(401, 20003))
             else:
                 self._create(match["sid"])
+
+        def do_GET(self) -> None:
+            parts = urllib.parse.urlsplit(self.path)
+            match = MESSAGES_PATH.match(parts.path)
+            if match is None:
+                self._reply(404, {"code": 20404, "message": "not found", "status": 404})
+            elif not self._authorised(match["sid"]):
+                self._reply(401, _error_json(401, 20003))
+            else:
+                self._reply(*fake._list(match["sid"], dict(urllib.parse.parse_qsl(parts.query))))
 
         def _create(self, account_sid: str) -> None:
             length = int(self.headers.get("Content-Length", "0"))

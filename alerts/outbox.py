@@ -2,7 +2,9 @@
 
 Rows are written in the same transaction as the alert step that planned them; the sender claims due
 rows with `FOR UPDATE SKIP LOCKED` (several senders never take the same row) and records what the
-provider said. A row left in 'sending' by a crash is sent again on start (at least once).
+provider said. The sender commits `request_started_at` just before each request to the provider: a row a
+crash left in 'sending' with it set may have gone out (the sender asks the provider before sending it
+again), one without it was only claimed and goes out again freely (at least once, at most twice).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ UPDATE notifications SET status = 'sending', attempts = attempts + 1, updated_at
 WHERE id IN (
     SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= %(now)s AND source = %(source)s
     ORDER BY next_attempt_at, id FOR UPDATE SKIP LOCKED LIMIT %(limit)s)
-RETURNING id, phone, body, attempts, error_code
+RETURNING id, phone, body, attempts, possible_landings, unresolved_since
 """
 _SENT_HISTORY = """
 SELECT n.recipient_id, a.id, a.device_id, a.pollutant, a.rule, n.reason, n.severity, n.created_at, n.status,
@@ -64,6 +66,7 @@ class ClaimedSms:
     body: str
     attempts: int
     possible_landings: int
+    unresolved_since: datetime | None = None  # start of a request a crash cut off: it may have landed
 
 
 _INSERT = """
@@ -106,10 +109,14 @@ def load_sent(conn: psycopg.Connection, alerts: list[AlertRecord], since: dateti
 
 
 def reset_interrupted(conn: psycopg.Connection, source: str = "alerts") -> int:
-    """Rows a crashed sender of this source left in 'sending' go back to 'pending' (they may have gone: at
-    least once). Only its own source: the alert service and the watchdog send their rows apart."""
+    """Rows a crashed sender of this source left in 'sending' go back to 'pending'. Only those whose request
+    had started may have landed (counted once, and unresolved_since kept so the sender asks the provider
+    first); rows only claimed into memory never went out. Only its own source: the alert service and the
+    watchdog send their rows apart."""
     cur = conn.execute(
-        "UPDATE notifications SET status = 'pending', possible_landings = possible_landings + 1"
+        "UPDATE notifications SET status = 'pending',"
+        " possible_landings = possible_landings + (request_started_at IS NOT NULL)::int,"
+        " unresolved_since = coalesce(unresolved_since, request_started_at), request_started_at = NULL"
         " WHERE status = 'sending' AND source = %s", [source]
     )
     return cur.rowcount
@@ -119,11 +126,25 @@ def claim_due(conn: psycopg.Connection, now: datetime, limit: int = 20, source: 
     """Take up to `limit` due notifications of a source (committed at once: status 'sending')."""
     with conn.transaction():
         rows = conn.execute(_CLAIM, {"now": now, "limit": limit, "source": source}).fetchall()
-        ids = [r[0] for r in rows]
-        landings: dict[int, int] = dict(
-            conn.execute("SELECT id, possible_landings FROM notifications WHERE id = ANY(%s)", [ids]).fetchall()
+    return [ClaimedSms(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
+def mark_request_started(conn: psycopg.Connection, notification_id: int, now: datetime) -> None:
+    """Committed just before the request to the provider: from here on a crash may leave a message sent."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE notifications SET request_started_at = %s, updated_at = now() WHERE id = %s", [now, notification_id]
         )
-    return [ClaimedSms(r[0], r[1], r[2], r[3], landings.get(r[0], 0)) for r in rows]
+
+
+def mark_not_landed(conn: psycopg.Connection, notification_id: int) -> None:
+    """The provider has no message from the interrupted request: it did not land, and no longer counts."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE notifications SET possible_landings = greatest(possible_landings - 1, 0),"
+            " unresolved_since = NULL, updated_at = now() WHERE id = %s",
+            [notification_id],
+        )
 
 
 def mark_sent(conn: psycopg.Connection, notification_id: int, provider_id: str, status: str, now: datetime) -> None:
@@ -131,7 +152,8 @@ def mark_sent(conn: psycopg.Connection, notification_id: int, provider_id: str, 
     with conn.transaction():
         conn.execute(
             "UPDATE notifications SET status = %s, provider_id = %s, sent_at = %s, updated_at = now(),"
-            " last_error = NULL WHERE id = %s AND status = 'sending'",
+            " last_error = NULL, request_started_at = NULL, unresolved_since = NULL"
+            " WHERE id = %s AND status = 'sending'",
             [status, provider_id, now, notification_id],
         )
 
@@ -144,8 +166,18 @@ def mark_retry(
     with conn.transaction():
         conn.execute(
             "UPDATE notifications SET status = 'pending', next_attempt_at = %s, last_error = %s, error_code = %s,"
-            " possible_landings = possible_landings + %s, updated_at = now() WHERE id = %s",
+            " possible_landings = possible_landings + %s, request_started_at = NULL, updated_at = now() WHERE id = %s",
             [now + timedelta(seconds=delay_seconds), error, code, int(maybe_sent), notification_id],
+        )
+
+
+def defer(conn: psycopg.Connection, notification_id: int, *, until: datetime, error: str | None) -> None:
+    """Due again at `until`, nothing else changed (an interrupted request the provider may still be taking)."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE notifications SET status = 'pending', next_attempt_at = %s, last_error = coalesce(%s, last_error),"
+            " updated_at = now() WHERE id = %s",
+            [until, error, notification_id],
         )
 
 
@@ -153,8 +185,8 @@ def mark_failed(conn: psycopg.Connection, notification_id: int, *, error: str, c
     """A permanent failure, or retries exhausted: the planner escalates to the next step."""
     with conn.transaction():
         conn.execute(
-            "UPDATE notifications SET status = 'failed', last_error = %s, error_code = %s, updated_at = now()"
-            " WHERE id = %s",
+            "UPDATE notifications SET status = 'failed', last_error = %s, error_code = %s, request_started_at = NULL,"
+            " updated_at = now() WHERE id = %s",
             [error, code, notification_id],
         )
 

@@ -14,7 +14,9 @@ import logging
 import sys
 import uuid
 from dataclasses import dataclass
-from typing import Protocol, TextIO
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol, TextIO, runtime_checkable
 
 log = logging.getLogger("envmon.alerts.sms")
 
@@ -73,6 +75,15 @@ class SmsSender(Protocol):
         ...
 
 
+@runtime_checkable
+class SmsLookup(Protocol):
+    """A provider that can say whether a message went out (Twilio's message list); raises SendError."""
+
+    def find_sent(self, to: str, body: str, *, since: datetime) -> SendResult | None:
+        """The message with this body sent to `to` at or after `since`, None when there is none."""
+        ...
+
+
 class ConsoleSmsSender:
     """Writes each SMS to a stream (stdout) and the log: the demo's sender when no Twilio account is set."""
 
@@ -96,6 +107,8 @@ class RetryPolicy:
     max_delay_seconds: float = 300.0
     max_attempts: int = 12  # about 40 minutes of trying before the message is given up and escalates
     max_possible_landings: int = 2  # a message that may have landed is sent at most this many times
+    # Before asking the provider about a request a crash cut off, let it finish there (> the read timeout).
+    lookup_settle_seconds: float = 15.0
 
 
 def retry_delay_seconds(
@@ -114,3 +127,43 @@ def retry_delay_seconds(
     if error.retry_after_seconds is not None:
         delay = max(delay, error.retry_after_seconds)
     return delay
+
+
+class Resend(StrEnum):
+    """What to do with a claimed SMS (see `resend_decision`)."""
+
+    SEND = "send"
+    WAIT = "wait"  # an interrupted request may still be landing: ask the provider later
+    LOOK_UP = "look_up"  # ask the provider whether the interrupted request landed
+    RECORD_FOUND = "record_found"  # it landed: record its SID, do not send again
+    GIVE_UP = "give_up"  # it may have gone out as often as allowed and nobody can tell: escalate
+
+
+class Lookup(StrEnum):
+    """What the provider said about an interrupted request."""
+
+    NOT_ASKED = "not_asked"
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    FAILED = "failed"  # the lookup failed, or the provider cannot look messages up
+
+
+def resend_decision(
+    *, unresolved_since: datetime | None, possible_landings: int, lookup: Lookup, now: datetime, policy: RetryPolicy
+) -> Resend:
+    """Send a claimed SMS, or first find out whether a request a crash cut off already sent it.
+
+    Never a missed SMS: a row that was only claimed is sent; one whose lookup says "not there" is sent. At
+    most `max_possible_landings` copies: without an answer from the provider it is sent again only while
+    fewer requests than that may have landed; otherwise it gives up (failed, the next step is told).
+    """
+    if unresolved_since is None:
+        return Resend.SEND
+    if lookup is Lookup.NOT_ASKED:
+        settled = (now - unresolved_since).total_seconds() >= policy.lookup_settle_seconds
+        return Resend.LOOK_UP if settled else Resend.WAIT
+    if lookup is Lookup.FOUND:
+        return Resend.RECORD_FOUND
+    if lookup is Lookup.NOT_FOUND or possible_landings < policy.max_possible_landings:
+        return Resend.SEND
+    return Resend.GIVE_UP

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -29,6 +30,9 @@ from envmon.settings import Settings
 
 log = logging.getLogger("envmon.alerts.twilio")
 TWILIO_API_BASE_URL = "https://api.twilio.com"
+# Our clock and Twilio's may differ a little: a message created this much before our request start still counts.
+CLOCK_SKEW_SECONDS = 60.0
+LOOKUP_LIMIT = 50  # the newest messages to the number; an interrupted request is minutes old at most
 
 
 class _RebasedHttpClient(HttpClient):  # type: ignore[misc]
@@ -86,6 +90,27 @@ class TwilioSmsSender:
         except TwilioException as exc:
             raise SendError(recoverable=False, code="twilio", message=str(exc)) from exc
         return SendResult(str(message.sid), str(message.status or "queued"))
+
+    def find_sent(self, to: str, body: str, *, since: datetime) -> SendResult | None:
+        """The newest message with this body to `to` created since `since` (Twilio lists newest first).
+
+        Filtered by number only: Twilio's DateSent filter is by day and a message still queued has no
+        date_sent yet, so the time is checked here on date_created.
+        """
+        try:
+            messages = self._client.messages.list(to=to, limit=LOOKUP_LIMIT)
+        except TwilioRestException as exc:
+            raise rest_error(exc.status, exc.code, str(exc.msg)) from exc
+        except requests.RequestException as exc:
+            raise SendError(recoverable=True, code="lookup", message=f"lookup failed: {exc}") from exc
+        except TwilioException as exc:
+            raise SendError(recoverable=True, code="lookup", message=str(exc)) from exc
+        earliest = since - timedelta(seconds=CLOCK_SKEW_SECONDS)
+        for message in messages:
+            created = message.date_created
+            if message.body == body and created is not None and created >= earliest:
+                return SendResult(str(message.sid), str(message.status or "queued"))
+        return None
 
     def close(self) -> None:
         """Release the HTTP connections."""
