@@ -371,3 +371,25 @@ def test_under_500_429_and_timeouts_every_sms_arrives_at_least_once_and_at_most_
     assert all(1 <= bodies[k] <= 2 for k in expected)
     assert sum(bodies.values()) <= len(expected) + 1  # only the one that hung after landing went twice
     assert all(r.status == "sent" for r in incident.outbox)
+
+
+def test_find_sent_matches_number_body_and_time_through_the_list_endpoint(fake: FakeTwilio) -> None:
+    sender = sender_for(fake)
+    before = datetime.now(UTC)
+    sent = sender.send(TO, "【超标】总铬 1.5mg/L", status_callback=None)
+    sender.send("+8613900000002", "【超标】总铬 1.5mg/L", status_callback=None)
+    found = sender.find_sent(TO, "【超标】总铬 1.5mg/L", since=before)
+    assert found is not None and found.provider_id == sent.provider_id
+    assert sender.find_sent(TO, "【超标】总铬 9.9mg/L", since=before) is None  # another body
+    assert sender.find_sent(TO, "【超标】总铬 1.5mg/L", since=before + timedelta(minutes=5)) is None  # older
+    assert sender.find_sent("+8613900000003", "【超标】总铬 1.5mg/L", since=before) is None  # another number
+    client = sender._client  # the real client's own filters, as the fake implements them
+    assert [m.sid for m in client.messages.list(to=TO, date_sent_after=before - timedelta(seconds=1))] == [sent.provider_id]
+    assert client.messages.list(to=TO, date_sent_before=before - timedelta(days=1)) == []
+
+
+def test_a_failed_lookup_is_a_recoverable_error(fake: FakeTwilio) -> None:
+    fake.fail_lookups(1)
+    with pytest.raises(SendError) as caught:
+        sender_for(fake).find_sent(TO, "x", since=datetime.now(UTC))
+    assert caught.value.recoverable and fake.lookups == 1

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-from alerts.sms import ConsoleSmsSender, RetryPolicy, SendError, is_permanent_error_code, retry_delay_seconds
+from alerts.sms import (
+    ConsoleSmsSender,
+    Lookup,
+    Resend,
+    RetryPolicy,
+    SendError,
+    is_permanent_error_code,
+    resend_decision,
+    retry_delay_seconds,
+)
 from alerts.twilio_sms import rest_error, transport_error
 
 POLICY = RetryPolicy(base_seconds=2, max_delay_seconds=60, max_attempts=6, max_possible_landings=2)
@@ -93,3 +103,30 @@ def test_console_sender_prints_each_sms_with_its_own_id() -> None:
     second = sender.send("+8613900000002", "second", status_callback=None)
     assert (first.status, first.provider_id != second.provider_id) == ("sent", True)
     assert "+8613900000001" in out.getvalue() and "【超标】总铬\n告警码CE5Y5Q" in out.getvalue()
+
+
+NOW = datetime(2026, 12, 4, 23, 0, tzinfo=UTC)
+SETTLE = RetryPolicy(max_possible_landings=2, lookup_settle_seconds=15)
+
+
+@pytest.mark.parametrize(
+    ("started_seconds_ago", "landings", "lookup", "expected"),
+    [
+        # Claimed into memory and never started (the case that made the naive fix miss SMS): always sent.
+        pytest.param(None, 0, Lookup.NOT_ASKED, Resend.SEND, id="only-claimed"),
+        pytest.param(None, 2, Lookup.NOT_ASKED, Resend.SEND, id="only-claimed-after-two-timeouts-is-not-a-landing"),
+        pytest.param(60, 1, Lookup.NOT_ASKED, Resend.LOOK_UP, id="interrupted-mid-request-asks-first"),
+        pytest.param(15, 1, Lookup.NOT_ASKED, Resend.LOOK_UP, id="settled-exactly"),
+        pytest.param(5, 1, Lookup.NOT_ASKED, Resend.WAIT, id="request-may-still-be-landing"),
+        pytest.param(60, 1, Lookup.FOUND, Resend.RECORD_FOUND, id="landed-record-sid"),
+        pytest.param(60, 2, Lookup.FOUND, Resend.RECORD_FOUND, id="landed-after-two-crashes"),
+        pytest.param(60, 2, Lookup.NOT_FOUND, Resend.SEND, id="provider-says-not-landed"),
+        pytest.param(60, 1, Lookup.FAILED, Resend.SEND, id="no-answer-one-possible-copy-second-allowed"),
+        pytest.param(60, 2, Lookup.FAILED, Resend.GIVE_UP, id="no-answer-two-possible-copies-no-third"),
+        pytest.param(60, 3, Lookup.FAILED, Resend.GIVE_UP, id="no-answer-beyond-the-limit"),
+    ],
+)
+def test_resend_decision(started_seconds_ago: int | None, landings: int, lookup: Lookup, expected: Resend) -> None:
+    since = None if started_seconds_ago is None else NOW - timedelta(seconds=started_seconds_ago)
+    decision = resend_decision(unresolved_since=since, possible_landings=landings, lookup=lookup, now=NOW, policy=SETTLE)
+    assert decision is expected
