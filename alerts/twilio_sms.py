@@ -108,13 +108,19 @@ class TwilioSmsSender:
         earliest = since - timedelta(seconds=CLOCK_SKEW_SECONDS)
         for message in messages:
             created = message.date_created
-            if message.body == body and created is not None and created >= earliest:
+            if is_same_body(str(message.body or ""), body) and created is not None and created >= earliest:
                 return SendResult(str(message.sid), str(message.status or "queued"))
         return None
 
     def close(self) -> None:
         """Release the HTTP connections."""
         self._http.close()
+
+
+def is_same_body(listed: str, sent: str) -> bool:
+    """True if a listed message carries the body we sent: a messaging service may append opt-out text, and
+    a false "not there" would send another copy, so containment counts (after trimming whitespace)."""
+    return bool(sent.strip()) and sent.strip() in listed
 
 
 def rest_error(status: int, code: int | None, message: str) -> SendError:

@@ -19,7 +19,7 @@ from alerts.sms import (
     resend_decision,
     retry_delay_seconds,
 )
-from alerts.twilio_sms import rest_error, transport_error
+from alerts.twilio_sms import is_same_body, rest_error, transport_error
 
 POLICY = RetryPolicy(base_seconds=2, max_delay_seconds=60, max_attempts=6, max_possible_landings=2)
 
@@ -130,3 +130,17 @@ def test_resend_decision(started_seconds_ago: int | None, landings: int, lookup:
     since = None if started_seconds_ago is None else NOW - timedelta(seconds=started_seconds_ago)
     decision = resend_decision(unresolved_since=since, possible_landings=landings, lookup=lookup, now=NOW, policy=SETTLE)
     assert decision is expected
+
+
+@pytest.mark.parametrize(
+    ("listed", "sent", "same"),
+    [
+        pytest.param("【超标】总铬 1.5mg/L", "【超标】总铬 1.5mg/L", True, id="equal"),
+        pytest.param("【超标】总铬 1.5mg/L\nReply STOP to unsubscribe", "【超标】总铬 1.5mg/L", True, id="opt-out-appended"),
+        pytest.param("【超标】总铬 1.5mg/L", "【超标】总铬 1.5mg/L\n", True, id="trailing-newline"),
+        pytest.param("【超标】总铬 9.9mg/L", "【超标】总铬 1.5mg/L", False, id="other-value"),
+        pytest.param("anything", "  ", False, id="empty-body-matches-nothing"),
+    ],
+)
+def test_is_same_body(listed: str, sent: str, same: bool) -> None:
+    assert is_same_body(listed, sent) is same
