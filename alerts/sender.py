@@ -122,15 +122,19 @@ class OutboxSender:
             self._send_one(conn, sms)
         return len(claimed) > 0
 
-    def _send_one(self, conn: psycopg.Connection, sms: ClaimedSms) -> None:
+    def _decide(self, sms: ClaimedSms) -> tuple[Resend, Lookup, SendResult | None, str | None]:
+        """resend_decision, asking the provider once when it says so: (step, lookup, found, lookup error)."""
         lookup, found, lookup_error = Lookup.NOT_ASKED, None, None
-        while True:
-            now = datetime.now(UTC)
-            step = resend_decision(unresolved_since=sms.unresolved_since, possible_landings=sms.possible_landings,
-                                   lookup=lookup, now=now, policy=self._retry)
-            if step is not Resend.LOOK_UP:
-                break
+        step = resend_decision(unresolved_since=sms.unresolved_since, possible_landings=sms.possible_landings,
+                               lookup=lookup, now=datetime.now(UTC), policy=self._retry)
+        if step is Resend.LOOK_UP:
             lookup, found, lookup_error = self._look_up(sms)
+            step = resend_decision(unresolved_since=sms.unresolved_since, possible_landings=sms.possible_landings,
+                                   lookup=lookup, now=datetime.now(UTC), policy=self._retry)
+        return step, lookup, found, lookup_error
+
+    def _send_one(self, conn: psycopg.Connection, sms: ClaimedSms) -> None:
+        step, lookup, found, lookup_error = self._decide(sms)
         if step is Resend.SEND:
             if lookup is Lookup.NOT_FOUND:
                 mark_not_landed(conn, sms.id)
