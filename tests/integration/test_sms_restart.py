@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -47,12 +48,12 @@ def fake() -> Iterator[FakeTwilio]:
         yield server
 
 
-def add_sms(url: str, status: str = "pending", request_started: bool = False) -> int:
+def add_sms(url: str, status: str = "pending", request_started: bool = False, started_seconds_ago: float = 60) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
             "INSERT INTO notifications (phone, reason, body, status, attempts, request_started_at)"
-            " VALUES (%s, 'new', %s, %s, %s, CASE WHEN %s THEN now() - interval '1 minute' END) RETURNING id",
-            [TO, BODY, status, int(status == "sending"), request_started],
+            " VALUES (%s, 'new', %s, %s, %s, CASE WHEN %s THEN now() - make_interval(secs => %s) END) RETURNING id",
+            [TO, BODY, status, int(status == "sending"), request_started, started_seconds_ago],
         ).fetchone()
     assert row is not None
     return int(row[0])
@@ -91,12 +92,14 @@ def crash_while_held(url: str, fake: FakeTwilio, messages: int) -> None:
         child.wait()
 
 
-def restart(url: str, fake: FakeTwilio, notification_id: int) -> tuple[str, str | None, int, int, str | None]:
+def restart(
+    url: str, fake: FakeTwilio, notification_id: int, policy: RetryPolicy = POLICY
+) -> tuple[str, str | None, int, int, str | None]:
     """A fresh sender in this process until the row has an outcome."""
     sms = TwilioSmsSender(account_sid=fake.account_sid, auth_token=fake.auth_token, api_base_url=fake.base_url,
                           from_number="+15005550006", read_timeout_seconds=5)
     stop = threading.Event()
-    sender = OutboxSender(url, sms, AlertMetrics(), status_callback=None, retry=POLICY)
+    sender = OutboxSender(url, sms, AlertMetrics(), status_callback=None, retry=policy)
     thread = threading.Thread(target=sender.run, args=(stop,), daemon=True)
     thread.start()
     try:
@@ -153,3 +156,13 @@ def test_a_row_left_sending_that_never_went_out_is_sent_once(
     assert len(fake.messages) == 1
     assert (status, provider_id, landings) == ("sent", fake.messages[0].sid, 0)
     assert fake.lookups == lookups
+
+
+def test_a_request_cut_off_moments_ago_is_looked_up_only_after_it_could_settle(
+    database_url: str, fake: FakeTwilio
+) -> None:
+    notification_id = add_sms(database_url, status="sending", request_started=True, started_seconds_ago=0)
+    started = time.monotonic()
+    status, _, _, _, _ = restart(database_url, fake, notification_id, replace(POLICY, lookup_settle_seconds=1.0))
+    assert time.monotonic() - started >= 0.9  # deferred, not looked up at once
+    assert (status, len(fake.messages), fake.lookups) == ("sent", 1, 1)
