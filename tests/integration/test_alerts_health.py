@@ -23,6 +23,7 @@ from alerts.fake_twilio import FakeTwilio
 from alerts.model import ReadingBatch
 from alerts.service import AlertService
 from alerts.sms import SendResult
+from envmon.errors import ComponentError
 from envmon.runtime import run_components
 from envmon.stack.launcher import StackState
 from tests.alert_helpers import (
@@ -182,7 +183,9 @@ def test_a_dead_thread_stops_the_running_service_with_its_reason(
 
     threading.Thread(target=alarm, daemon=True).start()
     started = time.monotonic()
-    asyncio.run(run_components([service], duration_seconds=60))
+    # run_components raises for a failed component: that is how `envmon alerts` and the demo exit non-zero.
+    with pytest.raises(ComponentError, match="alerts-sms"):
+        asyncio.run(run_components([service], duration_seconds=60))
     assert time.monotonic() - started < 30, "the service went on after its sender thread died"
     assert service.failure is not None and "alerts-sms" in service.failure
 
