@@ -4,6 +4,8 @@
 persistent session (clean start false on every connect), so the broker keeps what arrives while the
 engine is down. `handle` gets each batch with an `ack` to call once the engine evaluated it and committed
 what it changed (in order, from the engine's thread); a batch not acknowledged comes again after a restart.
+A broker killed before its autosave forgets batches anyway: `on_connect` tells the engine to catch up from
+the database (alerts/catchup.py) after every (re)connection.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ class BatchBus:
 
     def __init__(
         self, mqtt_url: str, handle: Callable[[WireBatch, Callable[[], None]], None], *,
-        client_id: str = "envmon-alerts",
+        client_id: str = "envmon-alerts", on_connect: Callable[[], None] | None = None,
     ) -> None:
         parts = urlsplit(mqtt_url)
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 1883
         self._handle = handle
+        self._connected_hook = on_connect
         self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue(maxsize=1000)
         self.connected = threading.Event()
         self._client = mqtt.Client(
@@ -103,6 +106,9 @@ class BatchBus:
             return
         client.subscribe(BATCH_TOPIC, qos=1)
         self.connected.set()
+        # Whatever the session flag says, a broker restarted from an old file may have lost batches.
+        if self._connected_hook is not None:
+            self._connected_hook()
         log.info("alerts connected to %s:%d (session present: %s)", self._host, self._port, flags.session_present)
 
     def _on_disconnect(

@@ -76,6 +76,10 @@ class AlertProcessor:
         self._snapshot_at = float("-inf")
         self._dirty = False
         self._saved_revision = 0
+        # When the snapshot the engine stands on was saved (None: none yet), and whether the readings stored
+        # since then (alerts/catchup.py) are still to be evaluated: after every rebuild from the snapshot.
+        self.saved_at: datetime | None = None
+        self.catch_up_pending = True
         self._reload = threading.Event()
         # When the engine last took a registry change (monotonic), for tests and logs.
         self.registry_loaded_at = float("-inf")
@@ -93,6 +97,8 @@ class AlertProcessor:
         self.registry = shard_registry(load_engine_registry(conn), self._shard)
         self.registry_loaded_at = self._monotonic()
         snap = store.load_snapshot(conn, self._shard)
+        self.saved_at = store.snapshot_saved_at(conn, self._shard) if snap else None
+        self.catch_up_pending = True
         self.engine = Engine(self.registry, self._policy, snap)
         self._saved_revision = self.engine.revision
         self._routing_at = float("-inf")
@@ -108,6 +114,17 @@ class AlertProcessor:
     def request_reload(self) -> None:
         """The registry changed (any thread): the engine thread reloads it before its next step."""
         self._reload.set()
+
+    @property
+    def needs_catch_up(self) -> bool:
+        """Whether the next step rebuilds the engine from its snapshot, or the last rebuild was not caught up."""
+        return self.catch_up_pending or self._conn is None or self._conn.closed or self.engine is None
+
+    def device_ids(self) -> list[int]:
+        """The devices this engine judges (connecting first when needed)."""
+        self._ready()
+        assert self.registry is not None
+        return sorted(self.registry.devices)
 
     def _ready(self) -> tuple[psycopg.Connection, Engine]:
         if self._conn is None or self._conn.closed or self.engine is None:
@@ -192,6 +209,7 @@ class AlertProcessor:
             with conn.transaction():
                 store.save_snapshot(conn, self._shard, engine.snapshot(), now)
             self._snapshot_at, self._dirty, self._saved_revision = started, False, engine.revision
+            self.saved_at = now
             return True
         return not moved
 

@@ -23,6 +23,7 @@ import psycopg
 from alerts.batch import batch_from_columns, describe_row, sanitize_batch, split_batch
 from alerts.bus import BatchBus
 from alerts.callbacks import STATUS_CALLBACK_PATH, public_url
+from alerts.catchup import MARGIN_SECONDS, catch_up_since, stored_batches
 from alerts.health import HealthBounds, HealthFacts, judge_health
 from alerts.http import serve_http
 from alerts.leader import ShardLock
@@ -91,12 +92,14 @@ class AlertService:
         self._unsaved_acks: list[Callable[[], None]] = []
         self._stop = threading.Event()
         self._plan_now = threading.Event()
+        self._bus_back = threading.Event()  # the bus (re)connected: the engine catches up from the database
         self.ready = threading.Event()
         self.active = threading.Event()  # this process holds the shard lock
         self.shard = settings.alerts_shard
         self._lock = ShardLock(settings.require_database_url(), self.shard)
         client_id = "envmon-alerts-" + ("all" if self.shard == "*" else self.shard)
-        self.bus = BatchBus(settings.require_mqtt_url(), self._from_bus, client_id=client_id) if from_bus else None
+        self.bus = BatchBus(settings.require_mqtt_url(), self._from_bus, client_id=client_id,
+                            on_connect=self._bus_back.set) if from_bus else None
         self.webhooks = Webhooks(settings, on_change=self._plan_soon)
         self.registry_watch = RegistryWatcher(settings.require_database_url(), self._registry_changed,
                                               name="envmon-alerts-registry-watch",
@@ -204,6 +207,8 @@ class AlertService:
                 self.active.wait(0.5)
                 continue
             try:
+                if self._bus_back.is_set() or self.processor.needs_catch_up:
+                    self._catch_up()
                 if pending is None:
                     pending = self._next_batch(next_tick)
                 if pending is not None:
@@ -233,6 +238,26 @@ class AlertService:
                 pending, self._working_since = None, None
                 self._stop.wait(delay)
         self.processor.close()
+
+    def _catch_up(self) -> None:
+        """Evaluate the readings stored since the engine's snapshot (less a margin) from the database, in chunks:
+        the broker may have lost batches (alerts/catchup.py). Off the alarm path: only after a rebuild or a
+        reconnection; live batches wait in the queue meanwhile."""
+        self._bus_back.clear()
+        devices = self.processor.device_ids()  # rebuilds the engine from its snapshot when needed
+        since = catch_up_since(self.processor.saved_at, datetime.now(UTC),
+                               MARGIN_SECONDS + self._settings.alerts_max_lag_seconds)
+        started, readings, chunks = time.monotonic(), 0, 0
+        for stored in stored_batches(self._settings.require_database_url(), since, devices):
+            batch, _ = sanitize_batch(stored)
+            self._evaluate_or_split(batch)
+            # Saved after every chunk: a rebuild midway replays from here, not from the start.
+            self._after_checkpoint(force=True)
+            readings, chunks = readings + len(stored), chunks + 1
+        self._after_checkpoint(force=True)
+        self.processor.catch_up_pending = False
+        log.info("alert engine caught up from the database: %d readings received since %s in %d chunks (%.0f ms)",
+                 readings, since.isoformat(), chunks, (time.monotonic() - started) * 1000)
 
     def _evaluate(self, queued: Queued) -> None:
         """Evaluate one batch; one that trips the engine is split until the reading at fault is set aside."""
@@ -317,8 +342,8 @@ class AlertService:
             for alert_id in (*result.opened, *result.changed):
                 self.reports.request(alert_id)
 
-    def _after_checkpoint(self) -> None:
-        force = len(self._unsaved_acks) >= MAX_UNSAVED_ACKS
+    def _after_checkpoint(self, *, force: bool = False) -> None:
+        force = force or len(self._unsaved_acks) >= MAX_UNSAVED_ACKS
         if self.processor.checkpoint(datetime.now(UTC), force=force):
             # Evaluated, committed and covered by the saved snapshot: the broker may forget these batches.
             for ack in self._unsaved_acks:

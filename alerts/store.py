@@ -111,6 +111,12 @@ def load_snapshot(conn: psycopg.Connection, shard: str) -> dict[str, Any] | None
     return dict(row[0]) if row else None
 
 
+def snapshot_saved_at(conn: psycopg.Connection, shard: str) -> datetime | None:
+    """When the engine's last snapshot for a shard was saved, if any."""
+    row = conn.execute("SELECT saved_at FROM engine_snapshots WHERE shard = %s", [shard]).fetchone()
+    return row[0] if row else None
+
+
 def _dumps(value: Any) -> str:
     # Snapshots hold only finite floats; compact separators keep the row small.
     return json.dumps(value, separators=(",", ":"), allow_nan=False)

@@ -1,0 +1,80 @@
+"""Catch-up: stored readings the engine may never have evaluated, read again from PostgreSQL.
+
+Readings reach a bus engine only through the broker's memory. A broker killed before its autosave
+forgets the batches it held for the engine's session (delivered or not, acknowledged or not), and a
+broker restored from an old file may even say the session is present. So whenever the engine is
+rebuilt from its snapshot, and whenever its bus connection comes back, it evaluates the readings
+stored since its last saved snapshot (less a margin) from the database, in chunks, through the same
+evaluate path as live batches. Evaluating a reading twice changes nothing: instant rules skip times
+at or before a series' last time, and the hourly book counts a second of an hour once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+
+import numpy as np
+import psycopg
+
+from alerts.model import ReadingBatch
+from envmon.columns import BASIS_INDEX
+
+# Rows per evaluated chunk: bounded memory, and the engine thread checkpoints between chunks.
+CHUNK_ROWS = 50_000
+# Readings received at most this long before the last snapshot are read again. It covers ingest's time from
+# a message's arrival (received_at) to its batch's commit and the engine's lag behind the bus at that save.
+MARGIN_SECONDS = 300.0
+# Devices resend readings older than this only beyond the replay window; bounding `time` too lets
+# TimescaleDB skip old chunks and plain PostgreSQL use its time index beside the received_at one.
+LATE_READING_DAYS = 7
+
+# A chunk of stored readings: epoch seconds, device, pollutant code, basis name, value, flag byte.
+StoredRow = tuple[float, int, str, str, float, int]
+
+_SELECT = (
+    "SELECT extract(epoch FROM time)::float8, device_id, pollutant, basis, value, ascii(flag)"
+    " FROM readings WHERE received_at > %(since)s AND time > %(oldest)s AND device_id = ANY(%(devices)s)"
+    " ORDER BY time"
+)
+
+
+def catch_up_since(saved_at: datetime | None, now: datetime, margin_seconds: float) -> datetime:
+    """Where a catch-up starts: `margin_seconds` before the last saved snapshot (before `now` when none is
+    saved yet, or when the saved time is ahead of this clock)."""
+    mark = now if saved_at is None or saved_at > now else saved_at
+    return mark - timedelta(seconds=margin_seconds)
+
+
+def batch_from_rows(rows: Sequence[StoredRow]) -> ReadingBatch:
+    """Stored readings (as `_SELECT` returns them) as the engine's batch."""
+    codes = tuple(sorted({r[2] for r in rows}))
+    index = {c: i for i, c in enumerate(codes)}
+    return ReadingBatch(
+        codes=codes,
+        time_s=np.array([r[0] for r in rows], dtype=np.float64),
+        device_id=np.array([r[1] for r in rows], dtype=np.int32),
+        pollutant=np.array([index[r[2]] for r in rows], dtype=np.int16),
+        value=np.array([r[4] for r in rows], dtype=np.float64),
+        flag=np.array([r[5] for r in rows], dtype=np.uint8),
+        basis=np.array([BASIS_INDEX[r[3]] for r in rows], dtype=np.int8),
+    )
+
+
+def stored_batches(
+    database_url: str, since: datetime, device_ids: Sequence[int], *, chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[ReadingBatch]:
+    """The readings of these devices received after `since`, in time order, `chunk_rows` at a time.
+
+    One server-side cursor on a connection of its own: the engine's connection commits its steps
+    between chunks, which would end the cursor's transaction."""
+    if not device_ids:
+        return
+    oldest = since - timedelta(days=LATE_READING_DAYS)
+    # Not autocommit: a named cursor lives in the connection's transaction.
+    with psycopg.connect(database_url, application_name="envmon-alerts-catch-up", connect_timeout=5) as conn, \
+            conn.cursor(name="alerts_catch_up") as cur:
+        cur.itersize = chunk_rows
+        cur.execute(_SELECT, {"since": since, "oldest": oldest, "devices": list(device_ids)})
+        while rows := cur.fetchmany(chunk_rows):
+            yield batch_from_rows(rows)
