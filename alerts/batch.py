@@ -80,7 +80,8 @@ def sanitize_batch(batch: ReadingBatch) -> tuple[ReadingBatch, int]:
     flag = np.where(odd_flag, np.uint8(_UNKNOWN_FLAG), batch.flag).astype(np.uint8)
     cleaned = ReadingBatch(codes=batch.codes, time_s=batch.time_s[keep], device_id=batch.device_id[keep],
                            pollutant=batch.pollutant[keep], value=batch.value[keep], flag=flag[keep],
-                           basis=batch.basis[keep])
+                           basis=batch.basis[keep],
+                           received_s=None if batch.received_s is None else batch.received_s[keep])
     return cleaned, int((~keep).sum())
 
 
@@ -93,7 +94,8 @@ def split_batch(batch: ReadingBatch) -> tuple[ReadingBatch, ReadingBatch]:
 def _rows(batch: ReadingBatch, rows: slice) -> ReadingBatch:
     return ReadingBatch(codes=batch.codes, time_s=batch.time_s[rows], device_id=batch.device_id[rows],
                         pollutant=batch.pollutant[rows], value=batch.value[rows], flag=batch.flag[rows],
-                        basis=batch.basis[rows])
+                        basis=batch.basis[rows],
+                        received_s=None if batch.received_s is None else batch.received_s[rows])
 
 
 def describe_row(batch: ReadingBatch, row: int = 0) -> str:

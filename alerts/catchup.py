@@ -29,11 +29,12 @@ MARGIN_SECONDS = 300.0
 # TimescaleDB skip old chunks and plain PostgreSQL use its time index beside the received_at one.
 LATE_READING_DAYS = 7
 
-# A chunk of stored readings: epoch seconds, device, pollutant code, basis name, value, flag byte.
-StoredRow = tuple[float, int, str, str, float, int]
+# A stored reading: epoch seconds, device, pollutant code, basis name, value, flag byte, received (epoch seconds).
+StoredRow = tuple[float, int, str, str, float, int, float]
 
 _SELECT = (
-    "SELECT extract(epoch FROM time)::float8, device_id, pollutant, basis, value, ascii(flag)"
+    "SELECT extract(epoch FROM time)::float8, device_id, pollutant, basis, value, ascii(flag),"
+    " extract(epoch FROM received_at)::float8"
     " FROM readings WHERE received_at > %(since)s AND time > %(oldest)s AND device_id = ANY(%(devices)s)"
     " ORDER BY time"
 )
@@ -58,6 +59,7 @@ def batch_from_rows(rows: Sequence[StoredRow]) -> ReadingBatch:
         value=np.array([r[4] for r in rows], dtype=np.float64),
         flag=np.array([r[5] for r in rows], dtype=np.uint8),
         basis=np.array([BASIS_INDEX[r[3]] for r in rows], dtype=np.int8),
+        received_s=np.array([r[6] for r in rows], dtype=np.float64),
     )
 
 

@@ -350,7 +350,8 @@ class Engine:
         series = series[order]
         time_s, value = batch.time_s[known][order], batch.value[known][order]
         flag, basis = batch.flag[known][order], batch.basis[known][order]
-        self._note_alive(slots[known], now_s)
+        seen_s = None if batch.received_s is None else np.minimum(batch.received_s[known], now_s)
+        self._note_alive(slots[known], now_s, seen_s)
         self._accumulate(series, time_s, value, flag, basis)
         # Minute values (HJ 212 CN 2051) feed the instantaneous rules too, so a logger that uploads
         # only minute data is still watched; hourly and daily uploads are the device's own averages.
@@ -365,8 +366,12 @@ class Engine:
             self._code_cache[codes] = found
         return found
 
-    def _note_alive(self, slots: npt.NDArray[np.int64], now_s: float) -> None:
-        self._last_seen[slots] = np.maximum(self._last_seen[slots], now_s)
+    def _note_alive(self, slots: npt.NDArray[np.int64], now_s: float, seen_s: FloatArray | None = None) -> None:
+        if seen_s is None:
+            self._last_seen[slots] = np.maximum(self._last_seen[slots], now_s)
+        else:  # readings received earlier (a catch-up): alive then, and a silent alert clears only if still recent
+            np.maximum.at(self._last_seen, slots, seen_s)
+            slots = slots[now_s - self._last_seen[slots] <= self._silence_s[slots]]
         for slot in np.unique(slots[self._silent_active[slots]]).tolist():
             key = AlertKey(self._layout.device_ids[slot], WHOLE_DEVICE, "silent")
             self._observe(key, Observation(now_s, 0, 0, None))

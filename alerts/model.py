@@ -128,6 +128,9 @@ class ReadingBatch:
     value: npt.NDArray[np.float64]
     flag: npt.NDArray[np.uint8]
     basis: npt.NDArray[np.int8]
+    # When ingest received each row (epoch seconds): set by the catch-up from the database, whose readings may
+    # be minutes old, so they do not make a device that fell silent since look alive now. None: live, now.
+    received_s: npt.NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return int(self.time_s.shape[0])
