@@ -40,11 +40,15 @@ _SELECT = (
 )
 
 
-def catch_up_since(saved_at: datetime | None, now: datetime, margin_seconds: float) -> datetime:
+def catch_up_since(
+    saved_at: datetime | None, now: datetime, margin_seconds: float, *, floor: datetime | None = None,
+) -> datetime:
     """Where a catch-up starts: `margin_seconds` before the last saved snapshot (before `now` when none is
-    saved yet, or when the saved time is ahead of this clock)."""
+    saved yet, or when the saved time is ahead of this clock); never after `floor`, the start of a catch-up
+    that did not finish (its chunks, in time order, saved snapshots, which moved the snapshot's time on)."""
     mark = now if saved_at is None or saved_at > now else saved_at
-    return mark - timedelta(seconds=margin_seconds)
+    since = mark - timedelta(seconds=margin_seconds)
+    return since if floor is None else min(since, floor)
 
 
 def batch_from_rows(rows: Sequence[StoredRow]) -> ReadingBatch:

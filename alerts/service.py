@@ -93,6 +93,8 @@ class AlertService:
         self._stop = threading.Event()
         self._plan_now = threading.Event()
         self._bus_back = threading.Event()  # the bus (re)connected: the engine catches up from the database
+        # Where an unfinished catch-up started: its chunks save snapshots, so the next one must not start later.
+        self._catch_up_floor: datetime | None = None
         self.ready = threading.Event()
         self.active = threading.Event()  # this process holds the shard lock
         self.shard = settings.alerts_shard
@@ -246,7 +248,8 @@ class AlertService:
         self._bus_back.clear()
         devices = self.processor.device_ids()  # rebuilds the engine from its snapshot when needed
         since = catch_up_since(self.processor.saved_at, datetime.now(UTC),
-                               MARGIN_SECONDS + self._settings.alerts_max_lag_seconds)
+                               MARGIN_SECONDS + self._settings.alerts_max_lag_seconds, floor=self._catch_up_floor)
+        self._catch_up_floor = since
         started, readings, chunks = time.monotonic(), 0, 0
         for stored in stored_batches(self._settings.require_database_url(), since, devices):
             batch, _ = sanitize_batch(stored)
@@ -255,7 +258,7 @@ class AlertService:
             self._after_checkpoint(force=True)
             readings, chunks = readings + len(stored), chunks + 1
         self._after_checkpoint(force=True)
-        self.processor.catch_up_pending = False
+        self.processor.catch_up_pending, self._catch_up_floor = False, None
         log.info("alert engine caught up from the database: %d readings received since %s in %d chunks (%.0f ms)",
                  readings, since.isoformat(), chunks, (time.monotonic() - started) * 1000)
 

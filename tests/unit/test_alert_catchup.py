@@ -20,20 +20,25 @@ NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
-    ("saved_at", "margin_seconds", "expected"),
+    ("saved_at", "margin_seconds", "floor", "expected"),
     [
-        pytest.param(None, 300.0, NOW - timedelta(seconds=300), id="no-snapshot-yet-the-margin-before-now"),
-        pytest.param(NOW - timedelta(hours=2), 300.0, NOW - timedelta(hours=2, seconds=300),
+        pytest.param(None, 300.0, None, NOW - timedelta(seconds=300), id="no-snapshot-yet-the-margin-before-now"),
+        pytest.param(NOW - timedelta(hours=2), 300.0, None, NOW - timedelta(hours=2, seconds=300),
                      id="engine-down-two-hours-everything-since-its-snapshot"),
-        pytest.param(NOW - timedelta(seconds=5), 330.0, NOW - timedelta(seconds=335), id="recent-snapshot-less-margin"),
-        pytest.param(NOW + timedelta(minutes=10), 300.0, NOW - timedelta(seconds=300),
+        pytest.param(NOW - timedelta(seconds=5), 330.0, None, NOW - timedelta(seconds=335),
+                     id="recent-snapshot-less-margin"),
+        pytest.param(NOW + timedelta(minutes=10), 300.0, None, NOW - timedelta(seconds=300),
                      id="snapshot-from-a-clock-ahead-counts-from-now"),
+        pytest.param(NOW - timedelta(seconds=5), 300.0, NOW - timedelta(hours=2), NOW - timedelta(hours=2),
+                     id="unfinished-catch-up-resumes-from-its-start-though-its-chunks-saved-snapshots"),
+        pytest.param(NOW - timedelta(hours=3), 300.0, NOW - timedelta(hours=2), NOW - timedelta(hours=3, seconds=300),
+                     id="an-older-snapshot-than-the-floor-wins"),
     ],
 )
 def test_catch_up_starts_a_margin_before_the_last_snapshot(
-    saved_at: datetime | None, margin_seconds: float, expected: datetime
+    saved_at: datetime | None, margin_seconds: float, floor: datetime | None, expected: datetime
 ) -> None:
-    assert catch_up_since(saved_at, NOW, margin_seconds) == expected
+    assert catch_up_since(saved_at, NOW, margin_seconds, floor=floor) == expected
 
 
 @pytest.mark.parametrize(
