@@ -209,10 +209,12 @@ class AlertService:
                 self.active.wait(0.5)
                 continue
             try:
-                if self._bus_back.is_set() or self.processor.needs_catch_up:
-                    self._catch_up()
                 if pending is None:
                     pending = self._next_batch(next_tick)
+                # After taking the batch: a batch of a new bus connection was queued after its connect hook ran,
+                # and judged before the catch-up it would move series past the readings the broker lost.
+                if self._bus_back.is_set() or self.processor.needs_catch_up:
+                    self._catch_up()
                 if pending is not None:
                     self._working_since = pending[2]
                     self._evaluate(pending)
