@@ -1,4 +1,5 @@
-"""Fixtures for ingest tests: a registered set of MQTT devices, a running pipeline, a publisher."""
+"""Integration fixtures: ingest (registered MQTT devices, a running pipeline, a publisher) and alerts (the fake
+Twilio server the real client talks to, a database with the alert test registry)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from alerts.fake_twilio import FakeTwilio
 from envmon.stack import mosquitto
 from envmon.stack.launcher import StackState
+from tests.alert_helpers import load_alert_registry
 from tests.ingest_helpers import RunningIngest, load_test_registry, start_ingest
 from tests.mqtt_helpers import ProbeClient, connect
 
@@ -30,3 +33,15 @@ def publisher(stack: StackState) -> Iterator[ProbeClient]:
     client = connect(stack.mqtt_port, mosquitto.SIM_USER, stack.mqtt_users[mosquitto.SIM_USER])
     yield client
     client.close()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    with FakeTwilio() as server:
+        yield server
+
+
+@pytest.fixture
+def alert_db(database_url: str) -> str:
+    load_alert_registry(database_url)
+    return database_url

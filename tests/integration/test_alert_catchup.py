@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from alerts.fake_twilio import FakeTwilio
@@ -11,12 +9,6 @@ from envmon.stack.launcher import StackState
 from tests.alert_helpers import GAS, SAFETY_PHONE, alert_settings, load_alert_registry, query, start_alerts, wait_until
 
 pytestmark = pytest.mark.services
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    with FakeTwilio() as server:
-        yield server
 
 
 def _store_gas(database_url: str, values_ppm: list[float]) -> None:

@@ -104,12 +104,6 @@ class AlertsProcess:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    with FakeTwilio() as server:
-        yield server
-
-
-@pytest.fixture
 def bus_ingest(stack: StackState, database_url: str) -> Iterator[RunningIngest]:
     load_alert_registry(database_url)
     ingest = start_ingest(stack, database_url, client_id="envmon-ingest-faults")

@@ -10,7 +10,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -39,18 +38,6 @@ from tests.alert_helpers import (
 )
 
 pytestmark = pytest.mark.services
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    with FakeTwilio() as server:
-        yield server
-
-
-@pytest.fixture
-def alert_db(database_url: str) -> str:
-    load_alert_registry(database_url)
-    return database_url
 
 
 def healthz(service: AlertService) -> tuple[int, dict[str, Any]]:

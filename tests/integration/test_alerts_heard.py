@@ -4,7 +4,6 @@ checked in the database afterwards."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import numpy as np
@@ -19,12 +18,6 @@ from envmon.stack.launcher import StackState
 from tests.alert_helpers import GAS, SAFETY_PHONE, alert_settings, load_alert_registry, query, start_alerts, wait_until
 
 pytestmark = pytest.mark.services
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    with FakeTwilio() as server:
-        yield server
 
 
 def h2s(device_id: int, start_s: float, values: list[float]) -> ReadingBatch:

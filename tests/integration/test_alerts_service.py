@@ -23,7 +23,6 @@ from tests.alert_helpers import (
     SAFETY_PHONE,
     WATER,
     alert_settings,
-    load_alert_registry,
     query,
     start_alerts,
     wait_until,
@@ -37,18 +36,6 @@ pytestmark = pytest.mark.services
 def reading(device: str, seq: int, values: dict[str, object], when: datetime | None = None) -> bytes:
     t = when or datetime.now(UTC)
     return json.dumps({"device": device, "seq": seq, "time": t.isoformat(), "values": values}).encode()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    with FakeTwilio() as server:
-        yield server
-
-
-@pytest.fixture
-def alert_db(database_url: str) -> str:
-    load_alert_registry(database_url)
-    return database_url
 
 
 @pytest.fixture

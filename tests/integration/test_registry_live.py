@@ -75,18 +75,6 @@ def send(publisher: ProbeClient, device: str, seq: int, values: dict[str, object
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    with FakeTwilio() as server:
-        yield server
-
-
-@pytest.fixture
-def alert_db(database_url: str) -> str:
-    load_alert_registry(database_url)
-    return database_url
-
-
-@pytest.fixture
 def running(
     stack: StackState, alert_db: str, fake: FakeTwilio, request: pytest.FixtureRequest
 ) -> Iterator[tuple[RunningIngest, AlertService]]:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,12 +39,6 @@ sms = TwilioSmsSender(account_sid=sid, auth_token=token, api_base_url=base, from
 policy = RetryPolicy(base_seconds=0.01, max_delay_seconds=0.05, lookup_settle_seconds=0.0)
 OutboxSender(url, sms, AlertMetrics(), status_callback=None, retry=policy).run(threading.Event())
 """
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    with FakeTwilio() as server:
-        yield server
 
 
 def add_sms(url: str, status: str = "pending", request_started: bool = False, started_seconds_ago: float = 60) -> int:

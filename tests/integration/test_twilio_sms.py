@@ -7,7 +7,6 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,12 +37,6 @@ FROM = "+15005550006"
 TO = "+8613998369006"
 CALLBACK = "https://envmon.example.cn/twilio/status"
 FAST = RetryPolicy(base_seconds=0.01, max_delay_seconds=0.05)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    with FakeTwilio() as server:
-        yield server
 
 
 def sender_for(fake: FakeTwilio, read_timeout_seconds: float = 5.0) -> TwilioSmsSender:

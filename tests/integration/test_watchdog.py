@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,12 +63,6 @@ categories = ["device", "safety"]
 repeat_interval_seconds = 600
 steps = [{{ delay_seconds = 0, recipients = ["insp-a"] }}]
 """
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    with FakeTwilio() as server:
-        yield server
 
 
 @pytest.fixture
