@@ -187,6 +187,7 @@ _CODES: dict[str, dict[str, tuple[str, str]]] = {
         "C": ("校准", "calibration"),
         "T": ("超量程", "over range"),
         "B": ("通讯异常", "communication fault"),
+        "P": ("断电", "power failure"),  # HJ/T 212-2005 loggers [S]; any other letter is shown as itself
     },
     "status": {
         "pending": ("待发送", "pending"),
