@@ -60,7 +60,10 @@ class MqttSource:
         if parts.username:
             self._client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self._data_mid = -1
+        self._session_present = False
         self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect
 
     def start(self) -> None:
@@ -109,18 +112,36 @@ class MqttSource:
         if reason.is_failure:
             log.error("broker refused the connection: %s", reason)
             return
-        client.subscribe(self._topic, qos=1)
+        # `connected` waits for the SUBACK (`_on_subscribe`): on a first connection the broker drops what
+        # devices publish before the subscription exists, so "ready" must mean subscribed, not connected.
+        self._session_present = flags.session_present
+        _, mid = client.subscribe(self._topic, qos=1)
+        self._data_mid = -1 if mid is None else mid
         if self._on_status is not None:
             # QoS 0: status messages are retained and idempotent, and their PUBACKs would have to be
             # ordered among the data acks; the silence timer covers a lost one.
             client.subscribe(topics.subscription(topics.STATUS), qos=0)
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reasons: list[ReasonCode],
+        props: Properties | None,
+    ) -> None:
+        if mid != self._data_mid:
+            return  # the status subscription
+        if any(r.is_failure for r in reasons):
+            log.error("broker refused the subscription to %s: %s", self._topic, reasons)
+            return
         self._pipeline.metrics.mqtt_connected.set(1)
         self.connected.set()
         log.info(
             "connected to %s:%d (session present: %s), subscribed to %s",
             self._host,
             self._port,
-            flags.session_present,
+            self._session_present,
             self._topic,
         )
 
