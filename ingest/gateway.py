@@ -5,7 +5,8 @@ the registry (MN registered for transport hj212, PW right); a refusal is answere
 CN=9011 (QnRtn 3 wrong PW, 4 wrong MN, 9 CRC). Data uploads (2011/2051/2061/2031) go into the
 same pipeline as MQTT, with the same guarantee: the CN=9014 reply a logger asked for (Flag A bit)
 is sent only after the readings are committed, so a logger that gets no reply sends again.
-Missing minute/hour data is asked for again with a history request (2051/2061).
+Missing minute/hour/day data is asked for again with a history request (2051/2061/2031) until it is
+stored; the open requests and the latest data times survive a restart (ingest/history.py).
 Wrong passwords and unknown MNs are answered a few times only: then the connection is closed and the
 remote address backs off (ingest/hj212_guard.py), logged once per block window.
 """
@@ -21,7 +22,7 @@ from typing import cast
 
 from envmon.catalogue import load_catalogue
 from ingest.directory import DeviceInfo
-from ingest.history import HISTORY_CN, HistoryTracker
+from ingest.history import HistoryMonitor, HistoryStore
 from ingest.hj212 import (
     BytesSkipped,
     FrameReader,
@@ -76,14 +77,16 @@ class Hj212Gateway:
     name = "hj212-gateway"
 
     def __init__(
-        self, pipeline: Pipeline, host: str = "127.0.0.1", port: int = 9212, *, auth: AuthPolicy | None = None
+        self, pipeline: Pipeline, host: str = "127.0.0.1", port: int = 9212, *, auth: AuthPolicy | None = None,
+        history: HistoryMonitor | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._guard = AuthGuard(auth or AuthPolicy())
         self._host, self._port = host, port
         self._catalogue = load_catalogue()
         self._splits = SplitAssembler()
-        self._history = HistoryTracker()
+        self._history = history or HistoryMonitor(HistoryStore(pipeline.database_url))
+        pipeline.subscribe(self._history)  # committed minute/hour/day data closes the windows it fills
         self._loop: asyncio.AbstractEventLoop | None = None
         self.port: int | None = None
         self.listening = asyncio.Event()
@@ -91,12 +94,15 @@ class Hj212Gateway:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set."""
         self._loop = asyncio.get_running_loop()
+        # Before the first upload: a gap spanning the restart is then noticed, open ones asked again.
+        await asyncio.to_thread(self._history.restore)
         server = await asyncio.start_server(self._serve, self._host, self._port)
         self.port = int(server.sockets[0].getsockname()[1])
         self.listening.set()
         log.info("HJ 212 gateway listening on %s:%d", self._host, self.port)
         async with server:
             await stop.wait()
+        await asyncio.to_thread(self._history.close)
         log.info("HJ 212 gateway stopped")
 
     def ack(self, tokens: list[object]) -> None:
@@ -203,7 +209,7 @@ class Hj212Gateway:
                        problems=partial if problems else [])
         await self._submit(item)
         if readings:
-            self._request_missing(conn, msg, device, readings[0].basis, readings[0].time)
+            await self._request_missing(conn, msg, device, readings[0].basis, readings[0].time)
 
     async def _refuse_login(
         self, conn: _Connection, msg: Message, rtn: QnRtn, reason: str, detail: str, frame: bytes
@@ -225,14 +231,16 @@ class Hj212Gateway:
         if verdict is not Verdict.ANSWER:
             conn.writer.close()  # the 9011 just written is flushed before the socket closes
 
-    def _request_missing(self, conn: _Connection, msg: Message, device: DeviceInfo, basis: str, when: datetime) -> None:
-        window = self._history.observe(device.mn, basis, when)
-        if window is None:
-            return
-        begin, end = window
-        log.info("asking logger %s for %s data %s .. %s", device.mn, basis, begin.isoformat(), end.isoformat())
-        conn.send(history_request(mn=device.mn, pw=device.hj212_password or "", cn=HISTORY_CN[basis], begin=begin,
-                                  end=end, st=msg.st, qn_time=datetime.now(UTC), version=msg.version))
+    async def _request_missing(self, conn: _Connection, msg: Message, device: DeviceInfo, basis: str,
+                               when: datetime) -> None:
+        for request in self._history.on_upload(device.mn, basis, when):
+            log.info("asking logger %s for %s data %s .. %s (attempt %d)", device.mn, basis, request.begin.isoformat(),
+                     request.end.isoformat(), request.attempt)
+            conn.send(history_request(mn=device.mn, pw=device.hj212_password or "", cn=request.cn,
+                                      begin=request.begin, end=request.end, st=msg.st, qn_time=datetime.now(UTC),
+                                      version=msg.version))
+        if self._history.pending:
+            await asyncio.to_thread(self._history.flush)
 
     async def _quarantine(self, conn: _Connection, mn: str | None, reason: str, detail: str, raw: bytes) -> None:
         entry = QuarantineEntry(self.transport, conn.peer, mn, reason, detail, raw)

@@ -145,6 +145,11 @@ class Pipeline:
         self._subscribers.append(subscriber)
 
     @property
+    def database_url(self) -> str:
+        """The database this pipeline writes to (the HJ 212 gateway keeps its history windows there)."""
+        return self._url
+
+    @property
     def directory(self) -> DeviceDirectory:
         return self._directory
 
