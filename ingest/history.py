@@ -220,7 +220,12 @@ _OPEN = """
 SELECT d.mn, d.id, h.basis, h.begin_time, h.end_time, h.attempts FROM hj212_history_requests h
 JOIN devices d ON d.id = h.device_id WHERE h.closed_at IS NULL ORDER BY d.mn, h.begin_time
 """
-_PRESENT = "SELECT DISTINCT time FROM readings WHERE device_id = %s AND basis = %s AND time BETWEEN %s AND %s"
+# Per registered pollutant, so each probe is a range of the readings key (device, pollutant, basis, time).
+_PRESENT = """
+SELECT DISTINCT r.time FROM devices d CROSS JOIN unnest(d.pollutants) AS p(code)
+JOIN readings r ON r.device_id = d.id AND r.pollutant = p.code AND r.basis = %s AND r.time BETWEEN %s AND %s
+WHERE d.id = %s
+"""
 _OPENED = """
 INSERT INTO hj212_history_requests (device_id, basis, begin_time, end_time, opened_at)
 SELECT id, %(basis)s, %(begin)s, %(end)s, %(at)s FROM devices WHERE mn = %(mn)s
@@ -240,7 +245,7 @@ def load_history(conn: psycopg.Connection) -> tuple[dict[tuple[str, str], dateti
     windows: dict[tuple[str, str], list[OpenWindow]] = {}
     for mn, device_id, basis, begin, end, attempts in conn.execute(_OPEN).fetchall():
         step = STEPS[basis]
-        present = {row[0] for row in conn.execute(_PRESENT, [device_id, basis, begin, end])}
+        present = {row[0] for row in conn.execute(_PRESENT, [basis, begin, end, device_id])}
         expected = {begin + i * step for i in range((end - begin) // step + 1)}
         windows.setdefault((str(mn), str(basis)), []).append(
             OpenWindow(str(mn), str(basis), begin, end, int(attempts), frozenset(expected - present)))
