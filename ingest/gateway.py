@@ -207,9 +207,11 @@ class Hj212Gateway:
         reply = data_reply(msg) if msg.wants_reply else None
         item = Inbound(self, (conn, reply), conn.peer, msg.mn, frame, now, rows=rows,
                        problems=partial if problems else [])
-        await self._submit(item)
         if readings:
+            # Before the rows are queued: a window is recorded before the data time that opens it can be
+            # stored, so a crash in between cannot leave a stored latest time with the gap forgotten.
             await self._request_missing(conn, msg, device, readings[0].basis, readings[0].time)
+        await self._submit(item)
 
     async def _refuse_login(
         self, conn: _Connection, msg: Message, rtn: QnRtn, reason: str, detail: str, frame: bytes

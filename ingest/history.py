@@ -308,11 +308,12 @@ class HistoryMonitor:
         self._lock = threading.Lock()  # the tracker and the pending changes
         self._save_lock = threading.Lock()  # one write at a time, in order; never held by on_upload
         self._pending: list[WindowChange] = []
+        self._saving = False
 
     @property
     def pending(self) -> bool:
-        """True when changes wait to be written."""
-        return bool(self._pending) and self._store is not None
+        """True when changes wait to be written or are being written (`flush` then waits for that write)."""
+        return (bool(self._pending) or self._saving) and self._store is not None
 
     def _record(self, changes: list[WindowChange]) -> None:
         # Called under _lock. Without a store nothing is written, so nothing is kept either.
@@ -373,6 +374,7 @@ class HistoryMonitor:
         with self._save_lock:
             with self._lock:
                 changes, self._pending = self._pending, []
+                self._saving = bool(changes)
             if not changes or self._store is None:
                 return
             try:
@@ -382,6 +384,9 @@ class HistoryMonitor:
                 with self._lock:
                     self._pending = changes + self._pending
                 return
+            finally:
+                with self._lock:
+                    self._saving = False
         for c in changes:
             if c.kind != "requested":
                 log.info("HJ 212 history window of %s %s %s..%s %s", c.device, c.basis, c.begin.isoformat(),
