@@ -235,6 +235,8 @@ class Hj212Gateway:
 
     async def _request_missing(self, conn: _Connection, msg: Message, device: DeviceInfo, basis: str,
                                when: datetime) -> None:
+        if self._history.needs_restore():  # the database was away when the gateway started
+            await asyncio.to_thread(self._history.restore)
         for request in self._history.on_upload(device.mn, basis, when):
             log.info("asking logger %s for %s data %s .. %s (attempt %d)", device.mn, basis, request.begin.isoformat(),
                      request.end.isoformat(), request.attempt)

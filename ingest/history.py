@@ -41,6 +41,9 @@ MAX_BACK = {"minute": timedelta(days=2), "hour": timedelta(days=7), "day": timed
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+# How soon a failed restore (database away at start) is tried again, on an upload.
+RESTORE_RETRY = timedelta(seconds=10)
+
 ChangeKind = Literal["opened", "requested", "filled", "abandoned", "expired"]
 
 
@@ -309,6 +312,8 @@ class HistoryMonitor:
         self._save_lock = threading.Lock()  # one write at a time, in order; never held by on_upload
         self._pending: list[WindowChange] = []
         self._saving = False
+        self._restored = store is None
+        self._next_restore = datetime.min.replace(tzinfo=UTC)
 
     @property
     def pending(self) -> bool:
@@ -320,17 +325,24 @@ class HistoryMonitor:
         if self._store is not None:
             self._pending += changes
 
+    def needs_restore(self) -> bool:
+        """True while the stored state was not read yet and a try is due (the database was away at start)."""
+        return not self._restored and self._clock() >= self._next_restore
+
     def restore(self) -> bool:
-        """Seed the tracker from the store (before the first upload); False when that failed."""
+        """Seed the tracker from the store (before the first upload); False when that failed (tried
+        again `RESTORE_RETRY` later through `needs_restore`: loggers not seen since keep their gaps)."""
         if self._store is None:
             return True
+        now = self._clock()
         try:
             latest, windows = self._store.load()
         except psycopg.Error as exc:
-            log.warning("HJ 212 history tracking starts from scratch (stored state not read): %s", exc)
+            log.warning("HJ 212 history tracking not restored yet (stored state not read): %s", exc)
             self._store.close()
+            self._next_restore = now + RESTORE_RETRY
             return False
-        now = self._clock()
+        self._restored = True
         with self._lock:
             for device, basis in sorted(latest.keys() | windows.keys()):
                 self._record(self.tracker.restore(device, basis, latest.get((device, basis)),
@@ -363,7 +375,10 @@ class HistoryMonitor:
         now = self._clock()
         with self._lock:
             for (device_id, basis), times in stored.items():
-                info = batch.directory.get(batch.directory.mn_of(device_id))
+                try:
+                    info = batch.directory.get(batch.directory.mn_of(device_id))
+                except KeyError:  # removed from the registry since: its windows stay as they are
+                    continue
                 if info is not None and info.transport == "hj212":
                     when = (_EPOCH + timedelta(microseconds=t) for t in times)
                     self._record(self.tracker.filled(info.mn, BASES[basis], when, now))

@@ -9,10 +9,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import psycopg.conninfo
 
 from envmon.registry.load import parse_registry
 from envmon.registry.store import store_registry
 from ingest.gateway import Hj212Gateway
+from ingest.history import HistoryMonitor, HistoryStore
 from ingest.hj212 import Message, decode_message, encode_message, format_cst, format_qn, parse_cp
 from ingest.pipeline import Pipeline, PipelineConfig
 from tests.ingest_helpers import registry_with, wait_for_count
@@ -153,3 +155,24 @@ def test_a_window_open_at_the_restart_is_asked_again_when_the_logger_reconnects(
         stored = conn.execute("SELECT count(*), count(DISTINCT time) FROM readings WHERE basis = 'minute'").fetchone()
     assert row == [(T0 + M, T0 + 3 * M, 2, "filled")]
     assert stored == (10, 5)
+
+
+def test_state_is_restored_on_an_upload_when_the_database_was_away_at_start(database_url: str) -> None:
+    setup_registry(database_url)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO readings (time, device_id, pollutant, basis, value, seq) "
+                     "SELECT t, id, 'w01001', 'minute', 7.0, 0 FROM devices, unnest(%s::timestamptz[]) AS t "
+                     "WHERE mn = %s", [[T0, T0 + M], LOGGER])
+    clock = [datetime.now(UTC)]
+    store = HistoryStore(psycopg.conninfo.make_conninfo(database_url, host="127.0.0.1", port=1))
+    monitor = HistoryMonitor(store, clock=lambda: clock[0])
+    assert not monitor.restore() and not monitor.needs_restore(), "retried later, not on every upload"
+    store._url = database_url  # the database is back
+    clock[0] += timedelta(seconds=10)
+    assert monitor.needs_restore() and monitor.restore() and not monitor.needs_restore()
+    requests = monitor.on_upload(LOGGER, "minute", T0 + 5 * M)
+    assert [(r.cn, r.begin, r.end, r.attempt) for r in requests] == [("2051", T0 + 2 * M, T0 + 4 * M, 1)]
+    monitor.close()
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT begin_time, end_time, attempts, closed_at FROM hj212_history_requests").fetchall()
+    assert rows == [(T0 + 2 * M, T0 + 4 * M, 1, None)]
