@@ -35,7 +35,7 @@ def _time(text: str) -> datetime:
 
 
 def add_sim_parser(sub: Any) -> None:
-    """Add the `sim` sub-command to the sub-parsers of envmon/cli.py."""
+    """Add the `sim` sub-command to the sub-parsers of envmon_app/cli.py."""
     p = sub.add_parser(
         "sim",
         help="simulate plants and devices (scenarios, MQTT and HJ 212), or load the broker",

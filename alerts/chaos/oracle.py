@@ -51,7 +51,7 @@ def export_readings(conn: psycopg.Connection, path: Path) -> int:
 def run_replay(registry: Path, readings: Path, env: dict[str, str]) -> list[dict[str, Any]]:
     """`envmon replay --registry REGISTRY READINGS` as a command; its JSON lines."""
     done = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "envmon", "replay", "--registry", str(registry), str(readings)],
+        [sys.executable, "-m", "envmon_app", "replay", "--registry", str(registry), str(readings)],
         env=env, capture_output=True, text=True, check=True, timeout=600,
     )
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]

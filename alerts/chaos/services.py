@@ -1,6 +1,6 @@
 """The platform's processes under chaos: `envmon ingest` and `envmon alerts` as a supervisor runs them.
 
-Each runs as its own child (`python -m envmon ...`) in its own session, logging to a file in the run's
+Each runs as its own child (`python -m envmon_app ...`) in its own session, logging to a file in the run's
 folder; the driver signals it by pid and starts it again, as systemd's `Restart=always` would.
 """
 
@@ -36,7 +36,7 @@ class Service:
             log.write(f"\n===== start {self.starts + 1} at {time.time():.3f} =====\n".encode())
             log.flush()
             self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "envmon", *self.argv], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "envmon_app", *self.argv], env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
         self.starts += 1

@@ -11,7 +11,7 @@ import pytest
 from alerts import store
 from alerts.lifecycle import AlertRecord
 from alerts.model import AlertKey
-from envmon.cli import main
+from envmon_app.cli import main
 from tests.alert_helpers import load_alert_registry, query
 
 pytestmark = pytest.mark.services

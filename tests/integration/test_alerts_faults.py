@@ -71,7 +71,7 @@ class AlertsProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "envmon", "alerts"], env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "envmon_app", "alerts"], env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert wait_until(self.healthy, timeout=30), "envmon alerts did not become healthy"
 

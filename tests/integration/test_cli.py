@@ -39,7 +39,7 @@ COMMANDS = [
 def envmon(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MQTT_URL", "ENVMON_CONFIG")}
     return subprocess.run(
-        [sys.executable, "-m", "envmon", *args],
+        [sys.executable, "-m", "envmon_app", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -17,9 +17,9 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML comes with schemathesis (dev extras)
 
 from alerts.callbacks import INBOUND_SMS_PATH, STATUS_CALLBACK_PATH
-from envmon.cli import build_parser
 from envmon.errors import ConfigError
 from envmon.settings import Settings, load_settings
+from envmon_app.cli import build_parser
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"

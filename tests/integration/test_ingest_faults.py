@@ -76,7 +76,7 @@ class IngestProcess:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "envmon", "ingest"],
+            [sys.executable, "-m", "envmon_app", "ingest"],
             cwd=ROOT,
             env=self._env,
             stdout=self.log,

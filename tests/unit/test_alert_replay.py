@@ -96,7 +96,7 @@ def test_every_line_is_json_with_the_documented_keys() -> None:
 def test_envmon_replay_prints_json_lines(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
     from pathlib import Path
 
-    from envmon.cli import main
+    from envmon_app.cli import main
 
     folder = Path(str(tmp_path))
     (folder / "registry.toml").write_text(registry(), encoding="utf-8")

@@ -1,4 +1,7 @@
-"""`envmon demo`: the whole platform in one process on the local stack with the example district."""
+"""`envmon demo`: the whole platform in one process on the local stack with the example district.
+
+The composition lives here, above the features: ingest hands its batches straight to the alert service.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,10 @@ import asyncio
 import logging
 from pathlib import Path
 
+from alerts.service import AlertService
+from alerts.watchdog import Watchdog
+from dashboard.service import DashboardService, create_demo_users
+from device_sim.service import SimService
 from envmon.db import connect, redact_url
 from envmon.errors import ConfigError
 from envmon.health import HealthReporter
@@ -16,6 +23,7 @@ from envmon.registry.store import registry_summary, sync_catalogue
 from envmon.runtime import Component, run_components
 from envmon.settings import Settings, load_settings
 from envmon.stack import launcher
+from ingest.service import IngestService
 
 log = logging.getLogger(__name__)
 DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "examples" / "fengxian.toml"
@@ -23,12 +31,6 @@ DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "examples" / "fengxi
 
 def demo_components(settings: Settings, registry_path: Path) -> list[Component]:
     """Every component in one process: the alert engine hears ingest's batches directly (no bus)."""
-    from alerts.service import AlertService
-    from alerts.watchdog import Watchdog
-    from dashboard.service import DashboardService
-    from device_sim.service import SimService
-    from ingest.service import IngestService
-
     settings = settings.model_copy(update={"ingest_publish_batches": False})
     alerts = AlertService(settings)
     return [
@@ -88,8 +90,6 @@ def _prepare(settings: Settings, registry_path: Path) -> list[str]:
     with connect(settings) as conn:
         summary = registry_summary(conn)
     logins = applied.broker_logins
-    from dashboard.service import create_demo_users
-
     users = create_demo_users(settings)
     url = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
     return [

@@ -1,29 +1,17 @@
-"""The `envmon` command line: one entry point, a sub-command per job, each with its own --help."""
+"""The kernel's own commands (`envmon stack|migrate|registry|catalogue`), registered by the top-level CLI."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from envmon import __version__
-from envmon.errors import EnvmonError
-from envmon.logs import setup_logging
-from envmon.settings import Settings, load_settings
+from envmon.settings import Settings
 
+# Every sub-command's handler: the parsed arguments and the loaded settings in, the exit code out.
 Handler = Callable[[argparse.Namespace, Settings], int]
-# `envmon bench NAME ...` runs NAME's module `main(argv)`, which prints one JSON object.
-BENCHMARKS: dict[str, tuple[str, str]] = {
-    "ingest": ("ingest.bench", "readings/s through MQTT into PostgreSQL against the raw COPY ceiling"),
-    "alerts": ("alerts.bench_latency", "publish-to-SMS latency under ingest load, and the engine's evaluation rate"),
-    "report": ("alerts.reports.bench", "alert open to report stored (p50/p95), PDF size"),
-    "sim": ("device_sim.bench", "the simulator's generation rate (readings/s)"),
-    "dashboard": ("dashboard.bench", "dashboard overview p95 (district, 2,000 devices) and a 30-day chart"),
-    "chaos": ("alerts.chaos.bench", "random kills and outages under a scenario, judged by replay (about 10 min)"),
-}
 
 
 def _stack_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -113,43 +101,8 @@ def _catalogue(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.service import run_ingest
-    from ingest.workers import run_workers
-
-    given = (("ingest_client_id", args.client_id), ("ingest_http_port", args.http_port))
-    overrides: dict[str, object] = {k: v for k, v in given if v is not None}
-    if args.shared:
-        overrides["ingest_shared_subscription"] = True
-    if args.hj212:
-        overrides["ingest_hj212"] = True
-    if args.workers:
-        overrides["ingest_workers"] = args.workers
-    if overrides:
-        settings = settings.model_copy(update=overrides)
-    return run_workers(settings) if settings.ingest_workers > 1 else run_ingest(settings)
-
-
-def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from envmon.demo import run_demo
-
-    return run_demo(
-        settings, registry_path=args.registry, keep_stack=args.keep_stack, duration_seconds=args.duration_seconds
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every sub-command."""
-    parser = argparse.ArgumentParser(
-        prog="envmon",
-        description="Real-time environmental and safety monitoring for heavy-metal and chemical plants.",
-        epilog="Settings come from ENVMON_* variables, DATABASE_URL, MQTT_URL, the TOML file in ENVMON_CONFIG "
-        "and the local stack's .envmon/stack.toml. See README.md.",
-    )
-    parser.add_argument("--version", action="version", version=f"envmon {__version__}")
-    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override ENVMON_LOG_LEVEL")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
+def add_kernel_parsers(sub: Any) -> None:
+    """Register stack, migrate, registry and catalogue on the top-level sub-parsers."""
     stack = sub.add_parser(
         "stack",
         help="start, stop or inspect the local PostgreSQL and Mosquitto",
@@ -217,79 +170,3 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cat.add_argument("--presets", action="store_true", help="list the limit presets instead")
     cat.set_defaults(handler=_catalogue)
-
-    from alerts.cli import add_alerts_parsers
-    from alerts.reports.cli import add_report_parser
-    from dashboard.cli import add_dashboard_parser
-    from device_sim.cli import add_sim_parser
-    from ingest.hj212.cli import add_hj212_parser
-
-    add_hj212_parser(sub)
-    add_alerts_parsers(sub)
-    add_report_parser(sub)
-    add_sim_parser(sub)
-    add_dashboard_parser(sub)
-
-    ingest = sub.add_parser(
-        "ingest",
-        help="receive readings over MQTT and store them",
-        description="Subscribe to every device's readings (MQTT v5, QoS 1, persistent session), store them in "
-        "batches and acknowledge each message only after its batch is committed. Bad input is quarantined "
-        "with a reason. Serves /metrics and /healthz (ENVMON_INGEST_HTTP_HOST/PORT).",
-    )
-    ingest.add_argument("--client-id", help="stable MQTT client id (default: ENVMON_INGEST_CLIENT_ID)")
-    ingest.add_argument("--shared", action="store_true", help="join the shared subscription $share/envmon-ingest")
-    ingest.add_argument("--http-port", type=int, help="port of /metrics and /healthz (0: any free port)")
-    ingest.add_argument(
-        "--workers",
-        type=int,
-        help="run N ingest processes on the shared subscription $share/envmon-ingest (ENVMON_INGEST_WORKERS)",
-    )
-    ingest.add_argument("--hj212", action="store_true", help="also run the HJ 212 TCP gateway (ENVMON_HJ212_PORT)")
-    ingest.set_defaults(handler=_ingest)
-
-    bench = sub.add_parser(
-        "bench",
-        help="run a benchmark and print its figures as JSON",
-        description="Benchmarks run on a private stack of their own and print one JSON object. "
-        "`envmon bench ingest --help` lists the ingest benchmark's options.",
-    )
-    bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
-    # Each benchmark owns its options (benchmarks/<name>.py takes the same): main() forwards them.
-    for name, (_, summary) in BENCHMARKS.items():
-        bench_sub.add_parser(name, help=summary, add_help=False)
-
-    demo = sub.add_parser(
-        "demo",
-        help="run the whole platform on the local stack with the example district",
-        description="Start the stack, migrate, load the example district and run every component "
-        "in one process until Ctrl-C.",
-    )
-    demo.add_argument("--registry", type=Path, default=None, help="registry file (default: examples/fengxian.toml)")
-    demo.add_argument("--keep-stack", action="store_true", help="leave PostgreSQL and Mosquitto running at exit")
-    demo.add_argument("--duration-seconds", type=float, default=None, help="stop by itself after this long")
-    demo.set_defaults(handler=_demo)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `envmon` console script."""
-    words = list(sys.argv[1:] if argv is None else argv)
-    if len(words) >= 2 and words[0] == "bench" and words[1] in BENCHMARKS:
-        module = importlib.import_module(BENCHMARKS[words[1]][0])
-        return int(module.main(words[2:]))
-    args = build_parser().parse_args(words)
-    try:
-        overrides = {"environment": "demo"} if args.command == "demo" else {}
-        settings = load_settings(**overrides)
-        setup_logging(args.log_level or settings.log_level)
-        return int(args.handler(args, settings))
-    except EnvmonError as exc:
-        print(f"envmon: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,0 @@
-import sys
-
-from envmon.cli import main
-
-sys.exit(main())

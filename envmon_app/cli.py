@@ -1,0 +1,122 @@
+"""The `envmon` command line: one entry point, a sub-command per job, each with its own --help.
+
+The kernel and each feature register their own sub-commands; this module only puts them in order
+and adds the two that span features: `bench` and `demo`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from alerts.cli import add_alerts_parsers
+from alerts.reports.cli import add_report_parser
+from dashboard.cli import add_dashboard_parser
+from device_sim.cli import add_sim_parser
+from envmon import __version__
+from envmon.commands import add_kernel_parsers
+from envmon.errors import EnvmonError
+from envmon.logs import setup_logging
+from envmon.settings import Settings, load_settings
+from ingest.cli import add_ingest_parser
+from ingest.hj212.cli import add_hj212_parser
+
+# `envmon bench NAME ...` runs `benchmarks.NAME`'s `main(argv)`, which prints one JSON object.
+BENCHMARKS: dict[str, str] = {
+    "ingest": "readings/s through MQTT into PostgreSQL against the raw COPY ceiling",
+    "alerts": "publish-to-SMS latency under ingest load, and the engine's evaluation rate",
+    "report": "alert open to report stored (p50/p95), PDF size",
+    "sim": "the simulator's generation rate (readings/s)",
+    "dashboard": "dashboard overview p95 (district, 2,000 devices) and a 30-day chart",
+    "chaos": "random kills and outages under a scenario, judged by replay (about 10 min)",
+}
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from envmon_app.demo import run_demo
+
+    return run_demo(
+        settings, registry_path=args.registry, keep_stack=args.keep_stack, duration_seconds=args.duration_seconds
+    )
+
+
+def _add_bench_parser(sub: Any) -> None:
+    bench = sub.add_parser(
+        "bench",
+        help="run a benchmark and print its figures as JSON",
+        description="Benchmarks run on a private stack of their own and print one JSON object. "
+        "`envmon bench ingest --help` lists the ingest benchmark's options.",
+    )
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
+    # Each benchmark owns its options (benchmarks/<name>.py takes the same): main() forwards them.
+    for name, summary in BENCHMARKS.items():
+        bench_sub.add_parser(name, help=summary, add_help=False)
+
+
+def _add_demo_parser(sub: Any) -> None:
+    demo = sub.add_parser(
+        "demo",
+        help="run the whole platform on the local stack with the example district",
+        description="Start the stack, migrate, load the example district and run every component "
+        "in one process until Ctrl-C.",
+    )
+    demo.add_argument("--registry", type=Path, default=None, help="registry file (default: examples/fengxian.toml)")
+    demo.add_argument("--keep-stack", action="store_true", help="leave PostgreSQL and Mosquitto running at exit")
+    demo.add_argument("--duration-seconds", type=float, default=None, help="stop by itself after this long")
+    demo.set_defaults(handler=_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="envmon",
+        description="Real-time environmental and safety monitoring for heavy-metal and chemical plants.",
+        epilog="Settings come from ENVMON_* variables, DATABASE_URL, MQTT_URL, the TOML file in ENVMON_CONFIG "
+        "and the local stack's .envmon/stack.toml. See README.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"envmon {__version__}")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override ENVMON_LOG_LEVEL")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # The order is the order of `envmon --help`.
+    add_kernel_parsers(sub)
+    add_hj212_parser(sub)
+    add_alerts_parsers(sub)
+    add_report_parser(sub)
+    add_sim_parser(sub)
+    add_dashboard_parser(sub)
+    add_ingest_parser(sub)
+    _add_bench_parser(sub)
+    _add_demo_parser(sub)
+    return parser
+
+
+def run_bench(name: str, argv: list[str]) -> int:
+    """Run `benchmarks.NAME`'s main with the benchmark's own arguments."""
+    module = importlib.import_module(f"benchmarks.{name}")
+    return int(module.main(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `envmon` console script."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if len(words) >= 2 and words[0] == "bench" and words[1] in BENCHMARKS:
+        return run_bench(words[1], words[2:])
+    args = build_parser().parse_args(words)
+    try:
+        overrides = {"environment": "demo"} if args.command == "demo" else {}
+        settings = load_settings(**overrides)
+        setup_logging(args.log_level or settings.log_level)
+        return int(args.handler(args, settings))
+    except EnvmonError as exc:
+        print(f"envmon: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
