@@ -30,7 +30,7 @@ def worker_argv(settings: Settings, index: int) -> list[str]:
     argv = [
         sys.executable,
         "-m",
-        "envmon",
+        "envmon_app",
         "ingest",
         "--shared",
         "--client-id",

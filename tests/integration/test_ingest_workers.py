@@ -70,7 +70,7 @@ def test_two_workers_share_the_stream(stack: StackState, ingest_db: str, publish
     argv = [
         sys.executable,
         "-m",
-        "envmon",
+        "envmon_app",
         "ingest",
         "--workers",
         "2",
