@@ -1,7 +1,9 @@
-"""What people do to alerts (acknowledge, resolve, close), applied to the database in one transaction each.
+"""The alerts package's interface for people: acknowledge, resolve, close, add a note; and the words they need.
 
-Used by SMS replies, the CLI and the dashboard. The alert row is locked while the lifecycle decides,
-so an engine step touching the same alert waits, and the events record who did what.
+Used by SMS replies, the CLI and the dashboard; nothing outside alerts/ writes alerts any other way.
+Each action is one transaction: the alert row is locked while the lifecycle decides (an engine step
+touching the same alert waits), the events record who did what, and live views are told on commit,
+whoever acted (a reply by SMS updates an open dashboard as a click there does).
 """
 
 from __future__ import annotations
@@ -11,7 +13,25 @@ from datetime import datetime
 import psycopg
 
 from alerts import store
-from alerts.lifecycle import AlertRecord, Disposition, LifecycleError, Outcome, acknowledge, close, resolve
+from alerts.heard import NoticeFact, suppression_reason
+from alerts.lifecycle import (
+    DISPOSITIONS,
+    AlertEvent,
+    AlertRecord,
+    AlertState,
+    Disposition,
+    LifecycleError,
+    Outcome,
+    acknowledge,
+    close,
+    resolve,
+)
+
+# The vocabulary people's tools need, re-exported so they import this module only.
+__all__ = [
+    "DISPOSITIONS", "AlertState", "Disposition", "LifecycleError", "NoticeFact", "suppression_reason",
+    "acknowledge_alert", "resolve_alert", "close_alert", "add_note",
+]
 
 
 def _locked(conn: psycopg.Connection, alert_id: int) -> AlertRecord:
@@ -26,6 +46,7 @@ def _save(conn: psycopg.Connection, outcome: Outcome) -> AlertRecord:
     assert record is not None and record.id is not None
     store.update_alert(conn, record)
     store.insert_events(conn, record.id, outcome.events)
+    store.notify_changes(conn, [record.id])
     return record
 
 
@@ -49,3 +70,16 @@ def close_alert(conn: psycopg.Connection, alert_id: int, *, actor: str, reason: 
     """Close the file on an alert."""
     with conn.transaction():
         return _save(conn, close(_locked(conn, alert_id), actor=actor, reason=reason, now=now))
+
+
+def add_note(conn: psycopg.Connection, alert_id: int, *, actor: str, note: str, now: datetime) -> AlertRecord:
+    """A note on the alert's timeline; its state does not change."""
+    if not note.strip():
+        raise LifecycleError("empty note")
+    with conn.transaction():
+        record = _locked(conn, alert_id)
+        assert record.id is not None
+        event = AlertEvent(now, record.state, record.state, actor, "note", {"note": note})
+        store.insert_events(conn, record.id, (event,))
+        store.notify_changes(conn, [record.id])
+        return record

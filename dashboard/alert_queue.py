@@ -1,21 +1,20 @@
 """The alert queue and alert detail, scoped to the user's plants, and people's actions on alerts.
 
-Actions go through alerts.people (the lifecycle decides, in one transaction); a note without an
-acknowledgement is an alert event of its own. Every action tells live views through envmon_events.
+Actions go through alerts.people, the alerts package's interface for people (the lifecycle decides, in
+one transaction, and live views are told through envmon_events); the dashboard never writes alert rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from alerts import people, store
-from alerts.heard import NoticeFact, suppression_reason
-from alerts.lifecycle import DISPOSITIONS, AlertEvent, AlertState, LifecycleError
+from alerts import people
+from alerts.people import DISPOSITIONS, LifecycleError, NoticeFact, suppression_reason
 from dashboard.access import User, can, scope_clause
 
 STATES = ("open", "escalated", "acknowledged", "resolved", "closed")
@@ -127,11 +126,6 @@ def mask_phone(phone: str) -> str:
     return phone[:head] + "*" * (len(phone) - head - tail) + phone[-tail:]
 
 
-def _announce(conn: psycopg.Connection, alert_id: int) -> None:
-    with conn.transaction():
-        store.notify_changes(conn, [alert_id])
-
-
 def _require(conn: psycopg.Connection, user: User, alert_id: int) -> dict[str, Any]:
     if not can(user.role, "alert.act"):
         raise ActionForbidden("role may not act on alerts")
@@ -155,7 +149,6 @@ def acknowledge(
                                  note=note or None, now=now)
     except LifecycleError as exc:
         raise ActionConflict(str(exc)) from exc
-    _announce(conn, alert_id)
 
 
 def resolve(conn: psycopg.Connection, user: User, alert_id: int, *, reason: str, now: datetime) -> None:
@@ -165,15 +158,12 @@ def resolve(conn: psycopg.Connection, user: User, alert_id: int, *, reason: str,
         people.resolve_alert(conn, alert_id, actor=user.username, reason=reason or "resolved_by_hand", now=now)
     except LifecycleError as exc:
         raise ActionConflict(str(exc)) from exc
-    _announce(conn, alert_id)
 
 
 def add_note(conn: psycopg.Connection, user: User, alert_id: int, *, note: str, now: datetime) -> None:
     """A note on the alert's timeline (its state does not change)."""
-    row = _require(conn, user, alert_id)
-    if not note.strip():
-        raise ActionConflict("empty note")
-    state = cast(AlertState, row["state"])
-    with conn.transaction():
-        store.insert_events(conn, alert_id, (AlertEvent(now, state, state, user.username, "note", {"note": note}),))
-    _announce(conn, alert_id)
+    _require(conn, user, alert_id)
+    try:
+        people.add_note(conn, alert_id, actor=user.username, note=note, now=now)
+    except LifecycleError as exc:
+        raise ActionConflict(str(exc)) from exc

@@ -12,7 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from alerts.lifecycle import Disposition
+from alerts.people import Disposition
 from dashboard import alert_queue
 from dashboard.deps import (
     BadRequest,

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from alerts.lifecycle import DISPOSITIONS
+from alerts.people import DISPOSITIONS
 from alerts.reports.store import latest_report
 from dashboard import alert_queue
 from dashboard.access import can
