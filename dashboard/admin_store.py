@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -15,8 +14,8 @@ from psycopg.rows import dict_row
 from dashboard.audit import write_audit
 from envmon.registry.bounds import BoundsError, check_fields
 from envmon.registry.model import PointKind
+from envmon.registry.service import issue_device_password
 from envmon.settings import Settings
-from envmon.stack import launcher, mosquitto
 
 PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 MN = re.compile(r"^[0-9A-Za-z]{6,24}$")
@@ -168,14 +167,4 @@ def add_device(conn: psycopg.Connection, settings: Settings, d: NewDevice, *, ac
         )
         detail = {"site": d.site_code, "kind": d.kind, "pollutants": list(d.pollutants)}
         write_audit(conn, actor=actor, action="create", entity="device", key=d.mn, detail=detail, now=now)
-    return _issue_password(conn, settings, d.mn)
-
-
-def _issue_password(conn: psycopg.Connection, settings: Settings, mn: str) -> str:
-    """On the local stack: its derived login, written into its broker; elsewhere a random one to install there."""
-    state = launcher.read_state(settings.state_dir)
-    if state is None or settings.mqtt_url != state.to_toml()["mqtt_url"]:
-        return secrets.token_urlsafe(24)
-    devices = [r[0] for r in conn.execute("SELECT mn FROM devices WHERE transport = 'mqtt' AND active ORDER BY mn")]
-    launcher.set_device_credentials(state, devices)
-    return mosquitto.device_secret(state.secret_key, mn)
+    return issue_device_password(conn, settings, d.mn)
