@@ -150,10 +150,7 @@ class Webhooks:
 
     def report(self, path: str) -> Response:
         """The report behind a signed link in the link's language (with its PDF and other-language links)."""
-        from alerts.reports.errors import LinkError
-        from alerts.reports.links import check_report_link, link_locale, sibling_link
-        from alerts.reports.render_html import with_link_bar
-        from alerts.reports.store import latest_report
+        from alerts.reports.view import LinkError, open_report_link
 
         parts = urlsplit(path)
         token = parts.path.removeprefix("/r/")
@@ -161,16 +158,13 @@ class Webhooks:
         secret = self._settings.require_secret()
         with self._connect() as conn:
             try:
-                link = check_report_link(conn, secret, token, now=datetime.now(UTC))
+                linked = open_report_link(conn, secret, token, lang=next(iter(query.get("lang", [])), None),
+                                          now=datetime.now(UTC))
             except LinkError as exc:
                 return 403, "text/plain; charset=utf-8", f"{exc}\n".encode()
-            locale = link_locale(link, next(iter(query.get("lang", [])), None))
-            report = latest_report(conn, link.alert_id, locale=locale)
+        report = linked.report
         if report is None or report.html is None:
             return 404, "text/plain; charset=utf-8", b"the report is being prepared; try again in a moment\n"
         if (query.get("format") or [""])[0] == "pdf" and report.pdf is not None:
             return 200, "application/pdf", report.pdf
-        other = sibling_link(secret, link, "en" if locale == "zh-CN" else "zh-CN")
-        pdf = f"/r/{token}?format=pdf" if report.pdf is not None else None
-        html = with_link_bar(report.html, locale=locale, pdf_href=pdf, other_href=f"/r/{other}")
-        return 200, "text/html; charset=utf-8", html.encode()
+        return 200, "text/html; charset=utf-8", report.html.encode()

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from alerts.people import DISPOSITIONS
-from alerts.reports.store import latest_report
+from alerts.reports.view import latest_report
 from dashboard import alert_queue
 from dashboard.access import can
 from dashboard.deps import BadRequest, Conn, CsrfSessionDep, Forbidden, FormDep, NotFound, SessionDep, utc_now

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from alerts.reports.errors import LinkExpired, LinkInvalid, LinkRevoked
-from alerts.reports.links import check_report_link, link_locale, sibling_link
-from alerts.reports.render_html import with_link_bar
-from alerts.reports.store import StoredReport, latest_report
+from alerts.reports.view import LinkExpired, LinkInvalid, LinkRevoked, StoredReport, open_report_link
 from dashboard.deps import Conn, app_state, utc_now
 from dashboard.i18n import pick_locale
 from dashboard.render import page, security_headers
@@ -48,20 +44,13 @@ def report_link(
     secret = state.settings.require_secret()
     locale = pick_locale(lang, state.settings.locale)
     try:
-        link = check_report_link(conn, secret, token, now=utc_now())
+        linked = open_report_link(conn, secret, token, lang=lang, now=utc_now())
     except LinkExpired:
         return _refusal(request, "link_expired", locale, 410)
     except LinkRevoked:
         return _refusal(request, "link_revoked", locale, 410)
     except LinkInvalid:
         return _refusal(request, "link_invalid", locale, 404)
-    locale = link_locale(link, lang)
-    report = latest_report(conn, link.alert_id, locale=locale)
-    if report is None:
-        return _refusal(request, "no_report", locale, 404)
-    if format == "pdf":
-        return report_response(report, format)
-    other = sibling_link(secret, link, "en" if locale == "zh-CN" else "zh-CN")
-    pdf = f"/r/{token}?format=pdf" if report.pdf is not None else None
-    html = with_link_bar(report.html or "", locale=locale, pdf_href=pdf, other_href=f"/r/{other}")
-    return report_response(replace(report, html=html), format)
+    if linked.report is None:
+        return _refusal(request, "no_report", linked.locale, 404)
+    return report_response(linked.report, format)
