@@ -36,6 +36,12 @@ ALLOWED_ACROSS: tuple[tuple[str, str], ...] = (
     ("dashboard", "alerts.reports.view"),
 )
 
+# The local dev stack (PostgreSQL and Mosquitto started by `envmon stack up`) is for the CLI, the demo, the
+# simulator, benchmarks and tests: the services run against production servers and never reach for it
+# (device logins go through envmon.registry.service, which knows whether the broker is the local one).
+STACK = "envmon.stack"
+STACK_FREE = ("ingest", "alerts", "dashboard")
+
 # Arrows that exist on main while other branches of issue 17 remove them. The lead empties this list
 # after merging those branches; an entry that no longer matches anything fails the test, so it cannot rot.
 TRANSITIONAL: tuple[tuple[str, str], ...] = (
@@ -43,6 +49,10 @@ TRANSITIONAL: tuple[tuple[str, str], ...] = (
     ("alerts.service", "ingest.pipeline"),  # r17-wire: one reading type, defined below both
     ("alerts.bench_latency", "ingest"),  # r17-alerts: bench code moves to benchmarks/
     ("alerts.chaos", "device_sim"),  # r17-alerts: the chaos bench moves to benchmarks/
+    ("alerts.chaos", STACK),  # r17-alerts, the same move
+    ("alerts.bench_latency", STACK),  # r17-alerts, the same move
+    ("alerts.reports.bench", STACK),  # r17-alerts, the same move
+    ("ingest.bench", STACK),  # r17-wire: ingest's bench moves to benchmarks/
 )
 # Cycles another branch is removing (same rule: stale entries fail). None on main today.
 TRANSITIONAL_CYCLES: tuple[frozenset[str], ...] = ()
@@ -127,6 +137,8 @@ def layer_violation(arrow: Arrow) -> str | None:
         return f"{arrow.where}: {arrow.source} imports {arrow.target}, a higher layer"
     if home != away and home in FEATURES and away in FEATURES and _allowed_by(arrow, ALLOWED_ACROSS) is None:
         return f"{arrow.where}: feature {home} imports {arrow.target} (not an allowed arrow between features)"
+    if home in STACK_FREE and _matches(arrow.target, STACK):
+        return f"{arrow.where}: service {arrow.source} imports the dev-stack launcher {arrow.target}"
     return None
 
 
@@ -206,6 +218,9 @@ def _arrow(source: str, target: str) -> Arrow:
         pytest.param(_arrow("dashboard.alert_queue", "alerts.store"), True, id="dashboard-into-alerts-store"),
         pytest.param(_arrow("dashboard.pages", "alerts.lifecycle"), True, id="dashboard-past-the-people-interface"),
         pytest.param(_arrow("ingest.pipeline", "alerts.service"), True, id="ingest-into-alerts"),
+        pytest.param(_arrow("dashboard.admin_store", "envmon.stack.launcher"), True, id="service-to-the-dev-stack"),
+        pytest.param(_arrow("device_sim.load", "envmon.stack.launcher"), False, id="simulator-uses-the-dev-stack"),
+        pytest.param(_arrow("dashboard.admin_store", "envmon.registry.service"), False, id="logins-via-registry"),
         pytest.param(_arrow("dashboard.alert_queue", "alerts.people"), False, id="dashboard-through-people"),
         pytest.param(_arrow("dashboard.report_view", "alerts.reports.view"), False, id="dashboard-reads-reports"),
         pytest.param(_arrow("dashboard.report_view", "alerts.reports.store"), True, id="dashboard-past-the-report-view"),
