@@ -255,7 +255,7 @@ def test_cycle_finder_table(
     assert (package_cycles(arrows), module_cycles(arrows)) == (packages, modules)
 
 
-def test_parser_reads_lazy_relative_and_dynamic_imports(tmp_path: Path) -> None:
+def test_parser_reads_lazy_relative_and_dynamic_imports() -> None:
     path = ROOT / "envmon" / "settings.py"  # a real kernel module, so relative imports resolve
     tree = ast.parse(
         "def f():\n    from alerts import people\n    import ingest.service\n"
