@@ -15,10 +15,10 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
-import psycopg
 
 from alerts.model import ReadingBatch
 from envmon.columns import BASIS_INDEX
+from envmon.db import connect_url
 
 # Rows per evaluated chunk: bounded memory, and the engine thread checkpoints between chunks.
 CHUNK_ROWS = 50_000
@@ -78,7 +78,7 @@ def stored_batches(
         return
     oldest = since - timedelta(days=LATE_READING_DAYS)
     # Not autocommit: a named cursor lives in the connection's transaction.
-    with psycopg.connect(database_url, application_name="envmon-alerts-catch-up", connect_timeout=5) as conn, \
+    with connect_url(database_url, application="envmon-alerts-catch-up") as conn, \
             conn.cursor(name="alerts_catch_up") as cur:
         cur.itersize = chunk_rows
         cur.execute(_SELECT, {"since": since, "oldest": oldest, "devices": list(device_ids)})

@@ -14,6 +14,8 @@ import threading
 
 import psycopg
 
+from envmon.db import connect_url
+
 log = logging.getLogger(__name__)
 LOCK_NAMESPACE = 0x414C5254  # "ALRT": first key of the two-key advisory lock; second: hashtext(shard)
 
@@ -29,8 +31,7 @@ class ShardLock:
     def try_acquire(self) -> bool:
         """Take the lock if nobody holds it; False (and no connection kept) otherwise."""
         try:
-            conn = psycopg.connect(self._url, application_name=f"envmon-alerts-lock-{self.shard}", autocommit=True,
-                                   connect_timeout=5)
+            conn = connect_url(self._url, application=f"envmon-alerts-lock-{self.shard}", autocommit=True)
         except psycopg.Error as exc:
             log.warning("shard lock: database unavailable: %s", exc)
             return False

@@ -31,6 +31,7 @@ from alerts.platform_store import open_fault
 from alerts.policy import Policy
 from alerts.registry import EngineRegistry, load_engine_registry
 from alerts.render import render_group_sms
+from envmon.db import connect_url
 from envmon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,7 @@ class AlertProcessor:
         """(Re)connect and rebuild the engine from the registry and its last snapshot."""
         self.close()
         # Autocommit: every step opens its own transaction block, so nothing is left half open.
-        conn = psycopg.connect(self._settings.require_database_url(), application_name="envmon-alerts",
-                               connect_timeout=5, autocommit=True)
+        conn = connect_url(self._settings.require_database_url(), application="envmon-alerts", autocommit=True)
         self._conn = conn
         self._reload.clear()  # before reading: a change committed after this read is announced again
         self.registry = shard_registry(load_engine_registry(conn), self._shard)

@@ -36,6 +36,7 @@ import psycopg
 
 from alerts import store
 from alerts.reports.store import due_compliance_reports, generate_compliance_report, generate_report
+from envmon.db import connect_url
 from envmon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,7 @@ def _child_start(parent_pid: int) -> None:
 def _child_connection(database_url: str) -> psycopg.Connection:
     global _child_conn
     if _child_conn is None or _child_conn.closed:
-        _child_conn = psycopg.connect(database_url, application_name="envmon-reports", autocommit=True,
-                                      connect_timeout=5)
+        _child_conn = connect_url(database_url, application="envmon-reports", autocommit=True)
     return _child_conn
 
 
@@ -179,8 +179,8 @@ class ReportWorker:
                 alert_id = None
             try:
                 if conn is None or conn.closed:
-                    conn = psycopg.connect(self._settings.require_database_url(), application_name="envmon-reports",
-                                           autocommit=True, connect_timeout=5)
+                    conn = connect_url(self._settings.require_database_url(), application="envmon-reports",
+                                       autocommit=True)
                 if alert_id is None:
                     self._compliance_step(conn)
                     continue

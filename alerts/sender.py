@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -46,6 +45,7 @@ from alerts.sms import (
     resend_decision,
     retry_delay_seconds,
 )
+from envmon.db import Reconnecting
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
@@ -58,7 +58,7 @@ class OutboxSender:
         self, database_url: str, sender: SmsSender, metrics: AlertMetrics, *, status_callback: str | None,
         on_failed: Callable[[], None] = lambda: None, retry: RetryPolicy | None = None, source: str = "alerts",
     ) -> None:
-        self._url = database_url
+        self._db = Reconnecting(database_url, application="envmon-sms", autocommit=True)
         self._sender = sender
         self._metrics = metrics
         self._status_callback = status_callback
@@ -67,8 +67,11 @@ class OutboxSender:
         self._source = source  # which outbox rows this sender takes ('alerts' or 'watchdog')
         self._wake = threading.Event()
         self._handed: queue.SimpleQueue[ClaimedSms] = queue.SimpleQueue()
-        self._conn: psycopg.Connection | None = None
-        self.failing_since: float | None = None  # monotonic time the outbox became unreachable (health)
+
+    @property
+    def failing_since(self) -> float | None:
+        """Monotonic time the outbox became unreachable (health); None while it answers."""
+        return self._db.retrying_since
 
     def wake(self) -> None:
         """New rows are due: look now rather than at the next poll."""
@@ -85,7 +88,7 @@ class OutboxSender:
         first = True
         while not stop.is_set():
             try:
-                conn = self._connection()
+                conn = self._db.connection()
                 if first:
                     with conn.transaction():
                         resent = reset_interrupted(conn, self._source)
@@ -94,24 +97,13 @@ class OutboxSender:
                     first = False
                 while self._send_due(conn) and not stop.is_set():
                     pass
-                self.failing_since = None
+                self._db.succeeded()
             except psycopg.Error as exc:
                 log.warning("outbox unavailable (will retry): %s", exc)
-                self.failing_since = self.failing_since or time.monotonic()
-                self._drop()
+                self._db.failed()
             self._wake.wait(POLL_SECONDS)
             self._wake.clear()
-        self._drop()
-
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._url, application_name="envmon-sms", connect_timeout=5, autocommit=True)
-        return self._conn
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = None
+        self._db.close()
 
     def _send_due(self, conn: psycopg.Connection) -> bool:
         """Send what was handed over, then one round of due rows; True when there may be more."""

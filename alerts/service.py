@@ -18,8 +18,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import psycopg
-
 from alerts.batch import batch_from_columns, describe_row, sanitize_batch, split_batch
 from alerts.bus import BatchBus
 from alerts.callbacks import STATUS_CALLBACK_PATH, public_url
@@ -38,6 +36,7 @@ from alerts.twilio_sms import sms_sender_from_settings
 from alerts.webhooks import Webhooks
 from alerts.wire import batch_from_wire
 from envmon.batchwire import WireBatch
+from envmon.db import DATABASE_AWAY, Backoff
 from envmon.errors import EnvmonError
 from envmon.heartbeat import HeartbeatWriter
 from envmon.registry.watch import RegistryWatcher
@@ -57,9 +56,9 @@ MAX_UNSAVED_ACKS = 10
 SILENT_CHECK_SECONDS = 10.0
 # The engine has not finished a step (batch or tick) for this long: it is stuck.
 STEP_STALE_SECONDS = 30.0
-# Errors that mean the database is away (connection lost, shutting down, refusing, deadlock): retry the step.
-# Every other error, psycopg's data and integrity errors included, comes from the step's content.
-DATABASE_AWAY = (psycopg.OperationalError, psycopg.InterfaceError)
+# The engine waits by the one reconnect policy (envmon.db) while the database is away (DATABASE_AWAY):
+# every other error, psycopg's data and integrity errors included, comes from the step's content.
+DATABASE_BACKOFF = Backoff(first_seconds=0.5, max_seconds=RETRY_MAX_SECONDS)
 # A queued batch: the readings, the bus acknowledgement (None in-process), when it was queued (monotonic).
 Queued = tuple[ReadingBatch, Callable[[], None] | None, float]
 
@@ -109,6 +108,7 @@ class AlertService:
         # Health facts the engine thread keeps (read by /healthz and the heartbeat from other threads).
         self._working_since: float | None = None  # when the batch being evaluated was queued
         self._db_failing_since: float | None = None
+        self._db_failures = 0
         self._silent_alerts = 0
         self._silent_checked = float("-inf")
         self.failure: str | None = None  # why a worker thread died; the process then exits non-zero
@@ -200,7 +200,6 @@ class AlertService:
 
     def _engine_loop(self) -> None:
         next_tick = 0.0
-        delay = 0.5
         pending: Queued | None = None
         while not self._stop.is_set():
             if not self.active.is_set():
@@ -225,14 +224,15 @@ class AlertService:
                     self._tick()
                 self._count_silent()
                 self.ready.set()
-                delay, self._db_failing_since = 0.5, None
+                self._db_failures, self._db_failing_since = 0, None
             except DATABASE_AWAY as exc:
                 self.metrics.database_errors.inc()
+                self._db_failures += 1
                 self._db_failing_since = self._db_failing_since or time.monotonic()
+                delay = DATABASE_BACKOFF.delay_seconds(self._db_failures)
                 log.warning("alert step failed (database): %s; retrying in %.1f s", exc, delay)
                 self.processor.close()  # the engine is rebuilt from the last committed snapshot
                 self._stop.wait(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
             except Exception as exc:  # the engine thread must outlive any one step
                 # Not the database being away: something in the step itself (e.g. state the database refuses).
                 # Retrying the same step would fail the same way: drop it, rebuild from the snapshot, go on.
@@ -240,7 +240,7 @@ class AlertService:
                 log.error("alert step failed: %r; dropped, engine rebuilt from its snapshot", exc, exc_info=True)
                 self.processor.close()
                 pending, self._working_since = None, None
-                self._stop.wait(delay)
+                self._stop.wait(DATABASE_BACKOFF.delay_seconds(self._db_failures))
         self.processor.close()
 
     def _catch_up(self) -> None:

@@ -25,6 +25,7 @@ from alerts.render import render_platform_sms
 from alerts.sender import OutboxSender
 from alerts.sms import SmsSender
 from alerts.twilio_sms import sms_sender_from_settings
+from envmon.db import Backoff, Reconnecting
 from envmon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ class Watchdog:
         self.outbox = OutboxSender(self._url, sender or sms_sender_from_settings(settings), self.metrics,
                                    status_callback=callback, source="watchdog")
         self._started: datetime | None = None
-        self._conn: psycopg.Connection | None = None
+        self._db = Reconnecting(self._url, application="envmon-watchdog", autocommit=True,
+                                backoff=Backoff(first_seconds=1.0, max_seconds=RETRY_MAX_SECONDS))
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.failure: str | None = None
@@ -67,7 +69,7 @@ class Watchdog:
     def check(self, now: datetime) -> Decision:
         """Look once and act: open, update, calm or recover the platform fault (committed with its SMS)."""
         self._started = self._started or now
-        conn = self._connection()
+        conn = self._db.connection()
         with conn.transaction():
             platform_store.lock_watchdog(conn)
             episode = platform_store.open_fault(conn, lock=True)
@@ -117,36 +119,25 @@ class Watchdog:
 
     def _database_now(self) -> datetime:
         """The database's clock: heartbeats are stamped with it, so other hosts' clocks do not matter."""
-        row = self._connection().execute("SELECT now()").fetchone()
+        row = self._db.connection().execute("SELECT now()").fetchone()
         return row[0] if row else datetime.now(UTC)
-
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._url, application_name="envmon-watchdog", connect_timeout=5,
-                                         autocommit=True)
-        return self._conn
 
     # ----- running ------------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        delay = 1.0
         while not self._stop.is_set():
             try:
                 self.check(self._database_now())
-                delay = 1.0
+                self._db.succeeded()
                 self._stop.wait(self._settings.watchdog_interval_seconds)
             except Exception as exc:  # the dead man's switch must outlive any one bad check: log, retry
+                delay = self._db.failed()
                 if isinstance(exc, psycopg.Error):
                     log.warning("watchdog cannot reach the database (will retry in %.0f s): %s", delay, exc)
                 else:
                     log.exception("watchdog check failed (will retry in %.0f s)", delay)
-                if self._conn is not None:
-                    self._conn.close()
-                self._conn = None
                 self._stop.wait(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
-        if self._conn is not None:
-            self._conn.close()
+        self._db.close()
 
     def start(self) -> None:
         """Start checking and sending."""

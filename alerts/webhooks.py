@@ -33,6 +33,7 @@ from alerts.http import FormHandler, PageHandler, Response
 from alerts.lifecycle import LifecycleError
 from alerts.outbox import apply_status, notified_phones
 from alerts.people import acknowledge_alert
+from envmon.db import connect_url
 from envmon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,7 @@ class Webhooks:
         return is_valid_signature(self._token, public_url(self._settings, path), form, signature)
 
     def _connect(self) -> psycopg.Connection:
-        return psycopg.connect(self._settings.require_database_url(), application_name="envmon-webhooks",
-                               connect_timeout=5, autocommit=True)
+        return connect_url(self._settings.require_database_url(), application="envmon-webhooks", autocommit=True)
 
     def _quarantine(self, path: str, form: dict[str, str], fields: list[str]) -> None:
         """Keep a refused post: the raw form as bytes, the reason and the offending field names as text."""

@@ -20,6 +20,7 @@ from dashboard.deps import AppState, BadRequest, Conflict, Forbidden, NotFound, 
 from dashboard.events import EventHub, load_device_sites
 from dashboard.render import page
 from dashboard.sessions import Session
+from envmon import db
 from envmon.settings import Settings
 
 ROUTERS: tuple[APIRouter, ...] = (auth_routes.router, pages.router, api.router, admin_routes.router, report_view.router)
@@ -38,10 +39,7 @@ def static_dir() -> Path:
 
 def open_pool(settings: Settings, *, max_size: int) -> ConnectionPool:
     """Autocommit connections: each action opens its own transaction, reads never hold one."""
-    return ConnectionPool(
-        settings.require_database_url(), min_size=1, max_size=max_size, open=True,
-        kwargs={"autocommit": True, "application_name": "envmon-dashboard", "connect_timeout": 10},
-    )
+    return db.open_pool(settings, max_size=max_size, application="envmon-dashboard", autocommit=True)
 
 
 def create_app(settings: Settings, config: DashboardConfig | None = None, *, pool_size: int = 8) -> FastAPI:

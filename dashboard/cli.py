@@ -7,12 +7,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
-
 from dashboard.access import ROLES
 from dashboard.config import DashboardConfig
 from dashboard.passwords import generate_password
 from dashboard.users import UserError, create_user
+from envmon.db import connect
 from envmon.errors import EnvmonError
 from envmon.settings import Settings
 
@@ -56,7 +55,7 @@ def run_user_add(args: argparse.Namespace, settings: Settings) -> int:
     """Handler of `envmon user add`."""
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else generate_password()
     try:
-        with psycopg.connect(settings.require_database_url(), autocommit=True) as conn:
+        with connect(settings, autocommit=True, application="envmon-user") as conn:
             create_user(conn, username=args.username, role=args.role, password=password, actor="cli",
                         now=datetime.now(UTC), districts=tuple(args.district), site_codes=tuple(args.site),
                         display_name=args.display_name)

@@ -8,7 +8,6 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import psycopg
 import uvicorn
 
 from dashboard.access import ROLES
@@ -16,6 +15,7 @@ from dashboard.app import create_app
 from dashboard.config import DashboardConfig
 from dashboard.passwords import generate_password
 from dashboard.users import create_user
+from envmon.db import connect
 from envmon.ports import listen_socket
 from envmon.settings import Settings
 
@@ -78,7 +78,7 @@ def create_demo_users(settings: Settings, *, districts: tuple[str, ...] = ("feng
     """One user per role for the demo (username, role, password); existing demo users get a new password."""
     made: list[tuple[str, str, str]] = []
     now = datetime.now(UTC)
-    with psycopg.connect(settings.require_database_url(), autocommit=True) as conn:
+    with connect(settings, autocommit=True, application="envmon-dashboard") as conn:
         for username, role in DEMO_USERS:
             password = generate_password()
             conn.execute("DELETE FROM dashboard_sessions WHERE user_id IN (SELECT id FROM users WHERE username = %s)",

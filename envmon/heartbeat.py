@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg.types.json import Jsonb
 
+from envmon.db import Reconnecting, connect_url
+
 log = logging.getLogger(__name__)
 BEAT_SECONDS = 5.0
 Health = Callable[[], tuple[bool, dict[str, object]]]
@@ -81,7 +83,7 @@ class HeartbeatWriter:
         if not forget:
             return
         try:
-            with psycopg.connect(self._url, connect_timeout=5, autocommit=True) as conn:
+            with connect_url(self._url, autocommit=True, application=f"envmon-{self.service}-heartbeat") as conn:
                 delete_heartbeat(conn, service=self.service, instance=self.instance)
         except psycopg.Error as exc:
             log.warning("could not remove the %s heartbeat: %s", self.service, exc)
@@ -93,20 +95,17 @@ class HeartbeatWriter:
             log.exception("%s health check failed", self.service)
             return False, {"error": repr(exc)}
 
+    def _beat(self, conn: psycopg.Connection) -> None:
+        ok, detail = self._verdict()
+        write_heartbeat(conn, service=self.service, instance=self.instance, ok=ok, detail=detail,
+                        started=self._started, now=None)
+
     def _run(self) -> None:
-        conn: psycopg.Connection | None = None
+        db = Reconnecting(self._url, application=f"envmon-{self.service}-heartbeat", autocommit=True)
         while not self._stop.is_set():
             try:
-                conn = conn if conn is not None and not conn.closed else psycopg.connect(
-                    self._url, application_name=f"envmon-{self.service}-heartbeat", connect_timeout=5, autocommit=True)
-                ok, detail = self._verdict()
-                write_heartbeat(conn, service=self.service, instance=self.instance, ok=ok, detail=detail,
-                                started=self._started, now=None)
+                db.attempt(self._beat)
             except psycopg.Error as exc:
                 log.warning("%s heartbeat not written (will retry): %s", self.service, exc)
-                if conn is not None:
-                    conn.close()
-                conn = None
             self._stop.wait(self._beat_seconds)
-        if conn is not None:
-            conn.close()
+        db.close()

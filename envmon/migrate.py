@@ -19,6 +19,7 @@ from typing import Literal
 
 import psycopg
 
+from envmon.db import connect_url
 from envmon.errors import MigrationError
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,8 @@ def migrate(
     """Apply every pending migration under the advisory lock; refuse changed applied files."""
     say = progress or (lambda msg: log.info("%s", msg))
     try:
-        with psycopg.connect(database_url, autocommit=True) as conn:
+        with connect_url(database_url, autocommit=True, application="envmon-migrate",
+                         connect_timeout_seconds=10) as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
             try:
                 return _migrate_locked(conn, folder, timescaledb, say)

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 import numpy as np
 import psycopg
 
 from envmon.columns import ReadingColumns
-from envmon.db import close_quietly
+from envmon.db import DATABASE_AWAY, Backoff, Reconnecting
 from ingest import writer
 from ingest.batches import PreparedBatch
 from ingest.errors import WriteError
@@ -42,24 +41,29 @@ class Committer:
         retry_max_seconds: float = 5.0,
         on_connect: Callable[[], None] = lambda: None,
     ) -> None:
-        self._url = database_url
         self._metrics = metrics
-        self._name = name
-        self._retry_max_seconds = retry_max_seconds
         self._on_connect = on_connect
-        self._conn: psycopg.Connection | None = None
-        # Monotonic time of the first failed attempt of the batch being retried (None: not retrying).
-        self.retrying_since: float | None = None
+        self._db = Reconnecting(database_url, application=name, backoff=Backoff(max_seconds=retry_max_seconds),
+                                on_connect=self._prepare)
+
+    @property
+    def retrying_since(self) -> float | None:
+        """Monotonic time of the first failed attempt of the batch being retried (None: not retrying)."""
+        return self._db.retrying_since
+
+    @property
+    def retry_delay_seconds(self) -> float:
+        """How long to wait before the next attempt, by the one reconnect policy."""
+        return self._db.delay_seconds
 
     def connect(self) -> None:
         """Open the connection now (psycopg.Error when the database cannot be reached)."""
         try:
-            self._connection()
+            self._db.connection()
         except psycopg.Error:
-            if self.retrying_since is None:
-                self.retrying_since = time.monotonic()
+            self._db.failed()
             raise
-        self.retrying_since = None
+        self._db.succeeded()
 
     def commit(self, batch: PreparedBatch, stop: threading.Event) -> writer.WriteResult | None:
         """Store the batch; None when `stop` was set while the database was away (nothing stored).
@@ -68,28 +72,24 @@ class Committer:
         an error building a statement from it) is the content's fault: the batch is then stored
         message by message, and what cannot be stored is quarantined, so no content stops this thread.
         """
-        delay = 0.1
         while True:
             try:
                 result = self._store(batch)
-                self.retrying_since = None
+                self._db.succeeded()
                 return result
             except Exception as exc:  # the database away (content errors never get here)
                 self._metrics.database_errors.inc()
-                if self.retrying_since is None:
-                    self.retrying_since = time.monotonic()
+                delay = self._db.failed()
                 log.warning("database unavailable, retrying in %.1f s (nothing acknowledged): %s", delay, exc)
-                self.close()
                 if stop.wait(delay):
                     log.warning("stopping while the database is away: %d messages stay unacknowledged",
                                 len(batch.items))
                     return None
-                delay = min(delay * 2, self._retry_max_seconds)
 
     def _store(self, batch: PreparedBatch) -> writer.WriteResult:
         """The batch in one COPY, or message by message when its content was refused; connection
         errors are raised for `commit` to retry."""
-        conn = self._connection()
+        conn = self._db.connection()
         try:
             return writer.write_batch(conn, batch.readings, batch.quarantine, batch.copy_data)
         except Exception as exc:
@@ -103,7 +103,7 @@ class Committer:
     def _commit_one_by_one(self, batch: PreparedBatch) -> writer.WriteResult:
         """A batch the database refused for its content: store item by item, quarantine the refused ones."""
         inserted = duplicates = 0
-        conn = self._connection()
+        conn = self._db.connection()
         quarantine = list(batch.quarantine)
         # Readings are in item order: item i's are bounds[i]:bounds[i + 1].
         bounds = np.searchsorted(batch.item_index, np.arange(len(batch.items) + 1))
@@ -133,23 +133,19 @@ class Committer:
                 log.error("database refused a quarantine entry from %s (%s): %s", entry.source[:80], entry.reason, exc)
         return 0
 
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._url, application_name=self._name, connect_timeout=5)
-            writer.prepare(self._conn)
-            self._on_connect()
-        return self._conn
+    def _prepare(self, conn: psycopg.Connection) -> None:
+        writer.prepare(conn)
+        self._on_connect()
 
     def close(self) -> None:
         """Close the connection (a later commit opens a new one)."""
-        close_quietly(self._conn)
-        self._conn = None
+        self._db.close()
 
 
 def _is_content_error(exc: BaseException) -> bool:
     """True when the data itself was refused (by the database, or while building a statement from
     it), not because the database was unreachable."""
     cause = exc.__cause__ if isinstance(exc, WriteError) and exc.__cause__ is not None else exc
-    if isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError):
+    if isinstance(cause, DATABASE_AWAY):
         return False
     return isinstance(cause, Exception) and not isinstance(cause, WriteError)

@@ -19,7 +19,7 @@ import numpy.typing as npt
 import psycopg
 
 from envmon.columns import ReadingColumns
-from envmon.db import close_quietly
+from envmon.db import Reconnecting
 from ingest.batches import StoredBatch
 
 log = logging.getLogger(__name__)
@@ -87,11 +87,10 @@ class DeviceStateWriter:
     """A batch subscriber that keeps the newest state per device and writes it once a second (`run`)."""
 
     def __init__(self, database_url: str, *, interval_seconds: float = 1.0) -> None:
-        self._url = database_url
+        self._db = Reconnecting(database_url, application="envmon-ingest-state", autocommit=True)
         self._interval = interval_seconds
         self._lock = threading.Lock()
         self._pending: dict[int, tuple[int, int, int]] = {}
-        self._conn: psycopg.Connection | None = None
         self.written = 0
 
     def on_batch(self, batch: StoredBatch) -> None:
@@ -106,7 +105,7 @@ class DeviceStateWriter:
         while not stop.wait(self._interval):
             self.flush()
         self.flush()
-        self._close()
+        self._db.close()
 
     def flush(self) -> bool:
         """Write what is pending now; False (and kept for the next try) when the database is away."""
@@ -118,24 +117,15 @@ class DeviceStateWriter:
         summary = DeviceSummary(ids, [pending[d][0] for d in ids], [pending[d][1] for d in ids],
                                 [pending[d][2] for d in ids])
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(self._url, application_name="envmon-ingest-state", connect_timeout=5,
-                                             autocommit=True)
-            write_device_state(self._conn, summary)
+            self._db.attempt(lambda conn: write_device_state(conn, summary))
         except psycopg.Error as exc:
             log.warning("device state not written (kept for the next try): %s", exc)
-            self._close()
             with self._lock:
                 for d, values in pending.items():
                     _merge(self._pending, d, values)
             return False
         self.written += len(ids)
         return True
-
-    def _close(self) -> None:
-        close_quietly(self._conn)
-        self._conn = None
-
 
 def _merge(pending: dict[int, tuple[int, int, int]], device: int, values: tuple[int, int, int]) -> None:
     """Keep the larger of each field (arrival, reading time, seq) for a device."""

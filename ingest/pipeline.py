@@ -26,7 +26,7 @@ from prometheus_client import Counter
 
 from envmon.catalogue import load_catalogue
 from envmon.columns import ReadingColumns, concat_columns
-from envmon.db import close_quietly
+from envmon.db import Reconnecting
 from envmon.registry.watch import RegistryWatcher
 from ingest import writer
 from ingest.assemble import Assembled, Assembler
@@ -106,7 +106,7 @@ class Pipeline:
         self._subscribers.append(self.device_state)
         self._directory = DeviceDirectory([])
         self._directory_loaded_at = float("-inf")
-        self._directory_conn: psycopg.Connection | None = None
+        self._directory_db = Reconnecting(database_url, application="envmon-ingest-registry", autocommit=True)
         self._directory_lock = threading.Lock()
         # Devices added, changed or deactivated reach ingest (and the HJ 212 gateway) within a second;
         # the periodic refresh above stays as the safety net.
@@ -381,15 +381,14 @@ class Pipeline:
                 log.exception("batch subscriber %r failed", subscriber)
 
     def _connect_with_retry(self, stop: threading.Event) -> None:
-        delay = 0.2
         while not stop.is_set():
             try:
                 self._committers[0].connect()
                 return
             except psycopg.Error as exc:
+                delay = self._committers[0].retry_delay_seconds
                 log.warning("cannot reach the database, retrying in %.1f s: %s", delay, exc)
                 stop.wait(delay)
-                delay = min(delay * 2, self.config.retry_max_seconds)
 
     def _refresh_directory(self, *, force: bool, min_age: float | None = None) -> None:
         """Reload the registry on its own connection: both stages and the registry watcher call this, and
@@ -401,24 +400,17 @@ class Pipeline:
             if now - self._directory_loaded_at < min_age:
                 return
             try:
-                if self._directory_conn is None or self._directory_conn.closed:
-                    self._directory_conn = psycopg.connect(
-                        self._url, application_name="envmon-ingest-registry", connect_timeout=5, autocommit=True
-                    )
-                self._directory = load_directory(self._directory_conn)
+                self._directory = self._directory_db.attempt(load_directory)
                 self._directory_loaded_at = now
             except psycopg.Error as exc:
                 log.warning("cannot reload the device registry: %s", exc)
                 self._directory_loaded_at = now  # not again for min_age: the database may be away
-                close_quietly(self._directory_conn)
-                self._directory_conn = None
 
     def _close(self) -> None:
         for committer in self._committers:
             committer.close()
         with self._directory_lock:
-            close_quietly(self._directory_conn)
-            self._directory_conn = None
+            self._directory_db.close()
 
 
 def _entries_by_reason(item: Inbound, problems: list[tuple[str, str]]) -> list[QuarantineEntry]:

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from envmon.db import Reconnecting
+
 log = logging.getLogger(__name__)
 CHECK_SECONDS = 10.0
 
@@ -60,9 +62,8 @@ class PresenceMonitor:
     """Records status messages and runs the silence timer on a connection of its own."""
 
     def __init__(self, database_url: str) -> None:
-        self._url = database_url
+        self._db = Reconnecting(database_url, application="envmon-presence")
         self._statuses: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=100_000)
-        self._conn: psycopg.Connection | None = None
 
     def on_status(self, device: str, payload: bytes) -> None:
         """Called from the MQTT thread: queue the status (dropped when the queue is full)."""
@@ -98,11 +99,6 @@ class PresenceMonitor:
 
     def _with_connection(self, work: Callable[[psycopg.Connection], object]) -> None:
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(self._url, application_name="envmon-presence", connect_timeout=5)
-            work(self._conn)
+            self._db.attempt(work)
         except psycopg.Error as exc:
             log.warning("presence update failed (will retry): %s", exc)
-            if self._conn is not None:
-                self._conn.close()
-            self._conn = None

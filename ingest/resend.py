@@ -22,7 +22,7 @@ from collections.abc import Callable
 import psycopg
 
 from envmon.columns import BASIS_INDEX
-from envmon.db import close_quietly
+from envmon.db import Reconnecting, connect_url
 from ingest.gaps import AbandonedGap, OpenGap, ResendRequest, SequenceTracker
 from ingest.pipeline import StoredBatch
 
@@ -38,7 +38,7 @@ SELECT id, %(first)s, %(last)s, now() FROM devices WHERE mn = %(mn)s
 def record_abandoned_gap(database_url: str, gap: AbandonedGap) -> None:
     """Write a gap that never came back, for the alert engine's seq_gap rule (rare: one connection each)."""
     try:
-        with psycopg.connect(database_url, application_name="envmon-gaps", connect_timeout=5) as conn:
+        with connect_url(database_url, application="envmon-gaps") as conn:
             conn.execute(_RECORD_GAP, {"first": gap.first_seq, "last": gap.last_seq, "mn": gap.device})
     except psycopg.Error as exc:
         log.warning("could not record the abandoned gap of %s: %s", gap.device, exc)
@@ -83,14 +83,13 @@ class OpenGapStore:
     """Where one ingest process keeps its tracking between runs (a connection of its own, reopened on error)."""
 
     def __init__(self, database_url: str, owner: str) -> None:
-        self._url = database_url
+        self._db = Reconnecting(database_url, application="envmon-gaps", autocommit=True)
         self.owner = owner
-        self._conn: psycopg.Connection | None = None
         self._saved: list[OpenGap] | None = None
 
     def load(self) -> tuple[dict[str, int], dict[str, list[OpenGap]]]:
         """See `load_tracking`; raises psycopg.Error when the database is away."""
-        highs, gaps = load_tracking(self._connection(), self.owner)
+        highs, gaps = load_tracking(self._db.connection(), self.owner)
         self._saved = [g for device in sorted(gaps) for g in gaps[device]]
         return highs, gaps
 
@@ -99,22 +98,15 @@ class OpenGapStore:
         if gaps == self._saved:
             return
         try:
-            save_open_gaps(self._connection(), self.owner, gaps)
+            self._db.attempt(lambda conn: save_open_gaps(conn, self.owner, gaps))
         except psycopg.Error as exc:
             log.warning("open sequence gaps not saved (tried again next second): %s", exc)
-            self.close()
             return
         self._saved = gaps
 
     def close(self) -> None:
-        close_quietly(self._conn)
-        self._conn = None
-
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._url, application_name="envmon-gaps", connect_timeout=5,
-                                         autocommit=True)
-        return self._conn
+        """Close the store's connection (the next use reopens it)."""
+        self._db.close()
 
 
 def resend_payload(request: ResendRequest) -> bytes:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from alerts.reports.errors import ReportError
+from envmon.db import connect
 from envmon.settings import Settings
 
 DESCRIPTION = """Write the inspection report of an alert as PDF or HTML.
@@ -59,7 +60,7 @@ def run_report(args: argparse.Namespace, settings: Settings) -> int:
         raise ReportError("--site needs --daily YYYY-MM-DD or --monthly YYYY-MM, and they need --site")
     fmt = args.format or ("html" if args.out.suffix.lower() in (".html", ".htm") else "pdf")
     locale = args.locale or settings.locale
-    with psycopg.connect(settings.require_database_url()) as conn:
+    with connect(settings, application="envmon-report") as conn:
         if args.site:
             html, pdf = _compliance(conn, args, settings, locale)
             _write(args.out, html if fmt == "html" else pdf)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 
 import psycopg
 
-from envmon.db import close_quietly
+from envmon.db import Backoff, close_quietly, connect_url
 
 log = logging.getLogger(__name__)
 
@@ -71,26 +71,29 @@ class RegistryWatcher:
 
     def run(self, stop: threading.Event) -> None:
         """Connect, LISTEN, report; reconnect with backoff until `stop` is set."""
-        delay = 0.5
+        backoff, failures = Backoff(first_seconds=0.5, max_seconds=RETRY_MAX_SECONDS), 0
         while not stop.is_set():
             conn: psycopg.Connection | None = None
             try:
-                conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5, application_name=self._name)
+                conn = connect_url(self._url, autocommit=True, application=self._name)
                 conn.execute(f"LISTEN {CHANNEL}")
                 self.listening.set()
-                delay = 0.5
+                failures = 0
                 self._report(REGISTRY_TABLES)  # whatever changed while nobody listened
                 self._listen(conn, stop)
             except psycopg.Error as exc:
+                failures += 1
+                delay = backoff.delay_seconds(failures)
                 log.warning("%s: registry notifications interrupted (%s); reconnecting in %.1f s",
                             self._name, exc, delay)
             except Exception:  # a bug must not end the watching for the life of the process
+                failures += 1
+                delay = backoff.delay_seconds(failures)
                 log.exception("%s: registry watcher failed; restarting in %.1f s", self._name, delay)
             finally:
                 self.listening.clear()
                 close_quietly(conn)
-            stop.wait(delay)
-            delay = min(delay * 2, RETRY_MAX_SECONDS)
+            stop.wait(backoff.delay_seconds(failures))
 
     def _listen(self, conn: psycopg.Connection, stop: threading.Event) -> None:
         pending: set[str] = set()

@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from envmon.db import connect_url
 from envmon.errors import StackError
 from envmon.stack.processes import as_user, chown_tree, ensure_traversable, run, service_user
 
@@ -185,7 +186,8 @@ def postmaster_pid(cluster: PostgresCluster) -> int | None:
 def ensure_database(cluster: PostgresCluster, dbname: str) -> None:
     """Create the database when it does not exist yet."""
     try:
-        with psycopg.connect(cluster.url("postgres"), autocommit=True, connect_timeout=10) as conn:
+        with connect_url(cluster.url("postgres"), autocommit=True, application="envmon-stack",
+                         connect_timeout_seconds=10) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
             if not exists:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
