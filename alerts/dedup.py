@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Literal
 
 from alerts.lifecycle import AlertRecord
-from alerts.model import SEVERITY_RANK, AlertKey, Severity
+from alerts.model import AlertKey
+from envmon.domain import ENDED_STATES, SEVERITY_RANK, Severity
 
 NotifyReason = Literal["none", "new", "escalation", "severity", "reminder", "resolved"]
 
@@ -44,7 +45,7 @@ def needs_notification(
     last_sent: SentNotification | None, alert: AlertRecord, repeat_interval_seconds: int, now: datetime
 ) -> NotifyReason:
     """Why this recipient, last sent `last_sent` about the alert's key, must be told now ("none": not now)."""
-    if alert.state in ("resolved", "closed"):
+    if alert.state in ENDED_STATES:
         told = (
             last_sent is not None and last_sent.alert_id == alert.id and last_sent.reason != "resolved"
             and last_sent.status != "suppressed"  # nobody heard of it: no news that it is over

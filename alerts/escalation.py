@@ -20,8 +20,9 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from alerts.dedup import NotifyReason, SentNotification, last_sent_by_alert, needs_notification
-from alerts.lifecycle import UNACKNOWLEDGED_STATES, AlertRecord
+from alerts.lifecycle import AlertRecord
 from alerts.routing import EscalationChain, EscalationStep, Recipient
+from envmon.domain import ENDED_STATES, UNACKNOWLEDGED_STATES
 
 # A permanent failure (invalid or opted-out number) or a message given up: the next step is told at once.
 FAILED_STATUSES = frozenset({"failed", "undelivered"})
@@ -129,7 +130,7 @@ def _times_by_site(sent: Sequence[SentNotification]) -> dict[tuple[int, str], li
 def _plan_chain(work: _Work, routed: RoutedAlert, chain: EscalationChain) -> None:
     alert = routed.alert
     if alert.state not in UNACKNOWLEDGED_STATES:
-        if alert.state in ("resolved", "closed") and work.policy.resolution_notices:
+        if alert.state in ENDED_STATES and work.policy.resolution_notices:
             _plan_resolution(work, routed, chain)
         return
     for step in chain.steps:

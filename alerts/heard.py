@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from alerts.escalation import RoutedAlert
-from alerts.lifecycle import UNACKNOWLEDGED_STATES, AlertRecord
+from alerts.lifecycle import AlertRecord
+from envmon.domain import UNACKNOWLEDGED_STATES
 
 # Notification statuses that mean "queued or sent to someone" (failed and undelivered reached nobody).
 HEARD_STATUSES: frozenset[str] = frozenset({"pending", "sending", "sent", "delivered"})

@@ -1,6 +1,6 @@
 """The alert lifecycle: engine transitions and people's actions in, the new alert record and its events out.
 
-States: open -> escalated -> acknowledged -> resolved -> closed. Latching severities (model.LATCHING_SEVERITIES)
+States: open -> escalated -> acknowledged -> resolved -> closed. Latching severities (envmon.domain.LATCHING_SEVERITIES)
 keep an alert open after its condition clears until a person acknowledges it; an acknowledged alert whose
 condition has cleared is resolved. Every function is pure: it takes the record and `now`, and returns an
 `Outcome` (the new record, the `alert_events` rows to write, and what to announce) for the store to persist.
@@ -12,15 +12,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
-from alerts.model import LATCHING_SEVERITIES, SEVERITY_RANK, AlertKey, Category, Severity, Transition
+from alerts.model import AlertKey, Transition
+from envmon.domain import (
+    ACTIVE_STATES,
+    LATCHING_SEVERITIES,
+    SEVERITY_RANK,
+    UNACKNOWLEDGED_STATES,
+    AlertState,
+    Category,
+    Severity,
+)
 
-AlertState = Literal["open", "escalated", "acknowledged", "resolved", "closed"]
 Disposition = Literal["confirmed", "false_alarm", "device_fault", "enforcement_case"]
 DISPOSITIONS: tuple[Disposition, ...] = ("confirmed", "false_alarm", "device_fault", "enforcement_case")
-# States in which the unique partial index alerts_one_open holds the (device, pollutant, rule) slot.
-ACTIVE_STATES: frozenset[str] = frozenset({"open", "escalated", "acknowledged"})
-# States in which people still owe an acknowledgement (escalation and reminders run).
-UNACKNOWLEDGED_STATES: frozenset[str] = frozenset({"open", "escalated"})
 NotifyKind = Literal["open", "severity", "resolved"]
 ENGINE_ACTOR = "engine"
 

@@ -16,6 +16,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from envmon.domain import Category, Severity
+
 # Rule names as stored in alerts.rule; one open alert per (device, pollutant, rule).
 Rule = Literal[
     "instant",  # discharge limit against instantaneous values (pre-warning of a daily/hourly limit)
@@ -35,14 +37,6 @@ RULES: tuple[str, ...] = (
     "instant", "hour_avg", "day_avg", "gas", "flag", "silent", "zero_flow", "constant", "negative", "seq_gap",
     "manual", "implausible",
 )
-Category = Literal["pollution", "safety", "device"]
-# warning < exceedance < severe for discharge; level1 < level2 for gas; fault for device rules.
-Severity = Literal["warning", "exceedance", "severe", "level1", "level2", "fault"]
-SEVERITY_RANK: dict[str, int] = {
-    "warning": 1, "exceedance": 2, "severe": 3, "level1": 2, "level2": 3, "fault": 1,
-}
-# Rules whose alerts stay open after the condition clears until a person acknowledges them.
-LATCHING_SEVERITIES: frozenset[str] = frozenset({"exceedance", "severe", "level1", "level2"})
 # The pollutant column of alerts that concern the whole device (silent, seq_gap, flag, manual).
 WHOLE_DEVICE = "*"
 

@@ -24,7 +24,7 @@ from alerts.engine import Engine
 from alerts.escalation import NotifyPolicy, PlannedNotification, plan_notifications
 from alerts.heard import NO_RECIPIENT, unrouted
 from alerts.lifecycle import AlertRecord, Outcome, escalate, on_transition
-from alerts.model import SEVERITY_RANK, ReadingBatch, Transition
+from alerts.model import ReadingBatch, Transition
 from alerts.outbox import ClaimedSms, OutboxRow, insert_notifications, load_sent
 from alerts.platform import hold_back
 from alerts.platform_store import open_fault
@@ -32,6 +32,7 @@ from alerts.policy import Policy
 from alerts.registry import EngineRegistry, load_engine_registry
 from alerts.render import render_group_sms
 from envmon.db import connect_url
+from envmon.domain import SEVERITY_RANK
 from envmon.settings import Settings
 
 log = logging.getLogger(__name__)

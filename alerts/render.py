@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 
 from alerts.dedup import NotifyReason
 from alerts.lifecycle import AlertRecord
-from alerts.model import SEVERITY_RANK, WHOLE_DEVICE, DeviceSpec
+from alerts.model import WHOLE_DEVICE, DeviceSpec
 from envmon.catalogue import Locale, load_catalogue
+from envmon.domain import SEVERITY_RANK
 from envmon.errors import CatalogueError
 
 # --- segments ---------------------------------------------------------------------------------------------

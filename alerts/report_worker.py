@@ -37,6 +37,7 @@ import psycopg
 from alerts import store
 from alerts.reports.store import due_compliance_reports, generate_compliance_report, generate_report
 from envmon.db import connect_url
+from envmon.domain import ENDED_STATES
 from envmon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -215,9 +216,9 @@ class ReportWorker:
         record = store.load_alert(conn, alert_id)
         if record is None:
             return
-        final = record.state in ("resolved", "closed")
+        final = record.state in ENDED_STATES
         last = self._last.get(alert_id)
-        if last is not None and last[1] in ("resolved", "closed"):
+        if last is not None and last[1] in ENDED_STATES:
             return  # the final version exists
         fresh = last is not None and time.monotonic() - last[0] < self._min_refresh
         if fresh and not final and last is not None and last[1] == record.state:

@@ -16,8 +16,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from alerts.lifecycle import ACTIVE_STATES, AlertEvent, AlertRecord, alert_code
+from alerts.lifecycle import AlertEvent, AlertRecord, alert_code
 from alerts.model import AlertKey
+from envmon.domain import ACTIVE_STATES
 
 # alerts columns that mirror AlertRecord fields one to one (key, id and code are handled apart).
 _RECORD_COLUMNS = tuple(f.name for f in fields(AlertRecord) if f.name not in ("id", "code", "key"))

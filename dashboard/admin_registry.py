@@ -13,10 +13,9 @@ import psycopg
 
 from dashboard.admin_store import AdminError, check_bounds
 from dashboard.audit import write_audit
+from envmon.domain import CATEGORIES, LIMIT_BASES
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
-CATEGORIES = ("pollution", "safety", "device")
-BASES = ("instant", "hour", "day")
 DIRECTIONS = ("upper", "lower", "range")
 
 
@@ -70,7 +69,7 @@ def add_plant(conn: psycopg.Connection, p: NewPlant, *, actor: str, now: datetim
 def check_limit(lim: NewLimit) -> None:
     """Refuse a limit whose values do not fit its direction."""
     check_bounds(asdict(lim))
-    if lim.basis not in BASES or lim.direction not in DIRECTIONS or not lim.source.strip():
+    if lim.basis not in LIMIT_BASES or lim.direction not in DIRECTIONS or not lim.source.strip():
         raise AdminError("a limit needs a basis (instant, hour, day), a direction (upper, lower, range) and a source")
     needs = {"upper": lim.upper_value is not None, "lower": lim.lower_value is not None,
              "range": lim.lower_value is not None and lim.upper_value is not None

@@ -16,9 +16,9 @@ from psycopg.rows import dict_row
 from alerts import people
 from alerts.people import DISPOSITIONS, LifecycleError, NoticeFact, suppression_reason
 from dashboard.access import User, can, scope_clause
+from envmon.domain import ALERT_STATES, AlertState
 
-STATES = ("open", "escalated", "acknowledged", "resolved", "closed")
-SEVERITIES = ("warning", "exceedance", "severe", "level1", "level2", "fault")
+STATES = ALERT_STATES
 QUEUE_LIMIT = 500
 
 

@@ -9,11 +9,12 @@ from typing import Any
 import psycopg
 
 from dashboard.access import User, scope_clause
+from envmon.domain import LATCHING_SEVERITIES
 
-ACTIVE = ("open", "escalated", "acknowledged")
 # Tile colours, worst first: a pollution or gas alarm beats a pre-warning beats a device problem.
 STATUS_ORDER = ("alarm", "warning", "fault", "ok")
-ALARM_SEVERITIES = frozenset({"exceedance", "severe", "level1", "level2"})
+# Alarms are the latching severities: a pollution or gas alarm, not a pre-warning or a fault.
+ALARM_SEVERITIES = LATCHING_SEVERITIES
 # A device is offline after this many missed reporting intervals.
 OFFLINE_INTERVALS = 3
 

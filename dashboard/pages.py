@@ -20,6 +20,7 @@ from dashboard.plant import load_plant
 from dashboard.render import page
 from dashboard.report_view import report_response
 from dashboard.series import RANGES
+from envmon.domain import SEVERITIES
 
 router = APIRouter(include_in_schema=False)
 MAP_WIDTH, MAP_HEIGHT, MAP_MARGIN = 900.0, 560.0, 40.0
@@ -63,7 +64,7 @@ def alerts(
     f = _filters(severity, state, district, site)
     rows = alert_queue.list_alerts(conn, session.user, f)
     return page(request, "alerts.html", session, rows=rows, f=f, states=alert_queue.STATES,
-                severities=alert_queue.SEVERITIES, api_query=api_query(f))
+                severities=SEVERITIES, api_query=api_query(f))
 
 
 def api_query(f: alert_queue.QueueFilter) -> str:

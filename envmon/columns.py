@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-BASES: tuple[str, ...] = ("instant", "minute", "hour", "day")
-BASIS_INDEX = {b: i for i, b in enumerate(BASES)}
+from envmon.domain import BASES
+
+BASIS_INDEX: dict[str, int] = {b: i for i, b in enumerate(BASES)}
 UNIX_EPOCH_US_IN_PG = 946_684_800_000_000  # PostgreSQL counts timestamps from 2000-01-01
 
 

@@ -1,4 +1,4 @@
-"""Domain values shared by every component: readings and their flags and bases."""
+"""The vocabulary every component shares, defined once: readings, flags, bases, alert categories, severities, states."""
 
 from __future__ import annotations
 
@@ -12,7 +12,31 @@ FLAGS: frozenset[str] = frozenset({"N", "F", "M", "S", "D", "C", "T", "B"})
 # Any other single letter (P, power failure, of HJ/T 212-2005; letters of later revisions) is stored
 # as sent and treated as abnormal; only N and S count as normal data.
 FLAG_LETTERS: frozenset[str] = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-BASES: frozenset[str] = frozenset({"instant", "minute", "hour", "day"})
+# In this order: a reading's basis is stored in columns as its index here (envmon.columns.BASIS_INDEX).
+BASES: tuple[Basis, ...] = ("instant", "minute", "hour", "day")
+# The bases a limit can be judged on (registry limits and the administration form).
+LimitBasis = Literal["instant", "hour", "day"]
+LIMIT_BASES: tuple[LimitBasis, ...] = ("instant", "hour", "day")
+
+Category = Literal["pollution", "safety", "device"]
+CATEGORIES: tuple[Category, ...] = ("pollution", "safety", "device")
+# warning < exceedance < severe for discharge; level1 < level2 for gas; fault for device rules.
+Severity = Literal["warning", "exceedance", "severe", "level1", "level2", "fault"]
+SEVERITIES: tuple[Severity, ...] = ("warning", "exceedance", "severe", "level1", "level2", "fault")
+SEVERITY_RANK: dict[str, int] = {
+    "warning": 1, "exceedance": 2, "severe": 3, "level1": 2, "level2": 3, "fault": 1,
+}
+# Alarms: their alerts stay open after the condition clears until a person acknowledges them.
+LATCHING_SEVERITIES: frozenset[str] = frozenset({"exceedance", "severe", "level1", "level2"})
+
+AlertState = Literal["open", "escalated", "acknowledged", "resolved", "closed"]
+ALERT_STATES: tuple[AlertState, ...] = ("open", "escalated", "acknowledged", "resolved", "closed")
+# States in which the unique partial index alerts_one_open holds the (device, pollutant, rule) slot.
+ACTIVE_STATES: frozenset[str] = frozenset({"open", "escalated", "acknowledged"})
+# States in which people still owe an acknowledgement (escalation and reminders run).
+UNACKNOWLEDGED_STATES: frozenset[str] = frozenset({"open", "escalated"})
+# States after which nothing more happens to an alert but reports and notices of its end.
+ENDED_STATES: frozenset[str] = frozenset({"resolved", "closed"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ import struct
 import numpy as np
 import numpy.typing as npt
 
-from envmon.columns import BASES, UNIX_EPOCH_US_IN_PG, ReadingColumns
+from envmon.columns import UNIX_EPOCH_US_IN_PG, ReadingColumns
+from envmon.domain import BASES
 from ingest.rows import COLUMNS
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # no OIDs, no header extension

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from envmon.domain import Category, Severity
+from envmon.domain import LimitBasis as Basis
 from envmon.registry.bounds import check_value
 
 Industry = Literal[
@@ -29,10 +31,7 @@ PointKind = Literal["outfall", "workshop_outlet", "stack", "area"]
 DeviceKind = Literal["water_analyser", "cems", "gas_detector"]
 Transport = Literal["mqtt", "hj212"]
 Scheme = Literal["discharge", "gas_alarm"]
-Basis = Literal["instant", "hour", "day"]
 Direction = Literal["upper", "lower", "range"]
-Category = Literal["pollution", "safety", "device"]
-Severity = Literal["warning", "exceedance", "severe", "level1", "level2", "fault"]
 Locale = Literal["zh-CN", "en"]
 
 ALWAYS = datetime(2000, 1, 1, tzinfo=UTC)
