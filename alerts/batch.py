@@ -16,15 +16,17 @@ from typing import TextIO
 
 import numpy as np
 
+from alerts.errors import AlertsError
 from alerts.model import ReadingBatch
 from envmon.catalogue import Catalogue, load_catalogue
 from envmon.columns import BASIS_INDEX, ReadingColumns
-from envmon.errors import CatalogueError, EnvmonError
+from envmon.domain import FLAGS
+from envmon.errors import CatalogueError
 
 _HEADER = ["time", "device", "pollutant", "value", "flag"]
 
 
-class ReplayInputError(EnvmonError):
+class ReplayInputError(AlertsError):
     """A replay CSV line cannot be used; the message names the line."""
 
 
@@ -135,7 +137,7 @@ def _parse_line(fields: list[str], line: int, device_ids: dict[str, int], catalo
     except ValueError:
         raise ReplayInputError(f"line {line}: value {value_text!r} is not a number") from None
     flag = flag or "N"
-    if flag not in "NFMSDCTB" or len(flag) != 1:
+    if flag not in FLAGS:
         raise ReplayInputError(f"line {line}: unknown data flag {flag!r}")
     # Devices send the protocol unit (µg/L for heavy metals); limits are canonical (mg/L).
     return _Item(_parse_time(time_text, line), device_ids[mn], pollutant.code, value * pollutant.protocol_factor, flag)

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.averages import KIND_GAS, KIND_NONE, KIND_WATER, AverageBook, ClosedPeriod, decode_array, encode_array
+from alerts.errors import EngineStateError
 from alerts.limits import LANE_DAY, LANE_HOUR, LANE_INSTANT, LimitTable, SeriesLayout
 from alerts.model import WHOLE_DEVICE, AlertKey, ReadingBatch, Transition
 from alerts.policy import Policy
@@ -688,7 +689,7 @@ class Engine:
 
     def _load(self, snap: dict[str, Any], *, restart: bool = True) -> None:
         if snap.get("version") != SNAPSHOT_VERSION:
-            raise ValueError(f"unknown engine snapshot version {snap.get('version')!r}")
+            raise EngineStateError(f"unknown engine snapshot version {snap.get('version')!r}")
         # After a restart silence windows count from this start: a stopped engine cannot tell a silent
         # device from its own absence, and counting from the snapshot would raise a silent alert for
         # every device of the district at once (firing silent alerts are kept as they were).

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
+from alerts.errors import AlertsError
 from alerts.model import AlertKey, Transition
 from envmon.domain import (
     ACTIVE_STATES,
@@ -29,7 +30,7 @@ NotifyKind = Literal["open", "severity", "resolved"]
 ENGINE_ACTOR = "engine"
 
 
-class LifecycleError(ValueError):
+class LifecycleError(AlertsError):
     """An action that the alert's state does not allow (e.g. closing an unacknowledged exceedance)."""
 
 
@@ -251,7 +252,7 @@ def _check_char(values: list[int]) -> str:
 def alert_code(alert_id: int) -> str:
     """The short code of an alert (6 characters up to 20 million alerts): data characters plus a check."""
     if alert_id < 0:
-        raise ValueError("alert ids are not negative")
+        raise LifecycleError("alert ids are not negative")
     n = _data_chars(alert_id)
     number = alert_id * _SCRAMBLE % _BASE**n
     values = [(number // _BASE**i) % _BASE for i in reversed(range(n))]

@@ -18,10 +18,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from alerts.errors import AlertsError
 from envmon.errors import ConfigError
 
 
-class PolicyError(ConfigError):
+class PolicyError(AlertsError, ConfigError):
     """A policy file is invalid; `problems` names each offending key."""
 
     def __init__(self, source: str, problems: list[str]) -> None:

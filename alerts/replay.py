@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
-from alerts.batch import batch_end, batch_from_csv
+from alerts.batch import ReplayInputError, batch_end, batch_from_csv
 from alerts.dedup import SentNotification
 from alerts.directory import RoutingData
 from alerts.engine import Engine
@@ -132,7 +132,7 @@ class Replay:
         """A person acknowledges an alert between two runs (what-if replays, tests of the lifecycle)."""
         record = next((r for r in self._by_id.values() if r.code == code), None)
         if record is None:
-            raise ValueError(f"no alert {code!r} in this replay")
+            raise ReplayInputError(f"no alert {code!r} in this replay")
         acked = acknowledge(record, actor=actor, disposition=disposition, note=None, now=now).record
         assert acked is not None
         self._keep(acked)

@@ -22,6 +22,7 @@ from alerts.batch import batch_from_columns, describe_row, sanitize_batch, split
 from alerts.bus import BatchBus
 from alerts.callbacks import STATUS_CALLBACK_PATH, public_url
 from alerts.catchup import MARGIN_SECONDS, catch_up_since, stored_batches
+from alerts.errors import AlertsError
 from alerts.health import HealthBounds, HealthFacts, judge_health
 from alerts.http import serve_http
 from alerts.leader import ShardLock
@@ -37,7 +38,6 @@ from alerts.webhooks import Webhooks
 from alerts.wire import batch_from_wire
 from envmon.batchwire import WireBatch
 from envmon.db import DATABASE_AWAY, Backoff
-from envmon.errors import EnvmonError
 from envmon.heartbeat import HeartbeatWriter
 from envmon.registry.watch import RegistryWatcher
 from envmon.settings import Settings
@@ -63,7 +63,7 @@ DATABASE_BACKOFF = Backoff(first_seconds=0.5, max_seconds=RETRY_MAX_SECONDS)
 Queued = tuple[ReadingBatch, Callable[[], None] | None, float]
 
 
-class AlertServiceError(EnvmonError):
+class AlertServiceError(AlertsError):
     """The alert service cannot go on (a worker thread died); the process exits non-zero."""
 
 

@@ -18,6 +18,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, TextIO, runtime_checkable
 
+from alerts.errors import AlertsError
+
 log = logging.getLogger("envmon.alerts.sms")
 
 
@@ -52,7 +54,7 @@ class SendResult:
     status: str
 
 
-class SendError(Exception):
+class SendError(AlertsError):
     """A send that failed; `recoverable` says whether a retry can help, `maybe_sent` whether it may have landed."""
 
     def __init__(

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from dashboard.audit import write_audit
+from dashboard.errors import DashboardError
 from envmon.registry.bounds import BoundsError, check_fields
 from envmon.registry.model import PointKind
 from envmon.registry.service import issue_device_password
@@ -24,7 +25,7 @@ POINT_KINDS: tuple[str, ...] = get_args(PointKind)  # outfall, workshop_outlet, 
 SYSTEM_CODES = {"water_analyser": "32", "cems": "31", "gas_detector": "52"}
 
 
-class AdminError(ValueError):
+class AdminError(DashboardError):
     """A change refused because its input is wrong."""
 
 

@@ -16,13 +16,14 @@ from psycopg.rows import dict_row
 from alerts import people
 from alerts.people import DISPOSITIONS, LifecycleError, NoticeFact, suppression_reason
 from dashboard.access import User, can, scope_clause
+from dashboard.errors import DashboardError
 from envmon.domain import ALERT_STATES, AlertState
 
 STATES = ALERT_STATES
 QUEUE_LIMIT = 500
 
 
-class ActionRefused(Exception):
+class ActionRefused(DashboardError):
     """An action that is not taken: ActionForbidden (the person may not) or ActionConflict (the alert's state)."""
 
 

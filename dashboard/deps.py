@@ -16,29 +16,30 @@ from psycopg_pool import ConnectionPool
 from dashboard.access import Action, User, can
 from dashboard.config import DashboardConfig
 from dashboard.cookies import CookiePolicy, cookie_policy
+from dashboard.errors import DashboardError
 from dashboard.sessions import Session, load_session
 from envmon.settings import Settings
 
 MAX_FORM_BYTES = 64 * 1024
 
 
-class NotSignedIn(Exception):
+class NotSignedIn(DashboardError):
     """No live session: pages redirect to the login, the API answers 401."""
 
 
-class Forbidden(Exception):
+class Forbidden(DashboardError):
     """Signed in, but the role may not do this (403)."""
 
 
-class NotFound(Exception):
+class NotFound(DashboardError):
     """Missing, or outside the user's scope (404: the answer does not tell which)."""
 
 
-class Conflict(Exception):
+class Conflict(DashboardError):
     """The action does not fit the thing's state (409)."""
 
 
-class BadRequest(Exception):
+class BadRequest(DashboardError):
     """Malformed input the routes check themselves (400)."""
 
 

@@ -11,13 +11,14 @@ from psycopg.rows import dict_row
 
 from dashboard.access import ROLES
 from dashboard.audit import write_audit
+from dashboard.errors import DashboardError
 from dashboard.passwords import hash_password, needs_rehash, verify_password
 from dashboard.sessions import delete_user_sessions
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 
 
-class UserError(ValueError):
+class UserError(DashboardError):
     """A user that cannot be created or changed as asked."""
 
 

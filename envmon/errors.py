@@ -8,6 +8,15 @@ EnvmonError
  +-- MigrationError     a migration failed or an applied file was changed
  +-- CatalogueError     unknown pollutant or unit
  +-- RegistryError      a registry file is invalid (carries every problem found)
+ +-- IngestError        ingest/errors.py: a message refused, a batch not written, a service thread died
+ |    +-- HJ212Error     ingest/hj212/errors.py: a frame or field of the HJ 212 protocol is invalid
+ +-- AlertsError        alerts/errors.py: service, replay input, engine state, lifecycle, SMS send, reports
+ +-- DashboardError     dashboard/errors.py: request errors (401/403/404/409/400), users, administration
+ +-- SimError           device_sim/errors.py: scenario files
+
+Kept outside on purpose: ValueError raised inside pydantic validators (registry and catalogue models,
+settings; pydantic turns them into its ValidationError, which the loaders convert to RegistryError or
+ConfigError), `Reading.__post_init__`'s invariant checks, and programming errors (a wrong argument).
 """
 
 from __future__ import annotations

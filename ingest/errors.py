@@ -1,14 +1,17 @@
 """The ingest error tree.
 
-IngestError
+IngestError (an EnvmonError)
  +-- RejectedMessage   a message that goes to quarantine: carries a short `reason` and a `detail`
  +-- WriteError        the database did not take a batch (recoverable: retry with backoff)
+ +-- IngestFailed      a thread of the ingest service died (ingest.service)
 """
 
 from __future__ import annotations
 
+from envmon.errors import EnvmonError
 
-class IngestError(Exception):
+
+class IngestError(EnvmonError):
     """Base of the errors ingest raises."""
 
 

@@ -17,6 +17,7 @@ import time
 from envmon.heartbeat import HeartbeatWriter
 from envmon.settings import Settings
 from ingest.batch_bus import BatchPublisher
+from ingest.errors import IngestError
 from ingest.gateway import Hj212Gateway
 from ingest.health import HealthBounds, Vitals, judge
 from ingest.hj212_guard import AuthPolicy
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 WATCH_SECONDS = 1.0
 
 
-class IngestFailed(RuntimeError):
+class IngestFailed(IngestError):
     """A thread of the ingest service died; the process must exit non-zero and be restarted."""
 
 

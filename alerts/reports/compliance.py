@@ -92,7 +92,7 @@ def period_of(kind: str, day: date) -> tuple[date, date]:
     if kind == "daily":
         return day, day + timedelta(days=1)
     if kind != "monthly":
-        raise ValueError(f"kind must be daily or monthly, not {kind!r}")
+        raise ReportError(f"kind must be daily or monthly, not {kind!r}")
     first = day.replace(day=1)
     return first, (first + timedelta(days=32)).replace(day=1)
 

@@ -1,6 +1,6 @@
 """The report error tree.
 
-EnvmonError
+AlertsError (alerts.errors, an EnvmonError)
  +-- ReportError          a report cannot be built (unknown alert, no device ...)
       +-- LinkError       a report link is refused
            +-- LinkInvalid    malformed, or its signature does not match (tampered)
@@ -10,10 +10,10 @@ EnvmonError
 
 from __future__ import annotations
 
-from envmon.errors import EnvmonError
+from alerts.errors import AlertsError
 
 
-class ReportError(EnvmonError):
+class ReportError(AlertsError):
     """A report cannot be built or found."""
 
 

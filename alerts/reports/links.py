@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from alerts.reports.errors import LinkExpired, LinkInvalid, LinkRevoked
+from alerts.reports.errors import LinkExpired, LinkInvalid, LinkRevoked, ReportError
 
 VERSION = 2
 LEGACY_VERSION = 1
@@ -68,7 +68,7 @@ def sign_report_link(
 ) -> str:
     """A token opening the alert's report in `locale` until `expires_at`; issued_at (default unknown): revocation."""
     if locale not in LOCALES:
-        raise ValueError(f"report links exist in {', '.join(LOCALES)}, not {locale!r}")
+        raise ReportError(f"report links exist in {', '.join(LOCALES)}, not {locale!r}")
     issued = int(issued_at.timestamp()) if issued_at else 0
     ident = link_id if link_id is not None else secrets.token_bytes(6)
     payload = _PAYLOAD.pack(VERSION, alert_id, issued, int(expires_at.timestamp()), ident, LOCALES.index(locale))

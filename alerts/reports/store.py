@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from alerts.reports.compliance import KINDS, gather_compliance, last_complete_period
+from alerts.reports.errors import ReportError
 from alerts.reports.facts import DEFAULT_ZONE, gather
 from alerts.reports.render_html import ReportMeta, render_compliance_html, render_html
 from alerts.reports.render_pdf import render_pdf
@@ -65,7 +66,7 @@ def generate_report(
     version made when the alert resolved.
     """
     if locale not in LOCALES:
-        raise ValueError(f"locale must be one of {', '.join(LOCALES)}, not {locale!r}")
+        raise ReportError(f"locale must be one of {', '.join(LOCALES)}, not {locale!r}")
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, _lock_key(alert_id)))
         version = _next_version(conn, alert_id, locale)
@@ -150,7 +151,7 @@ def generate_compliance_report(
 ) -> int:
     """Store a new version of a plant's daily or monthly compliance report (the period containing `day`); commits."""
     if locale not in LOCALES:
-        raise ValueError(f"locale must be one of {', '.join(LOCALES)}, not {locale!r}")
+        raise ReportError(f"locale must be one of {', '.join(LOCALES)}, not {locale!r}")
     with conn.transaction():
         facts = gather_compliance(conn, site_code, kind, day, now=now, zone=zone)
         site_id = facts.plant.site_id

@@ -40,5 +40,5 @@ def test_subsets_name_known_words(subset: frozenset[str] | tuple[str, ...], whol
 
 def test_every_severity_has_a_rank_and_states_split_into_active_and_ended() -> None:
     assert set(domain.SEVERITY_RANK) == set(domain.SEVERITIES)
-    assert domain.ACTIVE_STATES | domain.ENDED_STATES == set(domain.ALERT_STATES)
+    assert set(domain.ALERT_STATES) == domain.ACTIVE_STATES | domain.ENDED_STATES
     assert not domain.ACTIVE_STATES & domain.ENDED_STATES

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from alerts.reports.compliance import last_complete_period, period_of
+from alerts.reports.errors import ReportError
 
 
 @pytest.mark.parametrize(
@@ -24,7 +25,7 @@ def test_period_of(kind: str, day: date, period: tuple[date, date]) -> None:
 
 
 def test_unknown_kind_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ReportError):
         period_of("weekly", date(2026, 11, 22))
 
 
