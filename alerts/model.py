@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from envmon.domain import Category, Severity
+from envmon.domain import Category, LimitBasis, Severity
 
 # Rule names as stored in alerts.rule; one open alert per (device, pollutant, rule).
 Rule = Literal[
@@ -60,14 +60,12 @@ class AlertKey:
 
 
 @dataclass(frozen=True, slots=True)
-class LimitSpec:
-    """One limit as it applies to one device and pollutant, values in the canonical unit."""
+class LimitFacts:
+    """A limit as its standard or permit states it, values in the canonical unit, with its legal source."""
 
     limit_id: int | None
-    device_id: int
-    pollutant: str
     scheme: Literal["discharge", "gas_alarm"]
-    basis: Literal["instant", "hour", "day"]
+    basis: LimitBasis
     direction: Literal["upper", "lower", "range"]
     lower: float | None
     upper: float | None
@@ -79,6 +77,14 @@ class LimitSpec:
     source: str
     valid_from: datetime
     valid_to: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSpec(LimitFacts):
+    """One limit as it applies to one device and pollutant (what the engine judges against)."""
+
+    device_id: int
+    pollutant: str
     # Where the limit was assigned: device scope beats site scope beats default (alerts/limits.py).
     scope: Literal["default", "site", "device"] = "device"
     # Decimals of the limit as the standard writes it (GB/T 8170 rounding); None: those of the value given.

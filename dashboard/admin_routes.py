@@ -4,6 +4,7 @@ recipients; lists of plants, limits and escalation chains; the audit log. Admins
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from dashboard.admin_store import (
 )
 from dashboard.audit import list_audit
 from dashboard.deps import Conn, CsrfSessionDep, FormDep, SessionDep, app_state, require, utc_now
+from dashboard.errors import DashboardError
 from dashboard.passwords import generate_password
 from dashboard.render import page
 from dashboard.sessions import Session
@@ -35,6 +37,21 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 def _words(value: str) -> tuple[str, ...]:
     return tuple(w for w in value.replace(",", " ").split() if w)
+
+
+def _apply(request: Request, conn: Conn, session: Session, anchor: str, change: Callable[[str], object]) -> Response:
+    """Run an administrator's change as `change(actor)`; a refused one shows the page with the reason (400)."""
+    user = require(session, "admin")
+    try:
+        change(user.username)
+    except (DashboardError, ValueError) as exc:  # ValueError: a number or time field that does not parse
+        return _admin_page(request, conn, session, 400, error=str(exc))
+    return RedirectResponse(f"/admin#{anchor}", status_code=303)
+
+
+def _text(form: dict[str, str], key: str) -> str:
+    """A form field, trimmed; empty when missing."""
+    return form.get(key, "").strip()
 
 
 def _admin_page(request: Request, conn: Conn, session: Session, status_code: int = 200, **extra: Any) -> Response:
@@ -69,62 +86,47 @@ def new_user(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDe
 @router.post("/users/{user_id}/role")
 def change_role(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep, user_id: int) -> Response:
     """Change a user's role and scope (not one's own: nobody locks themselves out)."""
-    user = require(session, "admin")
-    if user_id == user.id:
+    if user_id == require(session, "admin").id:
         return _admin_page(request, conn, session, 400, error="you cannot change your own role")
-    try:
-        set_user_role(conn, user_id, role=form.get("role", ""), districts=_words(form.get("districts", "")),
-                      site_codes=_words(form.get("site_codes", "")), actor=user.username, now=utc_now())
-    except UserError as exc:
-        return _admin_page(request, conn, session, 400, error=str(exc))
-    return RedirectResponse("/admin#users", status_code=303)
+    return _apply(request, conn, session, "users", lambda actor: set_user_role(
+        conn, user_id, role=form.get("role", ""), districts=_words(form.get("districts", "")),
+        site_codes=_words(form.get("site_codes", "")), actor=actor, now=utc_now()))
 
 
 @router.post("/plants")
 def new_plant(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
     """A plant in an existing district."""
-    user = require(session, "admin")
-    try:
-        plant = NewPlant(
-            code=form.get("code", "").strip(), name_zh=form.get("name_zh", "").strip(),
-            name_en=form.get("name_en", "").strip(), district=form.get("district", "").strip(),
-            industry=form.get("industry", "").strip(), latitude=_number(form.get("latitude")),
-            longitude=_number(form.get("longitude")),
-        )
-        add_plant(conn, plant, actor=user.username, now=utc_now())
-    except (AdminError, ValueError) as exc:
-        return _admin_page(request, conn, session, 400, error=str(exc))
-    return RedirectResponse("/admin#plants", status_code=303)
+    return _apply(request, conn, session, "plants",
+                  lambda actor: add_plant(conn, _plant_of(form), actor=actor, now=utc_now()))
+
+
+def _plant_of(form: dict[str, str]) -> NewPlant:
+    return NewPlant(code=_text(form, "code"), name_zh=_text(form, "name_zh"), name_en=_text(form, "name_en"),
+                    district=_text(form, "district"), industry=_text(form, "industry"),
+                    latitude=_number(form.get("latitude")), longitude=_number(form.get("longitude")))
 
 
 @router.post("/limits")
 def new_limit(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
     """A limit for a plant or one of its devices, in force from now."""
-    user = require(session, "admin")
-    try:
-        limit = NewLimit(
-            site_code=form.get("site", "").strip(), device_mn=form.get("device", "").strip() or None,
-            pollutant=form.get("pollutant", "").strip(), basis=form.get("basis", ""),
-            direction=form.get("direction", ""), lower_value=_number(form.get("lower")),
-            upper_value=_number(form.get("upper")), source=form.get("source", ""),
-        )
-        add_limit(conn, limit, actor=user.username, now=utc_now())
-    except (AdminError, ValueError) as exc:
-        return _admin_page(request, conn, session, 400, error=str(exc))
-    return RedirectResponse("/admin#plants", status_code=303)
+    return _apply(request, conn, session, "plants",
+                  lambda actor: add_limit(conn, _limit_of(form), actor=actor, now=utc_now()))
+
+
+def _limit_of(form: dict[str, str]) -> NewLimit:
+    return NewLimit(site_code=_text(form, "site"), device_mn=_text(form, "device") or None,
+                    pollutant=_text(form, "pollutant"), basis=form.get("basis", ""),
+                    direction=form.get("direction", ""), lower_value=_number(form.get("lower")),
+                    upper_value=_number(form.get("upper")), source=form.get("source", ""))
 
 
 @router.post("/chains")
 def new_chain(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
     """An escalation chain (steps as RECIPIENT:DELAY_SECONDS, ...)."""
-    user = require(session, "admin")
-    try:
-        add_chain(conn, code=form.get("code", "").strip(), name=form.get("name", "").strip(),
-                  categories=_words(form.get("categories", "")), steps_text=form.get("steps", ""),
-                  repeat_interval_seconds=int(form.get("repeat", "0") or 0), actor=user.username, now=utc_now())
-    except (AdminError, ValueError) as exc:
-        return _admin_page(request, conn, session, 400, error=str(exc))
-    return RedirectResponse("/admin#chains", status_code=303)
+    return _apply(request, conn, session, "chains", lambda actor: add_chain(
+        conn, code=_text(form, "code"), name=_text(form, "name"), categories=_words(form.get("categories", "")),
+        steps_text=form.get("steps", ""), repeat_interval_seconds=int(form.get("repeat", "0") or 0), actor=actor,
+        now=utc_now()))
 
 
 def _number(text: str | None) -> float | None:
@@ -166,15 +168,10 @@ def _local(request: Request, value: str) -> datetime:
 @router.post("/maintenance")
 def new_window(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
     """A maintenance window (times entered in local time)."""
-    user = require(session, "admin")
-    try:
-        add_maintenance(conn, site_code=form.get("site", ""), device_mn=form.get("device") or None,
-                        starts_at=_local(request, form.get("starts_at", "")),
-                        ends_at=_local(request, form.get("ends_at", "")), reason=form.get("reason", ""),
-                        actor=user.username, now=utc_now())
-    except (AdminError, ValueError) as exc:
-        return _admin_page(request, conn, session, 400, error=str(exc))
-    return RedirectResponse("/admin#maintenance", status_code=303)
+    return _apply(request, conn, session, "maintenance", lambda actor: add_maintenance(
+        conn, site_code=form.get("site", ""), device_mn=form.get("device") or None,
+        starts_at=_local(request, form.get("starts_at", "")), ends_at=_local(request, form.get("ends_at", "")),
+        reason=form.get("reason", ""), actor=actor, now=utc_now()))
 
 
 @router.post("/maintenance/{window_id}/end")
@@ -191,14 +188,9 @@ def end_window(request: Request, conn: Conn, session: CsrfSessionDep, window_id:
 @router.post("/recipients")
 def new_recipient(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
     """A recipient of SMS."""
-    user = require(session, "admin")
-    try:
-        add_recipient(conn, code=form.get("code", "").strip(), name=form.get("name", "").strip(),
-                      phone=form.get("phone", "").strip(), locale=form.get("locale", "zh-CN"),
-                      role=form.get("role", "").strip(), actor=user.username, now=utc_now())
-    except AdminError as exc:
-        return _admin_page(request, conn, session, 400, error=str(exc))
-    return RedirectResponse("/admin#recipients", status_code=303)
+    return _apply(request, conn, session, "recipients", lambda actor: add_recipient(
+        conn, code=_text(form, "code"), name=_text(form, "name"), phone=_text(form, "phone"),
+        locale=form.get("locale", "zh-CN"), role=_text(form, "role"), actor=actor, now=utc_now()))
 
 
 @router.post("/devices")
@@ -207,12 +199,12 @@ def new_device(request: Request, conn: Conn, session: CsrfSessionDep, form: Form
     user = require(session, "admin")
     try:
         device = NewDevice(
-            site_code=form.get("site", ""), mn=form.get("mn", "").strip(), kind=form.get("kind", ""),
-            point_kind=form.get("point_kind", ""), point_name_zh=form.get("point_name_zh", "").strip(),
-            point_name_en=form.get("point_name_en", "").strip(), pollutants=_words(form.get("pollutants", "")),
+            site_code=form.get("site", ""), mn=_text(form, "mn"), kind=form.get("kind", ""),
+            point_kind=form.get("point_kind", ""), point_name_zh=_text(form, "point_name_zh"),
+            point_name_en=_text(form, "point_name_en"), pollutants=_words(form.get("pollutants", "")),
             reporting_interval_seconds=int(form.get("interval", "0") or 0),
         )
         password = add_device(conn, app_state(request).settings, device, actor=user.username, now=utc_now())
-    except (AdminError, ValueError) as exc:
+    except (DashboardError, ValueError) as exc:
         return _admin_page(request, conn, session, 400, error=str(exc))
     return _admin_page(request, conn, session, issued=(device.mn, password))

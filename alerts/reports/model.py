@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from alerts.model import LimitFacts as LimitFacts  # the limit that applied, as reports show it
+
 
 @dataclass(frozen=True, slots=True)
 class Contact:
@@ -62,26 +64,6 @@ class PollutantInfo:
     name_zh: str
     name_en: str
     unit: str
-
-
-@dataclass(frozen=True, slots=True)
-class LimitFacts:
-    """The limit that applied when the breach began, with its legal source."""
-
-    limit_id: int | None
-    scheme: str
-    basis: str
-    direction: str
-    lower: float | None
-    upper: float | None
-    warning_ratio: float | None
-    severe_multiple: float | None
-    level2_lower: float | None
-    level2_upper: float | None
-    unit: str
-    source: str
-    valid_from: datetime
-    valid_to: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,9 +33,10 @@ def limit(device_id: int, pollutant: str, *, upper: float | None = None, lower: 
           scope: str = "device", valid_from: datetime = ALWAYS, valid_to: datetime | None = None) -> LimitSpec:
     """A limit on one device."""
     direction = "range" if upper is not None and lower is not None else "upper" if upper is not None else "lower"
-    return LimitSpec(limit_id, device_id, pollutant, scheme, basis, direction, lower, upper,  # type: ignore[arg-type]
-                     warning_ratio, severe_multiple, None, level2_upper, "mg/L", "test", valid_from, valid_to,
-                     scope)  # type: ignore[arg-type]
+    return LimitSpec(limit_id=limit_id, scheme=scheme, basis=basis, direction=direction,  # type: ignore[arg-type]
+                     lower=lower, upper=upper, warning_ratio=warning_ratio, severe_multiple=severe_multiple,
+                     level2_lower=None, level2_upper=level2_upper, unit="mg/L", source="test", valid_from=valid_from,
+                     valid_to=valid_to, device_id=device_id, pollutant=pollutant, scope=scope)  # type: ignore[arg-type]
 
 
 def registry(water_basis: str = "instant") -> EngineRegistry:
