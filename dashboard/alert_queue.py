@@ -6,6 +6,7 @@ one transaction, and live views are told through envmon_events); the dashboard n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from psycopg.rows import dict_row
 from alerts import people
 from alerts.people import DISPOSITIONS, LifecycleError, NoticeFact, suppression_reason
 from dashboard.access import User, can, scope_clause
+from dashboard.deps import Forbidden, NotFound
 from dashboard.errors import DashboardError
 from envmon.domain import ALERT_STATES, AlertState
 
@@ -33,6 +35,17 @@ class ActionForbidden(ActionRefused):
 
 class ActionConflict(ActionRefused):
     """The alert's state does not allow the action (e.g. resolving a latched alert before acknowledging it)."""
+
+
+def take_action(action: Callable[[], object], alert_id: int) -> None:
+    """Run an alert action for a route: an unknown alert is NotFound, a refused role Forbidden; ActionConflict
+    passes through (the API answers 409, pages show the alert with a notice)."""
+    try:
+        action()
+    except LookupError as exc:
+        raise NotFound(alert_id) from exc
+    except ActionForbidden as exc:
+        raise Forbidden(str(exc)) from exc
 
 
 @dataclass(frozen=True, slots=True)

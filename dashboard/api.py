@@ -19,7 +19,6 @@ from dashboard.deps import (
     Conflict,
     Conn,
     CsrfSessionDep,
-    Forbidden,
     NotFound,
     SessionDep,
     app_state,
@@ -118,11 +117,7 @@ def alert(conn: Conn, session: SessionDep, alert_id: int) -> dict[str, Any]:
 
 def _done(conn: Conn, session: CsrfSessionDep, alert_id: int, action: Any) -> Done:
     try:
-        action()
-    except LookupError as exc:
-        raise NotFound(alert_id) from exc
-    except alert_queue.ActionForbidden as exc:
-        raise Forbidden(str(exc)) from exc
+        alert_queue.take_action(action, alert_id)
     except alert_queue.ActionConflict as exc:
         raise Conflict(str(exc)) from exc
     row = alert_queue.load_alert_row(conn, session.user, alert_id)

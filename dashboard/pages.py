@@ -13,7 +13,7 @@ from alerts.people import DISPOSITIONS
 from alerts.reports.view import latest_report
 from dashboard import alert_queue
 from dashboard.access import can
-from dashboard.deps import BadRequest, Conn, CsrfSessionDep, Forbidden, FormDep, NotFound, SessionDep, utc_now
+from dashboard.deps import BadRequest, Conn, CsrfSessionDep, FormDep, NotFound, SessionDep, utc_now
 from dashboard.device_health import load_device_health
 from dashboard.overview import load_overview, map_positions
 from dashboard.plant import load_plant
@@ -113,11 +113,7 @@ def resolve(conn: Conn, session: CsrfSessionDep, form: FormDep, alert_id: int) -
 
 def _run(action: Callable[[], None], alert_id: int) -> Response:
     try:
-        action()
-    except LookupError as exc:
-        raise NotFound(alert_id) from exc
-    except alert_queue.ActionForbidden as exc:
-        raise Forbidden(str(exc)) from exc
+        alert_queue.take_action(action, alert_id)
     except alert_queue.ActionConflict:
         return _act(alert_id, "refused")
     return _act(alert_id)
