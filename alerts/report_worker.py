@@ -36,7 +36,7 @@ import psycopg
 
 from alerts import store
 from alerts.reports.store import due_compliance_reports, generate_compliance_report, generate_report
-from envmon.db import connect_url
+from envmon.db import Reconnecting, connect_url
 from envmon.domain import ENDED_STATES
 from envmon.settings import Settings
 
@@ -172,16 +172,14 @@ class ReportWorker:
             return
 
     def _serve(self, stop: threading.Event) -> None:
-        conn: psycopg.Connection | None = None
+        db = Reconnecting(self._settings.require_database_url(), application="envmon-reports", autocommit=True)
         while not stop.is_set():
             try:
                 alert_id: int | None = self._requests.get(timeout=0.5)
             except queue.Empty:
                 alert_id = None
             try:
-                if conn is None or conn.closed:
-                    conn = connect_url(self._settings.require_database_url(), application="envmon-reports",
-                                       autocommit=True)
+                conn = db.connection()
                 if alert_id is None:
                     self._compliance_step(conn)
                     continue
@@ -193,11 +191,8 @@ class ReportWorker:
                 self._pool = _render_pool()
             except Exception:  # a report that cannot be built must not stop the next ones
                 log.exception("report %s failed", f"for alert {alert_id}" if alert_id else "(compliance)")
-                if conn is not None:
-                    conn.close()
-                conn = None
-        if conn is not None:
-            conn.close()
+                db.close()  # a fresh connection for the next report, whatever state this one was left in
+        db.close()
 
     def _compliance_step(self, conn: psycopg.Connection) -> None:
         """Make one missing scheduled compliance report (the list is refreshed every ten minutes)."""
