@@ -28,8 +28,8 @@ from typing import Literal
 
 import psycopg
 
-from envmon.columns import BASES
-from envmon.db import close_quietly
+from envmon.db import Reconnecting
+from envmon.domain import BASES
 from ingest.batches import StoredBatch
 
 log = logging.getLogger(__name__)
@@ -269,31 +269,19 @@ class HistoryStore:
     """Where the gateway keeps its windows between runs (a connection of its own, reopened on error)."""
 
     def __init__(self, database_url: str) -> None:
-        self._url = database_url
-        self._conn: psycopg.Connection | None = None
+        self._db = Reconnecting(database_url, application="envmon-hj212-history", autocommit=True)
 
     def load(self) -> tuple[dict[tuple[str, str], datetime], dict[tuple[str, str], list[OpenWindow]]]:
         """See `load_history`; psycopg.Error when the database is away."""
-        return load_history(self._connection())
+        return load_history(self._db.connection())
 
     def save(self, changes: list[WindowChange]) -> None:
         """See `save_changes`; psycopg.Error when the database is away (the connection is then closed)."""
-        try:
-            save_changes(self._connection(), changes)
-        except psycopg.Error:
-            self.close()
-            raise
+        self._db.attempt(lambda conn: save_changes(conn, changes))
 
     def close(self) -> None:
         """Close the connection (the next call opens a new one)."""
-        close_quietly(self._conn)
-        self._conn = None
-
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._url, application_name="envmon-hj212-history", connect_timeout=5,
-                                         autocommit=True)
-        return self._conn
+        self._db.close()
 
 
 class HistoryMonitor:

@@ -167,7 +167,7 @@ def test_state_is_restored_on_an_upload_when_the_database_was_away_at_start(data
     store = HistoryStore(psycopg.conninfo.make_conninfo(database_url, host="127.0.0.1", port=1))
     monitor = HistoryMonitor(store, clock=lambda: clock[0])
     assert not monitor.restore() and not monitor.needs_restore(), "retried later, not on every upload"
-    store._url = database_url  # the database is back
+    store._db._url = database_url  # the database is back (the store connects through envmon.db.Reconnecting)
     clock[0] += timedelta(seconds=10)
     assert monitor.needs_restore() and monitor.restore() and not monitor.needs_restore()
     requests = monitor.on_upload(LOGGER, "minute", T0 + 5 * M)
