@@ -18,7 +18,6 @@ from alerts.lifecycle import (
     DISPOSITIONS,
     AlertEvent,
     AlertRecord,
-    AlertState,
     Disposition,
     LifecycleError,
     Outcome,
@@ -26,6 +25,7 @@ from alerts.lifecycle import (
     close,
     resolve,
 )
+from envmon.domain import AlertState
 
 # The vocabulary people's tools need, re-exported so they import this module only.
 __all__ = [

@@ -19,7 +19,7 @@ from alerts.people import DISPOSITIONS, LifecycleError, NoticeFact, suppression_
 from dashboard.access import User, can, scope_clause
 from dashboard.deps import Forbidden, NotFound
 from dashboard.errors import DashboardError
-from envmon.domain import ALERT_STATES, AlertState
+from envmon.domain import ALERT_STATES
 
 STATES = ALERT_STATES
 QUEUE_LIMIT = 500
