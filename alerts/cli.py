@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from envmon.domain import ACTIVE_STATES
 from envmon.settings import Settings
 
 
@@ -56,7 +57,7 @@ _LIST_KEYS = ("code", "state", "severity", "rule", "device", "site", "pollutant"
 def _alert_list(args: argparse.Namespace, settings: Settings) -> int:
     from envmon.db import connect
 
-    states = args.state or ["open", "escalated", "acknowledged"]
+    states = args.state or sorted(ACTIVE_STATES)
     with connect(settings) as conn:
         rows = conn.execute(_LIST, [states, args.limit]).fetchall()
     for row in rows:

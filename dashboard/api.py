@@ -32,12 +32,13 @@ from dashboard.overview import load_overview
 from dashboard.plant import load_plant
 from dashboard.series import RANGES, load_series
 from dashboard.sessions import Session
+from envmon.domain import Severity
 from envmon.numbers import display_value
 
 router = APIRouter(prefix="/api", tags=["api"])
 KEEPALIVE_SECONDS = 15.0
 StateFilter = Literal["active", "any", "open", "escalated", "acknowledged", "resolved", "closed"]
-SeverityFilter = Literal["warning", "exceedance", "severe", "level1", "level2", "fault"]
+SeverityFilter = Severity
 RangeName = Literal["1h", "24h", "7d", "30d"]
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 # Measured values and limits that people read: rounded by envmon.numbers (the pages' and reports' rule).
