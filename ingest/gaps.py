@@ -7,9 +7,10 @@ than `max_gap`, is a counter reset (device restart), not a gap. A gap is request
 `retry_seconds`, and given up after `max_attempts` requests.
 
 A restarted ingest calls `restore(device, high, gaps, now)` before the first message arrives: with
-the device's stored highest seq, a gap spanning the restart is still noticed; with the gaps still
-open before it (`open_gaps()`, persisted by the caller), those are asked for again with their
-attempts counted, so a crash loop cannot ask forever.
+the device's stored highest seq (`highs()`), a gap spanning the restart is still noticed; with the
+gaps still open before it (`open_gaps()`), those are asked for again with their attempts counted, so
+a crash loop cannot ask forever. The caller persists both together: a stored high ahead of the
+stored gaps would hide the gaps between them.
 """
 
 from __future__ import annotations
@@ -111,6 +112,10 @@ class SequenceTracker:
         # process), but its attempts still count towards giving up.
         return _Missing(noticed_at=now, attempts=attempts,
                         last_request_at=now - self.policy.retry_seconds + self.policy.grace_seconds)
+
+    def highs(self) -> dict[str, int]:
+        """The highest seq tracked per device (saved with `open_gaps()`: a restart seeds from both)."""
+        return {device: state.high for device, state in self._devices.items()}
 
     def open_gaps(self) -> list[OpenGap]:
         """Every gap still open, as runs of consecutive seqs with the same attempts, in device order."""

@@ -4,11 +4,14 @@ MQTT devices get `{"cmd": "resend", "first_seq": a, "last_seq": b, "attempt": n}
 `cmd` topic; they answer by publishing those messages again (same seq), and the database's
 unique key makes any overlap harmless. See docs/mqtt.md.
 
-Tracking survives a restart: before the first message, each MQTT device starts at its stored
-`device_state.last_seq` (lags the readings by up to a second, so after a crash a device may be asked
-once for a second's worth of messages already stored; the unique key ignores them), and the gaps
-still open when the process stopped (`open_sequence_gaps`, rewritten once a second when they
-change) are asked for again with their attempts counted.
+Tracking survives a restart: once a second the tracker's highest seq per device
+(`sequence_tracking`) and its open gaps (`open_sequence_gaps`) are saved in one transaction, and
+before the first message a restart seeds from that snapshot: each MQTT device starts at its saved
+high (up to a second behind the readings, so after a crash a device may be asked once for messages
+already stored; the unique key ignores them), and the open gaps are asked for again with their
+attempts counted. Not from `device_state.last_seq`, written by another thread: a crash between its
+save and the gaps' left the restart past a gap it had noticed. That one only seeds devices missing
+from the snapshot (first start after migration 0023, a device first heard in the last second).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import psycopg
 
@@ -44,6 +48,13 @@ def record_abandoned_gap(database_url: str, gap: AbandonedGap) -> None:
         log.warning("could not record the abandoned gap of %s: %s", gap.device, exc)
 
 
+_TRACKED_SEQS = """
+SELECT d.mn, t.high_seq FROM sequence_tracking t JOIN devices d ON d.id = t.device_id
+WHERE t.ingest = %s AND d.transport = 'mqtt'
+"""
+
+# Only for devices the tracker has not saved yet (first start after migration 0023, a device first
+# heard less than a second before a crash): their gaps, if any, were never saved either.
 _STORED_SEQS = """
 SELECT d.mn, s.last_seq FROM device_state s JOIN devices d ON d.id = s.device_id
 WHERE d.transport = 'mqtt' AND s.last_seq IS NOT NULL
@@ -60,18 +71,49 @@ SELECT %s, d.id, u.f, u.l, u.a FROM unnest(%s::text[], %s::int8[], %s::int8[], %
 JOIN devices d ON d.mn = u.mn
 """
 
+# The tracker's own high, not the greatest ever: after a counter reset it goes down with the device.
+_SAVE_HIGHS = """
+INSERT INTO sequence_tracking (ingest, device_id, high_seq)
+SELECT %s, d.id, u.h FROM unnest(%s::text[], %s::int8[]) AS u(mn, h) JOIN devices d ON d.mn = u.mn
+ORDER BY d.id
+ON CONFLICT (ingest, device_id) DO UPDATE SET high_seq = EXCLUDED.high_seq
+"""
 
-def load_tracking(conn: psycopg.Connection, owner: str) -> tuple[dict[str, int], dict[str, list[OpenGap]]]:
-    """Stored highest seq per MQTT device, and the gaps `owner` left open, per device."""
-    highs = {str(mn): int(seq) for mn, seq in conn.execute(_STORED_SEQS)}
+
+@dataclass(frozen=True, slots=True)
+class StoredTracking:
+    """What a restart seeds the tracker from: highest seq per MQTT device and the open gaps per device."""
+
+    highs: dict[str, int]
+    gaps: dict[str, list[OpenGap]]
+    saved_highs: dict[str, int]  # the part of `highs` this tracker saved itself (the rest: device_state)
+
+
+def load_tracking(conn: psycopg.Connection, owner: str) -> StoredTracking:
+    """The tracking `owner` saved last (its highs and open gaps, one consistent snapshot)."""
+    saved = {str(mn): int(seq) for mn, seq in conn.execute(_TRACKED_SEQS, [owner])}
+    highs = {str(mn): int(seq) for mn, seq in conn.execute(_STORED_SEQS)} | saved
     gaps: dict[str, list[OpenGap]] = {}
     for mn, first, last, attempts in conn.execute(_OPEN_GAPS, [owner]):
         gaps.setdefault(str(mn), []).append(OpenGap(str(mn), int(first), int(last), int(attempts)))
-    return highs, gaps
+    return StoredTracking(highs, gaps, saved)
+
+
+def save_tracking(conn: psycopg.Connection, owner: str, highs: dict[str, int], gaps: list[OpenGap] | None) -> None:
+    """Write changed `highs` and (unless None: unchanged) replace `owner`'s open gaps, in ONE transaction.
+
+    Together or not at all: a high saved without the gaps it opened is what lost gaps across a crash.
+    """
+    with conn.transaction():
+        if highs:
+            devices = sorted(highs)
+            conn.execute(_SAVE_HIGHS, [owner, devices, [highs[d] for d in devices]])
+        if gaps is not None:
+            save_open_gaps(conn, owner, gaps)
 
 
 def save_open_gaps(conn: psycopg.Connection, owner: str, gaps: list[OpenGap]) -> None:
-    """Replace `owner`'s open gaps with these, in one transaction."""
+    """Replace `owner`'s open gaps with these, in one transaction (nested in the caller's, if any)."""
     with conn.transaction():
         conn.execute("DELETE FROM open_sequence_gaps WHERE ingest = %s", [owner])
         if gaps:
@@ -86,23 +128,30 @@ class OpenGapStore:
         self._db = Reconnecting(database_url, application="envmon-gaps", autocommit=True)
         self.owner = owner
         self._saved: list[OpenGap] | None = None
+        self._saved_highs: dict[str, int] = {}
 
-    def load(self) -> tuple[dict[str, int], dict[str, list[OpenGap]]]:
+    def load(self) -> StoredTracking:
         """See `load_tracking`; raises psycopg.Error when the database is away."""
-        highs, gaps = load_tracking(self._db.connection(), self.owner)
-        self._saved = [g for device in sorted(gaps) for g in gaps[device]]
-        return highs, gaps
+        stored = load_tracking(self._db.connection(), self.owner)
+        self._saved = [g for device in sorted(stored.gaps) for g in stored.gaps[device]]
+        self._saved_highs = dict(stored.saved_highs)
+        return stored
 
-    def save(self, gaps: list[OpenGap]) -> None:
-        """Write the open gaps when they changed; logs and retries on the next call when the database is away."""
-        if gaps == self._saved:
-            return
+    def save(self, gaps: list[OpenGap], highs: dict[str, int] | None = None) -> bool:
+        """Write the highs and open gaps that changed, together; False (retried on the next call) when the
+        database is away."""
+        changed = {d: h for d, h in (highs or {}).items() if self._saved_highs.get(d) != h}
+        if gaps == self._saved and not changed:
+            return True
+        replaced = None if gaps == self._saved else gaps
         try:
-            self._db.attempt(lambda conn: save_open_gaps(conn, self.owner, gaps))
+            self._db.attempt(lambda conn: save_tracking(conn, self.owner, changed, replaced))
         except psycopg.Error as exc:
-            log.warning("open sequence gaps not saved (tried again next second): %s", exc)
-            return
+            log.warning("sequence tracking not saved (tried again next second): %s", exc)
+            return False
         self._saved = gaps
+        self._saved_highs.update(changed)
+        return True
 
     def close(self) -> None:
         """Close the store's connection (the next use reopens it)."""
@@ -150,17 +199,21 @@ class GapMonitor:
         if self._store is None:
             return True
         try:
-            highs, gaps = self._store.load()
+            stored = self._store.load()
         except psycopg.Error as exc:
             log.warning("sequence tracking starts from scratch (stored state not read): %s", exc)
             self._store.close()
             return False
+        highs, gaps = stored.highs, stored.gaps
         now = self._clock()
         with self._lock:
             for device in highs.keys() | gaps.keys():
                 open_gaps = gaps.get(device, [])
                 high = highs.get(device, max((g.last_seq + 1 for g in open_gaps), default=0))
                 self.tracker.restore(device, high, open_gaps, now)
+            open_now, highs_now = self.tracker.open_gaps(), self.tracker.highs()
+        # Saved at once: the devices seeded from device_state become part of this tracker's snapshot.
+        self._store.save(open_now, highs_now)
         log.info("sequence tracking restored: %d devices, %d open gaps", len(highs), sum(map(len, gaps.values())))
         return True
 
@@ -169,6 +222,7 @@ class GapMonitor:
         with self._lock:
             requests, abandoned = self.tracker.due(self._clock())
             open_gaps = self.tracker.open_gaps() if self._store is not None else []
+            highs = self.tracker.highs() if self._store is not None else {}
         for request in requests:
             log.info("asking %s to resend seq %d-%d (attempt %d)", request.device, request.first_seq,
                      request.last_seq, request.attempt)
@@ -180,7 +234,7 @@ class GapMonitor:
         self.requested += len(requests)
         self.abandoned += len(abandoned)
         if self._store is not None:
-            self._store.save(open_gaps)
+            self._store.save(open_gaps, highs)
 
     def run(self, stop: threading.Event, interval_seconds: float = 1.0) -> None:
         """Tick until stopped."""
@@ -188,6 +242,6 @@ class GapMonitor:
             self.tick()
         if self._store is not None:
             with self._lock:
-                open_gaps = self.tracker.open_gaps()
-            self._store.save(open_gaps)
+                open_gaps, highs = self.tracker.open_gaps(), self.tracker.highs()
+            self._store.save(open_gaps, highs)
             self._store.close()

@@ -1,0 +1,122 @@
+"""MQTT sequence tracking across an ingest crash: the restart never seeds past a gap it had noticed.
+
+Real PostgreSQL; the crash is injected at a fixed point (between the device-state thread's save and
+the gap monitor's, or in the middle of the monitor's own save), never raced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from ingest.device_state import DeviceSummary, write_device_state
+from ingest.gaps import ResendRequest
+from ingest.resend import GapMonitor, OpenGapStore
+from tests.ingest_helpers import DEVICES
+
+DEVICE = DEVICES[0]
+OWNER = "crash-test-ingest"
+
+
+class Clock:
+    """Monotonic seconds, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def conn(ingest_db: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(ingest_db, autocommit=True) as c:
+        yield c
+
+
+def _monitor(url: str, clock: Clock) -> tuple[GapMonitor, list[ResendRequest]]:
+    sent: list[ResendRequest] = []
+    monitor = GapMonitor(sent.append, clock=clock, store=OpenGapStore(url, OWNER))
+    assert monitor.restore()
+    return monitor, sent
+
+
+def _device_state_saves(conn: psycopg.Connection, last_seq: int) -> None:
+    """What the device-state thread writes on its own second: this device's latest seq."""
+    row = conn.execute("SELECT id FROM devices WHERE mn = %s", [DEVICE]).fetchone()
+    assert row is not None
+    write_device_state(conn, DeviceSummary([int(row[0])], [1_000_000], [1_000_000], [last_seq]))
+
+
+def _crash(monitor: GapMonitor) -> None:
+    """The process dies: nothing more is saved (the store's connection just goes away)."""
+    store = monitor._store
+    assert store is not None
+    store.close()
+
+
+def test_gap_noticed_before_a_crash_between_the_two_saves_is_asked_for_after_the_restart(
+        ingest_db: str, conn: psycopg.Connection) -> None:
+    clock = Clock()
+    monitor, _ = _monitor(ingest_db, clock)
+    monitor.tracker.observe(DEVICE, [1, 2, 3], clock.now)
+    monitor.tick()  # saved: seq 3, nothing missing
+    monitor.tracker.observe(DEVICE, [5], clock.now)  # seq 4 is missing, noticed in memory
+    _device_state_saves(conn, 5)  # its thread saved first ...
+    _crash(monitor)  # ... and ingest died before the gap monitor's next save
+    clock.now += 1
+    restarted, sent = _monitor(ingest_db, clock)
+    restarted.tracker.observe(DEVICE, [6], clock.now)
+    assert 4 in restarted.tracker.missing(DEVICE)
+    clock.now += restarted.tracker.policy.grace_seconds
+    restarted.tick()
+    assert any(r.device == DEVICE and r.first_seq <= 4 <= r.last_seq for r in sent)
+
+
+def test_a_save_that_fails_half_way_keeps_neither_the_new_seq_nor_the_gaps(
+        ingest_db: str, conn: psycopg.Connection) -> None:
+    clock = Clock()
+    monitor, _ = _monitor(ingest_db, clock)
+    monitor.tracker.observe(DEVICE, [1, 2, 3], clock.now)
+    monitor.tick()
+    # The failure at the point between the two writes: the open gaps' insert is refused.
+    conn.execute("""
+        CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'injected failure'; END $$;
+        CREATE TRIGGER refuse BEFORE INSERT ON open_sequence_gaps FOR EACH ROW EXECUTE FUNCTION refuse();
+    """)
+    monitor.tracker.observe(DEVICE, [5], clock.now)
+    monitor.tick()
+    assert conn.execute("SELECT high_seq FROM sequence_tracking WHERE ingest = %s", [OWNER]).fetchall() == [(3,)]
+    _crash(monitor)
+    conn.execute("DROP TRIGGER refuse ON open_sequence_gaps")
+    restarted, _ = _monitor(ingest_db, clock)
+    restarted.tracker.observe(DEVICE, [6], clock.now)
+    assert 4 in restarted.tracker.missing(DEVICE)
+
+
+def test_a_failed_save_is_written_whole_on_the_next_tick(ingest_db: str, conn: psycopg.Connection) -> None:
+    clock = Clock()
+    monitor, _ = _monitor(ingest_db, clock)
+    monitor.tracker.observe(DEVICE, [1, 2, 3, 5], clock.now)
+    conn.execute("ALTER TABLE open_sequence_gaps RENAME TO open_sequence_gaps_away")
+    monitor.tick()
+    conn.execute("ALTER TABLE open_sequence_gaps_away RENAME TO open_sequence_gaps")
+    assert conn.execute("SELECT count(*) FROM sequence_tracking").fetchone() == (0,)
+    monitor.tick()
+    assert conn.execute("SELECT high_seq FROM sequence_tracking WHERE ingest = %s", [OWNER]).fetchall() == [(5,)]
+    assert conn.execute("SELECT first_seq, last_seq FROM open_sequence_gaps WHERE ingest = %s",
+                        [OWNER]).fetchall() == [(4, 4)]
+
+
+def test_a_device_the_tracker_never_saved_starts_at_its_stored_last_seq(
+        ingest_db: str, conn: psycopg.Connection) -> None:
+    """First start after the upgrade: device_state seeds it, so a gap spanning the restart is noticed."""
+    _device_state_saves(conn, 7)
+    clock = Clock()
+    monitor, _ = _monitor(ingest_db, clock)
+    monitor.tracker.observe(DEVICE, [10], clock.now)
+    assert monitor.tracker.missing(DEVICE) == [8, 9]
+    assert conn.execute("SELECT high_seq FROM sequence_tracking WHERE ingest = %s", [OWNER]).fetchall() == [(7,)]
