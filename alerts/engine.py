@@ -11,6 +11,7 @@ inactive, go through Python; the rest is array arithmetic.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -135,6 +136,9 @@ class Engine:
         self._last_value = np.full(n_dev * n_codes, np.nan)
         self._run = np.zeros(n_dev * n_codes, dtype=np.int64)
         self._last_seen = np.full(n_dev, -np.inf)
+        # Devices whose last arrival is known from storage (`seed_last_seen`): their silence counts from
+        # it, even from before this engine started; the others' from the start at the earliest.
+        self._seen_stored = np.zeros(n_dev, dtype=bool)
         self._silent_active = np.zeros(n_dev, dtype=bool)
         self._device_active = {rule: np.zeros(n_dev, dtype=bool) for rule in DEVICE_FLAG_RULES}
         # The flag letter each series is in for each device flag rule (0: fine), and per device how many.
@@ -627,7 +631,7 @@ class Engine:
 
     def _silent(self, now_s: float) -> None:
         assert self._started_s is not None
-        since = np.maximum(self._last_seen, self._started_s)
+        since = np.where(self._seen_stored, self._last_seen, np.maximum(self._last_seen, self._started_s))
         for slot in np.nonzero(now_s - since > self._silence_s)[0].tolist():
             key = AlertKey(self._layout.device_ids[slot], WHOLE_DEVICE, "silent")
             detail = {"last_seen": _dt(float(since[slot])).isoformat(), "window_seconds": float(self._silence_s[slot])}
@@ -652,22 +656,40 @@ class Engine:
         missing = last_seq - first_seq + 1
         st = self._keys.get(key)
         total = missing + (int(st.detail.get("missing", 0)) if st else 0)
-        detail = {"first_seq": first_seq, "last_seq": last_seq, "missing": total}
+        return self._gap(key, {"first_seq": first_seq, "last_seq": last_seq, "missing": total}, float(missing), at)
+
+    def _gap(self, key: AlertKey, detail: dict[str, Any], value: float | None, at: datetime) -> list[Transition]:
+        st = self._keys.get(key)
         if st is not None and st.status == "firing":
             st.detail.update(detail)
             st.last_time = max(st.last_time, at.timestamp())
             self._emit("update", key, st, at.timestamp())
             return self._flush()
-        self._observe(key, Observation(at.timestamp(), 1, 1, float(missing), detail=detail), 0)
+        self._observe(key, Observation(at.timestamp(), 1, 1, value, detail=detail), 0)
         return self._flush()
 
     # ----- state --------------------------------------------------------------------------------
 
+    def seed_last_seen(self, seen_s: Mapping[int, float]) -> None:
+        """Start silence clocks from when ingest last stored each device's data (seconds since the epoch).
+
+        A restarted engine otherwise counts silence from its own start, and one crash-looping faster than
+        the window never says "data interrupted". Ingest stored these while the engine was away, so an
+        old time means the device, not the engine, was silent.
+        """
+        for device_id, at_s in seen_s.items():
+            slot = self._slot_of.get(device_id, -1)
+            if slot >= 0:
+                self._last_seen[slot] = max(self._last_seen[slot], at_s)
+                self._seen_stored[slot] = True
+
     def set_registry(self, registry: EngineRegistry) -> None:
         """Use a reloaded registry; every key, timer and average carries over."""
         snap = self.snapshot()
+        stored = {d: float(self._last_seen[i]) for d, i in self._slot_of.items() if self._seen_stored[i]}
         self._build(registry)
         self._load(snap, restart=False)
+        self.seed_last_seen(stored)
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state, JSON-serialisable; `Engine.restore` continues from it exactly."""
@@ -690,9 +712,10 @@ class Engine:
     def _load(self, snap: dict[str, Any], *, restart: bool = True) -> None:
         if snap.get("version") != SNAPSHOT_VERSION:
             raise EngineStateError(f"unknown engine snapshot version {snap.get('version')!r}")
-        # After a restart silence windows count from this start: a stopped engine cannot tell a silent
-        # device from its own absence, and counting from the snapshot would raise a silent alert for
-        # every device of the district at once (firing silent alerts are kept as they were).
+        # After a restart silence windows count from this start, unless `seed_last_seen` gives what
+        # ingest stored meanwhile: a stopped engine cannot tell a silent device from its own absence,
+        # and counting from the snapshot would raise a silent alert for every device of the district at
+        # once (firing silent alerts are kept as they were).
         self._started_s = None if restart else snap["started_s"]
         self._keys = {AlertKey.from_text(k): KeyState(**v) for k, v in snap["keys"].items()}
         self._retire_series_flag_keys()

@@ -133,6 +133,14 @@ def take_unhandled_gaps(conn: psycopg.Connection, now: datetime) -> list[tuple[i
     return [(int(r[0]), int(r[1]), int(r[2]), r[3]) for r in rows]
 
 
+def stored_last_seen(conn: psycopg.Connection) -> dict[int, float]:
+    """When ingest last stored something from each device (seconds since the epoch), from device_state."""
+    rows = conn.execute(
+        "SELECT device_id, extract(epoch FROM last_seen_at)::float8 FROM device_state WHERE last_seen_at IS NOT NULL"
+    ).fetchall()
+    return {int(r[0]): float(r[1]) for r in rows}
+
+
 _NOTIFY = """
 SELECT pg_notify('envmon_events', json_build_object(
     'kind', 'alert', 'id', id, 'code', code, 'state', state, 'severity', severity, 'device_id', device_id)::text)
