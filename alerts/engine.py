@@ -658,6 +658,19 @@ class Engine:
         total = missing + (int(st.detail.get("missing", 0)) if st else 0)
         return self._gap(key, {"first_seq": first_seq, "last_seq": last_seq, "missing": total}, float(missing), at)
 
+    def observe_history_gap(self, device_id: int, basis: str, begin: datetime, end: datetime, outcome: str,
+                            at: datetime) -> list[Transition]:
+        """An HJ 212 logger's `basis` data of begin..end never came back (`outcome`: abandoned, expired).
+
+        Data lost for good, as an MQTT gap given up on: the same rule, with the time span in the detail.
+        """
+        key = AlertKey(device_id, WHOLE_DEVICE, "seq_gap")
+        st = self._keys.get(key)
+        windows = 1 + (int(st.detail.get("windows", 0)) if st else 0)
+        detail = {"basis": basis, "begin_time": begin.isoformat(), "end_time": end.isoformat(), "outcome": outcome,
+                  "windows": windows}
+        return self._gap(key, detail, None, at)
+
     def _gap(self, key: AlertKey, detail: dict[str, Any], value: float | None, at: datetime) -> list[Transition]:
         st = self._keys.get(key)
         if st is not None and st.status == "firing":

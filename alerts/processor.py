@@ -168,6 +168,8 @@ class AlertProcessor:
             transitions = engine.tick(now)
             for device_id, first, last, at in store.take_unhandled_gaps(conn, now):
                 transitions += engine.observe_gap(device_id, first, last, at)
+            for device_id, basis, begin, end, outcome, at in store.take_lost_history(conn, now):
+                transitions += engine.observe_history_gap(device_id, basis, begin, end, outcome, at)
             return self._commit(conn, transitions, now, plan=True, every_site=True)
 
     def _commit(

@@ -133,6 +133,22 @@ def take_unhandled_gaps(conn: psycopg.Connection, now: datetime) -> list[tuple[i
     return [(int(r[0]), int(r[1]), int(r[2]), r[3]) for r in rows]
 
 
+# device_id, basis, begin_time, end_time, outcome, closed_at
+LostWindow = tuple[int, str, datetime, datetime, str, datetime]
+
+
+def take_lost_history(conn: psycopg.Connection, now: datetime) -> list[LostWindow]:
+    """HJ 212 history windows closed with data still missing (abandoned after every request, or expired:
+    older than the logger keeps) that the engine has not seen yet."""
+    rows = conn.execute(
+        "UPDATE hj212_history_requests SET handled_at = %s"
+        " WHERE outcome IN ('abandoned', 'expired') AND handled_at IS NULL"
+        " RETURNING device_id, basis, begin_time, end_time, outcome, closed_at",
+        [now],
+    ).fetchall()
+    return [(int(r[0]), str(r[1]), r[2], r[3], str(r[4]), r[5]) for r in rows]
+
+
 def stored_last_seen(conn: psycopg.Connection) -> dict[int, float]:
     """When ingest last stored something from each device (seconds since the epoch), from device_state."""
     rows = conn.execute(

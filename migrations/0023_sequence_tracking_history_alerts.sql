@@ -10,3 +10,11 @@ CREATE TABLE sequence_tracking (
     high_seq   bigint NOT NULL,
     PRIMARY KEY (ingest, device_id)
 );
+
+-- HJ 212 history windows closed with data still missing ('abandoned' after every request, 'expired'
+-- past what loggers keep) are data lost for good, like MQTT gaps given up on (sequence_gaps): the
+-- alert engine raises the same seq_gap alert for each and marks it handled here, in the transaction
+-- that records the alert.
+ALTER TABLE hj212_history_requests ADD COLUMN handled_at timestamptz;
+CREATE INDEX hj212_history_requests_unhandled ON hj212_history_requests (id)
+    WHERE outcome IN ('abandoned', 'expired') AND handled_at IS NULL;
