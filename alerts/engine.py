@@ -97,6 +97,7 @@ class Engine:
         self._keys: dict[AlertKey, KeyState] = {}
         self._opens: dict[AlertKey, list[float]] = {}
         self._started_s: float | None = None
+        self._blackout_from_s: float | None = None  # see seed_last_seen
         self._out: list[Transition] = []
         self._peaked: set[AlertKey] = set()
         # Counts changes of hold progress (a key starting, counting a sample, firing or going): whoever
@@ -344,7 +345,7 @@ class Engine:
     def evaluate(self, batch: ReadingBatch, now: datetime) -> list[Transition]:
         """Advance every condition with a batch of readings; returns the transitions, in time order."""
         now_s = now.timestamp()
-        self._started_s = now_s if self._started_s is None else self._started_s
+        self._start(now_s)
         if len(batch) == 0:
             return self._flush()
         cols = self._columns(batch.codes)[batch.pollutant]
@@ -621,13 +622,24 @@ class Engine:
     def tick(self, now: datetime) -> list[Transition]:
         """Timers: averages of closed hours and days, silent devices, holds and clears maturing, quiet gaps."""
         now_s = now.timestamp()
-        self._started_s = now_s if self._started_s is None else self._started_s
+        self._start(now_s)
         for period in self._book.close_due(now_s):
             self._period(period)
         self._silent(now_s)
         for key, st in list(self._keys.items()):
             self._mature(key, st, now_s)
         return self._flush()
+
+    def _start(self, now_s: float) -> None:
+        """The first step after a (re)start: note when it was, and take the platform's blackout off the seeded
+        silence clocks (see `seed_last_seen`)."""
+        if self._started_s is not None:
+            return
+        self._started_s = now_s
+        if self._blackout_from_s is not None:
+            blackout_s = max(0.0, now_s - self._blackout_from_s)
+            self._last_seen[self._seen_stored] = np.minimum(self._last_seen[self._seen_stored] + blackout_s, now_s)
+            self._blackout_from_s = None
 
     def _silent(self, now_s: float) -> None:
         assert self._started_s is not None
@@ -683,18 +695,25 @@ class Engine:
 
     # ----- state --------------------------------------------------------------------------------
 
-    def seed_last_seen(self, seen_s: Mapping[int, float]) -> None:
+    def seed_last_seen(self, seen_s: Mapping[int, float], *, alive_s: float | None = None) -> None:
         """Start silence clocks from when ingest last stored each device's data (seconds since the epoch).
 
         A restarted engine otherwise counts silence from its own start, and one crash-looping faster than
         the window never says "data interrupted". Ingest stored these while the engine was away, so an
         old time means the device, not the engine, was silent.
+
+        `alive_s` is the latest time ingest is known to have been storing (device_state, its heartbeat).
+        From then to this engine's first step the platform itself was blind: that blackout counts as no
+        device's silence (`_start` moves the seeded clocks on by it), so a cold start after a long
+        outage does not text every inspector of the district "data interrupted" at its first tick.
         """
         for device_id, at_s in seen_s.items():
             slot = self._slot_of.get(device_id, -1)
             if slot >= 0:
                 self._last_seen[slot] = max(self._last_seen[slot], at_s)
                 self._seen_stored[slot] = True
+        if alive_s is not None:
+            self._blackout_from_s = alive_s
 
     def set_registry(self, registry: EngineRegistry) -> None:
         """Use a reloaded registry; every key, timer and average carries over."""

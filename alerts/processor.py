@@ -101,8 +101,9 @@ class AlertProcessor:
         self.saved_at = store.snapshot_saved_at(conn, self._shard) if snap else None
         self.catch_up_pending = True
         self.engine = Engine(self.registry, self._policy, snap)
-        # Silence counts from what ingest last stored, not from this (re)start: a crash loop stays heard.
-        self.engine.seed_last_seen(store.stored_last_seen(conn))
+        # Silence counts from what ingest last stored, not from this (re)start: a crash loop stays heard;
+        # a time the whole platform was down counts for no device (no district-wide flood on a cold start).
+        self.engine.seed_last_seen(store.stored_last_seen(conn), alive_s=store.ingest_alive_s(conn))
         self._saved_revision = self.engine.revision
         self._routing_at = float("-inf")
         log.info("alert engine ready: %d devices, %d limits, %s", len(self.registry.devices),

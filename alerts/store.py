@@ -157,6 +157,17 @@ def stored_last_seen(conn: psycopg.Connection) -> dict[int, float]:
     return {int(r[0]): float(r[1]) for r in rows}
 
 
+def ingest_alive_s(conn: psycopg.Connection) -> float | None:
+    """The latest time ingest is known to have been storing: its freshest healthy heartbeat or the newest
+    device_state arrival (seconds since the epoch); None when there is no trace of it at all."""
+    row = conn.execute(
+        "SELECT extract(epoch FROM greatest("
+        " (SELECT max(last_seen_at) FROM device_state),"
+        " (SELECT max(beat_at) FROM service_heartbeats WHERE service = 'ingest' AND ok)))::float8"
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
 _NOTIFY = """
 SELECT pg_notify('envmon_events', json_build_object(
     'kind', 'alert', 'id', id, 'code', code, 'state', state, 'severity', severity, 'device_id', device_id)::text)

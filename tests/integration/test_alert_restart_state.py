@@ -67,19 +67,47 @@ def test_engine_restarted_while_a_device_was_already_silent_alerts_a_window_afte
     with psycopg.connect(url) as conn:
         conn.execute("INSERT INTO device_state (device_id, last_seen_at, last_reading_at, last_seq, online)"
                      " VALUES (%s, %s, %s, 7, true)", [device_id, last_seen, last_seen])
+    _ingest_beat(url, NOW)
     first = _processor(url)  # the engine before its crash: ran, saved its snapshot
     try:
         first.tick(NOW)
         assert first.checkpoint(NOW, force=True)
     finally:
         first.close()
+    restart_at = NOW + window / 2
+    _ingest_beat(url, restart_at)  # ingest kept storing while the engine was away: the silence is real
     restarted = _processor(url)
     try:
-        restart_at = NOW + window / 2
         restarted.tick(restart_at)
         restarted.tick(last_seen + window - timedelta(seconds=1))
         assert _silent_alerts(url, device_id) == 0
         restarted.tick(last_seen + window + timedelta(seconds=1))  # on schedule, not a window after restart_at
+        assert _silent_alerts(url, device_id) == 1
+    finally:
+        restarted.close()
+
+
+def _ingest_beat(url: str, at: datetime) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO service_heartbeats (service, instance, ok, started_at, beat_at)"
+                     " VALUES ('ingest', 'test:1', true, %s, %s)"
+                     " ON CONFLICT (service, instance) DO UPDATE SET beat_at = EXCLUDED.beat_at", [at, at])
+
+
+def test_a_cold_start_after_the_whole_platform_was_down_floods_no_inspector(url: str) -> None:
+    """Ingest and the engine both down for a day: the day is the platform's blackout, not every device's
+    silence, so the first tick opens no silent alert; a device still quiet a window later does."""
+    device_id = _one(url, "SELECT id FROM devices WHERE mn = %s", DEVICES[0])
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO device_state (device_id, last_seen_at, last_reading_at, last_seq, online)"
+                     " VALUES (%s, %s, %s, 7, true)", [device_id, NOW, NOW])
+    _ingest_beat(url, NOW)
+    restart_at = NOW + timedelta(days=1)
+    restarted = _processor(url)
+    try:
+        restarted.tick(restart_at)
+        assert _one(url, "SELECT count(*) FROM alerts WHERE rule = 'silent'") == 0
+        restarted.tick(restart_at + timedelta(days=1))
         assert _silent_alerts(url, device_id) == 1
     finally:
         restarted.close()

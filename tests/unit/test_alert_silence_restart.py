@@ -12,14 +12,16 @@ from tests.unit.test_alert_engine import WATER, at, feed, kinds, policy, registr
 START_S = 300.0  # the restarted engine's first tick; WATER's silence window is 600 s
 
 
-def _restarted(stored_seen_s: float | None, heard_s: float | None = 0.0) -> Engine:
-    """An engine that heard WATER at `heard_s`, restarted from its snapshot, seeded with device_state's time."""
+def _restarted(stored_seen_s: float | None, heard_s: float | None = 0.0, alive_s: float | None = None) -> Engine:
+    """An engine that heard WATER at `heard_s`, restarted from its snapshot, seeded with device_state's time
+    (and, with `alive_s`, the last time ingest is known to have been storing)."""
     before = Engine(registry(), policy())
     if heard_s is not None:
         feed(before, [(heard_s, 0.1)])
     engine = Engine.restore(registry(), policy(), json.loads(json.dumps(before.snapshot())))
     if stored_seen_s is not None:
-        engine.seed_last_seen({WATER: at(stored_seen_s).timestamp()})
+        engine.seed_last_seen({WATER: at(stored_seen_s).timestamp()},
+                              alive_s=None if alive_s is None else at(alive_s).timestamp())
     return engine
 
 
@@ -61,3 +63,28 @@ def test_unknown_devices_in_the_stored_times_are_ignored() -> None:
     engine = _restarted(None)
     engine.seed_last_seen({99999: at(-5000).timestamp()})
     assert engine.tick(at(START_S)) == []
+
+
+@pytest.mark.parametrize(
+    ("stored_seen_s", "alive_s", "quiet_s", "opens_s"),
+    [
+        # Ingest stored others (or beat) until the restart: the device's silence is all real.
+        pytest.param(200.0, START_S, 800.0, 801.0, id="ingest-alive-until-the-restart-counts-all-of-it"),
+        # The whole platform went dark at 250 s; the engine restarts at START_S = 300 s: those 50 s of
+        # blackout are nobody's silence, so the clock moves on by them.
+        pytest.param(200.0, 250.0, 850.0, 851.0, id="a-short-blackout-is-taken-off"),
+        # A cold start a day after the platform stopped: no device alerts at the first tick (no flood),
+        # one that stays silent alerts a window minus what it had already been silent before the outage.
+        pytest.param(-86_400.0 + 200.0, -86_400.0 + 250.0, 850.0, 851.0, id="a-cold-start-after-a-day-floods-nobody"),
+        # Silent long before the platform went dark: it alerts at the first tick all the same.
+        pytest.param(-2000.0, 250.0, None, START_S, id="silent-long-before-the-outage-alerts-at-once"),
+    ],
+)
+def test_the_platforms_own_blackout_counts_as_no_devices_silence(
+        stored_seen_s: float, alive_s: float, quiet_s: float | None, opens_s: float) -> None:
+    engine = _restarted(stored_seen_s, heard_s=None, alive_s=alive_s)
+    if opens_s > START_S:
+        assert _silent_water(engine, START_S) == []
+    if quiet_s is not None:
+        assert _silent_water(engine, quiet_s) == []
+    assert _silent_water(engine, opens_s) == ["open:silent:fault"]
