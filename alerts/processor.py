@@ -19,18 +19,18 @@ from datetime import datetime, timedelta
 import psycopg
 
 from alerts import store
-from alerts.directory import RoutingData, load_routing
-from alerts.engine import Engine
-from alerts.escalation import NotifyPolicy, PlannedNotification, plan_notifications
-from alerts.heard import NO_RECIPIENT, unrouted
 from alerts.lifecycle import AlertRecord, Outcome, escalate, on_transition
 from alerts.model import ReadingBatch, Transition
-from alerts.outbox import ClaimedSms, OutboxRow, insert_notifications, load_sent
+from alerts.notify.directory import RoutingData, load_routing
+from alerts.notify.escalation import NotifyPolicy, PlannedNotification, plan_notifications
+from alerts.notify.heard import NO_RECIPIENT, unrouted
+from alerts.notify.outbox import ClaimedSms, OutboxRow, insert_notifications, load_sent
+from alerts.notify.render import render_group_sms
 from alerts.platform import hold_back
 from alerts.platform_store import open_fault
-from alerts.policy import Policy
-from alerts.registry import EngineRegistry, load_engine_registry
-from alerts.render import render_group_sms
+from alerts.rules.engine import Engine
+from alerts.rules.policy import Policy
+from alerts.rules.registry import EngineRegistry, load_engine_registry
 from envmon.db import connect_url
 from envmon.domain import SEVERITY_RANK
 from envmon.settings import Settings
@@ -258,7 +258,7 @@ class AlertProcessor:
         return record
 
     def silent_alerts(self, now: datetime, grace_seconds: float) -> list[int]:
-        """Open pollution and safety alerts that reached nobody and carry no reason (alerts/heard.py)."""
+        """Open pollution and safety alerts that reached nobody and carry no reason (alerts/notify/heard.py)."""
         conn, _ = self._ready()
         return store.silent_alert_ids(conn, now, grace_seconds)
 

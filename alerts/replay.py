@@ -17,17 +17,17 @@ from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from alerts.batch import ReplayInputError, batch_end, batch_from_csv
-from alerts.dedup import SentNotification
-from alerts.directory import RoutingData
-from alerts.engine import Engine
-from alerts.escalation import NotifyPolicy, plan_notifications, sent_entries
-from alerts.heard import NO_RECIPIENT, NoticeFact, silent_alerts, unrouted
 from alerts.lifecycle import AlertRecord, Disposition, acknowledge, alert_code, escalate, on_transition
 from alerts.model import AlertKey, Transition
-from alerts.policy import Policy
-from alerts.registry import EngineRegistry, from_registry
-from alerts.render import render_group_sms
-from alerts.routing import EscalationChain, EscalationStep, Recipient
+from alerts.notify.dedup import SentNotification
+from alerts.notify.directory import RoutingData
+from alerts.notify.escalation import NotifyPolicy, plan_notifications, sent_entries
+from alerts.notify.heard import NO_RECIPIENT, NoticeFact, silent_alerts, unrouted
+from alerts.notify.render import render_group_sms
+from alerts.notify.routing import EscalationChain, EscalationStep, Recipient
+from alerts.rules.engine import Engine
+from alerts.rules.policy import Policy
+from alerts.rules.registry import EngineRegistry, from_registry
 from envmon.catalogue import load_catalogue
 from envmon.registry.load import Registry
 
@@ -139,7 +139,7 @@ class Replay:
         return acked
 
     def silent_alerts(self, now: datetime, grace_seconds: float) -> list[AlertRecord]:
-        """Open pollution and safety alerts nobody was told of, with no reason recorded (alerts/heard.py)."""
+        """Open pollution and safety alerts nobody was told of, with no reason recorded (alerts/notify/heard.py)."""
         notices = [NoticeFact(s.alert_id, s.status, s.detail) for s in self._sent]
         notices += [NoticeFact(i, "suppressed", reason) for i, reason in self._unheard.items()]
         return silent_alerts(self._alerts.values(), notices, now, grace_seconds)

@@ -1,4 +1,4 @@
-"""Publish-to-SMS latency under ingest load: `envmon bench alerts` (also `python benchmarks/alerts.py`).
+"""Publish-to-SMS latency under ingest load: `envmon bench alerts` (also `python -m benchmarks.alerts`).
 
 On a private stack: background publishers send `--load-readings-per-s` readings (messages of ten) from
 1,000 analysers with no limits, while a probe publishes one H2S reading above the level-2 set point on a
@@ -26,8 +26,8 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alerts.bench import measure_engine_rate
-from alerts.fake_twilio import FakeTwilio
+from alerts.notify.fake_twilio import FakeTwilio
+from benchmarks.engine_rate import measure_engine_rate
 from envmon import topics
 from envmon.migrate import migrate
 from envmon.registry.load import parse_registry
@@ -244,7 +244,7 @@ def _figures(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry for benchmarks/alerts.py and `envmon bench alerts`."""
+    """CLI entry for `python -m benchmarks.alerts` and `envmon bench alerts`."""
     parser = argparse.ArgumentParser(prog="envmon bench alerts", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--load-readings-per-s", type=int, default=50_000)
@@ -259,3 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(figures, indent=2))
     return 0
 
+
+
+if __name__ == "__main__":
+    sys.exit(main())

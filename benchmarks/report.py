@@ -134,7 +134,7 @@ def _figures(seconds: dict[str, list[float]], sizes: dict[str, list[int]], runs:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry for benchmarks/report.py and `envmon bench report`."""
+    """CLI entry for `python -m benchmarks.report` and `envmon bench report`."""
     parser = argparse.ArgumentParser(
         prog="envmon bench report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -148,3 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     json.dump(figures, sys.stdout, indent=2)
     print()
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
