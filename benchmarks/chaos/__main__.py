@@ -2,6 +2,6 @@
 
 import sys
 
-from benchmarks.chaos.bench import main
+from benchmarks.chaos import main
 
 sys.exit(main())

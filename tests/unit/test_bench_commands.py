@@ -19,7 +19,7 @@ from tests.conftest import ROOT
     ],
 )
 def test_bench_command_shows_its_own_options(name: str, option: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "envmon", "bench", name, "--help"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "envmon_app", "bench", name, "--help"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert f"envmon bench {name}" in done.stdout and option in done.stdout
