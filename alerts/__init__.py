@@ -1,1 +1,1 @@
-"""alerts component (built by its own issue)."""
+"""Alerts by stage: rules/ (the engine), notify/ (who is told, SMS), reports/; the step and service on top."""

@@ -32,8 +32,8 @@ def _watchdog(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from alerts.policy import load_policy, load_policy_file
     from alerts.replay import Replay, write_lines
+    from alerts.rules.policy import load_policy, load_policy_file
     from envmon.registry.load import load_registry_file
 
     policy = load_policy_file(args.policy) if args.policy else load_policy("")

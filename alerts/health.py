@@ -3,7 +3,7 @@
 /healthz answers 503 and names every failing check (`failing`) when a worker thread died, the engine has
 not finished a step for too long, the oldest batch waiting for the engine is too old (it falls behind its
 input), the engine's or the sender's database has been in retry too long, or open alerts reached nobody
-(alerts/heard.py). A standby engine is healthy while its threads live.
+(alerts/notify/heard.py). A standby engine is healthy while its threads live.
 """
 
 from __future__ import annotations

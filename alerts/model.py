@@ -85,7 +85,7 @@ class LimitSpec(LimitFacts):
 
     device_id: int
     pollutant: str
-    # Where the limit was assigned: device scope beats site scope beats default (alerts/limits.py).
+    # Where the limit was assigned: device scope beats site scope beats default (alerts/rules/limits.py).
     scope: Literal["default", "site", "device"] = "device"
     # Decimals of the limit as the standard writes it (GB/T 8170 rounding); None: those of the value given.
     decimals: int | None = None

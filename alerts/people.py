@@ -13,7 +13,6 @@ from datetime import datetime
 import psycopg
 
 from alerts import store
-from alerts.heard import NoticeFact, suppression_reason
 from alerts.lifecycle import (
     DISPOSITIONS,
     AlertEvent,
@@ -25,6 +24,7 @@ from alerts.lifecycle import (
     close,
     resolve,
 )
+from alerts.notify.heard import NoticeFact, suppression_reason
 from envmon.domain import AlertState
 
 # The vocabulary people's tools need, re-exported so they import this module only.

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from alerts.escalation import RoutedAlert
-from alerts.heard import PLATFORM_FAULT
+from alerts.notify.escalation import RoutedAlert
+from alerts.notify.heard import PLATFORM_FAULT
 
 # Device alerts that a platform or network fault raises by itself: held back while a fault is open.
 FAULT_SUPPRESSED_RULES: frozenset[str] = frozenset({"silent", "seq_gap"})

@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from alerts.notify.routing import Recipient
 from alerts.platform import Beat, Cause, DistrictSilence, Episode
-from alerts.routing import Recipient
 
 # pg_advisory_xact_lock key: the first 8 bytes of sha256("envmon.watchdog"), as a signed bigint.
 WATCHDOG_LOCK_KEY = int.from_bytes(hashlib.sha256(b"envmon.watchdog").digest()[:8], "big", signed=True)

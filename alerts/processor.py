@@ -14,25 +14,23 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import psycopg
 
 from alerts import store
-from alerts.directory import RoutingData, load_routing
-from alerts.engine import Engine
-from alerts.escalation import NotifyPolicy, PlannedNotification, plan_notifications
-from alerts.heard import NO_RECIPIENT, unrouted
-from alerts.lifecycle import AlertRecord, Outcome, escalate, on_transition
+from alerts.lifecycle import AlertRecord, Outcome, on_transition
 from alerts.model import ReadingBatch, Transition
-from alerts.outbox import ClaimedSms, OutboxRow, insert_notifications, load_sent
-from alerts.platform import hold_back
+from alerts.notify.directory import RoutingData, load_routing
+from alerts.notify.escalation import NotifyPolicy
+from alerts.notify.heard import NO_RECIPIENT
+from alerts.notify.outbox import ClaimedSms, insert_notifications, load_sent
+from alerts.planner import LinkMaker, no_link, plan_step, select_active, sent_lookback
 from alerts.platform_store import open_fault
-from alerts.policy import Policy
-from alerts.registry import EngineRegistry, load_engine_registry
-from alerts.render import render_group_sms
+from alerts.rules.engine import Engine
+from alerts.rules.policy import Policy
+from alerts.rules.registry import EngineRegistry, load_engine_registry
 from envmon.db import connect_url
-from envmon.domain import SEVERITY_RANK
 from envmon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,9 +39,6 @@ SNAPSHOT_SECONDS = 5.0
 # Hold progress alone (no alert changed) is saved at most this often; see `AlertProcessor.checkpoint`.
 HOLD_SNAPSHOT_SECONDS = 1.0
 ROUTING_REFRESH_SECONDS = 30.0
-# A link per SMS opens the report of the message's first alert.
-# (alert id, now, the recipient's locale) -> the report link to text them, in their language.
-LinkMaker = Callable[[int, datetime, str], str | None]
 
 
 @dataclass
@@ -68,7 +63,7 @@ class AlertProcessor:
         self._monotonic = monotonic
         self._policy = policy
         self._shard = shard
-        self._link = link or (lambda alert_id, now, locale: None)
+        self._link = link or no_link
         self._notify_policy = notify_policy or NotifyPolicy()
         self._conn: psycopg.Connection | None = None
         self.engine: Engine | None = None
@@ -259,7 +254,7 @@ class AlertProcessor:
         return record
 
     def silent_alerts(self, now: datetime, grace_seconds: float) -> list[int]:
-        """Open pollution and safety alerts that reached nobody and carry no reason (alerts/heard.py)."""
+        """Open pollution and safety alerts that reached nobody and carry no reason (alerts/notify/heard.py)."""
         conn, _ = self._ready()
         return store.silent_alert_ids(conn, now, grace_seconds)
 
@@ -283,37 +278,19 @@ class AlertProcessor:
         the outbox rows. Returns the SMS to send now, the alerts that escalated, and how many were planned."""
         assert self.registry is not None
         devices = self.registry.devices
-        active = {a.id: a for a in store.load_active_alerts(conn).values()
-                  if a.id is not None and a.key.device_id in devices
-                  and (sites is None or devices[a.key.device_id].site_code in sites)}
+        active = select_active(store.load_active_alerts(conn).values(), devices, sites)
         if not active:
             return [], [], 0
         routing = self._routing_data(conn, now)
-        fault = open_fault(conn)  # not cached: a platform fault must hold back device alerts from its first minute
-        routed = [hold_back(routing.route(a, devices[a.key.device_id], now), devices[a.key.device_id].district, fault)
-                  for a in active.values()]
-        store.record_unheard(conn, [r.alert_id for r in unrouted(routed)], NO_RECIPIENT, now)
-        lookback = timedelta(seconds=max((c.repeat_interval_seconds for c in routing.chains), default=0))
-        sent = load_sent(conn, list(active.values()), now - lookback)
-        plan = plan_notifications(routed, sent, now, self._notify_policy)
-        for alert_id, level in plan.escalations:
-            outcome = escalate(active[alert_id], level=level, now=now)
-            active[alert_id] = self._persist(conn, active[alert_id], outcome) or active[alert_id]
-        rows = [self._outbox_row(p, active, now) for p in plan.notifications]
-        return insert_notifications(conn, rows, now), [i for i, _ in plan.escalations], len(active)
-
-    def _outbox_row(self, planned: PlannedNotification, active: dict[int, AlertRecord], now: datetime) -> OutboxRow:
-        assert self.registry is not None
-        alerts = [(active[i], self.registry.devices[active[i].key.device_id]) for i in planned.alert_ids]
-        recipient = planned.recipient
-        body = render_group_sms(alerts, locale=recipient.locale, zone=self._settings.zone,
-                                link=self._link(planned.alert_ids[0], now, recipient.locale), reason=planned.reason)
-        worst = max((a for a, _ in alerts), key=lambda a: SEVERITY_RANK[a.severity])
-        return OutboxRow(
-            alert_ids=planned.alert_ids, recipient_id=recipient.id, phone=recipient.phone, body=body,
-            reason=planned.reason, severity=worst.severity, status=planned.status,
-            escalation_step=planned.step_position, detail=planned.suppressed_by,
-        )
+        sent = load_sent(conn, list(active.values()), now - sent_lookback(routing))
+        # The fault is not cached: a platform fault must hold back device alerts from its first minute.
+        plan = plan_step(active, devices, routing, sent, now, policy=self._notify_policy, zone=self._settings.zone,
+                         fault=open_fault(conn), link=self._link)
+        store.record_unheard(conn, list(plan.unheard), NO_RECIPIENT, now)
+        for alert_id, outcome in plan.escalations:
+            self._persist(conn, active[alert_id], outcome)
+        escalated = [alert_id for alert_id, _ in plan.escalations]
+        return insert_notifications(conn, plan.outbox_rows(), now), escalated, len(active)
 
 
 def shard_registry(registry: EngineRegistry, shard: str) -> EngineRegistry:

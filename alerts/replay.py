@@ -17,17 +17,17 @@ from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from alerts.batch import ReplayInputError, batch_end, batch_from_csv
-from alerts.dedup import SentNotification
-from alerts.directory import RoutingData
-from alerts.engine import Engine
-from alerts.escalation import NotifyPolicy, plan_notifications, sent_entries
-from alerts.heard import NO_RECIPIENT, NoticeFact, silent_alerts, unrouted
-from alerts.lifecycle import AlertRecord, Disposition, acknowledge, alert_code, escalate, on_transition
+from alerts.lifecycle import AlertRecord, Disposition, acknowledge, alert_code, on_transition
 from alerts.model import AlertKey, Transition
-from alerts.policy import Policy
-from alerts.registry import EngineRegistry, from_registry
-from alerts.render import render_group_sms
-from alerts.routing import EscalationChain, EscalationStep, Recipient
+from alerts.notify.dedup import SentNotification
+from alerts.notify.directory import RoutingData
+from alerts.notify.escalation import NotifyPolicy, sent_entries
+from alerts.notify.heard import NO_RECIPIENT, NoticeFact, silent_alerts
+from alerts.notify.routing import EscalationChain, EscalationStep, Recipient
+from alerts.planner import plan_step
+from alerts.rules.engine import Engine
+from alerts.rules.policy import Policy
+from alerts.rules.registry import EngineRegistry, from_registry
 from envmon.catalogue import load_catalogue
 from envmon.registry.load import Registry
 
@@ -108,25 +108,22 @@ class Replay:
             self._alerts.pop(record.key, None)
 
     def _plan(self, now: datetime) -> Iterator[Line]:
-        active = [a for a in self._alerts.values()]
+        active = {a.id: a for a in self._alerts.values() if a.id is not None}
         if not active:
             return
-        devices = self.registry.devices
-        routed = [self.routing.route(a, devices[a.key.device_id], now) for a in active]
-        for r in unrouted(routed):
-            self._unheard.setdefault(r.alert_id, NO_RECIPIENT)
-        plan = plan_notifications(routed, self._sent, now, self._notify)
-        for alert_id, level in plan.escalations:
-            escalated = escalate(self._by_id[alert_id], level=level, now=now).record
-            assert escalated is not None
-            self._keep(escalated)
-        for planned in plan.notifications:
+        plan = plan_step(active, self.registry.devices, self.routing, self._sent, now, policy=self._notify,
+                         zone=self._zone)
+        for alert_id in plan.unheard:
+            self._unheard.setdefault(alert_id, NO_RECIPIENT)
+        for _, outcome in plan.escalations:
+            assert outcome.record is not None
+            self._keep(outcome.record)
+        for message in plan.messages:
+            planned = message.planned
             self._sent += sent_entries(planned, self._by_id, now)
-            alerts = [(self._by_id[i], devices[self._by_id[i].key.device_id]) for i in planned.alert_ids]
-            body = render_group_sms(alerts, locale=planned.recipient.locale, zone=self._zone, link=None,
-                                    reason=planned.reason)
-            for alert, _ in alerts:
-                yield self._notification_line(alert, planned.recipient, planned.reason, planned.status, body, now)
+            for alert in (self._by_id[i] for i in planned.alert_ids):
+                yield self._notification_line(alert, planned.recipient, planned.reason, planned.status,
+                                              message.body, now)
 
     def acknowledge(self, code: str, *, actor: str, disposition: Disposition, now: datetime) -> AlertRecord:
         """A person acknowledges an alert between two runs (what-if replays, tests of the lifecycle)."""
@@ -139,7 +136,7 @@ class Replay:
         return acked
 
     def silent_alerts(self, now: datetime, grace_seconds: float) -> list[AlertRecord]:
-        """Open pollution and safety alerts nobody was told of, with no reason recorded (alerts/heard.py)."""
+        """Open pollution and safety alerts nobody was told of, with no reason recorded (alerts/notify/heard.py)."""
         notices = [NoticeFact(s.alert_id, s.status, s.detail) for s in self._sent]
         notices += [NoticeFact(i, "suppressed", reason) for i, reason in self._unheard.items()]
         return silent_alerts(self._alerts.values(), notices, now, grace_seconds)

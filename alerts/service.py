@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from alerts import store
 from alerts.batch import batch_from_columns, describe_row, sanitize_batch, split_batch
 from alerts.bus import BatchBus
-from alerts.callbacks import STATUS_CALLBACK_PATH, public_url
 from alerts.catchup import MARGIN_SECONDS, catch_up_since, stored_batches
 from alerts.errors import AlertsError
 from alerts.health import HealthBounds, HealthFacts, judge_health
@@ -28,12 +28,13 @@ from alerts.http import serve_http
 from alerts.leader import ShardLock
 from alerts.metrics import AlertMetrics
 from alerts.model import ReadingBatch
-from alerts.policy import Policy, load_policy, load_policy_file
+from alerts.notify.callbacks import STATUS_CALLBACK_PATH, public_url
+from alerts.notify.sender import OutboxSender
+from alerts.notify.sms import RetryPolicy, SmsSender
+from alerts.notify.twilio_sms import sms_sender_from_settings
 from alerts.processor import AlertProcessor, StepResult, link_maker
-from alerts.report_worker import ReportWorker
-from alerts.sender import OutboxSender
-from alerts.sms import RetryPolicy, SmsSender
-from alerts.twilio_sms import sms_sender_from_settings
+from alerts.reports.worker import ReportWorker
+from alerts.rules.policy import Policy, load_policy, load_policy_file
 from alerts.webhooks import Webhooks
 from alerts.wire import batch_from_wire
 from envmon.batchwire import WireBatch
@@ -85,7 +86,7 @@ class AlertService:
             settings.require_database_url(), self._sms, self.metrics,
             status_callback=_status_callback(settings), on_failed=self._plan_soon, retry=retry,
         )
-        self.reports = ReportWorker(settings) if settings.alerts_reports else None
+        self.reports = ReportWorker(settings, load_alert=store.load_alert) if settings.alerts_reports else None
         self._queue: queue.Queue[Queued] = queue.Queue(maxsize=QUEUE_BATCHES)
         # Acknowledgements of bus batches waiting for the snapshot that covers them, in arrival order.
         self._unsaved_acks: list[Callable[[], None]] = []
@@ -309,7 +310,7 @@ class AlertService:
         self._after_checkpoint()
 
     def _count_silent(self) -> None:
-        """Every SILENT_CHECK_SECONDS: how many open pollution or safety alerts nobody heard of (alerts/heard.py)."""
+        """Every SILENT_CHECK_SECONDS: count open alerts nobody heard of (alerts/notify/heard.py)."""
         if time.monotonic() - self._silent_checked < SILENT_CHECK_SECONDS:
             return
         silent = self.processor.silent_alerts(datetime.now(UTC), self._settings.alerts_silent_grace_seconds)

@@ -181,9 +181,9 @@ def notify_changes(conn: psycopg.Connection, alert_ids: list[int]) -> None:
         conn.execute(_NOTIFY, [sorted(set(alert_ids))])
 
 
-# The invariant of alerts/heard.py in SQL: open pollution or safety alerts, older than the grace period,
+# The invariant of alerts/notify/heard.py in SQL: open pollution or safety alerts, older than the grace period,
 # with no notification queued or sent and no recorded suppression reason (kept in last_error for
-# 'suppressed' rows, see alerts/outbox.py).
+# 'suppressed' rows, see alerts/notify/outbox.py).
 _SILENT = """
 SELECT a.id FROM alerts a
 WHERE a.state IN ('open', 'escalated') AND a.category IN ('pollution', 'safety') AND a.opened_at <= %(before)s
@@ -197,7 +197,7 @@ ORDER BY a.id
 
 
 def silent_alert_ids(conn: psycopg.Connection, now: datetime, grace_seconds: float) -> list[int]:
-    """Open pollution and safety alerts nobody was told of and that carry no reason why (alerts/heard.py)."""
+    """Open pollution and safety alerts nobody was told of and that carry no reason why (alerts/notify/heard.py)."""
     before = now - timedelta(seconds=grace_seconds)
     return [int(r[0]) for r in conn.execute(_SILENT, {"before": before}).fetchall()]
 

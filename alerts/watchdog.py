@@ -18,13 +18,13 @@ from datetime import UTC, datetime
 import psycopg
 
 from alerts import platform_store
-from alerts.callbacks import STATUS_CALLBACK_PATH, public_url
 from alerts.metrics import AlertMetrics
+from alerts.notify.callbacks import STATUS_CALLBACK_PATH, public_url
+from alerts.notify.render import render_platform_sms
+from alerts.notify.sender import OutboxSender
+from alerts.notify.sms import SmsSender
+from alerts.notify.twilio_sms import sms_sender_from_settings
 from alerts.platform import Cause, Decision, Episode, WatchdogPolicy, decide, district_causes, service_causes
-from alerts.render import render_platform_sms
-from alerts.sender import OutboxSender
-from alerts.sms import SmsSender
-from alerts.twilio_sms import sms_sender_from_settings
 from envmon.db import Backoff, Reconnecting
 from envmon.settings import Settings
 

@@ -20,7 +20,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import psycopg
 
-from alerts.callbacks import (
+from alerts.http import FormHandler, PageHandler, Response
+from alerts.lifecycle import LifecycleError
+from alerts.notify.callbacks import (
     INBOUND_SMS_PATH,
     STATUS_CALLBACK_PATH,
     is_authorised_sender,
@@ -29,9 +31,7 @@ from alerts.callbacks import (
     parse_status_callback,
     public_url,
 )
-from alerts.http import FormHandler, PageHandler, Response
-from alerts.lifecycle import LifecycleError
-from alerts.outbox import apply_status, notified_phones
+from alerts.notify.outbox import apply_status, notified_phones
 from alerts.people import acknowledge_alert
 from envmon.db import connect_url
 from envmon.settings import Settings

@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from alerts.reports.bench import percentile, scratch_database
+from benchmarks.report import percentile, scratch_database
 from dashboard.app import create_app
 from dashboard.service import EmbeddedServer
 from dashboard.users import create_user

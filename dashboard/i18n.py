@@ -102,7 +102,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "false_alarm": ("误报", "false alarm"),
     "device_fault": ("设备故障", "device fault"),
     "enforcement_case": ("立案查处", "enforcement case"),
-    # Why an alert's notifications were recorded, not sent (alerts/heard.py; "kind: detail" in the outbox).
+    # Why an alert's notifications were recorded, not sent (alerts/notify/heard.py; "kind: detail" in the outbox).
     "not_sent": ("未发送", "Not sent"),
     "suppressed_maintenance": ("维护期间", "maintenance window"),
     "suppressed_silenced": ("已静默", "silenced"),

@@ -19,7 +19,7 @@ FROM sites s WHERE s.code = %(code)s AND {scope}
 
 # The latest instantaneous value of each pollutant of each device, and the limit in force now:
 # device scope beats site scope beats default, an instantaneous basis beats hourly beats daily, then the
-# newest valid_from (the order alerts/limits.py applies).
+# newest valid_from (the order alerts/rules/limits.py applies).
 _DEVICES = """
 SELECT d.id AS device_id, d.mn, d.kind, d.point_name_zh, d.point_name_en, d.transport, d.reporting_interval_seconds,
        ds.last_seen_at, p.code AS pollutant, p.name_zh AS pollutant_zh, p.name_en AS pollutant_en,

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from alerts.fake_twilio import FakeTwilio
+from alerts.notify.fake_twilio import FakeTwilio
 from alerts.service import AlertService
 from envmon.registry.load import parse_registry
 from envmon.registry.store import store_registry

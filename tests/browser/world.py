@@ -24,8 +24,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from alerts.batch import batch_from_columns
-from alerts.policy import load_policy
 from alerts.processor import AlertProcessor
+from alerts.rules.policy import load_policy
 from dashboard.app import create_app
 from dashboard.config import DashboardConfig
 from dashboard.users import create_user

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from alerts.fake_twilio import FakeTwilio
+from alerts.notify.fake_twilio import FakeTwilio
 from envmon.stack import mosquitto
 from envmon.stack.launcher import StackState
 from tests.alert_helpers import load_alert_registry

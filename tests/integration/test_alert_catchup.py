@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.fake_twilio import FakeTwilio
+from alerts.notify.fake_twilio import FakeTwilio
 from envmon.stack.launcher import StackState
 from tests.alert_helpers import GAS, SAFETY_PHONE, alert_settings, load_alert_registry, query, start_alerts, wait_until
 

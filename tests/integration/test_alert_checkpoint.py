@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from alerts.policy import Policy
 from alerts.processor import HOLD_SNAPSHOT_SECONDS, SNAPSHOT_SECONDS, AlertProcessor
+from alerts.rules.policy import Policy
 from envmon.settings import load_settings
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)

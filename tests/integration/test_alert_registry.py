@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 
 from alerts.model import LimitSpec
-from alerts.registry import EngineRegistry, from_registry, load_engine_registry
+from alerts.rules.registry import EngineRegistry, from_registry, load_engine_registry
 from envmon.registry.load import load_registry_file, parse_registry
 from envmon.registry.store import store_registry
 from tests.conftest import EXAMPLE_REGISTRY

@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from alerts.policy import Policy
 from alerts.processor import AlertProcessor
+from alerts.rules.policy import Policy
 from envmon.registry.load import parse_registry
 from envmon.registry.store import store_registry
 from envmon.settings import load_settings

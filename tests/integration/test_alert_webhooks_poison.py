@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from alerts.callbacks import INBOUND_SMS_PATH, STATUS_CALLBACK_PATH
-from alerts.fake_twilio import FakeTwilio
 from alerts.http import Response, serve_http
+from alerts.notify.callbacks import INBOUND_SMS_PATH, STATUS_CALLBACK_PATH
+from alerts.notify.fake_twilio import FakeTwilio
 from alerts.webhooks import EMPTY_TWIML, Webhooks
 from envmon.settings import load_settings
 

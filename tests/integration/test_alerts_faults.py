@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from alerts.fake_twilio import FakeTwilio
-from alerts.sms import RetryPolicy
-from alerts.twilio_sms import TwilioSmsSender
+from alerts.notify.fake_twilio import FakeTwilio
+from alerts.notify.sms import RetryPolicy
+from alerts.notify.twilio_sms import TwilioSmsSender
 from envmon import topics
 from envmon.stack import mosquitto
 from envmon.stack.launcher import StackState

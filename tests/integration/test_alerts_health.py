@@ -18,10 +18,10 @@ import psycopg.conninfo
 import pytest
 from psycopg import sql
 
-from alerts.fake_twilio import FakeTwilio
 from alerts.model import ReadingBatch
+from alerts.notify.fake_twilio import FakeTwilio
+from alerts.notify.sms import SendResult
 from alerts.service import AlertService
-from alerts.sms import SendResult
 from envmon.errors import ComponentError
 from envmon.runtime import run_components
 from envmon.stack.launcher import StackState

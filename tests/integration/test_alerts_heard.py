@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 from alerts import store
-from alerts.fake_twilio import FakeTwilio
 from alerts.model import ReadingBatch
+from alerts.notify.fake_twilio import FakeTwilio
 from alerts.people import acknowledge_alert
 from envmon.stack.launcher import StackState
 from tests.alert_helpers import GAS, SAFETY_PHONE, alert_settings, load_alert_registry, query, start_alerts, wait_until

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from alerts.fake_twilio import FakeTwilio
+from alerts.notify.fake_twilio import FakeTwilio
 from alerts.service import AlertService
 from envmon import topics
 from envmon.stack.launcher import StackState

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.fake_twilio import FakeTwilio
+from alerts.notify.fake_twilio import FakeTwilio
 from alerts.service import AlertService
 from device_sim.runner import RunOptions, SimRunner
 from envmon.settings import load_settings

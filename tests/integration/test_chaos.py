@@ -20,10 +20,10 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alerts.chaos.bench import MIGRATIONS, ChaosRun, build_parser, log_says, wait_until
-from alerts.chaos.district import subset_registry
-from alerts.chaos.faults import KINDS, MIN_EACH
-from alerts.chaos.services import Service, service_env
+from benchmarks.chaos.bench import MIGRATIONS, ChaosRun, build_parser, log_says, wait_until
+from benchmarks.chaos.district import subset_registry
+from benchmarks.chaos.faults import KINDS, MIN_EACH
+from benchmarks.chaos.services import Service, service_env
 from envmon import topics
 from envmon.migrate import migrate
 from envmon.registry.service import apply_registry_file

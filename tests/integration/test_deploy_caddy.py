@@ -28,7 +28,7 @@ import psycopg
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML comes with schemathesis (dev extras)
 
-from alerts.callbacks import STATUS_CALLBACK_PATH
+from alerts.notify.callbacks import STATUS_CALLBACK_PATH
 from dashboard.config import DashboardConfig
 from dashboard.cookies import SECURE_NAME
 from dashboard.service import DashboardService

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML comes with schemathesis (dev extras)
 
-from alerts.callbacks import INBOUND_SMS_PATH, STATUS_CALLBACK_PATH
+from alerts.notify.callbacks import INBOUND_SMS_PATH, STATUS_CALLBACK_PATH
 from envmon.errors import ConfigError
 from envmon.settings import Settings, load_settings
 from envmon_app.cli import build_parser

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from alerts.registry import load_engine_registry
+from alerts.rules.registry import load_engine_registry
 from envmon.registry.load import parse_registry
 from envmon.registry.store import store_registry
 from envmon.stack.launcher import StackState

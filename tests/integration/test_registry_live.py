@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from alerts.fake_twilio import FakeTwilio
-from alerts.registry import EngineRegistry
+from alerts.notify.fake_twilio import FakeTwilio
+from alerts.rules.registry import EngineRegistry
 from alerts.service import AlertService
 from envmon import topics
 from envmon.registry.watch import CHANNEL, REGISTRY_TABLES

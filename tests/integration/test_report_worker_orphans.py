@@ -15,11 +15,12 @@ from tests.conftest import ROOT
 
 PARENT = """
 import sys, threading
-from alerts.report_worker import ReportWorker
+from alerts import store
+from alerts.reports.worker import ReportWorker
 from envmon.settings import load_settings
 
 settings = load_settings(environment="test", database_url=sys.argv[1], state_dir=sys.argv[2])
-worker = ReportWorker(settings)
+worker = ReportWorker(settings, load_alert=store.load_alert)
 threading.Thread(target=worker.run, args=(threading.Event(),), name="reports").start()
 if not worker.ready.wait(600):
     sys.exit("the render process did not start")

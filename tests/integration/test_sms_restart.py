@@ -17,11 +17,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from alerts.fake_twilio import FakeTwilio
 from alerts.metrics import AlertMetrics
-from alerts.sender import OutboxSender
-from alerts.sms import RetryPolicy
-from alerts.twilio_sms import TwilioSmsSender
+from alerts.notify.fake_twilio import FakeTwilio
+from alerts.notify.sender import OutboxSender
+from alerts.notify.sms import RetryPolicy
+from alerts.notify.twilio_sms import TwilioSmsSender
 
 TO = "+8613998369006"
 BODY = "【超标】总铬 1.5mg/L 告警码CE5Y5Q"
@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = """
 import sys, threading
 from alerts.metrics import AlertMetrics
-from alerts.sender import OutboxSender
-from alerts.sms import RetryPolicy
-from alerts.twilio_sms import TwilioSmsSender
+from alerts.notify.sender import OutboxSender
+from alerts.notify.sms import RetryPolicy
+from alerts.notify.twilio_sms import TwilioSmsSender
 url, base, sid, token = sys.argv[1:5]
 sms = TwilioSmsSender(account_sid=sid, auth_token=token, api_base_url=base, from_number="+15005550006",
                       read_timeout_seconds=120)

@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts.callbacks import (
+from alerts.lifecycle import AlertRecord, acknowledge, alert_code, escalate, on_transition
+from alerts.model import AlertKey, DeviceSpec, Transition
+from alerts.notify.callbacks import (
     SIGNATURE_HEADER,
     STATUS_CALLBACK_PATH,
     is_authorised_sender,
@@ -22,15 +24,13 @@ from alerts.callbacks import (
     parse_reply,
     parse_status_callback,
 )
-from alerts.dedup import SentNotification
-from alerts.escalation import NotifyPolicy, PlannedNotification, RoutedAlert, plan_notifications, sent_entries
-from alerts.fake_twilio import FakeTwilio
-from alerts.lifecycle import AlertRecord, acknowledge, alert_code, escalate, on_transition
-from alerts.model import AlertKey, DeviceSpec, Transition
-from alerts.render import render_group_sms
-from alerts.routing import EscalationChain, EscalationStep, Recipient
-from alerts.sms import RetryPolicy, SendError, SendResult, SmsSender, retry_delay_seconds
-from alerts.twilio_sms import TwilioSmsSender, is_valid_signature, sms_sender_from_settings
+from alerts.notify.dedup import SentNotification
+from alerts.notify.escalation import NotifyPolicy, PlannedNotification, RoutedAlert, plan_notifications, sent_entries
+from alerts.notify.fake_twilio import FakeTwilio
+from alerts.notify.render import render_group_sms
+from alerts.notify.routing import EscalationChain, EscalationStep, Recipient
+from alerts.notify.sms import RetryPolicy, SendError, SendResult, SmsSender, retry_delay_seconds
+from alerts.notify.twilio_sms import TwilioSmsSender, is_valid_signature, sms_sender_from_settings
 from envmon.settings import Settings
 
 FROM = "+15005550006"

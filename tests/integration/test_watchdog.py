@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from alerts.fake_twilio import FakeTwilio
-from alerts.policy import load_policy
+from alerts.notify.fake_twilio import FakeTwilio
+from alerts.rules.policy import load_policy
 from alerts.service import AlertService
 from alerts.watchdog import Watchdog
 from envmon import topics

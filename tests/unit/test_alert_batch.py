@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from alerts.batch import ReplayInputError, batch_end, batch_from_columns, batch_from_csv
-from alerts.engine import Engine
 from alerts.model import LimitSpec
-from alerts.policy import load_policy
-from alerts.registry import EngineRegistry
+from alerts.rules.engine import Engine
+from alerts.rules.policy import load_policy
+from alerts.rules.registry import EngineRegistry
 from envmon.columns import ReadingColumns
 from ingest.rows import Row
 from tests.unit.test_alert_engine import device, limit

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts.callbacks import (
+from alerts.lifecycle import alert_code
+from alerts.notify.callbacks import (
     INBOUND_SMS_PATH,
     STATUS_CALLBACK_PATH,
     ReplyCommand,
@@ -23,7 +24,6 @@ from alerts.callbacks import (
     parse_status_callback,
     public_url,
 )
-from alerts.lifecycle import alert_code
 from envmon.settings import Settings
 
 TOKEN = "12345678901234567890123456789012"

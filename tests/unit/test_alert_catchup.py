@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from alerts.catchup import StoredRow, batch_from_rows, catch_up_since
-from alerts.engine import Engine
 from alerts.model import ReadingBatch
+from alerts.rules.engine import Engine
 from tests.unit.test_alert_engine import CEMS, WATER, Row, at, batch, kinds, policy, registry
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)

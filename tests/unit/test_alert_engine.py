@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from alerts.bench import EXAMPLE, cloned_registry, make_batches
-from alerts.engine import Engine
 from alerts.model import AlertKey, DeviceSpec, LimitSpec, ReadingBatch, Transition
-from alerts.policy import Policy, load_policy
-from alerts.registry import EngineRegistry, from_registry
+from alerts.rules.engine import Engine
+from alerts.rules.policy import Policy, load_policy
+from alerts.rules.registry import EngineRegistry, from_registry
+from benchmarks.engine_rate import EXAMPLE, cloned_registry, make_batches
 from envmon.registry.load import load_registry_file
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.dedup import NotifyReason, SentNotification, needs_notification
-from alerts.escalation import NotifyPolicy, Plan, RoutedAlert, plan_notifications, sent_entries, step_due_at
 from alerts.lifecycle import AlertRecord, acknowledge, on_transition
 from alerts.model import AlertKey, Severity, Transition, TransitionKind
-from alerts.routing import EscalationChain, EscalationStep, Recipient
+from alerts.notify.dedup import NotifyReason, SentNotification, needs_notification
+from alerts.notify.escalation import NotifyPolicy, Plan, RoutedAlert, plan_notifications, sent_entries, step_due_at
+from alerts.notify.routing import EscalationChain, EscalationStep, Recipient
 
 T0 = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 KEY = AlertKey(7, "w20116", "instant")

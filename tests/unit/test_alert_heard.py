@@ -1,4 +1,4 @@
-"""Every alert is heard: the invariant over alerts and their notifications (alerts/heard.py)."""
+"""Every alert is heard: the invariant over alerts and their notifications (alerts/notify/heard.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.escalation import RoutedAlert
-from alerts.heard import NoticeFact, silent_alerts, suppression_reason, unrouted
 from alerts.lifecycle import AlertRecord
 from alerts.model import AlertKey
-from alerts.routing import EscalationChain, EscalationStep, Recipient
+from alerts.notify.escalation import RoutedAlert
+from alerts.notify.heard import NoticeFact, silent_alerts, suppression_reason, unrouted
+from alerts.notify.routing import EscalationChain, EscalationStep, Recipient
 
 T0 = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 GRACE = 60.0

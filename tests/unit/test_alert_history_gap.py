@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from alerts.engine import Engine
+from alerts.rules.engine import Engine
 from tests.unit.test_alert_engine import T0, WATER, at, kinds, policy, registry
 
 SPAN = (T0 - timedelta(hours=2), T0 - timedelta(hours=1))

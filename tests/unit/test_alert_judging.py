@@ -14,13 +14,13 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from alerts.averages import KIND_WATER, AverageBook
-from alerts.engine import Engine
 from alerts.lifecycle import on_transition
-from alerts.limits import LimitTable, SeriesLayout
 from alerts.model import WHOLE_DEVICE, AlertKey, LimitSpec, Transition
-from alerts.policy import AveragesPolicy, Policy, load_policy
-from alerts.registry import EngineRegistry
+from alerts.rules.averages import KIND_WATER, AverageBook
+from alerts.rules.engine import Engine
+from alerts.rules.limits import LimitTable, SeriesLayout
+from alerts.rules.policy import AveragesPolicy, Policy, load_policy
+from alerts.rules.registry import EngineRegistry
 from tests.unit.test_alert_engine import CEMS, GAS, WATER, at, batch, feed, kinds, limit, registry
 
 LAYOUT = SeriesLayout((1,), ("w20115", "w20117", "s02001", "s03001", "w01001"))

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from alerts.limits import LANE_DAY, LANE_HOUR, LANE_INSTANT, LimitTable, SeriesLayout, resolve_timeline
 from alerts.model import LimitSpec
+from alerts.rules.limits import LANE_DAY, LANE_HOUR, LANE_INSTANT, LimitTable, SeriesLayout, resolve_timeline
 from tests.unit.test_alert_engine import limit
 
 JAN = datetime(2026, 1, 1, tzinfo=UTC)

@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts.escalation import RoutedAlert
 from alerts.lifecycle import AlertRecord
 from alerts.model import AlertKey
+from alerts.notify.escalation import RoutedAlert
+from alerts.notify.render import render_platform_sms
 from alerts.platform import (
     Beat,
     Cause,
@@ -22,7 +23,6 @@ from alerts.platform import (
     hold_back,
     service_causes,
 )
-from alerts.render import render_platform_sms
 
 T0 = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 POLICY = WatchdogPolicy(services=("ingest", "alerts"), stale_seconds=30, district_silent_fraction=0.5,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.policy import DEFAULT_RULES, Policy, PolicyError, load_policy, load_policy_file
+from alerts.rules.policy import DEFAULT_RULES, Policy, PolicyError, load_policy, load_policy_file
 
 
 def test_defaults_fit_each_kind_of_rule() -> None:

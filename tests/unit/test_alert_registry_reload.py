@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from alerts.engine import Engine
-from alerts.registry import EngineRegistry
+from alerts.rules.engine import Engine
+from alerts.rules.registry import EngineRegistry
 from tests.unit.test_alert_engine import WATER, at, device, feed, kinds, limit, policy, registry
 
 HOLD = "[rules.instant]\nhold_seconds = 60\nhold_samples = 1\nclear_hold_seconds = 60"

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts.dedup import NotifyReason
 from alerts.lifecycle import AlertRecord
 from alerts.model import WHOLE_DEVICE, AlertKey, Category, DeviceSpec, Severity
-from alerts.render import (
+from alerts.notify.dedup import NotifyReason
+from alerts.notify.render import (
     PART_UNITS,
     exceedance_multiple,
     format_number,

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts.policy import load_policy
 from alerts.replay import Replay
+from alerts.rules.policy import load_policy
 from envmon.registry.load import parse_registry
 from tests.alert_helpers import ALERT_REGISTRY, GAS, INSPECTOR_PHONE, LEADER_PHONE, SAFETY_PHONE, WATER
 

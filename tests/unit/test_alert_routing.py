@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.routing import (
+from alerts.notify.routing import (
     AlertScope,
     EscalationChain,
     EscalationStep,

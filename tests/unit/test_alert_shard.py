@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from alerts.processor import shard_registry
-from alerts.registry import from_registry
+from alerts.rules.registry import from_registry
 from envmon.registry.load import parse_registry
 from tests.alert_helpers import ALERT_REGISTRY
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from alerts.engine import Engine
+from alerts.rules.engine import Engine
 from tests.unit.test_alert_engine import WATER, at, feed, kinds, policy, registry
 
 START_S = 300.0  # the restarted engine's first tick; WATER's silence window is 600 s

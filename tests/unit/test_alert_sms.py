@@ -9,7 +9,7 @@ import pytest
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-from alerts.sms import (
+from alerts.notify.sms import (
     ConsoleSmsSender,
     Lookup,
     Resend,
@@ -19,7 +19,7 @@ from alerts.sms import (
     resend_decision,
     retry_delay_seconds,
 )
-from alerts.twilio_sms import is_same_body, rest_error, transport_error
+from alerts.notify.twilio_sms import is_same_body, rest_error, transport_error
 
 POLICY = RetryPolicy(base_seconds=2, max_delay_seconds=60, max_attempts=6, max_possible_landings=2)
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from alerts.chaos.district import device_codes, repeated_scenario, subset_registry
-from alerts.chaos.faults import KINDS, MIN_EACH, schedule
-from alerts.chaos.ledger import compare
-from alerts.chaos.oracle import OutboxRow, compare_sms, replay_levels, replay_sms, sends_per_row
-from alerts.fake_twilio import RecordedRequest
+from alerts.notify.fake_twilio import RecordedRequest
+from benchmarks.chaos.district import device_codes, repeated_scenario, subset_registry
+from benchmarks.chaos.faults import KINDS, MIN_EACH, schedule
+from benchmarks.chaos.ledger import compare
+from benchmarks.chaos.oracle import OutboxRow, compare_sms, replay_levels, replay_sms, sends_per_row
 from device_sim.scenario import check_scenario, parse_scenario
 from envmon.registry.load import parse_registry
 

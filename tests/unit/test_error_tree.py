@@ -10,11 +10,11 @@ import pytest
 from alerts.batch import ReplayInputError
 from alerts.errors import AlertsError, EngineStateError
 from alerts.lifecycle import LifecycleError, alert_code
-from alerts.policy import PolicyError
+from alerts.notify.sms import SendError
 from alerts.reports.compliance import period_of
 from alerts.reports.errors import LinkExpired, ReportError
+from alerts.rules.policy import PolicyError
 from alerts.service import AlertServiceError
-from alerts.sms import SendError
 from dashboard.admin_store import AdminError
 from dashboard.alert_queue import ActionForbidden
 from dashboard.deps import BadRequest, Conflict, Forbidden, NotFound, NotSignedIn

@@ -47,11 +47,6 @@ STACK_FREE = ("ingest", "alerts", "dashboard")
 TRANSITIONAL: tuple[tuple[str, str], ...] = (
     ("device_sim", "ingest"),  # r17-wire: the codec and the MQTT wire move to envmon/protocols
     ("alerts.service", "ingest.pipeline"),  # r17-wire: one reading type, defined below both
-    ("alerts.bench_latency", "ingest"),  # r17-alerts: bench code moves to benchmarks/
-    ("alerts.chaos", "device_sim"),  # r17-alerts: the chaos bench moves to benchmarks/
-    ("alerts.chaos", STACK),  # r17-alerts, the same move
-    ("alerts.bench_latency", STACK),  # r17-alerts, the same move
-    ("alerts.reports.bench", STACK),  # r17-alerts, the same move
     ("ingest.bench", STACK),  # r17-wire: ingest's bench moves to benchmarks/
 )
 # Cycles another branch is removing (same rule: stale entries fail). None on main today.

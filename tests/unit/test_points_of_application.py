@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.registry import from_registry
+from alerts.rules.registry import from_registry
 from device_sim.limits import device_limits
 from envmon.errors import RegistryError
 from envmon.registry.load import load_presets, parse_presets, parse_registry

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.reports.bench import percentile
+from benchmarks.report import percentile
 
 
 @pytest.mark.parametrize(

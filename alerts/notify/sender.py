@@ -1,12 +1,12 @@
 """The outbox sender: takes due SMS, sends them through the SmsSender, records what happened.
 
-Recoverable errors are retried with backoff (alerts.sms.retry_delay_seconds); permanent ones mark
+Recoverable errors are retried with backoff (alerts.notify.sms.retry_delay_seconds); permanent ones mark
 the row failed, and the planner tells the next step of the chain at once. The sender is woken
 right after a step commits new rows, so the first SMS leaves within milliseconds of the reading.
 
 SMS are not idempotent, so each request's start is committed before it goes out (mark_request_started).
 A row a crash cut off mid-request is looked up at the provider before it is sent again
-(alerts.sms.resend_decision): found, its SID is recorded; not found, it is sent; no answer, it is sent
+(alerts.notify.sms.resend_decision): found, its SID is recorded; not found, it is sent; no answer, it is sent
 again only while fewer than two requests may have landed, else it fails and the next step is told.
 """
 
@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from alerts.callbacks import TWILIO_STATUS
 from alerts.metrics import AlertMetrics
-from alerts.outbox import (
+from alerts.notify.callbacks import TWILIO_STATUS
+from alerts.notify.outbox import (
     ClaimedSms,
     claim_due,
     defer,
@@ -34,7 +34,7 @@ from alerts.outbox import (
     mark_sent,
     reset_interrupted,
 )
-from alerts.sms import (
+from alerts.notify.sms import (
     Lookup,
     Resend,
     RetryPolicy,

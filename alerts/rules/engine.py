@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from alerts.averages import KIND_GAS, KIND_NONE, KIND_WATER, AverageBook, ClosedPeriod, decode_array, encode_array
 from alerts.errors import EngineStateError
-from alerts.limits import LANE_DAY, LANE_HOUR, LANE_INSTANT, LimitTable, SeriesLayout
 from alerts.model import WHOLE_DEVICE, AlertKey, ReadingBatch, Transition
-from alerts.policy import Policy
-from alerts.registry import EngineRegistry
+from alerts.rules.averages import KIND_GAS, KIND_NONE, KIND_WATER, AverageBook, ClosedPeriod, decode_array, encode_array
+from alerts.rules.limits import LANE_DAY, LANE_HOUR, LANE_INSTANT, LimitTable, SeriesLayout
+from alerts.rules.policy import Policy
+from alerts.rules.registry import EngineRegistry
 from envmon.catalogue import load_catalogue
 
 # Rules whose condition is kept per series, with an "is this key not inactive" mask each.

@@ -4,7 +4,7 @@
 - SMS: each SMS the replay would send is an expected (phone, device, pollutant, rule, reason); live it must
   have been received by the fake Twilio at least once and no outbox row more than twice;
 - silent alerts: pollution and safety alerts nobody was told of and with no recorded suppression reason
-  (the invariant of alerts/heard.py, over every alert of the run).
+  (the invariant of alerts/notify/heard.py, over every alert of the run).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any
 
 import psycopg
 
-from alerts.chaos.ledger import PROBE_SEQ
-from alerts.fake_twilio import RecordedRequest
-from alerts.heard import HEARD_CATEGORIES, HEARD_STATUSES
+from alerts.notify.fake_twilio import RecordedRequest
+from alerts.notify.heard import HEARD_CATEGORIES, HEARD_STATUSES
+from benchmarks.chaos.ledger import PROBE_SEQ
 from envmon.catalogue import load_catalogue
 
 AlertLevel = tuple[str, str, str, str]
@@ -79,7 +79,7 @@ SELECT n.id, n.phone, n.body, n.status, n.provider_id, d.mn, a.pollutant, a.rule
 FROM notifications n JOIN alerts a ON a.id = ANY(n.alert_ids) JOIN devices d ON d.id = a.device_id
 ORDER BY n.id
 """
-# The invariant of alerts/heard.py (as alerts/store.py `_SILENT`), over every alert the run opened, in any state.
+# The invariant of alerts/notify/heard.py (as alerts/store.py `_SILENT`), over every alert the run opened, in any state.
 _SILENT = """
 SELECT a.code, d.mn, a.pollutant, a.rule, a.severity, a.state FROM alerts a JOIN devices d ON d.id = a.device_id
 WHERE a.category = ANY(%(categories)s) AND NOT EXISTS (

@@ -15,10 +15,10 @@ from typing import Any
 
 import psycopg
 
-from alerts.callbacks import StatusUpdate, merge_status
-from alerts.dedup import SentNotification
 from alerts.lifecycle import AlertRecord
 from alerts.model import AlertKey
+from alerts.notify.callbacks import StatusUpdate, merge_status
+from alerts.notify.dedup import SentNotification
 
 _CLAIM = """
 UPDATE notifications SET status = 'sending', attempts = attempts + 1, updated_at = now()
@@ -94,7 +94,7 @@ def insert_notifications(conn: psycopg.Connection, rows: list[OutboxRow], now: d
 
 def load_sent(conn: psycopg.Connection, alerts: list[AlertRecord], since: datetime) -> list[SentNotification]:
     """What was sent about these alerts, and since `since` about earlier alerts of the same keys (those only
-    count for grouping by site: each alert's own messages decide whether it is news, alerts/dedup.py)."""
+    count for grouping by site: each alert's own messages decide whether it is news, alerts/notify/dedup.py)."""
     if not alerts:
         return []
     params = {

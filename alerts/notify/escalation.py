@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from alerts.dedup import NotifyReason, SentNotification, last_sent_by_alert, needs_notification
 from alerts.lifecycle import AlertRecord
-from alerts.routing import EscalationChain, EscalationStep, Recipient
+from alerts.notify.dedup import NotifyReason, SentNotification, last_sent_by_alert, needs_notification
+from alerts.notify.routing import EscalationChain, EscalationStep, Recipient
 from envmon.domain import ENDED_STATES, UNACKNOWLEDGED_STATES
 
 # A permanent failure (invalid or opted-out number) or a message given up: the next step is told at once.

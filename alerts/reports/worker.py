@@ -28,13 +28,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, date, datetime
 
 import psycopg
 
-from alerts import store
+from alerts.lifecycle import AlertRecord
 from alerts.reports.store import due_compliance_reports, generate_compliance_report, generate_report
 from envmon.db import Reconnecting, connect_url
 from envmon.domain import ENDED_STATES
@@ -119,11 +120,16 @@ def render_compliance_report(database_url: str, site: str, kind: str, start: dat
                                now=datetime.now(UTC), zone=zone, reason="schedule")
 
 
+# Reads one alert (alerts.store.load_alert): given by the service, so the reports room never imports the top.
+AlertLoader = Callable[[psycopg.Connection, int], AlertRecord | None]
+
+
 class ReportWorker:
     """Queues report requests and renders them (`run` on a thread of its own)."""
 
-    def __init__(self, settings: Settings, *, min_refresh_seconds: float = 60.0) -> None:
+    def __init__(self, settings: Settings, *, load_alert: AlertLoader, min_refresh_seconds: float = 60.0) -> None:
         self._settings = settings
+        self._load_alert = load_alert
         self._min_refresh = min_refresh_seconds
         self._requests: queue.Queue[int] = queue.Queue()
         self._wanted: set[int] = set()
@@ -208,7 +214,7 @@ class ReportWorker:
                               locale, self._settings.timezone).result()
 
     def _render(self, conn: psycopg.Connection, alert_id: int) -> None:
-        record = store.load_alert(conn, alert_id)
+        record = self._load_alert(conn, alert_id)
         if record is None:
             return
         final = record.state in ENDED_STATES

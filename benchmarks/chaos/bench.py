@@ -1,9 +1,9 @@
-"""`envmon bench chaos` (also `python benchmarks/chaos.py`): the platform under random faults, judged by replay.
+"""`envmon bench chaos` (also `python -m benchmarks.chaos`): the platform under random faults, judged by replay.
 
 On a private stack (PostgreSQL with fsync, Mosquitto with its 30 s autosave): `envmon alerts` (the engine and
 the SMS sender, texting a fake Twilio through the real client) and `envmon ingest` as their own processes,
 and the simulator playing the `chaos` scenario on the MQTT devices of five example plants. A seeded driver
-kills, terminates and stops them at random moments (see alerts.chaos.faults) and restarts them. Then the
+kills, terminates and stops them at random moments (see benchmarks.chaos.faults) and restarts them. Then the
 faults stop, the devices keep reporting and answering resend requests until every reading they sent is
 stored (or a bound passes), and `envmon replay` over the stored readings is the oracle for the alerts and
 SMS the platform should have produced. One JSON object on stdout; progress on stderr.
@@ -29,11 +29,11 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alerts.chaos import oracle
-from alerts.chaos.district import repeated_scenario, scenario_toml, subset_registry
-from alerts.chaos.faults import ChaosTwilio, FaultDriver, schedule
-from alerts.chaos.ledger import PROBE_SEQ, RecordingRunner, SentLedger, compare, stored_readings
-from alerts.chaos.services import Service, service_env
+from benchmarks.chaos import oracle
+from benchmarks.chaos.district import repeated_scenario, scenario_toml, subset_registry
+from benchmarks.chaos.faults import ChaosTwilio, FaultDriver, schedule
+from benchmarks.chaos.ledger import PROBE_SEQ, RecordingRunner, SentLedger, compare, stored_readings
+from benchmarks.chaos.services import Service, service_env
 from device_sim.runner import RunOptions
 from envmon import topics
 from envmon.migrate import migrate
@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry for benchmarks/chaos.py and `envmon bench chaos`; exit 1 when the target is missed."""
+    """CLI entry for `python -m benchmarks.chaos` and `envmon bench chaos`; exit 1 when the target is missed."""
     args = build_parser().parse_args(argv)
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(2**31)

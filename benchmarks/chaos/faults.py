@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from alerts.chaos.services import STOP_SECONDS, Service
-from alerts.fake_twilio import FakeTwilio
+from alerts.notify.fake_twilio import FakeTwilio
+from benchmarks.chaos.services import STOP_SECONDS, Service
 from envmon.stack import mosquitto, postgres
 from envmon.stack.launcher import StackState
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import psycopg
 
-from alerts.escalation import RoutedAlert
 from alerts.lifecycle import AlertRecord
 from alerts.model import DeviceSpec
-from alerts.routing import (
+from alerts.notify.escalation import RoutedAlert
+from alerts.notify.routing import (
     AlertScope,
     EscalationChain,
     EscalationStep,

@@ -3,7 +3,7 @@
 Layout: line 1 holds the facts (reason, severity, site, point, pollutant, value, limit and multiple, local
 time) and is kept within the first segment (67 UCS-2 / 153 GSM-7 units of a multi-part SMS) by shortening
 the site name if needed; line 2 the alert code and how to acknowledge by reply; line 3 the report link.
-Reply digits: 1 confirmed, 2 false alarm, 3 device fault, 4 enforcement case (alerts.callbacks parses them).
+Reply digits: 1 confirmed, 2 false alarm, 3 device fault, 4 enforcement case (alerts.notify.callbacks parses them).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from alerts.dedup import NotifyReason
 from alerts.lifecycle import AlertRecord
 from alerts.model import WHOLE_DEVICE, DeviceSpec
+from alerts.notify.dedup import NotifyReason
 from envmon.catalogue import Locale, load_catalogue
 from envmon.domain import SEVERITY_RANK
 from envmon.errors import CatalogueError

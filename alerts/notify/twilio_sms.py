@@ -24,7 +24,7 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 from twilio.rest import Client  # type: ignore[import-untyped]
 from urllib3.exceptions import ConnectTimeoutError
 
-from alerts.sms import ConsoleSmsSender, SendError, SendResult, SmsSender, is_permanent_error_code
+from alerts.notify.sms import ConsoleSmsSender, SendError, SendResult, SmsSender, is_permanent_error_code
 from envmon.errors import ConfigError
 from envmon.settings import Settings
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from alerts.engine import Engine
 from alerts.model import ReadingBatch
-from alerts.policy import Policy
-from alerts.registry import EngineRegistry, from_registry
+from alerts.rules.engine import Engine
+from alerts.rules.policy import Policy
+from alerts.rules.registry import EngineRegistry, from_registry
 from envmon.registry.load import load_registry_file
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fengxian.toml"

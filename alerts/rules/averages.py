@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from alerts.policy import AveragesPolicy
+from alerts.rules.policy import AveragesPolicy
 
 HOUR_S = 3600
 DAY_S = 86400

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from alerts.escalation import RoutedAlert
 from alerts.lifecycle import AlertRecord
+from alerts.notify.escalation import RoutedAlert
 from envmon.domain import UNACKNOWLEDGED_STATES
 
 # Notification statuses that mean "queued or sent to someone" (failed and undelivered reached nobody).

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from alerts.lifecycle import Disposition, parse_alert_code
-from alerts.sms import is_permanent_error_code
-from alerts.twilio_sms import is_valid_signature
+from alerts.notify.sms import is_permanent_error_code
+from alerts.notify.twilio_sms import is_valid_signature
 from envmon.settings import Settings
 
 __all__ = [
