@@ -21,8 +21,8 @@ from device_sim.payloads import encode_sample
 from device_sim.plans import build_plans
 from device_sim.samples import DeviceStream
 from device_sim.scenario import load_scenario
+from envmon.protocols.mqtt_wire import publish_packet
 from envmon.registry.load import load_registry_file
-from ingest.mqtt_wire import publish_packet
 
 REGISTRY = Path(__file__).resolve().parent.parent / "examples" / "fengxian.toml"
 

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from envmon.catalogue import Catalogue
 from envmon.columns import ReadingColumns, concat_columns, datetime_us
-from ingest.decode import EARLIEST, MAX_FUTURE_SECONDS, MAX_PAYLOAD_BYTES, Seq
+from envmon.protocols.mqtt_json import EARLIEST, MAX_FUTURE_SECONDS, MAX_PAYLOAD_BYTES, Seq
 from ingest.quarantine import QuarantineEntry
 from ingest.rows import Row
 

@@ -35,16 +35,16 @@ import psycopg
 from envmon import topics
 from envmon.migrate import migrate
 from envmon.proccpu import CpuMeter, children_of
+from envmon.protocols.mqtt_wire import publish_header, publish_packet
+from envmon.protocols.wire_publisher import WirePublisher
 from envmon.registry.load import parse_registry
 from envmon.registry.store import store_registry
 from envmon.settings import load_settings
 from envmon.stack import launcher, mosquitto, postgres
 from envmon.stack.launcher import StackState
-from ingest.mqtt_wire import publish_header, publish_packet
 from ingest.pipeline import StoredBatch
 from ingest.rows import COLUMNS, COPY_TYPES
 from ingest.service import IngestService
-from ingest.wire_publisher import WirePublisher
 
 CODES = ["w20117", "w20116", "w20121", "w20122", "w20123", "w20115", "w01001", "w01018", "w00000", "w21003"]
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"

@@ -23,7 +23,7 @@ from typing import cast
 from envmon.catalogue import load_catalogue
 from ingest.directory import DeviceInfo
 from ingest.history import HistoryMonitor, HistoryStore
-from ingest.hj212 import (
+from envmon.protocols.hj212 import (
     BytesSkipped,
     FrameReader,
     FrameReceived,
@@ -39,7 +39,9 @@ from ingest.hj212 import (
     parse_segment,
     request_reply,
 )
-from ingest.hj212.readings import UPLOADS
+from envmon.protocols.hj212.readings import UPLOADS
+from ingest.directory import DeviceInfo
+from ingest.history import HISTORY_CN, HistoryTracker
 from ingest.hj212_guard import AuthGuard, AuthPolicy, Verdict
 from ingest.pipeline import Inbound, Pipeline
 from ingest.quarantine import QuarantineEntry

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from envmon.catalogue import Catalogue
 from envmon.domain import is_flag_letter
-from ingest.decode import EARLIEST, MAX_SEQ
+from envmon.protocols.mqtt_json import EARLIEST, MAX_SEQ
 from ingest.rows import Row
 
 # Quarantine reasons of the row checks, one per kind of problem.

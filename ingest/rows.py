@@ -7,9 +7,9 @@ from typing import NamedTuple
 
 from envmon.catalogue import Catalogue
 from envmon.errors import CatalogueError
-from ingest.decode import DeviceMessage
+from envmon.protocols.errors import RejectedMessage
+from envmon.protocols.mqtt_json import DeviceMessage
 from ingest.directory import DeviceDirectory
-from ingest.errors import RejectedMessage
 
 
 class Row(NamedTuple):

@@ -16,10 +16,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from envmon.protocols.hj212 import Message, encode_message, format_cst, format_qn
 from envmon.stack.mosquitto import MAX_PACKET_BYTES
 from ingest import gateway as gateway_module
 from ingest.batches import Inbound
-from ingest.hj212 import Message, encode_message, format_cst, format_qn
 from ingest.quarantine import QuarantineEntry
 from ingest.rows import Row
 from tests.ingest_helpers import DEVICES, RunningIngest, payload, publish, wait_for_count

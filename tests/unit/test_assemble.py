@@ -11,10 +11,10 @@ import pytest
 
 from envmon.catalogue import load_catalogue
 from envmon.columns import ReadingColumns
+from envmon.protocols.errors import RejectedMessage
+from envmon.protocols.mqtt_json import decode_payload
 from ingest.assemble import Assembler
-from ingest.decode import decode_payload
 from ingest.directory import DeviceDirectory, DeviceInfo
-from ingest.errors import RejectedMessage
 from ingest.plausible import RowCheck
 from ingest.quarantine import QuarantineEntry
 from ingest.rows import Row, UnitTable, message_rows

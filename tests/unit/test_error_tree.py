@@ -22,8 +22,9 @@ from dashboard.errors import DashboardError
 from dashboard.users import UserError
 from device_sim.errors import ScenarioError, SimError
 from envmon.errors import ConfigError, EnvmonError
-from ingest.errors import IngestError, RejectedMessage, WriteError
-from ingest.hj212.errors import HJ212Error
+from envmon.protocols.errors import ProtocolError, RejectedMessage
+from envmon.protocols.hj212.errors import HJ212Error
+from ingest.errors import IngestError, WriteError
 from ingest.service import IngestFailed
 
 
@@ -31,10 +32,11 @@ from ingest.service import IngestFailed
     ("error", "base"),
     [
         pytest.param(IngestError, EnvmonError, id="ingest-base"),
-        pytest.param(RejectedMessage, IngestError, id="rejected-message"),
+        pytest.param(ProtocolError, EnvmonError, id="protocols-base"),
+        pytest.param(RejectedMessage, ProtocolError, id="rejected-message"),
         pytest.param(WriteError, IngestError, id="write-error"),
         pytest.param(IngestFailed, IngestError, id="ingest-failed"),
-        pytest.param(HJ212Error, EnvmonError, id="hj212"),
+        pytest.param(HJ212Error, ProtocolError, id="hj212"),
         pytest.param(AlertsError, EnvmonError, id="alerts-base"),
         pytest.param(AlertServiceError, AlertsError, id="alert-service"),
         pytest.param(ReplayInputError, AlertsError, id="replay-input"),
