@@ -24,13 +24,14 @@ from alerts.engine import Engine
 from alerts.escalation import NotifyPolicy, PlannedNotification, plan_notifications
 from alerts.heard import NO_RECIPIENT, unrouted
 from alerts.lifecycle import AlertRecord, Outcome, escalate, on_transition
-from alerts.model import ReadingBatch, Transition
+from alerts.model import Transition
 from alerts.outbox import ClaimedSms, OutboxRow, insert_notifications, load_sent
 from alerts.platform import hold_back
 from alerts.platform_store import open_fault
 from alerts.policy import Policy
 from alerts.registry import EngineRegistry, load_engine_registry
 from alerts.render import render_group_sms
+from envmon.columns import ReadingColumns
 from envmon.db import connect_url
 from envmon.domain import SEVERITY_RANK
 from envmon.settings import Settings
@@ -150,7 +151,7 @@ class AlertProcessor:
 
     # ----- steps --------------------------------------------------------------------------------
 
-    def evaluate(self, batch: ReadingBatch, now: datetime) -> StepResult:
+    def evaluate(self, batch: ReadingColumns, now: datetime) -> StepResult:
         """Evaluate a batch of stored readings."""
         conn, engine = self._ready()
         transitions = engine.evaluate(batch, now)

@@ -21,8 +21,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 from envmon.catalogue import load_catalogue
-from ingest.directory import DeviceInfo
-from ingest.history import HistoryMonitor, HistoryStore
+from envmon.columns import Row
 from envmon.protocols.hj212 import (
     BytesSkipped,
     FrameReader,
@@ -41,11 +40,10 @@ from envmon.protocols.hj212 import (
 )
 from envmon.protocols.hj212.readings import UPLOADS
 from ingest.directory import DeviceInfo
-from ingest.history import HISTORY_CN, HistoryTracker
+from ingest.history import HistoryMonitor, HistoryStore
 from ingest.hj212_guard import AuthGuard, AuthPolicy, Verdict
 from ingest.pipeline import Inbound, Pipeline
 from ingest.quarantine import QuarantineEntry
-from ingest.rows import Row
 
 log = logging.getLogger(__name__)
 READ_BYTES = 4096

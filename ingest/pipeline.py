@@ -25,7 +25,7 @@ import psycopg
 from prometheus_client import Counter
 
 from envmon.catalogue import load_catalogue
-from envmon.columns import ReadingColumns, concat_columns
+from envmon.columns import ReadingColumns, Row, concat_columns
 from envmon.db import Reconnecting
 from envmon.protocols.errors import RejectedMessage
 from envmon.protocols.mqtt_json import decode_payload
@@ -44,7 +44,7 @@ from ingest.metrics import IngestMetrics
 from ingest.plausible import RowCheck
 from ingest.quarantine import QuarantineEntry
 from ingest.reorder import InOrder
-from ingest.rows import Row, UnitTable, message_rows
+from ingest.rows import UnitTable, message_rows
 
 __all__ = ["AckSource", "BatchSubscriber", "Inbound", "Pipeline", "PipelineConfig", "StoredBatch"]
 
