@@ -72,7 +72,11 @@ class Sample:
 @dataclass(frozen=True, slots=True)
 class DeviceMessage:
     """A decoded payload: the device it claims to be from, its samples, and the values refused alone
-    as (reason, sentence) pairs."""
+    as (reason, sentence) pairs.
+
+    A raw message, not a reading type: the device is still a claimed MN, codes and units are the
+    protocol's. Ingest resolves them against the registry and catalogue straight into the columns of
+    `envmon.columns.ReadingColumns`, the one shape readings take from there to the alert engine."""
 
     device: str
     samples: tuple[Sample, ...]
