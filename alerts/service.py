@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from alerts.batch import describe_row, sanitize_batch, split_batch
 from alerts.bus import BatchBus
@@ -39,7 +40,6 @@ from envmon.db import DATABASE_AWAY, Backoff
 from envmon.heartbeat import HeartbeatWriter
 from envmon.registry.watch import RegistryWatcher
 from envmon.settings import Settings
-from ingest.pipeline import StoredBatch
 
 log = logging.getLogger(__name__)
 QUEUE_BATCHES = 64
@@ -59,6 +59,14 @@ STEP_STALE_SECONDS = 30.0
 DATABASE_BACKOFF = Backoff(first_seconds=0.5, max_seconds=RETRY_MAX_SECONDS)
 # A queued batch: the readings, the bus acknowledgement (None in-process), when it was queued (monotonic).
 Queued = tuple[ReadingColumns, Callable[[], None] | None, float]
+
+
+class CommittedBatch(Protocol):
+    """What the engine reads of a batch ingest committed (ingest.batches.StoredBatch, in one process with it):
+    only its readings, so alerts needs nothing of ingest."""
+
+    @property
+    def readings(self) -> ReadingColumns: ...
 
 
 class AlertServiceError(AlertsError):
@@ -153,7 +161,7 @@ class AlertService:
 
     # ----- input --------------------------------------------------------------------------------
 
-    def on_batch(self, batch: StoredBatch) -> None:
+    def on_batch(self, batch: CommittedBatch) -> None:
         """Ingest's subscriber call (its dispatch thread): queue the committed rows for the engine.
 
         A standby engine in the same process as ingest drops them: the active engine of the shard runs
