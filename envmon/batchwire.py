@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from envmon import topics
 from envmon.columns import ReadingColumns
+from envmon.errors import EnvmonError
 
 BATCH_TOPIC = f"{topics.PREFIX}/_internal/batches"
 MAGIC = b"EB2"
@@ -34,7 +35,7 @@ ROW_BYTES = sum(np.dtype(kind).itemsize for _, kind in COLUMNS)
 _HEADER = struct.Struct("<3sxIHxx")
 
 
-class BatchWireError(ValueError):
+class BatchWireError(EnvmonError):
     """A batch message that is not in this format."""
 
 
