@@ -22,7 +22,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from envmon.batchwire import BATCH_TOPIC, BatchWireError, WireBatch, decode_batch
+from envmon.batchwire import BATCH_TOPIC, BatchWireError, decode_batch
+from envmon.columns import ReadingColumns
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
@@ -32,7 +33,7 @@ class BatchBus:
     """Receives committed batches and hands them, in order, to `handle` from the caller's thread (`run`)."""
 
     def __init__(
-        self, mqtt_url: str, handle: Callable[[WireBatch, Callable[[], None]], None], *,
+        self, mqtt_url: str, handle: Callable[[ReadingColumns, Callable[[], None]], None], *,
         client_id: str = "envmon-alerts", on_connect: Callable[[], None] | None = None,
     ) -> None:
         parts = urlsplit(mqtt_url)

@@ -14,10 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
-import numpy as np
-
-from alerts.model import ReadingBatch
-from envmon.columns import BASIS_INDEX
+from envmon.columns import ReadingColumns
 from envmon.db import connect_url
 
 # Rows per evaluated chunk: bounded memory, and the engine thread checkpoints between chunks.
@@ -29,12 +26,9 @@ MARGIN_SECONDS = 300.0
 # TimescaleDB skip old chunks and plain PostgreSQL use its time index beside the received_at one.
 LATE_READING_DAYS = 7
 
-# A stored reading: epoch seconds, device, pollutant code, basis name, value, flag byte, received (epoch seconds).
-StoredRow = tuple[float, int, str, str, float, int, float]
-
+# The columns of `readings` in their own order: each fetched row is a `Row` for ReadingColumns.from_rows.
 _SELECT = (
-    "SELECT extract(epoch FROM time)::float8, device_id, pollutant, basis, value, ascii(flag),"
-    " extract(epoch FROM received_at)::float8"
+    "SELECT time, device_id, pollutant, basis, value, flag, seq, received_at"
     " FROM readings WHERE received_at > %(since)s AND time > %(oldest)s AND device_id = ANY(%(devices)s)"
     " ORDER BY time"
 )
@@ -51,25 +45,9 @@ def catch_up_since(
     return since if floor is None else min(since, floor)
 
 
-def batch_from_rows(rows: Sequence[StoredRow]) -> ReadingBatch:
-    """Stored readings (as `_SELECT` returns them) as the engine's batch."""
-    codes = tuple(sorted({r[2] for r in rows}))
-    index = {c: i for i, c in enumerate(codes)}
-    return ReadingBatch(
-        codes=codes,
-        time_s=np.array([r[0] for r in rows], dtype=np.float64),
-        device_id=np.array([r[1] for r in rows], dtype=np.int32),
-        pollutant=np.array([index[r[2]] for r in rows], dtype=np.int16),
-        value=np.array([r[4] for r in rows], dtype=np.float64),
-        flag=np.array([r[5] for r in rows], dtype=np.uint8),
-        basis=np.array([BASIS_INDEX[r[3]] for r in rows], dtype=np.int8),
-        received_s=np.array([r[6] for r in rows], dtype=np.float64),
-    )
-
-
 def stored_batches(
     database_url: str, since: datetime, device_ids: Sequence[int], *, chunk_rows: int = CHUNK_ROWS,
-) -> Iterator[ReadingBatch]:
+) -> Iterator[ReadingColumns]:
     """The readings of these devices received after `since`, in time order, `chunk_rows` at a time.
 
     One server-side cursor on a connection of its own: the engine's connection commits its steps
@@ -83,4 +61,4 @@ def stored_batches(
         cur.itersize = chunk_rows
         cur.execute(_SELECT, {"since": since, "oldest": oldest, "devices": list(device_ids)})
         while rows := cur.fetchmany(chunk_rows):
-            yield batch_from_rows(rows)
+            yield ReadingColumns.from_rows(rows)

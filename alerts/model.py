@@ -13,9 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-import numpy as np
-import numpy.typing as npt
-
 from envmon.domain import Category, LimitBasis, Severity
 
 # Rule names as stored in alerts.rule; one open alert per (device, pollutant, rule).
@@ -110,30 +107,6 @@ class DeviceSpec:
     transport: Literal["mqtt", "hj212"] = "mqtt"
     # Where it stands (outfall, workshop_outlet, stack, area): which site limits apply to it.
     point_kind: str = "outfall"
-
-
-@dataclass(frozen=True)
-class ReadingBatch:
-    """Readings as parallel arrays (one row each), the engine's input.
-
-    time_s: epoch seconds (float64, UTC); device_id: int32; pollutant: index into `codes`
-    (int16); value: canonical unit (float64); flag: one byte per row, the HJ 212 flag letter
-    (uint8, ord('N') etc.); basis: 0 instant, 1 minute, 2 hour, 3 day (int8).
-    """
-
-    codes: tuple[str, ...]
-    time_s: npt.NDArray[np.float64]
-    device_id: npt.NDArray[np.int32]
-    pollutant: npt.NDArray[np.int16]
-    value: npt.NDArray[np.float64]
-    flag: npt.NDArray[np.uint8]
-    basis: npt.NDArray[np.int8]
-    # When ingest received each row (epoch seconds): set by the catch-up from the database, whose readings may
-    # be minutes old, so they do not make a device that fell silent since look alive now. None: live, now.
-    received_s: npt.NDArray[np.float64] | None = None
-
-    def __len__(self) -> int:
-        return int(self.time_s.shape[0])
 
 
 TransitionKind = Literal["open", "severity", "clear", "update"]

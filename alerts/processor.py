@@ -20,7 +20,7 @@ import psycopg
 
 from alerts import store
 from alerts.lifecycle import AlertRecord, Outcome, on_transition
-from alerts.model import ReadingBatch, Transition
+from alerts.model import Transition
 from alerts.notify.directory import RoutingData, load_routing
 from alerts.notify.escalation import NotifyPolicy
 from alerts.notify.heard import NO_RECIPIENT
@@ -30,6 +30,7 @@ from alerts.platform_store import open_fault
 from alerts.rules.engine import Engine
 from alerts.rules.policy import Policy
 from alerts.rules.registry import EngineRegistry, load_engine_registry
+from envmon.columns import ReadingColumns
 from envmon.db import connect_url
 from envmon.settings import Settings
 
@@ -148,7 +149,7 @@ class AlertProcessor:
 
     # ----- steps --------------------------------------------------------------------------------
 
-    def evaluate(self, batch: ReadingBatch, now: datetime) -> StepResult:
+    def evaluate(self, batch: ReadingColumns, now: datetime) -> StepResult:
         """Evaluate a batch of stored readings."""
         conn, engine = self._ready()
         transitions = engine.evaluate(batch, now)

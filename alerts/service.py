@@ -17,9 +17,10 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from alerts import store
-from alerts.batch import batch_from_columns, describe_row, sanitize_batch, split_batch
+from alerts.batch import describe_row, sanitize_batch, split_batch
 from alerts.bus import BatchBus
 from alerts.catchup import MARGIN_SECONDS, catch_up_since, stored_batches
 from alerts.errors import AlertsError
@@ -27,7 +28,6 @@ from alerts.health import HealthBounds, HealthFacts, judge_health
 from alerts.http import serve_http
 from alerts.leader import ShardLock
 from alerts.metrics import AlertMetrics
-from alerts.model import ReadingBatch
 from alerts.notify.callbacks import STATUS_CALLBACK_PATH, public_url
 from alerts.notify.sender import OutboxSender
 from alerts.notify.sms import RetryPolicy, SmsSender
@@ -36,13 +36,11 @@ from alerts.processor import AlertProcessor, StepResult, link_maker
 from alerts.reports.worker import ReportWorker
 from alerts.rules.policy import Policy, load_policy, load_policy_file
 from alerts.webhooks import Webhooks
-from alerts.wire import batch_from_wire
-from envmon.batchwire import WireBatch
+from envmon.columns import ReadingColumns
 from envmon.db import DATABASE_AWAY, Backoff
 from envmon.heartbeat import HeartbeatWriter
 from envmon.registry.watch import RegistryWatcher
 from envmon.settings import Settings
-from ingest.pipeline import StoredBatch
 
 log = logging.getLogger(__name__)
 QUEUE_BATCHES = 64
@@ -61,7 +59,15 @@ STEP_STALE_SECONDS = 30.0
 # every other error, psycopg's data and integrity errors included, comes from the step's content.
 DATABASE_BACKOFF = Backoff(first_seconds=0.5, max_seconds=RETRY_MAX_SECONDS)
 # A queued batch: the readings, the bus acknowledgement (None in-process), when it was queued (monotonic).
-Queued = tuple[ReadingBatch, Callable[[], None] | None, float]
+Queued = tuple[ReadingColumns, Callable[[], None] | None, float]
+
+
+class CommittedBatch(Protocol):
+    """What the engine reads of a batch ingest committed (ingest.batches.StoredBatch, in one process with it):
+    only its readings, so alerts needs nothing of ingest."""
+
+    @property
+    def readings(self) -> ReadingColumns: ...
 
 
 class AlertServiceError(AlertsError):
@@ -156,18 +162,18 @@ class AlertService:
 
     # ----- input --------------------------------------------------------------------------------
 
-    def on_batch(self, batch: StoredBatch) -> None:
+    def on_batch(self, batch: CommittedBatch) -> None:
         """Ingest's subscriber call (its dispatch thread): queue the committed rows for the engine.
 
         A standby engine in the same process as ingest drops them: the active engine of the shard runs
         elsewhere and reads its batches from the bus."""
         if self.active.is_set():
-            self.submit(batch_from_columns(batch.readings))
+            self.submit(batch.readings)
 
-    def _from_bus(self, wire: WireBatch, ack: Callable[[], None]) -> None:
-        self.submit(batch_from_wire(wire), ack)
+    def _from_bus(self, batch: ReadingColumns, ack: Callable[[], None]) -> None:
+        self.submit(batch, ack)
 
-    def submit(self, batch: ReadingBatch, ack: Callable[[], None] | None = None) -> None:
+    def submit(self, batch: ReadingColumns, ack: Callable[[], None] | None = None) -> None:
         """Queue committed readings for the engine (blocks while the queue is full: backpressure); rows no rule
         can judge (non-finite values) are set aside here, and counted."""
         batch, dropped = sanitize_batch(batch)
@@ -276,7 +282,7 @@ class AlertService:
         self._after_checkpoint()
         self.metrics.evaluate_seconds.observe(time.monotonic() - started)
 
-    def _evaluate_or_split(self, batch: ReadingBatch) -> None:
+    def _evaluate_or_split(self, batch: ReadingColumns) -> None:
         try:
             result = self.processor.evaluate(batch, datetime.now(UTC))
         except DATABASE_AWAY:

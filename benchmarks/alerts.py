@@ -28,13 +28,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.notify.fake_twilio import FakeTwilio
 from benchmarks.engine_rate import measure_engine_rate
+from benchmarks.ingest import CODES, bench_registry, publish_worker
 from envmon import topics
 from envmon.migrate import migrate
 from envmon.registry.load import parse_registry
 from envmon.registry.store import store_registry
 from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
-from ingest.bench import CODES, bench_registry, publish_worker
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 PROBE_PHONE = "+15005550001"

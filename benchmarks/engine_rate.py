@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from alerts.model import ReadingBatch
 from alerts.rules.engine import Engine
 from alerts.rules.policy import Policy
 from alerts.rules.registry import EngineRegistry, from_registry
+from envmon.columns import ReadingColumns
 from envmon.registry.load import load_registry_file
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fengxian.toml"
@@ -51,7 +51,7 @@ def _normal_values(registry: EngineRegistry, device: np.ndarray, codes: list[str
     return np.array([centre.get((int(d), c), 5.0) for d, c in zip(device.tolist(), codes, strict=True)])
 
 
-def make_batches(registry: EngineRegistry, readings: int, seed: int = 7) -> list[ReadingBatch]:
+def make_batches(registry: EngineRegistry, readings: int, seed: int = 7) -> list[ReadingColumns]:
     """Batches of about BATCH_ROWS rows in time order: every device, every pollutant, once a second."""
     rng = np.random.default_rng(seed)
     pairs = [(d.device_id, c) for d in registry.devices.values() for c in d.pollutants]
@@ -60,15 +60,16 @@ def make_batches(registry: EngineRegistry, readings: int, seed: int = 7) -> list
     column = np.array([codes.index(c) for _, c in pairs], dtype=np.int16)
     centre = _normal_values(registry, device, [c for _, c in pairs])
     second_rows = len(pairs)
-    batches: list[ReadingBatch] = []
+    batches: list[ReadingColumns] = []
     for start in range(0, readings, BATCH_ROWS):
         rows = np.arange(start, min(start + BATCH_ROWS, readings))
         pos = rows % second_rows
         value = centre[pos] * rng.uniform(0.97, 1.03, len(rows))
         value[rng.random(len(rows)) < BREACH_SHARE] *= 3.0
         flag = np.where(rng.random(len(rows)) < FLAGGED_SHARE, ord("M"), ord("N")).astype(np.uint8)
-        batches.append(ReadingBatch(codes, START_S + rows // second_rows + rng.uniform(0, 0.5, len(rows)),
-                                    device[pos], column[pos], value, flag, np.zeros(len(rows), dtype=np.int8)))
+        time_us = ((START_S + rows // second_rows + rng.uniform(0, 0.5, len(rows))) * 1e6).astype(np.int64)
+        batches.append(ReadingColumns(codes, time_us, device[pos], column[pos], np.zeros(len(rows), dtype=np.int8),
+                                      value, flag, rows // second_rows, time_us))
     return batches
 
 
@@ -80,10 +81,10 @@ def measure_engine_rate(*, devices: int = 1000, readings: int = 2_000_000) -> di
     transitions = 0
     started = time.perf_counter()
     for batch in batches:
-        transitions += len(engine.evaluate(batch, datetime.fromtimestamp(float(batch.time_s[-1]), UTC)))
+        transitions += len(engine.evaluate(batch, datetime.fromtimestamp(int(batch.time_us[-1]) / 1e6, UTC)))
     elapsed = time.perf_counter() - started
     tick_started = time.perf_counter()
-    end = datetime.fromtimestamp(float(batches[-1].time_s.max()) + 1, UTC)
+    end = datetime.fromtimestamp(int(batches[-1].time_us.max()) / 1e6 + 1, UTC)
     engine.tick(end)
     return {
         "devices": devices,

@@ -34,13 +34,13 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import psycopg  # noqa: E402
 
-from envmon.columns import ReadingColumns  # noqa: E402
+from benchmarks.ingest import CODES, bench_registry  # noqa: E402
+from envmon.columns import ReadingColumns, Row  # noqa: E402
 from envmon.migrate import migrate  # noqa: E402
 from envmon.registry.load import load_registry_file, parse_registry  # noqa: E402
 from envmon.registry.store import store_registry  # noqa: E402
 from envmon.stack import launcher  # noqa: E402
-from ingest.bench import CODES, bench_registry  # noqa: E402
-from ingest.rows import COLUMNS, COPY_TYPES, Row  # noqa: E402
+from ingest.rows import COLUMNS, COPY_TYPES  # noqa: E402
 from ingest.writer import prepare, write_batch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +110,7 @@ def measure(conn: psycopg.Connection, write: Any) -> Phase:
 
 
 def copy_ceiling(conn: psycopg.Connection, device_ids: list[int], rows: int, batch_rows: int) -> int:
-    """Binary COPY straight into `readings`, one transaction per batch (as ingest.bench.measure_ceiling)."""
+    """Binary COPY straight into `readings`, one transaction per batch (as benchmarks.ingest.measure_ceiling)."""
     source = sample_rows(device_ids, rows, datetime(2025, 1, 1, tzinfo=UTC))
     for _ in range(0, rows, batch_rows):
         with conn.cursor() as cur, cur.copy(f"COPY readings ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)") as cp:

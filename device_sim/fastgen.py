@@ -17,11 +17,11 @@ from device_sim.plans import build_channels
 from device_sim.signal import Channels, base_values
 from envmon import topics
 from envmon.catalogue import load_catalogue
+from envmon.protocols.hj212.times import CST
+from envmon.protocols.mqtt_wire import publish_header
 from envmon.registry.load import load_presets
-from ingest.hj212.times import CST
-from ingest.mqtt_wire import publish_header
 
-# The ingest benchmark's ten pollutants (ingest/bench.py CODES): an electroplating outfall.
+# The ingest benchmark's ten pollutants (benchmarks/ingest.py CODES): an electroplating outfall.
 LOAD_CODES = ("w20117", "w20116", "w20121", "w20122", "w20123", "w20115", "w01001", "w01018", "w00000", "w21003")
 LOAD_PRESET = "GB21900-2008-T3"
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from device_sim.samples import Sample
 from device_sim.summaries import Summary
-from ingest.hj212 import Message, PollutantValue, build_cp, encode_message, flag_for, format_qn
+from envmon.protocols.hj212 import Message, PollutantValue, build_cp, encode_message, flag_for, format_qn
 
 CN_REALTIME = "2011"
 CN_OF_BASIS = {"minute": "2051", "hour": "2061"}

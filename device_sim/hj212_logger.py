@@ -14,7 +14,7 @@ from device_sim.hj212_frames import CN_OF_BASIS, corrupt_frames, qn_of, realtime
 from device_sim.samples import Action, Sample
 from device_sim.stats import Stats
 from device_sim.summaries import Summariser
-from ingest.hj212 import (
+from envmon.protocols.hj212 import (
     ExeRtn,
     FrameReader,
     FrameReceived,

@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 
 from device_sim.errors import SimError
 from device_sim.fastgen import LOAD_CODES, LoadBlock
+from envmon.protocols.mqtt_wire import publish_packet
+from envmon.protocols.wire_publisher import WirePublisher
 from envmon.settings import Settings
 from envmon.stack import launcher, mosquitto
-from ingest.mqtt_wire import publish_packet
-from ingest.wire_publisher import WirePublisher
 
 MAX_BURST = 2000
 

@@ -5,27 +5,19 @@ from __future__ import annotations
 import json
 
 from device_sim.samples import Sample
-from ingest.hj212.times import CST
+from envmon.protocols.hj212.times import CST
+from envmon.protocols.mqtt_json import MAX_PAYLOAD_BYTES, MAX_SAMPLES, sample_object
 
 
 def sample_body(sample: Sample) -> dict[str, object]:
     """The JSON object of one sample; times carry the +08:00 offset devices in China use."""
-    values: dict[str, object] = {
-        code: value if flag == "N" else [value, flag]
-        for code, value, flag in zip(sample.codes, sample.values, sample.flags, strict=True)
-    }
-    stamp = sample.time.astimezone(CST).isoformat(timespec="milliseconds")
-    return {"device": sample.device, "seq": sample.seq, "time": stamp, "values": values}
+    values = zip(sample.codes, sample.values, sample.flags, strict=True)
+    return sample_object(device=sample.device, seq=sample.seq, time=sample.time.astimezone(CST), values=values)
 
 
 def encode_sample(sample: Sample) -> bytes:
     """The payload of one reading message."""
     return json.dumps(sample_body(sample), separators=(",", ":")).encode()
-
-
-# Ingest refuses payloads over 64 KiB and more than 1,000 samples (docs/mqtt.md).
-MAX_PAYLOAD_BYTES = 64 * 1024
-MAX_SAMPLES = 1000
 
 
 def stored_payloads(samples: list[Sample]) -> list[bytes]:

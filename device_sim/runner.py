@@ -21,10 +21,10 @@ from device_sim.mqtt_device import MqttDevice
 from device_sim.plans import DevicePlan, build_plans
 from device_sim.scenario import Scenario, check_scenario, load_scenario
 from device_sim.stats import Progress, Stats
+from envmon.protocols.hj212.times import CST
 from envmon.registry.load import load_registry_file
 from envmon.settings import Settings
 from envmon.stack.mosquitto import device_secret
-from ingest.hj212.times import CST
 
 log = logging.getLogger(__name__)
 DRAIN_SECONDS = 15.0

@@ -1,75 +1,72 @@
 """The committed-batch wire format: how ingest hands stored readings to an alert engine in another process.
 
 Ingest publishes each committed batch on `BATCH_TOPIC` (QoS 1); `envmon alerts` subscribes with a
-persistent session, so batches wait in the broker while the engine is away. One message:
+persistent session, so batches wait in the broker while the engine is away. A message carries the
+same `ReadingColumns` ingest built and wrote, column by column, so the engine gets what an engine in
+ingest's own process gets (arrival times and sequence numbers included) with no row type between:
 
-    b"EB1" | u16 length of the codes text | codes, comma-separated UTF-8 | rows (numpy `ROW_DTYPE`)
+    b"EB2" | u8 0 | u32 rows | u16 length of the codes text | u16 0 | codes, comma-separated UTF-8
+           | zero padding to 8 bytes | one little-endian array per column, in `COLUMNS` order
 
-Rows hold the pollutant as an index into the codes, flags as the HJ 212 letter's byte, and the
-basis as an index into `envmon.columns.BASES`.
+The 8-byte columns come first and the codes text is padded, so every array starts aligned to its own
+width and decodes as a read-only view of the message (`np.frombuffer`), with no copy.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from envmon import topics
 from envmon.columns import ReadingColumns
+from envmon.errors import EnvmonError
 
 BATCH_TOPIC = f"{topics.PREFIX}/_internal/batches"
-MAGIC = b"EB1"
-ROW_DTYPE = np.dtype(
-    [("time_s", "<f8"), ("device_id", "<i4"), ("pollutant", "<i2"), ("value", "<f8"), ("flag", "u1"), ("basis", "i1")]
+MAGIC = b"EB2"
+# The columns of ReadingColumns on the wire, widest first (alignment), with their little-endian types.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("time_us", "<i8"), ("received_us", "<i8"), ("seq", "<i8"), ("value", "<f8"),
+    ("device_id", "<i4"), ("pollutant", "<i2"), ("basis", "i1"), ("flag", "u1"),
 )
-_HEADER = struct.Struct("<H")
+ROW_BYTES = sum(np.dtype(kind).itemsize for _, kind in COLUMNS)
+_HEADER = struct.Struct("<3sxIHxx")
 
 
-class BatchWireError(ValueError):
+class BatchWireError(EnvmonError):
     """A batch message that is not in this format."""
 
 
-@dataclass(frozen=True)
-class WireBatch:
-    """A decoded batch: the codes table and one structured row per reading."""
-
-    codes: tuple[str, ...]
-    rows: npt.NDArray[np.void]
+def _padding(size: int) -> int:
+    return -size % 8
 
 
-def columns_to_array(columns: ReadingColumns) -> tuple[tuple[str, ...], npt.NDArray[np.void]]:
-    """A batch's readings as the codes table and the row array, column by column."""
-    array = np.empty(len(columns), dtype=ROW_DTYPE)
-    array["time_s"] = columns.time_us / 1e6
-    array["device_id"] = columns.device_id
-    array["pollutant"] = columns.pollutant
-    array["value"] = columns.value
-    array["flag"] = columns.flag
-    array["basis"] = columns.basis
-    return columns.codes, array
+def encode_batch(columns: ReadingColumns) -> bytes:
+    """One message for a batch of readings."""
+    text = ",".join(columns.codes).encode()
+    parts = [_HEADER.pack(MAGIC, len(columns), len(text)), text, bytes(_padding(_HEADER.size + len(text)))]
+    parts += [getattr(columns, name).astype(kind, copy=False).tobytes() for name, kind in COLUMNS]
+    return b"".join(parts)
 
 
-def encode_batch(codes: Sequence[str], rows: npt.NDArray[np.void]) -> bytes:
-    """One message for a batch."""
-    text = ",".join(codes).encode()
-    return MAGIC + _HEADER.pack(len(text)) + text + rows.astype(ROW_DTYPE, copy=False).tobytes()
-
-
-def decode_batch(payload: bytes) -> WireBatch:
-    """The batch in a message; BatchWireError when it is not one."""
-    if payload[:3] != MAGIC or len(payload) < 5:
-        raise BatchWireError("not an envmon batch message")
-    (size,) = _HEADER.unpack_from(payload, 3)
-    body = payload[5 + size :]
-    if len(body) % ROW_DTYPE.itemsize:
-        raise BatchWireError(f"row data of {len(body)} bytes is not a whole number of rows")
-    text = payload[5 : 5 + size].decode()
+def decode_batch(payload: bytes) -> ReadingColumns:
+    """The readings in a message (read-only views of it); BatchWireError when it is not one."""
+    if len(payload) < _HEADER.size or payload[:3] != MAGIC:
+        raise BatchWireError("not an envmon batch message of this version")
+    _, rows, size = _HEADER.unpack_from(payload)
+    start = _HEADER.size + size
+    start += _padding(start)
+    if len(payload) != start + rows * ROW_BYTES:
+        raise BatchWireError(f"a message of {len(payload)} bytes cannot hold {rows} rows after its header")
+    text = payload[_HEADER.size : _HEADER.size + size].decode()
     codes = tuple(text.split(",")) if text else ()
-    rows = np.frombuffer(body, dtype=ROW_DTYPE)
-    if rows.size and int(rows["pollutant"].max()) >= len(codes):
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    for name, kind in COLUMNS:
+        arrays[name] = np.frombuffer(payload, dtype=kind, count=rows, offset=start)
+        start += arrays[name].nbytes
+    pollutant = arrays["pollutant"]
+    if rows and (int(pollutant.max()) >= len(codes) or int(pollutant.min()) < 0):
         raise BatchWireError("a row names a pollutant index outside the codes table")
-    return WireBatch(codes, rows)
+    return ReadingColumns(codes, **arrays)

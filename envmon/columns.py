@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,20 @@ from envmon.domain import BASES
 
 BASIS_INDEX: dict[str, int] = {b: i for i, b in enumerate(BASES)}
 UNIX_EPOCH_US_IN_PG = 946_684_800_000_000  # PostgreSQL counts timestamps from 2000-01-01
+
+
+class Row(NamedTuple):
+    """One reading in `readings` column order: the row form of `ReadingColumns`, for readings that come one
+    by one (an HJ 212 frame, a stored reading read back, a replay line, a test) rather than in a decoded batch."""
+
+    time: datetime
+    device_id: int
+    pollutant: str
+    basis: str
+    value: float
+    flag: str
+    seq: int
+    received_at: datetime
 
 
 def datetime_us(t: datetime) -> int:

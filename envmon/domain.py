@@ -45,6 +45,8 @@ class Reading:
 
     `device` is the MN code; `seq` is the device's message sequence number (MQTT devices send it;
     for HJ 212 loggers it is the sample time in epoch seconds, unique per device and basis).
+    What an HJ 212 frame decodes to, before the registry knows the device (hence the MN, not an id);
+    ingest turns it into an `envmon.columns.Row` once it does.
     """
 
     device: str

@@ -23,7 +23,7 @@ from envmon.errors import EnvmonError
 from envmon.logs import setup_logging
 from envmon.settings import Settings, load_settings
 from ingest.cli import add_ingest_parser
-from ingest.hj212.cli import add_hj212_parser
+from ingest.hj212_cli import add_hj212_parser
 
 # `envmon bench NAME ...` runs `benchmarks.NAME`'s `main(argv)`, which prints one JSON object.
 BENCHMARKS: dict[str, str] = {

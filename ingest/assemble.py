@@ -20,10 +20,9 @@ import numpy as np
 import numpy.typing as npt
 
 from envmon.catalogue import Catalogue
-from envmon.columns import ReadingColumns, concat_columns, datetime_us
-from ingest.decode import EARLIEST, MAX_FUTURE_SECONDS, MAX_PAYLOAD_BYTES, Seq
+from envmon.columns import ReadingColumns, Row, concat_columns, datetime_us
+from envmon.protocols.mqtt_json import EARLIEST, MAX_FUTURE_SECONDS, MAX_PAYLOAD_BYTES, Seq
 from ingest.quarantine import QuarantineEntry
-from ingest.rows import Row
 
 _EARLIEST_US = datetime_us(EARLIEST)
 _N = ord("N")

@@ -9,10 +9,9 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from envmon.columns import ReadingColumns
+from envmon.columns import ReadingColumns, Row
 from ingest.directory import DeviceDirectory
 from ingest.quarantine import QuarantineEntry
-from ingest.rows import Row
 
 
 class AckSource(Protocol):

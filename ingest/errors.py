@@ -1,7 +1,6 @@
-"""The ingest error tree.
+"""The ingest error tree (a rejected message is envmon.protocols.errors.RejectedMessage).
 
 IngestError (an EnvmonError)
- +-- RejectedMessage   a message that goes to quarantine: carries a short `reason` and a `detail`
  +-- WriteError        the database did not take a batch (recoverable: retry with backoff)
  +-- IngestFailed      a thread of the ingest service died (ingest.service)
 """
@@ -13,15 +12,6 @@ from envmon.errors import EnvmonError
 
 class IngestError(EnvmonError):
     """Base of the errors ingest raises."""
-
-
-class RejectedMessage(IngestError):
-    """A message that cannot be stored; it is quarantined with this reason."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 class WriteError(IngestError):

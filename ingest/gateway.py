@@ -21,9 +21,8 @@ from datetime import UTC, datetime
 from typing import cast
 
 from envmon.catalogue import load_catalogue
-from ingest.directory import DeviceInfo
-from ingest.history import HistoryMonitor, HistoryStore
-from ingest.hj212 import (
+from envmon.columns import Row
+from envmon.protocols.hj212 import (
     BytesSkipped,
     FrameReader,
     FrameReceived,
@@ -39,11 +38,12 @@ from ingest.hj212 import (
     parse_segment,
     request_reply,
 )
-from ingest.hj212.readings import UPLOADS
+from envmon.protocols.hj212.readings import UPLOADS
+from ingest.directory import DeviceInfo
+from ingest.history import HistoryMonitor, HistoryStore
 from ingest.hj212_guard import AuthGuard, AuthPolicy, Verdict
 from ingest.pipeline import Inbound, Pipeline
 from ingest.quarantine import QuarantineEntry
-from ingest.rows import Row
 
 log = logging.getLogger(__name__)
 READ_BYTES = 4096

@@ -7,7 +7,7 @@ paths are replaced, because at 10,000 messages/s they cost more than decoding an
 - reading: paho reads one packet per `select` with three or more `recv` calls, and builds an
   `MQTTMessage` and a `Properties` object per message. Each `recv` releases and re-takes the GIL,
   which the writer thread mostly holds, so the network thread spends its time waiting for it.
-  Here one `recv` of up to READ_BYTES is split into packets (ingest/mqtt_wire.py); PUBLISH
+  Here one `recv` of up to READ_BYTES is split into packets (envmon/protocols/mqtt_wire.py); PUBLISH
   packets of QoS 0 and 1 go to `on_publishes` as one list per read, every other packet is handed
   to paho's own `_packet_handle`, in arrival order.
 - acknowledging: `Client.ack` queues one PUBACK per message and wakes the network thread for
@@ -28,7 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.exception import MalformedPacket
 
-from ingest.mqtt_wire import PUBACK, PUBLISH, Publish, WireError, parse_publish, pubacks, split_packets
+from envmon.protocols.mqtt_wire import PUBACK, PUBLISH, Publish, WireError, parse_publish, pubacks, split_packets
 
 log = logging.getLogger(__name__)
 # One read takes what the kernel has, up to this; a few hundred messages at full load.

@@ -22,8 +22,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from envmon import topics
 from envmon.batchwire import BATCH_TOPIC
+from envmon.protocols.mqtt_wire import Publish
 from ingest.mqtt_client import FastClient
-from ingest.mqtt_wire import Publish
 from ingest.pipeline import Inbound, Pipeline
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,10 @@ import psycopg
 from prometheus_client import Counter
 
 from envmon.catalogue import load_catalogue
-from envmon.columns import ReadingColumns, concat_columns
+from envmon.columns import ReadingColumns, Row, concat_columns
 from envmon.db import Reconnecting
+from envmon.protocols.errors import RejectedMessage
+from envmon.protocols.mqtt_json import decode_payload
 from envmon.registry.watch import RegistryWatcher
 from ingest import writer
 from ingest.assemble import Assembled, Assembler
@@ -34,17 +36,15 @@ from ingest.batches import AckSource, BatchSubscriber, Inbound, PreparedBatch, S
 from ingest.committer import Committer
 from ingest.copy_binary import encode_columns, in_key_order
 from ingest.corrected import derive_corrected
-from ingest.decode import decode_payload
 from ingest.device_state import DeviceStateWriter
 from ingest.directory import DeviceDirectory, DeviceInfo, load_directory
-from ingest.errors import RejectedMessage
 from ingest.health import Vitals
 from ingest.inbox import Inbox
 from ingest.metrics import IngestMetrics
 from ingest.plausible import RowCheck
 from ingest.quarantine import QuarantineEntry
 from ingest.reorder import InOrder
-from ingest.rows import Row, UnitTable, message_rows
+from ingest.rows import UnitTable, message_rows
 
 __all__ = ["AckSource", "BatchSubscriber", "Inbound", "Pipeline", "PipelineConfig", "StoredBatch"]
 

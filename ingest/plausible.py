@@ -11,9 +11,9 @@ import math
 from datetime import UTC, datetime
 
 from envmon.catalogue import Catalogue
+from envmon.columns import Row
 from envmon.domain import is_flag_letter
-from ingest.decode import EARLIEST, MAX_SEQ
-from ingest.rows import Row
+from envmon.protocols.mqtt_json import EARLIEST, MAX_SEQ
 
 # Quarantine reasons of the row checks, one per kind of problem.
 IMPLAUSIBLE = "implausible_value"

@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
 
 from envmon.catalogue import Catalogue
+from envmon.columns import Row
 from envmon.errors import CatalogueError
-from ingest.decode import DeviceMessage
+from envmon.protocols.errors import RejectedMessage
+from envmon.protocols.mqtt_json import DeviceMessage
 from ingest.directory import DeviceDirectory
-from ingest.errors import RejectedMessage
-
-
-class Row(NamedTuple):
-    """A `readings` row in COPY column order."""
-
-    time: datetime
-    device_id: int
-    pollutant: str
-    basis: str
-    value: float
-    flag: str
-    seq: int
-    received_at: datetime
-
 
 COLUMNS = ("time", "device_id", "pollutant", "basis", "value", "flag", "seq", "received_at")
 COPY_TYPES = ("timestamptz", "int4", "text", "text", "float8", "text", "int8", "timestamptz")

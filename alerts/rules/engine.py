@@ -20,12 +20,13 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.errors import EngineStateError
-from alerts.model import WHOLE_DEVICE, AlertKey, ReadingBatch, Transition
+from alerts.model import WHOLE_DEVICE, AlertKey, Transition
 from alerts.rules.averages import KIND_GAS, KIND_NONE, KIND_WATER, AverageBook, ClosedPeriod, decode_array, encode_array
 from alerts.rules.limits import LANE_DAY, LANE_HOUR, LANE_INSTANT, LimitTable, SeriesLayout
 from alerts.rules.policy import Policy
 from alerts.rules.registry import EngineRegistry
 from envmon.catalogue import load_catalogue
+from envmon.columns import ReadingColumns
 
 # Rules whose condition is kept per series, with an "is this key not inactive" mask each.
 SERIES_RULES = ("instant", "gas", "zero_flow", "constant", "negative", "implausible", "hour_avg", "day_avg")
@@ -342,7 +343,7 @@ class Engine:
 
     # ----- batches ------------------------------------------------------------------------------
 
-    def evaluate(self, batch: ReadingBatch, now: datetime) -> list[Transition]:
+    def evaluate(self, batch: ReadingColumns, now: datetime) -> list[Transition]:
         """Advance every condition with a batch of readings; returns the transitions, in time order."""
         now_s = now.timestamp()
         self._start(now_s)
@@ -352,11 +353,14 @@ class Engine:
         slots = self._layout.slots_of(batch.device_id)
         known = (cols >= 0) & (slots >= 0)
         series = (slots * len(self._layout.codes) + cols)[known]
-        order = np.lexsort((batch.time_s[known], series))  # every step below wants (series, time) order
-        series = series[order]
-        time_s, value = batch.time_s[known][order], batch.value[known][order]
+        time_s = batch.time_us[known] / 1e6
+        order = np.lexsort((time_s, series))  # every step below wants (series, time) order
+        series, time_s = series[order], time_s[order]
+        value = batch.value[known][order]
         flag, basis = batch.flag[known][order], batch.basis[known][order]
-        seen_s = None if batch.received_s is None else np.minimum(batch.received_s[known], now_s)
+        # A device is heard when ingest received its reading, not when the engine gets to it (a catch-up,
+        # or batches that waited in the broker while the engine was away).
+        seen_s = np.minimum(batch.received_us[known] / 1e6, now_s)
         self._note_alive(slots[known], now_s, seen_s)
         self._accumulate(series, time_s, value, flag, basis)
         # Minute values (HJ 212 CN 2051) feed the instantaneous rules too, so a logger that uploads
@@ -372,12 +376,10 @@ class Engine:
             self._code_cache[codes] = found
         return found
 
-    def _note_alive(self, slots: npt.NDArray[np.int64], now_s: float, seen_s: FloatArray | None = None) -> None:
-        if seen_s is None:
-            self._last_seen[slots] = np.maximum(self._last_seen[slots], now_s)
-        else:  # readings received earlier (a catch-up): alive then, and a silent alert clears only if still recent
-            np.maximum.at(self._last_seen, slots, seen_s)
-            slots = slots[now_s - self._last_seen[slots] <= self._silence_s[slots]]
+    def _note_alive(self, slots: npt.NDArray[np.int64], now_s: float, seen_s: FloatArray) -> None:
+        # A silent alert clears only for a device heard recently enough (`seen_s` may be minutes old).
+        np.maximum.at(self._last_seen, slots, seen_s)
+        slots = slots[now_s - self._last_seen[slots] <= self._silence_s[slots]]
         for slot in np.unique(slots[self._silent_active[slots]]).tolist():
             key = AlertKey(self._layout.device_ids[slot], WHOLE_DEVICE, "silent")
             self._observe(key, Observation(now_s, 0, 0, None))

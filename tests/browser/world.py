@@ -23,7 +23,6 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from alerts.batch import batch_from_columns
 from alerts.processor import AlertProcessor
 from alerts.rules.policy import load_policy
 from dashboard.app import create_app
@@ -165,7 +164,7 @@ def raise_alert(world: World, mn: str = GAS, pollutant: str = "s02001", value: f
     try:
         processor.connect()
         rows = [(t, device_id, pollutant, "instant", value, "N", i, t) for i, t in enumerate(times)]
-        result = processor.evaluate(batch_from_columns(ReadingColumns.from_rows(rows)), now)
+        result = processor.evaluate(ReadingColumns.from_rows(rows), now)
     finally:
         processor.close()
     assert result.opened, f"no alert opened for {mn} {pollutant}={value}"

@@ -18,10 +18,10 @@ import psycopg.conninfo
 import pytest
 from psycopg import sql
 
-from alerts.model import ReadingBatch
 from alerts.notify.fake_twilio import FakeTwilio
 from alerts.notify.sms import SendResult
 from alerts.service import AlertService
+from envmon.columns import ReadingColumns
 from envmon.errors import ComponentError
 from envmon.runtime import run_components
 from envmon.stack.launcher import StackState
@@ -54,17 +54,21 @@ def failing(service: AlertService) -> list[str]:
     return list(healthz(service)[1]["failing"])
 
 
-def gas_batch(device_id: int, values: list[float], *, poison_rows: int = 0) -> ReadingBatch:
+def columns(codes: tuple[str, ...], time_s: list[float], device_id: list[int], pollutant: list[int],
+            value: list[float], flag: list[int]) -> ReadingColumns:
+    """Readings of the basis `instant`, each received at its time."""
+    time_us = np.array([round(t * 1e6) for t in time_s], dtype=np.int64)
+    return ReadingColumns(codes, time_us, np.array(device_id, dtype=np.int32), np.array(pollutant, dtype=np.int16),
+                          np.zeros(len(time_s), dtype=np.int8), np.array(value, dtype=np.float64),
+                          np.array(flag, dtype=np.uint8), np.arange(len(time_s), dtype=np.int64), time_us)
+
+
+def gas_batch(device_id: int, values: list[float], *, poison_rows: int = 0) -> ReadingColumns:
     """H2S readings one second apart ending now; `poison_rows` more point past the batch's code table."""
     n = len(values) + poison_rows
     now = time.time()
-    return ReadingBatch(
-        codes=("s02001",), time_s=np.array([now - n + i for i in range(n)], dtype=np.float64),
-        device_id=np.full(n, device_id, dtype=np.int32),
-        pollutant=np.array([0] * len(values) + [99] * poison_rows, dtype=np.int16),
-        value=np.array(values + [1.0] * poison_rows, dtype=np.float64),
-        flag=np.full(n, ord("N"), dtype=np.uint8), basis=np.zeros(n, dtype=np.int8),
-    )
+    return columns(("s02001",), [now - n + i for i in range(n)], [device_id] * n,
+                   [0] * len(values) + [99] * poison_rows, values + [1.0] * poison_rows, [ord("N")] * n)
 
 
 def gas_device(database_url: str) -> int:
@@ -218,12 +222,8 @@ def test_readings_that_would_poison_the_saved_state_are_set_aside_or_cleaned_at_
     gas = gas_device(alert_db)
     water = int(query(alert_db, "SELECT id FROM devices WHERE mn = %s", WATER)[0][0])
     now = time.time()
-    batch = ReadingBatch(
-        codes=("s02001", "w20117"), time_s=np.array([now - 2, now - 1, now], dtype=np.float64),
-        device_id=np.array([gas, water, water], dtype=np.int32), pollutant=np.array([0, 1, 1], dtype=np.int16),
-        value=np.array([20.0, 0.05, np.inf]), flag=np.array([ord("N"), 0, ord("N")], dtype=np.uint8),
-        basis=np.zeros(3, dtype=np.int8),
-    )
+    batch = columns(("s02001", "w20117"), [now - 2, now - 1, now], [gas, water, water], [0, 1, 1],
+                    [20.0, 0.05, np.inf], [ord("N"), 0, ord("N")])
     service = start_alerts(alert_settings(stack, alert_db, fake))
     try:
         service.submit(batch)

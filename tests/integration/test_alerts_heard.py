@@ -11,22 +11,23 @@ import psycopg
 import pytest
 
 from alerts import store
-from alerts.model import ReadingBatch
 from alerts.notify.fake_twilio import FakeTwilio
 from alerts.people import acknowledge_alert
+from envmon.columns import ReadingColumns
 from envmon.stack.launcher import StackState
 from tests.alert_helpers import GAS, SAFETY_PHONE, alert_settings, load_alert_registry, query, start_alerts, wait_until
 
 pytestmark = pytest.mark.services
 
 
-def h2s(device_id: int, start_s: float, values: list[float]) -> ReadingBatch:
-    """H2S readings one second apart from start_s (epoch seconds)."""
+def h2s(device_id: int, start_s: float, values: list[float]) -> ReadingColumns:
+    """H2S readings one second apart from start_s (epoch seconds), each received at its time."""
     n = len(values)
-    return ReadingBatch(
-        codes=("s02001",), time_s=start_s + np.arange(n, dtype=np.float64), device_id=np.full(n, device_id, np.int32),
-        pollutant=np.zeros(n, dtype=np.int16), value=np.array(values, dtype=np.float64),
-        flag=np.full(n, ord("N"), dtype=np.uint8), basis=np.zeros(n, dtype=np.int8),
+    time_us = round(start_s * 1e6) + np.arange(n, dtype=np.int64) * 1_000_000
+    return ReadingColumns(
+        codes=("s02001",), time_us=time_us, device_id=np.full(n, device_id, np.int32),
+        pollutant=np.zeros(n, dtype=np.int16), basis=np.zeros(n, dtype=np.int8), value=np.array(values, dtype=np.float64),
+        flag=np.full(n, ord("N"), dtype=np.uint8), seq=np.arange(n, dtype=np.int64), received_us=time_us,
     )
 
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from envmon.columns import ReadingColumns
+from envmon.columns import ReadingColumns, Row
 from ingest.copy_binary import encode_columns
-from ingest.rows import COLUMNS, Row
+from ingest.rows import COLUMNS
 
 T0 = datetime(2026, 11, 22, 4, 0, 0, 123456, tzinfo=UTC)
 

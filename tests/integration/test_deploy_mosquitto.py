@@ -26,7 +26,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from envmon import topics
-from envmon.batchwire import BATCH_TOPIC, ROW_DTYPE
+from envmon.batchwire import BATCH_TOPIC, ROW_BYTES, encode_batch
+from envmon.columns import ReadingColumns
 from envmon.stack import mosquitto
 from envmon.stack.processes import chown_tree, free_port, is_pid_alive, service_user, wait_for_port
 from tests.conftest import ROOT, make_state_dir
@@ -292,7 +293,7 @@ def test_client_that_does_not_trust_the_certificate_cannot_connect(broker: Deplo
 
 def test_a_full_ingest_batch_fits_the_packet_limit(broker: DeployBroker) -> None:
     # 2000 messages (ingest_batch_max_messages) of 10 readings, as envmon.batchwire encodes them.
-    payload = b"EB1" + bytes(2) + bytes(20_000 * ROW_DTYPE.itemsize)
+    payload = encode_batch(ReadingColumns.empty()) + bytes(20_000 * ROW_BYTES)  # the size is what counts
     svc = connect(broker.service_port, mosquitto.SERVICE_USER, broker.passwords[mosquitto.SERVICE_USER])
     try:
         svc.subscribe(BATCH_TOPIC)

@@ -9,11 +9,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from envmon.columns import ReadingColumns, concat_columns, datetime_us
+from envmon.columns import ReadingColumns, Row, concat_columns, datetime_us
 from ingest.batches import StoredBatch
 from ingest.device_state import DeviceStateWriter, DeviceSummary, device_summary
 from ingest.directory import DeviceDirectory
-from ingest.rows import Row
 
 T0 = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 

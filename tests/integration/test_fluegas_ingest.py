@@ -13,11 +13,11 @@ import psycopg
 import pytest
 
 from alerts.rules.registry import load_engine_registry
+from envmon.protocols.hj212 import Message, encode_message, format_cst, format_qn
 from envmon.registry.load import parse_registry
 from envmon.registry.store import store_registry
 from envmon.stack.launcher import StackState
 from ingest.gateway import Hj212Gateway
-from ingest.hj212 import Message, encode_message, format_cst, format_qn
 from tests.ingest_helpers import RunningIngest, publish, registry_with, start_ingest, wait_for_count
 from tests.mqtt_helpers import ProbeClient
 

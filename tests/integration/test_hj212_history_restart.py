@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import psycopg.conninfo
 
+from envmon.protocols.hj212 import Message, decode_message, encode_message, format_cst, format_qn, parse_cp
 from envmon.registry.load import parse_registry
 from envmon.registry.store import store_registry
 from ingest.gateway import Hj212Gateway
 from ingest.history import HistoryMonitor, HistoryStore
-from ingest.hj212 import Message, decode_message, encode_message, format_cst, format_qn, parse_cp
 from ingest.pipeline import Pipeline, PipelineConfig
 from tests.ingest_helpers import registry_with, wait_for_count
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
+from envmon.protocols.hj212 import Message, decode_message
 from envmon.registry.load import parse_registry
 from envmon.registry.store import store_registry
 from ingest.gateway import Hj212Gateway
-from ingest.hj212 import Message, decode_message
 from ingest.hj212_guard import AuthPolicy
 from ingest.pipeline import Pipeline, PipelineConfig
 from tests.ingest_helpers import wait_for_count

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from envmon.columns import ReadingColumns
+from envmon.columns import ReadingColumns, Row
 from envmon.errors import ComponentError
 from envmon.runtime import run_components
 from envmon.settings import load_settings
@@ -33,7 +33,6 @@ from ingest.committer import Committer
 from ingest.copy_binary import encode_columns
 from ingest.health import HealthBounds
 from ingest.metrics import IngestMetrics
-from ingest.rows import Row
 from ingest.service import IngestService
 from tests.ingest_helpers import DEVICES, payload, publish, wait_for_count
 from tests.mqtt_helpers import ProbeClient, connect

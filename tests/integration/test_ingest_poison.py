@@ -16,12 +16,12 @@ from typing import Any
 import psycopg
 import pytest
 
+from envmon.columns import Row
+from envmon.protocols.hj212 import Message, encode_message, format_cst, format_qn
 from envmon.stack.mosquitto import MAX_PACKET_BYTES
 from ingest import gateway as gateway_module
 from ingest.batches import Inbound
-from ingest.hj212 import Message, encode_message, format_cst, format_qn
 from ingest.quarantine import QuarantineEntry
-from ingest.rows import Row
 from tests.ingest_helpers import DEVICES, RunningIngest, payload, publish, wait_for_count
 from tests.integration.test_hj212_gateway import LOGGER, PW, Gateway, exchange, gateway
 from tests.mqtt_helpers import ProbeClient

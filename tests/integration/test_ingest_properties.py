@@ -19,10 +19,10 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.decode import decode_payload
-from ingest.errors import RejectedMessage
-from ingest.hj212 import Message, decode_message, encode_message, format_cst, format_qn
-from ingest.hj212.crc import crc_hex
+from envmon.protocols.errors import RejectedMessage
+from envmon.protocols.hj212 import Message, decode_message, encode_message, format_cst, format_qn
+from envmon.protocols.hj212.crc import crc_hex
+from envmon.protocols.mqtt_json import decode_payload
 from tests.ingest_helpers import DEVICES, RunningIngest, payload, publish
 from tests.integration.test_hj212_gateway import LOGGER, PW, Gateway, gateway
 from tests.mqtt_helpers import ProbeClient

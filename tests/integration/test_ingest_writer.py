@@ -9,10 +9,9 @@ import numpy as np
 import psycopg
 import pytest
 
-from envmon.columns import ReadingColumns
+from envmon.columns import ReadingColumns, Row
 from ingest import writer
 from ingest.quarantine import QuarantineEntry
-from ingest.rows import Row
 
 T0 = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 

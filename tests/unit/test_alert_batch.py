@@ -7,13 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.batch import ReplayInputError, batch_end, batch_from_columns, batch_from_csv
+from alerts.batch import ReplayInputError, batch_end, batch_from_csv, sanitize_batch, split_batch
 from alerts.model import LimitSpec
 from alerts.rules.engine import Engine
 from alerts.rules.policy import load_policy
 from alerts.rules.registry import EngineRegistry
-from envmon.columns import ReadingColumns
-from ingest.rows import Row
+from envmon.columns import ReadingColumns, Row
 from tests.unit.test_alert_engine import device, limit
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -25,14 +24,28 @@ def csv_batches(body: str, step_seconds: float = 1.0) -> list:  # type: ignore[t
     return list(batch_from_csv(io.StringIO(HEADER + body), IDS, step_seconds=step_seconds))
 
 
-def test_batch_from_columns_keeps_every_row_and_its_basis() -> None:
-    rows = [Row(T0, 1, "w20117", "instant", 0.2, "N", 5, T0), Row(T0, 1, "w20117", "instant", 0.2, "N", 5, T0),
-            Row(T0 + timedelta(hours=1), 2, "a34013", "hour", 12.0, "M", 6, T0)]
-    b = batch_from_columns(ReadingColumns.from_rows(rows))
-    assert len(b) == 3 and b.codes == ("a34013", "w20117")
-    assert [b.codes[i] for i in b.pollutant.tolist()] == ["w20117", "w20117", "a34013"]
-    assert b.flag.tolist() == [ord("N"), ord("N"), ord("M")] and b.basis.tolist() == [0, 0, 2]
-    assert b.time_s.tolist()[2] == (T0 + timedelta(hours=1)).timestamp() and b.device_id.dtype.name == "int32"
+@pytest.mark.parametrize(
+    ("values", "flags", "kept_values", "kept_flags", "dropped"),
+    [
+        pytest.param([0.2, 0.3], "NM", [0.2, 0.3], "NM", 0, id="clean-batch-unchanged"),
+        pytest.param([0.2, float("nan"), float("inf")], "NNN", [0.2], "N", 2, id="non-finite-values-dropped"),
+        pytest.param([0.2, 0.3], "N\x00", [0.2, 0.3], "N?", 0, id="nul-flag-judged-as-unknown"),
+        pytest.param([float("-inf"), 0.3], "\x7fN", [0.3], "N", 1, id="both-at-once-rows-stay-aligned"),
+    ],
+)
+def test_sanitize_drops_what_nothing_can_judge_and_keeps_rows_aligned(
+    values: list[float], flags: str, kept_values: list[float], kept_flags: str, dropped: int
+) -> None:
+    rows = [Row(T0 + timedelta(seconds=n), 1, "w20117", "instant", v, f, n, T0) for n, (v, f) in enumerate(zip(values, flags, strict=True))]
+    got, count = sanitize_batch(ReadingColumns.from_rows(rows))
+    assert got.value.tolist() == kept_values and bytes(got.flag.tolist()).decode() == kept_flags and count == dropped
+    assert len(got.seq) == len(got.time_us) == len(got.received_us) == len(kept_values)
+
+
+def test_split_keeps_every_row_once_in_order() -> None:
+    rows = [Row(T0 + timedelta(seconds=n), n, "w20117", "instant", n * 0.1, "N", n, T0) for n in range(5)]
+    first, second = split_batch(ReadingColumns.from_rows(rows))
+    assert first.device_id.tolist() + second.device_id.tolist() == [0, 1, 2, 3, 4] and len(first) == 2
 
 
 @pytest.mark.parametrize(
@@ -47,7 +60,7 @@ def test_batch_from_columns_keeps_every_row_and_its_basis() -> None:
 def test_csv_values_become_canonical_units(code: str, sent: float, canonical: float) -> None:
     (b,) = csv_batches(f"2026-03-02T09:00:00+08:00,MN001,{code},{sent},N\n")
     assert b.value.tolist() == [pytest.approx(canonical)]
-    assert b.time_s.tolist() == [T0.timestamp()]
+    assert b.time_us.tolist() == [round(T0.timestamp() * 1e6)]
 
 
 def test_csv_yields_one_batch_per_simulated_step_in_time_order() -> None:

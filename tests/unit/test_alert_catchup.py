@@ -3,7 +3,6 @@ and that evaluating readings again (the catch-up overlaps what the bus delivered
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -11,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from alerts.catchup import StoredRow, batch_from_rows, catch_up_since
-from alerts.model import ReadingBatch
+from alerts.catchup import catch_up_since
 from alerts.rules.engine import Engine
 from tests.unit.test_alert_engine import CEMS, WATER, Row, at, batch, kinds, policy, registry
 
@@ -39,28 +37,6 @@ def test_catch_up_starts_a_margin_before_the_last_snapshot(
     saved_at: datetime | None, margin_seconds: float, floor: datetime | None, expected: datetime
 ) -> None:
     assert catch_up_since(saved_at, NOW, margin_seconds, floor=floor) == expected
-
-
-@pytest.mark.parametrize(
-    ("rows", "codes", "pollutant", "basis", "flag"),
-    [
-        pytest.param([(1.5, 7, "w20117", "instant", 0.2, ord("N"), 9.0)], ("w20117",), [0], [0], [ord("N")],
-                     id="one-row"),
-        pytest.param([(1.0, 7, "w20117", "minute", 0.2, ord("N"), 5.0), (2.0, 8, "s01001", "hour", 60.0, ord("T"), 6.0),
-                      (3.0, 7, "w20117", "day", 0.3, ord("P"), 7.0)],
-                     ("s01001", "w20117"), [1, 0, 1], [1, 2, 3], [ord("N"), ord("T"), ord("P")],
-                     id="codes-sorted-bases-by-name-unknown-flag-kept"),
-    ],
-)
-def test_stored_rows_become_the_engines_batch(
-    rows: list[StoredRow], codes: tuple[str, ...], pollutant: list[int], basis: list[int], flag: list[int]
-) -> None:
-    got = batch_from_rows(rows)
-    assert got.codes == codes
-    assert got.pollutant.tolist() == pollutant and got.basis.tolist() == basis and got.flag.tolist() == flag
-    assert got.time_s.tolist() == [r[0] for r in rows] and got.value.tolist() == [r[4] for r in rows]
-    assert got.device_id.tolist() == [r[1] for r in rows]
-    assert got.received_s is not None and got.received_s.tolist() == [r[6] for r in rows]
 
 
 CR_OVER = [(float(i * 60), WATER, "w20117", 1.5, "N") for i in range(3)]  # three Cr(VI) readings above 1.0 mg/L
@@ -114,45 +90,37 @@ def test_catch_up_counts_each_reading_once_in_the_hourly_mean(seen: list[Row], c
     assert out[0].value == pytest.approx(float(np.mean([r[3] for r in DUST])))
 
 
-def _received(rows: Sequence[Row], received_offset_s: float | None) -> ReadingBatch:
-    """A batch of rows as the catch-up reads them (received at that offset after T0), or live (None)."""
-    live = batch(rows)
-    if received_offset_s is None:
-        return live
-    return dataclasses.replace(live, received_s=np.full(len(rows), at(received_offset_s).timestamp()))
-
-
 # WATER reports every 60 s: it is silent 600 s after it was last heard of (tests/unit/test_alert_engine.py).
 @pytest.mark.parametrize(
     ("received_offset_s", "expected"),
     [
-        pytest.param(None, [], id="live-batch-the-device-is-alive-now"),
+        pytest.param(700.0, [], id="live-batch-received-now-the-device-is-alive"),
         pytest.param(100.0, ["open:silent:fault"], id="caught-up-reading-received-long-ago-does-not-hide-a-silence"),
         pytest.param(650.0, [], id="caught-up-reading-received-recently-keeps-the-device-alive"),
     ],
 )
 def test_caught_up_readings_count_as_alive_when_they_were_received(
-    received_offset_s: float | None, expected: list[str]
+    received_offset_s: float, expected: list[str]
 ) -> None:
     engine = Engine(registry(), policy())
     engine.evaluate(batch([(0, WATER, "w20117", 0.1, "N")]), at(0))
-    engine.evaluate(_received([(100, WATER, "w20117", 0.1, "N")], received_offset_s), at(700))
+    engine.evaluate(batch([(100, WATER, "w20117", 0.1, "N")], received_offset_s=received_offset_s), at(700))
     assert kinds([t for t in engine.tick(at(701)) if t.key.device_id == WATER]) == expected
 
 
 @pytest.mark.parametrize(
     ("received_offset_s", "expected"),
     [
-        pytest.param(None, ["clear:silent:fault"], id="live-batch-clears"),
+        pytest.param(700.0, ["clear:silent:fault"], id="live-batch-received-now-clears"),
         pytest.param(50.0, [], id="caught-up-reading-from-before-the-silence-does-not-clear"),
         pytest.param(690.0, ["clear:silent:fault"], id="caught-up-reading-received-after-it-clears"),
     ],
 )
 def test_caught_up_readings_clear_a_silent_alert_only_when_received_recently(
-    received_offset_s: float | None, expected: list[str]
+    received_offset_s: float, expected: list[str]
 ) -> None:
     engine = Engine(registry(), policy())
     engine.evaluate(batch([(0, WATER, "w20117", 0.1, "N")]), at(0))
     assert kinds([t for t in engine.tick(at(601)) if t.key.device_id == WATER]) == ["open:silent:fault"]
-    out = engine.evaluate(_received([(100, WATER, "w20117", 0.1, "N")], received_offset_s), at(700))
+    out = engine.evaluate(batch([(100, WATER, "w20117", 0.1, "N")], received_offset_s=received_offset_s), at(700))
     assert kinds([t for t in out if t.key.rule == "silent"]) == expected

@@ -6,14 +6,14 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 
-from alerts.model import AlertKey, DeviceSpec, LimitSpec, ReadingBatch, Transition
+from alerts.model import AlertKey, DeviceSpec, LimitSpec, Transition
 from alerts.rules.engine import Engine
 from alerts.rules.policy import Policy, load_policy
 from alerts.rules.registry import EngineRegistry, from_registry
 from benchmarks.engine_rate import EXAMPLE, cloned_registry, make_batches
+from envmon.columns import BASES, ReadingColumns
 from envmon.registry.load import load_registry_file
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -59,13 +59,12 @@ def registry(water_basis: str = "instant") -> EngineRegistry:
 Row = tuple[float, int, str, float, str]  # (seconds after T0, device, pollutant, value, flag)
 
 
-def batch(rows: Sequence[Row], basis: int = 0) -> ReadingBatch:
-    """A batch from (offset_s, device, pollutant, value, flag) rows."""
-    codes = tuple(sorted({r[2] for r in rows}))
-    return ReadingBatch(
-        codes, np.array([T0.timestamp() + r[0] for r in rows]), np.array([r[1] for r in rows], dtype=np.int32),
-        np.array([codes.index(r[2]) for r in rows], dtype=np.int16), np.array([r[3] for r in rows], dtype=np.float64),
-        np.array([ord(r[4]) for r in rows], dtype=np.uint8), np.full(len(rows), basis, dtype=np.int8))
+def batch(rows: Sequence[Row], basis: int = 0, received_offset_s: float | None = None) -> ReadingColumns:
+    """A batch from (offset_s, device, pollutant, value, flag) rows, each received at its own time unless
+    `received_offset_s` says when."""
+    return ReadingColumns.from_rows(
+        (at(r[0]), r[1], r[2], BASES[basis], r[3], r[4], n, at(r[0] if received_offset_s is None else received_offset_s))
+        for n, r in enumerate(rows))
 
 
 def at(offset_s: float) -> datetime:

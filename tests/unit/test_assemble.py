@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from envmon.catalogue import load_catalogue
-from envmon.columns import ReadingColumns
+from envmon.columns import ReadingColumns, Row
+from envmon.protocols.errors import RejectedMessage
+from envmon.protocols.mqtt_json import decode_payload
 from ingest.assemble import Assembler
-from ingest.decode import decode_payload
 from ingest.directory import DeviceDirectory, DeviceInfo
-from ingest.errors import RejectedMessage
 from ingest.plausible import RowCheck
 from ingest.quarantine import QuarantineEntry
-from ingest.rows import Row, UnitTable, message_rows
+from ingest.rows import UnitTable, message_rows
 
 NOW = datetime(2026, 11, 22, 4, 0, 30, tzinfo=UTC)
 DEVICES = DeviceDirectory([DeviceInfo(n, f"MN{n}", frozenset(), "mqtt", None) for n in (1, 2, 3)])

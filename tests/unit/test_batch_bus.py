@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from envmon.batchwire import decode_batch
-from envmon.columns import ReadingColumns
+from envmon.columns import ReadingColumns, Row
 from envmon.stack.mosquitto import MAX_PACKET_BYTES
 from ingest.batch_bus import ROWS_PER_MESSAGE, BatchPublisher
 from ingest.directory import DeviceDirectory
 from ingest.pipeline import StoredBatch
-from ingest.rows import Row
 
 T = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 
@@ -21,5 +20,5 @@ def test_a_large_batch_is_split_under_the_packet_limit_and_keeps_every_row() -> 
     BatchPublisher(sent.append).on_batch(StoredBatch(ReadingColumns.from_rows(rows), T, DeviceDirectory([])))
     assert len(sent) == -(-len(rows) // ROWS_PER_MESSAGE)
     assert all(len(message) < MAX_PACKET_BYTES - 1024 for message in sent)
-    values = [v for message in sent for v in decode_batch(message).rows["value"].tolist()]
+    values = [v for message in sent for v in decode_batch(message).value.tolist()]
     assert values == [r.value for r in rows]

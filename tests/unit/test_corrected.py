@@ -7,12 +7,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from envmon.columns import ReadingColumns
+from envmon.columns import ReadingColumns, Row
 from ingest.assemble import Assembled
 from ingest.corrected import MAX_O2_PERCENT, derive_corrected
 from ingest.directory import DeviceDirectory, DeviceInfo
 from ingest.metrics import IngestMetrics
-from ingest.rows import Row
 
 T0 = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 STACK, BOILER, WATER = 1, 2, 3

@@ -10,16 +10,17 @@ from datetime import UTC, datetime
 import pytest
 
 from envmon.catalogue import load_catalogue
+from envmon.columns import Row
 from envmon.errors import RegistryError
+from envmon.protocols.errors import RejectedMessage
+from envmon.protocols.hj212.message import parse_segment
+from envmon.protocols.hj212.readings import message_readings
+from envmon.protocols.mqtt_json import decode_payload
 from envmon.registry.load import parse_registry
 from ingest.assemble import Assembler
-from ingest.decode import decode_payload
 from ingest.directory import DeviceDirectory, DeviceInfo, channel_factors
-from ingest.errors import RejectedMessage
-from ingest.hj212.message import parse_segment
-from ingest.hj212.readings import message_readings
 from ingest.quarantine import QuarantineEntry
-from ingest.rows import Row, UnitTable, message_rows
+from ingest.rows import UnitTable, message_rows
 from tests.unit.test_registry_load import VALID
 
 NOW = datetime(2026, 11, 22, 4, 0, 30, tzinfo=UTC)

@@ -21,9 +21,11 @@ from dashboard.deps import BadRequest, Conflict, Forbidden, NotFound, NotSignedI
 from dashboard.errors import DashboardError
 from dashboard.users import UserError
 from device_sim.errors import ScenarioError, SimError
+from envmon.batchwire import BatchWireError
 from envmon.errors import ConfigError, EnvmonError
-from ingest.errors import IngestError, RejectedMessage, WriteError
-from ingest.hj212.errors import HJ212Error
+from envmon.protocols.errors import ProtocolError, RejectedMessage
+from envmon.protocols.hj212.errors import HJ212Error
+from ingest.errors import IngestError, WriteError
 from ingest.service import IngestFailed
 
 
@@ -31,10 +33,12 @@ from ingest.service import IngestFailed
     ("error", "base"),
     [
         pytest.param(IngestError, EnvmonError, id="ingest-base"),
-        pytest.param(RejectedMessage, IngestError, id="rejected-message"),
+        pytest.param(ProtocolError, EnvmonError, id="protocols-base"),
+        pytest.param(BatchWireError, EnvmonError, id="batch-wire"),
+        pytest.param(RejectedMessage, ProtocolError, id="rejected-message"),
         pytest.param(WriteError, IngestError, id="write-error"),
         pytest.param(IngestFailed, IngestError, id="ingest-failed"),
-        pytest.param(HJ212Error, EnvmonError, id="hj212"),
+        pytest.param(HJ212Error, ProtocolError, id="hj212"),
         pytest.param(AlertsError, EnvmonError, id="alerts-base"),
         pytest.param(AlertServiceError, AlertsError, id="alert-service"),
         pytest.param(ReplayInputError, AlertsError, id="replay-input"),
@@ -64,7 +68,7 @@ def test_error_descends_from_its_package_base(error: type[Exception], base: type
 
 def test_own_errors_are_not_value_errors() -> None:
     """Callers catch the package base; a ValueError catch must not swallow envmon's own refusals."""
-    for error in (LifecycleError, SendError, UserError, AdminError, IngestFailed):
+    for error in (LifecycleError, SendError, UserError, AdminError, IngestFailed, BatchWireError):
         assert not issubclass(error, ValueError | RuntimeError), error
 
 

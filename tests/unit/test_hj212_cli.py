@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.hj212.cli import add_hj212_parser, decode_command, encode_command
-from ingest.hj212.errors import FieldError
-from ingest.hj212.frame import encode_frame
+from envmon.protocols.hj212.errors import FieldError
+from envmon.protocols.hj212.frame import encode_frame
+from ingest.hj212_cli import add_hj212_parser, decode_command, encode_command
 
 GOLDEN = (
     "##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;"

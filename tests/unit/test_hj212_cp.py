@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.hj212.cp import (
+from envmon.protocols.hj212.cp import (
     NUMERIC_FIELDS,
     DataArea,
     PollutantValue,
@@ -18,9 +18,9 @@ from ingest.hj212.cp import (
     format_number,
     parse_cp,
 )
-from ingest.hj212.errors import FieldError
-from ingest.hj212.message import parse_segment
-from ingest.hj212.times import format_cst, format_qn, parse_cst
+from envmon.protocols.hj212.errors import FieldError
+from envmon.protocols.hj212.message import parse_segment
+from envmon.protocols.hj212.times import format_cst, format_qn, parse_cst
 
 REALTIME_WASTEWATER = (
     "QN=20260520103000123;ST=32;CN=2011;PW=123456;MN=310120EP001W01;Flag=5;CP=&&DataTime=20260520103000;"

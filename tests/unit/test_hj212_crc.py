@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.hj212.crc import crc16, crc_hex
+from envmon.protocols.hj212.crc import crc16, crc_hex
 
 GOLDEN_SEGMENT = (
     b"QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&"

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.hj212.errors import CrcError, FrameError
-from ingest.hj212.frame import MAX_SEGMENT_CHARS, decode_frame, encode_frame
+from envmon.protocols.hj212.errors import CrcError, FrameError
+from envmon.protocols.hj212.frame import MAX_SEGMENT_CHARS, decode_frame, encode_frame
 
 SEGMENT = "QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&"
 GOLDEN = f"##0101{SEGMENT}1C80\r\n".encode()

@@ -6,8 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.hj212.errors import FieldError
-from ingest.hj212.message import Message, build_segment, decode_message, encode_message, flag_for, parse_segment
+from envmon.protocols.hj212.errors import FieldError
+from envmon.protocols.hj212.message import (
+    Message,
+    build_segment,
+    decode_message,
+    encode_message,
+    flag_for,
+    parse_segment,
+)
 
 GOLDEN_SEGMENT = (
     "QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&"

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.hj212.frame import MAX_FRAME_BYTES, decode_frame, encode_frame
-from ingest.hj212.reader import BytesSkipped, FrameEvent, FrameReader, FrameReceived
+from envmon.protocols.hj212.frame import MAX_FRAME_BYTES, decode_frame, encode_frame
+from envmon.protocols.hj212.reader import BytesSkipped, FrameEvent, FrameReader, FrameReceived
 
 GOLDEN = (
     b"##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;"

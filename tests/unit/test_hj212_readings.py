@@ -8,9 +8,9 @@ import pytest
 
 from envmon.catalogue import load_catalogue
 from envmon.domain import Reading
-from ingest.hj212.errors import FieldError
-from ingest.hj212.message import Message, parse_segment
-from ingest.hj212.readings import message_readings
+from envmon.protocols.hj212.errors import FieldError
+from envmon.protocols.hj212.message import Message, parse_segment
+from envmon.protocols.hj212.readings import message_readings
 
 MN = "310120EP001W01"
 AT = datetime(2026, 5, 20, 2, 30, tzinfo=UTC)

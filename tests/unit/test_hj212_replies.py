@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.hj212.cp import parse_cp
-from ingest.hj212.errors import FieldError
-from ingest.hj212.message import Message, decode_message, parse_segment
-from ingest.hj212.replies import (
+from envmon.protocols.hj212.cp import parse_cp
+from envmon.protocols.hj212.errors import FieldError
+from envmon.protocols.hj212.message import Message, decode_message, parse_segment
+from envmon.protocols.hj212.replies import (
     ExeRtn,
     QnRtn,
     ReplyTo,

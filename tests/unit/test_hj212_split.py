@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.hj212.cp import parse_cp
-from ingest.hj212.errors import FieldError
-from ingest.hj212.message import Message
-from ingest.hj212.split import IncompleteGroup, SplitAssembler
+from envmon.protocols.hj212.cp import parse_cp
+from envmon.protocols.hj212.errors import FieldError
+from envmon.protocols.hj212.message import Message
+from envmon.protocols.hj212.split import IncompleteGroup, SplitAssembler
 
 NOW = datetime(2026, 5, 20, 2, 30, tzinfo=UTC)
 QN = "20260520103000123"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from envmon.catalogue import load_catalogue
-from ingest.hj212.message import Message
-from ingest.hj212.readings import message_readings
+from envmon.protocols.hj212.message import Message
+from envmon.protocols.hj212.readings import message_readings
 
 MN = "310120CH011G01"
 NOW = datetime(2026, 5, 20, 2, 30, 5, tzinfo=UTC)

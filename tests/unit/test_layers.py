@@ -45,12 +45,10 @@ STACK_FREE = ("ingest", "alerts", "dashboard")
 # Arrows that exist on main while other branches of issue 17 remove them. The lead empties this list
 # after merging those branches; an entry that no longer matches anything fails the test, so it cannot rot.
 TRANSITIONAL: tuple[tuple[str, str], ...] = (
-    ("device_sim", "ingest"),  # r17-wire: the codec and the MQTT wire move to envmon/protocols
-    ("alerts.service", "ingest.pipeline"),  # r17-wire: one reading type, defined below both
-    ("ingest.bench", STACK),  # r17-wire: ingest's bench moves to benchmarks/
 )
 # Cycles another branch is removing (same rule: stale entries fail). None on main today.
-TRANSITIONAL_CYCLES: tuple[frozenset[str], ...] = ()
+TRANSITIONAL_CYCLES: tuple[frozenset[str], ...] = (
+)
 
 
 @dataclass(frozen=True, slots=True)

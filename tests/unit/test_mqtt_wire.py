@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.mqtt_wire import (
+from envmon.protocols.mqtt_wire import (
     PUBLISH,
     WireError,
     decode_varint,

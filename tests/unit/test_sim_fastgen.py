@@ -7,8 +7,8 @@ import json
 import numpy as np
 
 from device_sim.fastgen import LOAD_CODES, LoadBlock
-from ingest.decode import decode_payload
-from ingest.hj212.times import CST
+from envmon.protocols.hj212.times import CST
+from envmon.protocols.mqtt_json import decode_payload
 
 T = 1_795_000_000.0
 

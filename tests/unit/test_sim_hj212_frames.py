@@ -10,7 +10,15 @@ from device_sim.hj212_frames import DATA_FLAG, corrupt_frames, qn_of, realtime_f
 from device_sim.samples import Sample
 from device_sim.summaries import Summary
 from envmon.catalogue import load_catalogue
-from ingest.hj212 import FrameError, FrameReader, FrameReceived, HJ212Error, crc_hex, decode_message, message_readings
+from envmon.protocols.hj212 import (
+    FrameError,
+    FrameReader,
+    FrameReceived,
+    HJ212Error,
+    crc_hex,
+    decode_message,
+    message_readings,
+)
 
 T = datetime(2026, 11, 22, 2, 0, 30, tzinfo=UTC)
 CODES = ("w20117", "w20116", "w20121", "w20122", "w20123", "w20115", "w01001", "w01018", "w00000")

@@ -12,9 +12,9 @@ from device_sim.plans import DevicePlan, build_plans
 from device_sim.samples import DeviceStream, Sample
 from device_sim.scenario import Incident, load_scenario
 from envmon.catalogue import load_catalogue
+from envmon.protocols.errors import RejectedMessage
+from envmon.protocols.mqtt_json import decode_payload
 from envmon.registry.load import load_registry_file
-from ingest.decode import decode_payload
-from ingest.errors import RejectedMessage
 
 REGISTRY = Path(__file__).resolve().parents[2] / "examples" / "fengxian.toml"
 START = 1_795_000_000.0

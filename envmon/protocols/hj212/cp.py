@@ -10,8 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from ingest.hj212.errors import FieldError
-from ingest.hj212.times import format_cst, parse_cst
+from envmon.protocols.hj212.errors import FieldError
+from envmon.protocols.hj212.times import format_cst, parse_cst
 
 NUMERIC_FIELDS = frozenset({"Rtd", "Min", "Avg", "Max", "Cou", "ZsRtd", "ZsAvg", "ZsMin", "ZsMax"})
 # Per-pollutant fields kept as text: when the sample was taken, the device's own flag.

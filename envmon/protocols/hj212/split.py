@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from ingest.hj212.errors import FieldError
-from ingest.hj212.message import FLAG_SPLIT, Message
+from envmon.protocols.hj212.errors import FieldError
+from envmon.protocols.hj212.message import FLAG_SPLIT, Message
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,11 @@ China Standard Time). Stages: `FrameReader` (bytes to frames) -> `decode_message
 
 from __future__ import annotations
 
-from ingest.hj212.cp import DataArea, PollutantValue, build_cp, build_return_cp, build_time_range_cp, parse_cp
-from ingest.hj212.crc import crc16, crc_hex
-from ingest.hj212.errors import CrcError, FieldError, FrameError, HJ212Error
-from ingest.hj212.frame import MAX_FRAME_BYTES, MAX_SEGMENT_CHARS, decode_frame, encode_frame
-from ingest.hj212.message import (
+from envmon.protocols.hj212.cp import DataArea, PollutantValue, build_cp, build_return_cp, build_time_range_cp, parse_cp
+from envmon.protocols.hj212.crc import crc16, crc_hex
+from envmon.protocols.hj212.errors import CrcError, FieldError, FrameError, HJ212Error
+from envmon.protocols.hj212.frame import MAX_FRAME_BYTES, MAX_SEGMENT_CHARS, decode_frame, encode_frame
+from envmon.protocols.hj212.message import (
     Message,
     build_segment,
     decode_message,
@@ -23,9 +23,9 @@ from ingest.hj212.message import (
     flag_for,
     parse_segment,
 )
-from ingest.hj212.reader import BytesSkipped, FrameEvent, FrameReader, FrameReceived
-from ingest.hj212.readings import message_readings
-from ingest.hj212.replies import (
+from envmon.protocols.hj212.reader import BytesSkipped, FrameEvent, FrameReader, FrameReceived
+from envmon.protocols.hj212.readings import message_readings
+from envmon.protocols.hj212.replies import (
     ExeRtn,
     QnRtn,
     ReplyTo,
@@ -34,8 +34,8 @@ from ingest.hj212.replies import (
     history_request,
     request_reply,
 )
-from ingest.hj212.split import IncompleteGroup, SplitAssembler
-from ingest.hj212.times import CST, format_cst, format_qn, parse_cst
+from envmon.protocols.hj212.split import IncompleteGroup, SplitAssembler
+from envmon.protocols.hj212.times import CST, format_cst, format_qn, parse_cst
 
 __all__ = [
     "CST",

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 
-from ingest.hj212.cp import build_return_cp, build_time_range_cp
-from ingest.hj212.errors import FieldError
-from ingest.hj212.message import FLAG_REPLY, FLAG_SPLIT, Message, encode_message, flag_for
-from ingest.hj212.times import format_qn
+from envmon.protocols.hj212.cp import build_return_cp, build_time_range_cp
+from envmon.protocols.hj212.errors import FieldError
+from envmon.protocols.hj212.message import FLAG_REPLY, FLAG_SPLIT, Message, encode_message, flag_for
+from envmon.protocols.hj212.times import format_qn
 
 ST_SYSTEM = "91"
 CN_REQUEST_REPLY = "9011"

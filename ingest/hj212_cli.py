@@ -8,11 +8,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from ingest.hj212.cp import DataArea, parse_cp
-from ingest.hj212.errors import HJ212Error
-from ingest.hj212.frame import decode_frame
-from ingest.hj212.message import Message, encode_message, parse_segment
-from ingest.hj212.times import CST, format_qn
+from envmon.protocols.hj212.cp import DataArea, parse_cp
+from envmon.protocols.hj212.errors import HJ212Error
+from envmon.protocols.hj212.frame import decode_frame
+from envmon.protocols.hj212.message import Message, encode_message, parse_segment
+from envmon.protocols.hj212.times import CST, format_qn
 
 _ESCAPED_CRLF = "\\r\\n"
 

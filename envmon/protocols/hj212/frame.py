@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from ingest.hj212.crc import crc_hex
-from ingest.hj212.errors import CrcError, FrameError
+from envmon.protocols.hj212.crc import crc_hex
+from envmon.protocols.hj212.errors import CrcError, FrameError
 
 HEADER = b"##"
 TRAILER = b"\r\n"

@@ -6,7 +6,7 @@ import contextlib
 import socket
 import threading
 
-from ingest.mqtt_wire import CONNACK, PUBACK, connack, connect_packet, split_packets
+from envmon.protocols.mqtt_wire import CONNACK, PUBACK, connack, connect_packet, split_packets
 
 
 class WirePublisher:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ingest.hj212.errors import FieldError
-from ingest.hj212.frame import decode_frame, encode_frame
+from envmon.protocols.hj212.errors import FieldError
+from envmon.protocols.hj212.frame import decode_frame, encode_frame
 
 # Flag layout, high to low: 6 version bits, D (split packet), A (reply wanted).
 FLAG_REPLY = 0b01

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ingest.hj212.crc import crc_hex
-from ingest.hj212.frame import HEADER, MAX_SEGMENT_CHARS, OVERHEAD_BYTES, TRAILER
+from envmon.protocols.hj212.crc import crc_hex
+from envmon.protocols.hj212.frame import HEADER, MAX_SEGMENT_CHARS, OVERHEAD_BYTES, TRAILER
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
-from ingest.hj212.errors import FieldError
+from envmon.protocols.hj212.errors import FieldError
 
 CST = timezone(timedelta(hours=8), "CST")
 _TIME = re.compile(r"[0-9]{14}(?:[0-9]{3})?")

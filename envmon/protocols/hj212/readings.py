@@ -12,10 +12,10 @@ from datetime import datetime
 
 from envmon.catalogue import Catalogue
 from envmon.domain import Basis, Reading, is_flag_letter
-from ingest.decode import EARLIEST, MAX_FUTURE_SECONDS
-from ingest.hj212.cp import DataArea, PollutantValue, parse_cp
-from ingest.hj212.message import Message
-from ingest.hj212.times import CST
+from envmon.protocols.hj212.cp import DataArea, PollutantValue, parse_cp
+from envmon.protocols.hj212.message import Message
+from envmon.protocols.hj212.times import CST
+from envmon.protocols.mqtt_json import EARLIEST, MAX_FUTURE_SECONDS
 
 # Which basis each upload command stands for, and which field holds its value.
 UPLOADS: dict[str, tuple[Basis, str]] = {
@@ -25,7 +25,7 @@ UPLOADS: dict[str, tuple[Basis, str]] = {
     "2031": ("day", "Avg"),
 }
 # DataTime further ahead of the platform clock than this, or before 2000 (a logger clock reset to
-# 1970), is refused with a reason, as for MQTT devices (ingest/decode.py).
+# 1970), is refused with a reason, as for MQTT devices (envmon/protocols/mqtt_json.py).
 MAX_AHEAD_SECONDS = MAX_FUTURE_SECONDS
 
 

@@ -1,4 +1,5 @@
-"""MQTT JSON payloads to validated samples: strict, fast (msgspec), with a reason for every rejection.
+"""The MQTT JSON reading message: validated samples from payloads (strict, fast, msgspec, with a reason for
+every rejection), and the JSON object of one sample for those who send it.
 
 Payload (one device, one or more samples; values in the protocol unit, as HJ 212 sends them):
 
@@ -15,6 +16,7 @@ value whose code or flag is wrong is refused alone; the message's other values a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -22,7 +24,7 @@ from typing import Annotated
 import msgspec
 
 from envmon.domain import is_flag_letter
-from ingest.errors import RejectedMessage
+from envmon.protocols.errors import RejectedMessage
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_SAMPLES = 1000
@@ -70,7 +72,11 @@ class Sample:
 @dataclass(frozen=True, slots=True)
 class DeviceMessage:
     """A decoded payload: the device it claims to be from, its samples, and the values refused alone
-    as (reason, sentence) pairs."""
+    as (reason, sentence) pairs.
+
+    A raw message, not a reading type: the device is still a claimed MN, codes and units are the
+    protocol's. Ingest resolves them against the registry and catalogue straight into the columns of
+    `envmon.columns.ReadingColumns`, the one shape readings take from there to the alert engine."""
 
     device: str
     samples: tuple[Sample, ...]
@@ -137,3 +143,11 @@ def _value(code: str, v: Value, problems: list[tuple[str, str]]) -> tuple[str, f
         problems.append(("invalid_flag", f"{code}: data flag {flag[:8]!r} is not one ASCII letter"))
         return None
     return code, float(value), flag
+
+
+def sample_object(
+    *, device: str, seq: int, time: datetime, values: Iterable[tuple[str, float, str]]
+) -> dict[str, object]:
+    """The JSON object of one sample; a value flagged N travels as a bare number, others as [value, flag]."""
+    encoded: dict[str, object] = {code: value if flag == "N" else [value, flag] for code, value, flag in values}
+    return {"device": device, "seq": seq, "time": time.isoformat(timespec="milliseconds"), "values": encoded}

@@ -1,6 +1,6 @@
 """The HJ 212 error tree; every error the codec raises on purpose is one of these.
 
-HJ212Error (an EnvmonError)
+HJ212Error (a ProtocolError, envmon/protocols/errors.py)
  +-- FrameError     the framing is wrong: header, length, CRLF, size, non-ASCII bytes
  |    +-- CrcError  the CRC in the frame does not match the data segment (`expected`, `found`)
  +-- FieldError     a data segment or CP field is missing, repeated or malformed (`field`)
@@ -8,10 +8,10 @@ HJ212Error (an EnvmonError)
 
 from __future__ import annotations
 
-from envmon.errors import EnvmonError
+from envmon.protocols.errors import ProtocolError
 
 
-class HJ212Error(EnvmonError):
+class HJ212Error(ProtocolError):
     """Base of every error the HJ 212 codec raises on purpose."""
 
 
