@@ -15,6 +15,7 @@ from dashboard import alert_queue
 from dashboard.access import can
 from dashboard.deps import BadRequest, Conn, CsrfSessionDep, FormDep, NotFound, SessionDep, utc_now
 from dashboard.device_health import load_device_health
+from dashboard.incident import alert_lines
 from dashboard.overview import load_overview, map_positions
 from dashboard.plant import load_plant
 from dashboard.render import page
@@ -80,7 +81,11 @@ def alert_detail(request: Request, conn: Conn, session: SessionDep, alert_id: in
     if detail is None:
         raise NotFound(alert_id)
     dispositions = [d for d in DISPOSITIONS if d != "enforcement_case" or can(session.user.role, "alert.enforce")]
+    category = detail["alert"]["category"]
     return page(request, "alert.html", session, d=detail, dispositions=dispositions,
+                lines=alert_lines(conn, session.user, detail["alert"], now=utc_now()),
+                chosen_disposition=alert_queue.default_disposition(category),
+                disposition_key=lambda dsp: alert_queue.disposition_label(dsp, category),
                 may_act=can(session.user.role, "alert.act"), error=request.query_params.get("error"))
 
 
