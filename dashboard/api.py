@@ -26,7 +26,7 @@ from dashboard.deps import (
     optional_session,
     utc_now,
 )
-from dashboard.device_health import load_device_health
+from dashboard.device_health import load_device_health, parse_health_query
 from dashboard.events import EventHub
 from dashboard.incident import load_incident_series
 from dashboard.overview import load_overview
@@ -191,10 +191,14 @@ def series(
 
 @router.get("/health")
 def health(
-    conn: Conn, session: SessionDep, site: Annotated[str | None, Query(max_length=100)] = None
+    request: Request, conn: Conn, session: SessionDep, site: Annotated[str | None, Query(max_length=100)] = None
 ) -> dict[str, Any]:
-    """Device health and recent quarantined messages."""
-    data: dict[str, Any] = jsonable_encoder(load_device_health(conn, session.user, now=utc_now(), site=site))
+    """Device health (one page: the page's filters, sort and paging apply) and recent quarantined messages."""
+    try:
+        q = parse_health_query(request.query_params)
+    except ValueError as exc:
+        raise BadRequest("health query") from exc
+    data: dict[str, Any] = jsonable_encoder(load_device_health(conn, session.user, now=utc_now(), query=q))
     return data
 
 

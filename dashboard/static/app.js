@@ -140,75 +140,111 @@
     });
   }, 1000);
   var SPANS = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
-  function tickLabel(seconds) {
+  var compare = false;
+  // Ticks show the date once the visible span (after a zoom, too) passes a day.
+  function tickLabel(u, seconds) {
     var p = parts(new Date(seconds * 1000));
     var hm = p.hour + ":" + p.minute;
-    return SPANS[range] > 86400 ? Number(p.month) + "/" + Number(p.day) + " " + hm : hm;
+    return u.scales.x.max - u.scales.x.min > 86400 ? Number(p.month) + "/" + Number(p.day) + " " + hm : hm;
   }
   // The lower tier (warning line, gas level 1) dashed amber, the upper tier (limit, gas level 2) red.
   var LINE_STYLES = {
     warning: { colour: "#d29922", dash: [6, 4] }, level1: { colour: "#d29922", dash: [6, 4] },
     limit: { colour: "#cf222e", dash: [2, 2] }, level2: { colour: "#cf222e", dash: [] }
   };
-  // Limit and warning as horizontal lines across the whole plot, drawn after the series.
-  function thresholdLines(lines) {
+  // Limit and warning as horizontal lines across the whole plot, drawn after the series; the breach as a
+  // vertical line.
+  function overlay(lines, breach) {
     return function (u) {
       var ctx = u.ctx;
+      ctx.save();
+      ctx.lineWidth = 1.5 * devicePixelRatio;
       lines.forEach(function (line) {
         var y = u.valToPos(line.value, "y", true);
-        ctx.save();
         ctx.strokeStyle = line.colour;
         ctx.setLineDash(line.dash);
-        ctx.lineWidth = 1.5 * devicePixelRatio;
         ctx.beginPath();
         ctx.moveTo(u.bbox.left, y);
         ctx.lineTo(u.bbox.left + u.bbox.width, y);
         ctx.stroke();
-        ctx.restore();
       });
+      if (breach != null && breach >= u.scales.x.min && breach <= u.scales.x.max) {
+        var x = u.valToPos(breach, "x", true);
+        ctx.strokeStyle = "#82071e";
+        ctx.setLineDash([4, 3]);
+        ctx.beginPath();
+        ctx.moveTo(x, u.bbox.top);
+        ctx.lineTo(x, u.bbox.top + u.bbox.height);
+        ctx.stroke();
+      }
+      ctx.restore();
     };
+  }
+  function chartLines(fig) {
+    // The limit's lines as the server computed them (envmon.limit_lines, the same as the report's chart).
+    return JSON.parse(fig.dataset.lines || "[]").map(function (l) {
+      var style = LINE_STYLES[l.kind] || LINE_STYLES.limit;
+      return { value: Number(l.value), colour: style.colour, dash: style.dash };
+    });
+  }
+  // The x range is left to uPlot: it fits the data (a fresh plant's hour of readings fills the plot instead of
+  // being a dot at the right edge), dragging zooms in, a double click zooms back out.
+  function plot(fig, data, series, breach) {
+    var holder = fig.querySelector(".plot");
+    var width = Math.max(280, holder.clientWidth || 420);
+    var lines = chartLines(fig);
+    var opts = {
+      width: width, height: 180, legend: { show: series.length > 1 },
+      tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), zone); },
+      cursor: { drag: { x: true, y: false, setScale: true } },
+      series: [{}].concat(series),
+      scales: {
+        x: { time: true },
+        y: { range: function (u, min, max) {
+          var values = lines.map(function (l) { return l.value; }).concat([min, max]).filter(isFinite);
+          var lo = Math.min.apply(null, values.concat([0])), hi = Math.max.apply(null, values.concat([1e-9]));
+          return [lo, hi * 1.1];
+        } }
+      },
+      axes: [{ values: function (u, splits) { return splits.map(function (v) { return tickLabel(u, v); }); } },
+             { label: fig.dataset.unit || "" }],
+      hooks: { draw: [overlay(lines, breach)], setSelect: [function () { fig._zoomed = true; }] }
+    };
+    if (fig._plot) fig._plot.destroy();
+    holder.textContent = "";
+    fig._plot = new window.uPlot(opts, data, holder);
+    holder.ondblclick = function () { fig._zoomed = false; };
+    fig.dataset.points = String(data[0].length);
+  }
+  var VALUE_SERIES = { stroke: "#1f6feb", width: 1.5, fill: "rgba(31,111,235,0.08)" };
+  var PREVIOUS_SERIES = { stroke: "#6e7781", width: 1.2, dash: [5, 3] };
+  function seriesUrl(ds, back) {
+    return "/api/plants/" + encodeURIComponent(ds.site) + "/series?device_id=" + ds.device +
+      "&pollutant=" + encodeURIComponent(ds.pollutant) + "&range=" + range + (back ? "&periods_back=" + back : "");
   }
   function drawChart(fig) {
     var ds = fig.dataset;
-    var url = "/api/plants/" + encodeURIComponent(ds.site) + "/series?device_id=" + ds.device +
-      "&pollutant=" + encodeURIComponent(ds.pollutant) + "&range=" + range;
-    getJSON(url).then(function (s) {
+    var now = getJSON(seriesUrl(ds, 0));
+    var before = compare ? getJSON(seriesUrl(ds, 1)) : Promise.resolve(null);
+    Promise.all([now, before]).then(function (got) {
+      var s = got[0], p = got[1];
       if (!s) return;
-      var holder = fig.querySelector(".plot");
-      var width = Math.max(280, holder.clientWidth || 420);
-      // The limit's lines as the server computed them (envmon.limit_lines, the same as the report's chart).
-      var lines = JSON.parse(ds.lines || "[]").map(function (l) {
-        var style = LINE_STYLES[l.kind] || LINE_STYLES.limit;
-        return { value: Number(l.value), colour: style.colour, dash: style.dash };
-      });
-      var now = Date.now() / 1000;
-      var opts = {
-        width: width, height: 180, legend: { show: false },
-        tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), zone); },
-        series: [{}, { label: ds.labelValue, stroke: "#1f6feb", width: 1.5, fill: "rgba(31,111,235,0.08)" }],
-        scales: {
-          x: { time: true, range: function () { return [now - SPANS[range], now]; } },
-          y: { range: function (u, min, max) {
-            var values = lines.map(function (l) { return l.value; }).concat([min, max]).filter(isFinite);
-            var lo = Math.min.apply(null, values.concat([0])), hi = Math.max.apply(null, values.concat([1e-9]));
-            return [lo, hi * 1.1];
-          } }
-        },
-        axes: [{ values: function (u, splits) { return splits.map(tickLabel); } }, { label: ds.unit }],
-        hooks: { draw: [thresholdLines(lines)] }
-      };
-      if (fig._plot) fig._plot.destroy();
-      holder.textContent = "";
-      fig._plot = new window.uPlot(opts, [s.t, s.avg], holder);
-      fig.dataset.points = String(s.t.length);
+      var current = Object.assign({ label: ds.labelValue }, VALUE_SERIES);
+      if (!p) { plot(fig, [s.t, s.avg], [current], null); return; }
+      // The period before, moved forward by one range so both lie over the same stretch of the axis.
+      var shifted = p.t.map(function (t) { return t + SPANS[range]; });
+      var joined = window.uPlot.join([[s.t, s.avg], [shifted, p.avg]]);
+      plot(fig, joined, [current, Object.assign({ label: ds.labelPrevious }, PREVIOUS_SERIES)], null);
+      fig.dataset.previousPoints = String(p.t.length);
     });
   }
   var lastCharts = 0;
   function refreshCharts(force) {
     // Readings arrive every few seconds; the minute aggregate changes once a minute, so charts need less.
     if (!force && Date.now() - lastCharts < 10000) return;
+    // A zoomed chart stays as the person left it until they zoom out or change the range.
     lastCharts = Date.now();
-    charts.forEach(drawChart);
+    charts.forEach(function (fig) { if (force || !fig._zoomed) drawChart(fig); });
   }
   if (plantEl && window.uPlot) {
     charts = Array.prototype.slice.call(document.querySelectorAll("figure.chart"));
@@ -216,9 +252,21 @@
     document.querySelectorAll("button.range").forEach(function (b) {
       b.addEventListener("click", function () {
         range = b.dataset.range;
-        document.querySelectorAll("button.range").forEach(function (o) { o.classList.toggle("here", o === b); });
+        document.querySelectorAll("button.range").forEach(function (o) {
+          o.classList.toggle("here", o === b);
+          o.setAttribute("aria-pressed", String(o === b));
+        });
         refreshCharts(true);
       });
+    });
+    var compareBox = document.getElementById("compare");
+    if (compareBox) compareBox.addEventListener("change", function () { compare = compareBox.checked; refreshCharts(true); });
+  }
+  var incident = document.getElementById("incident");
+  if (incident && window.uPlot) {
+    getJSON("/api/alerts/" + incident.dataset.alert + "/series").then(function (s) {
+      if (!s) return;
+      plot(incident, [s.t, s.value], [Object.assign({ label: incident.dataset.labelValue }, VALUE_SERIES)], s.opened_at);
     });
   }
 
