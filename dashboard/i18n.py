@@ -121,6 +121,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "map_zoom_out": ("缩小", "Zoom out"),
     "map_reset": ("复原", "Reset"),
     "map_cluster": ("家企业", "plants"),
+    "zoom_hint_map": (
+        "滚轮或双指缩放，拖动平移，点击聚合圈放大", "Wheel or pinch to zoom, drag to pan, click a group to zoom in"
+    ),
     "status_ok": ("正常", "OK"),
     "attention": ("声音与通知提醒", "Sound and notification alerts"),
     "attention_on": ("提醒已开启", "Alerts on"),

@@ -23,7 +23,7 @@ from dashboard.device_health import (
     parse_health_query,
 )
 from dashboard.incident import alert_lines
-from dashboard.overview import load_overview, map_positions
+from dashboard.overview import draw_order, load_overview, map_positions
 from dashboard.plant import load_plant
 from dashboard.render import page
 from dashboard.report_view import report_response
@@ -32,6 +32,8 @@ from envmon.domain import SEVERITIES
 
 router = APIRouter(include_in_schema=False)
 MAP_WIDTH, MAP_HEIGHT, MAP_MARGIN = 900.0, 560.0, 40.0
+# The catalogue key naming a map tile's status.
+STATUS_WORD = {"alarm": "exceedance", "warning": "warning", "fault": "fault", "ok": "status_ok"}
 # The catalogue key naming each device-health sort key.
 SORT_LABELS = {"plant": "plant", "device": "device", "last_seen": "last_seen", "transmission": "transmission",
                "validity": "validity", "alerts": "open_alerts"}
@@ -44,6 +46,7 @@ def overview(request: Request, conn: Conn, session: SessionDep) -> Response:
     data = load_overview(conn, session.user, now=utc_now())
     positions = map_positions(data["plants"], width=MAP_WIDTH, height=MAP_HEIGHT, margin=MAP_MARGIN)
     return page(request, "overview.html", session, data=data, positions=positions,
+                tiles_in_draw_order=draw_order(data["plants"]), status_word=STATUS_WORD,
                 map_width=MAP_WIDTH, map_height=MAP_HEIGHT)
 
 
