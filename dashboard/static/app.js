@@ -135,7 +135,8 @@
     Object.keys(attrs).forEach(function (k) { el.setAttribute(k, attrs[k]); });
     return el;
   }
-  // Greedy clustering in screen pixels, worst plants first: an alarm anchors its cluster where it really is.
+  // Greedy clustering in screen pixels, worst plants first, so a cluster's seed is its worst plant. An alarm
+  // clusters only with alarms: it is never folded into a group of quiet plants, always its own red tile on top.
   function clusters(tiles, unit) {
     var items = tiles.map(function (a) {
       return { el: a, x: Number(a.dataset.x), y: Number(a.dataset.y), status: tileStatus(a) };
@@ -144,6 +145,7 @@
     items.forEach(function (it) {
       for (var i = 0; i < out.length; i++) {
         var c = out[i];
+        if ((c.status === "alarm") !== (it.status === "alarm")) continue;
         if (Math.abs(c.x - it.x) < CLUSTER_PX * unit && Math.abs(c.y - it.y) < CLUSTER_PX * unit) { c.members.push(it); return; }
       }
       out.push({ x: it.x, y: it.y, status: it.status, members: [it] });
@@ -156,8 +158,10 @@
   function layoutMap() {
     var v = mapView(), unit = v.w / Math.max(1, map.getBoundingClientRect().width);  // map units per screen px
     var tiles = Array.prototype.slice.call(map.querySelectorAll("a.tile"));
-    var layer = map.querySelector("g.clusters"), tileLayer = map.querySelector("g.tiles");
+    // Three layers, bottom to top: clusters, tiles, then every alarm (tile or cluster of alarms).
+    var layer = map.querySelector("g.clusters"), tileLayer = map.querySelector("g.tiles"), top = map.querySelector("g.top");
     layer.textContent = "";
+    Array.prototype.slice.call(top.querySelectorAll("g.cluster")).forEach(function (g) { top.removeChild(g); });
     var groups = clusters(tiles, unit), taken = [], shown = 0;
     // Worst first: boxes of what is drawn, so labels go where nothing else is.
     groups.forEach(function (c) {
@@ -208,15 +212,15 @@
       };
       g.addEventListener("click", open);
       g.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(); } });
-      layer.appendChild(g);
+      (c.status === "alarm" ? top : layer).appendChild(g);
     });
     // Worst drawn last (on top), among the clusters and among the tiles; the tiles lie above the clusters.
     Array.prototype.slice.call(layer.childNodes).sort(function (p, q) {
       return STATUS_RANK[tileStatus(q)] - STATUS_RANK[tileStatus(p)];
     }).forEach(function (el) { layer.appendChild(el); });
     tiles.sort(function (p, q) { return STATUS_RANK[tileStatus(q)] - STATUS_RANK[tileStatus(p)]; })
-      .forEach(function (el) { tileLayer.appendChild(el); });
-    map.dataset.clusters = String(layer.childNodes.length);
+      .forEach(function (el) { (tileStatus(el) === "alarm" ? top : tileLayer).appendChild(el); });
+    map.dataset.clusters = String(map.querySelectorAll("g.cluster").length);
     map.dataset.single = String(shown);
   }
   if (map) {
@@ -485,6 +489,23 @@
       showAttention();
     });
   }
+
+  // ----- scrolling cards: a card too wide for the screen scrolls, so a keyboard must be able to reach it ----
+  function focusableScrollers() {
+    document.querySelectorAll("main .card").forEach(function (card) {
+      if (card.scrollWidth > card.clientWidth + 1) {
+        card.tabIndex = 0;
+        card.setAttribute("role", "region");
+        var h = card.querySelector("h1, h2");
+        if (h && !card.getAttribute("aria-label")) card.setAttribute("aria-label", h.textContent.trim());
+      } else if (card.getAttribute("role") === "region") {
+        card.removeAttribute("tabindex");
+        card.removeAttribute("role");
+      }
+    });
+  }
+  focusableScrollers();
+  window.addEventListener("resize", throttle(focusableScrollers, 300));
 
   // ----- live events ------------------------------------------------------------------------------
   var liveEl = document.getElementById("live");
