@@ -162,11 +162,14 @@
     var layer = map.querySelector("g.clusters"), tileLayer = map.querySelector("g.tiles"), top = map.querySelector("g.top");
     layer.textContent = "";
     Array.prototype.slice.call(top.querySelectorAll("g.cluster")).forEach(function (g) { top.removeChild(g); });
-    var groups = clusters(tiles, unit), taken = [], shown = 0;
-    // Worst first: boxes of what is drawn, so labels go where nothing else is.
+    var groups = clusters(tiles, unit), shapes = [], alarms = [], labels = [], shown = 0;
+    // Boxes of what is drawn, so labels go where nothing else is. An alarm's label (placed first, drawn on
+    // top) only has to miss other labels and alarms: it may lie over quiet plants.
     groups.forEach(function (c) {
       var size = (c.members.length > 1 ? CLUSTER_PX : TILE_PX) * unit;
-      taken.push({ x: c.x - size / 2, y: c.y - size / 2, w: size, h: size });
+      var box = { x: c.x - size / 2, y: c.y - size / 2, w: size, h: size };
+      shapes.push(box);
+      if (c.status === "alarm") alarms.push(box);
     });
     groups.forEach(function (c) {
       var single = c.members.length === 1;
@@ -179,15 +182,19 @@
         text.setAttribute("visibility", "hidden");
         if (!single) return;
         shown++;
-        // Below, above, right, left of the tile: the first place free of tiles and other labels.
+        // Below, above, right, left of the tile, then the corners: the first place free of what is drawn.
         var width = (text.textContent.length * 0.62 + 0.4) * LABEL_PX * unit, height = 1.2 * LABEL_PX * unit;
-        var spots = [[0, half + height * 0.9], [0, -half - height * 0.25], [half + width / 2 + 2 * unit, height * 0.35],
-                     [-half - width / 2 - 2 * unit, height * 0.35]];
+        var right = half + width / 2 + 2 * unit, below = half + height * 0.9, above = -half - height * 0.25;
+        var spots = [[0, below], [0, above], [right, height * 0.35], [-right, height * 0.35],
+                     [right, below], [-right, below], [right, above], [-right, above]];
+        var obstacles = labels.concat(c.status === "alarm" ? alarms.filter(function (b) {
+          return Math.abs(b.x + b.w / 2 - m.x) > 1e-6 || Math.abs(b.y + b.h / 2 - m.y) > 1e-6;
+        }) : shapes);
         for (var i = 0; i < spots.length; i++) {
           var tx = m.x + spots[i][0], ty = m.y + spots[i][1];
           var box = { x: tx - width / 2, y: ty - height * 0.85, w: width, h: height };
-          if (!overlaps(box, taken)) {
-            taken.push(box);
+          if (!overlaps(box, obstacles)) {
+            labels.push(box);
             text.setAttribute("x", tx); text.setAttribute("y", ty); text.setAttribute("visibility", "visible");
             break;
           }

@@ -185,6 +185,7 @@ def test_map_keeps_alarms_on_top_clusters_by_worst_state_zooms_pans_and_labels_n
             # The alarm is its own tile, drawn above everything at its place, in the chemical park's crowd.
             expect(page.locator('#district-map a[data-site="FX-CH-001"]')).to_be_visible()
             assert on_top_at(page, "FX-CH-001") == "FX-CH-001"
+            expect(page.locator('#district-map a[data-site="FX-CH-001"] text')).to_have_attribute("visibility", "visible")
             page.click("#map-zoom-in")
             page.click("#map-zoom-in")
             zoomed = page.evaluate(MAP_FACTS)
