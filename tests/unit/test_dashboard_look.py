@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from dashboard.alert_queue import default_disposition, disposition_label
+from dashboard.auth_routes import safe_next
 from dashboard.device_health import (
     HealthQuery,
     matches,
@@ -97,3 +98,16 @@ def test_disposition_default_depends_on_the_alert_kind(category: str, default: s
 ])
 def test_incident_window(resolved: datetime | None, now: datetime, expected: tuple[datetime, datetime]) -> None:
     assert incident_window(T0, resolved, now) == expected
+
+
+@pytest.mark.parametrize(("wanted", "expected"), [
+    pytest.param("/alerts/7", "/alerts/7", id="own-page"),
+    pytest.param("/health?sort=validity&dir=desc", "/health?sort=validity&dir=desc", id="with-query"),
+    pytest.param(None, "/", id="none"),
+    pytest.param("https://evil.example/", "/", id="other-site"),
+    pytest.param("//evil.example/x", "/", id="scheme-relative"),
+    pytest.param("/\\evil.example", "/", id="backslash"),
+    pytest.param("/alerts\n/x", "/", id="control-character"),
+])
+def test_after_signing_in_only_own_paths(wanted: str | None, expected: str) -> None:
+    assert safe_next(wanted) == expected
