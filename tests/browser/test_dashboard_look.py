@@ -154,6 +154,16 @@ MAP_FACTS = """() => {
 }"""
 
 
+PINCH = """box => {
+    const map = document.getElementById("district-map"), cx = box.x + box.width / 2, cy = box.y + box.height / 2;
+    const send = (type, id, x) => map.dispatchEvent(new PointerEvent(type, {pointerId: id, clientX: x, clientY: cy,
+        bubbles: true, pointerType: "touch", isPrimary: id === 1}));
+    send("pointerdown", 1, cx - 20); send("pointerdown", 2, cx + 20);
+    for (let d = 20; d <= 80; d += 10) { send("pointermove", 1, cx - d); send("pointermove", 2, cx + d); }
+    send("pointerup", 1, cx - 80); send("pointerup", 2, cx + 80);
+}"""
+
+
 def on_top_at(page: Page, site: str) -> str | None:
     """The site of the map element drawn on top at a plant's own position (a tile or a cluster holding it)."""
     found: str | None = page.evaluate("""site => {
@@ -212,6 +222,10 @@ def test_map_keeps_alarms_on_top_clusters_by_worst_state_zooms_pans_and_labels_n
             # Zoomed in where the alarm is: still its own tile, on top, under the pointer.
             assert on_top_at(page, "FX-CH-001") == "FX-CH-001"
             assert not page.evaluate(MAP_FACTS)["clash"]
+            if width == 390:  # two fingers spreading apart zoom in (pointer events, as a phone sends them)
+                before = float(page.evaluate(MAP_FACTS)["zoom"])
+                page.evaluate(PINCH, box)
+                assert float(page.evaluate(MAP_FACTS)["zoom"]) > before * 1.5
             page.screenshot(path=str(artifacts / f"map-{width}.png"))
 
 

@@ -414,7 +414,7 @@ def test_plant_chart_draws_the_registry_lines_including_gas_level_2(world: World
         assert water["value"] == 0.2608  # rounded for people, as the page and the report write it
         page = c.get("/plants/T-001").text
         assert '<li class="line-level2" data-kind="level2">二级报警 13.2</li>' in page
-        assert '<td class="value">0.2608</td>' in page
+        assert '<td class="value" data-label="数值">0.2608</td>' in page
 
 
 def test_an_alert_nobody_was_texted_shows_why_on_its_page_in_both_languages(world: World) -> None:
