@@ -23,6 +23,11 @@ from envmon.domain import ALERT_STATES
 
 STATES = ALERT_STATES
 QUEUE_LIMIT = 500
+# The disposition preselected on the acknowledge form: the likeliest answer for the alert's kind. A pollution
+# alert is most often a confirmed exceedance; a device alert a device fault; a gas alarm a real alarm, which
+# "确认超标" (confirmed exceedance) misnames, so "confirmed" carries the label of the kind.
+DEFAULT_DISPOSITION: dict[str, str] = {"pollution": "confirmed", "safety": "confirmed", "device": "device_fault"}
+CONFIRMED_LABEL: dict[str, str] = {"pollution": "confirmed", "safety": "confirmed_alarm", "device": "confirmed_fault"}
 
 
 class ActionRefused(DashboardError):
@@ -124,12 +129,33 @@ def load_alert_detail(conn: psycopg.Connection, user: User, alert_id: int) -> di
         reports = cur.execute(
             "SELECT id, version, locale, status, reason, generated_at FROM reports WHERE alert_id = %s"
             " ORDER BY version, locale", (alert_id,)).fetchall()
+        contacts = plant_contacts(cur, alert["site_code"])
     if not can(user.role, "alert.act"):  # viewers watch; they need no one's phone number
         for n in notes:
             n["phone"] = mask_phone(n["phone"])
+        contacts = [{**c, "phone": mask_phone(c["phone"])} for c in contacts]
     # Why nobody was told (a silence, a maintenance window, a platform fault, no recipient), shown on the alert.
     not_sent = suppression_reason([NoticeFact(alert_id, n["status"], n["suppressed_by"]) for n in notes])
-    return {"alert": alert, "events": events, "notifications": notes, "reports": reports, "not_sent_because": not_sent}
+    return {"alert": alert, "events": events, "notifications": notes, "reports": reports,
+            "not_sent_because": not_sent, "contacts": contacts}
+
+
+def plant_contacts(cur: psycopg.Cursor[dict[str, Any]], site_code: str) -> list[dict[str, str]]:
+    """The plant's contacts with a phone (the registry's name, role, phone), for the inspector's call."""
+    row = cur.execute("SELECT contacts FROM sites WHERE code = %s", (site_code,)).fetchone()
+    listed = row["contacts"] if row and isinstance(row["contacts"], list) else []
+    return [{"name": str(c.get("name", "")), "role": str(c.get("role", "")), "phone": str(c["phone"])}
+            for c in listed if isinstance(c, dict) and c.get("phone")]
+
+
+def default_disposition(category: str) -> str:
+    """The disposition the acknowledge form preselects for an alert of this category."""
+    return DEFAULT_DISPOSITION.get(category, "confirmed")
+
+
+def disposition_label(disposition: str, category: str) -> str:
+    """The catalogue key naming a disposition on an alert of this category."""
+    return CONFIRMED_LABEL.get(category, "confirmed") if disposition == "confirmed" else disposition
 
 
 def mask_phone(phone: str) -> str:

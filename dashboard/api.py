@@ -26,8 +26,9 @@ from dashboard.deps import (
     optional_session,
     utc_now,
 )
-from dashboard.device_health import load_device_health
+from dashboard.device_health import load_device_health, parse_health_query
 from dashboard.events import EventHub
+from dashboard.incident import load_incident_series
 from dashboard.overview import load_overview
 from dashboard.plant import load_plant
 from dashboard.series import RANGES, load_series
@@ -148,6 +149,16 @@ def resolve(conn: Conn, session: CsrfSessionDep, alert_id: int, body: ResolveBod
                  lambda: alert_queue.resolve(conn, session.user, alert_id, reason=body.reason, now=utc_now()))
 
 
+@router.get("/alerts/{alert_id}/series")
+def alert_series(conn: Conn, session: SessionDep, alert_id: int) -> dict[str, Any]:
+    """The readings around an alert's breach and its limit's lines (the alert page's chart)."""
+    data = load_incident_series(conn, session.user, alert_id, now=utc_now())
+    if data is None:
+        raise NotFound(alert_id)
+    out: dict[str, Any] = {**data, "value": [display_value(v) for v in data["value"]]}
+    return out
+
+
 @router.get("/plants/{code}")
 def plant(conn: Conn, session: SessionDep, code: str) -> dict[str, Any]:
     """A plant and its devices' latest values with unit, limit, flag and age."""
@@ -162,12 +173,17 @@ def plant(conn: Conn, session: SessionDep, code: str) -> dict[str, Any]:
 def series(
     conn: Conn, session: SessionDep, code: str, device_id: Annotated[int, Query(ge=1, le=2_147_483_647)],
     pollutant: Annotated[str, Query(max_length=16)], range: RangeName = "24h",
+    periods_back: Annotated[int, Query(ge=0, le=12)] = 0,
 ) -> dict[str, Any]:
-    """A chart series (avg/min/max per bucket) from the aggregate that serves the range."""
+    """A chart series (avg/min/max per bucket) from the aggregate that serves the range.
+
+    periods_back shifts the range into the past by whole ranges: the chart's "compare with the period before".
+    """
     if range not in RANGES:
         raise BadRequest("range")
+    end = utc_now() - RANGES[range].span * periods_back
     data = load_series(conn, session.user, site=code, device_id=device_id, pollutant=pollutant, range_name=range,
-                       now=utc_now())
+                       now=end)
     if data is None:
         raise NotFound(code)
     return rounded_series(data)
@@ -175,10 +191,14 @@ def series(
 
 @router.get("/health")
 def health(
-    conn: Conn, session: SessionDep, site: Annotated[str | None, Query(max_length=100)] = None
+    request: Request, conn: Conn, session: SessionDep, site: Annotated[str | None, Query(max_length=100)] = None
 ) -> dict[str, Any]:
-    """Device health and recent quarantined messages."""
-    data: dict[str, Any] = jsonable_encoder(load_device_health(conn, session.user, now=utc_now(), site=site))
+    """Device health (one page: the page's filters, sort and paging apply) and recent quarantined messages."""
+    try:
+        q = parse_health_query(request.query_params)
+    except ValueError as exc:
+        raise BadRequest("health query") from exc
+    data: dict[str, Any] = jsonable_encoder(load_device_health(conn, session.user, now=utc_now(), query=q))
     return data
 
 

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -15,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
 from dashboard import admin_routes, api, auth_routes, pages, report_view
+from dashboard.auth_routes import safe_next
 from dashboard.config import DashboardConfig
 from dashboard.deps import AppState, BadRequest, Conflict, Forbidden, NotFound, NotSignedIn, optional_session
 from dashboard.events import EventHub, load_device_sites
@@ -98,7 +100,10 @@ def _error_handlers(app: FastAPI) -> None:
     async def not_signed_in(request: Request, exc: Exception) -> Response:
         if _wants_json(request):
             return JSONResponse({"detail": "not signed in"}, status_code=401)
-        return RedirectResponse("/login", status_code=303)
+        # Back where the person was going once signed in (the SMS link's "act on this alert").
+        wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target = "/login" if wanted == "/" else "/login?" + urlencode({"next": safe_next(wanted)})
+        return RedirectResponse(target, status_code=303)
 
     def _simple(status: int, key: str, detail: str) -> object:
         async def handler(request: Request, exc: Exception) -> Response:

@@ -33,7 +33,8 @@ def _login_page(request: Request, error: str | None, status_code: int = 200) -> 
     token = secrets.token_urlsafe(24)
     locale = pick_locale(request.query_params.get("lang"), app_state(request).settings.locale)
     response = page(request, "login.html", None, status_code=status_code, locale=locale, login_csrf=token,
-                    error=error, https_needed=policy_for(request) is None)
+                    error=error, https_needed=policy_for(request) is None,
+                    next_path=safe_next(request.query_params.get("next")))
     policy = policy_for(request)
     response.set_cookie(LOGIN_CSRF_NAME, token, httponly=True, samesite="strict", path="/login",
                         secure=bool(policy and policy.secure))
@@ -69,11 +70,18 @@ def login(request: Request, conn: Conn, form: FormDep) -> Response:
         mark_succeeded(conn, attempt)
         locale = pick_locale(form.get("lang"), state.settings.locale)
         token = create_session(conn, user_id, locale=locale, now=now, config=state.config)
-    response = RedirectResponse("/", status_code=303)
+    response = RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
     response.set_cookie(policy.name, token, httponly=True, secure=policy.secure, samesite="lax", path="/",
                         max_age=state.config.session_max_seconds)
     response.delete_cookie(LOGIN_CSRF_NAME, path="/login")
     return response
+
+
+def safe_next(wanted: str | None) -> str:
+    """A path of this site to go to after signing in; "/" for anything else (no open redirect)."""
+    if not wanted or not wanted.startswith("/") or wanted.startswith("//") or "\\" in wanted or len(wanted) > 500:
+        return "/"
+    return wanted if all(32 < ord(ch) < 127 for ch in wanted) else "/"
 
 
 def _client(request: Request) -> str:

@@ -108,6 +108,40 @@ TEXT: dict[str, tuple[str, str]] = {
     "suppressed_silenced": ("已静默", "silenced"),
     "suppressed_platform_fault": ("平台故障期间暂缓", "held back during a platform fault"),
     "suppressed_no_recipient": ("未配置接收人", "no recipient configured"),
+    # ---- issue 18, what operators and inspectors see (r18-look): map, phone, charts, health, attention ----
+    "confirmed_alarm": ("确认报警", "confirmed alarm"),
+    "confirmed_fault": ("确认故障", "confirmed fault"),
+    "call_plant": ("联系企业", "Call the plant"),
+    "incident_chart": ("告警前后数据", "Readings around the breach"),
+    "breach": ("告警开始", "Breach"),
+    "compare_previous": ("对比上一周期", "Compare with the period before"),
+    "previous_period": ("上一周期", "Period before"),
+    "zoom_hint": ("拖动选择区域放大，双击复原", "Drag to zoom, double-click to reset"),
+    "map_zoom_in": ("放大", "Zoom in"),
+    "map_zoom_out": ("缩小", "Zoom out"),
+    "map_reset": ("复原", "Reset"),
+    "map_cluster": ("家企业", "plants"),
+    "zoom_hint_map": (
+        "滚轮或双指缩放，拖动平移，点击聚合圈放大", "Wheel or pinch to zoom, drag to pan, click a group to zoom in"
+    ),
+    "status_ok": ("正常", "OK"),
+    "attention": ("声音与通知提醒", "Sound and notification alerts"),
+    "attention_on": ("提醒已开启", "Alerts on"),
+    "attention_off": ("开启提醒", "Turn alerts on"),
+    "attention_blocked": ("浏览器禁止了通知，仅声音提醒", "The browser blocks notifications: sound only"),
+    "search": ("搜索", "Search"),
+    "sort_by": ("排序", "Sort by"),
+    "ascending": ("升序", "ascending"),
+    "descending": ("降序", "descending"),
+    "status": ("状态", "Status"),
+    "group_by_plant": ("按企业分组", "Group by plant"),
+    "per_page": ("每页", "Per page"),
+    "page_of": ("第 {page} / {pages} 页，共 {total} 台", "Page {page} of {pages}, {total} devices"),
+    "previous_page": ("上一页", "Previous"),
+    "next_page": ("下一页", "Next"),
+    "rates_since": ("自首次上线起算", "counted from first seen"),
+    "no_devices": ("没有符合条件的设备", "No device matches"),
+    # ---- end of the r18-look block ----
 }
 
 

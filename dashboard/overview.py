@@ -91,6 +91,12 @@ def _tile(row: tuple[Any, ...], severities: dict[str, int]) -> PlantTile:
     )
 
 
+def draw_order(tiles: list[PlantTile]) -> list[PlantTile]:
+    """Tiles in the order the map draws them: best first, so the worst (an alarm) lies on top of the rest."""
+    rank = {status: i for i, status in enumerate(STATUS_ORDER)}
+    return sorted(tiles, key=lambda t: (-rank[t.status], t.code))
+
+
 def map_positions(
     tiles: list[PlantTile], *, width: float, height: float, margin: float
 ) -> dict[str, tuple[float, float]]:

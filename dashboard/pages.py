@@ -14,8 +14,16 @@ from alerts.reports.view import latest_report
 from dashboard import alert_queue
 from dashboard.access import can
 from dashboard.deps import BadRequest, Conn, CsrfSessionDep, FormDep, NotFound, SessionDep, utc_now
-from dashboard.device_health import load_device_health
-from dashboard.overview import load_overview, map_positions
+from dashboard.device_health import (
+    PAGE_SIZES,
+    SORTS,
+    STATUSES,
+    HealthQuery,
+    load_device_health,
+    parse_health_query,
+)
+from dashboard.incident import alert_lines
+from dashboard.overview import draw_order, load_overview, map_positions
 from dashboard.plant import load_plant
 from dashboard.render import page
 from dashboard.report_view import report_response
@@ -24,6 +32,12 @@ from envmon.domain import SEVERITIES
 
 router = APIRouter(include_in_schema=False)
 MAP_WIDTH, MAP_HEIGHT, MAP_MARGIN = 900.0, 560.0, 40.0
+# The catalogue key naming a map tile's status.
+STATUS_WORD = {"alarm": "exceedance", "warning": "warning", "fault": "fault", "ok": "status_ok"}
+# The catalogue key naming each device-health sort key.
+SORT_LABELS = {"plant": "plant", "device": "device", "last_seen": "last_seen", "transmission": "transmission",
+               "validity": "validity", "alerts": "open_alerts"}
+STATUS_LABELS = {"all": "all", "offline": "offline", "online": "online", "alerting": "open_alerts"}
 
 
 @router.get("/")
@@ -32,6 +46,7 @@ def overview(request: Request, conn: Conn, session: SessionDep) -> Response:
     data = load_overview(conn, session.user, now=utc_now())
     positions = map_positions(data["plants"], width=MAP_WIDTH, height=MAP_HEIGHT, margin=MAP_MARGIN)
     return page(request, "overview.html", session, data=data, positions=positions,
+                tiles_in_draw_order=draw_order(data["plants"]), status_word=STATUS_WORD,
                 map_width=MAP_WIDTH, map_height=MAP_HEIGHT)
 
 
@@ -80,7 +95,11 @@ def alert_detail(request: Request, conn: Conn, session: SessionDep, alert_id: in
     if detail is None:
         raise NotFound(alert_id)
     dispositions = [d for d in DISPOSITIONS if d != "enforcement_case" or can(session.user.role, "alert.enforce")]
+    category = detail["alert"]["category"]
     return page(request, "alert.html", session, d=detail, dispositions=dispositions,
+                lines=alert_lines(conn, session.user, detail["alert"], now=utc_now()),
+                chosen_disposition=alert_queue.default_disposition(category),
+                disposition_key=lambda dsp: alert_queue.disposition_label(dsp, category),
                 may_act=can(session.user.role, "alert.act"), error=request.query_params.get("error"))
 
 
@@ -134,7 +153,23 @@ def alert_report(
 
 
 @router.get("/health")
-def health(request: Request, conn: Conn, session: SessionDep, site: str | None = None) -> Response:
-    """Device health across the user's plants (or one plant)."""
-    data = load_device_health(conn, session.user, now=utc_now(), site=site or None)
-    return page(request, "health.html", session, data=data, site=site)
+def health(request: Request, conn: Conn, session: SessionDep) -> Response:
+    """Device health across the user's plants (or one plant): filtered, sorted, grouped, one page at a time."""
+    try:
+        q = parse_health_query(request.query_params)
+    except ValueError as exc:
+        raise BadRequest("health query") from exc
+    data = load_device_health(conn, session.user, now=utc_now(), query=q)
+    return page(request, "health.html", session, data=data, q=q, site=q.site, sorts=SORTS, statuses=STATUSES,
+                page_sizes=PAGE_SIZES, sort_labels=SORT_LABELS, status_labels=STATUS_LABELS,
+                health_link=lambda **change: health_link(q, **change))
+
+
+def health_link(q: HealthQuery, **change: object) -> str:
+    """The /health URL of the query with some fields changed (sort headers, pager)."""
+    values: dict[str, object] = {
+        "site": q.site, "q": q.search, "status": q.status, "sort": q.sort, "dir": "desc" if q.descending else "",
+        "page": q.page, "per_page": q.per_page, "group": "1" if q.group else ""}
+    values.update(change)
+    defaults = {"status": "all", "sort": "plant", "page": 1, "per_page": 50}
+    return "/health?" + urlencode({k: v for k, v in values.items() if v and defaults.get(k) != v})

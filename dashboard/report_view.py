@@ -44,7 +44,8 @@ def report_link(
     secret = state.settings.require_secret()
     locale = pick_locale(lang, state.settings.locale)
     try:
-        linked = open_report_link(conn, secret, token, lang=lang, now=utc_now())
+        # The inspector's path from the SMS: the report, then the alert page to act (after signing in).
+        linked = open_report_link(conn, secret, token, lang=lang, now=utc_now(), act_prefix="/alerts/")
     except LinkExpired:
         return _refusal(request, "link_expired", locale, 410)
     except LinkRevoked:

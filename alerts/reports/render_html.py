@@ -108,20 +108,28 @@ def render_compliance_html(facts: ComplianceFacts, *, locale: str, zone: ZoneInf
 _BAR = (
     '<nav class="report-links" aria-label="{label}" style="display:flex;gap:1.2em;justify-content:flex-end;'
     'padding:.5em 1em;font-size:15px;border-bottom:1px solid #d1d5db;background:#f9fafb">'
-    '{pdf}<a id="report-other-language" href="{other}" hreflang="{other_lang}" lang="{other_lang}">'
+    '{act}{pdf}<a id="report-other-language" href="{other}" hreflang="{other_lang}" lang="{other_lang}">'
     "{other_label}</a></nav>"
 )
 _BODY = re.compile(r"<body[^>]*>", re.IGNORECASE)
 
 
-def with_link_bar(html: str, *, locale: str, pdf_href: str | None, other_href: str) -> str:
-    """The stored report page with links to its PDF and to the same report in the other language, at the top."""
+def with_link_bar(
+    html: str, *, locale: str, pdf_href: str | None, other_href: str, act_href: str | None = None
+) -> str:
+    """The stored report page with links to its PDF and to the same report in the other language, at the top.
+
+    act_href: where a person acts on the alert (the dashboard's alert page), first in the bar for a thumb.
+    """
     labels = text.labels(locale)
+    act = ""
+    if act_href:
+        act = f'<a id="report-act" href="{escape(act_href)}" style="margin-right:auto">{escape(labels["link_act"])}</a>'
     pdf = ""
     if pdf_href:
         pdf = f'<a id="report-pdf" href="{escape(pdf_href)}" type="application/pdf">{escape(labels["link_pdf"])}</a>'
     bar = _BAR.format(
-        label=escape(labels["link_bar"]), pdf=pdf, other=escape(other_href),
+        label=escape(labels["link_bar"]), act=act, pdf=pdf, other=escape(other_href),
         other_lang="en" if locale == "zh-CN" else "zh-CN", other_label=escape(labels["link_other_language"]),
     )
     found = _BODY.search(html)

@@ -12,6 +12,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "draft": ("草稿", "Draft"),
     "link_pdf": ("PDF 版", "PDF"),
     "link_other_language": ("English", "中文版"),
+    "link_act": ("处置此告警", "Act on this alert"),
     "link_bar": ("报告格式与语言", "Report format and language"),
     "final": ("终稿", "Final"),
     "version": ("版本", "Version"),

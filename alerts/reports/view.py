@@ -31,11 +31,13 @@ class LinkedReport:
 
 
 def open_report_link(
-    conn: psycopg.Connection, secret: str, token: str, *, lang: str | None, now: datetime
+    conn: psycopg.Connection, secret: str, token: str, *, lang: str | None, now: datetime,
+    act_prefix: str | None = None,
 ) -> LinkedReport:
     """The newest report behind a signed link; its HTML carries a bar linking its PDF and the other language.
 
-    `lang` picks the language only for a version 1 link (it names none). Raises LinkError (LinkInvalid,
+    `lang` picks the language only for a version 1 link (it names none). `act_prefix` + the alert id, when
+    given, is where a person acts on the alert (the dashboard's alert page). Raises LinkError (LinkInvalid,
     LinkExpired, LinkRevoked) when the link opens nothing.
     """
     link = check_report_link(conn, secret, token, now=now)
@@ -45,5 +47,6 @@ def open_report_link(
         return LinkedReport(locale, None)
     other = sibling_link(secret, link, "en" if locale == "zh-CN" else "zh-CN")
     pdf = f"/r/{token}?format=pdf" if report.pdf is not None else None
-    html = with_link_bar(report.html, locale=locale, pdf_href=pdf, other_href=f"/r/{other}")
+    act = f"{act_prefix}{link.alert_id}" if act_prefix else None
+    html = with_link_bar(report.html, locale=locale, pdf_href=pdf, other_href=f"/r/{other}", act_href=act)
     return LinkedReport(locale, replace(report, html=html))

@@ -94,9 +94,179 @@
           if (off) off.textContent = p.devices_offline;
         });
       });
+      if (map) layoutMap();
     });
   }, 100);
   var refreshOverviewSlowly = throttle(refreshOverview, 5000);
+
+  // ----- district map: zoom, pan, clusters coloured by their worst plant, labels that never overlap ----------
+  var map = document.getElementById("district-map");
+  var STATUS_RANK = { alarm: 0, warning: 1, fault: 2, ok: 3 };
+  var TILE_PX = 18, CLUSTER_PX = 26, LABEL_PX = 11;
+  function tileStatus(a) {
+    var m = /status-(\w+)/.exec(a.getAttribute("class"));
+    return m ? m[1] : "ok";
+  }
+  function mapView() {
+    var b = map.viewBox.baseVal;
+    return { x: b.x, y: b.y, w: b.width, h: b.height };
+  }
+  function setView(v) {
+    var fullW = Number(map.dataset.width), fullH = Number(map.dataset.height);
+    var w = Math.min(fullW, Math.max(fullW / 40, v.w)), h = w * fullH / fullW;
+    var x = Math.min(Math.max(v.x + (v.w - w) / 2, -fullW * 0.1), fullW * 1.1 - w);
+    var y = Math.min(Math.max(v.y + (v.h - h) / 2, -fullH * 0.1), fullH * 1.1 - h);
+    map.setAttribute("viewBox", [x, y, w, h].join(" "));
+    map.dataset.zoom = (fullW / w).toFixed(2);
+    layoutMap();
+  }
+  function zoomAt(factor, cx, cy) {
+    var v = mapView(), w = v.w / factor, h = v.h / factor;
+    // The point under the cursor (or the centre) stays where it is.
+    var px = cx == null ? v.x + v.w / 2 : cx, py = cy == null ? v.y + v.h / 2 : cy;
+    setView({ x: px - (px - v.x) / factor - (v.w / factor - w) / 2, y: py - (py - v.y) / factor - (v.h / factor - h) / 2, w: w, h: h });
+  }
+  function toMap(clientX, clientY) {
+    var r = map.getBoundingClientRect(), v = mapView();
+    return { x: v.x + (clientX - r.left) / r.width * v.w, y: v.y + (clientY - r.top) / r.height * v.h };
+  }
+  function svgEl(name, attrs) {
+    var el = document.createElementNS("http://www.w3.org/2000/svg", name);
+    Object.keys(attrs).forEach(function (k) { el.setAttribute(k, attrs[k]); });
+    return el;
+  }
+  // Greedy clustering in screen pixels, worst plants first, so a cluster's seed is its worst plant. An alarm
+  // clusters only with alarms: it is never folded into a group of quiet plants, always its own red tile on top.
+  function clusters(tiles, unit) {
+    var items = tiles.map(function (a) {
+      return { el: a, x: Number(a.dataset.x), y: Number(a.dataset.y), status: tileStatus(a) };
+    }).sort(function (p, q) { return STATUS_RANK[p.status] - STATUS_RANK[q.status] || (p.el.dataset.site < q.el.dataset.site ? -1 : 1); });
+    var out = [];
+    items.forEach(function (it) {
+      for (var i = 0; i < out.length; i++) {
+        var c = out[i];
+        if ((c.status === "alarm") !== (it.status === "alarm")) continue;
+        if (Math.abs(c.x - it.x) < CLUSTER_PX * unit && Math.abs(c.y - it.y) < CLUSTER_PX * unit) { c.members.push(it); return; }
+      }
+      out.push({ x: it.x, y: it.y, status: it.status, members: [it] });
+    });
+    return out;
+  }
+  function overlaps(box, boxes) {
+    return boxes.some(function (b) { return box.x < b.x + b.w && b.x < box.x + box.w && box.y < b.y + b.h && b.y < box.y + box.h; });
+  }
+  function layoutMap() {
+    var v = mapView(), unit = v.w / Math.max(1, map.getBoundingClientRect().width);  // map units per screen px
+    var tiles = Array.prototype.slice.call(map.querySelectorAll("a.tile"));
+    // Three layers, bottom to top: clusters, tiles, then every alarm (tile or cluster of alarms).
+    var layer = map.querySelector("g.clusters"), tileLayer = map.querySelector("g.tiles"), top = map.querySelector("g.top");
+    layer.textContent = "";
+    Array.prototype.slice.call(top.querySelectorAll("g.cluster")).forEach(function (g) { top.removeChild(g); });
+    var groups = clusters(tiles, unit), shapes = [], alarms = [], labels = [], shown = 0;
+    // Boxes of what is drawn, so labels go where nothing else is. An alarm's label (placed first, drawn on
+    // top) only has to miss other labels and alarms: it may lie over quiet plants.
+    groups.forEach(function (c) {
+      var size = (c.members.length > 1 ? CLUSTER_PX : TILE_PX) * unit;
+      var box = { x: c.x - size / 2, y: c.y - size / 2, w: size, h: size };
+      shapes.push(box);
+      if (c.status === "alarm") alarms.push(box);
+    });
+    groups.forEach(function (c) {
+      var single = c.members.length === 1;
+      c.members.forEach(function (m) {
+        if (single) m.el.removeAttribute("data-clustered"); else m.el.setAttribute("data-clustered", "1");
+        var half = TILE_PX * unit / 2, rect = m.el.querySelector("rect"), text = m.el.querySelector("text");
+        rect.setAttribute("x", m.x - half); rect.setAttribute("y", m.y - half);
+        rect.setAttribute("width", 2 * half); rect.setAttribute("height", 2 * half); rect.setAttribute("rx", half / 2);
+        text.setAttribute("font-size", LABEL_PX * unit);
+        text.setAttribute("visibility", "hidden");
+        if (!single) return;
+        shown++;
+        // Below, above, right, left of the tile, then the corners: the first place free of what is drawn.
+        var width = (text.textContent.length * 0.62 + 0.4) * LABEL_PX * unit, height = 1.2 * LABEL_PX * unit;
+        var right = half + width / 2 + 2 * unit, below = half + height * 0.9, above = -half - height * 0.25;
+        var spots = [[0, below], [0, above], [right, height * 0.35], [-right, height * 0.35],
+                     [right, below], [-right, below], [right, above], [-right, above]];
+        var obstacles = labels.concat(c.status === "alarm" ? alarms.filter(function (b) {
+          return Math.abs(b.x + b.w / 2 - m.x) > 1e-6 || Math.abs(b.y + b.h / 2 - m.y) > 1e-6;
+        }) : shapes);
+        for (var i = 0; i < spots.length; i++) {
+          var tx = m.x + spots[i][0], ty = m.y + spots[i][1];
+          var box = { x: tx - width / 2, y: ty - height * 0.85, w: width, h: height };
+          if (!overlaps(box, obstacles)) {
+            labels.push(box);
+            text.setAttribute("x", tx); text.setAttribute("y", ty); text.setAttribute("visibility", "visible");
+            break;
+          }
+        }
+      });
+      if (single) return;
+      var r = CLUSTER_PX * unit / 2;
+      var g = svgEl("g", { "class": "cluster status-" + c.status, tabindex: "0", role: "button",
+        "aria-label": c.members.length + " " + map.dataset.clusterLabel, "data-count": String(c.members.length) });
+      var title = svgEl("title", {});
+      title.textContent = c.members.map(function (m) { return m.el.dataset.site; }).join(", ");
+      g.appendChild(title);
+      g.appendChild(svgEl("circle", { cx: c.x, cy: c.y, r: r }));
+      var label = svgEl("text", { x: c.x, y: c.y + 0.36 * LABEL_PX * unit, "font-size": LABEL_PX * unit });
+      label.textContent = String(c.members.length);
+      g.appendChild(label);
+      var open = function () {
+        var xs = c.members.map(function (m) { return m.x; }), ys = c.members.map(function (m) { return m.y; });
+        var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs), y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
+        var w = Math.max((x1 - x0) * 3, (y1 - y0) * 3 * v.w / v.h, v.w / 3);
+        setView({ x: (x0 + x1) / 2 - w / 2, y: (y0 + y1) / 2 - w * v.h / v.w / 2, w: w, h: w * v.h / v.w });
+      };
+      g.addEventListener("click", open);
+      g.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(); } });
+      (c.status === "alarm" ? top : layer).appendChild(g);
+    });
+    // Worst drawn last (on top), among the clusters and among the tiles; the tiles lie above the clusters.
+    Array.prototype.slice.call(layer.childNodes).sort(function (p, q) {
+      return STATUS_RANK[tileStatus(q)] - STATUS_RANK[tileStatus(p)];
+    }).forEach(function (el) { layer.appendChild(el); });
+    tiles.sort(function (p, q) { return STATUS_RANK[tileStatus(q)] - STATUS_RANK[tileStatus(p)]; })
+      .forEach(function (el) { (tileStatus(el) === "alarm" ? top : tileLayer).appendChild(el); });
+    map.dataset.clusters = String(map.querySelectorAll("g.cluster").length);
+    map.dataset.single = String(shown);
+  }
+  if (map) {
+    var full = { x: 0, y: 0, w: Number(map.dataset.width), h: Number(map.dataset.height) };
+    document.getElementById("map-zoom-in").addEventListener("click", function () { zoomAt(2); });
+    document.getElementById("map-zoom-out").addEventListener("click", function () { zoomAt(0.5); });
+    document.getElementById("map-reset").addEventListener("click", function () { setView(full); });
+    map.addEventListener("wheel", function (e) {
+      e.preventDefault();
+      var p = toMap(e.clientX, e.clientY);
+      zoomAt(e.deltaY < 0 ? 1.25 : 0.8, p.x, p.y);
+    }, { passive: false });
+    // Drag to pan; two fingers pinch to zoom. A short press is still a click on a plant.
+    var pointers = {}, moved = 0, lastPinch = 0;
+    map.addEventListener("pointerdown", function (e) { pointers[e.pointerId] = { x: e.clientX, y: e.clientY }; moved = 0; });
+    map.addEventListener("pointermove", function (e) {
+      var prev = pointers[e.pointerId];
+      if (!prev) return;
+      var ids = Object.keys(pointers);
+      if (ids.length === 2) {
+        var other = pointers[ids[0] === String(e.pointerId) ? ids[1] : ids[0]];
+        var d = Math.hypot(e.clientX - other.x, e.clientY - other.y);
+        if (lastPinch) { var mid = toMap((e.clientX + other.x) / 2, (e.clientY + other.y) / 2); zoomAt(d / lastPinch, mid.x, mid.y); }
+        lastPinch = d;
+      } else {
+        var r = map.getBoundingClientRect(), v = mapView();
+        var dx = (e.clientX - prev.x) / r.width * v.w, dy = (e.clientY - prev.y) / r.height * v.h;
+        moved += Math.abs(e.clientX - prev.x) + Math.abs(e.clientY - prev.y);
+        if (moved > 4) setView({ x: v.x - dx, y: v.y - dy, w: v.w, h: v.h });
+      }
+      pointers[e.pointerId] = { x: e.clientX, y: e.clientY };
+    });
+    var release = function (e) { delete pointers[e.pointerId]; lastPinch = 0; };
+    map.addEventListener("pointerup", release);
+    map.addEventListener("pointercancel", release);
+    map.addEventListener("click", function (e) { if (moved > 4) { e.preventDefault(); moved = 0; } }, true);
+    window.addEventListener("resize", throttle(layoutMap, 200));
+    layoutMap();
+  }
 
   // ----- alert queue ------------------------------------------------------------------------------
   var queue = document.getElementById("queue");
@@ -104,18 +274,21 @@
     getJSON("/api/alerts?" + queue.dataset.query).then(function (rows) {
       if (!rows) return;
       var tbody = document.createElement("tbody");
+      // Each cell names its column: on a phone the rows are cards (app.css) and the label stands before the value.
+      var names = JSON.parse(queue.dataset.labels || "{}");
+      function labelled(td, key) { td.dataset.label = names[key] || ""; return td; }
       rows.forEach(function (a) {
         var tr = document.createElement("tr");
         tr.className = "sev-" + a.severity;
         tr.dataset.alert = a.id;
-        tr.appendChild(link("/alerts/" + a.id, a.code));
-        tr.appendChild(cell(label(a.severity)));
-        tr.appendChild(cell(label(a.state), "state"));
-        tr.appendChild(link("/plants/" + a.site_code, en ? a.site_name_en : a.site_name_zh));
-        tr.appendChild(cell(en ? a.point_name_en : a.point_name_zh));
-        tr.appendChild(cell(en ? a.pollutant_en : a.pollutant_zh));
-        tr.appendChild(cell(fmt(a.last_value) + " / " + fmt(a.limit_value)));
-        tr.appendChild(cell(localTime(a.opened_at)));
+        tr.appendChild(labelled(link("/alerts/" + a.id, a.code), "id"));
+        tr.appendChild(labelled(cell(label(a.severity)), "severity"));
+        tr.appendChild(labelled(cell(label(a.state), "state"), "state"));
+        tr.appendChild(labelled(link("/plants/" + a.site_code, en ? a.site_name_en : a.site_name_zh), "plant"));
+        tr.appendChild(labelled(cell(en ? a.point_name_en : a.point_name_zh), "device"));
+        tr.appendChild(labelled(cell(en ? a.pollutant_en : a.pollutant_zh), "pollutant"));
+        tr.appendChild(labelled(cell(fmt(a.last_value) + " / " + fmt(a.limit_value)), "value"));
+        tr.appendChild(labelled(cell(localTime(a.opened_at)), "opened_at"));
         tbody.appendChild(tr);
       });
       queue.replaceChild(tbody, queue.tBodies[0]);
@@ -140,75 +313,111 @@
     });
   }, 1000);
   var SPANS = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
-  function tickLabel(seconds) {
+  var compare = false;
+  // Ticks show the date once the visible span (after a zoom, too) passes a day.
+  function tickLabel(u, seconds) {
     var p = parts(new Date(seconds * 1000));
     var hm = p.hour + ":" + p.minute;
-    return SPANS[range] > 86400 ? Number(p.month) + "/" + Number(p.day) + " " + hm : hm;
+    return u.scales.x.max - u.scales.x.min > 86400 ? Number(p.month) + "/" + Number(p.day) + " " + hm : hm;
   }
   // The lower tier (warning line, gas level 1) dashed amber, the upper tier (limit, gas level 2) red.
   var LINE_STYLES = {
     warning: { colour: "#d29922", dash: [6, 4] }, level1: { colour: "#d29922", dash: [6, 4] },
     limit: { colour: "#cf222e", dash: [2, 2] }, level2: { colour: "#cf222e", dash: [] }
   };
-  // Limit and warning as horizontal lines across the whole plot, drawn after the series.
-  function thresholdLines(lines) {
+  // Limit and warning as horizontal lines across the whole plot, drawn after the series; the breach as a
+  // vertical line.
+  function overlay(lines, breach) {
     return function (u) {
       var ctx = u.ctx;
+      ctx.save();
+      ctx.lineWidth = 1.5 * devicePixelRatio;
       lines.forEach(function (line) {
         var y = u.valToPos(line.value, "y", true);
-        ctx.save();
         ctx.strokeStyle = line.colour;
         ctx.setLineDash(line.dash);
-        ctx.lineWidth = 1.5 * devicePixelRatio;
         ctx.beginPath();
         ctx.moveTo(u.bbox.left, y);
         ctx.lineTo(u.bbox.left + u.bbox.width, y);
         ctx.stroke();
-        ctx.restore();
       });
+      if (breach != null && breach >= u.scales.x.min && breach <= u.scales.x.max) {
+        var x = u.valToPos(breach, "x", true);
+        ctx.strokeStyle = "#82071e";
+        ctx.setLineDash([4, 3]);
+        ctx.beginPath();
+        ctx.moveTo(x, u.bbox.top);
+        ctx.lineTo(x, u.bbox.top + u.bbox.height);
+        ctx.stroke();
+      }
+      ctx.restore();
     };
+  }
+  function chartLines(fig) {
+    // The limit's lines as the server computed them (envmon.limit_lines, the same as the report's chart).
+    return JSON.parse(fig.dataset.lines || "[]").map(function (l) {
+      var style = LINE_STYLES[l.kind] || LINE_STYLES.limit;
+      return { value: Number(l.value), colour: style.colour, dash: style.dash };
+    });
+  }
+  // The x range is left to uPlot: it fits the data (a fresh plant's hour of readings fills the plot instead of
+  // being a dot at the right edge), dragging zooms in, a double click zooms back out.
+  function plot(fig, data, series, breach) {
+    var holder = fig.querySelector(".plot");
+    var width = Math.max(280, holder.clientWidth || 420);
+    var lines = chartLines(fig);
+    var opts = {
+      width: width, height: 180, legend: { show: series.length > 1 },
+      tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), zone); },
+      cursor: { drag: { x: true, y: false, setScale: true } },
+      series: [{}].concat(series),
+      scales: {
+        x: { time: true },
+        y: { range: function (u, min, max) {
+          var values = lines.map(function (l) { return l.value; }).concat([min, max]).filter(isFinite);
+          var lo = Math.min.apply(null, values.concat([0])), hi = Math.max.apply(null, values.concat([1e-9]));
+          return [lo, hi * 1.1];
+        } }
+      },
+      axes: [{ values: function (u, splits) { return splits.map(function (v) { return tickLabel(u, v); }); } },
+             { label: fig.dataset.unit || "" }],
+      hooks: { draw: [overlay(lines, breach)], setSelect: [function () { fig._zoomed = true; }] }
+    };
+    if (fig._plot) fig._plot.destroy();
+    holder.textContent = "";
+    fig._plot = new window.uPlot(opts, data, holder);
+    holder.ondblclick = function () { fig._zoomed = false; };
+    fig.dataset.points = String(data[0].length);
+  }
+  var VALUE_SERIES = { stroke: "#1f6feb", width: 1.5, fill: "rgba(31,111,235,0.08)" };
+  var PREVIOUS_SERIES = { stroke: "#6e7781", width: 1.2, dash: [5, 3] };
+  function seriesUrl(ds, back) {
+    return "/api/plants/" + encodeURIComponent(ds.site) + "/series?device_id=" + ds.device +
+      "&pollutant=" + encodeURIComponent(ds.pollutant) + "&range=" + range + (back ? "&periods_back=" + back : "");
   }
   function drawChart(fig) {
     var ds = fig.dataset;
-    var url = "/api/plants/" + encodeURIComponent(ds.site) + "/series?device_id=" + ds.device +
-      "&pollutant=" + encodeURIComponent(ds.pollutant) + "&range=" + range;
-    getJSON(url).then(function (s) {
+    var now = getJSON(seriesUrl(ds, 0));
+    var before = compare ? getJSON(seriesUrl(ds, 1)) : Promise.resolve(null);
+    Promise.all([now, before]).then(function (got) {
+      var s = got[0], p = got[1];
       if (!s) return;
-      var holder = fig.querySelector(".plot");
-      var width = Math.max(280, holder.clientWidth || 420);
-      // The limit's lines as the server computed them (envmon.limit_lines, the same as the report's chart).
-      var lines = JSON.parse(ds.lines || "[]").map(function (l) {
-        var style = LINE_STYLES[l.kind] || LINE_STYLES.limit;
-        return { value: Number(l.value), colour: style.colour, dash: style.dash };
-      });
-      var now = Date.now() / 1000;
-      var opts = {
-        width: width, height: 180, legend: { show: false },
-        tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), zone); },
-        series: [{}, { label: ds.labelValue, stroke: "#1f6feb", width: 1.5, fill: "rgba(31,111,235,0.08)" }],
-        scales: {
-          x: { time: true, range: function () { return [now - SPANS[range], now]; } },
-          y: { range: function (u, min, max) {
-            var values = lines.map(function (l) { return l.value; }).concat([min, max]).filter(isFinite);
-            var lo = Math.min.apply(null, values.concat([0])), hi = Math.max.apply(null, values.concat([1e-9]));
-            return [lo, hi * 1.1];
-          } }
-        },
-        axes: [{ values: function (u, splits) { return splits.map(tickLabel); } }, { label: ds.unit }],
-        hooks: { draw: [thresholdLines(lines)] }
-      };
-      if (fig._plot) fig._plot.destroy();
-      holder.textContent = "";
-      fig._plot = new window.uPlot(opts, [s.t, s.avg], holder);
-      fig.dataset.points = String(s.t.length);
+      var current = Object.assign({ label: ds.labelValue }, VALUE_SERIES);
+      if (!p) { plot(fig, [s.t, s.avg], [current], null); return; }
+      // The period before, moved forward by one range so both lie over the same stretch of the axis.
+      var shifted = p.t.map(function (t) { return t + SPANS[range]; });
+      var joined = window.uPlot.join([[s.t, s.avg], [shifted, p.avg]]);
+      plot(fig, joined, [current, Object.assign({ label: ds.labelPrevious }, PREVIOUS_SERIES)], null);
+      fig.dataset.previousPoints = String(p.t.length);
     });
   }
   var lastCharts = 0;
   function refreshCharts(force) {
     // Readings arrive every few seconds; the minute aggregate changes once a minute, so charts need less.
     if (!force && Date.now() - lastCharts < 10000) return;
+    // A zoomed chart stays as the person left it until they zoom out or change the range.
     lastCharts = Date.now();
-    charts.forEach(drawChart);
+    charts.forEach(function (fig) { if (force || !fig._zoomed) drawChart(fig); });
   }
   if (plantEl && window.uPlot) {
     charts = Array.prototype.slice.call(document.querySelectorAll("figure.chart"));
@@ -216,11 +425,94 @@
     document.querySelectorAll("button.range").forEach(function (b) {
       b.addEventListener("click", function () {
         range = b.dataset.range;
-        document.querySelectorAll("button.range").forEach(function (o) { o.classList.toggle("here", o === b); });
+        document.querySelectorAll("button.range").forEach(function (o) {
+          o.classList.toggle("here", o === b);
+          o.setAttribute("aria-pressed", String(o === b));
+        });
         refreshCharts(true);
       });
     });
+    var compareBox = document.getElementById("compare");
+    if (compareBox) compareBox.addEventListener("change", function () { compare = compareBox.checked; refreshCharts(true); });
   }
+  var incident = document.getElementById("incident");
+  if (incident && window.uPlot) {
+    getJSON("/api/alerts/" + incident.dataset.alert + "/series").then(function (s) {
+      if (!s) return;
+      plot(incident, [s.t, s.value], [Object.assign({ label: incident.dataset.labelValue }, VALUE_SERIES)], s.opened_at);
+    });
+  }
+
+  // ----- attention: opt-in sound and browser notification for level-2 gas alarms and severe exceedances ----
+  // Only while a dashboard page is open; the choice is kept in this browser. Sound is synthesised (no file,
+  // nothing fetched); browsers let it play only after a click, so the opt-in click also unlocks it.
+  var URGENT = { level2: true, severe: true };
+  var attentionEl = document.getElementById("attention");
+  var audio = null, heard = {};
+  body.dataset.attentionCount = "0";
+  function attentionOn() { return window.localStorage && localStorage.getItem("envmon.attention") === "on"; }
+  function showAttention() {
+    var on = attentionOn();
+    attentionEl.setAttribute("aria-pressed", String(on));
+    attentionEl.classList.toggle("on", on);
+    var blocked = on && window.Notification && Notification.permission === "denied";
+    attentionEl.textContent = blocked ? attentionEl.dataset.blocked : (on ? attentionEl.dataset.on : attentionEl.dataset.off);
+  }
+  function beep() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    audio = audio || new Ctx();
+    if (audio.state === "suspended") audio.resume();
+    [0, 0.35, 0.7].forEach(function (at) {
+      var osc = audio.createOscillator(), gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.value = 0.2;
+      osc.connect(gain); gain.connect(audio.destination);
+      osc.start(audio.currentTime + at); osc.stop(audio.currentTime + at + 0.2);
+    });
+  }
+  function attend(ev) {
+    var key = ev.id + ":" + ev.severity;
+    if (!attentionOn() || !URGENT[ev.severity] || (ev.state !== "open" && ev.state !== "escalated") || heard[key]) return;
+    heard[key] = true;
+    beep();
+    var text = label(ev.severity) + " · " + ev.code + " · " + (ev.site || "");
+    if (window.Notification && Notification.permission === "granted") {
+      var n = new Notification(text, { tag: "envmon-" + ev.id, requireInteraction: true });
+      n.onclick = function () { window.focus(); window.location.href = "/alerts/" + ev.id; };
+    }
+    body.dataset.attentionCount = String(Number(body.dataset.attentionCount) + 1);
+    body.dataset.attentionLast = ev.code;
+  }
+  if (attentionEl) {
+    showAttention();
+    attentionEl.addEventListener("click", function () {
+      var on = !attentionOn();
+      localStorage.setItem("envmon.attention", on ? "on" : "off");
+      if (on) {
+        beep();  // inside the click: unlocks sound for this page
+        if (window.Notification && Notification.permission === "default") Notification.requestPermission().then(showAttention);
+      }
+      showAttention();
+    });
+  }
+
+  // ----- scrolling cards: a card too wide for the screen scrolls, so a keyboard must be able to reach it ----
+  function focusableScrollers() {
+    document.querySelectorAll("main .card").forEach(function (card) {
+      if (card.scrollWidth > card.clientWidth + 1) {
+        card.tabIndex = 0;
+        card.setAttribute("role", "region");
+        var h = card.querySelector("h1, h2");
+        if (h && !card.getAttribute("aria-label")) card.setAttribute("aria-label", h.textContent.trim());
+      } else if (card.getAttribute("role") === "region") {
+        card.removeAttribute("tabindex");
+        card.removeAttribute("role");
+      }
+    });
+  }
+  focusableScrollers();
+  window.addEventListener("resize", throttle(focusableScrollers, 300));
 
   // ----- live events ------------------------------------------------------------------------------
   var liveEl = document.getElementById("live");
@@ -231,6 +523,7 @@
   source.addEventListener("alert", function (e) {
     var ev = JSON.parse(e.data);
     if (ev.state === "open") toast(ev);
+    attend(ev);
     if (page === "overview") refreshOverview();
     if (page === "alerts") refreshQueue();
     if (page === "alert" && String(ev.id) === document.getElementById("alert").dataset.alert) window.location.reload();

@@ -60,6 +60,7 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("GET", "/api/alerts"): Spec("read", scoped=False),
     ("GET", "/api/health"): Spec("read", scoped=False),
     ("GET", "/api/alerts/{alert_id}"): Spec("read"),
+    ("GET", "/api/alerts/{alert_id}/series"): Spec("read"),
     ("GET", "/api/plants/{code}"): Spec("read"),
     ("GET", "/api/plants/{code}/series"): Spec("read"),
     ("POST", "/api/alerts/{alert_id}/acknowledge"): Spec("act", FORM_ACK, json=True),
@@ -197,4 +198,6 @@ def test_refusals_say_why_without_revealing_other_plants(world: World) -> None:
         assert c.get("/admin").status_code == 403
     with client(world) as c:
         assert c.get("/api/overview").status_code == 401
-        assert c.get("/alerts", follow_redirects=False).headers["location"] == "/login"
+        # Signing in returns to the page asked for; never to another site.
+        assert c.get("/alerts", follow_redirects=False).headers["location"] == "/login?next=%2Falerts"
+        assert c.get("/", follow_redirects=False).headers["location"] == "/login"

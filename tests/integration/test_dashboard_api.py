@@ -169,7 +169,8 @@ def test_device_health_rates_and_quarantine_in_scope_only(world: World) -> None:
         # One of the analyser's three pollutants reported every 30 s for the hour.
         assert devices[WATER]["transmission"] == pytest.approx(1 / 3, abs=0.02)
         assert devices[WATER]["validity"] == 1.0
-        assert devices[GAS]["transmission"] == 0.0 and devices[GAS]["age_seconds"] is None
+        # Never seen: no rate at all rather than a 0 % that reads as a broken device.
+        assert devices[GAS]["transmission"] is None and devices[GAS]["age_seconds"] is None
         assert [q["device_mn"] for q in data["quarantine"]] == [WATER]
         assert "bad_json" in c.get("/health").text
 
@@ -413,7 +414,7 @@ def test_plant_chart_draws_the_registry_lines_including_gas_level_2(world: World
         assert water["value"] == 0.2608  # rounded for people, as the page and the report write it
         page = c.get("/plants/T-001").text
         assert '<li class="line-level2" data-kind="level2">二级报警 13.2</li>' in page
-        assert '<td class="value">0.2608</td>' in page
+        assert '<td class="value" data-label="数值">0.2608</td>' in page
 
 
 def test_an_alert_nobody_was_texted_shows_why_on_its_page_in_both_languages(world: World) -> None:
