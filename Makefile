@@ -10,7 +10,7 @@ demo: bootstrap
 
 # Lint and type checks first (seconds), then the whole suite against real PostgreSQL and Mosquitto.
 test: bootstrap
-	$(VENV)/bin/ruff check envmon ingest alerts dashboard device_sim tests
+	$(VENV)/bin/ruff check envmon envmon_app ingest alerts dashboard device_sim benchmarks tests
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
@@ -18,7 +18,7 @@ bootstrap:
 	./scripts/bootstrap
 
 lint: bootstrap
-	$(VENV)/bin/ruff check envmon ingest alerts dashboard device_sim tests
+	$(VENV)/bin/ruff check envmon envmon_app ingest alerts dashboard device_sim benchmarks tests
 
 typecheck: bootstrap
 	$(VENV)/bin/mypy
