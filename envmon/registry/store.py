@@ -36,7 +36,7 @@ class LoadCounts:
         return sum(self.inserted.values()) + sum(self.updated.values())
 
 
-def _upsert(
+def upsert_row(
     conn: psycopg.Connection,
     table: str,
     key: list[str],
@@ -71,7 +71,7 @@ def sync_catalogue(conn: psycopg.Connection, catalogue: Catalogue | None = None)
     """Make the `pollutants` table match the shipped catalogue."""
     counts = LoadCounts()
     for p in (catalogue or load_catalogue()).pollutants:
-        _upsert(
+        upsert_row(
             conn,
             "pollutants",
             ["code"],
@@ -95,13 +95,14 @@ def store_registry(conn: psycopg.Connection, registry: Registry, *, actor: str) 
     reg = registry.file
     sync_catalogue(conn)
     for d in reg.districts:
-        _upsert(conn, "districts", ["code"], d.model_dump(), counts)
-    site_ids = {s.code: _upsert(conn, "sites", ["code"], _site_row(s), counts) for s in reg.sites}
-    device_ids = {d.mn: _upsert(conn, "devices", ["mn"], _device_row(d, site_ids[d.site]), counts) for d in reg.devices}
+        upsert_row(conn, "districts", ["code"], d.model_dump(), counts)
+    site_ids = {s.code: upsert_row(conn, "sites", ["code"], _site_row(s), counts) for s in reg.sites}
+    device_ids = {d.mn: upsert_row(conn, "devices", ["mn"], _device_row(d, site_ids[d.site]), counts)
+                  for d in reg.devices}
     for device in reg.devices:
         _store_ranges(conn, device_ids[device.mn], device, counts)
     for row in limit_rows(registry, site_ids, device_ids):
-        _upsert(
+        upsert_row(
             conn,
             "limits",
             ["scope", "site_id", "device_id", "pollutant", "basis", "valid_from"],
@@ -109,9 +110,12 @@ def store_registry(conn: psycopg.Connection, registry: Registry, *, actor: str) 
             counts,
             conflict="(scope, coalesce(site_id, 0), coalesce(device_id, 0), pollutant, basis, valid_from)",
         )
-    recipient_ids = {r.code: _upsert(conn, "recipients", ["code"], r.model_dump(), counts) for r in reg.recipients}
+    recipient_ids = {r.code: upsert_row(conn, "recipients", ["code"], r.model_dump(), counts) for r in reg.recipients}
     for chain in reg.escalation_chains:
         _store_chain(conn, chain, recipient_ids, counts)
+    from envmon.registry.enterprise_store import store_enterprise_file  # it builds on this module
+
+    store_enterprise_file(conn, reg, site_ids, device_ids, counts)
     if counts.changed:
         conn.execute(
             "INSERT INTO audit_log (actor, action, entity, entity_key, detail) "
@@ -132,7 +136,7 @@ def _device_row(d: Device, site_id: Any) -> dict[str, Any]:
 def _store_ranges(conn: psycopg.Connection, device_id: Any, device: Device, counts: LoadCounts) -> None:
     """Upsert the device's measuring ranges; channels no longer listed lose theirs."""
     for code, r in device.measuring_ranges.items():
-        _upsert(conn, "device_ranges", ["device_id", "pollutant"],
+        upsert_row(conn, "device_ranges", ["device_id", "pollutant"],
                 {"device_id": device_id, "pollutant": code, "range_lower": r.lower, "range_upper": r.upper}, counts)
     dropped = conn.execute("DELETE FROM device_ranges WHERE device_id = %s AND NOT (pollutant = ANY(%s))",
                            (device_id, list(device.measuring_ranges)))
@@ -147,7 +151,7 @@ def _site_row(s: Site) -> dict[str, Any]:
 
 
 def _store_chain(conn: psycopg.Connection, chain: Any, recipient_ids: dict[str, Any], counts: LoadCounts) -> None:
-    chain_id = _upsert(
+    chain_id = upsert_row(
         conn,
         "escalation_chains",
         ["code"],
@@ -239,6 +243,7 @@ def _limit_row(
         "valid_from": lim.valid_from,
         "valid_to": lim.valid_to,
         "point_kinds": limit_point_kinds(lim, prow),
+        "permit_id": None,  # a registry row, never one derived from a permit (envmon/registry/permits.py)
     }
 
 
