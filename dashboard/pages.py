@@ -24,6 +24,7 @@ from dashboard.device_health import (
 )
 from dashboard.incident import alert_lines
 from dashboard.overview import draw_order, load_overview, map_positions
+from dashboard.enterprise_file import ENFORCEMENT_KINDS, ENFORCEMENT_STATUSES, load_file
 from dashboard.plant import load_plant
 from dashboard.render import page
 from dashboard.report_view import report_response
@@ -51,12 +52,14 @@ def overview(request: Request, conn: Conn, session: SessionDep) -> Response:
 
 
 @router.get("/plants/{code}")
-def plant(request: Request, conn: Conn, session: SessionDep, code: str) -> Response:
-    """A plant's devices with their latest values, and live charts."""
+def plant(request: Request, conn: Conn, session: SessionDep, code: str, error: str | None = None) -> Response:
+    """A plant's devices with their latest values, live charts, and its enterprise file."""
     data = load_plant(conn, session.user, code, now=utc_now())
     if data is None:
         raise NotFound(code)
-    return page(request, "plant.html", session, data=data, ranges=list(RANGES))
+    file = load_file(conn, data["site"]["id"], now=utc_now())
+    return page(request, "plant.html", session, data=data, ranges=list(RANGES), file=file, error=error,
+                enforcement_kinds=ENFORCEMENT_KINDS, enforcement_statuses=ENFORCEMENT_STATUSES)
 
 
 def _filters(

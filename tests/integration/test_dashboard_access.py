@@ -25,6 +25,9 @@ ROLES = [*USERS, None]  # None: no session
 NOT_IN_MATRIX = {
     ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("POST", "/locale"), ("GET", "/r/{token}"),
     ("GET", "/api/events"),
+    # The enterprise file's routes: scope and role refusals in test_enterprise_file_dashboard.py.
+    ("GET", "/plants/{code}/documents/{document_id}"), ("POST", "/plants/{code}/documents"),
+    ("POST", "/plants/{code}/enforcement"), ("POST", "/plants/{code}/permit-limits"),
 }
 ACT = {"operator", "inspector", "admin", "outsider"}
 
