@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
+
+from alerts.reports.demo import Scenario, build_incident, ensure_registry
+from alerts.reports.facts import gather
+from alerts.reports.render_html import render_html
 
 from envmon.registry.load import parse_registry
 from envmon.registry.permits import derive_permit_limits
@@ -90,3 +95,27 @@ def test_a_looser_permit_after_a_reload_drops_its_derived_row(db: psycopg.Connec
     assert [r[:2] for r in _permit_rows(db)] == [("310120EP001W01", "w01001")]
     site_id = db.execute("SELECT id FROM sites WHERE code = 'FX-EP-001'").fetchone()
     assert site_id is not None and derive_permit_limits(db, site_id[0]) == 1
+
+
+def test_report_shows_permit_limit_in_force_enforcement_and_this_outlets_past(db: psycopg.Connection) -> None:
+    """A Cr(VI) incident at FX-EP-006 of the example district: the permit's 0.15 mg/L applies, not Table 2's 0.2."""
+    ensure_registry(db)
+    db.commit()
+    now = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
+    earlier = build_incident(db, Scenario(mn="310120EP006W01", peak=0.3, resolved_hours_ago=1.0, days=2),
+                             now=now - timedelta(days=30))
+    db.execute("UPDATE alerts SET severity = 'exceedance', state = 'closed' WHERE id = %s", (earlier,))
+    alert_id = build_incident(db, Scenario(mn="310120EP006W01", peak=0.3, days=2), now=now)
+    facts = gather(db, alert_id, now=now)
+    assert facts.limit is not None and (facts.limit.upper, facts.limit.source) == (
+        0.15, "排污许可证 91310120792756120B001P DW001")
+    assert facts.file is not None and facts.file.permit is not None and facts.file.permit.limit_from_permit
+    assert [e.case_number for e in facts.file.enforcement] == ["第2131202600045号", "奉环改字〔2026〕031号"]
+    earlier_code = db.execute("SELECT code FROM alerts WHERE id = %s", (earlier,)).fetchone()
+    assert earlier_code is not None and earlier_code[0] in [p.code for p in facts.file.past_exceedances]
+    assert all(now - timedelta(days=365) <= p.opened_at < facts.event.first_breach_at
+               for p in facts.file.past_exceedances)
+    html = render_html(facts, locale="zh-CN", zone=ZoneInfo("Asia/Shanghai"))
+    english = render_html(facts, locale="en", zone=ZoneInfo("Asia/Shanghai"))
+    assert "排污许可证(严于排放标准)" in html and "第2131202600045号" in html and "按日连续处罚" not in html
+    assert "the discharge permit (stricter than the standard)" in english and "Enforcement in the last 12 months" in english
