@@ -56,7 +56,7 @@ def _spec(row: Mapping[str, Any], limit_id: int | None, device_id: int) -> Limit
         warning_ratio=row["warning_ratio"], severe_multiple=row["severe_multiple"],
         level2_lower=row["level2_lower_value"], level2_upper=row["level2_upper_value"], unit=row["unit"],
         source=row["source"], valid_from=row["valid_from"], valid_to=row["valid_to"], scope=row["scope"],
-        decimals=row.get("decimals"),
+        decimals=row.get("decimals"), from_permit=bool(row.get("from_permit")),
     )
 
 
@@ -109,7 +109,7 @@ WHERE d.active AND s.active ORDER BY d.id
 _LIMITS_SQL = """
 SELECT id, scope, site_id, device_id, pollutant, scheme, basis, direction, lower_value, upper_value,
        warning_ratio, severe_multiple, level2_lower_value, level2_upper_value, unit, source, valid_from, valid_to,
-       point_kinds, decimals
+       point_kinds, decimals, permit_id IS NOT NULL AS from_permit
 FROM limits ORDER BY id
 """
 

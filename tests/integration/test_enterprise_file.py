@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from alerts.registry import load_engine_registry
 from alerts.reports.demo import Scenario, build_incident, ensure_registry
 from alerts.reports.facts import gather
 from alerts.reports.render_html import render_html
@@ -118,3 +119,12 @@ def test_report_shows_permit_limit_in_force_enforcement_and_this_outlets_past(db
     english = render_html(facts, locale="en", zone=ZoneInfo("Asia/Shanghai"))
     assert "排污许可证(严于排放标准)" in html and "第2131202600045号" in html and "按日连续处罚" not in html
     assert "the discharge permit (stricter than the standard)" in english and "Enforcement in the last 12 months" in english
+
+
+def test_engine_loads_permit_limits_marked_as_such(db: psycopg.Connection) -> None:
+    _load(db, WORKSHOP)
+    specs = load_engine_registry(db).limits
+    marked = {(s.pollutant, s.upper, s.source) for s in specs if s.from_permit}
+    assert ("w20117", 0.08, "排污许可证 91310120700547736C001P DW002") in marked
+    assert all("排污许可证 91310120700547736C001P" in s.source for s in specs if s.from_permit)
+    assert not any(s.from_permit for s in specs if s.source == "GB 21900-2008 表3")

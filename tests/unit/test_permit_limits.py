@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from alerts.limits import LimitTable, SeriesLayout
+from alerts.model import LimitSpec
 from envmon.errors import RegistryError
 from envmon.registry.load import parse_registry
 from envmon.registry.permits import Bounds, InForce, day_start, is_permit_binding, limit_in_force
@@ -116,3 +118,19 @@ def test_enterprise_file_errors_name_the_place(old: str, new: str, problem: str)
     with pytest.raises(RegistryError) as info:
         parse_registry(FILE.replace(old, new, 1), "file.toml")
     assert problem in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("from_permit", "words"),
+    [
+        pytest.param(True, {"limit_from": "permit", "prewarning_of": "day"}, id="permit-limit-named-in-the-judgement"),
+        pytest.param(False, {"prewarning_of": "day"}, id="standard-limit-carries-no-mark"),
+    ],
+)
+def test_engine_judgement_carries_the_limit_source(from_permit: bool, words: dict[str, object]) -> None:
+    spec = LimitSpec(limit_id=1, device_id=1, pollutant="w20117", scheme="discharge", basis="day", direction="upper",
+                     lower=None, upper=0.05, warning_ratio=None, severe_multiple=None, level2_lower=None,
+                     level2_upper=None, unit="mg/L", source=PERMIT, valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+                     valid_to=None, from_permit=from_permit)
+    table = LimitTable([spec], SeriesLayout((1,), ("w20117",)))
+    assert table.words[0] == words
