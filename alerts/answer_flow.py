@@ -230,6 +230,44 @@ def decide_answer(conn: psycopg.Connection, policy: AnswerPolicy, *, alert_id: i
                        site=req["name_zh"], point=req["point_name_zh"], code=req["code"])
 
 
+def add_attachment(conn: psycopg.Connection, *, alert_id: int, request_id: int, filename: str, content_type: str,
+                   sha256: str, content: bytes, now: datetime) -> int:
+    """Attach a checked file to the answer of an answered request of this alert; AnswerRefused otherwise."""
+    with conn.transaction():
+        answer = conn.execute(
+            "SELECT p.id FROM plant_answers p JOIN answer_requests r ON r.id = p.request_id"
+            " WHERE r.id = %s AND r.alert_id = %s AND r.state = 'answered'", (request_id, alert_id)).fetchone()
+        if answer is None:
+            raise AnswerRefused("files can be added to a submitted answer that is under review")
+        row = conn.execute(
+            "INSERT INTO answer_attachments (answer_id, filename, content_type, size_bytes, sha256, content)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (answer_id, sha256) DO UPDATE SET filename ="
+            " answer_attachments.filename RETURNING id",
+            (answer[0], filename, content_type, len(content), sha256, content)).fetchone()
+        assert row is not None
+        _event(conn, alert_id, now, "plant", "answer_attachment",
+               {"request_id": request_id, "filename": filename, "sha256": sha256})
+    return int(row[0])
+
+
+def load_attachments(conn: psycopg.Connection, alert_id: int) -> list[dict[str, Any]]:
+    """The files attached to an alert's answers (no bytes)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT f.id, r.round, f.filename, f.size_bytes, f.sha256 FROM answer_attachments f"
+            " JOIN plant_answers p ON p.id = f.answer_id JOIN answer_requests r ON r.id = p.request_id"
+            " WHERE r.alert_id = %s ORDER BY f.id", (alert_id,)).fetchall()
+
+
+def load_attachment(conn: psycopg.Connection, alert_id: int, attachment_id: int) -> tuple[str, str, bytes] | None:
+    """(filename, content type, bytes) of one file of this alert's answers, or None."""
+    row = conn.execute(
+        "SELECT f.filename, f.content_type, f.content FROM answer_attachments f JOIN plant_answers p"
+        " ON p.id = f.answer_id JOIN answer_requests r ON r.id = p.request_id WHERE f.id = %s AND r.alert_id = %s",
+        (attachment_id, alert_id)).fetchone()
+    return (row[0], row[1], bytes(row[2])) if row else None
+
+
 def load_answers(conn: psycopg.Connection, alert_id: int) -> list[dict[str, Any]]:
     """Every round of an alert with its answer, oldest first (for the alert page)."""
     with conn.cursor(row_factory=dict_row) as cur:

@@ -8,17 +8,39 @@ answer or asks again from the alert page (`alert.act` and the alert in scope).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from psycopg.rows import dict_row
 
-from alerts.answer_flow import AnswerRefused, PlantAnswer, answer_policy, decide_answer, submit_answer
+from alerts.answer_flow import (
+    AnswerRefused,
+    PlantAnswer,
+    add_attachment,
+    answer_policy,
+    decide_answer,
+    load_attachment,
+    load_attachments,
+    submit_answer,
+)
 from alerts.answers import AnswerLink, AnswerLinkExpired, AnswerLinkInvalid, read_answer_link
 from dashboard import alert_queue
-from dashboard.deps import Conn, CsrfSessionDep, FormDep, NotFound, app_state, require, same_origin, utc_now
+from dashboard.admin_store import AdminError
+from dashboard.deps import (
+    Conn,
+    CsrfSessionDep,
+    FormDep,
+    NotFound,
+    SessionDep,
+    app_state,
+    require,
+    same_origin,
+    utc_now,
+)
+from dashboard.documents import check_document, document_response
+from dashboard.file_routes import bounded_body
 from dashboard.i18n import pick_locale
 from dashboard.render import page
 
@@ -55,7 +77,7 @@ def _form(request: Request, facts: dict[str, Any], *, status_code: int = 200, er
           done: bool = False) -> Response:
     locale = pick_locale(request.query_params.get("lang"), app_state(request).settings.locale)
     return page(request, "answer.html", None, status_code=status_code, locale=locale, f=facts, error=error,
-                done=done or facts["request_state"] != "waiting")
+                done=done or facts["request_state"] != "waiting", attachments=facts.get("attachments", []))
 
 
 @router.get("/a/{token}")
@@ -67,7 +89,37 @@ def answer_form(request: Request, conn: Conn, token: str) -> Response:
     facts = _facts(conn, link)
     if facts is None:
         raise NotFound("request")
-    return _form(request, facts)
+    return _form(request, {**facts, "attachments": load_attachments(conn, link.alert_id)})
+
+
+@router.post("/a/{token}/attachments")
+async def answer_attachment(request: Request, conn: Conn, token: str,
+                            filename: Annotated[str, Query(max_length=512)]) -> Response:
+    """Attach a PDF, PNG or JPEG (the body) to the submitted answer of this link's round."""
+    link = _check(request, token)
+    if isinstance(link, Response):
+        return link
+    if not same_origin(request):
+        raise NotFound("request")
+    try:
+        content = await bounded_body(request)
+        doc = check_document(filename, content)
+        file_id = add_attachment(conn, alert_id=link.alert_id, request_id=link.request_id, filename=doc.filename,
+                                 content_type=doc.content_type, sha256=doc.sha256, content=content, now=utc_now())
+    except (AdminError, AnswerRefused) as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+    return JSONResponse({"id": file_id}, status_code=201)
+
+
+@router.get("/alerts/{alert_id}/answer-files/{file_id}")
+def answer_file(conn: Conn, session: SessionDep, alert_id: int, file_id: int) -> Response:
+    """A file the plant attached to its answer, for people who may see the alert."""
+    found = None
+    if alert_queue.load_alert_row(conn, session.user, alert_id) is not None:
+        found = load_attachment(conn, alert_id, file_id)
+    if found is None:
+        raise NotFound(str(file_id))
+    return document_response(*found)
 
 
 @router.post("/a/{token}")

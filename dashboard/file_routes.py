@@ -53,7 +53,7 @@ def document(conn: Conn, session: SessionDep, code: str, document_id: int) -> Re
     return document_response(*found)
 
 
-async def _bounded_body(request: Request) -> bytes:
+async def bounded_body(request: Request) -> bytes:
     """The request body, refused as soon as it passes the size limit (never read whole into memory first)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
@@ -78,7 +78,7 @@ async def upload(request: Request, conn: Conn, session: SessionDep, code: str,
     if site is None:
         raise NotFound(code)
     try:
-        content = await _bounded_body(request)
+        content = await bounded_body(request)
         doc_id = store_document(conn, site_id=site["id"], category=category, name=filename, content=content,
                                 actor=user.username, now=utc_now())
     except AdminError as exc:

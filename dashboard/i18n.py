@@ -217,6 +217,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "answer_submitted": ("企业提交说明", "plant answered"),
     "answer_accepted": ("说明被采纳", "answer accepted"),
     "answer_asked_again": ("要求重新说明", "asked again"),
+    "answer_attachment": ("企业上传附件", "plant attached a file"),
 }
 
 

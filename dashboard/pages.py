@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from alerts.answer_flow import load_answers
+from alerts.answer_flow import load_answers, load_attachments
 from alerts.people import DISPOSITIONS
 from alerts.reports.view import latest_report
 from dashboard import alert_queue
@@ -105,7 +105,7 @@ def alert_detail(request: Request, conn: Conn, session: SessionDep, alert_id: in
                 chosen_disposition=alert_queue.default_disposition(category),
                 disposition_key=lambda dsp: alert_queue.disposition_label(dsp, category),
                 may_act=can(session.user.role, "alert.act"), error=request.query_params.get("error"),
-                answers=load_answers(conn, alert_id))
+                answers=load_answers(conn, alert_id), answer_files=load_attachments(conn, alert_id))
 
 
 def _act(alert_id: int, error: str | None = None) -> RedirectResponse:

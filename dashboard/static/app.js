@@ -534,26 +534,3 @@
     if (page === "plant" && ev.sites.indexOf(plantEl.dataset.site) >= 0) { refreshLatest(); refreshCharts(false); }
   });
 })();
-
-// Enterprise file: a document upload sends the file itself as the body (no multipart parsing on the
-// server), with the session's CSRF token in a header; the page reloads to list it.
-(function () {
-  "use strict";
-  var form = document.getElementById("upload-form");
-  if (!form) return;
-  form.addEventListener("submit", function (e) {
-    e.preventDefault();
-    var file = form.querySelector('input[type="file"]').files[0];
-    var out = form.querySelector(".upload-result");
-    if (!file) return;
-    var url = form.dataset.action + "?" + new URLSearchParams({ filename: file.name, category: form.querySelector("select").value });
-    fetch(url, {
-      method: "POST", credentials: "same-origin", body: file,
-      headers: { "Content-Type": "application/octet-stream", "X-CSRF-Token": document.body.dataset.csrf }
-    }).then(function (r) {
-      return r.json().then(function (d) {
-        if (r.ok) { window.location.reload(); } else { out.textContent = d.detail || String(r.status); }
-      });
-    });
-  });
-})();

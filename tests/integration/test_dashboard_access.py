@@ -31,6 +31,7 @@ NOT_IN_MATRIX = {
     # The plant's answer: the public link form and the inspector's decision (test_plant_answer.py).
     ("GET", "/a/{token}"), ("POST", "/a/{token}"),
     ("POST", "/alerts/{alert_id}/answer/accept"), ("POST", "/alerts/{alert_id}/answer/ask-again"),
+    ("POST", "/a/{token}/attachments"), ("GET", "/alerts/{alert_id}/answer-files/{file_id}"),
 }
 ACT = {"operator", "inspector", "admin", "outsider"}
 

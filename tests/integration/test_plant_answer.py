@@ -14,6 +14,7 @@ from alerts.answer_flow import answer_policy, tick_answers
 from alerts.answers import sign_answer_link
 from tests.alert_helpers import WATER
 from tests.browser.world import OTHER_DEVICE, SECRET, World, build_world, client, login, raise_alert
+from tests.unit.test_documents import PDF
 
 CONTACT = "+8613800000009"
 
@@ -162,3 +163,33 @@ def test_an_inspector_of_another_plant_cannot_decide(world: World) -> None:
         r = c.post(f"/alerts/{alert_id}/answer/accept", data={"csrf_token": csrf}, follow_redirects=False)
         assert r.status_code == 403
     assert _events(world, alert_id) == ["answer_requested", "answer_submitted"]
+
+
+def test_plant_attaches_files_to_its_answer_and_the_inspector_downloads_them(world: World) -> None:
+    alert_id = _exceedance(world)
+    _tick(world, datetime.now(UTC))
+    path = _link_path(world, alert_id)
+    origin = {"Origin": "https://testserver", "Content-Type": "application/octet-stream"}
+    with client(world) as c:
+        early = c.post(f"{path}/attachments", params={"filename": "a.pdf"}, content=PDF, headers=origin)
+        assert early.status_code == 422  # nothing to attach to before the answer
+        c.post(path, data=ANSWER, headers={"Origin": "https://testserver"})
+        assert c.post(f"{path}/attachments", params={"filename": "整改照片.pdf"}, content=PDF,
+                      headers=origin).status_code == 201
+        assert c.post(f"{path}/attachments", params={"filename": "x.pdf"}, content=b"<html>",
+                      headers=origin).status_code == 422
+        assert c.post(f"{path}/attachments", params={"filename": "y.pdf"}, content=PDF,
+                      headers={**origin, "Origin": "https://evil.example"}).status_code == 404
+    with psycopg.connect(world.database_url) as conn:
+        file_id = conn.execute("SELECT id FROM answer_attachments").fetchone()
+    assert file_id is not None
+    with client(world) as c:
+        login(c, "inspector")
+        assert "整改照片.pdf" in c.get(f"/alerts/{alert_id}").text
+        r = c.get(f"/alerts/{alert_id}/answer-files/{file_id[0]}")
+        assert r.content == PDF and r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["content-disposition"].startswith("attachment;")
+    with client(world) as c:
+        login(c, "outsider")
+        assert c.get(f"/alerts/{alert_id}/answer-files/{file_id[0]}").status_code == 404
+    assert "answer_attachment" in _events(world, alert_id)
