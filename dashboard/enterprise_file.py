@@ -148,6 +148,47 @@ def add_enforcement(conn: psycopg.Connection, site_id: int, rec: NewEnforcement,
 
 
 @dataclass(frozen=True, slots=True)
+class NewPermit:
+    """A permit (or a new outlet on it) as an administrator enters it."""
+
+    number: str
+    issued_by: str | None
+    valid_from: date
+    valid_to: date
+    outlet: str
+    outlet_name_zh: str
+    outlet_name_en: str
+    device_mns: tuple[str, ...]
+
+
+def add_permit(conn: psycopg.Connection, site_id: int, p: NewPermit, *, actor: str, now: datetime) -> None:
+    """Create or update a permit and one of its outlets (devices of this plant only), audited."""
+    check_bounds({k: v for k, v in asdict(p).items() if isinstance(v, str | None)})
+    if not p.number.strip() or not p.outlet.strip() or p.valid_to < p.valid_from:
+        raise AdminError("a permit needs a number, an outlet code and a validity that does not end before it starts")
+    with conn.transaction():
+        ids = [r[0] for r in conn.execute("SELECT id FROM devices WHERE site_id = %s AND mn = ANY(%s)",
+                                          (site_id, list(p.device_mns))).fetchall()]
+        if len(ids) != len(set(p.device_mns)):
+            raise AdminError("every device of the outlet must be a device of this plant")
+        permit = conn.execute(
+            "INSERT INTO permits (site_id, number, issued_by, valid_from, valid_to) VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT (site_id, number) DO UPDATE SET issued_by = EXCLUDED.issued_by, valid_from ="
+            " EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to, updated_at = now() RETURNING id",
+            (site_id, p.number.strip(), p.issued_by, p.valid_from, p.valid_to)).fetchone()
+        assert permit is not None
+        conn.execute(
+            "INSERT INTO permit_outlets (permit_id, code, name_zh, name_en, device_ids) VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT (permit_id, code) DO UPDATE SET name_zh = EXCLUDED.name_zh, name_en = EXCLUDED.name_en,"
+            " device_ids = EXCLUDED.device_ids, updated_at = now()",
+            (permit[0], p.outlet.strip(), p.outlet_name_zh or p.outlet, p.outlet_name_en or p.outlet, ids))
+        derive_permit_limits(conn, site_id)  # new validity or devices move the limits in force
+        write_audit(conn, actor=actor, action="upsert", entity="permit", key=p.number,
+                    detail={**asdict(p), "valid_from": p.valid_from.isoformat(), "valid_to": p.valid_to.isoformat(),
+                            "device_mns": list(p.device_mns), "site_id": site_id}, now=now)
+
+
+@dataclass(frozen=True, slots=True)
 class NewPermitLimit:
     """A permitted limit set by an administrator on an outlet of a plant's permit."""
 

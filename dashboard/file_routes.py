@@ -19,8 +19,10 @@ from dashboard.deps import BadRequest, Conn, CsrfSessionDep, FormDep, NotFound, 
 from dashboard.documents import MAX_DOCUMENT_BYTES, document_response, store_document
 from dashboard.enterprise_file import (
     NewEnforcement,
+    NewPermit,
     NewPermitLimit,
     add_enforcement,
+    add_permit,
     find_site,
     load_document,
     set_permit_limit,
@@ -99,6 +101,26 @@ def enforcement(conn: Conn, session: CsrfSessionDep, form: FormDep, code: str) -
             case_number=form.get("case_number", ""), penalty_yuan=_number(form.get("penalty_yuan")),
             status=form.get("status", ""), summary=form.get("summary") or None)
         add_enforcement(conn, site["id"], rec, actor=user.username, now=utc_now())
+    except (AdminError, ValueError) as exc:
+        return _back(code, str(exc))
+    return _back(code)
+
+
+@router.post("/plants/{code}/permits")
+def permit(conn: Conn, session: CsrfSessionDep, form: FormDep, code: str) -> Response:
+    """Create or update a permit of the plant and one outlet with the devices standing at it."""
+    user = require(session, "admin")
+    site = find_site(conn, user, code)
+    if site is None:
+        raise NotFound(code)
+    try:
+        new = NewPermit(
+            number=form.get("number", ""), issued_by=form.get("issued_by") or None,
+            valid_from=date.fromisoformat(form.get("valid_from", "")),
+            valid_to=date.fromisoformat(form.get("valid_to", "")), outlet=form.get("outlet", ""),
+            outlet_name_zh=form.get("outlet_name_zh", ""), outlet_name_en=form.get("outlet_name_en", ""),
+            device_mns=tuple(m for m in form.get("devices", "").replace(",", " ").split() if m))
+        add_permit(conn, site["id"], new, actor=user.username, now=utc_now())
     except (AdminError, ValueError) as exc:
         return _back(code, str(exc))
     return _back(code)

@@ -155,6 +155,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "basis_instant": ("瞬时值", "instantaneous"),
     "permitted_limit": ("许可排放浓度", "Permitted concentration"),
     "set_permit_limit": ("设置许可限值", "Set permit limit"),
+    "save_permit": ("保存许可证及排放口", "Save permit and outlet"),
     "lower": ("下限", "Lower"),
     "upper": ("上限", "Upper"),
     "limits_in_force": ("现行限值", "Limits in force"),

@@ -28,6 +28,7 @@ NOT_IN_MATRIX = {
     # The enterprise file's routes: scope and role refusals in test_enterprise_file_dashboard.py.
     ("GET", "/plants/{code}/documents/{document_id}"), ("POST", "/plants/{code}/documents"),
     ("POST", "/plants/{code}/enforcement"), ("POST", "/plants/{code}/permit-limits"),
+    ("POST", "/plants/{code}/permits"),
     # The plant's answer: the public link form and the inspector's decision (test_plant_answer.py).
     ("GET", "/a/{token}"), ("POST", "/a/{token}"),
     ("POST", "/alerts/{alert_id}/answer/accept"), ("POST", "/alerts/{alert_id}/answer/ask-again"),

@@ -136,3 +136,25 @@ def test_plant_file_is_scoped(world: World) -> None:
         assert r.status_code == 403
     with psycopg.connect(world.database_url) as conn:
         assert conn.execute("SELECT count(*) FROM permit_limits").fetchone() == (0,)
+
+
+def test_admin_creates_a_permit_with_an_outlet_and_its_limit_takes_force(world: World) -> None:
+    with client(world) as c:
+        csrf = login(c, "admin")
+        r = c.post("/plants/T-001/permits", data={
+            "csrf_token": csrf, "number": "P-NEW-001", "issued_by": "奉贤区生态环境局", "valid_from": "2025-01-01",
+            "valid_to": "2029-12-31", "outlet": "DW009", "outlet_name_zh": "车间排口", "outlet_name_en": "Workshop",
+            "devices": WATER}, follow_redirects=False)
+        assert r.status_code == 303 and "error" not in r.headers["location"]
+        foreign = c.post("/plants/T-001/permits", data={
+            "csrf_token": csrf, "number": "P-NEW-002", "valid_from": "2025-01-01", "valid_to": "2029-12-31",
+            "outlet": "DW010", "devices": "310120U001W01"}, follow_redirects=False)
+        assert "error=" in foreign.headers["location"]  # a device of another plant
+        c.post("/plants/T-001/permit-limits", data={"csrf_token": csrf, "permit": "P-NEW-001", "outlet": "DW009",
+                                                    "pollutant": "w20117", "basis": "day", "upper": "0.06"})
+        assert "P-NEW-001" in c.get("/plants/T-001").text
+    with psycopg.connect(world.database_url) as conn:
+        assert conn.execute("SELECT upper_value, source FROM limits WHERE permit_id IS NOT NULL").fetchall() == [
+            (0.06, "排污许可证 P-NEW-001 DW009")]
+        assert conn.execute("SELECT count(*) FROM permits WHERE number = 'P-NEW-002'").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM audit_log WHERE entity IN ('permit', 'permit_limit')").fetchone() == (2,)
