@@ -15,7 +15,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from psycopg.rows import dict_row
 
-from alerts.answer_flow import (
+from alerts.people import (
+    AnswerLink,
+    AnswerLinkExpired,
+    AnswerLinkInvalid,
     AnswerRefused,
     PlantAnswer,
     add_attachment,
@@ -23,9 +26,9 @@ from alerts.answer_flow import (
     decide_answer,
     load_attachment,
     load_attachments,
+    read_answer_link,
     submit_answer,
 )
-from alerts.answers import AnswerLink, AnswerLinkExpired, AnswerLinkInvalid, read_answer_link
 from dashboard import alert_queue
 from dashboard.admin_store import AdminError
 from dashboard.deps import (

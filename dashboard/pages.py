@@ -9,8 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from alerts.answer_flow import load_answers, load_attachments
-from alerts.people import DISPOSITIONS
+from alerts.people import DISPOSITIONS, load_answers, load_attachments
 from alerts.reports.view import latest_report
 from dashboard import alert_queue
 from dashboard.access import can

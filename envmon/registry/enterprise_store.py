@@ -11,7 +11,7 @@ import psycopg
 
 from envmon.registry.model import Permit, RegistryFile
 from envmon.registry.permits import derive_permit_limits
-from envmon.registry.store import LoadCounts, upsert_row
+from envmon.registry.rows import LoadCounts, upsert_row
 
 
 def store_enterprise_file(conn: psycopg.Connection, reg: RegistryFile, site_ids: dict[str, Any],

@@ -2,10 +2,11 @@
 
 A plant must meet both its permit (排污许可管理条例 2021, art. 13: the permit records each outlet and
 its permitted concentrations [U]; art. 34(1): discharging above them is an offence [U]; see
-docs/enterprise-file.md) and the national discharge standard, so the stricter bound is in force, bound by bound (a pH range may take its
-lower bound from one and its upper from the other). A permit bound equal to the national one
-restates it: the standard is named as the source. The stricter combination becomes a device-scoped
-row of `limits` with `permit_id` set, so every reader of `limits` judges and names it.
+docs/enterprise-file.md) and the national discharge standard, so the stricter bound is in force,
+bound by bound (a pH range may take its lower bound from one and its upper from the other). A permit
+bound equal to the national one restates it: the standard is named as the source. The stricter
+combination becomes a device-scoped row of `limits` with `permit_id` set, so every reader of `limits`
+judges and names it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import dict_row
 
-from envmon.registry.store import LoadCounts, applies_at
+from envmon.registry.rows import LoadCounts, applies_at
 
 # Permits state their validity in Chinese calendar days.
 CHINA_TIME = timezone(timedelta(hours=8))

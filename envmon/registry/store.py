@@ -8,63 +8,19 @@ audited act). Each load that changes something leaves one `audit_log` row with t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from envmon.catalogue import Catalogue, load_catalogue
+from envmon.registry.enterprise_store import store_enterprise_file
 from envmon.registry.load import Registry
 from envmon.registry.model import Device, Limit, Preset, PresetLimit, Site
+from envmon.registry.rows import LoadCounts, applies_at, upsert_row
 
-
-@dataclass
-class LoadCounts:
-    """How many rows of each kind were inserted or updated."""
-
-    inserted: dict[str, int] = field(default_factory=dict)
-    updated: dict[str, int] = field(default_factory=dict)
-
-    def add(self, table: str, inserted: bool) -> None:
-        bucket = self.inserted if inserted else self.updated
-        bucket[table] = bucket.get(table, 0) + 1
-
-    @property
-    def changed(self) -> int:
-        return sum(self.inserted.values()) + sum(self.updated.values())
-
-
-def upsert_row(
-    conn: psycopg.Connection,
-    table: str,
-    key: list[str],
-    row: dict[str, Any],
-    counts: LoadCounts,
-    conflict: str | None = None,
-) -> Any:
-    """INSERT ... ON CONFLICT DO UPDATE only when a value differs; returns the row id."""
-    cols = list(row)
-    updates = [c for c in cols if c not in key]
-    target = conflict or f"({', '.join(key)})"
-    set_clause = ", ".join(f"{c} = EXCLUDED.{c}" for c in updates)
-    differs = " OR ".join(f"{table}.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in updates)
-    id_col = "code" if table == "districts" or table == "pollutants" else "id"
-    query = (
-        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
-        f"ON CONFLICT {target} DO UPDATE SET {set_clause}"
-        + (", updated_at = now()" if table not in ("districts", "pollutants") else "")
-        + f" WHERE {differs} RETURNING {id_col}, (xmax = 0)"
-    )
-    found = conn.execute(query, list(row.values())).fetchone()
-    if found is not None:
-        counts.add(table, bool(found[1]))
-        return found[0]
-    where = " AND ".join(f"{k} IS NOT DISTINCT FROM %s" for k in key)
-    existing = conn.execute(f"SELECT {id_col} FROM {table} WHERE {where}", [row[k] for k in key]).fetchone()
-    assert existing is not None
-    return existing[0]
+__all__ = ["LoadCounts", "applies_at", "upsert_row", "store_registry", "sync_catalogue", "limit_rows",
+           "limit_point_kinds", "registry_summary", "as_json"]
 
 
 def sync_catalogue(conn: psycopg.Connection, catalogue: Catalogue | None = None) -> LoadCounts:
@@ -113,8 +69,6 @@ def store_registry(conn: psycopg.Connection, registry: Registry, *, actor: str) 
     recipient_ids = {r.code: upsert_row(conn, "recipients", ["code"], r.model_dump(), counts) for r in reg.recipients}
     for chain in reg.escalation_chains:
         _store_chain(conn, chain, recipient_ids, counts)
-    from envmon.registry.enterprise_store import store_enterprise_file  # it builds on this module
-
     store_enterprise_file(conn, reg, site_ids, device_ids, counts)
     if counts.changed:
         conn.execute(
@@ -250,12 +204,6 @@ def _limit_row(
 def limit_point_kinds(lim: Limit, prow: PresetLimit | None) -> list[str]:
     """Where a limit applies: the assignment's own points, else its preset row's; empty means anywhere."""
     return list(lim.point_kinds or (prow.point_kinds if prow is not None else []))
-
-
-def applies_at(point_kinds: Iterable[str] | None, point_kind: str) -> bool:
-    """Whether a limit restricted to these point kinds (none: anywhere) covers a device at this point."""
-    kinds = list(point_kinds or ())
-    return not kinds or point_kind in kinds
 
 
 def registry_summary(conn: psycopg.Connection) -> dict[str, int]:
