@@ -15,6 +15,7 @@ import psycopg
 
 from alerts.model import DeviceSpec, LimitSpec
 from envmon.registry.load import Registry
+from envmon.registry.permits import permit_rows
 from envmon.registry.store import applies_at, limit_rows
 
 
@@ -78,6 +79,7 @@ def from_registry(reg: Registry) -> EngineRegistry:
         )
     site_of = {device_ids[d.mn]: site_ids[d.site] for d in reg.file.devices}
     rows = limit_rows(reg, site_ids, device_ids)
+    rows += permit_rows(reg, rows, site_ids, device_ids)  # what envmon/registry/permits.py stores, offline
     limits = [spec for i, row in enumerate(rows) for spec in expand_limit(row, i + 1, devices.values(), site_of)]
     return EngineRegistry(devices, limits, range_rows_of(reg, device_ids))
 

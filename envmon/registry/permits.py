@@ -18,6 +18,8 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import dict_row
 
+from envmon.catalogue import load_catalogue
+from envmon.registry.load import Registry
 from envmon.registry.rows import LoadCounts, applies_at
 
 # Permits state their validity in Chinese calendar days.
@@ -125,6 +127,50 @@ def _national(cur: psycopg.Cursor[dict[str, Any]], site_id: int, row: dict[str, 
     return None
 
 
+def _rank(row: dict[str, Any]) -> tuple[int, datetime]:
+    return (1 if row["scope"] == "site" else 0, row["valid_from"])
+
+
+def national_row(rows: list[dict[str, Any]], *, site_id: Any, pollutant: str, basis: str, point_kind: str,
+                 at: datetime) -> dict[str, Any] | None:
+    """Among registry limit rows, the national one a permit limit competes with (the order of _NATIONAL)."""
+    candidates = [
+        r for r in rows
+        if r.get("permit_id") is None and r["pollutant"] == pollutant and r["basis"] == basis
+        and r["scheme"] == "discharge"
+        and (r["scope"] == "default" or (r["scope"] == "site" and r["site_id"] == site_id))
+        and r["valid_from"] <= at and (r["valid_to"] is None or r["valid_to"] > at)
+        and applies_at(r.get("point_kinds"), point_kind)
+    ]
+    return max(candidates, key=_rank, default=None)
+
+
+def permit_rows(registry: Registry, rows: list[dict[str, Any]], site_ids: dict[str, Any],
+                device_ids: dict[str, Any]) -> list[dict[str, Any]]:
+    """The derived rows of a parsed registry's permits, without a database (the engine's offline registry)."""
+    devices = {d.mn: d for d in registry.file.devices}
+    catalogue = load_catalogue()
+    taken = {(r["scope"], r["device_id"], r["pollutant"], r["basis"], r["valid_from"]) for r in rows}
+    derived: list[dict[str, Any]] = []
+    for permit in registry.file.permits:
+        start = day_start(permit.valid_from)
+        for outlet in permit.outlets:
+            for mn in outlet.devices:
+                for lim in outlet.limits:
+                    given = {"permit_id": None, "number": permit.number, "outlet": outlet.code,
+                             "device_id": device_ids[mn], "pollutant": lim.pollutant, "basis": lim.basis,
+                             "lower_value": lim.lower, "upper_value": lim.upper, "decimals": lim.decimals,
+                             "unit": catalogue.get(lim.pollutant).canonical_unit, "valid_from": permit.valid_from,
+                             "valid_to": permit.valid_to}
+                    national = national_row(rows, site_id=site_ids[permit.site], pollutant=lim.pollutant,
+                                            basis=lim.basis, point_kind=devices[mn].point_kind, at=start)
+                    row = _derived_row(site_ids[permit.site], given, national)
+                    key = row and ("device", row["device_id"], row["pollutant"], row["basis"], row["valid_from"])
+                    if row is not None and key not in taken:
+                        derived.append({**row, "from_permit": True})
+    return derived
+
+
 def _derived_row(site_id: int, row: dict[str, Any], national: dict[str, Any] | None) -> dict[str, Any] | None:
     """The device-scoped limit row a permit limit yields, or None when the national one is as strict."""
     permit = Bounds(row["lower_value"], row["upper_value"], permit_source(row["number"], row["outlet"]))
@@ -135,7 +181,8 @@ def _derived_row(site_id: int, row: dict[str, Any], national: dict[str, Any] | N
     return {
         "scope": "device", "site_id": None, "device_id": row["device_id"], "pollutant": row["pollutant"],
         "scheme": "discharge", "basis": row["basis"], "direction": chosen.direction,
-        "lower_value": chosen.lower, "upper_value": chosen.upper,
+        "lower_value": chosen.lower, "upper_value": chosen.upper, "level2_lower_value": None,
+        "level2_upper_value": None, "point_kinds": [],
         "warning_ratio": national["warning_ratio"] if national else None,
         "severe_multiple": national["severe_multiple"] if national else None,
         "decimals": row["decimals"] if row["decimals"] is not None else (national or {}).get("decimals"),

@@ -8,6 +8,7 @@ import pytest
 
 from alerts.limits import LimitTable, SeriesLayout
 from alerts.model import LimitSpec
+from alerts.registry import from_registry
 from envmon.errors import RegistryError
 from envmon.registry.load import parse_registry
 from envmon.registry.permits import Bounds, InForce, day_start, is_permit_binding, limit_in_force
@@ -134,3 +135,11 @@ def test_engine_judgement_carries_the_limit_source(from_permit: bool, words: dic
                      valid_to=None, from_permit=from_permit)
     table = LimitTable([spec], SeriesLayout((1,), ("w20117",)))
     assert table.words[0] == words
+
+
+def test_offline_engine_registry_applies_permit_limits_as_the_database_does() -> None:
+    specs = from_registry(parse_registry(FILE, "file.toml")).limits
+    ph = [(s.lower, s.upper, s.source) for s in specs if s.from_permit and s.pollutant == "w01001"]
+    assert ph == [(6.5, 9.0, "GB 21900-2008 表3 / 排污许可证 91310120700547736C001P DW001")]
+    # The explicit device limit at the derived row's key (Cr(VI) at W01 from 2026-01-01) wins.
+    assert not any(s.from_permit for s in specs if s.pollutant == "w20117")
