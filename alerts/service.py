@@ -21,8 +21,8 @@ from typing import Protocol
 
 import psycopg
 
-from alerts.answer_flow import answer_policy, tick_answers
 from alerts import store
+from alerts.answer_flow import answer_policy, tick_answers
 from alerts.batch import describe_row, sanitize_batch, split_batch
 from alerts.bus import BatchBus
 from alerts.catchup import MARGIN_SECONDS, catch_up_since, stored_batches

@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from alerts.registry import load_engine_registry
 from alerts.reports.demo import Scenario, build_incident, ensure_registry
 from alerts.reports.facts import gather
 from alerts.reports.render_html import render_html
+from alerts.rules.registry import load_engine_registry
 from envmon.registry.load import parse_registry
 from envmon.registry.permits import derive_permit_limits
 from envmon.registry.store import store_registry

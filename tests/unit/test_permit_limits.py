@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from alerts.limits import LimitTable, SeriesLayout
 from alerts.model import LimitSpec
-from alerts.registry import from_registry
+from alerts.rules.limits import LimitTable, SeriesLayout
+from alerts.rules.registry import from_registry
 from envmon.errors import RegistryError
 from envmon.registry.load import parse_registry
 from envmon.registry.permits import Bounds, InForce, day_start, is_permit_binding, limit_in_force
