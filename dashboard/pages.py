@@ -22,9 +22,9 @@ from dashboard.device_health import (
     load_device_health,
     parse_health_query,
 )
+from dashboard.enterprise_file import ENFORCEMENT_KINDS, ENFORCEMENT_STATUSES, load_file
 from dashboard.incident import alert_lines
 from dashboard.overview import draw_order, load_overview, map_positions
-from dashboard.enterprise_file import ENFORCEMENT_KINDS, ENFORCEMENT_STATUSES, load_file
 from dashboard.plant import load_plant
 from dashboard.render import page
 from dashboard.report_view import report_response
