@@ -86,6 +86,8 @@ class LimitSpec(LimitFacts):
     scope: Literal["default", "site", "device"] = "device"
     # Decimals of the limit as the standard writes it (GB/T 8170 rounding); None: those of the value given.
     decimals: int | None = None
+    # Set by the plant's discharge permit, stricter than the national standard (envmon/registry/permits.py).
+    from_permit: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,18 @@ from datetime import datetime
 import psycopg
 
 from alerts import store
+from alerts.answer_flow import (
+    AnswerRefused,
+    PlantAnswer,
+    add_attachment,
+    answer_policy,
+    decide_answer,
+    load_answers,
+    load_attachment,
+    load_attachments,
+    submit_answer,
+)
+from alerts.answers import AnswerLink, AnswerLinkExpired, AnswerLinkInvalid, read_answer_link
 from alerts.lifecycle import (
     DISPOSITIONS,
     AlertEvent,
@@ -31,6 +43,10 @@ from envmon.domain import AlertState
 __all__ = [
     "DISPOSITIONS", "AlertState", "Disposition", "LifecycleError", "NoticeFact", "suppression_reason",
     "acknowledge_alert", "resolve_alert", "close_alert", "add_note",
+    # The plant's answer to an exceedance (alerts/answer_flow.py, alerts/answers.py).
+    "AnswerRefused", "PlantAnswer", "add_attachment", "answer_policy", "decide_answer", "load_answers",
+    "load_attachment", "load_attachments", "submit_answer",
+    "AnswerLink", "AnswerLinkExpired", "AnswerLinkInvalid", "read_answer_link",
 ]
 
 

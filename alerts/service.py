@@ -19,7 +19,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+import psycopg
+
 from alerts import store
+from alerts.answer_flow import answer_policy, tick_answers
 from alerts.batch import describe_row, sanitize_batch, split_batch
 from alerts.bus import BatchBus
 from alerts.catchup import MARGIN_SECONDS, catch_up_since, stored_batches
@@ -53,6 +56,7 @@ REGISTRY_REFRESH_SECONDS = 300.0
 MAX_UNSAVED_ACKS = 10
 # How often the engine counts silent alerts (open pollution and safety alerts nobody heard of).
 SILENT_CHECK_SECONDS = 10.0
+ANSWER_CHECK_SECONDS = 30.0  # the plant's answer: asking, reminding and escalating are minutes-scale steps
 # The engine has not finished a step (batch or tick) for this long: it is stuck.
 STEP_STALE_SECONDS = 30.0
 # The engine waits by the one reconnect policy (envmon.db) while the database is away (DATABASE_AWAY):
@@ -118,6 +122,7 @@ class AlertService:
         self._db_failures = 0
         self._silent_alerts = 0
         self._silent_checked = float("-inf")
+        self._answers_checked = float("-inf")
         self.failure: str | None = None  # why a worker thread died; the process then exits non-zero
         self._died = threading.Event()
         self._threads = [
@@ -230,6 +235,7 @@ class AlertService:
                     next_tick = time.monotonic() + self._settings.alerts_tick_seconds
                     self._tick()
                 self._count_silent()
+                self._tick_answers()
                 self.ready.set()
                 self._db_failures, self._db_failing_since = 0, None
             except DATABASE_AWAY as exc:
@@ -325,6 +331,17 @@ class AlertService:
             log.error("%d open alerts reached nobody and record no reason why: %s", len(silent), silent[:20])
         self._silent_alerts = len(silent)
         self.metrics.silent_alerts.set(len(silent))
+
+    def _tick_answers(self) -> None:
+        """Every ANSWER_CHECK_SECONDS: ask plants about new exceedances, remind, escalate (alerts/answer_flow.py)."""
+        if time.monotonic() - self._answers_checked < ANSWER_CHECK_SECONDS:
+            return
+        self._answers_checked = time.monotonic()
+        policy = answer_policy(self._settings)
+        with psycopg.connect(self._settings.require_database_url(), autocommit=True) as conn:
+            asked, reminded, escalated = tick_answers(conn, policy, datetime.now(UTC))
+        if asked or reminded or escalated:
+            log.info("plant answers: %d asked, %d reminded, %d overdue", asked, reminded, escalated)
 
     def _stand_by(self) -> None:
         """Drop the engine (rebuilt from the database when active again) and batches not evaluated: their

@@ -68,10 +68,11 @@ a.id, a.code, a.severity, a.state, a.category, a.rule, a.pollutant, a.opened_at,
 a.acknowledged_by, a.disposition, a.resolved_at, a.peak_value, a.last_value, a.limit_value, a.latched,
 a.condition_active, a.escalation_level, a.note, d.id AS device_id, d.mn, d.point_name_zh, d.point_name_en,
 s.code AS site_code, s.name_zh AS site_name_zh, s.name_en AS site_name_en, s.district,
-coalesce(p.name_zh, a.pollutant) AS pollutant_zh, coalesce(p.name_en, a.pollutant) AS pollutant_en
+coalesce(p.name_zh, a.pollutant) AS pollutant_zh, coalesce(p.name_en, a.pollutant) AS pollutant_en,
+lim.source AS limit_source, lim.permit_id IS NOT NULL AS limit_from_permit
 """
 _FROM = ("FROM alerts a JOIN devices d ON d.id = a.device_id JOIN sites s ON s.id = d.site_id"
-         " LEFT JOIN pollutants p ON p.code = a.pollutant")
+         " LEFT JOIN pollutants p ON p.code = a.pollutant LEFT JOIN limits lim ON lim.id = a.limit_id")
 
 
 def queue_conditions(f: QueueFilter) -> tuple[list[str], dict[str, object]]:

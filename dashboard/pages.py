@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from alerts.people import DISPOSITIONS
+from alerts.people import DISPOSITIONS, load_answers, load_attachments
 from alerts.reports.view import latest_report
 from dashboard import alert_queue
 from dashboard.access import can
@@ -22,6 +22,7 @@ from dashboard.device_health import (
     load_device_health,
     parse_health_query,
 )
+from dashboard.enterprise_file import ENFORCEMENT_KINDS, ENFORCEMENT_STATUSES, load_file
 from dashboard.incident import alert_lines
 from dashboard.overview import draw_order, load_overview, map_positions
 from dashboard.plant import load_plant
@@ -51,12 +52,14 @@ def overview(request: Request, conn: Conn, session: SessionDep) -> Response:
 
 
 @router.get("/plants/{code}")
-def plant(request: Request, conn: Conn, session: SessionDep, code: str) -> Response:
-    """A plant's devices with their latest values, and live charts."""
+def plant(request: Request, conn: Conn, session: SessionDep, code: str, error: str | None = None) -> Response:
+    """A plant's devices with their latest values, live charts, and its enterprise file."""
     data = load_plant(conn, session.user, code, now=utc_now())
     if data is None:
         raise NotFound(code)
-    return page(request, "plant.html", session, data=data, ranges=list(RANGES))
+    file = load_file(conn, data["site"]["id"], now=utc_now())
+    return page(request, "plant.html", session, data=data, ranges=list(RANGES), file=file, error=error,
+                enforcement_kinds=ENFORCEMENT_KINDS, enforcement_statuses=ENFORCEMENT_STATUSES)
 
 
 def _filters(
@@ -100,7 +103,8 @@ def alert_detail(request: Request, conn: Conn, session: SessionDep, alert_id: in
                 lines=alert_lines(conn, session.user, detail["alert"], now=utc_now()),
                 chosen_disposition=alert_queue.default_disposition(category),
                 disposition_key=lambda dsp: alert_queue.disposition_label(dsp, category),
-                may_act=can(session.user.role, "alert.act"), error=request.query_params.get("error"))
+                may_act=can(session.user.role, "alert.act"), error=request.query_params.get("error"),
+                answers=load_answers(conn, alert_id), answer_files=load_attachments(conn, alert_id))
 
 
 def _act(alert_id: int, error: str | None = None) -> RedirectResponse:

@@ -151,6 +151,10 @@ class Settings(BaseSettings):
     # Where people reach envmon from outside (links in SMS, the callback URL Twilio signs).
     public_base_url: str = "http://127.0.0.1:8080"
     report_link_ttl_seconds: int = Field(default=7 * 86400, gt=0)
+    # The plant's answer to an exceedance (alerts/answers.py): deadline, reminder interval, link lifetime.
+    answer_deadline_seconds: int = Field(default=24 * 3600, gt=0)
+    answer_reminder_seconds: int = Field(default=6 * 3600, gt=0)
+    answer_link_ttl_seconds: int = Field(default=7 * 86400, gt=0)
     # Dashboard (see dashboard/config.py): plain http is accepted only on loopback.
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = Field(default=8080, ge=0, le=65535)

@@ -96,6 +96,8 @@ FLAG_WORDS: dict[str, tuple[str, str]] = {
 THRESHOLD_WORDS: dict[str, tuple[str, str]] = {
     "limit": ("限值", "limit"), "lower": ("下限", "lower limit"), "warning_line": ("预警线", "warning line"),
     "set_point": ("报警设定值", "alarm set point"),
+    # A limit set by the plant's discharge permit, stricter than the standard (detail "limit_from").
+    "permit_limit": ("许可限值", "permit limit"),
 }
 PREWARNING_WORDS: dict[str, tuple[str, str]] = {
     "day": ("超日均限值", "above the daily-mean limit"), "hour": ("超小时均值限值", "above the hourly-mean limit"),
@@ -241,7 +243,8 @@ def _limit_text(alert: AlertRecord, locale: Locale) -> str:
     if isinstance(prewarning, str) and prewarning in PREWARNING_WORDS and kind == "limit" and value > limit:
         words = _word(PREWARNING_WORDS, prewarning, locale)
         return f" {words}{number}" if zh else f", {words} {number}"
-    label = _word(THRESHOLD_WORDS, kind, locale)
+    label = _word(THRESHOLD_WORDS, "permit_limit" if kind == "limit" and alert.detail.get("limit_from") == "permit"
+                  else kind, locale)
     if isinstance(prewarning, str) and prewarning in PREWARNING_WORDS and kind == "limit":
         label = _word(MEAN_LIMIT_WORDS, prewarning, locale)  # the line is a mean's limit, not the reading's
     if alert.severity == "warning" and kind == "limit" and isinstance(warning_line, (int, float)):

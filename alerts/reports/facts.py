@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.rows import dict_row
@@ -12,6 +13,7 @@ from psycopg.rows import dict_row
 from alerts.reports import measures, series
 from alerts.reports.checklists import checks_for
 from alerts.reports.errors import ReportError
+from alerts.reports.file_facts import gather_file
 from alerts.reports.intervals import Width, interval_means
 from alerts.reports.model import (
     Contact,
@@ -105,6 +107,9 @@ def gather(conn: psycopg.Connection, alert_id: int, *, now: datetime, zone: str 
         notifications=_notifications(conn, alert_id),
         event_log=tuple(EventLogEntry(*r) for r in conn.execute(_EVENTS_SQL, (alert_id,)).fetchall()),
         checks=checks_for(pollutant.code, row["industry"], row["rule"]),
+        file=gather_file(conn, alert_id=alert_id, site_id=row["site_id"], device_id=device_id,
+                         pollutant=pollutant.code, limit_id=limit.limit_id if limit else None,
+                         at=row["first_breach_at"], day=row["first_breach_at"].astimezone(ZoneInfo(zone)).date()),
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from alerts.model import LimitFacts as LimitFacts  # the limit that applied, as reports show it
+from alerts.reports.file_facts import FileFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,3 +225,5 @@ class ReportFacts:
     notifications: tuple[NotificationEntry, ...]
     event_log: tuple[EventLogEntry, ...]
     checks: tuple[Check, ...]
+    # The enterprise file's part (alerts/reports/file_facts.py); None where a caller builds facts without it.
+    file: FileFacts | None = None

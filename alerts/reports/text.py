@@ -127,6 +127,17 @@ _LABELS: dict[str, tuple[str, str]] = {
     "compliant": ("达标", "compliant"),
     "not_compliant": ("不达标", "not compliant"),
     "no_data": ("无有效数据", "no valid data"),
+    # The enterprise file's part (alerts/reports/file_facts.py).
+    "enterprise_file": ("企业档案", "Enterprise file"),
+    "permit_valid": ("许可证有效期", "Permit valid"),
+    "limit_in_force_from": ("现行限值来源", "Limit in force set by"),
+    "from_permit": ("排污许可证(严于排放标准)", "the discharge permit (stricter than the standard)"),
+    "from_standard": ("排放标准", "the discharge standard"),
+    "no_permit": ("无有效排污许可证记录", "No valid discharge permit on file"),
+    "recent_enforcement": ("近12个月执法记录", "Enforcement in the last 12 months"),
+    "case_number": ("案件编号", "Case number"),
+    "penalty_yuan": ("罚款(元)", "Penalty (CNY)"),
+    "outlet_history": ("本点位本因子近12个月超标", "Earlier exceedances at this point, last 12 months"),
 }
 
 _CODES: dict[str, dict[str, tuple[str, str]]] = {
@@ -198,6 +209,20 @@ _CODES: dict[str, dict[str, tuple[str, str]]] = {
         "failed": ("失败", "failed"),
         "undelivered": ("未送达", "undelivered"),
         "suppressed": ("已抑制", "suppressed"),
+    },
+    "enforcement": {
+        "inspection": ("现场检查", "inspection"),
+        "warning": ("警告", "warning"),
+        "order_to_correct": ("责令改正", "order to correct"),
+        "penalty": ("罚款", "fine"),
+        "daily_penalty": ("按日连续处罚", "daily continuing fine"),
+        "seizure": ("查封扣押", "seizure"),
+        "production_limit": ("限产停产", "production restricted or stopped"),
+        "referral": ("移送公安", "referred to the police"),
+        "open": ("办理中", "open"),
+        "rectifying": ("整改中", "rectifying"),
+        "closed": ("已结案", "closed"),
+        "appealed": ("复议或诉讼中", "under appeal"),
     },
     "reason": {
         "open": ("告警", "alert"),

@@ -216,7 +216,8 @@ class LimitTable:
         # What the words need of each limit, beside the value: its warning line, the mean it is set on.
         self.words: list[dict[str, object]] = [
             {**({"warning_line": w} if w is not None else {}),
-             **({"prewarning_of": lim.basis} if lim.basis != "instant" else {})}
+             **({"prewarning_of": lim.basis} if lim.basis != "instant" else {}),
+             **({"limit_from": "permit"} if lim.from_permit else {})}
             for lim, w in zip(self.limits, self.warning_line, strict=True)]
         self._build_timelines(layout)
 

@@ -15,6 +15,7 @@ import psycopg
 
 from alerts.model import DeviceSpec, LimitSpec
 from envmon.registry.load import Registry
+from envmon.registry.permits import permit_rows
 from envmon.registry.store import applies_at, limit_rows
 
 
@@ -56,7 +57,7 @@ def _spec(row: Mapping[str, Any], limit_id: int | None, device_id: int) -> Limit
         warning_ratio=row["warning_ratio"], severe_multiple=row["severe_multiple"],
         level2_lower=row["level2_lower_value"], level2_upper=row["level2_upper_value"], unit=row["unit"],
         source=row["source"], valid_from=row["valid_from"], valid_to=row["valid_to"], scope=row["scope"],
-        decimals=row.get("decimals"),
+        decimals=row.get("decimals"), from_permit=bool(row.get("from_permit")),
     )
 
 
@@ -78,6 +79,7 @@ def from_registry(reg: Registry) -> EngineRegistry:
         )
     site_of = {device_ids[d.mn]: site_ids[d.site] for d in reg.file.devices}
     rows = limit_rows(reg, site_ids, device_ids)
+    rows += permit_rows(reg, rows, site_ids, device_ids)  # what envmon/registry/permits.py stores, offline
     limits = [spec for i, row in enumerate(rows) for spec in expand_limit(row, i + 1, devices.values(), site_of)]
     return EngineRegistry(devices, limits, range_rows_of(reg, device_ids))
 
@@ -109,7 +111,7 @@ WHERE d.active AND s.active ORDER BY d.id
 _LIMITS_SQL = """
 SELECT id, scope, site_id, device_id, pollutant, scheme, basis, direction, lower_value, upper_value,
        warning_ratio, severe_multiple, level2_lower_value, level2_upper_value, unit, source, valid_from, valid_to,
-       point_kinds, decimals
+       point_kinds, decimals, permit_id IS NOT NULL AS from_permit
 FROM limits ORDER BY id
 """
 

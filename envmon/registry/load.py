@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from envmon.catalogue import Catalogue, convertible_units, load_catalogue, unit_factor
 from envmon.errors import CatalogueError, RegistryError
+from envmon.registry.enterprise import check_enterprise_file
 from envmon.registry.model import DEVICE_POLLUTANT_KIND, Device, Preset, PresetFile, RegistryFile
 
 # The key that names an item of each list in messages.
@@ -190,6 +191,7 @@ def check_references(reg: RegistryFile, presets: dict[str, Preset], catalogue: C
     problems += _check_limits(reg, presets, catalogue, sites, devices)
     problems += check_device_units(reg, catalogue)
     problems += check_o2_references(reg, presets, catalogue)
+    problems += check_enterprise_file(reg, catalogue)
     for i, c in enumerate(reg.escalation_chains):
         at = f"escalation_chains[{i}] ({c.code})"
         problems += [f"{at}.districts: unknown district {x!r}" for x in c.districts if x not in districts]

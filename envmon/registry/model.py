@@ -294,6 +294,80 @@ class EscalationChain(Strict):
         return self
 
 
+# ----- enterprise file (issue 19 part 1) ----------------------------------------------------------------------
+EiaKind = Literal["approval", "acceptance"]
+EnforcementKind = Literal[
+    "inspection", "warning", "order_to_correct", "penalty", "daily_penalty", "seizure", "production_limit", "referral"
+]
+EnforcementStatus = Literal["open", "rectifying", "closed", "appealed"]
+
+
+class PermitLimit(Strict):
+    """A permitted limit of one pollutant at one outlet, in the catalogue's canonical unit."""
+
+    pollutant: str
+    basis: Basis = "day"
+    direction: Direction = "upper"
+    lower: float | None = None
+    upper: float | None = None
+    decimals: int | None = Field(default=None, ge=0, le=6)
+
+    @model_validator(mode="after")
+    def _fits_direction(self) -> PermitLimit:
+        Thresholds(direction=self.direction, lower=self.lower, upper=self.upper).check_thresholds("discharge")
+        return self
+
+
+class PermitOutlet(Strict):
+    """An outlet as the permit numbers it (DW001 ...), the devices standing at it and its limits."""
+
+    code: str = Field(pattern=CODE)
+    name_zh: str
+    name_en: str
+    devices: list[str] = []
+    limits: list[PermitLimit] = []
+
+
+class Permit(Strict):
+    """A plant's discharge permit (排污许可证); dates are the permit's own calendar days, both inclusive."""
+
+    site: str
+    number: str = Field(min_length=1, max_length=64)
+    issued_by: str | None = None
+    valid_from: date
+    valid_to: date
+    outlets: list[PermitOutlet] = []
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Permit:
+        if self.valid_to < self.valid_from:
+            raise ValueError("valid_to must not be before valid_from")
+        return self
+
+
+class EiaRecord(Strict):
+    """An EIA approval (环评批复) or an environmental acceptance (验收) of a plant."""
+
+    site: str
+    kind: EiaKind
+    number: str = Field(min_length=1, max_length=128)
+    authority: str | None = None
+    decided_on: date
+    note: str | None = None
+
+
+class EnforcementRecord(Strict):
+    """An enforcement case against a plant: date, type, case number, penalty and status."""
+
+    site: str
+    decided_on: date
+    kind: EnforcementKind
+    case_number: str = Field(min_length=1, max_length=128)
+    penalty_yuan: float | None = Field(default=None, ge=0)
+    status: EnforcementStatus
+    summary: str | None = None
+
+
 class RegistryFile(Strict):
     """A whole registry file."""
 
@@ -304,3 +378,7 @@ class RegistryFile(Strict):
     limits: list[Limit] = []
     recipients: list[Recipient] = []
     escalation_chains: list[EscalationChain] = []
+    # The enterprise file (issue 19): permits, EIA records and enforcement records of the sites above.
+    permits: list[Permit] = []
+    eia_records: list[EiaRecord] = []
+    enforcement_records: list[EnforcementRecord] = []

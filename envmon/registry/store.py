@@ -8,70 +8,26 @@ audited act). Each load that changes something leaves one `audit_log` row with t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from envmon.catalogue import Catalogue, load_catalogue
+from envmon.registry.enterprise_store import store_enterprise_file
 from envmon.registry.load import Registry
 from envmon.registry.model import Device, Limit, Preset, PresetLimit, Site
+from envmon.registry.rows import LoadCounts, applies_at, upsert_row
 
-
-@dataclass
-class LoadCounts:
-    """How many rows of each kind were inserted or updated."""
-
-    inserted: dict[str, int] = field(default_factory=dict)
-    updated: dict[str, int] = field(default_factory=dict)
-
-    def add(self, table: str, inserted: bool) -> None:
-        bucket = self.inserted if inserted else self.updated
-        bucket[table] = bucket.get(table, 0) + 1
-
-    @property
-    def changed(self) -> int:
-        return sum(self.inserted.values()) + sum(self.updated.values())
-
-
-def _upsert(
-    conn: psycopg.Connection,
-    table: str,
-    key: list[str],
-    row: dict[str, Any],
-    counts: LoadCounts,
-    conflict: str | None = None,
-) -> Any:
-    """INSERT ... ON CONFLICT DO UPDATE only when a value differs; returns the row id."""
-    cols = list(row)
-    updates = [c for c in cols if c not in key]
-    target = conflict or f"({', '.join(key)})"
-    set_clause = ", ".join(f"{c} = EXCLUDED.{c}" for c in updates)
-    differs = " OR ".join(f"{table}.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in updates)
-    id_col = "code" if table == "districts" or table == "pollutants" else "id"
-    query = (
-        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
-        f"ON CONFLICT {target} DO UPDATE SET {set_clause}"
-        + (", updated_at = now()" if table not in ("districts", "pollutants") else "")
-        + f" WHERE {differs} RETURNING {id_col}, (xmax = 0)"
-    )
-    found = conn.execute(query, list(row.values())).fetchone()
-    if found is not None:
-        counts.add(table, bool(found[1]))
-        return found[0]
-    where = " AND ".join(f"{k} IS NOT DISTINCT FROM %s" for k in key)
-    existing = conn.execute(f"SELECT {id_col} FROM {table} WHERE {where}", [row[k] for k in key]).fetchone()
-    assert existing is not None
-    return existing[0]
+__all__ = ["LoadCounts", "applies_at", "upsert_row", "store_registry", "sync_catalogue", "limit_rows",
+           "limit_point_kinds", "registry_summary", "as_json"]
 
 
 def sync_catalogue(conn: psycopg.Connection, catalogue: Catalogue | None = None) -> LoadCounts:
     """Make the `pollutants` table match the shipped catalogue."""
     counts = LoadCounts()
     for p in (catalogue or load_catalogue()).pollutants:
-        _upsert(
+        upsert_row(
             conn,
             "pollutants",
             ["code"],
@@ -95,13 +51,14 @@ def store_registry(conn: psycopg.Connection, registry: Registry, *, actor: str) 
     reg = registry.file
     sync_catalogue(conn)
     for d in reg.districts:
-        _upsert(conn, "districts", ["code"], d.model_dump(), counts)
-    site_ids = {s.code: _upsert(conn, "sites", ["code"], _site_row(s), counts) for s in reg.sites}
-    device_ids = {d.mn: _upsert(conn, "devices", ["mn"], _device_row(d, site_ids[d.site]), counts) for d in reg.devices}
+        upsert_row(conn, "districts", ["code"], d.model_dump(), counts)
+    site_ids = {s.code: upsert_row(conn, "sites", ["code"], _site_row(s), counts) for s in reg.sites}
+    device_ids = {d.mn: upsert_row(conn, "devices", ["mn"], _device_row(d, site_ids[d.site]), counts)
+                  for d in reg.devices}
     for device in reg.devices:
         _store_ranges(conn, device_ids[device.mn], device, counts)
     for row in limit_rows(registry, site_ids, device_ids):
-        _upsert(
+        upsert_row(
             conn,
             "limits",
             ["scope", "site_id", "device_id", "pollutant", "basis", "valid_from"],
@@ -109,9 +66,10 @@ def store_registry(conn: psycopg.Connection, registry: Registry, *, actor: str) 
             counts,
             conflict="(scope, coalesce(site_id, 0), coalesce(device_id, 0), pollutant, basis, valid_from)",
         )
-    recipient_ids = {r.code: _upsert(conn, "recipients", ["code"], r.model_dump(), counts) for r in reg.recipients}
+    recipient_ids = {r.code: upsert_row(conn, "recipients", ["code"], r.model_dump(), counts) for r in reg.recipients}
     for chain in reg.escalation_chains:
         _store_chain(conn, chain, recipient_ids, counts)
+    store_enterprise_file(conn, reg, site_ids, device_ids, counts)
     if counts.changed:
         conn.execute(
             "INSERT INTO audit_log (actor, action, entity, entity_key, detail) "
@@ -132,7 +90,7 @@ def _device_row(d: Device, site_id: Any) -> dict[str, Any]:
 def _store_ranges(conn: psycopg.Connection, device_id: Any, device: Device, counts: LoadCounts) -> None:
     """Upsert the device's measuring ranges; channels no longer listed lose theirs."""
     for code, r in device.measuring_ranges.items():
-        _upsert(conn, "device_ranges", ["device_id", "pollutant"],
+        upsert_row(conn, "device_ranges", ["device_id", "pollutant"],
                 {"device_id": device_id, "pollutant": code, "range_lower": r.lower, "range_upper": r.upper}, counts)
     dropped = conn.execute("DELETE FROM device_ranges WHERE device_id = %s AND NOT (pollutant = ANY(%s))",
                            (device_id, list(device.measuring_ranges)))
@@ -147,7 +105,7 @@ def _site_row(s: Site) -> dict[str, Any]:
 
 
 def _store_chain(conn: psycopg.Connection, chain: Any, recipient_ids: dict[str, Any], counts: LoadCounts) -> None:
-    chain_id = _upsert(
+    chain_id = upsert_row(
         conn,
         "escalation_chains",
         ["code"],
@@ -239,18 +197,13 @@ def _limit_row(
         "valid_from": lim.valid_from,
         "valid_to": lim.valid_to,
         "point_kinds": limit_point_kinds(lim, prow),
+        "permit_id": None,  # a registry row, never one derived from a permit (envmon/registry/permits.py)
     }
 
 
 def limit_point_kinds(lim: Limit, prow: PresetLimit | None) -> list[str]:
     """Where a limit applies: the assignment's own points, else its preset row's; empty means anywhere."""
     return list(lim.point_kinds or (prow.point_kinds if prow is not None else []))
-
-
-def applies_at(point_kinds: Iterable[str] | None, point_kind: str) -> bool:
-    """Whether a limit restricted to these point kinds (none: anywhere) covers a device at this point."""
-    kinds = list(point_kinds or ())
-    return not kinds or point_kind in kinds
 
 
 def registry_summary(conn: psycopg.Connection) -> dict[str, int]:

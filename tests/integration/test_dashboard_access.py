@@ -25,6 +25,14 @@ ROLES = [*USERS, None]  # None: no session
 NOT_IN_MATRIX = {
     ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("POST", "/locale"), ("GET", "/r/{token}"),
     ("GET", "/api/events"),
+    # The enterprise file's routes: scope and role refusals in test_enterprise_file_dashboard.py.
+    ("GET", "/plants/{code}/documents/{document_id}"), ("POST", "/plants/{code}/documents"),
+    ("POST", "/plants/{code}/enforcement"), ("POST", "/plants/{code}/permit-limits"),
+    ("POST", "/plants/{code}/permits"),
+    # The plant's answer: the public link form and the inspector's decision (test_plant_answer.py).
+    ("GET", "/a/{token}"), ("POST", "/a/{token}"),
+    ("POST", "/alerts/{alert_id}/answer/accept"), ("POST", "/alerts/{alert_id}/answer/ask-again"),
+    ("POST", "/a/{token}/attachments"), ("GET", "/alerts/{alert_id}/answer-files/{file_id}"),
 }
 ACT = {"operator", "inspector", "admin", "outsider"}
 

@@ -53,6 +53,9 @@ def render(a: AlertRecord, locale: Locale, reason: NotifyReason = "new", device:
     [
         pytest.param(alert(), "zh-CN", "【超标】上海奉贤鑫达电镀有限公司 1#总排口 总铬小时均值 1.5mg/L 限值1,为限值的1.5倍 11-22 14:03", id="zh-exceedance"),
         pytest.param(alert(), "en", "EXCEEDANCE Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total chromium 1-h avg 1.5 mg/L, limit 1 (1.5x the limit), 22 Nov 14:03", id="en-exceedance"),
+        # A limit set by the plant's permit (stricter than the standard) is named as the permit's (issue 19).
+        pytest.param(alert(limit_from="permit"), "zh-CN", "【超标】上海奉贤鑫达电镀有限公司 1#总排口 总铬小时均值 1.5mg/L 许可限值1,为限值的1.5倍 11-22 14:03", id="zh-permit-limit"),
+        pytest.param(alert(limit_from="permit"), "en", "EXCEEDANCE Shanghai Fengxian Xinda Electroplating Co., Ltd., Outfall 1: Total chromium 1-h avg 1.5 mg/L, permit limit 1 (1.5x the limit), 22 Nov 14:03", id="en-permit-limit"),
         pytest.param(alert("w20111", "day_avg", "severe", 0.05, 0.01), "zh-CN", "【严重超标】上海奉贤鑫达电镀有限公司 1#总排口 总汞日均值 0.05mg/L 限值0.01,为限值的5.0倍 11-22 14:03", id="zh-severe-mercury"),
         # Severe starts AT 3x (以上 includes the number); the words say the same multiple the threshold uses.
         pytest.param(alert("w20115", "day_avg", "severe", 0.03, 0.01), "zh-CN", "【严重超标】上海奉贤鑫达电镀有限公司 1#总排口 总镉日均值 0.03mg/L 限值0.01,为限值的3.0倍 11-22 14:03", id="zh-severe-at-exactly-3x"),
