@@ -12,7 +12,7 @@ from typing import Literal
 
 Role = Literal["viewer", "operator", "inspector", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "operator", "inspector", "admin")
-Action = Literal["read", "alert.act", "alert.enforce", "admin"]
+Action = Literal["read", "alert.act", "alert.enforce", "admin", "data.review", "data.approve"]
 
 PERMISSIONS: dict[Action, frozenset[str]] = {
     "read": frozenset(ROLES),
@@ -21,6 +21,10 @@ PERMISSIONS: dict[Action, frozenset[str]] = {
     # Opening an enforcement case is an inspector's decision, not the control room's.
     "alert.enforce": frozenset({"inspector", "admin"}),
     "admin": frozenset({"admin"}),
+    # Mark periods of data as maintenance, calibration, fault or invalid (data review).
+    "data.review": frozenset({"operator", "inspector", "admin"}),
+    # The second person of the four-eyes rule: a mark that hides an exceedance needs an inspector's approval.
+    "data.approve": frozenset({"inspector", "admin"}),
 }
 
 

@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
-from dashboard import admin_routes, answer_routes, api, auth_routes, file_routes, pages, report_view
+from dashboard import admin_routes, answer_routes, api, auth_routes, file_routes, pages, report_view, review_routes
 from dashboard.auth_routes import safe_next
 from dashboard.config import DashboardConfig
 from dashboard.deps import AppState, BadRequest, Conflict, Forbidden, NotFound, NotSignedIn, optional_session
@@ -25,8 +25,10 @@ from dashboard.sessions import Session
 from envmon import db
 from envmon.settings import Settings
 
-ROUTERS: tuple[APIRouter, ...] = (auth_routes.router, pages.router, api.router, admin_routes.router, report_view.router,
-                                  file_routes.router, answer_routes.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    auth_routes.router, pages.router, api.router, admin_routes.router, report_view.router, file_routes.router,
+    answer_routes.router, review_routes.pages, review_routes.api,
+)
 
 
 def route_table() -> set[tuple[str, str]]:

@@ -219,6 +219,73 @@ TEXT: dict[str, tuple[str, str]] = {
     "answer_accepted": ("说明被采纳", "answer accepted"),
     "answer_asked_again": ("要求重新说明", "asked again"),
     "answer_attachment": ("企业上传附件", "plant attached a file"),
+    # Data review (数据审核) and validity KPIs (dashboard/review_routes.py).
+    "review": ("数据审核", "Data review"),
+    "review_intro": (
+        "标记某台设备一段时间的数据（维护、校准、设备故障、无效）。原始数据不会被修改；覆盖超标记录的标记须由另一人批准后生效。",
+        "Mark a period of a device's data (maintenance, calibration, device fault, invalid). The readings are never"
+        " changed; a mark that covers an exceedance takes effect only once a second person approves it.",
+    ),
+    "review_marks": ("标记记录", "Marks"),
+    "review_propose": ("提交标记", "Propose mark"),
+    "review_period": ("时段", "Period"),
+    "review_history": ("审计记录", "History"),
+    "review_all_pollutants": ("全部监测项目", "all pollutants"),
+    "review_covers": ("覆盖超标", "covers exceedances:"),
+    "review_approve": ("批准", "Approve"),
+    "review_reject": ("驳回", "Reject"),
+    "review_withdraw": ("撤销标记", "Withdraw"),
+    "evidence": ("依据", "Evidence"),
+    "reason_maintenance": ("维护", "maintenance"),
+    "reason_calibration": ("校准", "calibration"),
+    "reason_device_fault": ("设备故障", "device fault"),
+    "reason_invalid": ("无效数据", "invalid"),
+    "mark_pending": ("待批准", "pending approval"),
+    "mark_active": ("已生效", "active"),
+    "mark_rejected": ("已驳回", "rejected"),
+    "mark_withdrawn": ("已撤销", "withdrawn"),
+    "mark_event_proposed": ("提交", "proposed"),
+    "mark_event_activated": ("生效", "took effect"),
+    "mark_event_approved": ("批准", "approved"),
+    "mark_event_rejected": ("驳回", "rejected"),
+    "mark_event_withdrawn": ("撤销", "withdrew"),
+    "review_done_active": ("标记已生效", "The mark is in effect"),
+    "review_done_pending": (
+        "标记覆盖超标记录，须另一人批准后生效",
+        "The mark covers an exceedance: it takes effect once a second person approves it",
+    ),
+    "review_done_rejected": ("标记已驳回", "The mark was rejected"),
+    "review_done_withdrawn": ("标记已撤销", "The mark was withdrawn"),
+    "review_bad_reason": ("原因无效", "Unknown reason"),
+    "review_bad_evidence": ("请填写依据（不超过 2000 字）", "Give the evidence (at most 2000 characters)"),
+    "review_bad_period": (
+        "时段无效：开始须早于结束，且不超过一年", "Invalid period: the start must precede the end, within a year"
+    ),
+    "review_future": ("不能标记尚未开始的时段", "A mark cannot start in the future"),
+    "review_bad_pollutant": ("该设备没有此监测项目", "The device does not measure this pollutant"),
+    "review_needs_note": ("请填写理由", "Give a reason"),
+    "review_own_mark": (
+        "不能批准自己提交的标记（须另一人批准）", "You cannot decide on your own mark: a second person must"
+    ),
+    "review_not_pending": ("该标记不在待批准状态", "The mark is not pending"),
+    "review_not_open": ("该标记已结束", "The mark is no longer open"),
+    "kpi": ("有效传输率", "Validity KPIs"),
+    "kpi_definition": (
+        "传输率 = 实收数据数 / 应收数据数；有效率 = 有效数据数 / 实收数据数；有效传输率 = 传输率 × 有效率。"
+        "维护、校准时段不计入应收与实收。",
+        "Transmission rate = received / expected values; validity rate = valid / received; effective transmission"
+        " rate = transmission x validity. Maintenance and calibration periods leave the expected and received counts.",
+    ),
+    "month": ("月份", "Month"),
+    "export_csv": ("导出 CSV", "Export CSV"),
+    "kpi_level": ("层级", "Level"),
+    "kpi_district": ("区", "District"),
+    "kpi_plant": ("企业", "Plant"),
+    "kpi_device": ("设备", "Device"),
+    "kpi_expected": ("应收", "Expected"),
+    "kpi_received": ("实收", "Received"),
+    "kpi_valid": ("有效", "Valid"),
+    "effective_transmission": ("有效传输率", "Effective transmission"),
 }
 
 
