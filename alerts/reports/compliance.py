@@ -20,17 +20,21 @@ from alerts.reports.errors import ReportError
 from alerts.reports.facts import applicable_limit, plant_facts, pollutant_names
 from alerts.reports.intervals import Width, interval_means
 from alerts.reports.model import EarlierAlert, LimitFacts, PlantFacts, PollutantInfo
+from envmon.validity import Counts, kpis
+from envmon.validity_store import gather_counts
 
 Kind = Literal["daily", "monthly"]
 KINDS: tuple[str, ...] = ("daily", "monthly")
 _INSTANT_SQL = """
 SELECT count(*), count(*) FILTER (WHERE value > %(upper)s OR value < %(lower)s), avg(value), max(value)
-FROM readings WHERE device_id = %(device)s AND pollutant = %(pollutant)s AND basis = 'instant'
+FROM readings_reviewed WHERE device_id = %(device)s AND pollutant = %(pollutant)s AND basis = 'instant'
   AND time >= %(start)s AND time < %(end)s AND flag = 'N'
 """
-_COUNTS_SQL = """
-SELECT pollutant, count(*), count(*) FILTER (WHERE flag = 'N') FROM readings
-WHERE device_id = %s AND basis = 'instant' AND time >= %s AND time < %s GROUP BY pollutant
+# Marks in force over the period (data review): the report lists them beside the judgement they changed.
+_MARKS_SQL = """
+SELECT d.mn, m.pollutant, m.start_at, m.end_at, m.reason, m.evidence, m.proposed_by, m.decided_by
+FROM data_marks m JOIN devices d ON d.id = m.device_id
+WHERE d.site_id = %s AND m.state = 'active' AND m.start_at < %s AND m.end_at > %s ORDER BY m.start_at, m.id
 """
 _ALERTS_SQL = """
 SELECT a.code, a.pollutant, a.rule, a.severity, a.state, a.opened_at, a.peak_value, a.disposition, a.note
@@ -58,6 +62,25 @@ class ComplianceRow:
     mean: float | None
     maximum: float | None
 
+    @property
+    def effective_transmission_rate(self) -> float:
+        """Transmission rate x validity rate (0 when nothing was received)."""
+        return self.transmission_rate * (self.validity_rate or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class MarkedPeriod:
+    """An approved data review mark over part of the period."""
+
+    mn: str
+    pollutant: str | None
+    start_at: datetime
+    end_at: datetime
+    reason: str
+    evidence: str
+    proposed_by: str
+    decided_by: str | None
+
 
 @dataclass(frozen=True, slots=True)
 class ComplianceFacts:
@@ -70,6 +93,7 @@ class ComplianceFacts:
     generated_at: datetime
     rows: tuple[ComplianceRow, ...]
     alerts: tuple[EarlierAlert, ...]
+    marks: tuple[MarkedPeriod, ...] = ()
 
     @property
     def exceedance_alerts(self) -> int:
@@ -85,6 +109,13 @@ class ComplianceFacts:
     def validity_rate(self) -> float | None:
         """Valid / received over every parameter of the plant."""
         return measures.validity_rate(sum(r.valid for r in self.rows), sum(r.received for r in self.rows))
+
+    @property
+    def effective_transmission_rate(self) -> float | None:
+        """Transmission rate x validity rate over every parameter of the plant (envmon.validity)."""
+        total = Counts(sum(r.expected for r in self.rows), sum(r.received for r in self.rows),
+                       sum(r.valid for r in self.rows))
+        return kpis(total).effective_transmission_rate
 
 
 def period_of(kind: str, day: date) -> tuple[date, date]:
@@ -118,11 +149,15 @@ def gather_compliance(
     start, end = _utc_bounds(start_day, end_day, zone)
     end = min(end, now)
     site = _site_row(conn, site_code)
+    site_id = int(site["site_id"])
+    counts = {(int(c.device["id"]), c.pollutant): c.counts
+              for c in gather_counts(conn, start=start, end=end, where="s.id = %(site)s", params={"site": site_id})}
     rows: list[ComplianceRow] = []
-    for device in _devices(conn, int(site["site_id"])):
-        rows.extend(_device_rows(conn, device, int(site["site_id"]), start, end))
-    alerts = _alerts(conn, int(site["site_id"]), start, end)
-    return ComplianceFacts(plant_facts(site), kind, start_day, end_day, now, tuple(rows), alerts)
+    for device in _devices(conn, site_id):
+        rows.extend(_device_rows(conn, device, site_id, start, end, counts))
+    alerts = _alerts(conn, site_id, start, end)
+    marks = tuple(MarkedPeriod(*r) for r in conn.execute(_MARKS_SQL, (site_id, end, start)).fetchall())
+    return ComplianceFacts(plant_facts(site), kind, start_day, end_day, now, tuple(rows), alerts, marks)
 
 
 def _site_row(conn: psycopg.Connection, site_code: str) -> dict[str, Any]:
@@ -149,14 +184,14 @@ def _devices(conn: psycopg.Connection, site_id: int) -> list[dict[str, Any]]:
 
 
 def _device_rows(
-    conn: psycopg.Connection, device: dict[str, Any], site_id: int, start: datetime, end: datetime
+    conn: psycopg.Connection, device: dict[str, Any], site_id: int, start: datetime, end: datetime,
+    counts: dict[tuple[int, str], Counts],
 ) -> list[ComplianceRow]:
-    counts = {r[0]: (int(r[1]), int(r[2])) for r in conn.execute(_COUNTS_SQL, (device["id"], start, end)).fetchall()}
+    """Counts come from envmon.validity_store: maintenance and calibration marks leave expected and received."""
     names = pollutant_names(conn, device["pollutants"])
-    expected = measures.expected_samples((end - start).total_seconds(), int(device["reporting_interval_seconds"]))
     rows = []
     for code in device["pollutants"]:
-        received, valid = counts.get(code, (0, 0))
+        expected, received, valid = _counts_of(counts, int(device["id"]), code)
         limit = applicable_limit(conn, pollutant=code, device_id=device["id"], site_id=site_id, at=start)
         intervals, over, mean, maximum = _judge(conn, device["id"], code, limit, start, end)
         rows.append(ComplianceRow(
@@ -189,6 +224,11 @@ def _judge(
     over = sum(1 for v in values if measures.is_over_limit(v, limit))
     mean = sum(values) / len(values) if values else None
     return len(values), over, mean, max(values, default=None)
+
+
+def _counts_of(counts: dict[tuple[int, str], Counts], device_id: int, code: str) -> tuple[int, int, int]:
+    c = counts.get((device_id, code), Counts(0, 0, 0))
+    return c.expected, c.received, c.valid
 
 
 def _float(value: Any) -> float | None:

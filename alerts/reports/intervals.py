@@ -4,7 +4,8 @@ The columns and the flag roll-up are those of `readings_1h` / `readings_1d` (mig
 from `readings` with a time condition. Why not the views: on plain PostgreSQL a condition on their
 `bucket` column cannot use an index on time, so every query read the device's whole history
 (seconds after a year, against a 2 s budget). tests/integration/test_report_intervals.py checks that
-both give the same rows.
+both give the same rows. The flags are those after data review (`readings_reviewed`, migration 0024):
+an approved mark's period is abnormal, so it leaves the means and the judgement, for the past as well.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ SELECT date_bin(%(width)s, time, %(origin)s::timestamptz) AS bucket,
         WHEN sum(CASE WHEN flag = 'N' THEN 1 ELSE 0 END) >= 0.75 * count(*) THEN 'N'
         ELSE 'D'
     END
-FROM readings
+FROM readings_reviewed
 WHERE device_id = %(device)s AND pollutant = %(pollutant)s AND basis = 'instant'
   AND time >= date_bin(%(width)s, %(start)s, %(origin)s::timestamptz) AND time < %(end)s
 GROUP BY bucket, pollutant ORDER BY bucket

@@ -85,6 +85,18 @@ _LABELS: dict[str, tuple[str, str]] = {
     "received": ("实传", "Received"),
     "transmission_rate": ("传输率", "Transmission rate"),
     "validity_rate": ("有效率", "Validity rate"),
+    "effective_transmission_rate": ("有效传输率", "Effective transmission rate"),
+    "marked_periods": ("数据审核标记", "Data review marks"),
+    "marked_note": (
+        "以下时段经审核标记；维护、校准时段不计入应收与实收，标记时段的数据不参与均值与达标判定。",
+        "These periods were marked in data review: maintenance and calibration leave the expected and received"
+        " counts, and marked data leave the means and the compliance judgement.",
+    ),
+    "mark_period": ("时段", "Period"),
+    "mark_reason": ("原因", "Reason"),
+    "mark_evidence": ("依据", "Evidence"),
+    "mark_by": ("提出 / 批准", "Proposed / approved by"),
+    "all_pollutants": ("全部监测因子", "all pollutants"),
     "total": ("合计", "Total"),
     "flags_seen": ("数据标记统计", "Flags received"),
     "history": ("企业历史告警及处置", "Earlier alerts and dispositions"),
@@ -223,6 +235,12 @@ _CODES: dict[str, dict[str, tuple[str, str]]] = {
         "rectifying": ("整改中", "rectifying"),
         "closed": ("已结案", "closed"),
         "appealed": ("复议或诉讼中", "under appeal"),
+    },
+    "mark_reason": {
+        "maintenance": ("维护", "maintenance"),
+        "calibration": ("校准", "calibration"),
+        "device_fault": ("设备故障", "device fault"),
+        "invalid": ("无效数据", "invalid"),
     },
     "reason": {
         "open": ("告警", "alert"),
