@@ -33,6 +33,11 @@ NOT_IN_MATRIX = {
     ("GET", "/a/{token}"), ("POST", "/a/{token}"),
     ("POST", "/alerts/{alert_id}/answer/accept"), ("POST", "/alerts/{alert_id}/answer/ask-again"),
     ("POST", "/a/{token}/attachments"), ("GET", "/alerts/{alert_id}/answer-files/{file_id}"),
+    # Data review and validity KPIs (own roles: data.review, data.approve, and the four-eyes rule):
+    # tests/integration/test_review_routes.py and tests/browser/test_review_browser.py.
+    ("GET", "/review"), ("POST", "/review"), ("POST", "/review/{mark_id}/{decision}"), ("GET", "/kpi"),
+    ("GET", "/kpi.csv"), ("GET", "/api/kpi"), ("GET", "/api/review/marks"), ("POST", "/api/review/marks"),
+    ("POST", "/api/review/marks/{mark_id}/{decision}"),
 }
 ACT = {"operator", "inspector", "admin", "outsider"}
 
