@@ -4,6 +4,8 @@ and its CSV export answer."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +17,9 @@ from dashboard.app import create_app
 from tests.alert_helpers import WATER
 from tests.browser.world import PASSWORD, Served, World, build_world, raise_alert
 
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+# As in test_dashboard_browser.py: docs/ screenshots are refreshed only with ENVMON_UPDATE_DOCS_SCREENSHOTS=1.
+UPDATE_DOCS = os.environ.get("ENVMON_UPDATE_DOCS_SCREENSHOTS") == "1"
 CSRF_POST = """async ([url, body]) => {
   const r = await fetch(url, {method: 'POST', headers: {'Content-Type': 'application/json',
     'X-CSRF-Token': document.body.dataset.csrf}, body: JSON.stringify(body)});
@@ -25,6 +30,13 @@ CSRF_POST = """async ([url, body]) => {
 @pytest.fixture
 def world(database_url: str) -> World:
     return build_world(database_url)
+
+
+def _shot(page: Page, artifacts: Path, name: str) -> None:
+    path = artifacts / f"{name}.png"
+    page.screenshot(path=str(path))
+    if UPDATE_DOCS:
+        shutil.copyfile(path, DOCS / f"dashboard-{name}.png")
 
 
 def _sign_in(page: Page, base: str, username: str) -> None:
@@ -68,7 +80,7 @@ def test_a_mark_over_an_exceedance_waits_for_a_second_person(
         expect(row.locator("button.approve")).to_have_count(0)  # never offered to the proposer
         mark_id = int(row.get_attribute("id").removeprefix("mark-"))  # type: ignore[union-attr]
         assert page.evaluate(CSRF_POST, [f"/api/review/marks/{mark_id}/approve", {"note": "mine"}]) == 409
-        page.screenshot(path=str(artifacts / "review-pending.png"))
+        _shot(page, artifacts, "review-pending")
 
         # One browser profile holds one session: sign out before the next person signs in.
         page.click("#logout")
@@ -90,11 +102,11 @@ def test_a_mark_over_an_exceedance_waits_for_a_second_person(
         expect(second.locator("#review-done")).to_be_visible()
         expect(second.locator(f"#mark-{mark_id}")).to_have_class("mark-active")
         expect(second.locator(f"#mark-{mark_id}")).to_contain_text("checked the drift report")
-        second.screenshot(path=str(artifacts / "review-approved.png"))
+        _shot(second, artifacts, "review")
 
         second.goto(f"{served.url}/kpi")
         expect(second.locator("#kpis")).to_contain_text(WATER)
-        second.screenshot(path=str(artifacts / "kpi.png"))
+        _shot(second, artifacts, "kpi")
         with second.expect_download() as download:
             second.click("#kpi-csv")
         text = Path(download.value.path()).read_text(encoding="utf-8-sig")
