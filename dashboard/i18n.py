@@ -269,6 +269,10 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "review_not_pending": ("该标记不在待批准状态", "The mark is not pending"),
     "review_not_open": ("该标记已结束", "The mark is no longer open"),
+    "review_overlap": (
+        "该时段已有待批准或已生效的标记，请先撤销",
+        "A pending or active mark already covers part of this period: withdraw it first",
+    ),
     "kpi": ("有效传输率", "Validity KPIs"),
     "kpi_definition": (
         "传输率 = 实收数据数 / 应收数据数；有效率 = 有效数据数 / 实收数据数；有效传输率 = 传输率 × 有效率。"

@@ -25,6 +25,14 @@ WHERE device_id = %(device)s AND category = 'pollution' AND severity IN ('exceed
   AND (%(pollutant)s::text IS NULL OR pollutant = %(pollutant)s)
   AND first_breach_at < %(end)s AND coalesce(resolved_at, %(now)s) > %(start)s
 """
+# Active marks must never overlap (the view readings_reviewed joins at most one per reading): a proposal may
+# not overlap a pending or active mark of the same device and pollutant (a device-wide mark overlaps all).
+_OVERLAP = """
+SELECT min(id) FROM data_marks
+WHERE device_id = %(device)s AND state IN ('pending', 'active')
+  AND (pollutant IS NULL OR %(pollutant)s::text IS NULL OR pollutant = %(pollutant)s)
+  AND start_at < %(end)s AND end_at > %(start)s
+"""
 _MARKS = """
 SELECT m.id, m.device_id, d.mn, d.point_name_zh, d.point_name_en, s.code AS site_code, m.pollutant, m.start_at,
        m.end_at, m.reason, m.evidence, m.state, m.proposed_by, m.proposed_at, m.decided_by, m.decided_at,
@@ -62,6 +70,8 @@ def propose_mark(conn: psycopg.Connection, user: User, req: MarkRequest, *, now:
         device = _device_in_scope(conn, user, req.device_mn)
         if req.pollutant is not None and req.pollutant not in device["pollutants"]:
             raise ReviewRefused("review_bad_pollutant")
+        if _overlapping(conn, int(device["id"]), req):
+            raise ReviewRefused("review_overlap")
         covered = _covered_exceedances(conn, int(device["id"]), req, now)
         state = initial_state(covered)
         mark_id = _insert_mark(conn, int(device["id"]), req, state, covered, user.username, now)
@@ -118,8 +128,9 @@ def list_marks(conn: psycopg.Connection, user: User, *, site: str | None = None)
 def _device_in_scope(conn: psycopg.Connection, user: User, mn: str) -> dict[str, Any]:
     scope, params = scope_clause(user, "s")
     with conn.cursor(row_factory=dict_row) as cur:
+        # FOR UPDATE: proposals on one device are serialised, so two overlapping ones cannot both pass the check.
         row = cur.execute(f"SELECT d.id, d.pollutants FROM devices d JOIN sites s ON s.id = d.site_id"
-                          f" WHERE d.mn = %(mn)s AND {scope}", {**params, "mn": mn}).fetchone()
+                          f" WHERE d.mn = %(mn)s AND {scope} FOR UPDATE OF d", {**params, "mn": mn}).fetchone()
     if row is None:
         raise LookupError(mn)
     return row
@@ -134,6 +145,12 @@ def _mark_for_update(conn: psycopg.Connection, user: User, mark_id: int) -> dict
     if row is None:
         raise LookupError(mark_id)
     return row
+
+
+def _overlapping(conn: psycopg.Connection, device_id: int, req: MarkRequest) -> bool:
+    params = {"device": device_id, "pollutant": req.pollutant, "start": req.start_at, "end": req.end_at}
+    row = conn.execute(_OVERLAP, params).fetchone()
+    return row is not None and row[0] is not None
 
 
 def _covered_exceedances(conn: psycopg.Connection, device_id: int, req: MarkRequest, now: datetime) -> int:

@@ -33,7 +33,7 @@ api = APIRouter(prefix="/api", tags=["review"])
 NO_NUL = r"^[^\x00]*$"
 MONTH = r"^\d{4}-\d{2}$"
 # Refusals that are about the mark's state (409); the rest are about the input (400).
-STATE_REFUSALS = frozenset({"review_own_mark", "review_not_pending", "review_not_open"})
+STATE_REFUSALS = frozenset({"review_own_mark", "review_not_pending", "review_not_open", "review_overlap"})
 ERROR_KEYS = STATE_REFUSALS | {"review_bad_reason", "review_bad_evidence", "review_bad_period", "review_future",
                                "review_bad_pollutant", "review_needs_note"}
 

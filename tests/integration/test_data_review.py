@@ -115,6 +115,27 @@ def test_mark_over_an_exceedance_needs_a_second_person_then_changes_the_past(pla
     assert audit == [("deputy", "review.propose"), ("insp", "review.approve"), ("op", "review.withdraw")]
 
 
+def test_marks_never_overlap_so_a_reading_has_one_meaning(plant: psycopg.Connection) -> None:
+    first = propose_mark(plant, OPERATOR, _mark("w00000", DAY_START, DAY_START + timedelta(hours=2), "maintenance"),
+                         now=NOW)
+    overlapping = (
+        _mark("w00000", DAY_START + timedelta(hours=1), DAY_START + timedelta(hours=3), "invalid"),
+        _mark(None, DAY_START + timedelta(hours=1), DAY_START + timedelta(hours=3), "calibration"),
+    )
+    for req in overlapping:
+        with pytest.raises(ReviewRefused) as refused:
+            propose_mark(plant, OPERATOR, req, now=NOW)
+        assert refused.value.key == "review_overlap"
+    # Another pollutant, or the time after the mark, is free; and once withdrawn, so is the period.
+    propose_mark(plant, OPERATOR, _mark("w01001", DAY_START, DAY_END, "calibration"), now=NOW)
+    propose_mark(plant, OPERATOR, _mark("w00000", DAY_START + timedelta(hours=3), DAY_END, "maintenance"), now=NOW)
+    decide_mark(plant, OPERATOR, first.id, "withdraw", note="wrong day", now=NOW)
+    propose_mark(plant, OPERATOR, overlapping[0], now=NOW)
+    duplicated = plant.execute("SELECT count(*) - count(DISTINCT (device_id, pollutant, basis, time))"
+                               " FROM readings_reviewed").fetchone()
+    assert duplicated == (0,)
+
+
 def test_the_database_refuses_a_self_approval_the_code_let_through(plant: psycopg.Connection) -> None:
     mark = propose_mark(plant, OPERATOR, _mark("w20117", DAY_START, DAY_END, "invalid"), now=NOW)
     with pytest.raises(psycopg.errors.CheckViolation):
