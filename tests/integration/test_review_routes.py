@@ -67,23 +67,24 @@ def test_who_may_propose_a_mark_on_the_plant(app: TestClient, username: str) -> 
 
 
 def test_four_eyes_over_http(app: TestClient) -> None:
-    mark = app.post("/api/review/marks", json=_mark_body(), headers=_as(app, "operator")).json()
+    mark = app.post("/api/review/marks", json=_mark_body(), headers=_as(app, "inspector")).json()
+    assert mark["state"] == "pending"
     approve = f"/api/review/marks/{mark['id']}/approve"
     note = {"note": "checked"}
     # Operators may mark but not approve (role: 403); another plant's operator may not even see it (scope: 404).
-    expected = {"viewer": 403, "operator": 403, "outsider": 403}
-    for username, status in expected.items():
-        assert app.post(approve, json=note, headers=_as(app, username)).status_code == status, username
+    for username in ("viewer", "operator", "outsider"):
+        assert app.post(approve, json=note, headers=_as(app, username)).status_code == 403, username
     withdraw = approve.replace("approve", "withdraw")
     assert app.post(withdraw, json=note, headers=_as(app, "outsider")).status_code == 404
-    own = app.post("/api/review/marks", json=_mark_body("inspector's own"), headers=_as(app, "inspector")).json()
-    headers = _as(app, "inspector")
-    assert app.post(f"/api/review/marks/{own['id']}/approve", json=note, headers=headers).status_code == 409
+    # An overlapping second proposal is refused: each reading keeps one meaning.
+    assert app.post("/api/review/marks", json=_mark_body("again"), headers=_as(app, "operator")).status_code == 409
+    assert app.post(approve, json=note, headers=_as(app, "inspector")).status_code == 409  # the proposer's own
+    headers = _as(app, "admin")
     assert app.post(approve, json=note, headers=headers).json() == {"id": mark["id"], "state": "active"}
     assert app.post(approve, json=note, headers=headers).status_code == 409  # already decided
     assert app.post(withdraw, json=note).status_code == 403  # no CSRF token
     marks = {m["id"]: m for m in app.get("/api/review/marks").json()}
-    assert marks[mark["id"]]["decided_by"] == "inspector" and marks[own["id"]]["state"] == "pending"
+    assert marks[mark["id"]]["decided_by"] == "admin" and marks[mark["id"]]["state"] == "active"
 
 
 def test_the_form_routes_propose_and_withdraw(app: TestClient) -> None:
