@@ -3,7 +3,10 @@
 /healthz answers 503 and names every failing check (`failing`) when a worker thread died, the engine has
 not finished a step for too long, the oldest batch waiting for the engine is too old (it falls behind its
 input), the engine's or the sender's database has been in retry too long, or open alerts reached nobody
-(alerts/notify/heard.py). A standby engine is healthy while its threads live.
+(alerts/notify/heard.py). A standby engine is healthy while its threads live and it can reach its database: a
+standby that cannot even try the shard lock (its database is away) could never take over, so it names
+`engine_database` too. (Losing the database makes the active engine lose its lock session and stand by,
+so which role notices first is a race; the answer must not depend on it.)
 """
 
 from __future__ import annotations
@@ -36,15 +39,15 @@ class HealthFacts:
 
 
 def _checks(f: HealthFacts, b: HealthBounds) -> dict[str, bool]:
-    """Each check's verdict (True: fine); engine checks only count for the active engine."""
+    """Each check's verdict (True: fine); the engine's work checks only count for the active engine."""
     checks = {"threads": not f.dead_threads,
+              "engine_database": (f.engine_database_retry_seconds or 0.0) <= b.database_retry_max_seconds,
               "sender_database": (f.sender_database_retry_seconds or 0.0) <= b.database_retry_max_seconds}
     if f.active:
         step_ok = f.ready and f.seconds_since_step is not None and f.seconds_since_step < b.step_stale_seconds
         checks.update(
             engine_step=step_ok,
             engine_lag=f.lag_seconds <= b.max_lag_seconds,
-            engine_database=(f.engine_database_retry_seconds or 0.0) <= b.database_retry_max_seconds,
             silent_alerts=f.silent_alerts == 0,
         )
     return checks

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import psycopg
 
@@ -27,6 +28,8 @@ class ShardLock:
         self._url = database_url
         self.shard = shard
         self._conn: psycopg.Connection | None = None
+        # Since when (time.monotonic) the lock's database has been unreachable; None while it answers.
+        self.failing_since: float | None = None
 
     def try_acquire(self) -> bool:
         """Take the lock if nobody holds it; False (and no connection kept) otherwise."""
@@ -34,7 +37,9 @@ class ShardLock:
             conn = connect_url(self._url, application=f"envmon-alerts-lock-{self.shard}", autocommit=True)
         except psycopg.Error as exc:
             log.warning("shard lock: database unavailable: %s", exc)
+            self.failing_since = self.failing_since or time.monotonic()
             return False
+        self.failing_since = None
         row = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [LOCK_NAMESPACE, self.shard]).fetchone()
         if row is None or not row[0]:
             conn.close()
@@ -62,6 +67,8 @@ class ShardLock:
             self._conn.execute("SELECT 1")
             return True
         except (psycopg.Error, AssertionError):
+            # The database may be away: counted from now until a new connection answers (try_acquire).
+            self.failing_since = self.failing_since or time.monotonic()
             return False
 
     def release(self) -> None:

@@ -428,9 +428,12 @@ class AlertService:
         """What the threads report now."""
         now = time.monotonic()
         last = self.metrics.last_step._value.get()
-        engine_since, sender_since = self._db_failing_since, self.outbox.failing_since
+        # Active: since when its steps fail on the database; standby: since when it cannot reach it to try the lock.
+        active = self.active.is_set()
+        engine_since = self._db_failing_since if active else self._lock.failing_since
+        sender_since = self.outbox.failing_since
         return HealthFacts(
-            active=self.active.is_set(), ready=self.ready.is_set(),
+            active=active, ready=self.ready.is_set(),
             dead_threads=tuple(t.name for t in self._threads if self._is_dead(t)),
             seconds_since_step=time.time() - last if last else None, lag_seconds=self._lag_seconds(now),
             queue_depth=self._queue.qsize(),

@@ -31,6 +31,10 @@ BOUNDS = HealthBounds(step_stale_seconds=30, max_lag_seconds=30, database_retry_
         pytest.param(replace(FINE, active=False, ready=False, seconds_since_step=None, silent_alerts=3), [],
                      id="standby-ignores-engine-checks"),
         pytest.param(replace(FINE, active=False, dead_threads=("alerts-leader",)), ["threads"], id="standby-dead-thread"),
+        pytest.param(replace(FINE, active=False, engine_database_retry_seconds=31), ["engine_database"],
+                     id="standby-cannot-reach-its-database"),
+        pytest.param(replace(FINE, active=False, engine_database_retry_seconds=31, sender_database_retry_seconds=31),
+                     ["engine_database", "sender_database"], id="database-away-names-both-users"),
     ],
 )
 def test_judge_health(facts: HealthFacts, failing: list[str]) -> None:
