@@ -17,6 +17,7 @@ from envmon.settings import Settings, load_settings
 from envmon.stack import mosquitto
 from envmon.stack.launcher import StackState
 from tests.ingest_helpers import TEST_SITE
+from tests.patience import patience
 
 WATER = "310120T001W01"
 GAS = "310120T001S01"
@@ -126,13 +127,15 @@ def alert_settings(stack: StackState, database_url: str, fake: FakeTwilio, **ext
 def start_alerts(settings: Settings, **kwargs: Any) -> AlertService:
     service = AlertService(settings, **kwargs)
     service.start()
-    assert service.ready.wait(15), "the alert engine did not start"
+    assert service.ready.wait(patience(15)), "the alert engine did not start"
     return service
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
-    """Poll `check` until it returns something truthy; returns it (or the last falsy value)."""
-    deadline = time.monotonic() + timeout
+    """Poll `check` until it returns something truthy; returns it (or the last falsy value).
+
+    `timeout` is for an idle machine; it is stretched by the machine's slowness (tests/patience.py)."""
+    deadline = time.monotonic() + patience(timeout)
     value = check()
     while not value and time.monotonic() < deadline:
         time.sleep(interval)

@@ -18,6 +18,7 @@ from envmon.stack.launcher import StackState
 from ingest.mqtt_source import MqttSource
 from ingest.pipeline import Pipeline, PipelineConfig, StoredBatch
 from tests.mqtt_helpers import ProbeClient
+from tests.patience import patience
 
 DEVICES = [f"310120T{n:03d}W01" for n in range(1, 6)]
 POLLUTANTS = ["w20117", "w20116", "w01001", "w00000"]
@@ -114,10 +115,10 @@ def start_ingest(
     stop = threading.Event()
     thread = threading.Thread(target=pipeline.run, args=(stop,), daemon=True)
     thread.start()
-    assert pipeline.ready.wait(10)
+    assert pipeline.ready.wait(patience(10))
     source = MqttSource(stack.mqtt_url_for(mosquitto.SERVICE_USER), pipeline, client_id=client_id)
     source.start()
-    assert source.connected.wait(10), "ingest did not connect to the broker"
+    assert source.connected.wait(patience(10)), "ingest did not connect to the broker"
     return RunningIngest(pipeline, source, stop, thread, collector)
 
 
@@ -127,7 +128,7 @@ def publish(client: ProbeClient, device: str, body: bytes, topic_device: str | N
 
 
 def wait_for_count(database_url: str, sql: str, expected: int, timeout: float = 15) -> int:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     count = -1
     while time.monotonic() < deadline:
         with psycopg.connect(database_url) as conn:

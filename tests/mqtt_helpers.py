@@ -12,6 +12,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from tests.patience import patience
+
 
 @dataclass
 class ProbeClient:
@@ -28,13 +30,13 @@ class ProbeClient:
     def subscribe(self, topic: str, timeout: float = 5) -> None:
         self.subscribed.clear()
         self.client.subscribe(topic, qos=1)
-        assert self.subscribed.wait(timeout), f"no SUBACK for {topic}"
+        assert self.subscribed.wait(patience(timeout)), f"no SUBACK for {topic}"
 
     def publish(self, topic: str, payload: bytes, timeout: float = 5) -> ReasonCode:
         """Publish at QoS 1 and return the broker's PUBACK reason code."""
         info = self.client.publish(topic, payload, qos=1)
         with self.published:
-            assert self.published.wait_for(lambda: info.mid in self.puback, timeout), f"no PUBACK for {topic}"
+            assert self.published.wait_for(lambda: info.mid in self.puback, patience(timeout)), f"no PUBACK for {topic}"
         return self.puback[info.mid]
 
     def close(self) -> None:
@@ -72,7 +74,7 @@ def connect(port: int, username: str | None, password: str | None, timeout: floa
     client.on_subscribe, client.on_publish = on_subscribe, on_publish
     client.connect("127.0.0.1", port)
     client.loop_start()
-    assert tc.connected.wait(timeout), "no CONNACK"
+    assert tc.connected.wait(patience(timeout)), "no CONNACK"
     return tc
 
 
@@ -81,7 +83,7 @@ def wait_for_logins(port: int, logins: dict[str, str], timeout: float = 60) -> N
 
     Each try is a real CONNECT answered by the broker; no fixed sleep guesses how long the reload takes.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     for username, password in logins.items():
         while True:
             probe = connect(port, username, password, timeout=max(1.0, deadline - time.monotonic()))

@@ -80,7 +80,9 @@ class FakeTwilio:
     def __init__(
         self, *, account_sid: str | None = None, auth_token: str | None = None,
         rewrite: Callable[[str], str] | None = None, auto_callbacks: Iterable[str] = (),
+        wait_scale: float = 1.0,
     ) -> None:
+        self.wait_scale = wait_scale  # stretches wait_for_messages' deadline (tests on a busy machine)
         self.account_sid = account_sid or "AC" + secrets.token_hex(16)
         self.auth_token = auth_token or secrets.token_hex(16)
         self.rewrite = rewrite or (lambda url: url)
@@ -153,7 +155,7 @@ class FakeTwilio:
 
     def wait_for_messages(self, count: int, timeout_seconds: float = 10.0) -> list[RecordedRequest]:
         """Block until at least `count` messages were created; AssertionError on timeout."""
-        deadline = time.monotonic() + timeout_seconds
+        deadline = time.monotonic() + timeout_seconds * self.wait_scale
         with self._lock:
             while len([r for r in self.requests if r.sid]) < count:
                 left = deadline - time.monotonic()

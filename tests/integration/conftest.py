@@ -13,6 +13,7 @@ from envmon.stack.launcher import StackState
 from tests.alert_helpers import load_alert_registry
 from tests.ingest_helpers import RunningIngest, load_test_registry, start_ingest
 from tests.mqtt_helpers import ProbeClient, connect
+from tests.patience import slowness
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def publisher(stack: StackState) -> Iterator[ProbeClient]:
 
 @pytest.fixture
 def fake() -> Iterator[FakeTwilio]:
-    with FakeTwilio() as server:
+    with FakeTwilio(wait_scale=slowness()) as server:
         yield server
 
 

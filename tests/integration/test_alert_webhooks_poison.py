@@ -17,6 +17,7 @@ from alerts.notify.callbacks import INBOUND_SMS_PATH, STATUS_CALLBACK_PATH
 from alerts.notify.fake_twilio import FakeTwilio
 from alerts.webhooks import EMPTY_TWIML, Webhooks
 from envmon.settings import load_settings
+from tests.patience import slowness
 
 PUBLIC = "https://envmon.example"
 
@@ -28,7 +29,7 @@ def _fails(form: dict[str, str], signature: str) -> Response:
 @pytest.fixture
 def endpoint(database_url: str) -> Iterator[tuple[FakeTwilio, int]]:
     state_dir = tempfile.mkdtemp(prefix="envmon-webhooks-test-")
-    with FakeTwilio() as fake:
+    with FakeTwilio(wait_scale=slowness()) as fake:
         settings = load_settings(environment="test", database_url=database_url, state_dir=state_dir,
                                  twilio_auth_token=fake.auth_token, public_base_url=PUBLIC)
         routes = {**Webhooks(settings, on_change=lambda: None).routes(), "/broken": _fails}

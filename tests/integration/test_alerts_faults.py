@@ -39,6 +39,7 @@ from tests.alert_helpers import (
 )
 from tests.ingest_helpers import RunningIngest, start_ingest
 from tests.mqtt_helpers import ProbeClient
+from tests.patience import patience
 
 pytestmark = pytest.mark.services
 
@@ -73,7 +74,11 @@ class AlertsProcess:
     def start(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "envmon_app", "alerts"], env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert wait_until(self.healthy, timeout=30), "envmon alerts did not become healthy"
+        # The signal is its health answer (or its exit); the deadline only bounds a start that hangs.
+        proc = self.proc
+        assert wait_until(lambda: self.healthy() or proc.poll() is not None, timeout=30)
+        assert proc.poll() is None, f"envmon alerts exited with {proc.returncode} while starting"
+        assert self.healthy(), "envmon alerts did not become healthy"
 
     def healthy(self) -> bool:
         try:
@@ -95,12 +100,12 @@ class AlertsProcess:
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        self.proc.wait(patience(10))
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(30)
+            self.proc.wait(patience(30))
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from envmon.stack.launcher import StackState
 from ingest.service import IngestService
 from tests.alert_helpers import alert_settings, query, wait_until
 from tests.conftest import EXAMPLE_REGISTRY, example_district_database
+from tests.patience import slowness
 
 pytestmark = pytest.mark.services
 
@@ -80,7 +81,7 @@ def test_a_gas_leak_and_a_chromium_spike_text_exactly_the_expected_people(
 ) -> None:
     scenario = tmp_path / "alerts.toml"
     scenario.write_text(SCENARIO, encoding="utf-8")
-    with FakeTwilio(auto_callbacks=("sent", "delivered")) as fake:
+    with FakeTwilio(auto_callbacks=("sent", "delivered"), wait_scale=slowness()) as fake:
         asyncio.run(_run(stack, district_db, fake, scenario))
         sent = [(m.to, m.body.splitlines()[0]) for m in fake.messages]
     alerts = query(district_db, "SELECT d.mn, a.rule, a.severity, a.state FROM alerts a JOIN devices d"

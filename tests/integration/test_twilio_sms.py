@@ -32,6 +32,7 @@ from alerts.notify.routing import EscalationChain, EscalationStep, Recipient
 from alerts.notify.sms import RetryPolicy, SendError, SendResult, SmsSender, retry_delay_seconds
 from alerts.notify.twilio_sms import TwilioSmsSender, is_valid_signature, sms_sender_from_settings
 from envmon.settings import Settings
+from tests.patience import slowness
 
 FROM = "+15005550006"
 TO = "+8613998369006"
@@ -193,7 +194,7 @@ def test_status_callbacks_are_signed_over_the_public_url_and_replayable(fake: Fa
 
 
 def test_auto_callbacks_follow_each_created_message() -> None:
-    with FakeTwilio(auto_callbacks=("sent", "delivered")) as fake:
+    with FakeTwilio(auto_callbacks=("sent", "delivered"), wait_scale=slowness()) as fake:
         receiver = CallbackReceiver(fake.auth_token)
         fake.rewrite = lambda url: receiver.local_url
         try:
@@ -336,7 +337,7 @@ def test_incident_sends_exactly_the_expected_sms_in_order(fake: FakeTwilio) -> N
 
 
 def test_alerts_opening_together_go_as_one_sms() -> None:
-    with FakeTwilio() as fake:
+    with FakeTwilio(wait_scale=slowness()) as fake:
         incident = Incident(sender_for(fake))
         incident.open(101, "w20116", 1.5, START)
         incident.open(102, "w20121", 0.9, START)
