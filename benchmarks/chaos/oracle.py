@@ -75,7 +75,7 @@ FROM alert_events e JOIN alerts a ON a.id = e.alert_id JOIN devices d ON d.id = 
 WHERE e.reason IN ('opened', 'severity_raised', 'severity_lowered')
 """
 _OUTBOX = """
-SELECT n.id, n.phone, n.body, n.status, n.provider_id, d.mn, a.pollutant, a.rule, n.reason
+SELECT n.id, n.phone, n.body, n.status, n.provider_id, d.mn, a.pollutant, a.rule, n.reason, n.severity
 FROM notifications n JOIN alerts a ON a.id = ANY(n.alert_ids) JOIN devices d ON d.id = a.device_id
 ORDER BY n.id
 """
@@ -98,6 +98,7 @@ class OutboxRow:
     status: str
     provider_id: str | None
     key: SmsKey
+    severity: str | None = None  # the severity the message announced
 
 
 def live_levels(conn: psycopg.Connection) -> set[AlertLevel]:
@@ -107,7 +108,7 @@ def live_levels(conn: psycopg.Connection) -> set[AlertLevel]:
 
 def live_outbox(conn: psycopg.Connection) -> list[OutboxRow]:
     """Every notification row, once per alert it is about."""
-    return [OutboxRow(r[0], r[1], r[2], r[3], r[4], (r[1], r[5], r[6], r[7], r[8]))
+    return [OutboxRow(r[0], r[1], r[2], r[3], r[4], (r[1], r[5], r[6], r[7], r[8]), r[9])
             for r in conn.execute(_OUTBOX).fetchall()]
 
 
@@ -152,5 +153,14 @@ def compare_sms(expected: Counter[SmsKey], rows: Sequence[OutboxRow], sends: dic
         "max_sends_of_one_sms": max(sent.values(), default=0),
         "unexpected_sms": sum(max(0, n - expected.get(k, 0)) for k, n in made.items()),
         "missed_examples": [list(k) + [n] for k, n in sorted(missed.items())[:10]],
+        # What the live outbox holds for each missed message's phone and alert key (any reason): tells a message
+        # never written, or written and not sent, from one the live engine folded into another (e.g. an opening
+        # SMS that already announced the raised severity because both came in one batch).
+        "missed_context": {"|".join(k): _live_rows_of(k, rows, sends) for k, _ in sorted(missed.items())[:10]},
         "over_examples": sorted({(r.id, *r.key, sends[r.id]) for r in rows if sends[r.id] > 2})[:10],
     }
+
+
+def _live_rows_of(key: SmsKey, rows: Sequence[OutboxRow], sends: dict[int, int]) -> list[list[object]]:
+    """(row id, reason, severity, status, times sent) of the live rows to the key's phone about its alert key."""
+    return [[r.id, r.key[4], r.severity, r.status, sends[r.id]] for r in rows if r.key[:4] == key[:4]]

@@ -82,6 +82,15 @@ def test_compare_sms(expected: Counter[tuple[str, str, str, str, str]], sends: d
     assert (result["missed_sms"], result["sms_sent_more_than_twice"]) == (missed, over)
 
 
+def test_a_missed_sms_shows_what_the_live_outbox_holds_for_its_phone_and_alert() -> None:
+    raised = ("+861", "DEV", "s01001", "gas", "severity")
+    rows = [OutboxRow(1, "+861", "leak", "sent", "SM1", KEY, "level2"),
+            OutboxRow(2, "+862", "leak", "sent", "SM2", ("+862", "DEV", "s01001", "gas", "new"), "level2")]
+    result = compare_sms(Counter({KEY: 1, raised: 1}), rows, {1: 1, 2: 1})
+    assert result["missed_sms"] == 1
+    assert result["missed_context"] == {"+861|DEV|s01001|gas|severity": [[1, "new", "level2", "sent", 1]]}
+
+
 def test_replay_lines_give_levels_and_sent_sms() -> None:
     lines = [
         {"kind": "transition", "transition": "open", "device": "D", "pollutant": "p", "rule": "gas", "level": "level1"},
