@@ -11,6 +11,7 @@ from envmon import topics
 from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
 from tests.mqtt_helpers import ProbeClient, connect, wait_for_logins
+from tests.patience import patience
 
 DEV_A, DEV_B = "310120TESTA01", "310120TESTB01"
 
@@ -32,7 +33,7 @@ def service(stack: StackState) -> Iterator[ProbeClient]:
 
 
 def _wait_for(client: ProbeClient, count: int, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     while len(client.received) < count and time.monotonic() < deadline:
         time.sleep(0.02)
 

@@ -34,6 +34,7 @@ from envmon.stack.processes import free_port
 from ingest.service import IngestService
 from tests.ingest_helpers import DEVICES, payload, publish, wait_for_count
 from tests.mqtt_helpers import connect
+from tests.patience import patience
 
 
 @pytest.mark.timeout(420)
@@ -115,7 +116,7 @@ def _ingest_service(stack: StackState, database_url: str) -> IngestService:
                              ingest_client_id="chaos-gap-after-restart")
     service = IngestService(settings)
     service.start()
-    assert service.wait_connected(10)
+    assert service.wait_connected(patience(10))
     return service
 
 

@@ -31,6 +31,7 @@ from tests.browser.world import (
     store_readings,
     water_history,
 )
+from tests.patience import patience
 
 
 @pytest.fixture
@@ -335,7 +336,7 @@ def test_the_event_listener_reconnects_after_losing_its_database_connection(worl
         assert events.get(timeout=5)[1]["event"] == "connected"
         (old,) = _listeners(world.database_url)
         _events(world.database_url, "SELECT pg_terminate_backend(%s)", old)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + patience(30)
         # The new connection is ready once its LISTEN has run, not when it merely appears.
         while time.monotonic() < deadline and _listeners(world.database_url, listening=True) in ([], [old]):
             time.sleep(0.1)

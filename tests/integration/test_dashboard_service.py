@@ -16,6 +16,7 @@ from dashboard.service import DashboardService
 from envmon.errors import ComponentError
 from envmon.runtime import run_components
 from tests.browser.world import build_world, free_port
+from tests.patience import patience
 
 
 def test_service_serves_in_the_callers_loop_until_stop(database_url: str) -> None:
@@ -28,7 +29,7 @@ def test_service_serves_in_the_callers_loop_until_stop(database_url: str) -> Non
         stop = asyncio.Event()
         task = asyncio.create_task(service.run(stop))
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + patience(30)
             while True:
                 try:
                     login = (await client.get("/login")).status_code

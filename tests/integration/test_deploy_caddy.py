@@ -36,6 +36,7 @@ from dashboard.users import create_user
 from envmon.settings import load_settings
 from envmon.stack.processes import free_port, wait_for_port
 from tests.conftest import ROOT, make_state_dir
+from tests.patience import patience
 
 CADDYFILE = ROOT / "deploy" / "caddy" / "Caddyfile"
 PASSWORD = "a long enough test password"
@@ -151,7 +152,7 @@ def proxied(dashboard_url: str, database_url: str) -> Iterator[Proxied]:
     try:
         ca_file = root / "storage" / "pki" / "authorities" / "local" / "root.crt"
         # Caddy listens before it has issued and loaded the site's certificate: wait for a handshake.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + patience(30)
         while not is_tls_ready(https_port, ca_file) and time.monotonic() < deadline:
             assert proc.poll() is None, (root / "caddy.log").read_text()
             time.sleep(0.1)

@@ -32,6 +32,7 @@ from envmon.stack import mosquitto
 from envmon.stack.processes import chown_tree, free_port, is_pid_alive, service_user, wait_for_port
 from tests.conftest import ROOT, make_state_dir
 from tests.mqtt_helpers import ProbeClient
+from tests.patience import patience
 
 DEPLOY = ROOT / "deploy" / "mosquitto"
 DEV_A, DEV_B = "310120DEPLA01", "310120DEPLB01"
@@ -193,7 +194,7 @@ def _wait_for(client: ProbeClient, count: int, timeout: float = 30.0) -> None:
 
 def _wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     """Poll `condition` until it holds or the (generous, for a busy machine) timeout passes."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.02)
 
@@ -313,7 +314,7 @@ def test_a_message_over_the_size_limit_is_dropped_and_its_sender_disconnected(
     dev.client.on_disconnect = lambda *_: disconnected.set()
     try:
         dev.client.publish(topics.device_topic(DEV_A, topics.UP), b"x" * (limit + 1), qos=1)
-        assert disconnected.wait(30)
+        assert disconnected.wait(patience(30))
         # A sentinel after the refusal: Mosquitto handles packets one at a time and delivers to the service
         # in order, so the big message, had it been accepted, would have reached the service first.
         sentinel = device(broker, DEV_A)
@@ -356,7 +357,7 @@ def test_broker_writes_its_persistence_file_as_the_dropped_user(broker: DeployBr
     db_file = broker.root / "data" / "mosquitto.db"
     assert is_pid_alive(broker.pid, "mosquitto")
     os.kill(broker.pid, signal.SIGUSR1)  # Mosquitto saves its in-memory database on SIGUSR1
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + patience(5)
     while not db_file.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert db_file.exists(), (broker.root / "broker.log").read_text()

@@ -18,6 +18,7 @@ from envmon.registry.store import store_registry
 from ingest.gateway import Hj212Gateway
 from ingest.pipeline import Pipeline, PipelineConfig
 from tests.ingest_helpers import registry_with, wait_for_count
+from tests.patience import patience
 
 LOGGER, PW = "310120HJ001W01", "654321"
 REGISTRY = registry_with(f"""
@@ -53,7 +54,7 @@ def gateway(database_url: str) -> Iterator[Gateway]:
     stop_writer = threading.Event()
     writer = threading.Thread(target=pipeline.run, args=(stop_writer,), daemon=True)
     writer.start()
-    assert pipeline.ready.wait(10)
+    assert pipeline.ready.wait(patience(10))
     gw = Hj212Gateway(pipeline, port=0)
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()

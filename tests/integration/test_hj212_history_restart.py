@@ -18,6 +18,7 @@ from ingest.gateway import Hj212Gateway
 from ingest.history import HistoryMonitor, HistoryStore
 from ingest.pipeline import Pipeline, PipelineConfig
 from tests.ingest_helpers import registry_with, wait_for_count
+from tests.patience import patience
 
 LOGGER, PW = "310120HJ009W01", "654321"
 REGISTRY = registry_with(f"""
@@ -54,7 +55,7 @@ def running_gateway(database_url: str) -> Iterator[int]:
     stop_writer = threading.Event()
     writer = threading.Thread(target=pipeline.run, args=(stop_writer,), daemon=True)
     writer.start()
-    assert pipeline.ready.wait(10)
+    assert pipeline.ready.wait(patience(10))
     gateway = Hj212Gateway(pipeline, port=0)
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
@@ -62,7 +63,7 @@ def running_gateway(database_url: str) -> Iterator[int]:
     server.start()
     listening = threading.Event()
     loop.call_soon_threadsafe(lambda: asyncio.ensure_future(_set_when(gateway.listening, listening)))
-    assert listening.wait(15) and gateway.port is not None
+    assert listening.wait(patience(15)) and gateway.port is not None
     try:
         yield gateway.port
     finally:

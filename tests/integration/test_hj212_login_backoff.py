@@ -21,6 +21,7 @@ from ingest.hj212_guard import AuthPolicy
 from ingest.pipeline import Pipeline, PipelineConfig
 from tests.ingest_helpers import wait_for_count
 from tests.integration.test_hj212_gateway import REGISTRY, RTD, T0, upload
+from tests.patience import patience
 
 BACKOFF_SECONDS = 3.0
 POLICY = AuthPolicy(max_failures_per_connection=3, max_failures_per_address=5, backoff_seconds=BACKOFF_SECONDS)
@@ -41,7 +42,7 @@ def gateway(database_url: str) -> Iterator[Running]:
     stop_writer = threading.Event()
     writer = threading.Thread(target=pipeline.run, args=(stop_writer,), daemon=True)
     writer.start()
-    assert pipeline.ready.wait(30)
+    assert pipeline.ready.wait(patience(30))
     gw = Hj212Gateway(pipeline, port=0, auth=POLICY)
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
@@ -109,7 +110,7 @@ def test_an_address_that_keeps_failing_is_refused_at_once_then_readmitted(
     assert sample(gateway.pipeline, "envmon_ingest_hj212_address_blocks_total") == 1
     blocks = [r for r in caplog.records if "blocked for" in r.getMessage()]
     assert len(blocks) == 1 and blocks[0].levelno == logging.WARNING, "one log line per block window"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + patience(60)
     while (answer := talk(gateway.port, upload("2011", T0, RTD), replies=1)[0]) == [] and time.monotonic() < deadline:
         pass  # each refused attempt is a real connection closed by the gateway, not a sleep
     assert [r.cn for r in answer] == ["9014"], "the address is readmitted after its window"

@@ -30,6 +30,7 @@ from envmon.stack import launcher, mosquitto, postgres
 from envmon.stack.launcher import StackState
 from tests.conftest import MIGRATIONS, ROOT, make_state_dir
 from tests.ingest_helpers import DEVICES, POLLUTANTS, load_test_registry, payload, wait_for_count
+from tests.patience import patience
 
 RATE_PER_SECOND = 400
 PROBE_DEVICE = "310120PROBE99"  # not in the test registry: ingest quarantines it
@@ -140,7 +141,7 @@ class Publisher:
         MQTT drops what is published before a subscription exists; once a probe comes back through
         ingest, its subscription (and persistent session) is in place. The probe is no reading.
         """
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         seq = 0
         while time.monotonic() < deadline:
             seq += 1
@@ -150,13 +151,13 @@ class Publisher:
         raise AssertionError("ingest never received a probe: it did not subscribe")
 
     def wait_until_sent(self, seq: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while self.sent < seq and time.monotonic() < deadline:
             time.sleep(0.01)
 
     def finish(self, timeout: float = 120) -> None:
         self.thread.join(timeout)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while not self.acked.issuperset(self.mids) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert self.acked.issuperset(self.mids), "the broker never acknowledged some publishes"
@@ -167,7 +168,7 @@ class Publisher:
 def assert_ledger(database_url: str, count: int, timeout: float = 120) -> None:
     """Every (device, seq, pollutant) published is stored, exactly once, and nothing else."""
     expected = count * len(DEVICES) * len(POLLUTANTS)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     total = -1
     while time.monotonic() < deadline:
         with psycopg.connect(database_url) as conn:

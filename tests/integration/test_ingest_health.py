@@ -36,6 +36,7 @@ from ingest.metrics import IngestMetrics
 from ingest.service import IngestService
 from tests.ingest_helpers import DEVICES, payload, publish, wait_for_count
 from tests.mqtt_helpers import ProbeClient, connect
+from tests.patience import patience
 
 
 def _service(stack: StackState, database_url: str, name: str) -> IngestService:
@@ -54,7 +55,7 @@ def _service(stack: StackState, database_url: str, name: str) -> IngestService:
 def service(stack: StackState, ingest_db: str, request: pytest.FixtureRequest) -> Iterator[tuple[IngestService, int]]:
     svc = _service(stack, ingest_db, request.node.name)
     port = svc.start()
-    assert svc.wait_connected(10) and svc.pipeline.ready.wait(10)
+    assert svc.wait_connected(patience(10)) and svc.pipeline.ready.wait(patience(10))
     yield svc, port
     svc.shutdown()
 
@@ -77,7 +78,7 @@ def _health(port: int) -> tuple[int, dict[str, object]]:
 def _wait_health(port: int, status: int, timeout: float = 20, sender: ProbeClient | None = None) -> dict[str, object]:
     """Poll /healthz until it answers `status`; with a sender, publish a message each round, since
     the first ones may come before ingest's subscription exists (the broker drops those)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     got = _health(port)
     seq = 0
     while got[0] != status and time.monotonic() < deadline:

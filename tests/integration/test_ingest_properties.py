@@ -26,6 +26,7 @@ from envmon.protocols.mqtt_json import decode_payload
 from tests.ingest_helpers import DEVICES, RunningIngest, payload, publish
 from tests.integration.test_hj212_gateway import LOGGER, PW, Gateway, gateway
 from tests.mqtt_helpers import ProbeClient
+from tests.patience import patience
 
 __all__ = ["gateway"]
 
@@ -77,7 +78,7 @@ def _refused(body: bytes) -> bool:
 
 
 def _wait(check: Callable[[], bool], timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     while not check():
         if time.monotonic() > deadline:
             return False

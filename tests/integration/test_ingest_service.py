@@ -17,6 +17,7 @@ from envmon.stack.launcher import StackState
 from ingest.service import IngestService
 from tests.ingest_helpers import DEVICES, payload, publish, wait_for_count
 from tests.mqtt_helpers import connect, wait_for_logins
+from tests.patience import patience
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def service(stack: StackState, ingest_db: str, request: pytest.FixtureRequest) -
     )
     svc = IngestService(settings)
     port = svc.start()
-    assert svc.wait_connected(10)
+    assert svc.wait_connected(patience(10))
     yield svc, port
     svc.shutdown()
 
@@ -49,7 +50,7 @@ def test_missing_message_is_requested_and_the_resend_fills_the_gap(
         dev.subscribe(topics.device_topic(device, topics.CMD))
         for seq in (1, 2, 3, 5, 6):
             publish(dev, device, payload(device, seq))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + patience(10)
         while not dev.received and time.monotonic() < deadline:
             time.sleep(0.05)
         assert dev.received, "no resend request arrived"
@@ -58,7 +59,7 @@ def test_missing_message_is_requested_and_the_resend_fills_the_gap(
         assert json.loads(body) == {"cmd": "resend", "first_seq": 4, "last_seq": 4, "attempt": 1}
         publish(dev, device, payload(device, 4))
         assert wait_for_count(ingest_db, "SELECT count(DISTINCT seq) FROM readings", 6) == 6
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + patience(5)
         while svc.gaps.tracker.missing(device) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert svc.gaps.tracker.missing(device) == []
@@ -81,7 +82,7 @@ def test_metrics_and_health_endpoints(stack: StackState, service: tuple[IngestSe
     wait_for_count(ingest_db, "SELECT count(*) FROM quarantine", 1)
     wait_for_count(ingest_db, "SELECT count(*) FROM readings", 4)
     # The counters move just after the commit the queries above saw: wait for them, not for time.
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + patience(30)
     while "envmon_ingest_readings_stored_total 4.0" not in (text := _metrics(port)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert 'envmon_ingest_messages_received_total{transport="mqtt"} 2.0' in text

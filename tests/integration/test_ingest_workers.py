@@ -18,6 +18,7 @@ from envmon.stack.processes import free_port, wait_for_port
 from tests.conftest import ROOT
 from tests.ingest_helpers import DEVICES, POLLUTANTS, payload, publish, wait_for_count
 from tests.mqtt_helpers import ProbeClient
+from tests.patience import patience
 
 PROBE_DEVICE = "310120PROBE99"  # not in the test registry: each probe is quarantined by the worker that got it
 
@@ -49,7 +50,7 @@ def _wait_until_both_listen(publisher: ProbeClient, ports: list[int], timeout: f
     MQTT drops what is published before a subscription exists, and the shared subscription gives
     each message to one member: once each worker has had a probe, both are subscribed.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     seq = 0
     while not all(_metric(p, "envmon_ingest_quarantined_total") >= 1 for p in ports):
         assert time.monotonic() < deadline, "a worker never received a probe: it did not subscribe"

@@ -34,6 +34,7 @@ from tests.alert_helpers import (
 )
 from tests.ingest_helpers import RunningIngest, start_ingest
 from tests.mqtt_helpers import ProbeClient
+from tests.patience import patience
 
 pytestmark = pytest.mark.services
 
@@ -81,7 +82,7 @@ def running(
     ingest = start_ingest(stack, alert_db, client_id=f"envmon-ingest-{request.node.name[:40]}")
     service = start_alerts(alert_settings(stack, alert_db, fake))
     ingest.pipeline.subscribe(service)
-    assert ingest.pipeline.registry_watch.listening.wait(10) and service.registry_watch.listening.wait(10)
+    assert ingest.pipeline.registry_watch.listening.wait(patience(10)) and service.registry_watch.listening.wait(patience(10))
     yield ingest, service
     service.shutdown()
     ingest.shutdown()

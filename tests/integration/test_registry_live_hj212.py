@@ -19,6 +19,7 @@ from ingest.pipeline import Pipeline, PipelineConfig
 from tests.alert_helpers import wait_until
 from tests.ingest_helpers import wait_for_count
 from tests.integration.test_hj212_gateway import LOGGER, PW, REGISTRY, RTD, T0, exchange, upload
+from tests.patience import patience
 
 NEW_PW = "777888"
 SECOND = "310120HJ002W01"
@@ -42,7 +43,7 @@ def running(database_url: str) -> Iterator[Running]:
     stop_writer = threading.Event()
     writer = threading.Thread(target=pipeline.run, args=(stop_writer,), daemon=True)
     writer.start()
-    assert pipeline.ready.wait(10) and pipeline.registry_watch.listening.wait(10)
+    assert pipeline.ready.wait(patience(10)) and pipeline.registry_watch.listening.wait(patience(10))
     gw = Hj212Gateway(pipeline, port=0)
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()

@@ -10,6 +10,7 @@ import pytest
 
 from envmon.registry.watch import REGISTRY_TABLES, RegistryWatcher
 from tests.alert_helpers import load_alert_registry, wait_until
+from tests.patience import patience
 
 NAME = "envmon-test-registry-watch"
 
@@ -35,7 +36,7 @@ def watched(database_url: str) -> Iterator[tuple[RegistryWatcher, Calls]]:
     calls = Calls()
     watcher = RegistryWatcher(database_url, calls, name=NAME)
     watcher.start()
-    assert watcher.listening.wait(10)
+    assert watcher.listening.wait(patience(10))
     assert wait_until(lambda: calls.count() == 1)
     yield watcher, calls
     watcher.stop()
@@ -68,6 +69,6 @@ def test_after_a_lost_connection_it_reconnects_and_reports_everything(
         # Notifications sent while it is away are lost: the reconnect must count as a change of everything.
         assert wait_until(lambda: calls.count() >= 2)
         assert calls.tables[1] == REGISTRY_TABLES
-        assert watcher.listening.wait(10)
+        assert watcher.listening.wait(patience(10))
         admin.execute("INSERT INTO districts (code, name_zh, name_en) VALUES ('zz', '测试', 'Test')")
     assert wait_until(lambda: frozenset({"districts"}) in calls.tables[2:])

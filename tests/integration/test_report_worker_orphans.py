@@ -12,6 +12,7 @@ from pathlib import Path
 
 from envmon.proccpu import children_of, is_alive
 from tests.conftest import ROOT
+from tests.patience import patience
 
 PARENT = """
 import sys, threading
@@ -50,7 +51,7 @@ def test_children_of_a_sigkilled_alert_process_die_with_it(database_url: str, tm
         assert len(children) >= 2, "the render process and multiprocessing's resource tracker"
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(30)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + patience(60)
         while (alive := [pid for pid in children if is_alive(pid)]) and time.monotonic() < deadline:
             time.sleep(0.05)  # a bounded poll of /proc: the kernel kills them on its own schedule
         assert alive == [], f"orphans left behind: {alive}"

@@ -19,6 +19,7 @@ from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
 from tests.conftest import EXAMPLE_REGISTRY
 from tests.mqtt_helpers import ProbeClient, connect, wait_for_logins
+from tests.patience import patience
 
 DEVICES = ["310120EP001W01", "310120CH001S01"]
 
@@ -85,7 +86,7 @@ def test_backfill_of_a_past_hour_runs_fast_and_prints_a_summary(
     out, err = capsys.readouterr()
     assert "envmon sim: 2 devices, scenario gas_levels" in err
     assert "messages  840 " in out  # 120 water + 720 gas samples in the hour
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + patience(10)
     while len(probe.received) < 840 and time.monotonic() < deadline:
         time.sleep(0.05)
     bodies = [json.loads(p) for _, p in probe.received]

@@ -21,6 +21,7 @@ from envmon.stack.launcher import StackState
 from ingest.service import IngestService
 from tests.conftest import EXAMPLE_REGISTRY, example_district_database
 from tests.mqtt_helpers import connect, wait_for_logins
+from tests.patience import patience
 
 MQTT_WATER, MQTT_GAS = "310120EP001W01", "310120CH001S01"
 HJ212_WATER, HJ212_CHEM = "310120EP002W01", "310120CH003W01"
@@ -78,7 +79,7 @@ async def _run(stack: StackState, database_url: str, scenario: Path) -> Stats:
     await asyncio.wait_for(service.gateway.listening.wait(), 10)
     assert await asyncio.to_thread(service.wait_connected, 10)
     # The gateway answers an MN it does not know yet with QnRtn 4: let the pipeline load the registry first.
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + patience(60)
     while not len(service.pipeline.directory):
         assert time.monotonic() < deadline, "the pipeline never loaded the registry"
         await asyncio.sleep(0.05)
@@ -100,7 +101,7 @@ def _drain(stack: StackState, database_url: str, service: IngestService, timeout
     """Wait until ingest has stored what the simulator sent: a probe published after the run comes back
     through ingest (the broker delivers in order), and nothing received is left unacknowledged."""
     probe = connect(stack.mqtt_port, mosquitto.SIM_USER, stack.mqtt_users[mosquitto.SIM_USER])
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     try:
         probe.publish(topics.device_topic(PROBE_DEVICE, topics.UP), PROBE)
         while _rows(database_url, "SELECT count(*) FROM quarantine WHERE raw = %s", PROBE) == [(0,)] or (

@@ -20,6 +20,7 @@ from envmon.settings import load_settings
 from envmon.stack import launcher, mosquitto
 from envmon.stack.launcher import StackState
 from tests.mqtt_helpers import ProbeClient, connect, wait_for_logins
+from tests.patience import patience
 
 MN = "310120SIM01W01"
 T0 = 1_795_000_000.0
@@ -48,7 +49,7 @@ def _sample(seq: int) -> Sample:
 
 
 def _wait(predicate: object, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
             return True

@@ -22,6 +22,7 @@ from alerts.notify.fake_twilio import FakeTwilio
 from alerts.notify.sender import OutboxSender
 from alerts.notify.sms import RetryPolicy
 from alerts.notify.twilio_sms import TwilioSmsSender
+from tests.patience import patience
 
 TO = "+8613998369006"
 BODY = "【超标】总铬 1.5mg/L 告警码CE5Y5Q"
@@ -64,7 +65,7 @@ def row_of(url: str, notification_id: int) -> tuple[str, str | None, int, int, s
 
 def wait_for_final(url: str, notification_id: int, timeout_seconds: float = 20.0) -> tuple[str, str | None, int, int, str | None]:
     """Poll the row until the sender recorded an outcome ('sent' or 'failed')."""
-    deadline = time.monotonic() + timeout_seconds
+    deadline = time.monotonic() + patience(timeout_seconds)
     while (row := row_of(url, notification_id))[0] not in ("sent", "failed"):
         assert time.monotonic() < deadline, f"no outcome recorded: {row}"
         time.sleep(0.05)

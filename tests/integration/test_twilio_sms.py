@@ -32,7 +32,7 @@ from alerts.notify.routing import EscalationChain, EscalationStep, Recipient
 from alerts.notify.sms import RetryPolicy, SendError, SendResult, SmsSender, retry_delay_seconds
 from alerts.notify.twilio_sms import TwilioSmsSender, is_valid_signature, sms_sender_from_settings
 from envmon.settings import Settings
-from tests.patience import slowness
+from tests.patience import patience, slowness
 
 FROM = "+15005550006"
 TO = "+8613998369006"
@@ -199,7 +199,7 @@ def test_auto_callbacks_follow_each_created_message() -> None:
         fake.rewrite = lambda url: receiver.local_url
         try:
             sender_for(fake).send(TO, "auto", status_callback=CALLBACK)
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + patience(5)
             while len(receiver.received) < 2 and time.monotonic() < deadline:
                 time.sleep(0.02)
         finally:

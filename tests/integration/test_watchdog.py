@@ -20,6 +20,7 @@ from envmon.stack.launcher import StackState
 from tests.alert_helpers import alert_settings, load_alert_registry, query, start_alerts, wait_until
 from tests.ingest_helpers import TEST_SITE, start_ingest
 from tests.mqtt_helpers import ProbeClient
+from tests.patience import patience
 
 pytestmark = pytest.mark.services
 
@@ -149,7 +150,7 @@ def test_a_district_falling_silent_pages_once_and_holds_back_the_per_device_aler
     service = AlertService(settings, policy=load_policy("[silent]\nmin_seconds = 8"))
     ingest.pipeline.subscribe(service)
     service.start()
-    assert service.ready.wait(15)
+    assert service.ready.wait(patience(15))
     devices = Devices(publisher)
     devices.running.set()
     devices.thread.start()
