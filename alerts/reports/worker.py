@@ -19,6 +19,7 @@ and the render process) is gone.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -28,10 +29,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, date, datetime
+from typing import TypeVar
 
 import psycopg
 
@@ -42,6 +44,7 @@ from envmon.domain import ENDED_STATES
 from envmon.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 LOCALES = ("zh-CN", "en")
 COMPLIANCE_CHECK_SECONDS = 600.0
 RENDER_NICENESS = 10
@@ -49,6 +52,11 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # At stop, a report being rendered may finish for this long; then its process is killed. At idle CPU
 # priority on a busy machine a render (or the warm-up) can take minutes: shutdown must not wait for it.
 STOP_GRACE_SECONDS = 10.0
+# SCHED_IDLE gets (almost) no CPU while anything else wants it: with CPU-bound work saturating the cores
+# the render process made no progress at all (0 s of CPU in 97 s, 4 busy loops on 2 cores), so the report
+# behind an alarm SMS's link never came. A render that waited this long at idle priority runs at
+# RENDER_NICENESS (SCHED_OTHER) until it is done, then goes back to idle: SMS first, reports still come.
+IDLE_WAIT_SECONDS = 20.0
 _child_conn: psycopg.Connection | None = None
 
 
@@ -105,6 +113,34 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
             log.warning("the report process did not finish within %.0f s; killing it", STOP_GRACE_SECONDS)
             process.kill()
             process.join(STOP_GRACE_SECONDS)
+
+
+def set_idle(pid: int, idle: bool) -> None:
+    """Put a render process at idle CPU priority, or back at its niceness (Linux; elsewhere nothing)."""
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
+        with contextlib.suppress(ProcessLookupError):  # it died: the pool reports that on its own
+            os.sched_setscheduler(pid, policy, os.sched_param(0))
+
+
+def result_with_bounded_idle(future: Future[T], pids: Callable[[], Iterable[int]],
+                                idle_wait_seconds: float = IDLE_WAIT_SECONDS) -> T:
+    """The render's result; after `idle_wait_seconds` at idle priority its processes run at their niceness
+    until it is done (then idle again), so a saturated machine delays a report instead of starving it."""
+    try:
+        return future.result(timeout=idle_wait_seconds)
+    except TimeoutError:
+        pass
+    lifted = list(pids())
+    log.info("a report waited %.0f s at idle CPU priority; rendering it at nice %d", idle_wait_seconds,
+             RENDER_NICENESS)
+    for pid in lifted:
+        set_idle(pid, False)
+    try:
+        return future.result()
+    finally:
+        for pid in lifted:
+            set_idle(pid, True)
 
 
 def render_alert_report(database_url: str, alert_id: int, final: bool, reason: str, zone: str) -> None:
@@ -213,6 +249,11 @@ class ReportWorker:
             self._pool.submit(render_compliance_report, self._settings.require_database_url(), code, kind, start,
                               locale, self._settings.timezone).result()
 
+    def _render_pids(self) -> list[int]:
+        """The pool's render processes (also one still warming up: an alarm's report waits for it)."""
+        processes = self._pool._processes if self._pool is not None else None
+        return list(processes) if processes else []
+
     def _render(self, conn: psycopg.Connection, alert_id: int) -> None:
         record = self._load_alert(conn, alert_id)
         if record is None:
@@ -227,8 +268,9 @@ class ReportWorker:
         started = time.monotonic()
         reason = "open" if last is None else ("resolved" if final else record.state)
         assert self._pool is not None
-        self._pool.submit(render_alert_report, self._settings.require_database_url(), alert_id, final, reason,
-                          self._settings.timezone).result()
+        result_with_bounded_idle(self._pool.submit(render_alert_report, self._settings.require_database_url(),
+                                                   alert_id, final, reason, self._settings.timezone),
+                                 self._render_pids)
         self._last[alert_id] = (time.monotonic(), record.state)
         self.generated += 1
         self.seconds.append(time.monotonic() - started)
