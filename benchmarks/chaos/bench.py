@@ -209,11 +209,12 @@ class ChaosRun:
         csv_path = self.dir / "stored-readings.csv"
         exported = oracle.export_readings(conn, csv_path)
         lines = oracle.run_replay(self.registry_path, csv_path, service_env(self.dir / "stack", {}))
-        expected_sms = oracle.replay_sms(lines)
+        expected_sms, severity_levels = oracle.replay_sms(lines), oracle.replay_severity_levels(lines)
 
         def sms() -> dict[str, Any]:
             rows = oracle.live_outbox(conn)
-            return oracle.compare_sms(expected_sms, rows, oracle.sends_per_row(rows, twilio.messages))
+            return oracle.compare_sms(expected_sms, rows, oracle.sends_per_row(rows, twilio.messages),
+                                      severity_levels)
 
         # The live engine works in real time: give it a bounded while to send what the replay sent.
         settled = wait_until("the SMS", lambda: sms()["missed_sms"] == 0 and not self._outbox_busy(conn),

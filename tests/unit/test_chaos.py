@@ -91,6 +91,21 @@ def test_a_missed_sms_shows_what_the_live_outbox_holds_for_its_phone_and_alert()
     assert result["missed_context"] == {"+861|DEV|s01001|gas|severity": [[1, "new", "level2", "sent", 1]]}
 
 
+RAISED = ("+861", "DEV", "s01001", "gas", "severity")
+
+
+@pytest.mark.parametrize(("opening_level", "sent", "missed", "folded"), [
+    pytest.param("level2", 1, 0, 1, id="opening-sms-already-named-the-raised-level"),
+    pytest.param("level1", 1, 1, 0, id="opening-at-the-lower-level-and-no-severity-sms"),
+    pytest.param("level2", 0, 2, 0, id="opening-never-received"),
+])
+def test_a_severity_sms_folded_into_the_opening_one_is_not_missed(opening_level: str, sent: int, missed: int,
+                                                                  folded: int) -> None:
+    rows = [OutboxRow(1, "+861", "leak", "sent", "SM1", KEY, opening_level)]
+    result = compare_sms(Counter({KEY: 1, RAISED: 1}), rows, {1: sent}, {RAISED: "level2"})
+    assert (result["missed_sms"], result["severity_folded"]) == (missed, folded)
+
+
 def test_replay_lines_give_levels_and_sent_sms() -> None:
     lines = [
         {"kind": "transition", "transition": "open", "device": "D", "pollutant": "p", "rule": "gas", "level": "level1"},
