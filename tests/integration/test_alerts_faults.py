@@ -140,7 +140,8 @@ def test_an_engine_killed_during_an_incident_loses_no_alert_and_duplicates_none(
     finally:
         engine.stop()
     rows = query(database_url, "SELECT d.mn, a.rule, a.state, a.peak_value FROM alerts a JOIN devices d ON d.id = a.device_id ORDER BY a.id")
-    assert rows == [(GAS, "gas", "open", 22.0), (WATER, "instant", "open", 0.46)]
+    # The pollution chain escalates after 3 s of wall time: on a busy machine the water alert may have.
+    assert rows in ([(GAS, "gas", "open", 22.0), (WATER, "instant", state, 0.46)] for state in ("open", "escalated"))
     per_phone = Counter(m.to for m in messages)
     assert per_phone[SAFETY_PHONE] == 1 and 1 <= per_phone[INSPECTOR_PHONE] <= 2
 
