@@ -1,4 +1,4 @@
-"""A report render left at idle CPU priority too long runs at its niceness until done (alerts/report_worker.py)."""
+"""A report render left at idle CPU priority too long runs at its niceness until done (alerts/reports/worker.py)."""
 
 from __future__ import annotations
 
