@@ -202,16 +202,25 @@ class ReportWorker:
         """Start the render process now, so the first alarm's report does not wait for it (nor a stop for it)."""
         assert self._pool is not None
         started = self._pool.submit(_render_process_ready)
-        while not stop.is_set():
-            try:
-                self.render_pid = started.result(timeout=0.5)
-            except TimeoutError:
-                continue
-            except Exception:  # the first request tries again (a broken pool is replaced there)
-                log.exception("the report process did not start")
+        begun, lifted = time.monotonic(), list[int]()
+        try:
+            while not stop.is_set():
+                if not lifted and time.monotonic() - begun >= IDLE_WAIT_SECONDS:
+                    lifted = self._render_pids()  # the warm-up starves at idle priority like a render would
+                    for pid in lifted:
+                        set_idle(pid, False)
+                try:
+                    self.render_pid = started.result(timeout=0.5)
+                except TimeoutError:
+                    continue
+                except Exception:  # the first request tries again (a broken pool is replaced there)
+                    log.exception("the report process did not start")
+                    return
+                self.ready.set()
                 return
-            self.ready.set()
-            return
+        finally:
+            for pid in lifted:
+                set_idle(pid, True)
 
     def _serve(self, stop: threading.Event) -> None:
         db = Reconnecting(self._settings.require_database_url(), application="envmon-reports", autocommit=True)
