@@ -29,6 +29,10 @@ def subset_registry(sites: tuple[str, ...] = SITES, source: Path = EXAMPLE_REGIS
         if limit.get("site", "") in keep or limit.get("device", "") in devices
         or ("site" not in limit and "device" not in limit)
     ]
+    # A plant's file (permits, EIA and enforcement records) belongs to its site: kept with the site only.
+    for section in ("permits", "eia_records", "enforcement_records"):
+        if section in data:
+            data[section] = [record for record in data[section] if record["site"] in keep]
     return tomli_w.dumps(data)
 
 
