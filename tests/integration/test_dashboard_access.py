@@ -63,6 +63,8 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("GET", "/api/alerts/{alert_id}/series"): Spec("read"),
     ("GET", "/api/plants/{code}"): Spec("read"),
     ("GET", "/api/plants/{code}/series"): Spec("read"),
+    ("GET", "/exports"): Spec("read", scoped=False),
+    ("GET", "/exports/download"): Spec("read"),
     ("POST", "/api/alerts/{alert_id}/acknowledge"): Spec("act", FORM_ACK, json=True),
     ("POST", "/api/alerts/{alert_id}/note"): Spec("act", lambda _: {"note": "matrix"}, json=True),
     ("POST", "/api/alerts/{alert_id}/resolve"): Spec("act", lambda _: {"reason": "matrix"}, json=True),
@@ -128,6 +130,8 @@ def _path(template: str, world: World, place: str) -> str:
         path = path.replace("{window_id}", str(_window(world.database_url)))
     if path.endswith("/series"):
         path += f"?device_id={device}&pollutant=w20117&range=24h"
+    if path.endswith("/exports/download"):
+        path += f"?kind=alerts&site={site}&start=2020-01-01&end=2030-12-31"
     return path
 
 
