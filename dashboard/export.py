@@ -21,8 +21,9 @@ from psycopg.types.json import Jsonb
 from alerts.lifecycle import DISPOSITIONS
 from alerts.reports.measures import VALID_INTERVAL_SQL
 from dashboard.access import User, scope_clause
-from dashboard.alert_queue import SEVERITIES, STATES
 from dashboard.i18n import text
+from envmon.domain import ALERT_STATES as STATES
+from envmon.domain import SEVERITIES
 
 ExportKind = Literal["readings", "hourly", "daily", "alerts", "notifications"]
 KINDS: tuple[ExportKind, ...] = ("readings", "hourly", "daily", "alerts", "notifications")
