@@ -79,6 +79,16 @@ def run_demo(
     return 0
 
 
+# The banner counts table rows: limits are stored one row per plant, pollutant and basis (presets expanded),
+# which is what `registry check` calls "limit rows"; the engine logs how many of them meet a device.
+SUMMARY_WORDS = {"limits": "limit rows", "escalation_chains": "escalation chains"}
+
+
+def summary_text(summary: dict[str, int]) -> str:
+    """The registry's row counts as the banner says them."""
+    return ", ".join(f"{count} {SUMMARY_WORDS.get(table, table)}" for table, count in summary.items())
+
+
 def _prepare(settings: Settings, registry_path: Path) -> list[str]:
     """Migrate and load the registry; return the banner's lines."""
     if not registry_path.is_file():
@@ -97,7 +107,7 @@ def _prepare(settings: Settings, registry_path: Path) -> list[str]:
         "envmon demo",
         f"  database   {redact_url(settings.require_database_url())} ({result.flavour})",
         f"  broker     {redact_url(settings.require_mqtt_url())}",
-        f"  registry   {registry_path.name}: " + ", ".join(f"{v} {k}" for k, v in summary.items()),
+        f"  registry   {registry_path.name}: {summary_text(summary)}",
         f"  devices    {logins if logins is not None else 'external'} MQTT device logins on the broker",
         f"  locale     {settings.locale}, times shown in {settings.timezone}",
         f"  dashboard  {url}  (sign in as one of these demo users)",
