@@ -5,8 +5,9 @@ Runs on a scratch database (a private PostgreSQL unless --database-url names a s
 district, then 30 days of readings of every device of the plant with the most pollutant series, each at
 its reporting interval. The exports go through the real route (uvicorn on loopback, a signed-in admin),
 read in blocks by a client in this process. Memory: the process's resident size is sampled every 20 ms;
-the figure is its peak during an export minus its size just before, for a 7-day and the 30-day export:
-constant memory means the month costs no more than the week. Prints one JSON object.
+the figure is its peak during an export minus its size just before, for a 7-day and the 30-day CSV:
+constant memory means the month costs no more than the week. Prints one JSON object (and each export's
+figures on stderr as it ends).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import http.client
 import json
 import os
 import socket
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -32,6 +34,7 @@ from dashboard.app import create_app
 from dashboard.service import EmbeddedServer
 from dashboard.users import create_user
 from envmon.migrate import migrate
+from envmon.proccpu import CpuMeter, children_of
 from envmon.registry.load import load_registry_file
 from envmon.registry.store import store_registry
 from envmon.settings import Settings, load_settings
@@ -101,22 +104,42 @@ def _month_of(conn: psycopg.Connection, device_id: int, codes: list[str], step: 
     return steps * len(codes)
 
 
-def _download(port: int, path: str, cookie: str) -> dict[str, Any]:
-    """Read one export in 64 KiB blocks; bytes, seconds, MB/s and the memory it cost."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+def _download(port: int, path: str, cookie: str, postmaster: int) -> dict[str, Any]:
+    """Read one export in 64 KiB blocks; bytes, seconds, MB/s, the memory it cost, and the CPU it took.
+
+    On a shared machine the wall-clock rate says more about the neighbours than about the export: the CPU
+    seconds of this process (server and client) and of the database's backends give the rate per CPU
+    second, which on an idle 2-core machine bounds the wall-clock rate from below.
+    """
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
     before = rss_bytes()
+    meter = CpuMeter({"envmon": lambda: [os.getpid()], "postgres": lambda: children_of(postmaster)})
     with RssSampler() as sampler:
         started = time.perf_counter()
+        meter.start(started)
         conn.request("GET", path, headers={"Cookie": cookie})
         response = conn.getresponse()
         size = 0
         while block := response.read(64 * 1024):
             size += len(block)
         seconds = time.perf_counter() - started
+        cpu = {name: percent * seconds / 100 for name, percent in meter.stop(time.perf_counter()).items()}
     if response.status != 200:
         raise RuntimeError(f"{path}: {response.status}")
+    cpu_total = sum(cpu.values())
     return {"bytes": size, "seconds": round(seconds, 2), "mb_per_s": round(size / seconds / 1e6, 1),
+            "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
+            "mb_per_cpu_s": round(size / max(cpu_total, 1e-9) / 1e6, 1), "load_average": os.getloadavg()[0],
             "rss_growth_mb": round((sampler.peak - before) / 1e6, 1)}
+
+
+def postmaster_of(url: str) -> int:
+    """The pid of the database server's postmaster (the parent of a backend), for its backends' CPU."""
+    with psycopg.connect(url) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert backend is not None
+    with open(f"/proc/{backend[0]}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])  # state, then the parent pid
 
 
 def _serve(settings: Settings) -> tuple[EmbeddedServer, threading.Thread, int]:
@@ -131,6 +154,21 @@ def _serve(settings: Settings) -> tuple[EmbeddedServer, threading.Thread, int]:
     return server, thread, port
 
 
+def timed_exports(first: datetime, last: datetime) -> list[tuple[str, str, str, datetime]]:
+    """(label, kind, format, first day) of each timed export; all end on the last day.
+
+    XLSX of a month of raw readings (5 million rows at the busiest plant) is not what a spreadsheet is
+    for (over a million rows a sheet) and takes minutes to zip: XLSX is timed on one day of raw readings
+    and on the month's hourly means, which is what inspectors open in Excel.
+    """
+    return [
+        ("csv_raw_week", "readings", "csv", last - timedelta(days=7)),
+        ("csv_raw_month", "readings", "csv", first),
+        ("xlsx_raw_day", "readings", "xlsx", last - timedelta(days=1)),
+        ("xlsx_hourly_month", "hourly", "xlsx", first),
+    ]
+
+
 def run(url: str) -> dict[str, Any]:
     """Seed, serve on loopback, export a week and a month in both formats; returns the figures."""
     now = datetime.now(UTC)
@@ -138,22 +176,24 @@ def run(url: str) -> dict[str, Any]:
     site, series, rows = _seed(url, now)
     settings = load_settings(environment="test", database_url=url, secret_key="bench-secret-" + "z" * 40)
     server, thread, port = _serve(settings)
+    postmaster = postmaster_of(url)
     first, last = ((now - timedelta(days=d)).astimezone(settings.zone) for d in (DAYS, 0))
     figures: dict[str, Any] = {}
     try:
         cookie = _sign_in(port)
-        for fmt in ("csv", "xlsx"):
-            for label, begin in (("week", last - timedelta(days=7)), ("month", first)):
-                path = (f"/exports/download?kind=readings&site={site}&format={fmt}"
-                        f"&start={begin:%Y-%m-%d}&end={last:%Y-%m-%d}")
-                figures[f"{fmt}_{label}"] = _download(port, path, cookie)
+        for label, kind, fmt, begin in timed_exports(first, last):
+            path = (f"/exports/download?kind={kind}&site={site}&format={fmt}"
+                    f"&start={begin:%Y-%m-%d}&end={last:%Y-%m-%d}")
+            figures[label] = _download(port, path, cookie, postmaster)
+            print(label, figures[label], file=sys.stderr, flush=True)
     finally:
         server.should_exit = True
         thread.join(15)
-    month = figures["csv_month"]
+    month = figures["csv_raw_month"]
     return {
         "benchmark": "export", "plant": site, "series": series, "readings_in_month": rows, **figures,
         "target_mb_per_s": TARGET_MB_PER_S, "ok": month["mb_per_s"] >= TARGET_MB_PER_S,
+        "ok_per_cpu_second": month["mb_per_cpu_s"] >= TARGET_MB_PER_S,
     }
 
 

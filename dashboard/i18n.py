@@ -204,6 +204,69 @@ TEXT: dict[str, tuple[str, str]] = {
     "delivery_failed": ("发送失败", "failed"),
     "delivery_undelivered": ("未送达", "undelivered"),
     "delivery_suppressed": ("未发送", "not sent"),
+    "peak": ("峰值", "peak"),
+    "step": ("级", "step"),
+    "attempts_short": ("次尝试", "attempts"),
+    "actor_engine": ("告警引擎", "alert engine"),
+    "event_opened": ("条件成立，告警产生", "condition met, alert opened"),
+    "event_acknowledged": ("人工确认", "acknowledged by a person"),
+    "event_escalated": ("未确认，升级", "not acknowledged, escalated"),
+    "event_closed": ("结案", "closed"),
+    "event_condition_cleared": ("条件消除", "condition cleared"),
+    "event_condition_cleared_latched": ("条件消除（待人工确认）", "condition cleared (awaiting acknowledgement)"),
+    "event_condition_returned": ("条件再次出现", "condition returned"),
+    "event_severity_raised": ("级别升高", "severity raised"),
+    "event_severity_lowered": ("级别降低", "severity lowered"),
+    "event_flapping": ("频繁波动", "flapping"),
+    "event_timeout": ("超时", "timed out"),
+    "event_resolved_by_hand": ("人工解除", "resolved by hand"),
+    "event_cli": ("命令行操作", "from the command line"),
+    "notify_none": ("无", "none"),
+    "notify_new": ("新告警", "new alert"),
+    "notify_escalation": ("升级", "escalation"),
+    "notify_severity": ("级别变化", "severity change"),
+    "notify_reminder": ("提醒", "reminder"),
+    "notify_resolved": ("已解除", "resolved"),
+    "report_draft": ("草稿", "draft"),
+    "report_final": ("终稿", "final"),
+    "report_reason_open": ("告警产生", "alert opened"),
+    "report_reason_resolved": ("告警解除", "alert resolved"),
+    "report_reason_escalated": ("告警升级", "alert escalated"),
+    "report_reason_acknowledged": ("告警确认", "alert acknowledged"),
+    "report_reason_manual": ("人工生成", "made by hand"),
+    "report_reason_update": ("更新", "update"),
+    "report_reason_demo": ("演示", "demo"),
+    "report_reason_schedule": ("定时生成", "scheduled"),
+    "locale_zh-CN": ("中文", "Chinese"),
+    "locale_en": ("英文", "English"),
+    "industry_electroplating": ("电镀", "electroplating"),
+    "industry_lead_acid_battery": ("铅蓄电池", "lead-acid batteries"),
+    "industry_chemical": ("化工", "chemicals"),
+    "industry_pharmaceutical": ("制药", "pharmaceuticals"),
+    "industry_printing_dyeing": ("印染", "printing and dyeing"),
+    "industry_smelting": ("冶炼", "smelting"),
+    "industry_other": ("其他", "other"),
+    "basis_instant": ("瞬时值", "instantaneous"),
+    "basis_hour": ("小时均值", "hourly mean"),
+    "basis_day": ("日均值", "daily mean"),
+    "device_kind_water_analyser": ("水质在线分析仪", "water analyser"),
+    "device_kind_cems": ("烟气在线监测系统", "flue gas CEMS"),
+    "device_kind_gas_detector": ("气体探测器", "gas detector"),
+    "point_kind_outfall": ("总排口", "outfall"),
+    "point_kind_workshop_outlet": ("车间排口", "workshop outlet"),
+    "point_kind_stack": ("排气筒", "stack"),
+    "point_kind_area": ("厂区", "plant area"),
+    "categories": ("告警类别", "Alert categories"),
+    "edit": ("编辑", "Edit"),
+    "save": ("保存", "Save"),
+    "deactivate": ("停用", "Deactivate"),
+    "activate": ("启用", "Activate"),
+    "industry": ("行业", "Industry"),
+    "latitude": ("纬度", "Latitude"),
+    "longitude": ("经度", "Longitude"),
+    "category_pollution": ("污染排放", "pollution"),
+    "category_safety": ("安全", "safety"),
+    "category_device": ("设备", "device"),
     # --- end of the r18-work block ---
 }
 
@@ -214,6 +277,15 @@ def text(locale: str, key: str) -> str:
     if pair is None:
         return key
     return pair[1] if locale == "en" else pair[0]
+
+
+def word(locale: str, prefix: str, code: str | None) -> str:
+    """A code as people read it: the catalogue's `prefix_code`, or the code itself when the catalogue has none
+    (free text, such as a person's reason, passes through)."""
+    if code is None:
+        return ""
+    key = f"{prefix}_{code}"
+    return text(locale, key) if key in TEXT else code
 
 
 def pick_locale(requested: str | None, default: str) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.registry import from_registry
+from alerts.rules.registry import from_registry
 from envmon.commands import check_summary
-from envmon_app.demo import summary_text
 from envmon.registry.load import load_registry_file
 from envmon.registry.store import limit_rows
+from envmon_app.demo import summary_text
 from tests.conftest import EXAMPLE_REGISTRY
 
 
