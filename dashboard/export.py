@@ -27,7 +27,8 @@ from envmon.domain import SEVERITIES
 
 ExportKind = Literal["readings", "hourly", "daily", "alerts", "notifications"]
 KINDS: tuple[ExportKind, ...] = ("readings", "hourly", "daily", "alerts", "notifications")
-ColumnType = Literal["time", "number", "int", "text"]
+# "code": a registry code, catalogue word or flag (never typed freely, so never a formula); "text": free text.
+ColumnType = Literal["time", "number", "int", "code", "text"]
 # Rows fetched per round trip by the XLSX path: large enough to amortise the trip, small enough to stay flat.
 FETCH_ROWS = 5000
 NOTIFICATION_STATUSES = ("pending", "sending", "sent", "delivered", "failed", "undelivered", "suppressed")
@@ -64,29 +65,29 @@ def _cols(*pairs: tuple[str, ColumnType]) -> tuple[Column, ...]:
 
 
 _INTERVAL_COLUMNS = _cols(
-    ("export_bucket", "time"), ("plant", "text"), ("device", "text"), ("export_pollutant_code", "text"),
-    ("pollutant", "text"), ("export_mean", "number"), ("export_min", "number"), ("export_max", "number"),
-    ("unit", "text"), ("export_samples", "int"), ("export_valid_samples", "int"), ("flag", "text"),
-    ("export_valid", "text"),
+    ("export_bucket", "time"), ("plant", "code"), ("device", "code"), ("export_pollutant_code", "code"),
+    ("pollutant", "code"), ("export_mean", "number"), ("export_min", "number"), ("export_max", "number"),
+    ("unit", "code"), ("export_samples", "int"), ("export_valid_samples", "int"), ("flag", "code"),
+    ("export_valid", "code"),
 )
 COLUMNS: dict[ExportKind, tuple[Column, ...]] = {
     "readings": _cols(
-        ("export_time", "time"), ("plant", "text"), ("device", "text"), ("export_pollutant_code", "text"),
-        ("pollutant", "text"), ("value", "number"), ("unit", "text"), ("flag", "text"), ("export_valid", "text"),
+        ("export_time", "time"), ("plant", "code"), ("device", "code"), ("export_pollutant_code", "code"),
+        ("pollutant", "code"), ("value", "number"), ("unit", "code"), ("flag", "code"), ("export_valid", "code"),
         ("received_at", "time"),
     ),
     "hourly": _INTERVAL_COLUMNS,
     "daily": _INTERVAL_COLUMNS,
     "alerts": _cols(
-        ("export_alert", "text"), ("plant", "text"), ("export_plant_name", "text"), ("device", "text"),
-        ("pollutant", "text"), ("severity", "text"), ("export_rule", "text"), ("opened_at", "time"),
-        ("export_peak", "number"), ("limit", "number"), ("state", "text"), ("export_event_time", "time"),
-        ("export_from_state", "text"), ("export_to_state", "text"), ("export_actor", "text"), ("reason", "text"),
-        ("disposition", "text"), ("note", "text"),
+        ("export_alert", "code"), ("plant", "code"), ("export_plant_name", "text"), ("device", "code"),
+        ("pollutant", "code"), ("severity", "code"), ("export_rule", "code"), ("opened_at", "time"),
+        ("export_peak", "number"), ("limit", "number"), ("state", "code"), ("export_event_time", "time"),
+        ("export_from_state", "code"), ("export_to_state", "code"), ("export_actor", "text"), ("reason", "text"),
+        ("disposition", "code"), ("note", "text"),
     ),
     "notifications": _cols(
-        ("export_created", "time"), ("export_alert", "text"), ("plant", "text"), ("device", "text"),
-        ("phone", "text"), ("reason", "text"), ("export_status", "text"), ("export_attempts", "int"),
+        ("export_created", "time"), ("export_alert", "code"), ("plant", "code"), ("device", "code"),
+        ("phone", "code"), ("reason", "text"), ("export_status", "code"), ("export_attempts", "int"),
         ("export_error_code", "text"), ("export_sent", "time"), ("export_provider_id", "text"),
         ("export_body", "text"),
     ),

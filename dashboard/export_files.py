@@ -36,7 +36,7 @@ def csv_header(headers: Sequence[str]) -> bytes:
 
 
 def csv_safe_query(sql: str, columns: Sequence[Column]) -> str:
-    """The query with each text column defused against formula injection (numbers and times left alone)."""
+    """The query with each free-text column defused against formula injection (codes, numbers, times as they are)."""
     names = [f"c{i}" for i in range(len(columns))]
     outer = [
         f"CASE WHEN left({n}, 1) IN {_FORMULA_START} THEN '''' || {n} ELSE {n} END" if c.type == "text" else n

@@ -66,7 +66,7 @@ def test_children_of_a_sigkilled_alert_process_die_with_it(database_url: str, tm
 def test_ctrl_c_in_the_terminal_does_not_kill_the_render_process() -> None:
     # Ctrl-C signals the whole foreground process group: the render process used to die of a
     # KeyboardInterrupt and print its traceback; now only the parent decides when it stops.
-    from alerts.report_worker import _render_pool, _render_process_ready, _stop_pool
+    from alerts.reports.worker import _render_pool, _render_process_ready, _stop_pool
 
     pool = _render_pool()
     try:

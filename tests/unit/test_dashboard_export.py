@@ -70,3 +70,11 @@ def test_workbook_continues_on_a_new_sheet_at_the_row_limit(tmp_path: Path) -> N
     assert written == 7
     assert sheets == ["xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml", "xl/worksheets/sheet3.xml"]
     assert 'name="原始数据"' in workbook and 'name="原始数据 (2)"' in workbook and 'name="原始数据 (3)"' in workbook
+
+
+def test_only_free_text_columns_are_defused_against_formulas() -> None:
+    from dashboard.export import Column
+    from dashboard.export_files import csv_safe_query
+
+    sql = csv_safe_query("SELECT 1", [Column("a", "code"), Column("b", "text"), Column("c", "number")])
+    assert sql.startswith("SELECT c0, CASE WHEN left(c1, 1) IN") and sql.endswith(", c2 FROM (SELECT 1) AS q(c0, c1, c2)")
