@@ -18,12 +18,11 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.json import Jsonb
 
-from alerts.lifecycle import DISPOSITIONS
-from alerts.reports.measures import VALID_INTERVAL_SQL
+from alerts.people import DISPOSITIONS
 from dashboard.access import User, scope_clause
 from dashboard.i18n import text
 from envmon.domain import ALERT_STATES as STATES
-from envmon.domain import SEVERITIES
+from envmon.domain import SEVERITIES, VALID_INTERVAL_SQL
 
 ExportKind = Literal["readings", "hourly", "daily", "alerts", "notifications"]
 KINDS: tuple[ExportKind, ...] = ("readings", "hourly", "daily", "alerts", "notifications")
