@@ -12,7 +12,6 @@ import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TextIO
 
 import numpy as np
 
@@ -91,7 +90,9 @@ def _parse_line(fields: list[str], line: int, device_ids: dict[str, int], catalo
     return Row(when, device_ids[mn], pollutant.code, "instant", value * pollutant.protocol_factor, flag, line, when)
 
 
-def read_replay_csv(source: TextIO, device_ids: dict[str, int], catalogue: Catalogue | None = None) -> Iterator[Row]:
+def read_replay_csv(
+    source: Iterable[str], device_ids: dict[str, int], catalogue: Catalogue | None = None
+) -> Iterator[Row]:
     """Parsed lines of a replay CSV in file order; times must not go backwards."""
     catalogue = catalogue or load_catalogue()
     reader = csv.reader(source)
@@ -120,7 +121,7 @@ def _grouped(items: Iterable[Row], step_seconds: float) -> Iterator[list[Row]]:
         yield group
 
 
-def batch_from_csv(source: TextIO, device_ids: dict[str, int], *, step_seconds: float = 1.0,
+def batch_from_csv(source: Iterable[str], device_ids: dict[str, int], *, step_seconds: float = 1.0,
                    catalogue: Catalogue | None = None) -> Iterator[ReadingColumns]:
     """Batches of a replay CSV, one per `step_seconds` of simulated time, in time order.
 

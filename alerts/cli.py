@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from envmon.domain import ACTIVE_STATES
+from envmon.domain import ACTIVE_STATES, ALERT_STATES
 from envmon.settings import Settings
 
 
@@ -32,14 +32,20 @@ def _watchdog(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from alerts.replay import Replay, write_lines
+    from alerts.replay import Replay, lines_of_devices, narrow_registry, write_lines
     from alerts.rules.policy import load_policy, load_policy_file
+    from envmon.errors import ConfigError
     from envmon.registry.load import load_registry_file
 
+    for path in (args.readings, args.registry, args.policy):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{path}: no such file")
     policy = load_policy_file(args.policy) if args.policy else load_policy("")
-    replay = Replay(load_registry_file(args.registry), policy, zone=settings.zone)
+    registry = narrow_registry(load_registry_file(args.registry), devices=args.device or (), sites=args.site or ())
+    replay = Replay(registry, policy, zone=settings.zone)
     with args.readings.open(encoding="utf-8", newline="") as source:
-        count = write_lines(replay.run(source, tick_seconds=args.tick_seconds), sys.stdout)
+        lines = lines_of_devices(source, {d.mn for d in registry.file.devices}) if args.device or args.site else source
+        count = write_lines(replay.run(lines, tick_seconds=args.tick_seconds), sys.stdout)
     print(f"replay: {count} lines", file=sys.stderr)
     return 0
 
@@ -54,12 +60,34 @@ _LIST_KEYS = ("code", "state", "severity", "rule", "device", "site", "pollutant"
               "acknowledged_by", "disposition")
 
 
+# The states in their lifecycle order (envmon.domain's words).
+ACTIVE_IN_ORDER = tuple(s for s in ALERT_STATES if s in ACTIVE_STATES)
+
+
+def list_states(given: list[str] | None) -> list[str]:
+    """The states `--state` names: 'active' (the default) and 'any' stand for their groups."""
+    wanted: list[str] = []
+    for state in given or ["active"]:
+        group = {"active": ACTIVE_IN_ORDER, "any": ALERT_STATES}.get(state, (state,))
+        wanted += [s for s in group if s not in wanted]
+    return wanted
+
+
+def value_text(value: float | None, limit: float | None) -> str:
+    """'value (limit L)' with only what the alert has: silent and device alerts carry neither."""
+    from envmon.numbers import format_number
+
+    shown = "" if value is None else format_number(value)
+    if limit is not None:
+        shown += f" (limit {format_number(limit)})"
+    return shown.strip() or "-"
+
+
 def _alert_list(args: argparse.Namespace, settings: Settings) -> int:
     from envmon.db import connect
 
-    states = args.state or sorted(ACTIVE_STATES)
     with connect(settings) as conn:
-        rows = conn.execute(_LIST, [states, args.limit]).fetchall()
+        rows = conn.execute(_LIST, [list_states(args.state), args.limit]).fetchall()
     for row in rows:
         item = dict(zip(_LIST_KEYS, row, strict=True))
         item["opened_at"] = item["opened_at"].astimezone(settings.zone).isoformat(timespec="seconds")
@@ -67,7 +95,7 @@ def _alert_list(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(item, ensure_ascii=False))
         else:
             print(f"{item['code']}  {item['state']:<12} {item['severity']:<10} {item['site']:<10} {item['device']:<16}"
-                  f" {item['pollutant']:<7} {item['rule']:<9} {item['value']} (limit {item['limit']})"
+                  f" {item['pollutant']:<7} {item['rule']:<9} {value_text(item['value'], item['limit'])}"
                   f"  {item['opened_at']}")
     return 0
 
@@ -173,13 +201,17 @@ def add_alerts_parsers(sub: Any) -> None:
     replay.add_argument("--registry", type=Path, required=True, help="registry file (plants, devices, limits, people)")
     replay.add_argument("--policy", type=Path, help="engine policy TOML (default: built-in)")
     replay.add_argument("--tick-seconds", type=float, default=1.0, help="simulated seconds between timer ticks")
+    replay.add_argument("--device", action="append", metavar="MN",
+                        help="only this device (repeatable): other devices' lines are skipped, none is reported silent")
+    replay.add_argument("--site", action="append", metavar="CODE", help="only the devices of this plant (repeatable)")
     replay.set_defaults(handler=_replay)
 
     alert = sub.add_parser("alert", help="list, acknowledge, resolve or close alerts",
                            description="What inspectors and operators do to alerts, from a terminal.")
     actions = alert.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="active alerts, newest first")
-    listing.add_argument("--state", action="append", help="only these states (repeatable; default: active ones)")
+    listing.add_argument("--state", action="append", choices=["active", "any", *ALERT_STATES],
+                         help="only these states (repeatable; default: active = open, escalated, acknowledged)")
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(handler=_alert_list)

@@ -102,7 +102,9 @@ class AlertProcessor:
         self.engine.seed_last_seen(store.stored_last_seen(conn), alive_s=store.ingest_alive_s(conn))
         self._saved_revision = self.engine.revision
         self._routing_at = float("-inf")
-        log.info("alert engine ready: %d devices, %d limits, %s", len(self.registry.devices),
+        # Limit rows (as `registry check` and the demo banner count them) matched to each device that measures
+        # their pollutant.
+        log.info("alert engine ready: %d devices, %d device limits, %s", len(self.registry.devices),
                  len(self.registry.limits), "resumed from its snapshot" if snap else "fresh state")
 
     def close(self) -> None:
@@ -143,7 +145,7 @@ class AlertProcessor:
         if registry != self.registry:
             engine.set_registry(registry)
             self.registry = registry
-            log.info("alert engine took a registry change: %d devices, %d limits (%.0f ms)",
+            log.info("alert engine took a registry change: %d devices, %d device limits (%.0f ms)",
                      len(registry.devices), len(registry.limits), (self._monotonic() - started) * 1000)
         self.registry_loaded_at = self._monotonic()
 

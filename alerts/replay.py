@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TextIO
@@ -66,7 +66,7 @@ class Replay:
         self._ids = itertools.count(1)
         self._units = {p.code: p.canonical_unit for p in load_catalogue().pollutants}
 
-    def run(self, source: TextIO, *, tick_seconds: float = 1.0) -> Iterator[Line]:
+    def run(self, source: Iterable[str], *, tick_seconds: float = 1.0) -> Iterator[Line]:
         """Replay a CSV; yields the output lines in time order."""
         clock: datetime | None = None
         for batch in batch_from_csv(source, self.registry.device_ids_by_mn(), step_seconds=tick_seconds):
@@ -169,3 +169,34 @@ def write_lines(lines: Iterator[Line], out: TextIO) -> int:
         out.write(json.dumps(line, ensure_ascii=False) + "\n")
         count += 1
     return count
+
+
+def narrow_registry(reg: Registry, *, devices: Iterable[str] = (), sites: Iterable[str] = ()) -> Registry:
+    """The registry with only the devices named (by MN) or at the plants named; everything when none are.
+
+    A replay of one device then neither expects readings from the others nor reports them silent.
+    """
+    mns, codes = set(devices), set(sites)
+    if not mns and not codes:
+        return reg
+    kept = [d for d in reg.file.devices if d.mn in mns or d.site in codes]
+    missing = mns - {d.mn for d in kept} | codes - {s.code for s in reg.file.sites}
+    if missing:
+        raise ReplayInputError(f"not in the registry: {', '.join(sorted(missing))}")
+    names = {d.mn for d in kept}
+    limits = [lim for lim in reg.file.limits if lim.device is None or lim.device in names]
+    return replace(reg, file=reg.file.model_copy(update={"devices": kept, "limits": limits}))
+
+
+def lines_of_devices(source: Iterable[str], mns: set[str]) -> Iterator[str]:
+    """The header and the CSV lines whose device column (the second) is one of `mns`."""
+    lines = iter(source)
+    header = next(lines, None)
+    if header is None:
+        return
+    yield header
+    for line in lines:
+        # MN codes and ISO times hold no commas or quotes, so the second field is the text between the commas.
+        fields = line.split(",", 2)
+        if len(fields) > 1 and fields[1].strip() in mns:
+            yield line

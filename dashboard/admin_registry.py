@@ -8,15 +8,18 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import get_args
 
 import psycopg
 
 from dashboard.admin_store import AdminError, check_bounds
 from dashboard.audit import write_audit
 from envmon.domain import CATEGORIES, LIMIT_BASES
+from envmon.registry.model import Industry
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
 DIRECTIONS = ("upper", "lower", "range")
+INDUSTRIES = get_args(Industry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +49,20 @@ class NewLimit:
     source: str
 
 
-def add_plant(conn: psycopg.Connection, p: NewPlant, *, actor: str, now: datetime) -> None:
-    """A new plant in an existing district."""
+def check_plant(p: NewPlant) -> None:
+    """Refuse a plant without a code, both names, a known industry, or with half a position."""
     check_bounds(asdict(p))
-    if not CODE.match(p.code) or not p.name_zh or not p.name_en or not p.industry:
+    if not CODE.match(p.code) or not p.name_zh or not p.name_en or p.industry not in INDUSTRIES:
         raise AdminError("a plant needs a code (letters, digits, '-', '_'), names in both languages and an industry")
     if (p.latitude is None) != (p.longitude is None) or not -90 <= (p.latitude or 0) <= 90:
         raise AdminError("give both latitude and longitude, or neither")
+    if not -180 <= (p.longitude or 0) <= 180:
+        raise AdminError("longitude lies between -180 and 180")
+
+
+def add_plant(conn: psycopg.Connection, p: NewPlant, *, actor: str, now: datetime) -> None:
+    """A new plant in an existing district."""
+    check_plant(p)
     with conn.transaction():
         if conn.execute("SELECT 1 FROM districts WHERE code = %s", (p.district,)).fetchone() is None:
             raise AdminError(f"no district {p.district}")

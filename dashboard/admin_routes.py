@@ -12,7 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from dashboard.access import ROLES
-from dashboard.admin_registry import NewLimit, NewPlant, add_chain, add_limit, add_plant
+from dashboard.admin_edit import Entity, edit_plant, set_active
+from dashboard.admin_registry import INDUSTRIES, NewLimit, NewPlant, add_chain, add_limit, add_plant
 from dashboard.admin_store import (
     DEVICE_KINDS,
     POINT_KINDS,
@@ -25,7 +26,7 @@ from dashboard.admin_store import (
     load_admin_lists,
 )
 from dashboard.audit import list_audit
-from dashboard.deps import Conn, CsrfSessionDep, FormDep, SessionDep, app_state, require, utc_now
+from dashboard.deps import Conn, CsrfSessionDep, FormDep, NotFound, SessionDep, app_state, require, utc_now
 from dashboard.errors import DashboardError
 from dashboard.passwords import generate_password
 from dashboard.render import page
@@ -57,6 +58,7 @@ def _text(form: dict[str, str], key: str) -> str:
 def _admin_page(request: Request, conn: Conn, session: Session, status_code: int = 200, **extra: Any) -> Response:
     lists = load_admin_lists(conn, now=utc_now())
     return page(request, "admin.html", session, status_code=status_code, lists=lists, users=list_users(conn),
+                industries=INDUSTRIES,
                 audit=list_audit(conn), roles=ROLES, device_kinds=DEVICE_KINDS, point_kinds=POINT_KINDS,
                 issued=extra.get("issued"), error=extra.get("error"))
 
@@ -93,17 +95,46 @@ def change_role(request: Request, conn: Conn, session: CsrfSessionDep, form: For
         site_codes=_words(form.get("site_codes", "")), actor=actor, now=utc_now()))
 
 
+def _plant_of(form: dict[str, str], code: str) -> NewPlant:
+    return NewPlant(
+        code=code.strip(), name_zh=form.get("name_zh", "").strip(), name_en=form.get("name_en", "").strip(),
+        district=form.get("district", "").strip(), industry=form.get("industry", "").strip(),
+        latitude=_number(form.get("latitude")), longitude=_number(form.get("longitude")),
+    )
+
+
 @router.post("/plants")
 def new_plant(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
     """A plant in an existing district."""
     return _apply(request, conn, session, "plants",
-                  lambda actor: add_plant(conn, _plant_of(form), actor=actor, now=utc_now()))
+                  lambda actor: add_plant(conn, _plant_of(form, _text(form, "code")), actor=actor, now=utc_now()))
 
 
-def _plant_of(form: dict[str, str]) -> NewPlant:
-    return NewPlant(code=_text(form, "code"), name_zh=_text(form, "name_zh"), name_en=_text(form, "name_en"),
-                    district=_text(form, "district"), industry=_text(form, "industry"),
-                    latitude=_number(form.get("latitude")), longitude=_number(form.get("longitude")))
+@router.post("/plants/{code}/edit")
+def change_plant(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep, code: str) -> Response:
+    """A plant's names, district, industry and position (validated as on creation)."""
+    user = require(session, "admin")
+    try:
+        edit_plant(conn, _plant_of(form, code), actor=user.username, now=utc_now())
+    except LookupError as exc:
+        raise NotFound(code) from exc
+    except (AdminError, ValueError) as exc:
+        return _admin_page(request, conn, session, 400, error=str(exc))
+    return RedirectResponse("/admin#plants", status_code=303)
+
+
+@router.post("/{entity}/{key}/active")
+def change_active(conn: Conn, session: CsrfSessionDep, form: FormDep, entity: Entity, key: str) -> Response:
+    """Deactivate (active=0) or reactivate (active=1) a plant, device or recipient: history keeps the row."""
+    user = require(session, "admin")
+    try:
+        set_active(conn, entity, key, active=form.get("active") == "1", actor=user.username, now=utc_now())
+    except LookupError as exc:
+        raise NotFound(key) from exc
+    return RedirectResponse(f"/admin#{ANCHORS[entity]}", status_code=303)
+
+
+ANCHORS: dict[Entity, str] = {"sites": "plants", "devices": "devices", "recipients": "recipients"}
 
 
 @router.post("/limits")
@@ -120,11 +151,17 @@ def _limit_of(form: dict[str, str]) -> NewLimit:
                     upper_value=_number(form.get("upper")), source=form.get("source", ""))
 
 
+def chain_categories(form: dict[str, str]) -> tuple[str, ...]:
+    """The categories ticked on the form (category_<name>) and any typed in `categories` (the API's way)."""
+    ticked = [key.removeprefix("category_") for key, value in form.items() if key.startswith("category_") and value]
+    return tuple(dict.fromkeys([*_words(form.get("categories", "")), *ticked]))
+
+
 @router.post("/chains")
 def new_chain(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
     """An escalation chain (steps as RECIPIENT:DELAY_SECONDS, ...)."""
     return _apply(request, conn, session, "chains", lambda actor: add_chain(
-        conn, code=_text(form, "code"), name=_text(form, "name"), categories=_words(form.get("categories", "")),
+        conn, code=_text(form, "code"), name=_text(form, "name"), categories=chain_categories(form),
         steps_text=form.get("steps", ""), repeat_interval_seconds=int(form.get("repeat", "0") or 0), actor=actor,
         now=utc_now()))
 

@@ -54,7 +54,7 @@ class NewDevice:
 def load_admin_lists(conn: psycopg.Connection, *, now: datetime) -> dict[str, list[dict[str, Any]]]:
     """What the administration page lists."""
     queries = {
-        "plants": "SELECT s.code, s.name_zh, s.name_en, s.district, s.industry, s.active,"
+        "plants": "SELECT s.code, s.name_zh, s.name_en, s.district, s.industry, s.active, s.latitude, s.longitude,"
                   " (SELECT count(*) FROM devices d WHERE d.site_id = s.id) AS devices FROM sites s ORDER BY s.code",
         "devices": "SELECT d.mn, s.code AS site_code, d.kind, d.transport, d.pollutants, d.reporting_interval_seconds,"
                    " d.active FROM devices d JOIN sites s ON s.id = d.site_id ORDER BY d.mn",

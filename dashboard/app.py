@@ -15,7 +15,17 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
-from dashboard import admin_routes, answer_routes, api, auth_routes, file_routes, pages, report_view, review_routes
+from dashboard import (
+    admin_routes,
+    answer_routes,
+    api,
+    auth_routes,
+    export_routes,
+    file_routes,
+    pages,
+    report_view,
+    review_routes,
+)
 from dashboard.auth_routes import safe_next
 from dashboard.config import DashboardConfig
 from dashboard.deps import AppState, BadRequest, Conflict, Forbidden, NotFound, NotSignedIn, optional_session
@@ -28,6 +38,7 @@ from envmon.settings import Settings
 ROUTERS: tuple[APIRouter, ...] = (
     auth_routes.router, pages.router, api.router, admin_routes.router, report_view.router, file_routes.router,
     answer_routes.router, review_routes.pages, review_routes.api,
+    export_routes.router,
 )
 
 
@@ -120,7 +131,7 @@ def _error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Forbidden, _simple(403, "forbidden", "forbidden"))  # type: ignore[arg-type]
     app.add_exception_handler(NotFound, _simple(404, "not_found", "not found"))  # type: ignore[arg-type]
     app.add_exception_handler(Conflict, _simple(409, "forbidden", "conflict"))  # type: ignore[arg-type]
-    app.add_exception_handler(BadRequest, _simple(400, "not_found", "bad request"))  # type: ignore[arg-type]
+    app.add_exception_handler(BadRequest, _simple(400, "bad_request", "bad request"))  # type: ignore[arg-type]
 
 
 def _session_of(request: Request) -> Session | None:

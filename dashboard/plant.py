@@ -13,8 +13,8 @@ from envmon.limit_lines import LimitLine, limit_lines, line_value
 
 _SITE = """
 SELECT s.id, s.code, s.name_zh, s.name_en, s.district, s.industry, s.permit_number, s.address_zh, s.address_en,
-       s.latitude, s.longitude
-FROM sites s WHERE s.code = %(code)s AND {scope}
+       s.latitude, s.longitude, t.name_zh AS district_name_zh, t.name_en AS district_name_en
+FROM sites s JOIN districts t ON t.code = s.district WHERE s.code = %(code)s AND {scope}
 """
 
 # The latest instantaneous value of each pollutant of each device, and the limit in force now:

@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from dashboard.deps import app_state, utc_now
-from dashboard.i18n import age_text, local_time, text
+from dashboard.i18n import age_text, local_time, text, word
 from dashboard.sessions import Session
 from envmon.numbers import format_number
 
@@ -49,6 +49,7 @@ def page(request: Request, template: str, session: Session | None, *, status_cod
     html = environment().get_template(template).render(
         request_path=request.url.path, session=session, user=session.user if session else None,
         csrf=session.csrf_token if session else "", locale=lang, t=lambda key: text(lang, key), when=when,
+        w=lambda prefix, code: word(lang, prefix, code),
         age=lambda seconds: age_text(seconds, lang), zone_name=state.settings.timezone, now=utc_now(), **context,
     )
     return HTMLResponse(html, status_code=status_code, headers=security_headers())

@@ -6,9 +6,12 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envmon.settings import Settings
+
+if TYPE_CHECKING:
+    from envmon.registry.load import Registry
 
 # Every sub-command's handler: the parsed arguments and the loaded settings in, the exit code out.
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -68,12 +71,23 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _registry_check(args: argparse.Namespace, settings: Settings) -> int:
     from envmon.registry.load import load_registry_file
 
-    reg = load_registry_file(args.file).file
-    print(
-        f"{args.file}: valid ({len(reg.districts)} districts, {len(reg.sites)} sites, {len(reg.devices)} devices, "
-        f"{len(reg.limits)} limits, {len(reg.recipients)} recipients, {len(reg.escalation_chains)} escalation chains)"
-    )
+    print(check_summary(args.file, load_registry_file(args.file)))
     return 0
+
+
+def check_summary(path: Path, registry: Registry) -> str:
+    """`registry check`'s line: what the file holds; limits both as written and as the rows they become."""
+    from envmon.registry.store import limit_rows
+
+    reg = registry.file
+    # The same rows `registry load` stores (plant presets expanded; the banner counts these), with stand-in ids.
+    rows = len(limit_rows(registry, {s.code: i for i, s in enumerate(reg.sites)},
+                          {d.mn: i for i, d in enumerate(reg.devices)}))
+    return (
+        f"{path}: valid ({len(reg.districts)} districts, {len(reg.sites)} sites, {len(reg.devices)} devices, "
+        f"{len(reg.limits)} limit entries ({rows} limit rows with the plants' presets), {len(reg.recipients)} "
+        f"recipients, {len(reg.escalation_chains)} escalation chains)"
+    )
 
 
 def _registry_load(args: argparse.Namespace, settings: Settings) -> int:

@@ -69,3 +69,11 @@ class Reading:
 def is_flag_letter(flag: str) -> bool:
     """Whether `flag` can be stored as a data flag: one ASCII letter, known (FLAGS) or not."""
     return flag in FLAG_LETTERS
+
+
+# A valid interval mean (for SQL over readings_1h/readings_1d). Wastewater: any valid value makes a valid
+# mean (HJ 212 Appendix D: an hourly value from 1-6 valid ten-minute values, a daily one from 1-24 valid
+# hours), although the rolled-up flag marks the interval when any value was abnormal. Flue gas: the
+# roll-up already requires 75 % valid values for flag N. alerts.reports.measures.is_valid_interval is the
+# same rule in Python; the reports and the dashboard's exports both use it.
+VALID_INTERVAL_SQL = "(valid_count > 0 AND (flag = 'N' OR left(pollutant, 1) = 'w'))"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +34,7 @@ BENCHMARKS: dict[str, str] = {
     "report": "alert open to report stored (p50/p95), PDF size",
     "sim": "the simulator's generation rate (readings/s)",
     "dashboard": "dashboard overview p95 (district, 2,000 devices) and a 30-day chart",
+    "export": "one month of one plant's readings exported as CSV and XLSX: MB/s, memory",
     "chaos": "random kills and outages under a scenario, judged by replay (about 10 min)",
 }
 
@@ -110,12 +113,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = {"environment": "demo"} if args.command == "demo" else {}
         settings = load_settings(**overrides)
         setup_logging(args.log_level or settings.log_level)
-        return int(args.handler(args, settings))
+        code = int(args.handler(args, settings))
+        sys.stdout.flush()  # inside the try: a closed pipe shows here, not in the interpreter's exit
+        return code
     except EnvmonError as exc:
         print(f"envmon: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+
+
+def quiet_broken_pipe() -> int:
+    """The reader of our output left (`envmon ... | head`): stop without a traceback, as Unix tools do."""
+    # Python's exit flushes stdout once more; pointing it at /dev/null keeps that flush from failing too.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

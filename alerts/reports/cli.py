@@ -78,17 +78,16 @@ def run_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _alert_id(conn: psycopg.Connection, text: str) -> int:
+    """The id of an existing alert named by its id or its code; 'not found' for anything else."""
     from alerts.lifecycle import parse_alert_code
 
-    if text.isdigit():
-        return int(text)
-    row = conn.execute("SELECT id FROM alerts WHERE code = %s", (text.strip().upper(),)).fetchone()
-    if row is not None:
-        return int(row[0])
-    parsed = parse_alert_code(text)
-    if parsed is None:
-        raise ReportError(f"{text!r} is neither an alert id nor an alert code")
-    return parsed
+    key = text.strip()
+    by_id = int(key) if key.isdigit() else parse_alert_code(key)
+    row = conn.execute("SELECT id FROM alerts WHERE code = %s OR id = %s ORDER BY code = %s DESC LIMIT 1",
+                       (key.upper(), by_id, key.upper())).fetchone()
+    if row is None:
+        raise ReportError(f"alert {key!r} not found (give an alert id or the 6-character code from the SMS)")
+    return int(row[0])
 
 
 def _fresh(

@@ -48,11 +48,8 @@ def expected_samples(window_seconds: float, interval_seconds: int) -> int:
     return int(window_seconds // interval_seconds)
 
 
-# A valid interval mean (for SQL over readings_1h/readings_1d). Wastewater: any valid value makes a valid
-# mean (HJ 212 Appendix D: an hourly value from 1-6 valid ten-minute values, a daily one from 1-24 valid
-# hours), although the rolled-up flag marks the interval when any value was abnormal. Flue gas: the
-# roll-up already requires 75 % valid values for flag N.
-VALID_INTERVAL_SQL = "(valid_count > 0 AND (flag = 'N' OR left(pollutant, 1) = 'w'))"
+# VALID_INTERVAL_SQL (a valid hourly or daily mean, for SQL over readings_1h/readings_1d) lives in envmon.domain:
+# the dashboard's exports apply the same rule.
 
 
 def is_valid_interval(pollutant: str, valid_count: int, flag: str) -> bool:

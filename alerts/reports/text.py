@@ -249,6 +249,22 @@ _CODES: dict[str, dict[str, tuple[str, str]]] = {
         "resolved": ("恢复", "resolved"),
         "severity": ("级别变化", "severity change"),
     },
+    # The alert's event log: who acted (the engine, or a person's name, shown as given) and why.
+    "actor": {"engine": ("告警引擎", "alert engine")},
+    "event": {
+        "opened": ("条件成立，告警产生", "condition met, alert opened"),
+        "acknowledged": ("人工确认", "acknowledged by a person"),
+        "escalated": ("未确认，升级", "not acknowledged, escalated"),
+        "closed": ("结案", "closed"),
+        "condition_cleared": ("条件消除", "condition cleared"),
+        "condition_cleared_latched": ("条件消除（待人工确认）", "condition cleared (awaiting acknowledgement)"),
+        "condition_returned": ("条件再次出现", "condition returned"),
+        "severity_raised": ("级别升高", "severity raised"),
+        "severity_lowered": ("级别降低", "severity lowered"),
+        "flapping": ("频繁波动", "flapping"),
+        "timeout": ("超时", "timed out"),
+        "resolved_by_hand": ("人工解除", "resolved by hand"),
+    },
 }
 
 

@@ -74,6 +74,9 @@ def _child_start(parent_pid: int) -> None:
     """In the render process: tied to the parent, lower priority, fonts and layout engine loaded once."""
     from alerts.reports.render_pdf import warm_up
 
+    # Ctrl-C in a terminal signals the whole process group: the parent decides when this process stops
+    # (_stop_pool), and a KeyboardInterrupt here only printed a traceback over the demo's goodbye.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent_pid)
     os.nice(RENDER_NICENESS)
     # SCHED_IDLE: the renderer runs only on CPU time nothing else wants. At nice 10 it still took a

@@ -59,3 +59,24 @@ def test_silence_and_maintenance_are_recorded_with_an_audit_entry(cli_env: str) 
     assert query(cli_env, "SELECT reason FROM maintenance_windows") == [("校准",)]
     assert [r[0] for r in query(cli_env, "SELECT entity FROM audit_log WHERE action = 'create' ORDER BY id")] == [
         "silence", "maintenance"]
+
+
+def test_a_silent_alert_is_listed_without_none_and_any_state_lists_closed_ones(
+    cli_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gas = open_alert(cli_env)
+    now = datetime.now(UTC)
+    [(device_id,)] = query(cli_env, "SELECT id FROM devices WHERE mn = '310120T001W01'")
+    silent = AlertRecord(id=None, code=None, key=AlertKey(device_id, "", "silent"), category="device",
+                         severity="fault", state="open", opened_at=now, first_breach_at=now,
+                         unacknowledged_since=now, latched=False, last_value=None, limit_value=None)
+    with psycopg.connect(cli_env) as conn:
+        stored = store.insert_alert(conn, silent)
+        conn.execute("UPDATE alerts SET state = 'resolved', resolved_at = now() WHERE id = %s", (gas.id,))
+    assert stored is not None and stored.code and gas.code
+    assert main(["alert", "list"]) == 0
+    out = capsys.readouterr().out
+    assert stored.code in out and gas.code not in out and "None" not in out
+    assert main(["alert", "list", "--state", "any"]) == 0
+    out = capsys.readouterr().out
+    assert stored.code in out and gas.code in out and "20 (limit 13.2)" in out

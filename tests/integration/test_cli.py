@@ -143,3 +143,17 @@ def test_hj212_decode_reports_crc_with_expected_and_found() -> None:
     bad = envmon("hj212", "decode", good[:-4] + "1C81")
     assert bad.returncode == 1
     assert "CRC mismatch: frame says 1C81, computed 1C80" in bad.stderr
+
+
+def test_output_into_a_closed_pipe_ends_quietly() -> None:
+    # `envmon catalogue | head -0`: the reader is gone before anything is written (deterministic: the pipe's
+    # read end is closed before the process starts). It used to end in "BrokenPipeError" on stderr.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MQTT_URL", "ENVMON_CONFIG")}
+    try:
+        done = subprocess.run([sys.executable, "-m", "envmon_app", "catalogue"], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, cwd=ROOT, env=base, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert done.stderr == "" and done.returncode == 141

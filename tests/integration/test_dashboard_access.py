@@ -76,6 +76,8 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("GET", "/api/alerts/{alert_id}/series"): Spec("read"),
     ("GET", "/api/plants/{code}"): Spec("read"),
     ("GET", "/api/plants/{code}/series"): Spec("read"),
+    ("GET", "/exports"): Spec("read", scoped=False),
+    ("GET", "/exports/download"): Spec("read"),
     ("POST", "/api/alerts/{alert_id}/acknowledge"): Spec("act", FORM_ACK, json=True),
     ("POST", "/api/alerts/{alert_id}/note"): Spec("act", lambda _: {"note": "matrix"}, json=True),
     ("POST", "/api/alerts/{alert_id}/resolve"): Spec("act", lambda _: {"reason": "matrix"}, json=True),
@@ -85,6 +87,9 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("POST", "/admin/users/{user_id}/role"): Spec("admin", lambda _: {"role": "viewer", "districts": "t"}, scoped=False),
     ("POST", "/admin/plants"): Spec("admin", lambda n: {
         "code": f"M-{n}", "name_zh": "厂", "name_en": "Plant", "district": "t", "industry": "chemical"}, scoped=False),
+    ("POST", "/admin/plants/{code}/edit"): Spec("admin", lambda _: {
+        "name_zh": "厂", "name_en": "Plant", "district": "t", "industry": "chemical"}, scoped=False),
+    ("POST", "/admin/{entity}/{key}/active"): Spec("admin", lambda _: {"active": "1"}, scoped=False),
     ("POST", "/admin/limits"): Spec("admin", lambda _: {
         "site": "T-001", "pollutant": "w20117", "basis": "instant", "direction": "upper", "upper": "0.2",
         "source": "permit"}, scoped=False),
@@ -141,6 +146,9 @@ def _path(template: str, world: World, place: str) -> str:
         path = path.replace("{window_id}", str(_window(world.database_url)))
     if path.endswith("/series"):
         path += f"?device_id={device}&pollutant=w20117&range=24h"
+    path = path.replace("{entity}", "recipients").replace("{key}", "insp-a")
+    if path.endswith("/exports/download"):
+        path += f"?kind=alerts&site={site}&start=2020-01-01&end=2030-12-31"
     return path
 
 

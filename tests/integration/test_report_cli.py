@@ -51,3 +51,13 @@ def test_demo_needs_only_a_database_and_writes_a_pdf(fresh_database_url: str, tm
 def test_bad_requests_are_refused_with_a_reason(database_url: str, argv: list[str]) -> None:
     with pytest.raises(ReportError):
         run(database_url, *argv)
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param("ZZZZZZ", id="unknown-code"),
+    pytest.param("999999", id="unknown-id"),
+    pytest.param("no-such-code!", id="not-a-code"),
+])
+def test_an_unknown_alert_is_not_found(database_url: str, name: str) -> None:
+    with pytest.raises(ReportError, match="not found"):
+        run(database_url, name, "--out", "x.pdf")

@@ -62,3 +62,18 @@ def test_children_of_a_sigkilled_alert_process_die_with_it(database_url: str, tm
         for pid in children:  # only when the test failed: leave no orphan of ours on the machine
             if is_alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_ctrl_c_in_the_terminal_does_not_kill_the_render_process() -> None:
+    # Ctrl-C signals the whole foreground process group: the render process used to die of a
+    # KeyboardInterrupt and print its traceback; now only the parent decides when it stops.
+    from alerts.reports.worker import _render_pool, _render_process_ready, _stop_pool
+
+    pool = _render_pool()
+    try:
+        pid = pool.submit(_render_process_ready).result(600)
+        os.kill(pid, signal.SIGINT)
+        assert pool.submit(_render_process_ready).result(120) == pid
+        assert pool.submit(_render_process_ready).result(120) == pid
+    finally:
+        _stop_pool(pool)

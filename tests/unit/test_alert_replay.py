@@ -149,3 +149,75 @@ def test_an_alarm_no_chain_routes_records_why_nobody_was_told() -> None:
     lines = list(engine.run(csv_of([(0, GAS, "s02001", 20.0, "N")])))
     assert [line["kind"] for line in lines] == ["transition"]  # nobody to text ...
     assert engine.silent_alerts(START + timedelta(seconds=600), grace_seconds=60) == []  # ... and it says so
+
+
+def test_replay_of_one_device_reports_no_other_device_silent() -> None:
+    from alerts.replay import lines_of_devices, narrow_registry
+
+    water = [(s, WATER, "w20117", 0.01 * (s % 7), "N") for s in range(0, 3600, 30)]
+    rows = sorted([*water, (1, GAS, "s02001", 20.0, "N")])  # another device's line in the same file
+    whole = list(Replay(parse_registry(registry()), load_policy(""), zone=ZONE).run(csv_of(water)))
+    narrowed = narrow_registry(parse_registry(registry()), devices=[WATER])
+    lines = list(Replay(narrowed, load_policy(""), zone=ZONE).run(lines_of_devices(csv_of(rows), {WATER})))
+    # Unfiltered, the gas detector missing from the file is reported silent; filtered, nothing of it shows.
+    assert {(line["device"], line["rule"]) for line in whole if line["kind"] == "transition"} == {(GAS, "silent")}
+    assert lines == []
+    assert {d.mn for d in narrowed.file.devices} == {WATER}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    pytest.param(["missing.csv"], "missing.csv: no such file", id="missing-readings"),
+    pytest.param(["readings.csv", "--device", "NOPE"], "not in the registry: NOPE", id="unknown-device"),
+    pytest.param(["readings.csv", "--site", "NOPE"], "not in the registry: NOPE", id="unknown-site"),
+])
+def test_envmon_replay_refuses_bad_input_without_a_traceback(
+    tmp_path: object, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    from pathlib import Path
+
+    from envmon_app.cli import main
+
+    folder = Path(str(tmp_path))
+    (folder / "registry.toml").write_text(registry(), encoding="utf-8")
+    (folder / "readings.csv").write_text(csv_of([(0, GAS, "s02001", 20.0, "N")]).getvalue(), encoding="utf-8")
+    argv = [str(folder / a) if a.endswith(".csv") else a for a in args]
+    assert main(["replay", "--registry", str(folder / "registry.toml"), *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_envmon_replay_site_filter_keeps_that_plants_devices(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    from envmon_app.cli import main
+
+    folder = Path(str(tmp_path))
+    (folder / "registry.toml").write_text(registry(), encoding="utf-8")
+    (folder / "readings.csv").write_text(csv_of([(0, GAS, "s02001", 20.0, "N")]).getvalue(), encoding="utf-8")
+    assert main(["replay", "--registry", str(folder / "registry.toml"), "--site", "T-001",
+                 str(folder / "readings.csv")]) == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["kind"] for line in out] == ["transition", "notification"]
+
+
+@pytest.mark.parametrize(("given", "states"), [
+    pytest.param(None, ["open", "escalated", "acknowledged"], id="default-active"),
+    pytest.param(["any"], ["open", "escalated", "acknowledged", "resolved", "closed"], id="any"),
+    pytest.param(["closed", "active"], ["closed", "open", "escalated", "acknowledged"], id="mixed"),
+    pytest.param(["open", "open"], ["open"], id="repeated"),
+])
+def test_alert_list_states(given: list[str] | None, states: list[str]) -> None:
+    from alerts.cli import list_states
+
+    assert list_states(given) == states
+
+
+@pytest.mark.parametrize(("value", "limit", "shown"), [
+    pytest.param(20.0, 13.2, "20 (limit 13.2)", id="both"),
+    pytest.param(None, None, "-", id="silent-device"),
+    pytest.param(0.5, None, "0.5", id="no-limit"),
+    pytest.param(None, 0.1, "(limit 0.1)", id="no-value"),
+])
+def test_alert_list_value_text_never_shows_none(value: float | None, limit: float | None, shown: str) -> None:
+    from alerts.cli import value_text
+
+    assert value_text(value, limit) == shown
