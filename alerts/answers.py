@@ -12,20 +12,16 @@ to the inspector, so timers can be tested with a table of times.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from envmon.errors import EnvmonError
+from envmon.signing import decode_b64url, encode_b64url, is_mac_valid, purpose_mac
 
 VERSION = 1
 PURPOSE = b"envmon/plant-answer/v1\x00"
-MAC_BYTES = 16
 _PAYLOAD = struct.Struct(">BQQI")
 
 
@@ -50,25 +46,10 @@ class AnswerLink:
     expires_at: datetime
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise AnswerLinkInvalid("answer link is malformed") from exc
-
-
-def _mac(secret: str, payload: bytes) -> bytes:
-    return hmac.new(secret.encode("utf-8"), PURPOSE + payload, hashlib.sha256).digest()[:MAC_BYTES]
-
-
 def sign_answer_link(secret: str, alert_id: int, request_id: int, expires_at: datetime) -> str:
     """A token opening the answer form of one request of one alert until `expires_at`."""
     payload = _PAYLOAD.pack(VERSION, alert_id, request_id, int(expires_at.timestamp()))
-    return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
+    return f"{encode_b64url(payload)}.{encode_b64url(purpose_mac(secret, PURPOSE, payload))}"
 
 
 def read_answer_link(secret: str, token: str, now: datetime) -> AnswerLink:
@@ -76,8 +57,10 @@ def read_answer_link(secret: str, token: str, now: datetime) -> AnswerLink:
     head, dot, tail = token.strip().partition(".")
     if not dot or len(token) > 200:
         raise AnswerLinkInvalid("answer link is malformed")
-    payload, mac = _unb64(head), _unb64(tail)
-    if len(payload) != _PAYLOAD.size or not hmac.compare_digest(mac, _mac(secret, payload)):
+    payload, mac = decode_b64url(head), decode_b64url(tail)
+    if payload is None or mac is None:
+        raise AnswerLinkInvalid("answer link is malformed")
+    if len(payload) != _PAYLOAD.size or not is_mac_valid(secret, PURPOSE, payload, mac):
         raise AnswerLinkInvalid("answer link signature does not match")
     version, alert_id, request_id, expires = _PAYLOAD.unpack(payload)
     if version != VERSION:

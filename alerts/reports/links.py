@@ -13,10 +13,6 @@ Revocation is data (migration 0006): one link by its id, or every link of an ale
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import secrets
 import struct
 from dataclasses import dataclass
@@ -25,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from alerts.reports.errors import LinkExpired, LinkInvalid, LinkRevoked, ReportError
+from envmon.signing import decode_b64url, encode_b64url, is_mac_valid, purpose_mac
 
 VERSION = 2
 LEGACY_VERSION = 1
 PURPOSE = b"envmon/report-link/v1\x00"
-MAC_BYTES = 16
 _PAYLOAD_V1 = struct.Struct(">BQII6s")
 _PAYLOAD = struct.Struct(">BQII6sB")
 LOCALES = ("zh-CN", "en")
@@ -47,21 +43,6 @@ class ReportLink:
     locale: str | None = None  # None: a version 1 link, which names no language
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise LinkInvalid("report link is malformed") from exc
-
-
-def _mac(secret: str, payload: bytes) -> bytes:
-    return hmac.new(secret.encode("utf-8"), PURPOSE + payload, hashlib.sha256).digest()[:MAC_BYTES]
-
-
 def sign_report_link(
     secret: str, alert_id: int, expires_at: datetime, *, issued_at: datetime | None = None,
     locale: str = DEFAULT_LOCALE, link_id: bytes | None = None,
@@ -72,17 +53,19 @@ def sign_report_link(
     issued = int(issued_at.timestamp()) if issued_at else 0
     ident = link_id if link_id is not None else secrets.token_bytes(6)
     payload = _PAYLOAD.pack(VERSION, alert_id, issued, int(expires_at.timestamp()), ident, LOCALES.index(locale))
-    return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
+    return f"{encode_b64url(payload)}.{encode_b64url(purpose_mac(secret, PURPOSE, payload))}"
 
 
 def read_report_link(secret: str, token: str, now: datetime) -> ReportLink:
     """Check the token's signature and expiry; LinkInvalid when altered or malformed, LinkExpired when past."""
     head, dot, tail = token.strip().partition(".")
-    payload, mac = _unb64(head), _unb64(tail)
+    payload, mac = decode_b64url(head), decode_b64url(tail)
+    if payload is None or mac is None:
+        raise LinkInvalid("report link is malformed")
     # Canonical encoding only: otherwise the unused low bits of the last character could change unnoticed.
-    canonical = _b64(payload) == head and _b64(mac) == tail
+    canonical = encode_b64url(payload) == head and encode_b64url(mac) == tail
     sized = len(payload) in (_PAYLOAD.size, _PAYLOAD_V1.size)
-    if not (dot and canonical and sized and hmac.compare_digest(mac, _mac(secret, payload))):
+    if not (dot and canonical and sized and is_mac_valid(secret, PURPOSE, payload, mac)):
         raise LinkInvalid("report link is not valid (altered, incomplete or signed with another key)")
     link = _unpack(payload)
     if now >= link.expires_at:

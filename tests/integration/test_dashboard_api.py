@@ -16,6 +16,7 @@ from alerts.reports import links
 from alerts.reports.links import new_report_link, revoke_report_link, sign_report_link
 from alerts.reports.store import generate_report
 from dashboard.app import create_app
+from envmon.signing import encode_b64url, purpose_mac
 from tests.alert_helpers import GAS, WATER
 from tests.browser.world import (
     OTHER_DEVICE,
@@ -365,7 +366,7 @@ def reported_both(world: World) -> int:
 def _legacy_token(alert_id: int, now: datetime) -> str:
     """A version 1 link, as envmon texted them before links named a language."""
     payload = links._PAYLOAD_V1.pack(1, alert_id, int(now.timestamp()), int(now.timestamp()) + 3600, b"\x02" * 6)
-    return f"{links._b64(payload)}.{links._b64(links._mac(SECRET, payload))}"
+    return f"{encode_b64url(payload)}.{encode_b64url(purpose_mac(SECRET, links.PURPOSE, payload))}"
 
 
 def _bar_link(page: str, anchor_id: str) -> str:

@@ -19,6 +19,7 @@ from alerts.reports.links import (
     verify_report_link,
 )
 from alerts.reports.render_html import with_link_bar
+from envmon.signing import encode_b64url, purpose_mac
 
 SECRET = "k" * 48
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
@@ -109,7 +110,7 @@ def test_a_link_expires(now: datetime, opens: bool) -> None:
 def _legacy_token(alert_id: int, expires_at: datetime) -> str:
     """A version 1 token as envmon issued them before links named a language."""
     payload = links._PAYLOAD_V1.pack(1, alert_id, 0, int(expires_at.timestamp()), b"\x01" * 6)
-    return f"{links._b64(payload)}.{links._b64(links._mac(SECRET, payload))}"
+    return f"{encode_b64url(payload)}.{encode_b64url(purpose_mac(SECRET, links.PURPOSE, payload))}"
 
 
 @pytest.mark.parametrize(
