@@ -23,9 +23,10 @@ from dashboard.deps import (
     app_state,
     utc_now,
 )
-from dashboard.kpi import kpi_csv, load_kpis
+from dashboard.kpi import KpiRow, kpi_csv, load_kpis
 from dashboard.render import page, security_headers
 from dashboard.review import MarkResult, ReviewRefused, decide_mark, list_marks, propose_mark
+from dashboard.sessions import Session
 from envmon.review import REASONS, Decision, MarkRequest
 
 pages = APIRouter(include_in_schema=False)
@@ -96,7 +97,8 @@ def decide_form(conn: Conn, session: CsrfSessionDep, form: FormDep, mark_id: int
                                           note=form.get("note", ""), now=utc_now()), mark_id)
 
 
-def _page_step(step: Any, key: object) -> Response:
+def _run_step(step: Any, key: object) -> MarkResult:
+    """The step's result; NotFound for an unknown mark or device, Forbidden for a refusal by role or scope."""
     try:
         result: MarkResult = step()
     except LookupError as exc:
@@ -104,6 +106,14 @@ def _page_step(step: Any, key: object) -> Response:
     except ReviewRefused as exc:
         if exc.key == "forbidden":
             raise Forbidden(exc.key) from exc
+        raise
+    return result
+
+
+def _page_step(step: Any, key: object) -> Response:
+    try:
+        result = _run_step(step, key)
+    except ReviewRefused as exc:
         return RedirectResponse(f"/review?error={exc.key}", status_code=303)
     return RedirectResponse(f"/review?done={result.state}", status_code=303)
 
@@ -113,12 +123,17 @@ def _local(request: Request, value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=app_state(request).settings.zone)
 
 
+def _kpi_rows(request: Request, conn: Conn, session: Session, month: str | None) -> tuple[date, list[KpiRow]]:
+    """The first day of the asked month (default this one) and its KPI rows in the user's scope."""
+    first = _month(month)
+    return first, load_kpis(conn, session.user, month=first, zone=app_state(request).settings.timezone, now=utc_now())
+
+
 @pages.get("/kpi")
 def kpi_page(request: Request, conn: Conn, session: SessionDep,
              month: Annotated[str | None, Query(pattern=MONTH)] = None) -> Response:
     """Transmission, validity and effective transmission rates of the month per district, plant and device."""
-    first = _month(month)
-    rows = load_kpis(conn, session.user, month=first, zone=app_state(request).settings.timezone, now=utc_now())
+    first, rows = _kpi_rows(request, conn, session, month)
     return page(request, "kpi.html", session, rows=rows, month=first.strftime("%Y-%m"))
 
 
@@ -126,8 +141,7 @@ def kpi_page(request: Request, conn: Conn, session: SessionDep,
 def kpi_export(request: Request, conn: Conn, session: SessionDep,
                month: Annotated[str | None, Query(pattern=MONTH)] = None) -> Response:
     """The same rows as CSV (UTF-8 with a byte order mark, so spreadsheets read the Chinese names)."""
-    first = _month(month)
-    rows = load_kpis(conn, session.user, month=first, zone=app_state(request).settings.timezone, now=utc_now())
+    first, rows = _kpi_rows(request, conn, session, month)
     name = f"validity-{first.strftime('%Y-%m')}.csv"
     return Response("\ufeff" + kpi_csv(rows), media_type="text/csv; charset=utf-8",
                     headers={**security_headers(), "Content-Disposition": f'attachment; filename="{name}"'})
@@ -137,8 +151,7 @@ def kpi_export(request: Request, conn: Conn, session: SessionDep,
 def kpi_api(request: Request, conn: Conn, session: SessionDep,
             month: Annotated[str | None, Query(pattern=MONTH)] = None) -> list[dict[str, Any]]:
     """The month's KPI rows (rates as fractions, null where undefined)."""
-    first = _month(month)
-    rows = load_kpis(conn, session.user, month=first, zone=app_state(request).settings.timezone, now=utc_now())
+    first, rows = _kpi_rows(request, conn, session, month)
     data: list[dict[str, Any]] = jsonable_encoder(rows)
     return data
 
@@ -167,11 +180,6 @@ def decide_api(conn: Conn, session: CsrfSessionDep, mark_id: int, decision: Deci
 
 def _api_step(step: Any, key: object) -> MarkResult:
     try:
-        result: MarkResult = step()
-    except LookupError as exc:
-        raise NotFound(key) from exc
+        return _run_step(step, key)
     except ReviewRefused as exc:
-        if exc.key == "forbidden":
-            raise Forbidden(exc.key) from exc
         raise (Conflict(exc.key) if exc.key in STATE_REFUSALS else BadRequest(exc.key)) from exc
-    return result
