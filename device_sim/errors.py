@@ -6,18 +6,12 @@ SimError (an EnvmonError)
 
 from __future__ import annotations
 
-from envmon.errors import EnvmonError
+from envmon.errors import EnvmonError, FileProblemsError
 
 
 class SimError(EnvmonError):
     """Base of every error the simulator raises on purpose."""
 
 
-class ScenarioError(SimError):
+class ScenarioError(SimError, FileProblemsError):
     """A scenario file is invalid; `problems` lists each one with the key or incident it concerns."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        listing = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s)\n{listing}")

@@ -16,7 +16,6 @@ Unknown keys, and keys that a kind does not use, are errors naming the key.
 
 from __future__ import annotations
 
-import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from device_sim.errors import ScenarioError
 from envmon.registry.load import Registry
+from envmon.strict_toml import read_text_file, read_toml, validation_problems
 
 Kind = Literal[
     "spike", "ramp", "gas_leak", "stuck", "zero", "negative", "over_range", "calibration", "maintenance",
@@ -114,27 +114,15 @@ def _kind_problems(index: int, item: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _validation_problems(exc: ValidationError, data: dict[str, Any]) -> list[str]:
-    problems = []
-    for err in exc.errors():
-        loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(".[", "[")
-        msg = "unknown key" if err["type"] == "extra_forbid" or err["type"] == "extra_forbidden" else err["msg"]
-        problems.append(f"{loc}: {msg}")
-    return problems
-
-
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     """Parse a scenario strictly; ScenarioError lists every problem with its key."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(source, [f"not valid TOML: {exc}"]) from exc
+    data = read_toml(text, source, ScenarioError)
     items = data.get("incidents", [])
     problems = [p for i, item in enumerate(items if isinstance(items, list) else []) for p in _kind_problems(i, item)]
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(source, _validation_problems(exc, data) + problems) from exc
+        raise ScenarioError(source, validation_problems(exc, data) + problems) from exc
     if problems:
         raise ScenarioError(source, problems)
     return scenario
@@ -174,10 +162,7 @@ def load_scenario(name_or_path: str) -> Scenario:
     """A shipped scenario by name, or a scenario file by path."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
-        try:
-            return parse_scenario(path.read_text(encoding="utf-8"), str(path))
-        except OSError as exc:
-            raise ScenarioError(str(path), [f"cannot read: {exc.strerror}"]) from exc
+        return parse_scenario(read_text_file(path, ScenarioError), str(path))
     resource = resources.files("device_sim").joinpath("scenarios", f"{name_or_path}.toml")
     if not resource.is_file():
         raise ScenarioError(name_or_path, [f"no such scenario; shipped: {', '.join(scenario_names())}"])

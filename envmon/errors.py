@@ -7,7 +7,9 @@ EnvmonError
  +-- StackError         the local PostgreSQL/Mosquitto launcher failed
  +-- MigrationError     a migration failed or an applied file was changed
  +-- CatalogueError     unknown pollutant or unit
- +-- RegistryError      a registry file is invalid (carries every problem found)
+ +-- FileProblemsError  a file envmon reads is invalid (carries every problem found, each with where it is)
+ |    +-- RegistryError  a registry file
+ |    +-- ScenarioError  device_sim/errors.py: a scenario file (also a SimError)
  +-- IngestError        ingest/errors.py: a message refused, a batch not written, a service thread died
  |    +-- HJ212Error     ingest/hj212/errors.py: a frame or field of the HJ 212 protocol is invalid
  +-- AlertsError        alerts/errors.py: service, replay input, engine state, lifecycle, SMS send, reports
@@ -50,11 +52,15 @@ class CatalogueError(EnvmonError):
     """A pollutant code or unit is not in the catalogue."""
 
 
-class RegistryError(EnvmonError):
-    """A registry file is invalid; `problems` lists each one with where it is."""
+class FileProblemsError(EnvmonError):
+    """A file envmon reads is invalid; `problems` lists each one with where it is (envmon/strict_toml.py)."""
 
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = problems
         listing = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"{source}: {len(problems)} problem(s)\n{listing}")
+
+
+class RegistryError(FileProblemsError):
+    """A registry file is invalid; `problems` lists each one with where it is."""

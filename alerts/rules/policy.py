@@ -12,7 +12,6 @@ Unknown tables, rules and keys are errors that name the key (`rules.instant.hold
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from alerts.errors import AlertsError
 from envmon.errors import ConfigError
+from envmon.strict_toml import read_text_file, read_toml, validation_problems
 
 
 class PolicyError(AlertsError, ConfigError):
@@ -146,18 +146,6 @@ class Policy(_Strict):
         return self.rules.get(name) or DEFAULT_RULES[name]
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(file)"
-
-
-def _problems(exc: ValidationError) -> list[str]:
-    out = []
-    for err in exc.errors():
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        out.append(f"{_where(tuple(err['loc']))}: {msg}")
-    return out
-
-
 def _merged_rules(data: dict[str, Any], source: str) -> dict[str, Any]:
     """Each rule table laid over that rule's defaults; unknown rule names are errors."""
     given = data.get("rules", {})
@@ -175,21 +163,14 @@ def _merged_rules(data: dict[str, Any], source: str) -> dict[str, Any]:
 
 def load_policy(text: str, source: str = "<policy>") -> Policy:
     """Parse a policy TOML text strictly; PolicyError names every offending key."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(source, [f"not valid TOML: {exc}"]) from exc
+    data = read_toml(text, source, PolicyError)
     data = {**data, "rules": _merged_rules(data, source)}
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(source, _problems(exc)) from exc
+        raise PolicyError(source, validation_problems(exc, data)) from exc
 
 
 def load_policy_file(path: Path) -> Policy:
     """Read and parse a policy file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(str(path), [f"cannot read: {exc.strerror}"]) from exc
-    return load_policy(text, str(path))
+    return load_policy(read_text_file(path, PolicyError), str(path))

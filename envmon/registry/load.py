@@ -6,7 +6,6 @@ raises RegistryError listing every problem with where it is: `sites[3] (FX-EP-00
 
 from __future__ import annotations
 
-import tomllib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from envmon.catalogue import Catalogue, convertible_units, load_catalogue, unit_
 from envmon.errors import CatalogueError, RegistryError
 from envmon.registry.enterprise import check_enterprise_file
 from envmon.registry.model import DEVICE_POLLUTANT_KIND, Device, Preset, PresetFile, RegistryFile
+from envmon.strict_toml import read_text_file, read_toml, validation_problems
 
 # The key that names an item of each list in messages.
 _ITEM_KEYS = {
@@ -71,33 +71,13 @@ def _label(name: Any) -> str:
     return shown if len(text) <= _LABEL_CHARS else shown + "…"
 
 
-def _validation_problems(exc: ValidationError, data: dict[str, Any]) -> list[str]:
-    problems = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        # Drop pydantic's internal tags (e.g. a validator name) that are not keys of the file.
-        loc = tuple(p for p in loc if isinstance(p, int) or not str(p).startswith("function-"))
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        problems.append(f"{_where(loc, data)}: {msg}")
-    return problems
-
-
-def _read_toml(text: str, source: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RegistryError(source, [f"not valid TOML: {exc}"]) from exc
-
-
 def parse_presets(text: str, source: str = "limit_presets.toml") -> dict[str, Preset]:
     """Parse a presets file strictly; pollutant codes must be in the catalogue."""
-    data = _read_toml(text, source)
+    data = read_toml(text, source, RegistryError)
     try:
         parsed = PresetFile.model_validate(data)
     except ValidationError as exc:
-        raise RegistryError(source, _validation_problems(exc, data)) from exc
+        raise RegistryError(source, validation_problems(exc, data, _where)) from exc
     catalogue = load_catalogue()
     problems = [
         f"presets[{i}] ({p.id}).limits[{j}]: unknown pollutant {row.pollutant!r}"
@@ -131,11 +111,11 @@ def load_presets() -> dict[str, Preset]:
 
 def parse_registry(text: str, source: str = "<registry>", presets: dict[str, Preset] | None = None) -> Registry:
     """Parse and check a registry file; RegistryError lists every problem found."""
-    data = _read_toml(text, source)
+    data = read_toml(text, source, RegistryError)
     try:
         parsed = RegistryFile.model_validate(data)
     except ValidationError as exc:
-        raise RegistryError(source, _validation_problems(exc, data)) from exc
+        raise RegistryError(source, validation_problems(exc, data, _where)) from exc
     presets = load_presets() if presets is None else presets
     problems = check_references(parsed, presets, load_catalogue())
     if problems:
@@ -145,11 +125,7 @@ def parse_registry(text: str, source: str = "<registry>", presets: dict[str, Pre
 
 def load_registry_file(path: Path) -> Registry:
     """Read and check a registry file from disk."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RegistryError(str(path), [f"cannot read: {exc.strerror}"]) from exc
-    return parse_registry(text, str(path))
+    return parse_registry(read_text_file(path, RegistryError), str(path))
 
 
 def _duplicates(values: Iterable[str]) -> list[str]:
