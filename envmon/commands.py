@@ -115,72 +115,74 @@ def _catalogue(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def add_command(
+    sub: Any, name: str, summary: str, description: str, handler: Handler | None = None
+) -> argparse.ArgumentParser:
+    """Register one sub-command: `summary` in its parent's list, `description` atop its --help, and its handler."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=summary, description=description)
+    if handler is not None:
+        parser.set_defaults(handler=handler)
+    return parser
+
+
 def add_kernel_parsers(sub: Any) -> None:
     """Register stack, migrate, registry and catalogue on the top-level sub-parsers."""
-    stack = sub.add_parser(
-        "stack",
-        help="start, stop or inspect the local PostgreSQL and Mosquitto",
-        description="The embedded default: a private PostgreSQL cluster and Mosquitto broker on "
-        "127.0.0.1, with data under ENVMON_STATE_DIR (default ./.envmon).",
-    )
-    stack_sub = stack.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
-    up = stack_sub.add_parser(
-        "up",
-        help="start both (reuses an existing set-up)",
-        description="Start PostgreSQL and Mosquitto; writes the URLs other commands use.",
-    )
-    up.add_argument("--pg-port", type=int, help="PostgreSQL port on first set-up (default: a free port)")
-    up.add_argument("--mqtt-port", type=int, help="Mosquitto port on first set-up (default: a free port)")
-    up.set_defaults(handler=_stack_up)
-    stack_sub.add_parser(
-        "down",
-        help="stop both",
-        description="Stop the broker (SIGTERM, it saves its state) and PostgreSQL (fast shutdown).",
-    ).set_defaults(handler=_stack_down)
-    status = stack_sub.add_parser(
-        "status",
-        help="report what runs (exit 0 when both run, 3 otherwise)",
-        description="Report the state of the local stack.",
-    )
-    status.add_argument("--json", action="store_true", help="print JSON")
-    status.set_defaults(handler=_stack_status)
-
-    sub.add_parser(
-        "migrate",
-        help="apply pending database migrations",
-        description="Apply the numbered SQL files in migrations/ in order, each in a transaction, under "
+    _add_stack_parsers(sub)
+    add_command(
+        sub, "migrate", "apply pending database migrations",
+        "Apply the numbered SQL files in migrations/ in order, each in a transaction, under "
         "an advisory lock; refuses to run when an applied file has changed. Uses the "
         "TimescaleDB variants when the server has the extension (ENVMON_TIMESCALEDB=auto|"
         "require|off).",
-    ).set_defaults(handler=_migrate)
+        _migrate,
+    )
+    _add_registry_parsers(sub)
+    cat = add_command(
+        sub, "catalogue", "list pollutants (or limit presets)",
+        "The pollutant catalogue shipped with envmon, in the configured locale.", _catalogue,
+    )
+    cat.add_argument("--presets", action="store_true", help="list the limit presets instead")
 
-    registry = sub.add_parser(
-        "registry",
-        help="check or load plants, devices, limits and recipients",
-        description="Registry files are strict TOML; see examples/fengxian.toml.",
+
+def _add_stack_parsers(sub: Any) -> None:
+    stack = add_command(
+        sub, "stack", "start, stop or inspect the local PostgreSQL and Mosquitto",
+        "The embedded default: a private PostgreSQL cluster and Mosquitto broker on "
+        "127.0.0.1, with data under ENVMON_STATE_DIR (default ./.envmon).",
+    )
+    stack_sub = stack.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
+    up = add_command(
+        stack_sub, "up", "start both (reuses an existing set-up)",
+        "Start PostgreSQL and Mosquitto; writes the URLs other commands use.", _stack_up,
+    )
+    up.add_argument("--pg-port", type=int, help="PostgreSQL port on first set-up (default: a free port)")
+    up.add_argument("--mqtt-port", type=int, help="Mosquitto port on first set-up (default: a free port)")
+    add_command(
+        stack_sub, "down", "stop both",
+        "Stop the broker (SIGTERM, it saves its state) and PostgreSQL (fast shutdown).", _stack_down,
+    )
+    status = add_command(
+        stack_sub, "status", "report what runs (exit 0 when both run, 3 otherwise)",
+        "Report the state of the local stack.", _stack_status,
+    )
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_registry_parsers(sub: Any) -> None:
+    registry = add_command(
+        sub, "registry", "check or load plants, devices, limits and recipients",
+        "Registry files are strict TOML; see examples/fengxian.toml.",
     )
     reg_sub = registry.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
-    check = reg_sub.add_parser(
-        "check",
-        help="validate a registry file without a database",
-        description="Validate FILE; every problem is listed with where it is.",
+    check = add_command(
+        reg_sub, "check", "validate a registry file without a database",
+        "Validate FILE; every problem is listed with where it is.", _registry_check,
     )
     check.add_argument("file", type=Path, metavar="FILE")
-    check.set_defaults(handler=_registry_check)
-    load = reg_sub.add_parser(
-        "load",
-        help="load a registry file into the database (idempotent)",
-        description="Validate FILE and upsert it in one transaction; loading the same file "
-        "again changes nothing. With the local stack, MQTT devices get broker logins.",
+    load = add_command(
+        reg_sub, "load", "load a registry file into the database (idempotent)",
+        "Validate FILE and upsert it in one transaction; loading the same file "
+        "again changes nothing. With the local stack, MQTT devices get broker logins.", _registry_load,
     )
     load.add_argument("file", type=Path, metavar="FILE")
     load.add_argument("--actor", default="cli", help="who is loading, for the audit log (default: cli)")
-    load.set_defaults(handler=_registry_load)
-
-    cat = sub.add_parser(
-        "catalogue",
-        help="list pollutants (or limit presets)",
-        description="The pollutant catalogue shipped with envmon, in the configured locale.",
-    )
-    cat.add_argument("--presets", action="store_true", help="list the limit presets instead")
-    cat.set_defaults(handler=_catalogue)
