@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from envmon.commands import add_command
 from envmon.domain import ACTIVE_STATES, ALERT_STATES
 from envmon.settings import Settings
 
@@ -168,27 +169,23 @@ def _alert_quiet(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_alerts_parsers(sub: Any) -> None:
     """Add `alerts`, `replay` and `alert` to the envmon command line."""
-    alerts = sub.add_parser(
-        "alerts",
-        help="run the alert engine and SMS sender as their own process",
-        description="Evaluate every committed batch (from ingest, over the broker's batch topic), open and "
+    alerts = add_command(
+        sub, "alerts", "run the alert engine and SMS sender as their own process",
+        "Evaluate every committed batch (from ingest, over the broker's batch topic), open and "
         "escalate alerts, send SMS (Twilio, or the console without credentials), serve /metrics, /healthz "
-        "and the Twilio webhooks (ENVMON_ALERTS_HTTP_HOST/PORT).",
+        "and the Twilio webhooks (ENVMON_ALERTS_HTTP_HOST/PORT).", _alerts,
     )
     alerts.add_argument("--policy", type=Path, help="engine policy TOML (default: ENVMON_ALERTS_POLICY_FILE)")
     alerts.add_argument("--http-port", type=int, help="port of the HTTP endpoint (0: any free port)")
-    alerts.set_defaults(handler=_alerts)
 
-    watchdog = sub.add_parser(
-        "watchdog",
-        help="page the on-call administrators once when envmon itself stops watching",
-        description="The dead man's switch: reads the heartbeats ingest and the alert engine write to "
+    add_command(
+        sub, "watchdog", "page the on-call administrators once when envmon itself stops watching",
+        "The dead man's switch: reads the heartbeats ingest and the alert engine write to "
         "PostgreSQL and how many of each district's devices are silent; on a platform fault sends ONE SMS to "
         "the recipients whose role is ENVMON_WATCHDOG_RECIPIENT_ROLE (through its own outbox rows and "
         "sender, so it works while the alert service is down), holds back per-device no-data alerts "
-        "(recorded as suppressed, reason platform_fault), and announces the recovery once.",
+        "(recorded as suppressed, reason platform_fault), and announces the recovery once.", _watchdog,
     )
-    watchdog.set_defaults(handler=_watchdog)
 
     replay = sub.add_parser(
         "replay",

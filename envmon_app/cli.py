@@ -20,7 +20,7 @@ from alerts.reports.cli import add_report_parser
 from dashboard.cli import add_dashboard_parser
 from device_sim.cli import add_sim_parser
 from envmon import __version__
-from envmon.commands import add_kernel_parsers
+from envmon.commands import add_command, add_kernel_parsers
 from envmon.errors import EnvmonError
 from envmon.logs import setup_logging
 from envmon.settings import Settings, load_settings
@@ -48,10 +48,9 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_bench_parser(sub: Any) -> None:
-    bench = sub.add_parser(
-        "bench",
-        help="run a benchmark and print its figures as JSON",
-        description="Benchmarks run on a private stack of their own and print one JSON object. "
+    bench = add_command(
+        sub, "bench", "run a benchmark and print its figures as JSON",
+        "Benchmarks run on a private stack of their own and print one JSON object. "
         "`envmon bench ingest --help` lists the ingest benchmark's options.",
     )
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
@@ -61,16 +60,14 @@ def _add_bench_parser(sub: Any) -> None:
 
 
 def _add_demo_parser(sub: Any) -> None:
-    demo = sub.add_parser(
-        "demo",
-        help="run the whole platform on the local stack with the example district",
-        description="Start the stack, migrate, load the example district and run every component "
-        "in one process until Ctrl-C.",
+    demo = add_command(
+        sub, "demo", "run the whole platform on the local stack with the example district",
+        "Start the stack, migrate, load the example district and run every component "
+        "in one process until Ctrl-C.", _demo,
     )
     demo.add_argument("--registry", type=Path, default=None, help="registry file (default: examples/fengxian.toml)")
     demo.add_argument("--keep-stack", action="store_true", help="leave PostgreSQL and Mosquitto running at exit")
     demo.add_argument("--duration-seconds", type=float, default=None, help="stop by itself after this long")
-    demo.set_defaults(handler=_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from envmon.commands import add_command
 from envmon.settings import Settings
 
 
@@ -27,12 +28,11 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_ingest_parser(sub: Any) -> None:
     """Register `envmon ingest` on the top-level sub-parsers."""
-    ingest = sub.add_parser(
-        "ingest",
-        help="receive readings over MQTT and store them",
-        description="Subscribe to every device's readings (MQTT v5, QoS 1, persistent session), store them in "
+    ingest = add_command(
+        sub, "ingest", "receive readings over MQTT and store them",
+        "Subscribe to every device's readings (MQTT v5, QoS 1, persistent session), store them in "
         "batches and acknowledge each message only after its batch is committed. Bad input is quarantined "
-        "with a reason. Serves /metrics and /healthz (ENVMON_INGEST_HTTP_HOST/PORT).",
+        "with a reason. Serves /metrics and /healthz (ENVMON_INGEST_HTTP_HOST/PORT).", _ingest,
     )
     ingest.add_argument("--client-id", help="stable MQTT client id (default: ENVMON_INGEST_CLIENT_ID)")
     ingest.add_argument("--shared", action="store_true", help="join the shared subscription $share/envmon-ingest")
@@ -43,4 +43,3 @@ def add_ingest_parser(sub: Any) -> None:
         help="run N ingest processes on the shared subscription $share/envmon-ingest (ENVMON_INGEST_WORKERS)",
     )
     ingest.add_argument("--hj212", action="store_true", help="also run the HJ 212 TCP gateway (ENVMON_HJ212_PORT)")
-    ingest.set_defaults(handler=_ingest)
