@@ -28,7 +28,7 @@ from dashboard.users import create_user
 from envmon.migrate import migrate
 from envmon.registry.load import load_registry_file
 from envmon.registry.store import store_registry
-from envmon.settings import load_settings
+from envmon.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_OVERVIEW_P95_MS = 100.0
@@ -135,16 +135,12 @@ def _month_of_readings(url: str, now: datetime) -> tuple[str, int, str, int]:
         return site, int(device_id), pollutants[0], steps * len(pollutants)
 
 
-def run(url: str, *, runs: int) -> dict[str, Any]:
-    """Seed, serve on loopback, time; returns the figures."""
+def serve_dashboard(settings: Settings) -> tuple[EmbeddedServer, threading.Thread, int]:
+    """The dashboard served by uvicorn in a thread on a free loopback port, once it accepts connections."""
     import socket
 
     import uvicorn
 
-    now = datetime.now(UTC)
-    migrate(url, ROOT / "migrations")
-    _seed_district(url, now)
-    settings = load_settings(environment="test", database_url=url, secret_key="bench-secret-" + "z" * 40)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
@@ -153,6 +149,16 @@ def run(url: str, *, runs: int) -> dict[str, Any]:
     thread.start()
     while not server.started:
         time.sleep(0.02)
+    return server, thread, port
+
+
+def run(url: str, *, runs: int) -> dict[str, Any]:
+    """Seed, serve on loopback, time; returns the figures."""
+    now = datetime.now(UTC)
+    migrate(url, ROOT / "migrations")
+    _seed_district(url, now)
+    settings = load_settings(environment="test", database_url=url, secret_key="bench-secret-" + "z" * 40)
+    server, thread, port = serve_dashboard(settings)
     try:
         cookie = _sign_in(port)
         _timed(port, "/api/overview", cookie, 5)  # warm the pool and the plans

@@ -13,11 +13,9 @@ figures on stderr as it ends).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import http.client
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -26,18 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import uvicorn
 
-from benchmarks.dashboard import PASSWORD, _sign_in
+from benchmarks.dashboard import PASSWORD, _sign_in, serve_dashboard
 from benchmarks.report import scratch_database
-from dashboard.app import create_app
-from dashboard.service import EmbeddedServer
 from dashboard.users import create_user
 from envmon.migrate import migrate
 from envmon.proccpu import CpuMeter, children_of
 from envmon.registry.load import load_registry_file
 from envmon.registry.store import store_registry
-from envmon.settings import Settings, load_settings
+from envmon.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MB_PER_S = 10.0
@@ -142,18 +137,6 @@ def postmaster_of(url: str) -> int:
         return int(f.read().rsplit(")", 1)[1].split()[1])  # state, then the parent pid
 
 
-def _serve(settings: Settings) -> tuple[EmbeddedServer, threading.Thread, int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = EmbeddedServer(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    return server, thread, port
-
-
 def timed_exports(first: datetime, last: datetime) -> list[tuple[str, str, str, datetime]]:
     """(label, kind, format, first day) of each timed export; all end on the last day.
 
@@ -175,7 +158,7 @@ def run(url: str) -> dict[str, Any]:
     migrate(url, ROOT / "migrations")
     site, series, rows = _seed(url, now)
     settings = load_settings(environment="test", database_url=url, secret_key="bench-secret-" + "z" * 40)
-    server, thread, port = _serve(settings)
+    server, thread, port = serve_dashboard(settings)
     postmaster = postmaster_of(url)
     first, last = ((now - timedelta(days=d)).astimezone(settings.zone) for d in (DAYS, 0))
     figures: dict[str, Any] = {}
