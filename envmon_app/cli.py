@@ -25,6 +25,7 @@ from envmon.errors import EnvmonError
 from envmon.logs import setup_logging
 from envmon.settings import Settings, load_settings
 from ingest.cli import add_ingest_parser
+from ingest.forward.cli import add_forward_parser
 from ingest.hj212_cli import add_hj212_parser
 
 # `envmon bench NAME ...` runs `benchmarks.NAME`'s `main(argv)`, which prints one JSON object.
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sim_parser(sub)
     add_dashboard_parser(sub)
     add_ingest_parser(sub)
+    add_forward_parser(sub)
     _add_bench_parser(sub)
     _add_demo_parser(sub)
     return parser
