@@ -1,0 +1,221 @@
+"""Upstream forwarding end to end: envmon's own HJ 212 gateway is the upstream (real PostgreSQL, real TCP)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from envmon.db import Backoff
+from envmon.registry.load import parse_registry
+from envmon.registry.store import store_registry
+from ingest.forward.config import DeviceRoute, TargetConfig, store_targets
+from ingest.forward.sender import SenderConfig
+from ingest.forward.service import ForwardService, read_status
+from ingest.gateway import Hj212Gateway
+from ingest.pipeline import Pipeline, PipelineConfig
+from tests.ingest_helpers import registry_with
+
+LOCAL, UPSTREAM, UP_PW = "FWD-LOCAL-01", "UPMN000000000001", "654321"
+POLLUTANTS = ("w01001", "w20116")
+REGISTRY = registry_with(f"""
+[[devices]]
+mn = "{LOCAL}"
+site = "T-001"
+point_kind = "outfall"
+point_name_zh = "总排口"
+point_name_en = "Outfall"
+kind = "water_analyser"
+transport = "mqtt"
+system_code = "32"
+pollutants = {list(POLLUTANTS)!r}
+reporting_interval_seconds = 30
+
+[[devices]]
+mn = "{UPSTREAM}"
+site = "T-001"
+point_kind = "outfall"
+point_name_zh = "上级平台看到的总排口"
+point_name_en = "Outfall as the upstream knows it"
+kind = "water_analyser"
+transport = "hj212"
+hj212_password = "{UP_PW}"
+system_code = "32"
+pollutants = {list(POLLUTANTS)!r}
+reporting_interval_seconds = 30
+""").replace("['", '["').replace("']", '"]').replace("', '", '", "')
+
+T0 = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
+FAST = SenderConfig(window=4, poll_seconds=0.05, ack_timeout_seconds=2.0, connect_timeout_seconds=1.0,
+                    backoff=Backoff(first_seconds=0.1, max_seconds=0.5))
+
+
+@dataclass
+class Upstream:
+    """envmon's HJ 212 gateway with its own pipeline, startable again on the port it had."""
+
+    database_url: str
+    port: int = 0
+    duplicates: float = 0.0
+    _stops: list[tuple[asyncio.AbstractEventLoop, asyncio.Event, threading.Thread, threading.Event,
+                       threading.Thread, Pipeline]] = field(default_factory=list)
+
+    def start(self) -> None:
+        pipeline = Pipeline(self.database_url, config=PipelineConfig(batch_max_seconds=0.01))
+        stop_writer = threading.Event()
+        writer = threading.Thread(target=pipeline.run, args=(stop_writer,), daemon=True)
+        writer.start()
+        assert pipeline.ready.wait(10)
+        gateway = Hj212Gateway(pipeline, port=self.port)
+        loop, stop = asyncio.new_event_loop(), asyncio.Event()
+        server = threading.Thread(target=loop.run_until_complete, args=(gateway.run(stop),), daemon=True)
+        server.start()
+        deadline = time.monotonic() + 10
+        while gateway.port is None and time.monotonic() < deadline:
+            threading.Event().wait(0.02)
+        assert gateway.port is not None
+        self.port = gateway.port
+        self._stops.append((loop, stop, server, stop_writer, writer, pipeline))
+
+    def stop(self) -> None:
+        loop, stop, server, stop_writer, writer, pipeline = self._stops.pop()
+        loop.call_soon_threadsafe(stop.set)
+        server.join(10)
+        stop_writer.set()
+        writer.join(10)
+        self.duplicates += pipeline.metrics.readings_duplicate._value.get()
+
+    def close(self) -> None:
+        while self._stops:
+            self.stop()
+
+
+@pytest.fixture
+def upstream(database_url: str) -> Iterator[Upstream]:
+    with psycopg.connect(database_url) as conn:
+        store_registry(conn, parse_registry(REGISTRY, "t"), actor="test")
+    up = Upstream(database_url)
+    up.start()
+    yield up
+    up.close()
+
+
+@pytest.fixture
+def forwarder(upstream: Upstream, database_url: str) -> Iterator[ForwardService]:
+    target = TargetConfig("province", "127.0.0.1", upstream.port, "2017",
+                          (DeviceRoute(LOCAL, UPSTREAM, UP_PW, ("instant", "minute")),))
+    with psycopg.connect(database_url) as conn:
+        store_targets(conn, [target])
+    service = ForwardService(database_url, config=FAST)
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    thread.start()
+    yield service
+    stop.set()
+    thread.join(15)
+
+
+def value_of(i: int, n: int) -> float:
+    """A distinct, plausible value (pH stays within 0..14) for the i-th time of the n-th pollutant."""
+    return 7.0 + i / 8 + n / 100
+
+
+def store_local(database_url: str, first: int, count: int, *, basis: str = "instant") -> None:
+    """Readings of the local device committed as ingest commits them (one transaction per call)."""
+    with psycopg.connect(database_url) as conn:
+        device = conn.execute("SELECT id FROM devices WHERE mn = %s", (LOCAL,)).fetchone()
+        assert device is not None
+        for i in range(first, first + count):
+            for n, pollutant in enumerate(POLLUTANTS):
+                conn.execute(
+                    "INSERT INTO readings (time, device_id, pollutant, basis, value, flag, seq)"
+                    " VALUES (%s, %s, %s, %s, %s, 'N', %s)",
+                    (T0 + timedelta(seconds=30 * i), device[0], pollutant, basis, value_of(i, n), i),
+                )
+
+
+def upstream_rows(database_url: str) -> list[tuple[datetime, str, str, float, datetime]]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT r.time, r.pollutant, r.basis, r.value, r.received_at FROM readings r"
+            " JOIN devices d ON d.id = r.device_id WHERE d.mn = %s ORDER BY r.time, r.pollutant", (UPSTREAM,)
+        ).fetchall()
+
+
+def wait_until_forwarded(database_url: str, expected_rows: int, timeout_seconds: float = 60) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        status = read_status(database_url)[0]
+        if status.backlog_rows == 0 and len(upstream_rows(database_url)) >= expected_rows:
+            return
+        threading.Event().wait(0.1)
+    with psycopg.connect(database_url) as conn:
+        quarantined = conn.execute("SELECT reason, detail FROM quarantine").fetchall()
+    raise AssertionError(f"not forwarded in time: {read_status(database_url)}, "
+                         f"{len(upstream_rows(database_url))} of {expected_rows} rows upstream: "
+                         f"{[r[:2] for r in upstream_rows(database_url)]}; quarantined: {quarantined}")
+
+
+def expected_rows(count: int, basis: str = "instant") -> list[tuple[datetime, str, str, float]]:
+    return [(T0 + timedelta(seconds=30 * i), p, basis, value_of(i, n))
+            for i in range(count) for n, p in enumerate(POLLUTANTS)]
+
+
+def assert_in_order(rows: list[tuple[datetime, str, str, float, datetime]]) -> None:
+    """Ordered by data time, the upstream stored them in non-decreasing receive time: sent in queue order."""
+    received = [r[4] for r in rows]
+    assert received == sorted(received)
+
+
+def test_readings_are_forwarded_once_in_order_and_acknowledged(
+    upstream: Upstream, forwarder: ForwardService, database_url: str
+) -> None:
+    store_local(database_url, 0, 10)
+    wait_until_forwarded(database_url, 20)
+    rows = upstream_rows(database_url)
+    assert [r[:4] for r in rows] == expected_rows(10)
+    assert_in_order(rows)
+    upstream.stop()
+    assert upstream.duplicates == 0
+    status = read_status(database_url)[0]
+    assert (status.backlog_rows, status.acked_frames) == (0, 10)
+    metrics = forwarder.metrics
+    assert metrics.acked.labels("province")._value.get() == 10
+    assert metrics.resent.labels("province")._value.get() == 0
+
+
+def test_unrouted_basis_and_devices_are_not_queued(upstream: Upstream, forwarder: ForwardService,
+                                                    database_url: str) -> None:
+    store_local(database_url, 0, 2, basis="hour")  # the route forwards instant and minute data only
+    store_local(database_url, 0, 1, basis="minute")
+    wait_until_forwarded(database_url, 2)
+    assert [r[:4] for r in upstream_rows(database_url)] == expected_rows(1, "minute")
+
+
+def test_upstream_down_for_a_while_loses_nothing_and_sends_nothing_twice_beyond_the_window(
+    upstream: Upstream, forwarder: ForwardService, database_url: str
+) -> None:
+    store_local(database_url, 0, 5)
+    wait_until_forwarded(database_url, 10)
+    upstream.stop()
+    store_local(database_url, 5, 20)  # the upstream is away: these wait in the queue
+    deadline = time.monotonic() + 30
+    while forwarder.senders[0].connected.is_set() and time.monotonic() < deadline:
+        threading.Event().wait(0.05)
+    assert not forwarder.senders[0].connected.is_set(), "the sender did not notice the upstream went away"
+    assert read_status(database_url)[0].backlog_rows == 40
+    upstream.start()  # same port
+    wait_until_forwarded(database_url, 50)
+    rows = upstream_rows(database_url)
+    assert [r[:4] for r in rows] == expected_rows(25)
+    assert_in_order(rows)
+    upstream.stop()
+    # Only frames in flight when the upstream stopped may come again (same QN): at most the window.
+    assert upstream.duplicates <= FAST.window * len(POLLUTANTS)
+    assert forwarder.metrics.acked.labels("province")._value.get() == 25
