@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,7 +19,7 @@ from envmon.registry.load import parse_registry
 from envmon.registry.store import store_registry
 from ingest.forward.config import DeviceRoute, TargetConfig, store_targets
 from ingest.forward.sender import SenderConfig
-from ingest.forward.service import ForwardService, read_status
+from ingest.forward.service import ForwardService, read_status, serve_http
 from ingest.gateway import Hj212Gateway
 from ingest.pipeline import Pipeline, PipelineConfig
 from tests.ingest_helpers import registry_with
@@ -190,6 +192,30 @@ def test_readings_are_forwarded_once_in_order_and_acknowledged(
     assert metrics.resent.labels("province")._value.get() == 0
 
 
+def test_metrics_and_status_show_backlog_and_lag_per_target(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        store_registry(conn, parse_registry(REGISTRY, "t"), actor="test")
+        store_targets(conn, [TargetConfig("province", "127.0.0.1", 9, "2017",
+                                          (DeviceRoute(LOCAL, UPSTREAM, UP_PW, ("instant",)),))])
+        conn.execute("UPDATE forward_targets SET enabled = true")
+    store_local(database_url, 0, 3)
+    with psycopg.connect(database_url) as conn:  # queued a minute ago: the lag is at least that
+        conn.execute("UPDATE forward_queue SET queued_at = now() - interval '60 seconds'")
+    service = ForwardService(database_url, config=FAST)  # not running: nothing is sent
+    server = serve_http(service, "127.0.0.1", 0)
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        metrics = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
+        status = json.loads(urllib.request.urlopen(f"{base}/status", timeout=10).read())
+    finally:
+        server.shutdown()
+    assert 'envmon_forward_backlog_readings{target="province"} 6.0' in metrics
+    lag = next(line for line in metrics.splitlines() if line.startswith('envmon_forward_lag_seconds{target="province"}'))
+    assert float(lag.split()[-1]) >= 60
+    assert status[0]["target"] == "province" and status[0]["backlog_readings"] == 6
+    assert status[0]["lag_seconds"] >= 60
+
+
 def test_unrouted_basis_and_devices_are_not_queued(upstream: Upstream, forwarder: ForwardService,
                                                     database_url: str) -> None:
     store_local(database_url, 0, 2, basis="hour")  # the route forwards instant and minute data only
@@ -219,3 +245,35 @@ def test_upstream_down_for_a_while_loses_nothing_and_sends_nothing_twice_beyond_
     # Only frames in flight when the upstream stopped may come again (same QN): at most the window.
     assert upstream.duplicates <= FAST.window * len(POLLUTANTS)
     assert forwarder.metrics.acked.labels("province")._value.get() == 25
+
+
+def _queue_count(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM forward_queue").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_queue_is_written_in_the_readings_transaction_and_never_twice(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        store_registry(conn, parse_registry(REGISTRY, "t"), actor="test")
+        store_targets(conn, [TargetConfig("province", "127.0.0.1", 9, "2017",
+                                          (DeviceRoute(LOCAL, UPSTREAM, UP_PW, ("instant",)),))])
+    insert = ("INSERT INTO readings (time, device_id, pollutant, basis, value, flag, seq)"
+              " SELECT %s, id, 'w01001', 'instant', 7.0, 'N', 1 FROM devices WHERE mn = %s ON CONFLICT DO NOTHING")
+    with psycopg.connect(database_url) as conn:
+        with conn.transaction():
+            conn.execute(insert, (T0, LOCAL))
+            assert _queue_count(conn) == 1  # same transaction: committed together or not at all
+        conn.execute(insert, (T0, LOCAL))  # redelivery: the unique key keeps it out, and out of the queue
+        conn.commit()
+        assert _queue_count(conn) == 1
+        with pytest.raises(psycopg.errors.UniqueViolation), conn.transaction():
+            conn.execute(insert.replace(" ON CONFLICT DO NOTHING", ""), (T0 + timedelta(seconds=30), LOCAL))
+            conn.execute(insert.replace(" ON CONFLICT DO NOTHING", ""), (T0 + timedelta(seconds=30), LOCAL))
+        assert _queue_count(conn) == 1  # the refused batch took its queue row with it
+        conn.execute(insert, (T0 + timedelta(seconds=60), UPSTREAM))  # not routed
+        store_targets(conn, [])  # the target left the file: disabled, queue kept
+        conn.execute(insert, (T0 + timedelta(seconds=90), LOCAL))
+        conn.commit()
+        assert _queue_count(conn) == 1
+        assert [(s.name, s.enabled, s.backlog_rows) for s in read_status(database_url)] == [("province", False, 1)]
