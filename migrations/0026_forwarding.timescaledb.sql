@@ -1,11 +1,8 @@
--- Upstream forwarding (数据转发, issue 19 part 4): targets, which devices go to each under which MN/PW,
--- and the store-and-forward queue.
--- The queue is filled by a trigger on readings, so a reading and its queue rows commit in one
--- transaction: nothing can be lost between commit and queue (a cursor over received_at could skip a
--- row committed late with an earlier received_at). A redelivered reading is not inserted (unique key,
--- ON CONFLICT DO NOTHING in ingest's staging path; a refused COPY rolls back its queue rows), so it is
--- not queued twice. A row-level trigger (not transition tables) because TimescaleDB hypertables
--- refuse transition tables; it costs one index probe per row when no device is routed.
+-- Upstream forwarding (数据转发, issue 19 part 4), TimescaleDB variant: targets, which devices go to
+-- each under which MN/PW, and the store-and-forward queue (see the .postgres.sql variant for the why).
+-- Hypertables refuse triggers with transition tables, so here the queue is filled by a row-level
+-- trigger: about 17 us per stored reading on the test machine (100k rows: 0.6 s -> 2.3 s), even for
+-- devices that are not forwarded. Use the plain-PostgreSQL variant's statement trigger where possible.
 
 CREATE TABLE forward_targets (
     id          integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
