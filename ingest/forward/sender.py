@@ -73,6 +73,10 @@ class TargetSender:
                 close_quietly(self._db)
                 self._db = None
                 self._lost(f"database away: {exc!r}")
+            except Exception as exc:  # a sender thread must outlive any one bad moment; the rows stay queued
+                failures += 1
+                log.exception("forward target %s: unexpected error", self._target.name)
+                self._lost(f"unexpected error: {exc!r}")
             stop.wait(self._config.backoff.delay_seconds(max(failures, 1)) if failures else 0)
         close_quietly(self._db)
 

@@ -10,14 +10,19 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 
+from envmon.catalogue import load_catalogue
 from envmon.db import Backoff
 from envmon.registry.load import parse_registry
 from envmon.registry.store import store_registry
+from envmon_app.cli import main
+from ingest.forward import queue
 from ingest.forward.config import DeviceRoute, TargetConfig, store_targets
+from ingest.forward.frames import QnClock, plan_frames
 from ingest.forward.sender import SenderConfig
 from ingest.forward.service import ForwardService, read_status, serve_http
 from ingest.gateway import Hj212Gateway
@@ -277,3 +282,49 @@ def test_queue_is_written_in_the_readings_transaction_and_never_twice(database_u
         conn.commit()
         assert _queue_count(conn) == 1
         assert [(s.name, s.enabled, s.backlog_rows) for s in read_status(database_url)] == [("province", False, 1)]
+
+
+def test_cli_loads_the_file_and_shows_status(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    with psycopg.connect(database_url) as conn:
+        store_registry(conn, parse_registry(REGISTRY, "t"), actor="test")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ENVMON_STATE_DIR", str(tmp_path))
+    file = tmp_path / "forward.toml"
+    file.write_text(f'[[targets]]\nname = "province"\nhost = "127.0.0.1"\nport = 9\n[[targets.devices]]\n'
+                    f'mn = "{LOCAL}"\nupstream_mn = "{UPSTREAM}"\nupstream_pw = "{UP_PW}"\ndata = ["realtime"]\n',
+                    encoding="utf-8")
+    assert main(["forward", "load", str(file)]) == 0
+    store_local(database_url, 0, 2)
+    capsys.readouterr()
+    assert main(["forward", "status", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["target"], row["upstream"], row["backlog_readings"], row["enabled"]) == (
+        "province", "127.0.0.1:9", 4, True)
+    assert main(["forward", "status"]) == 0
+    assert "province" in capsys.readouterr().out
+
+
+def test_a_restarted_forwarder_resends_planned_frames_with_their_qn(upstream: Upstream, database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        store_targets(conn, [TargetConfig("province", "127.0.0.1", upstream.port, "2017",
+                                          (DeviceRoute(LOCAL, UPSTREAM, UP_PW, ("instant",)),))])
+    store_local(database_url, 0, 3)
+    with psycopg.connect(database_url, autocommit=True) as conn:  # a forwarder planned the first time, then died
+        [target] = queue.load_targets(conn)
+        routes = queue.load_routes(conn, target.id)
+        planned = plan_frames(queue.new_rows(conn, target.id, 2), routes, "2017", load_catalogue(),
+                              QnClock(lambda: datetime.now(UTC)))
+        queue.mark_planned(conn, target.id, planned, datetime.now(UTC))
+    service = ForwardService(database_url, config=FAST)
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_until_forwarded(database_url, 6)
+    finally:
+        stop.set()
+        thread.join(15)
+    assert [r[:4] for r in upstream_rows(database_url)] == expected_rows(3)
+    assert service.metrics.resent.labels("province")._value.get() == 1
+    assert service.metrics.sent.labels("province")._value.get() == 2
