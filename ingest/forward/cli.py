@@ -12,14 +12,18 @@ from typing import Any
 
 from envmon.db import connect
 from envmon.settings import Settings
-from ingest.forward.config import parse_targets, store_targets
+from ingest.forward.config import ForwardConfigError, parse_targets, store_targets
 from ingest.forward.service import ForwardService, read_status, serve_http, status_json
 
 DEFAULT_HTTP_PORT = 9316
 
 
 def _load(args: argparse.Namespace, settings: Settings) -> int:
-    targets = parse_targets(Path(args.file).read_text(encoding="utf-8"))
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ForwardConfigError(f"cannot read the forwarding file {args.file}: {exc}") from exc
+    targets = parse_targets(text)
     with connect(settings) as conn:
         store_targets(conn, targets)
     routes = sum(len(t.devices) for t in targets)

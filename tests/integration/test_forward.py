@@ -28,6 +28,7 @@ from ingest.forward.service import ForwardService, read_status, serve_http
 from ingest.gateway import Hj212Gateway
 from ingest.pipeline import Pipeline, PipelineConfig
 from tests.ingest_helpers import registry_with
+from tests.patience import patience
 
 LOCAL, UPSTREAM, UP_PW = "FWD-LOCAL-01", "UPMN000000000001", "654321"
 POLLUTANTS = ("w01001", "w20116")
@@ -78,12 +79,12 @@ class Upstream:
         stop_writer = threading.Event()
         writer = threading.Thread(target=pipeline.run, args=(stop_writer,), daemon=True)
         writer.start()
-        assert pipeline.ready.wait(10)
+        assert pipeline.ready.wait(patience(10))
         gateway = Hj212Gateway(pipeline, port=self.port)
         loop, stop = asyncio.new_event_loop(), asyncio.Event()
         server = threading.Thread(target=loop.run_until_complete, args=(gateway.run(stop),), daemon=True)
         server.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + patience(10)
         while gateway.port is None and time.monotonic() < deadline:
             threading.Event().wait(0.02)
         assert gateway.port is not None
@@ -156,7 +157,7 @@ def upstream_rows(database_url: str) -> list[tuple[datetime, str, str, float, da
 
 
 def wait_until_forwarded(database_url: str, expected_rows: int, timeout_seconds: float = 60) -> None:
-    deadline = time.monotonic() + timeout_seconds
+    deadline = time.monotonic() + patience(timeout_seconds)
     while time.monotonic() < deadline:
         status = read_status(database_url)[0]
         if status.backlog_rows == 0 and len(upstream_rows(database_url)) >= expected_rows:
@@ -236,7 +237,7 @@ def test_upstream_down_for_a_while_loses_nothing_and_sends_nothing_twice_beyond_
     wait_until_forwarded(database_url, 10)
     upstream.stop()
     store_local(database_url, 5, 20)  # the upstream is away: these wait in the queue
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + patience(30)
     while forwarder.senders[0].connected.is_set() and time.monotonic() < deadline:
         threading.Event().wait(0.05)
     assert not forwarder.senders[0].connected.is_set(), "the sender did not notice the upstream went away"
@@ -328,3 +329,10 @@ def test_a_restarted_forwarder_resends_planned_frames_with_their_qn(upstream: Up
     assert [r[:4] for r in upstream_rows(database_url)] == expected_rows(3)
     assert service.metrics.resent.labels("province")._value.get() == 1
     assert service.metrics.sent.labels("province")._value.get() == 2
+
+
+def test_cli_refuses_a_missing_file_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert main(["forward", "load", str(tmp_path / "absent.toml")]) == 2
+    assert "cannot read the forwarding file" in capsys.readouterr().err
