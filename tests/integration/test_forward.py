@@ -251,6 +251,8 @@ def test_upstream_down_for_a_while_loses_nothing_and_sends_nothing_twice_beyond_
     # Only frames in flight when the upstream stopped may come again (same QN): at most the window.
     assert upstream.duplicates <= FAST.window * len(POLLUTANTS)
     assert forwarder.metrics.acked.labels("province")._value.get() == 25
+    # The frames written into the dead connection went again on the new one, with their QN.
+    assert forwarder.metrics.resent.labels("province")._value.get() >= 1
 
 
 def _queue_count(conn: psycopg.Connection) -> int:
