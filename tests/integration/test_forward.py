@@ -27,6 +27,7 @@ from ingest.forward.sender import SenderConfig
 from ingest.forward.service import ForwardService, read_status, serve_http
 from ingest.gateway import Hj212Gateway
 from ingest.pipeline import Pipeline, PipelineConfig
+from tests.conftest import MIGRATIONS
 from tests.ingest_helpers import registry_with
 from tests.patience import patience
 
@@ -338,3 +339,21 @@ def test_cli_refuses_a_missing_file_without_a_traceback(tmp_path: Path, capsys: 
     monkeypatch.setenv("DATABASE_URL", database_url)
     assert main(["forward", "load", str(tmp_path / "absent.toml")]) == 2
     assert "cannot read the forwarding file" in capsys.readouterr().err
+
+
+def test_timescaledb_variant_queues_the_same_rows(database_url: str) -> None:
+    """The row-level trigger of 0026's TimescaleDB variant, run on this plain server in place of the statement one."""
+    variant = (MIGRATIONS / "0026_forwarding.timescaledb.sql").read_text(encoding="utf-8")
+    with psycopg.connect(database_url) as conn:
+        conn.execute("DROP TRIGGER readings_forward ON readings")
+        conn.execute("DROP FUNCTION forward_enqueue()")
+        conn.execute("DROP TABLE forward_progress, forward_queue, forward_routes, forward_targets")
+        conn.execute(variant)  # type: ignore[arg-type]
+        store_registry(conn, parse_registry(REGISTRY, "t"), actor="test")
+        store_targets(conn, [TargetConfig("province", "127.0.0.1", 9, "2017",
+                                          (DeviceRoute(LOCAL, UPSTREAM, UP_PW, ("instant",)),))])
+    store_local(database_url, 0, 2)
+    store_local(database_url, 0, 1, basis="hour")
+    with psycopg.connect(database_url) as conn:
+        queued = conn.execute("SELECT time, pollutant, basis, value FROM forward_queue ORDER BY id").fetchall()
+    assert queued == expected_rows(2)
