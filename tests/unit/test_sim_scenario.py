@@ -80,7 +80,7 @@ def test_times_are_offsets_and_incidents_are_kept_per_device_in_order() -> None:
 
 SHIPPED = [
     "demo", "instant_exceedance", "hourly_exceedance", "gas_levels", "flags", "silent_device", "zero_flow",
-    "constant", "negative", "seq_gaps", "flapping", "malformed", "chaos", "review",
+    "constant", "negative", "seq_gaps", "flapping", "malformed", "chaos", "review", "plant_answer",
 ]
 
 
