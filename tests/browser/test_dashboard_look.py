@@ -15,7 +15,10 @@ from typing import Any
 
 import psycopg
 from playwright.sync_api import BrowserContext, Page, expect
+from psycopg.types.json import Jsonb
 
+from alerts.answer_flow import PlantAnswer, answer_policy, submit_answer, tick_answers
+from alerts.answers import sign_answer_link
 from alerts.reports.links import new_report_link
 from alerts.reports.store import generate_report
 from dashboard.app import create_app
@@ -48,6 +51,8 @@ class Walk:
     world: World
     gas_alert: int
     report_token: str
+    answered_alert: int  # an exceedance the plant answered (the alert page with an answer)
+    answer_form: str  # the public form of another exceedance, not answered yet
 
 
 def sign_in(page: Page, base: str, username: str, locale: str = "zh-CN", then: str = "/") -> None:
@@ -77,19 +82,36 @@ def district_walk(database_url: str) -> Walk:
     store_readings(world.database_url, [(now - timedelta(minutes=m), device, "s01001", 3.0 + (m % 11), "N")
                                         for m in range(1, 6 * 60, 2)])
     gas = raise_alert(world, CHEMICAL_GAS, "s01001", 60.0)  # combustible gas above level 2
-    raise_alert(world, "310120EP001W01", "w20117", 0.5, samples=3)
-    raise_alert(world, "310120EP002W01", "w20117", 0.09, samples=3)
+    answered = raise_alert(world, "310120EP001W01", "w20117", 0.5, samples=3)
+    asked = raise_alert(world, "310120EP002W01", "w20117", 0.09, samples=3)
     with psycopg.connect(world.database_url, autocommit=True) as conn:
         for locale in ("zh-CN", "en"):
             generate_report(conn, gas, locale=locale, now=datetime.now(UTC))
+        form = _ask_plants(conn, world, answered, asked)
     token = new_report_link(SECRET, gas, now=datetime.now(UTC), ttl_seconds=3600, locale="zh-CN")
-    return Walk(world, gas, token)
+    return Walk(world, gas, token, answered, form)
+
+
+def _ask_plants(conn: psycopg.Connection, world: World, answered: int, asked: int) -> str:
+    """Both Cr(VI) alerts made exceedances (a daily mean needs a day of data) and their plants asked; the first
+    answered. Returns the path of the second one's public form."""
+    now = datetime.now(UTC)
+    conn.execute("UPDATE alerts SET severity = 'exceedance' WHERE id IN (%s, %s)", (answered, asked))
+    conn.execute("UPDATE sites SET contacts = %s WHERE code IN ('FX-EP-001', 'FX-EP-002')",
+                 (Jsonb([{"name": "王工", "role": "环保负责人", "phone": "+8613800000009"}]),))
+    policy = answer_policy(world.settings)
+    tick_answers(conn, policy, now)
+    requests = dict(conn.execute("SELECT alert_id, id FROM answer_requests").fetchall())
+    submit_answer(conn, alert_id=answered, request_id=requests[answered], now=now, client=None, answer=PlantAnswer(
+        "含铬废水调节池液位过高,还原反应时间不足", "已停产镀铬线,增加亚硫酸氢钠投加", now + timedelta(hours=6)))
+    return "/a/" + sign_answer_link(SECRET, asked, requests[asked], now + timedelta(hours=1))
 
 
 def pages_of(walk: Walk) -> dict[str, str]:
     """Every page people open, by name."""
     return {"overview": "/", "alerts": "/alerts", "alert": f"/alerts/{walk.gas_alert}", "plant": "/plants/FX-CH-001",
-            "health": "/health", "admin": "/admin"}
+            "health": "/health", "admin": "/admin", "plant-file": "/plants/FX-EP-001",
+            "alert-answer": f"/alerts/{walk.answered_alert}", "review": "/review", "kpi": "/kpi"}
 
 
 def photograph(page: Page, artifacts: Path, name: str) -> None:
@@ -128,6 +150,10 @@ def test_every_page_in_both_languages_and_widths_has_no_serious_accessibility_vi
                     photograph(page, artifacts, f"{name}-{locale}-{width}")
                 page.goto(f"{served.url}/r/{walk.report_token}?lang={locale}")
                 photograph(page, artifacts, f"report-link-{locale}-{width}")
+                page.context.clear_cookies()  # the plant's contact has no account
+                page.goto(f"{served.url}{walk.answer_form}?lang={locale}")
+                problems[f"answer-form-{locale}-{width}"] = axe_violations(page)
+                photograph(page, artifacts, f"answer-form-{locale}-{width}")
             page.close()
             assert not errors, errors
     bad = {k: v for k, v in problems.items() if v}
