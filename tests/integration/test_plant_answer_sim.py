@@ -98,6 +98,7 @@ def _answer_and_accept(world: World, path: str, alert_id: int) -> None:
         csrf = login(c, "inspector")
         page = c.get(f"/alerts/{alert_id}")
         assert ANSWER["cause"] in page.text and 'id="answer-accept"' in page.text
+        assert ">请企业说明 (" in page.text  # the plant's SMS among the notifications, its reason in words
         r = c.post(f"/alerts/{alert_id}/answer/accept", data={"csrf_token": csrf, "note": "采纳"},
                    follow_redirects=False)
         assert r.status_code == 303
