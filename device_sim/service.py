@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
+from device_sim.backfill import run_backfill
 from device_sim.runner import RunOptions, SimRunner
 from device_sim.stats import summary_lines
 from envmon.settings import Settings
@@ -20,11 +22,16 @@ class SimService:
     name = "sim"
 
     def __init__(self, settings: Settings, *, registry_path: Path, scenario: str = "demo", speed: float = 1.0,
-                 seed: int = 0, start_delay_seconds: float = 2.0) -> None:
+                 seed: int = 0, start_delay_seconds: float = 2.0, backfill: bool = False,
+                 say: Callable[[str], None] | None = None) -> None:
         options = RunOptions(registry_path=registry_path, scenario=scenario, seed=seed, speed=speed)
         self.runner = SimRunner(settings, options)
         # In the demo every component starts at once: give ingest time to subscribe and load the registry.
         self.start_delay_seconds = start_delay_seconds
+        self.settings = settings
+        self.registry_path = registry_path
+        self.backfill = backfill  # a week of history through the real transports before going live
+        self.say = say
 
     async def run(self, stop: asyncio.Event) -> None:
         """Simulate until `stop` is set (a scenario that ends early leaves the devices quiet)."""
@@ -33,6 +40,12 @@ class SimService:
             await asyncio.wait_for(stop.wait(), self.start_delay_seconds)
         if stop.is_set():
             return
+        if self.backfill:
+            await run_backfill(self.settings, self.registry_path, stop, say=self.say)
+            if stop.is_set():
+                return
+            if self.say:
+                self.say("  live       the district now reports in real time")
         stats = await self.runner.run(stop)
         for line in summary_lines(stats):
             log.info("simulator: %s", line)

@@ -44,7 +44,8 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from envmon_app.demo import run_demo
 
     return run_demo(
-        settings, registry_path=args.registry, keep_stack=args.keep_stack, duration_seconds=args.duration_seconds
+        settings, registry_path=args.registry, keep_stack=args.keep_stack, duration_seconds=args.duration_seconds,
+        backfill=not args.no_backfill,
     )
 
 
@@ -69,6 +70,8 @@ def _add_demo_parser(sub: Any) -> None:
     demo.add_argument("--registry", type=Path, default=None, help="registry file (default: examples/fengxian.toml)")
     demo.add_argument("--keep-stack", action="store_true", help="leave PostgreSQL and Mosquitto running at exit")
     demo.add_argument("--duration-seconds", type=float, default=None, help="stop by itself after this long")
+    demo.add_argument("--no-backfill", action="store_true",
+                      help="go live at once: no week of history on a fresh database")
 
 
 def build_parser() -> argparse.ArgumentParser:

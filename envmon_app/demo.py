@@ -52,14 +52,23 @@ def stored_readings(settings: Settings) -> tuple[int, str] | None:
     return int(row[0]), row[1].astimezone(settings.zone).strftime("%Y-%m-%d %H:%M")
 
 
-def demo_components(settings: Settings, registry_path: Path) -> list[Component]:
+def backfill_wanted(earlier: tuple[int, str] | None, *, enabled: bool) -> bool:
+    """A fresh database gets a week of history before going live; an earlier run's data is reused instead."""
+    return enabled and earlier is None
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def demo_components(settings: Settings, registry_path: Path, *, backfill: bool = False) -> list[Component]:
     """Every component in one process: the alert engine hears ingest's batches directly (no bus)."""
     settings = settings.model_copy(update={"ingest_publish_batches": False})
     alerts = AlertService(settings)
     return [
         IngestService(settings, hj212=True, subscribers=[alerts]),
         alerts,
-        SimService(settings, registry_path=registry_path, scenario="demo"),
+        SimService(settings, registry_path=registry_path, scenario="demo", backfill=backfill, say=_say),
         DashboardService(settings),
         HealthReporter(settings),
         Watchdog(settings),
@@ -67,7 +76,8 @@ def demo_components(settings: Settings, registry_path: Path) -> list[Component]:
 
 
 def run_demo(
-    settings: Settings, *, registry_path: Path | None, keep_stack: bool, duration_seconds: float | None
+    settings: Settings, *, registry_path: Path | None, keep_stack: bool, duration_seconds: float | None,
+    backfill: bool = True,
 ) -> int:
     """Set everything up, print a summary, run until interrupted, then shut down cleanly."""
     require_free_ports(demo_ports(settings))  # before anything starts: a busy port is named, nothing to undo
@@ -82,8 +92,8 @@ def run_demo(
     settings = with_demo_policy(settings)
     try:
         registry_path = registry_path or DEFAULT_REGISTRY
-        banner = _prepare(settings, registry_path)
-        components = demo_components(settings, registry_path)
+        banner, earlier = _prepare(settings, registry_path, backfill=backfill)
+        components = demo_components(settings, registry_path, backfill=backfill_wanted(earlier, enabled=backfill))
         print(
             "\n".join(
                 [*banner, f"  running    {', '.join(c.name for c in components)}", "  Press Ctrl-C to stop.", ""]
@@ -108,10 +118,12 @@ def run_demo(
 SUMMARY_WORDS = {"limits": "limit rows", "escalation_chains": "escalation chains"}
 
 
-def _data_line(earlier: tuple[int, str] | None, settings: Settings) -> str:
+def _data_line(earlier: tuple[int, str] | None, settings: Settings, *, backfill: bool) -> str:
     if earlier is None:
-        return "  data       a fresh database"
-    return (f"  data       reusing {earlier[0]:,} readings of an earlier run (from {earlier[1]}); remove "
+        if backfill:
+            return "  data       a fresh database: backfilling the past week through ingest before going live"
+        return "  data       a fresh database (--no-backfill: no history)"
+    return (f"  data       reusing {earlier[0]:,} readings of an earlier run (from {earlier[1]}), no backfill; remove "
             f"{settings.state_dir} after `envmon stack down` to start afresh")
 
 
@@ -128,8 +140,8 @@ def summary_text(summary: dict[str, int]) -> str:
     return ", ".join(f"{count} {SUMMARY_WORDS.get(table, table)}" for table, count in summary.items())
 
 
-def _prepare(settings: Settings, registry_path: Path) -> list[str]:
-    """Migrate and load the registry; return the banner's lines."""
+def _prepare(settings: Settings, registry_path: Path, *, backfill: bool) -> tuple[list[str], tuple[int, str] | None]:
+    """Migrate and load the registry; return the banner's lines and what an earlier run left."""
     if not registry_path.is_file():
         raise ConfigError(f"registry file {registry_path} not found")
     result = migrate(settings.require_database_url(), settings.migrations_dir, timescaledb=settings.timescaledb)
@@ -142,7 +154,7 @@ def _prepare(settings: Settings, registry_path: Path) -> list[str]:
     logins = applied.broker_logins
     users = create_demo_users(settings)
     url = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
-    return [
+    return ([
         "",
         "envmon demo",
         f"  database   {redact_url(settings.require_database_url())} ({result.flavour})",
@@ -150,11 +162,11 @@ def _prepare(settings: Settings, registry_path: Path) -> list[str]:
         f"  registry   {registry_path.name}: {summary_text(summary)}",
         f"  devices    {logins if logins is not None else 'external'} MQTT device logins on the broker",
         f"  locale     {settings.locale}, times shown in {settings.timezone}",
-        _data_line(earlier, settings),
+        _data_line(earlier, settings, backfill=backfill),
         _policy_banner(settings),
         f"  dashboard  {url}  (sign in as one of these demo users)",
         *(f"             {name:<12} {role:<10} {password}" for name, role, password in users),
         f"  alerts     http://{settings.alerts_http_host}:{settings.alerts_http_port} (metrics, Twilio webhooks);"
         " SMS are printed here (no Twilio account configured)" if not settings.twilio_account_sid else
         f"  alerts     http://{settings.alerts_http_host}:{settings.alerts_http_port}; SMS through Twilio",
-    ]
+    ], earlier)
