@@ -18,10 +18,11 @@ from envmon.settings import Settings
 
 BACKFILL_DAYS = 7
 BUDGET_SECONDS = 60.0
-# What the simulator publishes per second in backfill, ingest storing it in the same process (measured on the
-# 2-core dev machine with the example district; the ingest bench alone takes ~178k readings/s, the simulator's
-# per-message publishing is the bottleneck). Used only to choose the step so a week fits in the budget.
-MESSAGES_PER_SECOND = 3000.0
+# What the simulator publishes per second in backfill with ingest storing it (measured 2026-12-05 on the 2-core
+# dev machine during a full test run: all 208 devices of the example district, 770-1,145 messages/s, ~3.2
+# readings each; the ingest bench alone takes ~178k readings/s, so the simulator's per-message publishing is
+# the bottleneck). It only chooses the step: at 1,000/s a 60 s budget gives the district one reading an hour.
+MESSAGES_PER_SECOND = 1000.0
 # A device's interval is stretched to the first of these steps that fits (0: its own interval).
 STEPS_SECONDS = (0, 60, 120, 300, 600, 900, 1800, 3600)
 
@@ -91,7 +92,7 @@ class BackfillResult:
 
 async def run_backfill(
     settings: Settings, registry_path: Path, stop: asyncio.Event, *, now: datetime | None = None,
-    devices: tuple[str, ...] | None = None, say: Callable[[str], None] | None = None,
+    devices: tuple[str, ...] | None = None, say: Callable[[str], None] | None = None, days: float = BACKFILL_DAYS,
     messages_per_second: float = MESSAGES_PER_SECOND, budget_seconds: float = BUDGET_SECONDS,
 ) -> BackfillResult:
     """Send the planned history through the real transports; `say` hears a progress line each second."""
@@ -99,7 +100,8 @@ async def run_backfill(
     runner = SimRunner(settings, RunOptions(registry_path=registry_path, scenario="backfill", speed=math.inf,
                                             devices=devices),
                        progress=(lambda line: say(f"  backfill   {line}")) if say else None)
-    plan = plan_backfill(runner.plans, now, messages_per_second=messages_per_second, budget_seconds=budget_seconds)
+    plan = plan_backfill(runner.plans, now, days=days, messages_per_second=messages_per_second,
+                         budget_seconds=budget_seconds)
     runner.options = dataclasses.replace(runner.options, start=datetime.fromtimestamp(plan.start_s, UTC),
                                          duration_seconds=plan.end_s - plan.start_s)
     # Fewer points than live when a week at full interval would not fit the budget (see plan_backfill).

@@ -118,9 +118,17 @@ def test_demo_starts_everything_and_stops_cleanly(demo_state_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "envmon demo" in done.stdout and "Press Ctrl-C to stop." in done.stdout
     assert "sites" in done.stdout and "MQTT device logins" in done.stdout
+    assert "a fresh database: backfilling the past week through ingest before going live" in done.stdout
     assert "database ok, broker ok" in done.stderr
     status = launcher.status(demo_state_dir)
     assert not status["postgres"]["running"] and not status["mosquitto"]["running"]
+
+
+def test_demo_without_backfill_says_so(demo_state_dir: Path) -> None:
+    done = envmon("demo", "--no-backfill", "--duration-seconds", "3", env=demo_env(demo_state_dir), timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "a fresh database (--no-backfill: no history)" in done.stdout
+    assert "  backfill   " not in done.stdout
 
 
 @pytest.mark.parametrize("variable", ["ENVMON_DASHBOARD_PORT", "ENVMON_ALERTS_HTTP_PORT", "ENVMON_HJ212_PORT"])
