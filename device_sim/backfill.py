@@ -4,6 +4,7 @@ the HJ 212 gateway to ingest like any live reading, as fast as the transports ta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import math
 import time
@@ -24,6 +25,8 @@ BUDGET_SECONDS = 60.0
 # the bottleneck). It only chooses the step: at 1,000/s a 60 s budget gives the district one reading an hour.
 MESSAGES_PER_SECOND = 1000.0
 # A device's interval is stretched to the first of these steps that fits (0: its own interval).
+STALL_SECONDS = 5.0
+PROGRESS_EVERY = 5  # seconds between progress lines
 STEPS_SECONDS = (0, 60, 120, 300, 600, 900, 1800, 3600)
 
 
@@ -65,6 +68,36 @@ def plan_backfill(
     return plan
 
 
+def _every(n: int, say: Callable[[str], None]) -> Callable[[str], None]:
+    """Pass on every `n`-th progress line (the runner makes one a second: a minute of them would flood the banner)."""
+    seen = [0]
+
+    def hear(line: str) -> None:
+        seen[0] += 1
+        if seen[0] % n == 0:
+            say(f"  backfill   {line}")
+
+    return hear
+
+
+async def _stop_when_stalled(runner: SimRunner, stop: asyncio.Event, inner_stop: asyncio.Event,
+                             say: Callable[[str], None] | None) -> None:
+    """Stop the backfill with the demo, or when nothing was sent for `STALL_SECONDS` (the engine's pacing waits
+    for a transport's backlog without a limit; seen with the whole district: the demo must still go live)."""
+    last, still_s = -1.0, 0.0
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+        sent = runner.stats.snapshot()["messages"]
+        still_s = still_s + 1.0 if sent == last else 0.0
+        last = sent
+        if still_s >= STALL_SECONDS:
+            if say:
+                say(f"  backfill   nothing sent for {STALL_SECONDS:g} s: ending the backfill here")
+            break
+    inner_stop.set()
+
+
 @dataclass(frozen=True)
 class BackfillResult:
     """What a backfill sent and how fast."""
@@ -99,7 +132,7 @@ async def run_backfill(
     now = now or datetime.now(UTC)
     runner = SimRunner(settings, RunOptions(registry_path=registry_path, scenario="backfill", speed=math.inf,
                                             devices=devices),
-                       progress=(lambda line: say(f"  backfill   {line}")) if say else None)
+                       progress=_every(PROGRESS_EVERY, say) if say else None)
     plan = plan_backfill(runner.plans, now, days=days, messages_per_second=messages_per_second,
                          budget_seconds=budget_seconds)
     runner.options = dataclasses.replace(runner.options, start=datetime.fromtimestamp(plan.start_s, UTC),
@@ -107,7 +140,12 @@ async def run_backfill(
     # Fewer points than live when a week at full interval would not fit the budget (see plan_backfill).
     runner.plans = [dataclasses.replace(p, interval_seconds=plan.steps_seconds[p.mn]) for p in runner.plans]
     started = time.monotonic()
-    stats = (await runner.run(stop)).snapshot()
+    inner_stop = asyncio.Event()
+    watcher = asyncio.create_task(_stop_when_stalled(runner, stop, inner_stop, say))
+    try:
+        stats = (await runner.run(inner_stop)).snapshot()
+    finally:
+        watcher.cancel()
     result = BackfillResult(plan, int(stats["messages"]), int(stats["readings"]), int(stats["errors"]),
                             time.monotonic() - started)
     if say:
