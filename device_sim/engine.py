@@ -96,13 +96,13 @@ class Simulation:
             await self._handle(event)
             handled += 1
             if handled % 64 == 0:
-                await self._yield()
+                await self._yield(stop)
 
-    async def _yield(self) -> None:
-        """Let the transports work; in backfill, also wait for them to catch up."""
+    async def _yield(self, stop: asyncio.Event) -> None:
+        """Let the transports work; in backfill, also wait for them to catch up (or for `stop`)."""
         await asyncio.sleep(0)
         if self.clock.is_backfill:
-            while max((link.backlog() for link in self.links), default=0) > BACKFILL_BACKLOG:
+            while not stop.is_set() and max((link.backlog() for link in self.links), default=0) > BACKFILL_BACKLOG:
                 await asyncio.sleep(0.01)
 
     async def _handle(self, event: _Event) -> None:
