@@ -101,5 +101,5 @@ def test_demo_incidents_start_within_the_first_minutes() -> None:
 
 
 def test_unknown_scenario_name_lists_the_shipped_ones() -> None:
-    with pytest.raises(ScenarioError, match="shipped: chaos, constant, demo"):
+    with pytest.raises(ScenarioError, match="shipped: backfill, chaos, constant, demo"):
         load_scenario("nope")
