@@ -19,6 +19,7 @@ from envmon.settings import Settings
 
 BACKFILL_DAYS = 7
 BUDGET_SECONDS = 60.0
+MAX_BUDGETS = 3.0  # the backfill ends after this many budgets of wall time, sent or not
 # What the simulator publishes per second in backfill with ingest storing it (measured 2026-12-05 on the 2-core
 # dev machine during a full test run: all 208 devices of the example district, 770-1,145 messages/s, ~3.2
 # readings each; the ingest bench alone takes ~178k readings/s, so the simulator's per-message publishing is
@@ -81,19 +82,26 @@ def _every(n: int, say: Callable[[str], None]) -> Callable[[str], None]:
 
 
 async def _stop_when_stalled(runner: SimRunner, stop: asyncio.Event, inner_stop: asyncio.Event,
-                             say: Callable[[str], None] | None) -> None:
-    """Stop the backfill with the demo, or when nothing was sent for `STALL_SECONDS` (the engine's pacing waits
-    for a transport's backlog without a limit; seen with the whole district: the demo must still go live)."""
-    last, still_s = -1.0, 0.0
+                             say: Callable[[str], None] | None, *, max_seconds: float) -> None:
+    """Stop the backfill with the demo, when nothing was sent for `STALL_SECONDS` (the engine's pacing waits
+    for a transport's backlog without a limit; seen with the whole district: the demo must still go live), or
+    after `max_seconds` (a machine much slower than the planned rate: history is a nicety, going live is not)."""
+    last, still_s, waited_s = -1.0, 0.0, 0.0
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
+        waited_s += 1.0
         sent = runner.stats.snapshot()["messages"]
         still_s = still_s + 1.0 if sent == last else 0.0
         last = sent
         if still_s >= STALL_SECONDS:
             if say:
                 say(f"  backfill   nothing sent for {STALL_SECONDS:g} s: ending the backfill here")
+            break
+        if waited_s >= max_seconds:
+            if say:
+                say(f"  backfill   still running after {max_seconds:g} s (a busy machine): ending it here, "
+                    "with the history sent so far")
             break
     inner_stop.set()
 
@@ -141,7 +149,9 @@ async def run_backfill(
     runner.plans = [dataclasses.replace(p, interval_seconds=plan.steps_seconds[p.mn]) for p in runner.plans]
     started = time.monotonic()
     inner_stop = asyncio.Event()
-    watcher = asyncio.create_task(_stop_when_stalled(runner, stop, inner_stop, say))
+    # Three budgets at most: the plan assumed `messages_per_second`, a loaded machine may manage a third of it.
+    watcher = asyncio.create_task(_stop_when_stalled(runner, stop, inner_stop, say,
+                                                     max_seconds=MAX_BUDGETS * budget_seconds))
     try:
         stats = (await runner.run(inner_stop)).snapshot()
     finally:

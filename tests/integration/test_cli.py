@@ -114,7 +114,7 @@ def demo_env(state_dir: Path, **ports: int) -> dict[str, str]:
 
 
 def test_demo_starts_everything_and_stops_cleanly(demo_state_dir: Path) -> None:
-    done = envmon("demo", "--duration-seconds", "3", env=demo_env(demo_state_dir), timeout=180)
+    done = envmon("demo", "--duration-seconds", "3", env=demo_env(demo_state_dir), timeout=280)  # backfill ends within 3 x 60 s (MAX_BUDGETS)
     assert done.returncode == 0, done.stderr
     assert "envmon demo" in done.stdout and "Press Ctrl-C to stop." in done.stdout
     assert "sites" in done.stdout and "MQTT device logins" in done.stdout

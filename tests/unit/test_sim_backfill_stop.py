@@ -52,3 +52,32 @@ def test_backfill_pacing_ends_on_stop_even_when_a_transport_is_stuck() -> None:
 
     link = asyncio.run(run())
     assert link.asked >= 3 and link.delivered == 64  # stopped at the first pacing point
+
+
+class _Busy:
+    """A runner that keeps sending, slower than planned: only the wall-time cap ends its backfill."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    @property
+    def stats(self) -> _Busy:
+        return self
+
+    def snapshot(self) -> dict[str, int]:
+        self.sent += 1
+        return {"messages": self.sent}
+
+
+def test_a_backfill_slower_than_planned_ends_after_its_wall_time_cap_and_says_so() -> None:
+    from device_sim.backfill import _stop_when_stalled
+
+    said: list[str] = []
+
+    async def run() -> bool:
+        stop, inner = asyncio.Event(), asyncio.Event()
+        await asyncio.wait_for(_stop_when_stalled(_Busy(), stop, inner, said.append, max_seconds=2), 10)  # type: ignore[arg-type]
+        return inner.is_set() and not stop.is_set()
+
+    assert asyncio.run(run())
+    assert any("ending it here" in line for line in said)
