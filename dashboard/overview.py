@@ -45,14 +45,18 @@ class PlantTile:
     devices_offline: int
     open_alerts: int
     status: str
+    district_zh: str = ""  # the district's name for people (the code stays in `district`)
+    district_en: str = ""
 
 
 _PLANTS = """
 SELECT s.id, s.code, s.name_zh, s.name_en, s.district, s.industry, s.latitude, s.longitude,
        count(d.id) AS devices,
        count(d.id) FILTER (WHERE ds.last_seen_at IS NULL
-           OR ds.last_seen_at < %(now)s - make_interval(secs => {offline} * d.reporting_interval_seconds)) AS offline
+           OR ds.last_seen_at < %(now)s - make_interval(secs => {offline} * d.reporting_interval_seconds)) AS offline,
+       coalesce(min(dn.name_zh), s.district), coalesce(min(dn.name_en), s.district)
 FROM sites s
+LEFT JOIN districts dn ON dn.code = s.district
 LEFT JOIN devices d ON d.site_id = s.id AND d.active
 LEFT JOIN device_state ds ON ds.device_id = d.id
 WHERE s.active AND {scope}
@@ -87,7 +91,7 @@ def _tile(row: tuple[Any, ...], severities: dict[str, int]) -> PlantTile:
     return PlantTile(
         code=row[1], name_zh=row[2], name_en=row[3], district=row[4], industry=row[5], latitude=row[6],
         longitude=row[7], devices=int(row[8]), devices_offline=offline, open_alerts=sum(severities.values()),
-        status=plant_status(set(severities), offline),
+        status=plant_status(set(severities), offline), district_zh=row[10], district_en=row[11],
     )
 
 

@@ -136,3 +136,15 @@ def test_reports_and_sms_in_every_locale_show_no_raw_codes(world: World, locale:
         if found := raw_codes(body, locale, {"fengxian"}):
             problems[f"sms {i}: {body}"] = found
     assert problems == {}
+
+
+@pytest.mark.parametrize(("locale", "name"), [pytest.param("zh-CN", "邻区", id="zh-CN"),
+                                              pytest.param("en", "Other district", id="en")])
+def test_the_overview_names_each_plants_district_in_the_locale(world: World, locale: str, name: str) -> None:
+    """The district column showed the registry code (`fengxian`) in both languages."""
+    with client(world) as c:
+        csrf = login(c, "admin")
+        c.post("/locale", data={"locale": locale, "back": "/", "csrf_token": csrf})
+        html = c.get("/").text
+    row = re.search(r'<tr class="status-[a-z_]+" data-site="U-001">(.*?)</tr>', html, re.S)
+    assert row is not None and f"<td>{name}</td>" in row.group(1), row and row.group(1)
