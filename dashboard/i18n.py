@@ -355,6 +355,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "step": ("级", "step"),
     "attempts_short": ("次尝试", "attempts"),
     "actor_engine": ("告警引擎", "alert engine"),
+    "actor_system": ("系统", "system"),
+    "actor_plant": ("企业", "the plant"),
     "event_opened": ("条件成立，告警产生", "condition met, alert opened"),
     "event_acknowledged": ("人工确认", "acknowledged by a person"),
     "event_escalated": ("未确认，升级", "not acknowledged, escalated"),

@@ -148,3 +148,12 @@ def test_the_overview_names_each_plants_district_in_the_locale(world: World, loc
         html = c.get("/").text
     row = re.search(r'<tr class="status-[a-z_]+" data-site="U-001">(.*?)</tr>', html, re.S)
     assert row is not None and f"<td>{name}</td>" in row.group(1), row and row.group(1)
+
+
+@pytest.mark.parametrize("actor", ["engine", "system", "plant"])
+def test_every_automatic_timeline_actor_has_words_in_both_languages(actor: str) -> None:
+    """The plant's-answer steps showed `system` and `plant` raw on the zh-CN timeline."""
+    from dashboard.i18n import word
+
+    assert all(word(locale, "actor", actor) != actor or locale == "en" for locale in LOCALES)
+    assert f"actor_{actor}" in TEXT
