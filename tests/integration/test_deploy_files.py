@@ -194,7 +194,7 @@ def test_dockerfile_installs_the_report_libraries_bootstrap_installs() -> None:
     listed = re.search(r"DEB_PACKAGES=\(([^)]*)\)", bootstrap)
     assert listed is not None
     test_or_server_only = {"postgresql", "postgresql-contrib", "mosquitto", "mosquitto-clients", "poppler-utils",
-                           "chromium", "caddy"}
+                           "chromium", "caddy", "nodejs"}  # nodejs: npm for the browser tests (axe-core)
     needed = set(listed[1].split()) - test_or_server_only
     install = re.search(r"apt-get install -y --no-install-recommends \\\n(.*?)\\\n", text, re.DOTALL)
     assert install is not None and needed <= set(install[1].split())
