@@ -11,7 +11,7 @@ from envmon_app.cli import BENCHMARKS, build_parser
 
 COMMANDS = (
     "stack", "migrate", "registry", "catalogue",  # the kernel's (envmon.commands)
-    "hj212", "alerts", "watchdog", "replay", "alert", "report", "sim", "dashboard", "user", "ingest",  # features'
+    "hj212", "alerts", "watchdog", "replay", "alert", "report", "sim", "dashboard", "user", "ingest", "forward",  # features'
     "bench", "demo",  # the top's
 )
 
