@@ -2,8 +2,10 @@
 
 Pure logic: `observe(device, seqs, now)` after each commit, `due(now)` on a timer. A device's
 first sequence number starts its tracking; a number far below the highest seen, or a jump larger
-than `max_gap`, is a counter reset (device restart), not a gap. A gap is requested after
-`grace_seconds` (late or reordered messages fill most gaps by themselves), again every
+than `max_gap`, is a counter reset (device restart), not a gap. Devices count from 1 when they start
+(docs/mqtt.md): when tracking starts at a small seq (at most `first_seq_window`), the numbers
+before it are a gap too, so a device's first messages lost with a broker are asked for like any.
+A gap is requested after `grace_seconds` (late or reordered messages fill most gaps by themselves), again every
 `retry_seconds`, and given up after `max_attempts` requests.
 
 A restarted ingest calls `restore(device, high, gaps, now)` before the first message arrives: with
@@ -25,6 +27,9 @@ class GapPolicy:
     retry_seconds: float = 30.0
     max_attempts: int = 5
     max_gap: int = 10_000
+    # Tracking that starts at seq s <= this (a device first heard, or after a counter reset) asks for
+    # 1..s-1: the device's first messages. Larger starts are a device counting since before we knew it.
+    first_seq_window: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +91,19 @@ class SequenceTracker:
         for seq in sorted(set(seqs)):
             state = self._devices.get(device)
             if state is None or seq < state.high - self.policy.max_gap or seq - state.high > self.policy.max_gap:
-                self._devices[device] = _Device(high=seq)
+                self._devices[device] = _Device(high=seq, missing=self._before_first(seq, now))
             elif seq > state.high:
                 for lost in range(state.high + 1, seq):
                     state.missing[lost] = _Missing(noticed_at=now)
                 state.high = seq
             else:
                 state.missing.pop(seq, None)
+
+    def _before_first(self, seq: int, now: float) -> dict[int, _Missing]:
+        """The messages a device counting from 1 sent before `seq`, the first one seen."""
+        if not 1 < seq <= self.policy.first_seq_window:
+            return {}
+        return {lost: _Missing(noticed_at=now) for lost in range(1, seq)}
 
     def restore(self, device: str, high: int, gaps: Iterable[OpenGap], now: float) -> None:
         """Start tracking `device` at stored seq `high` with its still open `gaps` (no-op once tracked)."""

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 import psycopg
 
 from envmon.columns import BASIS_INDEX
-from envmon.db import Reconnecting, connect_url
+from envmon.db import Backoff, Reconnecting, connect_url
 from ingest.gaps import AbandonedGap, OpenGap, ResendRequest, SequenceTracker
 from ingest.pipeline import StoredBatch
 
 log = logging.getLogger(__name__)
+# Reading the stored tracking at start: retried until the database answers (see GapMonitor.restore).
+RESTORE_BACKOFF = Backoff(first_seconds=0.25, max_seconds=5.0)
 
 
 _RECORD_GAP = """
@@ -179,6 +181,11 @@ class GapMonitor:
         self._lock = threading.Lock()
         self.requested = 0
         self.abandoned = 0
+        # Set once `restore` has run: before that the tracker is empty, and saving it would erase the stored
+        # tracking it is about to read. `_trusted` is False when it never could be read: never save over it.
+        self.restored = threading.Event()
+        self._trusted = True
+        self.restore_failures = 0
 
     def on_batch(self, batch: StoredBatch) -> None:
         readings = batch.readings
@@ -194,16 +201,38 @@ class GapMonitor:
                 if info is not None and info.transport == "mqtt":
                     self.tracker.observe(info.mn, numbers, now)
 
-    def restore(self) -> bool:
-        """Seed the tracker from the store (call before the first message); False when that failed."""
+    def restore(self, stop: threading.Event | None = None, backoff: Backoff = RESTORE_BACKOFF) -> bool:
+        """Seed the tracker from the store; call before the first message. A database that is away is waited
+        for (ingest cannot store a message without it anyway): starting from scratch would forget every saved
+        gap, and a device's messages lost while ingest was down would start its tracking past them. False only
+        when `stop` is set first (or, without `stop`, after one failed try)."""
+        try:
+            return self._restore(stop, backoff)
+        finally:
+            self.restored.set()
+
+    def _restore(self, stop: threading.Event | None, backoff: Backoff) -> bool:
         if self._store is None:
             return True
-        try:
-            stored = self._store.load()
-        except psycopg.Error as exc:
-            log.warning("sequence tracking starts from scratch (stored state not read): %s", exc)
-            self._store.close()
-            return False
+        failures = 0
+        while True:
+            try:
+                stored = self._store.load()
+                break
+            except psycopg.Error as exc:
+                self._store.close()
+                failures += 1
+                self.restore_failures = failures
+                delay = backoff.delay_seconds(failures)
+                if stop is None:
+                    log.warning("sequence tracking starts from scratch (stored state not read): %s", exc)
+                    self._trusted = False
+                    return False
+                log.warning("sequence tracking not read yet; messages wait for it (retrying in %.1f s): %s",
+                            delay, exc)
+                if stop.wait(delay):
+                    self._trusted = False
+                    return False
         highs, gaps = stored.highs, stored.gaps
         now = self._clock()
         with self._lock:
@@ -233,15 +262,19 @@ class GapMonitor:
                 self._on_abandoned(gap)
         self.requested += len(requests)
         self.abandoned += len(abandoned)
-        if self._store is not None:
+        if self._store is not None and self._trusted:
             self._store.save(open_gaps, highs)
 
     def run(self, stop: threading.Event, interval_seconds: float = 1.0) -> None:
-        """Tick until stopped."""
+        """Tick until stopped (from the moment the stored tracking was read)."""
+        while not self.restored.wait(interval_seconds):
+            if stop.is_set():
+                return
         while not stop.wait(interval_seconds):
             self.tick()
         if self._store is not None:
-            with self._lock:
-                open_gaps, highs = self.tracker.open_gaps(), self.tracker.highs()
-            self._store.save(open_gaps, highs)
+            if self._trusted:
+                with self._lock:
+                    open_gaps, highs = self.tracker.open_gaps(), self.tracker.highs()
+                self._store.save(open_gaps, highs)
             self._store.close()

@@ -115,8 +115,10 @@ class IngestService:
         )
         self._http = server
         self.heartbeat.start()
-        if self.gaps is not None:
-            self.gaps.restore()  # before the first message, so a gap spanning the restart is noticed
+        # Before the first message (waiting for the database if need be), so a gap spanning the restart or
+        # messages lost meanwhile are noticed.
+        if self.gaps is not None and not self.gaps.restore(self._stop):
+            return 0
         if self.source is not None:
             self.source.start()
         port = int(server.server_address[1])
@@ -177,7 +179,15 @@ class IngestService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run as a component until `stop` is set; IngestFailed when one of its threads died."""
-        self.start()
+        # In a thread: start() waits for the database when it must (the stored sequence tracking), and a
+        # stop asked meanwhile ends that wait.
+        starting = asyncio.ensure_future(asyncio.to_thread(self.start))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            self._stop.set()
+        stopping.cancel()
+        await starting
         gateway = asyncio.create_task(self.gateway.run(stop)) if self.gateway is not None else None
         try:
             while not stop.is_set():

@@ -6,15 +6,19 @@ the gap monitor's, or in the middle of the monitor's own save), never raced.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
+from envmon.db import Backoff
 from ingest.device_state import DeviceSummary, write_device_state
 from ingest.gaps import ResendRequest
 from ingest.resend import GapMonitor, OpenGapStore
 from tests.ingest_helpers import DEVICES
+from tests.patience import patience
 
 DEVICE = DEVICES[0]
 OWNER = "crash-test-ingest"
@@ -120,3 +124,57 @@ def test_a_device_the_tracker_never_saved_starts_at_its_stored_last_seq(
     monitor.tracker.observe(DEVICE, [10], clock.now)
     assert monitor.tracker.missing(DEVICE) == [8, 9]
     assert conn.execute("SELECT high_seq FROM sequence_tracking WHERE ingest = %s", [OWNER]).fetchall() == [(7,)]
+
+
+def test_a_database_away_at_start_is_waited_for_and_the_stored_gaps_survive_the_wait(
+        ingest_db: str, conn: psycopg.Connection) -> None:
+    """Starting from scratch when the stored tracking cannot be read forgot every saved gap, and the
+    monitor's first save then erased them; messages lost meanwhile started a device's tracking past them."""
+    clock = Clock()
+    monitor, _ = _monitor(ingest_db, clock)
+    monitor.tracker.observe(DEVICE, [1, 2, 3, 5], clock.now)
+    monitor.tick()  # saved: high 5, seq 4 missing
+    _crash(monitor)
+    conn.execute("ALTER TABLE sequence_tracking RENAME TO sequence_tracking_away")  # the database cannot answer
+    restarted = GapMonitor(lambda r: None, clock=clock, store=OpenGapStore(ingest_db, OWNER))
+    stop = threading.Event()
+    ticking = threading.Thread(target=restarted.run, args=(stop, 0.01), daemon=True)
+    ticking.start()
+    result: list[bool] = []
+    restoring = threading.Thread(target=lambda: result.append(restarted.restore(stop, Backoff(0.05, 0.05))),
+                                 daemon=True)
+    restoring.start()
+    try:
+        deadline = time.monotonic() + patience(10)
+        while restarted.restore_failures < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert restarted.restore_failures >= 3 and not result, "restore gave up instead of waiting"
+        conn.execute("ALTER TABLE sequence_tracking_away RENAME TO sequence_tracking")
+        restoring.join(patience(10))
+        assert result == [True]
+        restarted.tracker.observe(DEVICE, [6], clock.now)
+        assert restarted.tracker.missing(DEVICE) == [4]
+        assert conn.execute("SELECT first_seq, last_seq FROM open_sequence_gaps WHERE ingest = %s",
+                            [OWNER]).fetchall() == [(4, 4)]
+    finally:
+        stop.set()
+        ticking.join(patience(5))
+        restoring.join(patience(5))
+
+
+def test_a_stop_during_the_wait_ends_it_without_saving_over_the_stored_tracking(
+        ingest_db: str, conn: psycopg.Connection) -> None:
+    clock = Clock()
+    monitor, _ = _monitor(ingest_db, clock)
+    monitor.tracker.observe(DEVICE, [1, 2, 3, 5], clock.now)
+    monitor.tick()
+    _crash(monitor)
+    conn.execute("ALTER TABLE sequence_tracking RENAME TO sequence_tracking_away")
+    restarted = GapMonitor(lambda r: None, clock=clock, store=OpenGapStore(ingest_db, OWNER))
+    stop = threading.Event()
+    stop.set()
+    assert restarted.restore(stop, Backoff(0.05, 0.05)) is False
+    restarted.run(stop, 0.01)  # returns at once, saving nothing
+    conn.execute("ALTER TABLE sequence_tracking_away RENAME TO sequence_tracking")
+    assert conn.execute("SELECT first_seq, last_seq FROM open_sequence_gaps WHERE ingest = %s",
+                        [OWNER]).fetchall() == [(4, 4)]

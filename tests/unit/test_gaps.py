@@ -24,8 +24,13 @@ def tracker_after(*batches: tuple[float, list[int]]) -> SequenceTracker:
         pytest.param([(0, [1, 2, 5]), (1, [4])], [3], id="partly-filled"),
         pytest.param([(0, [1, 5]), (1, [3, 2, 4])], [], id="filled-out-of-order"),
         pytest.param([(0, [5, 1])], [2, 3, 4], id="unordered-batch"),
-        pytest.param([(0, [10])], [], id="first-seq-starts-tracking"),
+        pytest.param([(0, [101])], [], id="first-seq-past-the-window-starts-tracking"),
+        pytest.param([(0, [10])], list(range(1, 10)), id="first-messages-of-a-device-counting-from-1-lost"),
+        pytest.param([(0, [1])], [], id="first-seq-1"),
+        pytest.param([(0, [0, 1])], [], id="a-device-counting-from-0"),
+        pytest.param([(0, [100])], list(range(1, 100)), id="first-seq-at-the-window"),
         pytest.param([(0, [500, 501]), (1, [1, 2])], [], id="counter-reset-backwards"),
+        pytest.param([(0, [500, 501]), (1, [3, 4])], [1, 2], id="counter-reset-with-its-first-messages-lost"),
         pytest.param([(0, [1]), (1, [5000])], [], id="huge-jump-is-reset"),
         pytest.param([(0, [1, 2, 2, 3])], [], id="duplicates"),
     ],
@@ -78,7 +83,7 @@ def restored(high: int, gaps: list[OpenGap], now: float = 0) -> SequenceTracker:
         pytest.param(12, [OpenGap("D", 8, 9, 1)], [9], [8], id="open-gap-partly-filled"),
         pytest.param(5, [OpenGap("D", 8, 9, 0)], [11], [8, 9], id="open-gap-above-stale-seed"),
         pytest.param(12, [OpenGap("D", 1, 1000, 0)], [13], [], id="open-gap-too-big-dropped"),
-        pytest.param(5000, [], [3], [], id="counter-reset-below-seed"),
+        pytest.param(5000, [], [3], [1, 2], id="counter-reset-below-seed-asks-its-first-messages"),
         pytest.param(5000, [OpenGap("D", 4990, 4991, 0)], [1], [], id="counter-reset-drops-open-gaps"),
         pytest.param(12, [], [10_000], [], id="huge-jump-from-seed-is-reset"),
     ],
@@ -90,9 +95,9 @@ def test_restored_tracking(high: int, gaps: list[OpenGap], seqs: list[int], miss
 
 
 def test_restore_does_not_override_messages_seen_since_the_start() -> None:
-    t = tracker_after((0, [20, 22]))
+    t = tracker_after((0, [120, 122]))
     t.restore("D", 5, [OpenGap("D", 8, 8, 0)], 1)
-    assert t.missing("D") == [21]
+    assert t.missing("D") == [121]
 
 
 def test_restored_gap_is_asked_after_grace_and_keeps_counting_attempts() -> None:
