@@ -24,6 +24,7 @@ from alerts.model import WHOLE_DEVICE, AlertKey, Transition
 from alerts.rules.averages import KIND_GAS, KIND_NONE, KIND_WATER, AverageBook, ClosedPeriod, decode_array, encode_array
 from alerts.rules.limits import LANE_DAY, LANE_HOUR, LANE_INSTANT, LimitTable, SeriesLayout
 from alerts.rules.policy import Policy
+from alerts.rules.recent import RecentReadings
 from alerts.rules.registry import EngineRegistry
 from envmon.catalogue import load_catalogue
 from envmon.columns import ReadingColumns
@@ -44,6 +45,7 @@ FLOW_CODES = {"w00000": "water_flow_l_s", "a00000": "gas_flow_m3_s"}
 CONCENTRATION_UNITS = frozenset({"mg/L", "mg/m3"})
 SNAPSHOT_VERSION = 1
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 def _dt(time_s: float) -> datetime:
@@ -101,6 +103,10 @@ class Engine:
         self._blackout_from_s: float | None = None  # see seed_last_seen
         self._out: list[Transition] = []
         self._peaked: set[AlertKey] = set()
+        # When each key last cleared: a late reading never replays a key from before its clear.
+        self._cleared_at: dict[AlertKey, float] = {}
+        self.late_judged = 0  # late readings judged in time order (Engine._late_instants)
+        self.late_unjudged = 0  # late readings older than the recent readings kept: not judged
         # Counts changes of hold progress (a key starting, counting a sample, firing or going): whoever
         # persists the engine saves a snapshot when it moved, so a restart never resets a running hold.
         self.revision = 0
@@ -153,8 +159,18 @@ class Engine:
         self._flow_threshold = np.array([self._flow_threshold_of(d) for d in self._layout.device_ids])
         self._silence_s = np.array([self._silence_of(d) for d in self._layout.device_ids], dtype=np.float64)
         self._build_averages(catalogue.pollutants)
+        self._build_recent()
         for key in self._keys:
             self._mark(key, True)
+
+    def _build_recent(self) -> None:
+        """The recent readings of series with an instantaneous limit (late readings are judged with them)."""
+        lt = self._limits
+        has = (lt.seg_limit[lt.first[LANE_INSTANT]] >= 0) | (lt.count[LANE_INSTANT] > 1)
+        self._recent_series = np.nonzero(has)[0]
+        self._recent_row = np.full(self._layout.n_series, -1, dtype=np.int64)
+        self._recent_row[self._recent_series] = np.arange(len(self._recent_series))
+        self._recent = RecentReadings(len(self._recent_series))
 
     def _ranges(self, registry: EngineRegistry, n_series: int) -> tuple[FloatArray, FloatArray]:
         """Measuring range per series (NaN where the registry gives none)."""
@@ -280,6 +296,7 @@ class Engine:
             st.value = value
             self._emit("clear", key, st, time_s)
             self._forget(key)
+            self._cleared_at[key] = time_s
 
     def _clear_hold(self, key: AlertKey, st: KeyState) -> float:
         """The clear hold, stretched to the flap window when the key opened as flapping."""
@@ -419,9 +436,17 @@ class Engine:
         dup = np.zeros(len(series), dtype=bool)
         dup[1:] = (series[1:] == series[:-1]) & (time_s[1:] == time_s[:-1])
         fresh = ~dup & (time_s > self._last_time[series])
+        late = ~dup & ~fresh
+        late_rows = (series[late], time_s[late], value[late], flag[late]) if late.any() else None
         series, time_s, value, flag = series[fresh], time_s[fresh], value[fresh], flag[fresh]
-        if len(series) == 0:
-            return
+        if len(series):
+            self._fresh_instants(series, time_s, value, flag)
+        if late_rows is not None:  # after the fresh ones: those are the newer neighbours a late reading meets
+            self._late_instants(*late_rows)
+
+    def _fresh_instants(self, series: npt.NDArray[np.int64], time_s: npt.NDArray[np.float64],
+                        value: npt.NDArray[np.float64], flag: npt.NDArray[np.uint8]) -> None:
+        """Readings newer than everything their series had: the fast path."""
         last = np.ones(len(series), dtype=bool)
         last[:-1] = series[1:] != series[:-1]
         normal = flag == N
@@ -433,9 +458,93 @@ class Engine:
         # Over the measuring range (HJ 212 T): the true value is at least full scale.
         any_over = bool(over.any())
         judged = np.where(over, np.fmax(value, self._range_hi[series]), value) if any_over else value
-        self._pollution(series, time_s, judged, normal | over if any_over else normal, over)
+        counted = normal | over if any_over else normal
+        self._remember(series, time_s, judged, counted, over)
+        self._pollution(series, time_s, judged, counted, over)
         self._device_flags(series, time_s, flag, np.flatnonzero(~normal))
         self._device_rules(series, time_s, value, normal, cols, runs)
+
+    def _remember(self, series: npt.NDArray[np.int64], time_s: FloatArray, judged: FloatArray,
+                  counted: npt.NDArray[np.bool_], over: npt.NDArray[np.bool_]) -> None:
+        """Keep the judged readings of series with an instantaneous limit (rows in (series, time) order)."""
+        rows = self._recent_row[series]
+        keep = counted & (rows >= 0)
+        if keep.any():
+            self._recent.append(rows[keep], time_s[keep], judged[keep], over[keep])
+
+    def _late_instants(self, series: npt.NDArray[np.int64], time_s: FloatArray, value: FloatArray,
+                       flag: npt.NDArray[np.uint8]) -> None:
+        """Readings older than the newest of their series: judged in time order with the recent readings.
+
+        Only the instantaneous and gas limits (the rules an SMS starts from) are judged again; the device
+        rules (zero flow, constant value, flags) take late readings as before: not at all.
+        """
+        over = flag == T
+        counted = (flag == N) | over
+        rows = self._recent_row[series]
+        pick = counted & (rows >= 0)
+        if not pick.any():
+            return
+        series, time_s, rows, over = series[pick], time_s[pick], rows[pick], over[pick]
+        judged = np.where(over, np.fmax(value[pick], self._range_hi[series]), value[pick])
+        new = ~self._recent.holds(rows, time_s)  # a catch-up gives back readings already judged
+        if not new.any():
+            return
+        series, time_s, rows, over, judged = series[new], time_s[new], rows[new], over[new], judged[new]
+        for s in np.unique(series).tolist():
+            mine = series == s
+            self._rejudge(int(s), int(rows[mine][0]), time_s[mine], judged[mine], over[mine])
+
+    def _rejudge(self, series: int, row: int, time_s: FloatArray, value: FloatArray, over: BoolArray) -> None:
+        """Merge late readings into a series' recent ones and replay its limit keys from the run they join."""
+        old_t, old_v, old_o = self._recent.entries(row)
+        if self._recent.is_full(row) and len(old_t):
+            known = time_s >= old_t[0]
+            self.late_unjudged += int((~known).sum())
+            time_s, value, over = time_s[known], value[known], over[known]
+            if len(time_s) == 0:
+                return
+        self.late_judged += len(time_s)
+        times = np.concatenate([old_t, time_s])
+        order = np.argsort(times, kind="stable")
+        times, values = times[order], np.concatenate([old_v, value])[order]
+        overs = np.concatenate([old_o, over])[order]
+        self._recent.replace(row, times, values, overs)
+        index = self._limits.lookup(LANE_INSTANT, np.full(len(times), series, dtype=np.int64), times)
+        tier = self._limits.tiers(index, values)
+        first = int(np.searchsorted(times, time_s.min()))
+        start = first
+        while start > 0 and tier[start - 1] > 0:  # the breach run the late reading joins, from its start
+            start -= 1
+        device_id, code = self._layout.key_of(series)
+        for rule in sorted({"gas" if self._limits.is_gas[i] else "instant" for i in index[start:].tolist() if i >= 0}):
+            key = AlertKey(device_id, code, rule)
+            same = [j for j in range(start, len(times))
+                    if index[j] >= 0 and ("gas" if self._limits.is_gas[index[j]] else "instant") == rule]
+            st = self._keys.get(key)
+            if st is not None and st.status == "firing":
+                self._late_peak(key, st, [(float(times[j]), float(values[j])) for j in same if tier[j] > 0
+                                          and times[j] in time_s])
+                continue
+            cleared = self._cleared_at.get(key, -np.inf)
+            same = [j for j in same if times[j] > cleared]
+            if not any(times[j] in time_s for j in same):
+                continue  # the late readings fall before the key's last clear: that alert is over
+            if st is not None:
+                self._forget(key)  # pending: replayed below from the run's start
+            for j in same:
+                detail: dict[str, Any] = {"over_range": bool(overs[j])}
+                if overs[j] and math.isfinite(self._range_hi[series]):
+                    detail["range_upper"] = float(self._range_hi[series])
+                self._limit_observation(rule, series, float(times[j]), float(values[j]), int(index[j]),
+                                        int(tier[j]), detail)
+
+    def _late_peak(self, key: AlertKey, st: KeyState, breaches: list[tuple[float, float]]) -> None:
+        """A firing key meets late breaching readings: only its peak can change."""
+        for time_s, value in breaches:
+            if st.sign and (st.peak is None or (value - st.peak) * st.sign > 0):
+                st.peak, st.peak_at = value, time_s
+                self._peaked.add(key)
 
     def _runs(self, series: npt.NDArray[np.int64], value: npt.NDArray[np.float64], normal: npt.NDArray[np.bool_],
               last: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
@@ -741,6 +850,10 @@ class Engine:
             "tracked": [[self._layout.device_ids[s // n_codes], self._layout.codes[s % n_codes]]
                         for s in self._tracked.tolist()],
             "averages": self._book.state(),
+            "recent": self._recent.state([[self._layout.device_ids[s // n_codes], self._layout.codes[s % n_codes]]
+                                          for s in self._recent_series.tolist()]),
+            "cleared": {k.as_text(): v for k, v in self._cleared_at.items()},
+            "late": [self.late_judged, self.late_unjudged],
         }
 
     def _load(self, snap: dict[str, Any], *, restart: bool = True) -> None:
@@ -777,6 +890,12 @@ class Engine:
         keys = [self._layout.key_of(s) for s in self._tracked.tolist()]
         row_map = np.array([old_tracked.get(k, -1) for k in keys], dtype=np.int64)
         self._book.load(snap["averages"], row_map)
+        if "recent" in snap:  # snapshots from before late readings were judged have none
+            old_recent = {(int(d), str(c)): i for i, (d, c) in enumerate(snap["recent"]["keys"])}
+            keys = [self._layout.key_of(s) for s in self._recent_series.tolist()]
+            self._recent.load(snap["recent"], np.array([old_recent.get(k, -1) for k in keys], dtype=np.int64))
+        self._cleared_at = {AlertKey.from_text(k): float(v) for k, v in snap.get("cleared", {}).items()}
+        self.late_judged, self.late_unjudged = snap.get("late", [0, 0])
 
     def _retire_series_flag_keys(self) -> None:
         """Flag alerts kept per pollutant by earlier versions clear: the device's one flag alert replaces them."""
