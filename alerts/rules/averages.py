@@ -4,6 +4,11 @@ Only N-flagged values count. An hour is valid with enough valid values (wastewat
 minutes (flue gas); a day from its valid hourly averages. Days are China Standard Time days.
 Periods close on `close_due(now)` once they ended `grace_seconds` ago, so late data still counts;
 a second-of-hour bitmap makes a reading seen twice count once.
+
+Data that arrives after its hour closed (a device's stored samples after an outage, a resend, an HJ 212
+history answer) amends the hour while it is still in its slot (until two hours after it ended): the hour
+closes again for the series it changed (`close_due` re-judges it), its contribution to the day is replaced,
+and a day that had closed closes again for those series. Older data is counted in `late_dropped`.
 """
 
 from __future__ import annotations
@@ -93,7 +98,8 @@ class AverageBook:
     """Running sums per tracked series and open hour/day, closed into averages when periods end."""
 
     ARRAYS = ("h_sum", "h_count", "h_total", "h_flags", "h_minutes", "h_seen", "d_sum", "d_hours", "d_total", "d_flags",
-              "h_wsum", "h_wq", "h_wcount", "d_wsum", "d_wq", "d_wcount")
+              "h_wsum", "h_wq", "h_wcount", "d_wsum", "d_wq", "d_wcount",
+              "h_dirty", "h_fed", "h_fed_avg", "h_fed_valid", "h_fed_flow")
 
     def __init__(self, kinds: npt.NDArray[np.int8], minute_required: npt.NDArray[np.int64],
                  policy: AveragesPolicy, *, over_range_counts: bool = True, early_days: bool = True) -> None:
@@ -117,6 +123,13 @@ class AverageBook:
         self.d_hours = np.zeros((n, DAY_SLOTS), dtype=np.int64)
         self.d_total = np.zeros((n, DAY_SLOTS), dtype=np.int64)
         self.d_flags = np.zeros((n, DAY_SLOTS), dtype=np.uint8)
+        # Amending closed hours: which series an hour's late data changed (closed again at the next
+        # close_due), and what each closed hour gave its day (replaced when it closes again).
+        self.h_dirty = np.zeros((n, HOUR_SLOTS), dtype=bool)
+        self.h_fed = np.zeros((n, HOUR_SLOTS), dtype=bool)
+        self.h_fed_avg = np.zeros((n, HOUR_SLOTS))
+        self.h_fed_valid = np.zeros((n, HOUR_SLOTS), dtype=bool)
+        self.h_fed_flow = np.full((n, HOUR_SLOTS), np.nan)
         self.slot_hour = np.full(HOUR_SLOTS, -1, dtype=np.int64)
         self.hour_closed = np.zeros(HOUR_SLOTS, dtype=bool)
         self.slot_day = np.full(DAY_SLOTS, -1, dtype=np.int64)
@@ -149,33 +162,37 @@ class AverageBook:
                   flag: npt.NDArray[np.uint8],
                   minute_basis: BoolArray, hours: IntArray, valid: BoolArray) -> list[ClosedPeriod]:
         slot = hours % HOUR_SLOTS
-        keep = (self.slot_hour[slot] == hours) & ~self.hour_closed[slot]
+        keep = self.slot_hour[slot] == hours  # a closed hour still in its slot is amended
         self.late_dropped += len(keep) - int(keep.sum())
         second = (time_s - hours * HOUR_S).astype(np.int64)
         if not keep.all():
             packed = (packed[0][keep], packed[1][keep])
             tracked, second, flag, slot = tracked[keep], second[keep], flag[keep], slot[keep]
             minute_basis, valid = minute_basis[keep], valid[keep]
-        self._count(tracked * HOUR_SLOTS + slot, second, packed, flag,
-                    minute_basis, self.minute_required[tracked], valid)
+        counted = self._count(tracked * HOUR_SLOTS + slot, second, packed, flag,
+                              minute_basis, self.minute_required[tracked], valid)
+        amended = counted & self.hour_closed[slot]
+        if amended.any():
+            self.h_dirty[tracked[amended], slot[amended]] = True
         return []
 
     def _count(self, cell: IntArray, second: IntArray, packed: tuple[FloatArray, FloatArray],
-               flag: npt.NDArray[np.uint8], minute_basis: BoolArray, required: IntArray, valid: BoolArray) -> None:
-        """Add to the cells (series x hour slot); rows arrive grouped by cell, in time order."""
+               flag: npt.NDArray[np.uint8], minute_basis: BoolArray, required: IntArray, valid: BoolArray) -> BoolArray:
+        """Add to the cells (series x hour slot); rows arrive grouped by cell, in time order. Returns which
+        rows counted (not seen before)."""
         dup = np.zeros(len(cell), dtype=bool)
         dup[1:] = (cell[1:] == cell[:-1]) & (second[1:] == second[:-1])
         byte, bit = second >> 3, (1 << (second & 7)).astype(np.uint8)
         seen = self.h_seen.reshape(-1)
         byte_cell = cell * _SEEN_BYTES + byte
-        unseen = ~dup & ((seen[byte_cell] & bit) == 0)  # a reading seen twice counts once
+        unseen: BoolArray = ~dup & ((seen[byte_cell] & bit) == 0)  # a reading seen twice counts once
         value, flow = packed
         if not unseen.all():
             value, flow, cell, second, flag = value[unseen], flow[unseen], cell[unseen], second[unseen], flag[unseen]
             byte_cell, bit, minute_basis, required, valid = (byte_cell[unseen], bit[unseen], minute_basis[unseen],
                                                              required[unseen], valid[unseen])
         if len(cell) == 0:
-            return
+            return unseen
         starts = _group_starts(byte_cell)
         seen[byte_cell[starts]] |= np.bitwise_or.reduceat(bit, starts)
         starts = _group_starts(cell)
@@ -192,6 +209,7 @@ class AverageBook:
         minute_cell = cell * 60 + second // 60
         starts = _group_starts(minute_cell)
         self.h_minutes.reshape(-1)[minute_cell[starts]] += np.add.reduceat(weight, starts).astype(np.int32)
+        return unseen
 
     def _count_weighted(self, cells: IntArray, starts: IntArray, weighed: BoolArray, value: FloatArray,
                         flow: FloatArray) -> None:
@@ -211,8 +229,10 @@ class AverageBook:
         return closed
 
     def _reset_hour(self, slot: int) -> None:
-        for name in ("h_sum", "h_count", "h_total", "h_flags", "h_minutes", "h_seen", "h_wsum", "h_wq", "h_wcount"):
+        for name in ("h_sum", "h_count", "h_total", "h_flags", "h_minutes", "h_seen", "h_wsum", "h_wq", "h_wcount",
+                     "h_dirty", "h_fed", "h_fed_avg", "h_fed_valid"):
             getattr(self, name)[:, slot] = 0
+        self.h_fed_flow[:, slot] = np.nan
 
     def close_due(self, now_s: float) -> list[ClosedPeriod]:
         """Close every hour, then every CST day, that ended at least `grace_seconds` before now."""
@@ -222,16 +242,20 @@ class AverageBook:
             hour = int(self.slot_hour[slot])
             if hour >= 0 and not self.hour_closed[slot] and now_s >= (hour + 1) * HOUR_S + grace:
                 closed += self._close_hour(slot)
+            elif hour >= 0 and self.hour_closed[slot] and self.h_dirty[:, slot].any():
+                closed += self._close_hour(slot, np.flatnonzero(self.h_dirty[:, slot]))
         for slot in np.argsort(self.slot_day).tolist():
             day = int(self.slot_day[slot])
             if day >= 0 and not self.day_closed[slot] and now_s >= (day + 1) * DAY_S - CST_OFFSET_S + grace:
                 closed.append(self._close_day(slot))
         return closed
 
-    def _close_hour(self, slot: int) -> list[ClosedPeriod]:
+    def _close_hour(self, slot: int, amended: IntArray | None = None) -> list[ClosedPeriod]:
+        """Close an hour for every series with data in it, or close it again for the `amended` ones."""
         hour = int(self.slot_hour[slot])
         self.hour_closed[slot] = True
-        tracked = np.nonzero(self.h_total[:, slot] > 0)[0]
+        tracked = np.nonzero(self.h_total[:, slot] > 0)[0] if amended is None else amended
+        self.h_dirty[tracked, slot] = False
         count = self.h_count[tracked, slot]
         water = self.kinds[tracked] == KIND_WATER
         minutes = (self.h_minutes[tracked, slot, :] >= self.minute_required[tracked, None]).sum(axis=1)
@@ -250,35 +274,61 @@ class AverageBook:
             valid &= ~water | ((self.h_flags[tracked, slot] & ~self.tolerated_bits) == 0)
         period = ClosedPeriod("hour", hour * HOUR_S, (hour + 1) * HOUR_S, tracked, average, valid,
                               np.where(water, count, minutes), tuple(flag.tolist()), flow)
-        closed = self._feed_day(period)
-        return [*closed, period, *self._running_day(period)]
+        before, again = self._feed_day(period, slot)
+        return [*before, period, *again, *self._running_day(period)]
 
-    def _feed_day(self, hour: ClosedPeriod) -> list[ClosedPeriod]:
+    def _feed_day(self, hour: ClosedPeriod, hour_slot: int) -> tuple[list[ClosedPeriod], list[ClosedPeriod]]:
+        """Add a closed hour's averages to its day, replacing what the hour gave before if it closed again.
+
+        Returns the day closed first (an older day pushed out of its slot) and the day closed again (an hour
+        amended after its day had closed: the day is judged again for the hour's series)."""
         day = cst_day(hour.start_s)
         slot = day % DAY_SLOTS
-        closed: list[ClosedPeriod] = []
+        before: list[ClosedPeriod] = []
         if self.slot_day[slot] != day:
-            if self.slot_day[slot] > day or (self.slot_day[slot] == day and self.day_closed[slot]):
-                return []
+            if self.slot_day[slot] > day:
+                return [], []  # its day has left the book
             if self.slot_day[slot] >= 0 and not self.day_closed[slot]:
-                closed.append(self._close_day(slot))
+                before.append(self._close_day(slot))
             for name in ("d_sum", "d_hours", "d_total", "d_flags", "d_wsum", "d_wq", "d_wcount"):
                 getattr(self, name)[:, slot] = 0
             self.slot_day[slot], self.day_closed[slot] = day, False
-        elif self.day_closed[slot]:
-            return []
+            self.h_fed[:, hour_slot] = False  # anything it gave went to the day that left
+        self._unfeed(hour.tracked, hour_slot, slot)
         ok = hour.valid
         self.d_sum[hour.tracked[ok], slot] += hour.average[ok]
         self.d_hours[hour.tracked[ok], slot] += 1
+        flow = np.full(len(hour.tracked), np.nan)
         if hour.flow is not None:  # the day weighs each valid hour by its mean flow
             weighed = ok & np.isfinite(hour.flow)
             self.d_wsum[hour.tracked[weighed], slot] += hour.average[weighed] * hour.flow[weighed]
             self.d_wq[hour.tracked[weighed], slot] += hour.flow[weighed]
             self.d_wcount[hour.tracked[weighed], slot] += 1
+            flow = np.where(weighed, hour.flow, np.nan)
         self.d_total[hour.tracked, slot] += 1
         letters = np.array(hour.flag, dtype="<U1")
         self.d_flags[hour.tracked, slot] |= FLAG_BITS[letters.view(np.uint32).astype(np.uint8)]
-        return closed
+        self.h_fed[hour.tracked, hour_slot] = True
+        self.h_fed_avg[hour.tracked, hour_slot] = np.where(ok, hour.average, 0.0)
+        self.h_fed_valid[hour.tracked, hour_slot] = ok
+        self.h_fed_flow[hour.tracked, hour_slot] = flow
+        again = [self._close_day(slot, hour.tracked)] if self.day_closed[slot] else []
+        return before, again
+
+    def _unfeed(self, tracked: IntArray, hour_slot: int, day_slot: int) -> None:
+        """Take back what an hour closing again gave its day the last time (its flags stay: late data only adds)."""
+        fed = tracked[self.h_fed[tracked, hour_slot]]
+        if len(fed) == 0:
+            return
+        was = fed[self.h_fed_valid[fed, hour_slot]]
+        self.d_sum[was, day_slot] -= self.h_fed_avg[was, hour_slot]
+        self.d_hours[was, day_slot] -= 1
+        weighed = was[np.isfinite(self.h_fed_flow[was, hour_slot])]
+        self.d_wsum[weighed, day_slot] -= self.h_fed_avg[weighed, hour_slot] * self.h_fed_flow[weighed, hour_slot]
+        self.d_wq[weighed, day_slot] -= self.h_fed_flow[weighed, hour_slot]
+        self.d_wcount[weighed, day_slot] -= 1
+        self.d_total[fed, day_slot] -= 1
+        self.h_fed[fed, hour_slot] = False
 
     def _running_day(self, hour: ClosedPeriod) -> list[ClosedPeriod]:
         """The lowest daily mean still possible for wastewater series of the open day: as if every hour left
@@ -301,10 +351,11 @@ class AverageBook:
         start = day * DAY_S - CST_OFFSET_S
         return [ClosedPeriod("day_so_far", start, hour.end_s, tracked, lowest, valid, hours, ("N",) * len(tracked))]
 
-    def _close_day(self, slot: int) -> ClosedPeriod:
+    def _close_day(self, slot: int, amended: IntArray | None = None) -> ClosedPeriod:
+        """Close a day for every series with hours in it, or close it again for the `amended` ones."""
         day = int(self.slot_day[slot])
         self.day_closed[slot] = True
-        tracked = np.nonzero(self.d_total[:, slot] > 0)[0]
+        tracked = np.nonzero(self.d_total[:, slot] > 0)[0] if amended is None else amended
         hours = self.d_hours[tracked, slot]
         water = self.kinds[tracked] == KIND_WATER
         p = self.policy

@@ -100,14 +100,64 @@ def test_an_hour_closes_only_after_the_grace_period() -> None:
     assert b.close_due(HOUR0 + 3600 + 301) == []  # closed once
 
 
-def test_late_data_within_grace_counts_and_after_close_is_dropped() -> None:
+def test_late_data_within_grace_counts() -> None:
     b = book(grace_seconds=300)
     add(b, [0.0], [1.0])
     add(b, [3599.0], [3.0])  # arrives in the grace period
     (hour,) = hours(b.close_due(HOUR0 + 3900))
     assert hour.average[0] == pytest.approx(2.0)
+
+
+def test_data_arriving_after_its_hour_closed_amends_the_hour_which_closes_again() -> None:
+    """A device's stored samples after an outage, a resend, an HJ 212 history answer: the hour is judged again
+    with them (it was judged without them, and with too few values it could not be judged at all)."""
+    b = book(grace_seconds=300)
+    add(b, [0.0], [1.0])
+    (hour,) = hours(b.close_due(HOUR0 + 3900))
+    assert hour.average[0] == pytest.approx(1.0)
+    add(b, [1800.0], [100.0])
+    assert b.close_due(HOUR0 + 3600 + 2 * 3600 - 1) != []  # closed again at the next step
+    assert b.late_dropped == 0
+    add(b, [2400.0, 1800.0], [4.0, 100.0])  # one new, one seen before
+    (again,) = hours(b.close_due(HOUR0 + 3600 + 2 * 3600 - 1))
+    assert again.average[0] == pytest.approx(35.0) and int(again.valid_count[0]) == 3
+    assert hours(b.close_due(HOUR0 + 3600 + 2 * 3600 - 1)) == []  # nothing new: nothing closes again
+    add(b, [1800.0], [100.0])  # seen: no amendment
+    assert hours(b.close_due(HOUR0 + 3600 + 2 * 3600 - 1)) == []
+
+
+def test_data_of_an_hour_that_has_left_the_book_is_dropped_and_counted() -> None:
+    b = book(grace_seconds=0)
+    add(b, [0.0], [1.0])
+    add(b, [3 * 3600.0], [1.0])  # three hours on: the first hour's slot holds the new one
     add(b, [1800.0], [100.0])
     assert b.late_dropped == 1
+
+
+def test_an_amended_hour_replaces_its_share_of_the_day_and_a_closed_day_closes_again() -> None:
+    b = book(grace_seconds=0)
+    start = DAY_END - 2 * 3600  # 22:00 and 23:00 CST
+    add(b, [0.0], [1.0], start=start)
+    add(b, [3600.0], [3.0], start=start)
+    (day,) = [p for p in b.close_due(DAY_END) if p.period == "day"]
+    assert day.average[0] == pytest.approx(2.0) and int(day.valid_count[0]) == 2
+    add(b, [60.0], [5.0], start=start)  # the 22:00 hour is now (1 + 5) / 2 = 3
+    closed = b.close_due(DAY_END + 60)
+    assert [p.period for p in closed] == ["hour", "day"]
+    assert closed[0].average[0] == pytest.approx(3.0)
+    assert closed[1].average[0] == pytest.approx(3.0) and int(closed[1].valid_count[0]) == 2
+
+
+def test_an_amended_hour_of_an_open_day_counts_once_in_the_day() -> None:
+    b = book(grace_seconds=0)
+    start = DAY_END - 86400
+    add(b, [0.0], [1.0], start=start)
+    add(b, [3600.0], [3.0], start=start)
+    b.close_due(start + 2 * 3600)
+    add(b, [60.0], [5.0], start=start)  # hour 0 becomes 3.0
+    b.close_due(start + 2 * 3600 + 1)
+    (day,) = [p for p in b.close_due(DAY_END) if p.period == "day"]
+    assert day.average[0] == pytest.approx(3.0) and int(day.valid_count[0]) == 2
 
 
 def test_a_reading_seen_twice_counts_once() -> None:

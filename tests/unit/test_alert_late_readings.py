@@ -119,3 +119,18 @@ def test_several_late_readings_in_one_batch() -> None:
     out = engine.evaluate(batch([(10, WATER, "w20117", 1.5, "N"), (20, WATER, "w20117", 1.5, "N"),
                                  (30, WATER, "w20117", 1.5, "N")]), at(45))
     assert opens(out) == ["open:instant:exceedance"]
+
+
+def test_readings_arriving_after_their_hour_closed_are_judged_in_the_hourly_mean() -> None:
+    """Stored samples sent after an outage: their hour had closed below the limit; with them it exceeds."""
+    engine = Engine(registry(water_basis="hour"), policy())
+    fed([(0, 0.5)], engine=engine)
+    assert hourly(engine.tick(at(3600 + 300))) == []  # the hour closes on its one value: 0.5
+    late = engine.evaluate(batch([(1800, WATER, "w20117", 2.0, "N"), (2400, WATER, "w20117", 2.0, "N")]),
+                           at(3600 + 400))
+    assert hourly(late) == []
+    assert hourly(engine.tick(at(3600 + 401))) == ["open:hour_avg:exceedance"]  # (0.5 + 2 + 2) / 3
+
+
+def hourly(transitions: Sequence[Transition]) -> list[str]:
+    return [k for k in opens(transitions) if ":hour_avg:" in k]
