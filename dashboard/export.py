@@ -22,7 +22,9 @@ from alerts.people import DISPOSITIONS
 from dashboard.access import User, scope_clause
 from dashboard.i18n import text
 from envmon.domain import ALERT_STATES as STATES
+from envmon import rollup
 from envmon.domain import SEVERITIES, VALID_INTERVAL_SQL
+from envmon.review import REASONS
 
 ExportKind = Literal["readings", "hourly", "daily", "alerts", "notifications"]
 KINDS: tuple[ExportKind, ...] = ("readings", "hourly", "daily", "alerts", "notifications")
@@ -67,13 +69,14 @@ _INTERVAL_COLUMNS = _cols(
     ("export_bucket", "time"), ("plant", "code"), ("device", "code"), ("export_pollutant_code", "code"),
     ("pollutant", "code"), ("export_mean", "number"), ("export_min", "number"), ("export_max", "number"),
     ("unit", "code"), ("export_samples", "int"), ("export_valid_samples", "int"), ("flag", "code"),
-    ("export_valid", "code"),
+    ("export_valid", "code"), ("export_marked_samples", "int"), ("export_marks", "text"),
 )
 COLUMNS: dict[ExportKind, tuple[Column, ...]] = {
     "readings": _cols(
         ("export_time", "time"), ("plant", "code"), ("device", "code"), ("export_pollutant_code", "code"),
         ("pollutant", "code"), ("value", "number"), ("unit", "code"), ("flag", "code"), ("export_valid", "code"),
-        ("received_at", "time"),
+        ("received_at", "time"), ("export_logger_flag", "code"), ("export_mark_reason", "code"),
+        ("export_marks", "text"),
     ),
     "hourly": _INTERVAL_COLUMNS,
     "daily": _INTERVAL_COLUMNS,
@@ -95,39 +98,27 @@ COLUMNS: dict[ExportKind, tuple[Column, ...]] = {
 _TARGET_SITES = "SELECT s.id FROM sites s WHERE {scope} AND {target}"
 _TARGET_DEVICES = "SELECT d.id FROM devices d JOIN sites s ON s.id = d.site_id WHERE {scope} AND {target}"
 
+# Flags after data review (readings_reviewed, migration 0024), with the logger's flag, the mark's reason and
+# the mark itself (#id and evidence) beside each marked value.
 _READINGS = """
 SELECT (r.time AT TIME ZONE %(zone)s), s.code, d.mn, r.pollutant, coalesce(p.{name}, r.pollutant), r.value,
        p.canonical_unit, r.flag, CASE WHEN r.flag = 'N' THEN %(yes)s ELSE %(no)s END,
-       (r.received_at AT TIME ZONE %(zone)s)
-FROM readings r JOIN devices d ON d.id = r.device_id JOIN sites s ON s.id = d.site_id
+       (r.received_at AT TIME ZONE %(zone)s), r.logger_flag,
+       coalesce(%(mark_reasons)s::jsonb ->> r.mark_reason, r.mark_reason), '#' || k.id || ': ' || k.evidence
+FROM readings_reviewed r JOIN devices d ON d.id = r.device_id JOIN sites s ON s.id = d.site_id
 LEFT JOIN pollutants p ON p.code = r.pollutant
+LEFT JOIN data_marks k ON k.id = r.mark_id
 WHERE r.device_id IN ({devices}) AND r.basis = 'instant' AND r.time >= %(start)s AND r.time < %(end)s
 ORDER BY r.device_id, r.pollutant, r.time
 """
 
-# The columns and roll-up of readings_1h / readings_1d (migration 0004), bounded in time so that the index on
-# time serves the query (alerts/reports/intervals.py explains why not the views themselves).
+# envmon.rollup's roll-up over [start, end), with the marks of each bucket that has marked values.
 _INTERVALS = """
 SELECT (m.bucket AT TIME ZONE %(zone)s), s.code, d.mn, m.pollutant, coalesce(p.{name}, m.pollutant),
        m.value_avg, m.value_min, m.value_max, p.canonical_unit, m.sample_count, m.valid_count, m.flag,
-       CASE WHEN {valid} THEN %(yes)s ELSE %(no)s END
-FROM (
-    SELECT device_id, pollutant, date_bin(%(width)s, time, %(origin)s::timestamptz) AS bucket,
-        avg(CASE WHEN flag = 'N' THEN value END) AS value_avg,
-        min(CASE WHEN flag = 'N' THEN value END) AS value_min,
-        max(CASE WHEN flag = 'N' THEN value END) AS value_max,
-        count(*) AS sample_count,
-        sum(CASE WHEN flag = 'N' THEN 1 ELSE 0 END) AS valid_count,
-        CASE
-            WHEN sum(CASE WHEN flag = 'N' THEN 0 ELSE 1 END) = 0 THEN 'N'
-            WHEN left(pollutant, 1) = 'w' THEN min(CASE WHEN flag <> 'N' THEN flag END)
-            WHEN sum(CASE WHEN flag = 'N' THEN 1 ELSE 0 END) >= 0.75 * count(*) THEN 'N'
-            ELSE 'D'
-        END AS flag
-    FROM readings
-    WHERE device_id IN ({devices}) AND basis = 'instant' AND time >= %(start)s AND time < %(end)s
-    GROUP BY device_id, pollutant, bucket
-) m JOIN devices d ON d.id = m.device_id JOIN sites s ON s.id = d.site_id
+       CASE WHEN {valid} THEN %(yes)s ELSE %(no)s END, m.marked_count,
+       CASE WHEN m.marked_count > 0 THEN {marks} END
+FROM ({rollup}) m JOIN devices d ON d.id = m.device_id JOIN sites s ON s.id = d.site_id
 LEFT JOIN pollutants p ON p.code = m.pollutant
 ORDER BY m.device_id, m.pollutant, m.bucket
 """
@@ -159,10 +150,9 @@ WHERE a.device_id IN ({devices}) AND n.created_at >= %(start)s AND n.created_at 
 ORDER BY n.created_at, n.id
 """
 
-# The views' bucket origins: UTC hours, China Standard Time days (alerts/reports/intervals.py).
 _WIDTHS: dict[ExportKind, tuple[timedelta, str]] = {
-    "hourly": (timedelta(hours=1), "2000-01-01 00:00:00+00"),
-    "daily": (timedelta(days=1), "2000-01-01 00:00:00+08"),
+    "hourly": (rollup.WIDTHS["hour"], rollup.ORIGINS["hour"]),
+    "daily": (rollup.WIDTHS["day"], rollup.ORIGINS["day"]),
 }
 
 
@@ -233,7 +223,9 @@ def export_query(
     if kind in _WIDTHS:
         values["width"], values["origin"] = _WIDTHS[kind]
         # VALID_INTERVAL_SQL names valid_count, flag and pollutant unqualified: only the subquery m has them.
-        return _INTERVALS.format(name=name, devices=devices, valid=VALID_INTERVAL_SQL), values
+        rows = f"device_id IN ({devices}) AND time >= %(start)s AND time < %(end)s"
+        return _INTERVALS.format(name=name, valid=VALID_INTERVAL_SQL, marks=rollup.marks_of_bucket_sql("m"),
+                                 rollup=rollup.rollup_sql(rows)), values
     sql = {"readings": _READINGS, "alerts": _ALERTS, "notifications": _NOTIFICATIONS}[kind]
     return sql.format(name=name, devices=devices), values
 
@@ -246,6 +238,7 @@ def words(locale: str) -> dict[str, dict[str, str]]:
         "rules": {code: text(locale, f"rule_{code}") for code in RULE_CODES},
         "statuses": {code: text(locale, f"delivery_{code}") for code in NOTIFICATION_STATUSES},
         "dispositions": {code: text(locale, code) for code in DISPOSITIONS},
+        "mark_reasons": {code: text(locale, f"reason_{code}") for code in REASONS},
     }
 
 

@@ -1,11 +1,9 @@
 """Hourly and daily means of one device and pollutant over a bounded time range.
 
-The columns and the flag roll-up are those of `readings_1h` / `readings_1d` (migration 0004), computed
-from `readings` with a time condition. Why not the views: on plain PostgreSQL a condition on their
-`bucket` column cannot use an index on time, so every query read the device's whole history
-(seconds after a year, against a 2 s budget). tests/integration/test_report_intervals.py checks that
-both give the same rows. The flags are those after data review (`readings_reviewed`, migration 0024):
-an approved mark's period is abnormal, so it leaves the means and the judgement, for the past as well.
+The roll-up is envmon.rollup's (the columns and flag rule of `readings_1h` / `readings_1d`, migration 0004,
+over `readings_reviewed` with a time condition; why not the views is said there).
+tests/integration/test_report_intervals.py checks that an unmarked device gives the views' rows.
+An approved mark's period is abnormal, so it leaves the means and the judgement, for the past as well.
 """
 
 from __future__ import annotations
@@ -16,28 +14,15 @@ from typing import Literal
 
 import psycopg
 
+from envmon import rollup
+
 Width = Literal["hour", "day"]
-# The views' bucket origins: UTC hours, China Standard Time days.
-ORIGINS: dict[str, str] = {"hour": "2000-01-01 00:00:00+00", "day": "2000-01-01 00:00:00+08"}
-WIDTHS: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
-_SQL = """
-SELECT date_bin(%(width)s, time, %(origin)s::timestamptz) AS bucket,
-    avg(CASE WHEN flag = 'N' THEN value END),
-    min(CASE WHEN flag = 'N' THEN value END),
-    max(CASE WHEN flag = 'N' THEN value END),
-    count(*),
-    sum(CASE WHEN flag = 'N' THEN 1 ELSE 0 END),
-    CASE
-        WHEN sum(CASE WHEN flag = 'N' THEN 0 ELSE 1 END) = 0 THEN 'N'
-        WHEN left(pollutant, 1) = 'w' THEN min(CASE WHEN flag <> 'N' THEN flag END)
-        WHEN sum(CASE WHEN flag = 'N' THEN 1 ELSE 0 END) >= 0.75 * count(*) THEN 'N'
-        ELSE 'D'
-    END
-FROM readings_reviewed
-WHERE device_id = %(device)s AND pollutant = %(pollutant)s AND basis = 'instant'
-  AND time >= date_bin(%(width)s, %(start)s, %(origin)s::timestamptz) AND time < %(end)s
-GROUP BY bucket, pollutant ORDER BY bucket
-"""
+ORIGINS: dict[str, str] = {w: rollup.ORIGINS[w] for w in ("hour", "day")}
+WIDTHS: dict[str, timedelta] = {w: rollup.WIDTHS[w] for w in ("hour", "day")}
+_SQL = rollup.rollup_sql(
+    "device_id = %(device)s AND pollutant = %(pollutant)s"
+    " AND time >= date_bin(%(width)s, %(start)s, %(origin)s::timestamptz) AND time < %(end)s"
+) + " ORDER BY bucket"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +36,7 @@ class IntervalMean:
     sample_count: int
     valid_count: int
     flag: str
+    marked_count: int = 0  # values under an active data review mark
 
 
 def interval_means(
@@ -63,7 +49,8 @@ def interval_means(
     }
     rows = conn.execute(_SQL, params).fetchall()
     return [
-        IntervalMean(r[0], _float(r[1]), _float(r[2]), _float(r[3]), int(r[4]), int(r[5]), str(r[6])) for r in rows
+        IntervalMean(r[2], _float(r[3]), _float(r[4]), _float(r[5]), int(r[6]), int(r[7]), str(r[8]), int(r[9]))
+        for r in rows
     ]
 
 
