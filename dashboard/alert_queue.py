@@ -111,6 +111,17 @@ def load_alert_row(conn: psycopg.Connection, user: User, alert_id: int) -> dict[
         ).fetchone()
 
 
+# Active data review marks over the alert's data (its device and pollutant, from the opening to the end): marks
+# come after the fact and retract nothing (the alert stands, its SMS went out), but the page says so.
+_MARKS = """
+SELECT k.id, k.pollutant, k.start_at, k.end_at, k.reason, k.evidence, k.proposed_by, k.decided_by
+FROM data_marks k
+WHERE k.state = 'active' AND k.device_id = %(device)s AND (k.pollutant IS NULL OR k.pollutant = %(pollutant)s)
+  AND k.end_at > %(opened)s AND (%(resolved)s::timestamptz IS NULL OR k.start_at <= %(resolved)s)
+ORDER BY k.start_at, k.id
+"""
+
+
 def load_alert_detail(conn: psycopg.Connection, user: User, alert_id: int) -> dict[str, Any] | None:
     """The alert, its timeline, its notifications with delivery status and its report versions."""
     alert = load_alert_row(conn, user, alert_id)
@@ -131,6 +142,8 @@ def load_alert_detail(conn: psycopg.Connection, user: User, alert_id: int) -> di
             "SELECT id, version, locale, status, reason, generated_at FROM reports WHERE alert_id = %s"
             " ORDER BY version, locale", (alert_id,)).fetchall()
         contacts = plant_contacts(cur, alert["site_code"])
+        marks = cur.execute(_MARKS, {"device": alert["device_id"], "pollutant": alert["pollutant"],
+                                     "opened": alert["opened_at"], "resolved": alert["resolved_at"]}).fetchall()
     if not can(user.role, "alert.act"):  # viewers watch; they need no one's phone number
         for n in notes:
             n["phone"] = mask_phone(n["phone"])
@@ -138,7 +151,7 @@ def load_alert_detail(conn: psycopg.Connection, user: User, alert_id: int) -> di
     # Why nobody was told (a silence, a maintenance window, a platform fault, no recipient), shown on the alert.
     not_sent = suppression_reason([NoticeFact(alert_id, n["status"], n["suppressed_by"]) for n in notes])
     return {"alert": alert, "events": events, "notifications": notes, "reports": reports,
-            "not_sent_because": not_sent, "contacts": contacts}
+            "not_sent_because": not_sent, "contacts": contacts, "marks": marks}
 
 
 def plant_contacts(cur: psycopg.Cursor[dict[str, Any]], site_code: str) -> list[dict[str, str]]:

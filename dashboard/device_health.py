@@ -26,12 +26,19 @@ OFFLINE_INTERVALS = 3
 # Sort keys people can choose, and the row value each sorts by (missing values last in either direction).
 SORTS = ("plant", "device", "last_seen", "transmission", "validity", "alerts")
 
+# valid: after data review. readings_1m keeps the logger's flags (a TimescaleDB continuous aggregate cannot
+# join the marks), so the values under an active review mark that the logger called valid are taken off
+# (unmade); marked counts the values under a mark. Only marked readings are read, through
+# data_marks_active_device (migration 0027) and the readings key; active marks never overlap, so no value
+# counts twice. Marked values stay received (the device did send them): a mark lowers the validity rate,
+# not the transmission rate. The rows of readings_1m are whole minutes from `since` on; so are these.
 # first_seen: the device's oldest stored reading, one index probe per pollutant (readings_key leads with
 # device, pollutant, basis, time), so a device that came on line ten minutes ago is not charged for fifty.
 _DEVICES = """
 SELECT d.id AS device_id, d.mn, d.kind, d.transport, d.reporting_interval_seconds, d.point_name_zh, d.point_name_en,
        s.code AS site_code, s.name_zh AS site_name_zh, s.name_en AS site_name_en, s.district,
-       ds.last_seen_at, ds.last_seq, coalesce(m.samples, 0) AS samples, coalesce(m.valid, 0) AS valid,
+       ds.last_seen_at, ds.last_seq, coalesce(m.samples, 0) AS samples,
+       coalesce(m.valid, 0) - coalesce(mk.unmade, 0) AS valid, coalesce(mk.marked, 0) AS marked,
        coalesce(m.series, 0) AS series, cardinality(d.pollutants) AS pollutants, f.first_seen,
        (SELECT count(*) FROM alerts a WHERE a.device_id = d.id AND a.category = 'device'
           AND a.state IN ('open', 'escalated', 'acknowledged')) AS open_device_alerts
@@ -41,6 +48,14 @@ LEFT JOIN LATERAL (
     SELECT sum(sample_count) AS samples, sum(valid_count) AS valid, count(DISTINCT pollutant) AS series
     FROM readings_1m WHERE device_id = d.id AND basis = 'instant' AND bucket >= %(since)s
 ) m ON true
+LEFT JOIN LATERAL (
+    SELECT count(*) AS marked, count(*) FILTER (WHERE r.flag = 'N') AS unmade
+    FROM data_marks k JOIN readings r
+      ON r.device_id = k.device_id AND (k.pollutant IS NULL OR r.pollutant = k.pollutant) AND r.basis = 'instant'
+     AND r.time >= greatest(k.start_at, %(since)s) AND r.time < k.end_at
+     AND date_bin(INTERVAL '1 minute', r.time, TIMESTAMPTZ '2000-01-01 00:00:00+00') >= %(since)s
+    WHERE k.state = 'active' AND k.device_id = d.id AND k.end_at > %(since)s
+) mk ON true
 LEFT JOIN LATERAL (
     SELECT min((SELECT min(r.time) FROM readings r
                 WHERE r.device_id = d.id AND r.pollutant = p.code AND r.basis = 'instant')) AS first_seen

@@ -21,8 +21,8 @@ from psycopg.types.json import Jsonb
 from alerts.people import DISPOSITIONS
 from dashboard.access import User, scope_clause
 from dashboard.i18n import text
-from envmon.domain import ALERT_STATES as STATES
 from envmon import rollup
+from envmon.domain import ALERT_STATES as STATES
 from envmon.domain import SEVERITIES, VALID_INTERVAL_SQL
 from envmon.review import REASONS
 

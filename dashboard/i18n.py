@@ -334,6 +334,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "export_body": ("短信内容", "Message"),
     "export_yes": ("是", "yes"),
     "export_no": ("否", "no"),
+    "alert_data_marked": (
+        "此报警的数据已在数据审核中标记（报警及已发短信不撤回；标记数据不计入均值、达标判定和有效率）",
+        "This alert's data were marked in data review (the alert and the SMS already sent stand; marked data leave"
+        " the means, the compliance judgement and the validity rates)",
+    ),
     "export_logger_flag": ("数采仪标记", "Logger flag"),
     "export_mark_reason": ("审核标记原因", "Review mark reason"),
     "export_marks": ("审核标记（编号：依据）", "Review marks (#id: evidence)"),

@@ -1,4 +1,4 @@
-"""A plant's page: its devices with their latest values, unit, limit, flag and age, scoped to the user."""
+"""A plant's page: its devices with their latest values, unit, limit, flag after review and age, scoped to the user."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ SELECT s.id, s.code, s.name_zh, s.name_en, s.district, s.industry, s.permit_numb
 FROM sites s JOIN districts t ON t.code = s.district WHERE s.code = %(code)s AND {scope}
 """
 
-# The latest instantaneous value of each pollutant of each device, and the limit in force now:
+# The latest instantaneous value of each pollutant of each device with its flag after data review (and the
+# review mark's reason, when an active mark covers it; migration 0024), and the limit in force now:
 # device scope beats site scope beats default, an instantaneous basis beats hourly beats daily, then the
 # newest valid_from (the order alerts/rules/limits.py applies).
 _DEVICES = """
 SELECT d.id AS device_id, d.mn, d.kind, d.point_name_zh, d.point_name_en, d.transport, d.reporting_interval_seconds,
        ds.last_seen_at, p.code AS pollutant, p.name_zh AS pollutant_zh, p.name_en AS pollutant_en,
-       p.canonical_unit AS unit, r.time, r.value, r.flag,
+       p.canonical_unit AS unit, r.time, r.value, r.flag, r.logger_flag, r.mark_reason, r.mark_id,
        l.scheme, l.upper_value, l.lower_value, l.direction, l.warning_ratio, l.level2_lower_value, l.level2_upper_value,
        l.basis AS limit_basis, l.source AS limit_source
 FROM devices d
@@ -31,7 +32,7 @@ LEFT JOIN device_state ds ON ds.device_id = d.id
 CROSS JOIN LATERAL unnest(d.pollutants) WITH ORDINALITY AS dp(code, position)
 JOIN pollutants p ON p.code = dp.code
 LEFT JOIN LATERAL (
-    SELECT time, value, flag FROM readings
+    SELECT time, value, flag, logger_flag, mark_reason, mark_id FROM readings_reviewed
     WHERE device_id = d.id AND pollutant = dp.code AND basis = 'instant' ORDER BY time DESC LIMIT 1
 ) r ON true
 LEFT JOIN LATERAL (

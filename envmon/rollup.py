@@ -48,7 +48,7 @@ GROUP BY device_id, pollutant, bucket
 
 
 def rollup_sql(rows: str) -> str:
-    """The roll-up query (columns device_id, pollutant, bucket, ROLLUP_COLUMNS_SQL's) of the readings matching `rows`."""
+    """The roll-up (device_id, pollutant, bucket, then ROLLUP_COLUMNS_SQL) of the readings matching `rows`."""
     return _ROLLUP_SQL.format(bucket=BUCKET_SQL, columns=ROLLUP_COLUMNS_SQL, rows=rows)
 
 

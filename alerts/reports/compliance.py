@@ -19,7 +19,7 @@ from alerts.reports import measures
 from alerts.reports.errors import ReportError
 from alerts.reports.facts import applicable_limit, plant_facts, pollutant_names
 from alerts.reports.intervals import Width, interval_means
-from alerts.reports.model import EarlierAlert, LimitFacts, PlantFacts, PollutantInfo
+from alerts.reports.model import EarlierAlert, LimitFacts, MarkedPeriod, PlantFacts, PollutantInfo
 from envmon.validity import Counts, kpis
 from envmon.validity_store import gather_counts
 
@@ -66,20 +66,6 @@ class ComplianceRow:
     def effective_transmission_rate(self) -> float:
         """Transmission rate x validity rate (0 when nothing was received)."""
         return self.transmission_rate * (self.validity_rate or 0.0)
-
-
-@dataclass(frozen=True, slots=True)
-class MarkedPeriod:
-    """An approved data review mark over part of the period."""
-
-    mn: str
-    pollutant: str | None
-    start_at: datetime
-    end_at: datetime
-    reason: str
-    evidence: str
-    proposed_by: str
-    decided_by: str | None
 
 
 @dataclass(frozen=True, slots=True)

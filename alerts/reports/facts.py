@@ -22,6 +22,7 @@ from alerts.reports.model import (
     EventFacts,
     EventLogEntry,
     LimitFacts,
+    MarkedPeriod,
     NotificationEntry,
     PlantFacts,
     PollutantInfo,
@@ -71,6 +72,13 @@ FROM notifications n LEFT JOIN recipients r ON r.id = n.recipient_id
 WHERE n.alert_id = %(id)s OR %(id)s = ANY(n.alert_ids)
 ORDER BY n.created_at, n.id
 """
+# Active data review marks of the device over the report's window: the report lists them, and says so when one
+# covers the reading the alert was raised on (the alert and its SMS stand; docs/data-review.md).
+_MARKS_SQL = """
+SELECT d.mn, m.pollutant, m.start_at, m.end_at, m.reason, m.evidence, m.proposed_by, m.decided_by
+FROM data_marks m JOIN devices d ON d.id = m.device_id
+WHERE m.device_id = %s AND m.state = 'active' AND m.start_at < %s AND m.end_at > %s ORDER BY m.start_at, m.id
+"""
 _EVENTS_SQL = "SELECT time, from_state, to_state, actor, reason FROM alert_events WHERE alert_id = %s ORDER BY time, id"
 _POLLUTANTS_SQL = "SELECT code, name_zh, name_en, canonical_unit FROM pollutants WHERE code = ANY(%s)"
 # Which readings basis the rule's peak is taken from.
@@ -110,7 +118,14 @@ def gather(conn: psycopg.Connection, alert_id: int, *, now: datetime, zone: str 
         file=gather_file(conn, alert_id=alert_id, site_id=row["site_id"], device_id=device_id,
                          pollutant=pollutant.code, limit_id=limit.limit_id if limit else None,
                          at=row["first_breach_at"], day=row["first_breach_at"].astimezone(ZoneInfo(zone)).date()),
+        marks=_marks(conn, device_id, min(start, row["first_breach_at"]), max(end, row["first_breach_at"])),
     )
+
+
+def _marks(conn: psycopg.Connection, device_id: int, start: datetime, end: datetime) -> tuple[MarkedPeriod, ...]:
+    """The device's active review marks touching [start, end] (the first breach included, wherever it lies)."""
+    rows = conn.execute(_MARKS_SQL, (device_id, end + timedelta(microseconds=1), start)).fetchall()
+    return tuple(MarkedPeriod(*r) for r in rows)
 
 
 def _alert_row(conn: psycopg.Connection, alert_id: int) -> dict[str, Any]:

@@ -206,6 +206,20 @@ class Check:
 
 
 @dataclass(frozen=True, slots=True)
+class MarkedPeriod:
+    """An approved data review mark over part of a report's period."""
+
+    mn: str
+    pollutant: str | None
+    start_at: datetime
+    end_at: datetime
+    reason: str
+    evidence: str
+    proposed_by: str
+    decided_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ReportFacts:
     """Everything an inspection report shows, gathered at `generated_at`."""
 
@@ -227,3 +241,11 @@ class ReportFacts:
     checks: tuple[Check, ...]
     # The enterprise file's part (alerts/reports/file_facts.py); None where a caller builds facts without it.
     file: FileFacts | None = None
+    # Active data review marks of the device over the window (alerts/reports/facts.py).
+    marks: tuple[MarkedPeriod, ...] = ()
+
+    @property
+    def breach_marked(self) -> bool:
+        """Whether an active review mark covers the reading the alert was raised on (its first breach)."""
+        at = self.event.first_breach_at
+        return any(m.start_at <= at < m.end_at and m.pollutant in (None, self.pollutant.code) for m in self.marks)

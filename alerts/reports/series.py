@@ -1,4 +1,8 @@
-"""Readings for a report: the pollutant and its companions over the window, hourly averages, data quality."""
+"""Readings for a report: the pollutant and its companions over the window, hourly averages, data quality.
+
+All after data review (`readings_reviewed`, migration 0024): a value under an active mark carries the mark's
+flag, so it leaves the chart's means, the hourly means and the validity rate, and shows in the flag counts.
+"""
 
 from __future__ import annotations
 
@@ -26,20 +30,20 @@ _SERIES_SQL = """
 SELECT date_bin(%(step)s, time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
        avg(value) FILTER (WHERE flag = 'N'),
        coalesce(min(flag) FILTER (WHERE flag <> 'N'), 'N')
-FROM readings
+FROM readings_reviewed
 WHERE device_id = %(device)s AND pollutant = %(pollutant)s AND basis = 'instant'
   AND time >= %(start)s AND time < %(end)s
 GROUP BY bucket ORDER BY bucket
 """
 _QUALITY_SQL = """
 SELECT (time AT TIME ZONE %(zone)s)::date AS day, count(*), count(*) FILTER (WHERE flag = 'N')
-FROM readings
+FROM readings_reviewed
 WHERE device_id = %(device)s AND pollutant = %(pollutant)s AND basis = 'instant'
   AND time >= %(start)s AND time < %(end)s
 GROUP BY day ORDER BY day
 """
 _FLAGS_SQL = """
-SELECT flag, count(*) FROM readings
+SELECT flag, count(*) FROM readings_reviewed
 WHERE device_id = %(device)s AND pollutant = %(pollutant)s AND basis = 'instant'
   AND time >= %(start)s AND time < %(end)s
 GROUP BY flag ORDER BY flag

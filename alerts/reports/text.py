@@ -92,6 +92,15 @@ _LABELS: dict[str, tuple[str, str]] = {
         "These periods were marked in data review: maintenance and calibration leave the expected and received"
         " counts, and marked data leave the means and the compliance judgement.",
     ),
+    "alert_marked_note": (
+        "以下时段的数据在报警后经审核标记：标记数据不计入图表均值、小时均值和有效率；报警及已发短信不撤回。",
+        "These periods were marked in data review after the alert: marked data leave the chart's means, the hourly"
+        " means and the validity rate; the alert and the SMS already sent stand.",
+    ),
+    "breach_marked": (
+        "本次报警所依据的数据已经审核标记为异常，见“数据审核标记”。",
+        "The data this alert was raised on were marked in data review as not valid; see \"Data review marks\".",
+    ),
     "mark_period": ("时段", "Period"),
     "mark_reason": ("原因", "Reason"),
     "mark_evidence": ("依据", "Evidence"),
