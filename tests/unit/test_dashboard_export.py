@@ -60,8 +60,8 @@ def test_file_name_is_safe_in_a_header(target: ExportTarget, name: str) -> None:
 
 def test_workbook_continues_on_a_new_sheet_at_the_row_limit(tmp_path: Path) -> None:
     columns = COLUMNS["readings"]
-    rows = iter([(datetime(2026, 11, 2, 0, i), "T-001", "MN", "w20117", "六价铬", i / 10, "mg/L", "N", "是", None)
-                 for i in range(7)])
+    rows = iter([(datetime(2026, 11, 2, 0, i), "T-001", "MN", "w20117", "六价铬", i / 10, "mg/L", "N", "是", None,
+                  "N", None, None) for i in range(7)])
     path = tmp_path / "x.xlsx"
     written = write_workbook(path, rows, columns, [c.key for c in columns], "原始数据", tmpdir=tmp_path, max_rows=4)
     with zipfile.ZipFile(path) as z:
