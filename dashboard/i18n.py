@@ -339,6 +339,11 @@ TEXT: dict[str, tuple[str, str]] = {
         "This alert's data were marked in data review (the alert and the SMS already sent stand; marked data leave"
         " the means, the compliance judgement and the validity rates)",
     ),
+    "health_marked": (
+        "最近一小时内被数据审核标记的数值个数（计为无效）",
+        "Values of the last hour under a data review mark (not valid)",
+    ),
+    "health_marked_short": ("个已标记", "marked"),
     "export_logger_flag": ("数采仪标记", "Logger flag"),
     "export_mark_reason": ("审核标记原因", "Review mark reason"),
     "export_marks": ("审核标记（编号：依据）", "Review marks (#id: evidence)"),

@@ -164,6 +164,9 @@ def test_device_health_validity_counts_the_mark(plant: tuple[psycopg.Connection,
     after = device()
     assert after["samples"] == before["samples"] and after["transmission"] == before["transmission"]
     assert after["valid"] == before["valid"] - unmade[0]
+    under = conn.execute("SELECT count(*) FROM readings WHERE device_id = %s AND basis = 'instant'"
+                         " AND time >= %s AND time < %s", (device_id, start, NOW)).fetchone()
+    assert under is not None and after["marked"] == under[0]
     assert after["validity"] < before["validity"]
 
 
@@ -241,3 +244,32 @@ def test_inspection_report_and_alert_page_show_data_marked_after_the_alert(
     assert "were marked in data review as not valid" in html and EVIDENCE in html
     detail = load_alert_detail(conn, INSPECTOR, alert_id)
     assert detail is not None and [m["id"] for m in detail["marks"]] == [mark_id]
+
+
+def test_pages_show_the_mark_over_http(database_url: str) -> None:
+    from tests.alert_helpers import WATER
+    from tests.browser.world import build_world, client, login, raise_alert
+
+    world = build_world(database_url)
+    alert_id = raise_alert(world, WATER, "w20117", 5.0, samples=3)
+    with client(world) as app:
+        headers = {"X-CSRF-Token": login(app, "operator")}
+        now = datetime.now(UTC)
+        body = {"device_mn": WATER, "pollutant": None, "start_at": (now - timedelta(minutes=30)).isoformat(),
+                "end_at": (now + timedelta(hours=1)).isoformat(), "reason": "calibration", "evidence": EVIDENCE}
+        mark = app.post("/api/review/marks", json=body, headers=headers).json()
+        if mark["state"] == "pending":
+            app.cookies.clear()
+            headers = {"X-CSRF-Token": login(app, "inspector")}
+            approved = app.post(f"/api/review/marks/{mark['id']}/approve", json={"note": "seen"}, headers=headers)
+            assert approved.status_code == 200, approved.text
+        app.cookies.clear()
+        login(app, "inspector")
+        plant_page = app.get("/plants/T-001").text
+        assert "C · 校准" in plant_page  # the latest value's flag after review and the mark's reason (zh-CN page)
+        latest = app.get("/api/plants/T-001").json()["readings"]
+        assert any(r["mark_reason"] == "calibration" and r["flag"] == "C" for r in latest)
+        health = app.get("/health?site=T-001").text
+        assert 'class="marked"' in health
+        alert_page = app.get(f"/alerts/{alert_id}").text
+        assert 'id="data-marked"' in alert_page and EVIDENCE in alert_page
