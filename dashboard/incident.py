@@ -17,8 +17,9 @@ AFTER = timedelta(hours=1)
 # Raw readings are at most one every few seconds; a capped count keeps a week-long incident light on a phone.
 MAX_POINTS = 5000
 
+# With the flag after data review (migration 0024): a value a reviewer marked later reads as marked here too.
 _READINGS = """
-SELECT extract(epoch FROM time)::float8, value FROM readings
+SELECT extract(epoch FROM time)::float8, value, flag FROM readings_reviewed
 WHERE device_id = %(device_id)s AND pollutant = %(pollutant)s AND basis = 'instant'
   AND time >= %(since)s AND time <= %(until)s
 ORDER BY time LIMIT %(cap)s
@@ -34,14 +35,15 @@ def incident_window(opened_at: datetime, resolved_at: datetime | None, now: date
 def load_incident_series(
     conn: psycopg.Connection, user: User, alert_id: int, *, now: datetime
 ) -> dict[str, Any] | None:
-    """Columns t (epoch s) and value, the breach time, and the limit's lines; None outside the user's scope."""
+    """Columns t (epoch s), value and flag after review, the breach time, the limit's lines; None outside scope."""
     alert = alert_queue.load_alert_row(conn, user, alert_id)
     if alert is None:
         return None
     since, until = incident_window(alert["opened_at"], alert["resolved_at"], now)
     rows = conn.execute(_READINGS, {"device_id": alert["device_id"], "pollutant": alert["pollutant"],
                                     "since": since, "until": until, "cap": MAX_POINTS}).fetchall()
-    return {"t": [r[0] for r in rows], "value": [r[1] for r in rows], "opened_at": alert["opened_at"].timestamp(),
+    return {"t": [r[0] for r in rows], "value": [r[1] for r in rows], "flag": [r[2] for r in rows],
+            "opened_at": alert["opened_at"].timestamp(),
             "lines": alert_lines(conn, user, alert, now=now)}
 
 

@@ -273,3 +273,5 @@ def test_pages_show_the_mark_over_http(database_url: str) -> None:
         assert 'class="marked"' in health
         alert_page = app.get(f"/alerts/{alert_id}").text
         assert 'id="data-marked"' in alert_page and EVIDENCE in alert_page
+        incident = app.get(f"/api/alerts/{alert_id}/series").json()
+        assert incident["flag"] and set(incident["flag"]) == {"C"}  # every reading of the alert is under the mark
