@@ -35,14 +35,9 @@ from alerts.notify.outbox import apply_status, notified_phones
 from alerts.people import acknowledge_alert
 from envmon.db import connect_url
 from envmon.settings import Settings
+from envmon.words import text, word
 
 log = logging.getLogger(__name__)
-REPLY_TEXT = {
-    "ok": {"zh-CN": "已确认告警 {code},处置:{disposition}。", "en": "Alert {code} acknowledged: {disposition}."},
-    "help": {"zh-CN": "回复格式:1 告警码(确认),2 误报,3 设备故障,4 立案。",
-             "en": "Reply: 1 CODE confirmed, 2 false alarm, 3 device fault, 4 enforcement case."},
-    "denied": {"zh-CN": "此号码无权确认该告警。", "en": "This number may not acknowledge that alert."},
-}
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
 QUARANTINE_REASON = "webhook_unstorable_text"
 RAW_LIMIT_BYTES = 4096
@@ -120,33 +115,35 @@ class Webhooks:
             self._quarantine(INBOUND_SMS_PATH, form, bad)
             return 200, "application/xml", EMPTY_TWIML  # Twilio: answered, nothing to send back
         sender, body = form.get("From", ""), form.get("Body", "")
-        text, outcome, alert_id = self._reply(sender, body)
+        answer, outcome, alert_id = self._reply(sender, body)
         with self._connect() as conn:
             conn.execute(
                 "INSERT INTO sms_replies (from_phone, body, provider_id, alert_id, outcome) VALUES (%s, %s, %s, %s, %s)"
                 " ON CONFLICT (provider_id) DO NOTHING",
                 [sender, body, form.get("MessageSid") or None, alert_id, outcome],
             )
-        twiml = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(text)}</Message></Response>'
+        twiml = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(answer)}</Message></Response>'
         return 200, "application/xml", twiml.encode()
 
     def _reply(self, sender: str, body: str) -> tuple[str, str, int | None]:
         locale = self._settings.locale
         command = parse_reply(body)
         if command is None:
-            return REPLY_TEXT["help"][locale], "not_understood", None
+            return text(locale, "sms.webhook.help"), "not_understood", None
         with self._connect() as conn:
             if not is_authorised_sender(sender, notified_phones(conn, command.alert_id)):
                 log.warning("acknowledgement of %s refused: %s was not notified", command.code, sender)
-                return REPLY_TEXT["denied"][locale], "refused", None
+                return text(locale, "sms.webhook.denied"), "refused", None
             try:
                 acknowledge_alert(conn, command.alert_id, actor=f"sms:{sender}", disposition=command.disposition,
                                   note=None, now=datetime.now(UTC))
             except LifecycleError as exc:
                 return str(exc), "refused", command.alert_id
         self._on_change()
-        text = REPLY_TEXT["ok"][locale].format(code=command.code, disposition=command.disposition)
-        return text, "acknowledged", command.alert_id
+        # The disposition by its name in the locale: the raw code ("处置:false_alarm") reached people before.
+        answer = text(locale, "sms.webhook.ok").format(
+            code=command.code, disposition=word(locale, "disposition", command.disposition))
+        return answer, "acknowledged", command.alert_id
 
     def report(self, path: str) -> Response:
         """The report behind a signed link in the link's language (with its PDF and other-language links)."""

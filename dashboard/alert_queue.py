@@ -168,7 +168,7 @@ def default_disposition(category: str) -> str:
 
 
 def disposition_label(disposition: str, category: str) -> str:
-    """The catalogue key naming a disposition on an alert of this category."""
+    """The code (catalogue section `disposition`) naming a disposition on an alert of this category."""
     return CONFIRMED_LABEL.get(category, "confirmed") if disposition == "confirmed" else disposition
 
 

@@ -44,8 +44,8 @@ from dashboard.deps import (
 )
 from dashboard.documents import check_document, document_response
 from dashboard.file_routes import bounded_body
-from dashboard.i18n import pick_locale
 from dashboard.render import page
+from envmon.words import pick_locale
 
 router = APIRouter(include_in_schema=False)
 

@@ -19,11 +19,11 @@ from dashboard.deps import (
     session_token,
     utc_now,
 )
-from dashboard.i18n import pick_locale
 from dashboard.ratelimit import mark_succeeded, reserve_attempt
 from dashboard.render import page
 from dashboard.sessions import create_session, delete_session, set_session_locale
 from dashboard.users import authenticate
+from envmon.words import pick_locale
 
 router = APIRouter(include_in_schema=False)
 

@@ -20,11 +20,11 @@ from psycopg.types.json import Jsonb
 
 from alerts.people import DISPOSITIONS
 from dashboard.access import User, scope_clause
-from dashboard.i18n import text
 from envmon import rollup
 from envmon.domain import ALERT_STATES as STATES
 from envmon.domain import SEVERITIES, VALID_INTERVAL_SQL
 from envmon.review import REASONS
+from envmon.words import text, word
 
 ExportKind = Literal["readings", "hourly", "daily", "alerts", "notifications"]
 KINDS: tuple[ExportKind, ...] = ("readings", "hourly", "daily", "alerts", "notifications")
@@ -217,7 +217,7 @@ def export_query(
     name = "name_en" if locale == "en" else "name_zh"
     values: dict[str, Any] = {
         **params, **tparams, "zone": zone, "start": target.start, "end": target.end,
-        "yes": text(locale, "export_yes"), "no": text(locale, "export_no"),
+        "yes": text(locale, "page.export_yes"), "no": text(locale, "page.export_no"),
         **{group: Jsonb(mapping) for group, mapping in words(locale).items()},
     }
     if kind in _WIDTHS:
@@ -233,18 +233,18 @@ def export_query(
 def words(locale: str) -> dict[str, dict[str, str]]:
     """Severity, state, rule and delivery-status codes as people read them, from the catalogue."""
     return {
-        "severities": {code: text(locale, code) for code in SEVERITIES},
-        "states": {code: text(locale, code) for code in STATES},
-        "rules": {code: text(locale, f"rule_{code}") for code in RULE_CODES},
-        "statuses": {code: text(locale, f"delivery_{code}") for code in NOTIFICATION_STATUSES},
-        "dispositions": {code: text(locale, code) for code in DISPOSITIONS},
-        "mark_reasons": {code: text(locale, f"reason_{code}") for code in REASONS},
+        "severities": {code: word(locale, "severity", code) for code in SEVERITIES},
+        "states": {code: word(locale, "state", code) for code in STATES},
+        "rules": {code: word(locale, "rule", code) for code in RULE_CODES},
+        "statuses": {code: word(locale, "delivery", code) for code in NOTIFICATION_STATUSES},
+        "dispositions": {code: word(locale, "disposition", code) for code in DISPOSITIONS},
+        "mark_reasons": {code: word(locale, "mark_reason", code) for code in REASONS},
     }
 
 
 def headers(kind: ExportKind, *, locale: str, zone: str) -> list[str]:
     """The header row: each column's catalogue text, time columns naming the zone."""
-    return [text(locale, c.key) + (f" ({zone})" if c.type == "time" else "") for c in COLUMNS[kind]]
+    return [text(locale, "page." + c.key) + (f" ({zone})" if c.type == "time" else "") for c in COLUMNS[kind]]
 
 
 def stream_rows(conn: psycopg.Connection, sql: str, params: dict[str, Any]) -> Iterator[tuple[Any, ...]]:

@@ -23,8 +23,8 @@ from dashboard.export import (
     parse_range,
 )
 from dashboard.export_files import csv_chunks, xlsx_chunks
-from dashboard.i18n import text
 from dashboard.render import page, security_headers
+from envmon.words import text
 
 router = APIRouter(include_in_schema=False)
 MEDIA = {
@@ -83,7 +83,7 @@ def _stream(request: Request, user: User, target: ExportTarget, kind: ExportKind
         # Its own connection: the request's goes back to the pool when the route returns, before the body is sent.
         with state.pool.connection() as conn:
             if fmt == "xlsx":
-                yield from xlsx_chunks(conn, sql, params, COLUMNS[kind], names, text(locale, f"export_{kind}"))
+                yield from xlsx_chunks(conn, sql, params, COLUMNS[kind], names, text(locale, f"page.export_{kind}"))
             else:
                 yield from csv_chunks(conn, sql, params, COLUMNS[kind], names)
 

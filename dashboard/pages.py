@@ -33,8 +33,9 @@ from envmon.domain import SEVERITIES
 
 router = APIRouter(include_in_schema=False)
 MAP_WIDTH, MAP_HEIGHT, MAP_MARGIN = 900.0, 560.0, 40.0
-# The catalogue key naming a map tile's status.
-STATUS_WORD = {"alarm": "exceedance", "warning": "warning", "fault": "fault", "ok": "status_ok"}
+# The catalogue section and code naming a map tile's status.
+STATUS_WORD = {"alarm": ("severity", "exceedance"), "warning": ("severity", "warning"), "fault": ("severity", "fault"),
+               "ok": ("page", "status_ok")}
 # The catalogue key naming each device-health sort key.
 SORT_LABELS = {"plant": "plant", "device": "device", "last_seen": "last_seen", "transmission": "transmission",
                "validity": "validity", "alerts": "open_alerts"}

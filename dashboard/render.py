@@ -11,9 +11,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from dashboard.deps import app_state, utc_now
-from dashboard.i18n import age_text, local_time, text, word
+from dashboard.display import age_text, local_time
 from dashboard.sessions import Session
 from envmon.numbers import format_number
+from envmon.words import text, word
 
 # Pages may load only our own scripts, styles and images; nothing from elsewhere, no inline script.
 CSP = (
@@ -48,7 +49,7 @@ def page(request: Request, template: str, session: Session | None, *, status_cod
 
     html = environment().get_template(template).render(
         request_path=request.url.path, session=session, user=session.user if session else None,
-        csrf=session.csrf_token if session else "", locale=lang, t=lambda key: text(lang, key), when=when,
+        csrf=session.csrf_token if session else "", locale=lang, t=lambda key: text(lang, "page." + key), when=when,
         w=lambda prefix, code: word(lang, prefix, code),
         age=lambda seconds: age_text(seconds, lang), zone_name=state.settings.timezone, now=utc_now(), **context,
     )

@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from alerts.reports.view import LinkExpired, LinkInvalid, LinkRevoked, StoredReport, open_report_link
 from dashboard.deps import Conn, app_state, utc_now
-from dashboard.i18n import pick_locale
 from dashboard.render import page, security_headers
+from envmon.words import pick_locale
 
 router = APIRouter(include_in_schema=False)
 # A report's HTML is our own rendering, but it is shown in a sandbox anyway: no scripts, no forms.

@@ -22,6 +22,7 @@ from alerts.notify.dedup import NotifyReason
 from envmon.catalogue import Locale, load_catalogue
 from envmon.domain import SEVERITY_RANK
 from envmon.errors import CatalogueError
+from envmon.words import find, text, word
 
 # --- segments ---------------------------------------------------------------------------------------------
 GSM7_BASIC = frozenset(
@@ -66,69 +67,23 @@ def segment_count(text: str) -> int:
 
 
 # --- words ------------------------------------------------------------------------------------------------
-SEVERITY_WORDS: dict[str, tuple[str, str]] = {
-    "warning": ("预警", "WARNING"), "exceedance": ("超标", "EXCEEDANCE"), "severe": ("严重超标", "SEVERE"),
-    "level1": ("一级报警", "LEVEL 1 ALARM"), "level2": ("二级报警", "LEVEL 2 ALARM"),
-    "fault": ("设备异常", "DEVICE FAULT"),
-}
-REASON_PREFIX: dict[str, tuple[str, str]] = {
-    "new": ("", ""), "escalation": ("[升级]", "[Escalated] "), "reminder": ("[未确认提醒]", "[Reminder] "),
-    "severity": ("[加重]", "[Worse] "), "resolved": ("", ""), "none": ("", ""),
-}
-BASIS_WORDS: dict[str, tuple[str, str]] = {
-    "instant": ("实时值", "reading"), "hour_avg": ("小时均值", "1-h avg"), "day_avg": ("日均值", "daily avg"),
-    "gas": ("", ""),
-}
-DEVICE_RULE_WORDS: dict[str, tuple[str, str]] = {
-    "silent": ("数据中断", "no data"), "flag": ("设备状态异常", "abnormal device status"),
-    "zero_flow": ("有流量但浓度为零", "zero value while flow runs"), "constant": ("数值长时间不变", "value stuck"),
-    "negative": ("出现负值", "negative value"), "seq_gap": ("数据缺失未补传", "data missing after resend"),
-    "manual": ("持续人工录入数据(S)", "manually entered data (S) persists"),
-    "implausible": ("数值超出仪器量程", "value outside the measuring range"),
-}
-# HJ 212 data flags as people name them; any other letter is shown as itself.
-FLAG_WORDS: dict[str, tuple[str, str]] = {
-    "F": ("停运", "stopped"), "M": ("维护", "maintenance"), "D": ("故障", "fault"), "C": ("校准", "calibration"),
-    "T": ("超量程", "over range"), "B": ("通讯异常", "communication fault"), "S": ("人工录入", "manual entry"),
-    "P": ("断电", "power failure"),
-}
-# The line a value is measured against, by what kind of threshold it is (issue 16 finding 12).
-THRESHOLD_WORDS: dict[str, tuple[str, str]] = {
-    "limit": ("限值", "limit"), "lower": ("下限", "lower limit"), "warning_line": ("预警线", "warning line"),
-    "set_point": ("报警设定值", "alarm set point"),
-    # A limit set by the plant's discharge permit, stricter than the standard (detail "limit_from").
-    "permit_limit": ("许可限值", "permit limit"),
-}
-PREWARNING_WORDS: dict[str, tuple[str, str]] = {
-    "day": ("超日均限值", "above the daily-mean limit"), "hour": ("超小时均值限值", "above the hourly-mean limit"),
-}
-MEAN_LIMIT_WORDS: dict[str, tuple[str, str]] = {
-    "day": ("日均限值", "daily-mean limit"), "hour": ("小时均值限值", "hourly-mean limit"),
-}
-OVER_RANGE_WORDS = ("超量程", "over range")
-EARLY_DAY_WORDS = ("日均值已确定超标", "daily mean certain to exceed")
-UNIT_DISPLAY: dict[str, tuple[str, str]] = {
-    "mg/m3": ("mg/m³", "mg/m3"), "degC": ("°C", " degC"), "pH": ("", ""), "%vol": ("%vol", "%vol"),
-    "m3/s": ("m³/s", "m3/s"),
-}
-REPLY_HELP: dict[str, str] = {
-    "zh-CN": '告警码{code}。回复"1 {code}"确认,2误报,3设备故障,4立案',
-    "en": 'Code {code}. Reply "1 {code}" to confirm; 2 false alarm, 3 device fault, 4 enforcement case',
-}
-GROUP_REPLY_HELP: dict[str, str] = {
-    "zh-CN": '回复"1 告警码"确认,2误报,3设备故障,4立案',
-    "en": 'Reply "1 <code>" to confirm; 2 false alarm, 3 device fault, 4 enforcement case',
-}
+# The words are the catalogue's (envmon.words): the shared names of severities, flags and dispositions, and the
+# SMS's own short forms under `sms.*`. English headlines write the severity in capitals to stand out on a lock
+# screen; Chinese brackets it (【超标】) instead.
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-LINK_WORD = {"zh-CN": "详情 ", "en": "Report: "}
 # Legal-form suffixes people do not need to recognise a plant, longest first.
 _SITE_SUFFIXES = re.compile(r"(股份有限公司|有限责任公司|有限公司|公司|,? ?Co\.,? ?Ltd\.?|,? ?Ltd\.?|,? ?Co\.)$")
 _SITE_PLACE_PREFIX = re.compile(r"^(上海市?|[\u4e00-\u9fff]{2,3}[省市区县])+")
 
 
-def _word(table: dict[str, tuple[str, str]], key: str, locale: Locale) -> str:
-    zh, en = table.get(key, (key, key))
-    return zh if locale == "zh-CN" else en
+def _sms(kind: str, key: str, locale: Locale) -> str:
+    """An SMS short form (`sms.<kind>.<key>`), the key itself when the catalogue has none."""
+    return word(locale, f"sms.{kind}", key)
+
+
+def _severity(severity: str, locale: Locale) -> str:
+    name = word(locale, "severity", severity)
+    return name if locale == "zh-CN" else name.upper()
 
 
 def format_number(value: float) -> str:
@@ -136,8 +91,8 @@ def format_number(value: float) -> str:
     if value == 0 or not math.isfinite(value):
         return "0" if value == 0 else str(value)
     decimals = max(0, 2 - math.floor(math.log10(abs(value))))
-    text = f"{value:.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    shown = f"{value:.{decimals}f}"
+    return shown.rstrip("0").rstrip(".") if "." in shown else shown
 
 
 def exceedance_multiple(value: float, limit: float) -> float:
@@ -149,8 +104,8 @@ def limit_ratio_text(value: float, limit: float) -> str:
     """C/L as written numbers divide (no float artefact), cut (never rounded up) to two decimals: a value
     below 3x the limit never reads '3.0'; at least one decimal ('3.0', '1.05')."""
     ratio = (Decimal(repr(value)) / Decimal(repr(limit))).quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
-    text = f"{ratio:f}".rstrip("0")
-    return text + "0" if text.endswith(".") else text
+    shown = f"{ratio:f}".rstrip("0")
+    return shown + "0" if shown.endswith(".") else shown
 
 
 def local_time(time: datetime, zone: ZoneInfo, locale: Locale) -> str:
@@ -174,8 +129,10 @@ def _unit(code: str, locale: Locale) -> str:
         unit = load_catalogue().get(code).canonical_unit
     except CatalogueError:
         return ""
-    zh, en = UNIT_DISPLAY.get(unit, (unit, " " + unit))
-    return zh if locale == "zh-CN" else en
+    shown = find(locale, f"sms.unit.{unit}")
+    if shown is not None:
+        return shown
+    return unit if locale == "zh-CN" else " " + unit
 
 
 # --- facts ------------------------------------------------------------------------------------------------
@@ -184,7 +141,7 @@ def _measurement(alert: AlertRecord, locale: Locale) -> str:
     pollutant = alert.key.pollutant
     if alert.category == "device" or alert.last_value is None:
         return _device_facts(alert, locale)
-    basis = _word(BASIS_WORDS, alert.key.rule, locale)
+    basis = _sms("basis", alert.key.rule, locale)
     name = pollutant_name(pollutant, locale) + ("" if not basis else ("" if locale == "zh-CN" else " ") + basis)
     over_range = bool(alert.detail.get("over_range"))
     # An over-range reading, or the lowest daily mean still possible, is a floor: the true value is at least it.
@@ -192,7 +149,8 @@ def _measurement(alert: AlertRecord, locale: Locale) -> str:
     floor_sign = ("≥" if locale == "zh-CN" else ">=") if at_least else ""  # "≥" is not GSM-7: English SMS keep it
     value = floor_sign + format_number(alert.last_value) + _unit(pollutant, locale)
     if over_range:
-        value += f"({OVER_RANGE_WORDS[0]})" if locale == "zh-CN" else f" ({OVER_RANGE_WORDS[1]})"
+        over = text(locale, "sms.over_range")
+        value += f"({over})" if locale == "zh-CN" else f" ({over})"
     return f"{name} {value}{_limit_text(alert, locale)}{_early_text(alert, locale)}"
 
 
@@ -200,7 +158,7 @@ def _device_facts(alert: AlertRecord, locale: Locale) -> str:
     """'设备状态异常 校准C:总铬,六价铬' / 'abnormal device status: calibration (C): total chromium, ...'."""
     pollutant = alert.key.pollutant
     thing = "" if pollutant == WHOLE_DEVICE else pollutant_name(pollutant, locale) + " "
-    words = thing + _word(DEVICE_RULE_WORDS, alert.key.rule, locale)
+    words = thing + _sms("device_rule", alert.key.rule, locale)
     flags = alert.detail.get("flags")
     if not isinstance(flags, dict) or not flags:
         return words
@@ -214,13 +172,13 @@ def _device_facts(alert: AlertRecord, locale: Locale) -> str:
 
 def _flag_group(letter: str, names: list[str], zh: bool) -> str:
     """One flag and the pollutants in it, at most three named."""
-    word = _word(FLAG_WORDS, letter, "zh-CN" if zh else "en") if letter in FLAG_WORDS else ""
+    name = find("zh-CN" if zh else "en", f"flag.{letter}") or ""
     more = len(names) - 3
     if zh:
         listed = ",".join(names[:3]) + (f"等{len(names)}项" if more > 0 else "")
-        return f"{word}{letter}:{listed}"
+        return f"{name}{letter}:{listed}"
     listed = ", ".join(names[:3]) + (f" and {more} more" if more > 0 else "")
-    return f"{word} ({letter}): {listed}" if word else f"flag {letter}: {listed}"
+    return f"{name} ({letter}): {listed}" if name else f"flag {letter}: {listed}"
 
 
 def _kind_of_threshold(alert: AlertRecord) -> str:
@@ -240,15 +198,17 @@ def _limit_text(alert: AlertRecord, locale: Locale) -> str:
     prewarning = alert.detail.get("prewarning_of")
     warning_line = alert.detail.get("warning_line")
     number = format_number(limit)
-    if isinstance(prewarning, str) and prewarning in PREWARNING_WORDS and kind == "limit" and value > limit:
-        words = _word(PREWARNING_WORDS, prewarning, locale)
+    # A pre-warning names the mean's limit it announces (only the known bases: sms.prewarning.day/hour).
+    prewarning = prewarning if isinstance(prewarning, str) and find(locale, f"sms.prewarning.{prewarning}") else None
+    if prewarning is not None and kind == "limit" and value > limit:
+        words = _sms("prewarning", prewarning, locale)
         return f" {words}{number}" if zh else f", {words} {number}"
-    label = _word(THRESHOLD_WORDS, "permit_limit" if kind == "limit" and alert.detail.get("limit_from") == "permit"
+    label = _sms("threshold", "permit_limit" if kind == "limit" and alert.detail.get("limit_from") == "permit"
                   else kind, locale)
-    if isinstance(prewarning, str) and prewarning in PREWARNING_WORDS and kind == "limit":
-        label = _word(MEAN_LIMIT_WORDS, prewarning, locale)  # the line is a mean's limit, not the reading's
+    if prewarning is not None and kind == "limit":
+        label = _sms("mean_limit", prewarning, locale)  # the line is a mean's limit, not the reading's
     if alert.severity == "warning" and kind == "limit" and isinstance(warning_line, (int, float)):
-        line = _word(THRESHOLD_WORDS, "warning_line", locale) + ("" if zh else " ") + format_number(warning_line)
+        line = _sms("threshold", "warning_line", locale) + ("" if zh else " ") + format_number(warning_line)
         return f" {line}({label}{number})" if zh else f", {line} ({label} {number})"
     with_ratio = kind == "limit" and alert.severity in ("exceedance", "severe") and value > limit
     ratio = limit_ratio_text(value, limit) if with_ratio else ""
@@ -262,9 +222,10 @@ def _early_text(alert: AlertRecord, locale: Locale) -> str:
     hours_left = alert.detail.get("hours_left")
     if alert.key.rule != "day_avg" or not alert.detail.get("early") or not isinstance(hours_left, int):
         return ""
+    early = text(locale, "sms.early_day")
     if locale == "zh-CN":
-        return f" {EARLY_DAY_WORDS[0]}(余{hours_left}小时按0计仍超)"
-    return f", {EARLY_DAY_WORDS[1]} (even at 0 for the {hours_left} h left)"
+        return f" {early}(余{hours_left}小时按0计仍超)"
+    return f", {early} (even at 0 for the {hours_left} h left)"
 
 
 def short_site_name(name: str) -> str:
@@ -289,8 +250,8 @@ def _fit(build: Callable[[str], str], site: str, budget: int) -> str:
 
 
 def _first_line(alert: AlertRecord, device: DeviceSpec, locale: Locale, zone: ZoneInfo, reason: NotifyReason) -> str:
-    prefix = _word(REASON_PREFIX, reason, locale)
-    severity = _word(SEVERITY_WORDS, alert.severity, locale)
+    prefix = _sms("reason_prefix", reason, locale)
+    severity = _severity(alert.severity, locale)
     point = device.point_name_zh if locale == "zh-CN" else device.point_name_en
     facts = _measurement(alert, locale)
     when = local_time(alert.first_breach_at, zone, locale)
@@ -316,9 +277,9 @@ def render_sms(
     if reason == "resolved":
         return render_resolved_sms(alert, device, locale=locale, zone=zone)
     code = alert.code or "?"
-    lines = [_first_line(alert, device, locale, zone, reason), REPLY_HELP[locale].format(code=code)]
+    lines = [_first_line(alert, device, locale, zone, reason), text(locale, "sms.reply_help").format(code=code)]
     if link:
-        lines.append(LINK_WORD[locale] + link)
+        lines.append(text(locale, "sms.link") + link)
     return "\n".join(lines)
 
 
@@ -345,14 +306,14 @@ def render_group_sms(
     device = alerts[0][1]
     site = short_site_name(device.site_name_zh if locale == "zh-CN" else device.site_name_en)
     when = local_time(min(a.first_breach_at for a, _ in alerts), zone, locale)
-    severity, prefix = _word(SEVERITY_WORDS, worst.severity, locale), _word(REASON_PREFIX, reason, locale)
+    severity, prefix = _severity(worst.severity, locale), _sms("reason_prefix", reason, locale)
     if locale == "zh-CN":
         head = f"{prefix}【{severity}×{len(alerts)}】{site} {when}"
     else:
         head = f"{prefix}{severity} x{len(alerts)} {site}, {when}"
-    lines = [head, *(_group_line(a, d, locale) for a, d in alerts), GROUP_REPLY_HELP[locale]]
+    lines = [head, *(_group_line(a, d, locale) for a, d in alerts), text(locale, "sms.group_reply_help")]
     if link:
-        lines.append(LINK_WORD[locale] + link)
+        lines.append(text(locale, "sms.link") + link)
     return "\n".join(lines)
 
 
@@ -363,65 +324,28 @@ def _group_line(alert: AlertRecord, device: DeviceSpec, locale: Locale) -> str:
 
 
 ReplyOutcome = Literal["acknowledged", "resolved", "already", "unknown", "not_authorised"]
-REPLY_ANSWERS: dict[str, tuple[str, str]] = {
-    "acknowledged": (
-        "已确认告警{code}({disposition}),谢谢。",
-        "Alert {code} acknowledged ({disposition}). Thank you.",
-    ),
-    "resolved": (
-        "已确认告警{code}({disposition}),告警已解除。",
-        "Alert {code} acknowledged ({disposition}) and resolved.",
-    ),
-    "already": ("告警{code}此前已确认,无需重复回复。", "Alert {code} was already acknowledged."),
-    "unknown": (
-        '未识别的回复。请回复"1 告警码"确认,2误报,3设备故障,4立案。',
-        'Not understood. Reply "1 <code>" to confirm; 2 false alarm, 3 device fault, 4 enforcement case.',
-    ),
-    "not_authorised": (
-        "本号码未收到告警{code},不能确认。",
-        "This number was not sent alert {code}; it cannot acknowledge it.",
-    ),
-}
-DISPOSITION_WORDS: dict[str, tuple[str, str]] = {
-    "confirmed": ("属实", "confirmed"), "false_alarm": ("误报", "false alarm"),
-    "device_fault": ("设备故障", "device fault"), "enforcement_case": ("立案查处", "enforcement case"),
-}
-
-
 def render_reply_answer(outcome: ReplyOutcome, *, code: str | None, disposition: str | None, locale: Locale) -> str:
     """The SMS answer to an inspector's reply (sent back as the webhook's TwiML message)."""
-    text = _word(REPLY_ANSWERS, outcome, locale)
-    return text.format(code=code or "", disposition=_word(DISPOSITION_WORDS, disposition or "", locale))
+    answer = text(locale, f"sms.answer.{outcome}")
+    return answer.format(code=code or "", disposition=word(locale, "disposition", disposition))
 
 
 # --- platform faults (the watchdog's SMS to the on-call administrators) ------------------------------------
-PLATFORM_WORDS: dict[str, tuple[str, str]] = {
-    "fault": ("【平台故障】envmon 监控中断", "[PLATFORM FAULT] envmon is not watching"),
-    "recovered": ("【平台恢复】envmon 监控已恢复", "[RECOVERED] envmon is watching again"),
-    "service_down": ("{subject} 已停止({detail})", "{subject} down ({detail})"),
-    "service_unhealthy": ("{subject} 异常:{detail}", "{subject} unhealthy: {detail}"),
-    "district_silent": ("{subject} 区 {detail} 台设备同时中断", "district {subject}: {detail} devices silent at once"),
-    "held": ("各设备的数据中断告警暂不发给检查人员", "per-device no-data alerts to inspectors are held back"),
-    "since": ("自 {time}", "since {time}"),
-    "lasted": ("故障 {minutes} 分钟", "fault lasted {minutes} min"),
-}
-
-
 def render_platform_sms(
     causes: Sequence[tuple[str, str, str]], *, recovered: bool, opened_at: datetime, now: datetime,
     held_back: bool, locale: Locale, zone: ZoneInfo,
 ) -> str:
     """The watchdog's one SMS about a platform fault (causes as (kind, subject, detail)), or its recovery."""
-    def word(key: str, **values: object) -> str:
-        return _word(PLATFORM_WORDS, key, locale).format(**values)
+    def say(key: str, **values: object) -> str:
+        return text(locale, f"sms.platform.{key}").format(**values)
 
     sep = ";" if locale == "zh-CN" else "; "
-    head = word("recovered" if recovered else "fault")
-    facts = [word(kind, subject=subject, detail=detail) for kind, subject, detail in causes]
+    head = say("recovered" if recovered else "fault")
+    facts = [say(kind, subject=subject, detail=detail) for kind, subject, detail in causes]
     if recovered:
         minutes = max(1, round((now - opened_at).total_seconds() / 60))
-        facts = [word("lasted", minutes=minutes)]
+        facts = [say("lasted", minutes=minutes)]
     elif held_back:
-        facts.append(word("held"))
-    since = word("since", time=local_time(opened_at, zone, locale))
+        facts.append(say("held"))
+    since = say("since", time=local_time(opened_at, zone, locale))
     return f"{head}{':' if locale == 'zh-CN' else ': '}{sep.join([*facts, since])}"

@@ -211,7 +211,7 @@ def _insert_messages(
     recipients = conn.execute(
         "SELECT id, phone FROM recipients WHERE code IN ('insp-zhang-wei', 'lead-huang-min') ORDER BY code DESC"
     ).fetchall()
-    sends = (("open", opened, "delivered"), ("escalation", escalated, "sent"))
+    sends = (("new", opened, "delivered"), ("escalation", escalated, "sent"))
     for (rid, phone), (reason, at, status) in zip(recipients, sends, strict=False):
         conn.execute(
             "INSERT INTO notifications (alert_id, recipient_id, phone, reason, body, status, created_at, sent_at,"

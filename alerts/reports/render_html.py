@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from alerts.reports import chart, display, measures, text
+from alerts.reports import chart, display, measures
 from alerts.reports.compliance import ComplianceFacts
 from alerts.reports.model import ReportFacts
+from envmon.words import section, word
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ def render_html(facts: ReportFacts, *, locale: str, zone: ZoneInfo, meta: Report
 
 def _common(locale: str, zone: ZoneInfo, generated_at: datetime) -> dict[str, Any]:
     """What every report page needs: labels, the formatters for this locale and zone, the stylesheet."""
-    labels = text.labels(locale)
+    labels = section(locale, "report")
     zh = locale == "zh-CN"
     return {
         "t": labels,
@@ -59,7 +60,7 @@ def _common(locale: str, zone: ZoneInfo, generated_at: datetime) -> dict[str, An
         "lang": "zh-CN" if zh else "en",
         "css": _stylesheet(),
         "zone": display.zone_label(zone, generated_at),
-        "name": lambda kind, code: text.name_of(kind, code, locale),
+        "name": lambda kind, code: word(locale, kind, code),
         "pick": lambda zh_text, en_text: (zh_text if zh else en_text) or zh_text or en_text or "",
         "q": display.quantity,
         "num": display.number,
@@ -121,7 +122,7 @@ def with_link_bar(
 
     act_href: where a person acts on the alert (the dashboard's alert page), first in the bar for a thumb.
     """
-    labels = text.labels(locale)
+    labels = section(locale, "report")
     act = ""
     if act_href:
         act = f'<a id="report-act" href="{escape(act_href)}" style="margin-right:auto">{escape(labels["link_act"])}</a>'

@@ -21,7 +21,7 @@ from alerts.reports.errors import ReportError
 from alerts.reports.facts import DEFAULT_ZONE, gather
 from alerts.reports.render_html import ReportMeta, render_compliance_html, render_html
 from alerts.reports.render_pdf import render_pdf
-from alerts.reports.text import LOCALES
+from envmon.words import LOCALES
 
 # First key of the two-key advisory locks on reports (second key: the alert id).
 LOCK_NAMESPACE = 0x52505254  # "RPRT"

@@ -20,7 +20,7 @@ from alerts.lifecycle import alert_code
 from alerts.reports.links import new_report_link
 from alerts.reports.store import generate_report
 from dashboard.app import create_app
-from dashboard.i18n import local_time
+from dashboard.display import local_time
 from tests.alert_helpers import GAS, WATER
 from tests.browser.world import (
     PASSWORD,

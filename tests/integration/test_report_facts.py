@@ -102,7 +102,7 @@ def test_context_lists_co_measured_parameters_history_messages_and_checks(distri
         "w20116", "w20121", "w20122", "w20123", "w20115", "w01001", "w01018", "w00000",
     }
     assert [a.disposition for a in facts.earlier_alerts] == ["device_fault", "confirmed"]
-    assert [n.reason for n in facts.notifications] == ["open", "escalation"]
+    assert [n.reason for n in facts.notifications] == ["new", "escalation"]  # the codes the sender stores
     assert [e.to_state for e in facts.event_log] == ["open", "escalated"]
     assert any("ORP" in c.text_en for c in facts.checks)
     assert any(c.reference == "HJ 212-2017 CN 3015" for c in facts.checks)

@@ -253,7 +253,7 @@ def test_group_of_one_is_the_single_sms() -> None:
 @pytest.mark.parametrize(
     ("outcome", "disposition", "locale", "text"),
     [
-        pytest.param("acknowledged", "confirmed", "zh-CN", "已确认告警CE5Y5Q(属实),谢谢。", id="zh-ack"),
+        pytest.param("acknowledged", "confirmed", "zh-CN", "已确认告警CE5Y5Q(确认超标),谢谢。", id="zh-ack"),
         pytest.param("resolved", "false_alarm", "en", "Alert CE5Y5Q acknowledged (false alarm) and resolved.", id="en-ack-resolves"),
         pytest.param("already", None, "zh-CN", "告警CE5Y5Q此前已确认,无需重复回复。", id="zh-already"),
         pytest.param("not_authorised", None, "en", "This number was not sent alert CE5Y5Q; it cannot acknowledge it.", id="en-stranger"),

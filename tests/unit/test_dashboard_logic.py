@@ -12,13 +12,14 @@ from dashboard.alert_queue import QueueFilter, mask_phone, queue_conditions
 from dashboard.config import DashboardConfig
 from dashboard.cookies import LOOPBACK_NAME, SECURE_NAME, cookie_policy, is_loopback
 from dashboard.device_health import rates
+from dashboard.display import age_text, local_time
 from dashboard.events import filter_event
-from dashboard.i18n import age_text, local_time, pick_locale, text
 from dashboard.overview import PlantTile, map_positions, plant_status
 from dashboard.passwords import generate_password, hash_password, verify_password
 from dashboard.plant import row_lines
 from dashboard.ratelimit import is_login_allowed
 from dashboard.sessions import session_expires_at, token_hash
+from envmon.words import pick_locale, text
 
 
 def user(role: str, districts: tuple[str, ...] = (), sites: tuple[str, ...] = ()) -> User:
@@ -206,8 +207,8 @@ def test_plant_chart_lines_come_from_the_registry_tiers(row: dict[str, object], 
 
 
 def test_text_in_both_languages_and_local_time() -> None:
-    assert text("zh-CN", "acknowledge") == "确认"
-    assert text("en", "acknowledge") == "Acknowledge"
+    assert text("zh-CN", "page.acknowledge") == "确认"
+    assert text("en", "page.acknowledge") == "Acknowledge"
     assert text("en", "no-such-key") == "no-such-key"
     assert pick_locale("fr", "zh-CN") == "zh-CN"
     assert local_time(datetime(2026, 11, 22, 16, 30, tzinfo=UTC), ZoneInfo("Asia/Shanghai")) == "2026-11-23 00:30:00"
