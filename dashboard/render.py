@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -14,7 +15,7 @@ from dashboard.deps import app_state, utc_now
 from dashboard.display import age_text, local_time
 from dashboard.sessions import Session
 from envmon.numbers import format_number
-from envmon.words import text, word
+from envmon.words import section, text, word
 
 # Pages may load only our own scripts, styles and images; nothing from elsewhere, no inline script.
 CSP = (
@@ -37,6 +38,18 @@ def environment() -> jinja2.Environment:
     return env
 
 
+# The sections app.js names codes from in live updates (new alerts, the queue, ages).
+SCRIPT_SECTIONS = ("severity", "state", "age")
+
+
+@cache
+def script_words(locale: str) -> str:
+    """The catalogue's words app.js needs, as JSON for the page's data-words attribute."""
+    chosen = {f"{name}.{code}": value for name in SCRIPT_SECTIONS for code, value in section(locale, name).items()}
+    chosen |= {key: text(locale, key) for key in ("page.never", "page.new_alert")}
+    return json.dumps(chosen, ensure_ascii=False, sort_keys=True)
+
+
 def page(request: Request, template: str, session: Session | None, *, status_code: int = 200,
          locale: str | None = None, **context: Any) -> HTMLResponse:
     """Render a page with the user, their language, local-time helpers and the CSRF token."""
@@ -50,7 +63,7 @@ def page(request: Request, template: str, session: Session | None, *, status_cod
     html = environment().get_template(template).render(
         request_path=request.url.path, session=session, user=session.user if session else None,
         csrf=session.csrf_token if session else "", locale=lang, t=lambda key: text(lang, "page." + key), when=when,
-        w=lambda prefix, code: word(lang, prefix, code),
+        w=lambda prefix, code: word(lang, prefix, code), script_words=script_words(lang),
         age=lambda seconds: age_text(seconds, lang), zone_name=state.settings.timezone, now=utc_now(), **context,
     )
     return HTMLResponse(html, status_code=status_code, headers=security_headers())

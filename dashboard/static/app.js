@@ -16,13 +16,9 @@
     stamp.formatToParts(date).forEach(function (p) { out[p.type] = p.value; });
     return out;
   }
-  var LABELS = {
-    warning: ["预警", "warning"], exceedance: ["超标", "exceedance"], severe: ["严重超标", "severe"],
-    level1: ["一级报警", "level 1 alarm"], level2: ["二级报警", "level 2 alarm"], fault: ["设备故障", "device fault"],
-    open: ["新告警", "open"], escalated: ["已升级", "escalated"], acknowledged: ["已确认", "acknowledged"],
-    resolved: ["已解除", "resolved"], closed: ["已关闭", "closed"], new_alert: ["新告警", "New alert"]
-  };
-  function label(key) { var p = LABELS[key]; return p ? p[en ? 1 : 0] : key; }
+  // The catalogue's words that live updates need, in the page's locale (envmon.words; dashboard/render.py).
+  var WORDS = JSON.parse(body.dataset.words || "{}");
+  function label(kind, code) { return WORDS[kind + "." + code] || code; }
   // At most one call per `ms`, the last request never lost: ingest may notify many batches a second,
   // and a debounce would starve while they keep coming.
   function throttle(fn, ms) {
@@ -56,11 +52,11 @@
     return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" + p.second;
   }
   function age(iso) {
-    if (!iso) return en ? "never" : "从未";
+    if (!iso) return label("page", "never");
     var s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
-    var units = [[86400, "天", "d"], [3600, "小时", "h"], [60, "分钟", "min"], [1, "秒", "s"]];
+    var units = [[86400, "day"], [3600, "hour"], [60, "minute"], [1, "second"]];
     for (var i = 0; i < units.length; i++) {
-      if (s >= units[i][0] || i === units.length - 1) return Math.floor(s / units[i][0]) + " " + units[i][en ? 2 : 1];
+      if (s >= units[i][0] || i === units.length - 1) return Math.floor(s / units[i][0]) + " " + label("age", units[i][1]);
     }
     return "";
   }
@@ -71,7 +67,7 @@
     var a = document.createElement("a");
     a.href = "/alerts/" + ev.id;
     a.id = "toast-link";
-    a.textContent = label("new_alert") + " " + ev.code + " · " + label(ev.severity) + " · " + ev.site;
+    a.textContent = label("page", "new_alert") + " " + ev.code + " · " + label("severity", ev.severity) + " · " + ev.site;
     toastEl.appendChild(a);
     toastEl.className = "toast sev-" + ev.severity;
     clearTimeout(toast.timer);
@@ -282,8 +278,8 @@
         tr.className = "sev-" + a.severity;
         tr.dataset.alert = a.id;
         tr.appendChild(labelled(link("/alerts/" + a.id, a.code), "id"));
-        tr.appendChild(labelled(cell(label(a.severity)), "severity"));
-        tr.appendChild(labelled(cell(label(a.state), "state"), "state"));
+        tr.appendChild(labelled(cell(label("severity", a.severity)), "severity"));
+        tr.appendChild(labelled(cell(label("state", a.state), "state"), "state"));
         tr.appendChild(labelled(link("/plants/" + a.site_code, en ? a.site_name_en : a.site_name_zh), "plant"));
         tr.appendChild(labelled(cell(en ? a.point_name_en : a.point_name_zh), "device"));
         tr.appendChild(labelled(cell(en ? a.pollutant_en : a.pollutant_zh), "pollutant"));
@@ -478,7 +474,7 @@
     if (!attentionOn() || !URGENT[ev.severity] || (ev.state !== "open" && ev.state !== "escalated") || heard[key]) return;
     heard[key] = true;
     beep();
-    var text = label(ev.severity) + " · " + ev.code + " · " + (ev.site || "");
+    var text = label("severity", ev.severity) + " · " + ev.code + " · " + (ev.site || "");
     if (window.Notification && Notification.permission === "granted") {
       var n = new Notification(text, { tag: "envmon-" + ev.id, requireInteraction: true });
       n.onclick = function () { window.focus(); window.location.href = "/alerts/" + ev.id; };
