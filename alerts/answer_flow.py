@@ -19,8 +19,11 @@ from psycopg.types.json import Jsonb
 from alerts.answers import RequestClock, next_step, sign_answer_link
 from envmon.errors import EnvmonError
 from envmon.settings import Settings
+from envmon.words import text
 
 ASKED_SEVERITIES = ("exceedance", "severe")
+# Plants and the overdue notice speak Chinese: the plant's contacts and the registry's names are Chinese.
+PLANT_LOCALE = "zh-CN"
 
 
 class AnswerRefused(EnvmonError):
@@ -83,8 +86,8 @@ def answer_link(policy: AnswerPolicy, alert_id: int, request_id: int, now: datet
 def request_sms(site: str, point: str, code: str, deadline: datetime, link: str, zone: str, *, reminder: bool) -> str:
     """The SMS asking the plant for its explanation (zh-CN: the plant's contacts are Chinese plants)."""
     when = deadline.astimezone(ZoneInfo(zone)).strftime("%m-%d %H:%M")
-    head = "【超标说明提醒】" if reminder else "【超标说明】"
-    return f"{head}{site} {point} 超标告警{code},请于{when}前说明原因、措施和预计恢复时间:{link}"
+    key = "sms.plant_answer.reminder" if reminder else "sms.plant_answer.request"
+    return text(PLANT_LOCALE, key).format(site=site, point=point, code=code, when=when, link=link)
 
 
 def ask_new_exceedances(conn: psycopg.Connection, policy: AnswerPolicy, now: datetime) -> int:
@@ -163,7 +166,8 @@ def _remind(conn: psycopg.Connection, policy: AnswerPolicy, row: dict[str, Any],
 
 def _escalate(conn: psycopg.Connection, policy: AnswerPolicy, row: dict[str, Any], now: datetime) -> None:
     conn.execute("UPDATE answer_requests SET escalated_at = %s WHERE id = %s", (now, row["id"]))
-    body = f"【超标说明逾期】{row['name_zh']} {row['point_name_zh']} 告警{row['code']} 企业未在期限内提交超标说明"
+    body = text(PLANT_LOCALE, "sms.plant_answer.overdue").format(
+        site=row["name_zh"], point=row["point_name_zh"], code=row["code"])
     inspectors = conn.execute(_INSPECTORS, (row["alert_id"],)).fetchall()
     for recipient_id, phone in inspectors:
         _sms(conn, row["alert_id"], phone, body, "answer_overdue", now, recipient_id=recipient_id)

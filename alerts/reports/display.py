@@ -6,6 +6,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from envmon.numbers import format_number
+from envmon.words import text
 
 
 def number(value: float | None) -> str:
@@ -24,7 +25,7 @@ def multiple(value: float | None, locale: str) -> str:
     """An exceedance multiple with two decimals: "1.30 倍" / "1.30x"."""
     if value is None:
         return "—"
-    return f"{value:.2f} 倍" if locale == "zh-CN" else f"{value:.2f}x"
+    return text(locale, "report.multiple_value").format(value=f"{value:.2f}")
 
 
 def percent(rate: float | None) -> str:
@@ -60,8 +61,6 @@ def duration(seconds: float, locale: str) -> str:
     minutes = int(seconds // 60)
     days, rest = divmod(minutes, 1440)
     hours, mins = divmod(rest, 60)
-    if locale == "zh-CN":
-        parts = [f"{days}天" if days else "", f"{hours}小时" if hours else "", f"{mins}分"]
-        return "".join(parts)
-    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{mins} min"]
-    return " ".join(p for p in parts if p)
+    counts = (("day", days), ("hour", hours), ("minute", mins))
+    parts = [text(locale, f"duration.{unit}").format(n=n) for unit, n in counts if n or unit == "minute"]
+    return ("" if locale == "zh-CN" else " ").join(parts)  # Chinese writes units without spaces

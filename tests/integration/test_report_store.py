@@ -121,3 +121,18 @@ def test_tampered_and_expired_links_are_refused_before_the_database(incident: tu
         check_report_link(conn, SECRET, token, now=NOW + timedelta(hours=1))
     with pytest.raises(LinkInvalid):
         check_report_link(conn, SECRET, token[:-1] + ("A" if token[-1] != "A" else "B"), now=NOW)
+
+
+@pytest.mark.parametrize(("locale", "expected"), [
+    pytest.param("zh-CN", [("新告警", "已送达"), ("升级", "已发送")], id="zh-CN"),
+    pytest.param("en", [("new alert", "delivered"), ("escalation", "sent")], id="en"),
+])
+def test_the_notification_log_names_each_reason_and_status(
+    incident: tuple[psycopg.Connection, int], locale: str, expected: list[tuple[str, str]]
+) -> None:
+    """The sender stores the reason `new`; the report's own word table knew only `open`, so it showed `new` raw."""
+    conn, alert_id = incident
+    report = load_report(conn, generate_report(conn, alert_id, locale=locale, now=NOW))
+    assert report is not None and report.html is not None
+    rows = re.findall(r"<tr><td>[^<]*</td><td>[^<]*</td><td>\+[^<]*</td><td>([^<]*)</td><td>([^<]*)</td></tr>", report.html)
+    assert rows == expected

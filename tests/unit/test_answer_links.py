@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from alerts.answer_flow import request_sms
 from alerts.answers import (
     AnswerLink,
     AnswerLinkExpired,
@@ -80,3 +81,16 @@ CLOCK = RequestClock(requested_at=NOW, deadline_at=NOW + 24 * H, last_reminded_a
 )
 def test_schedule(clock: RequestClock, now: datetime, step: Step) -> None:
     assert next_step(clock, now, reminder_seconds=6 * 3600) == step
+
+
+@pytest.mark.parametrize(("reminder", "expected"), [
+    pytest.param(False, "【超标说明】鑫达电镀 1#总排口 超标告警CE5Y5Q,请于11-23 14:00前说明原因、措施和预计恢复时间:"
+                        "https://e.example/a/t", id="request"),
+    pytest.param(True, "【超标说明提醒】鑫达电镀 1#总排口 超标告警CE5Y5Q,请于11-23 14:00前说明原因、措施和预计恢复时间:"
+                       "https://e.example/a/t", id="reminder"),
+])
+def test_the_plants_request_sms_reads_as_before_from_the_catalogue(reminder: bool, expected: str) -> None:
+    deadline = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # 14:00 in Shanghai
+    sms = request_sms("鑫达电镀", "1#总排口", "CE5Y5Q", deadline, "https://e.example/a/t", "Asia/Shanghai",
+                      reminder=reminder)
+    assert sms == expected
