@@ -212,9 +212,8 @@ def _limit_text(alert: AlertRecord, locale: Locale) -> str:
         return f" {line}({label}{number})" if zh else f", {line} ({label} {number})"
     with_ratio = kind == "limit" and alert.severity in ("exceedance", "severe") and value > limit
     ratio = limit_ratio_text(value, limit) if with_ratio else ""
-    if zh:
-        return f" {label}{number}" + (f",为限值的{ratio}倍" if ratio else "")
-    return f", {label} {number}" + (f" ({ratio}x the limit)" if ratio else "")
+    times = text(locale, "sms.ratio").format(ratio=ratio) if ratio else ""
+    return f" {label}{number}{times}" if zh else f", {label} {number}{times}"
 
 
 def _early_text(alert: AlertRecord, locale: Locale) -> str:
@@ -222,10 +221,7 @@ def _early_text(alert: AlertRecord, locale: Locale) -> str:
     hours_left = alert.detail.get("hours_left")
     if alert.key.rule != "day_avg" or not alert.detail.get("early") or not isinstance(hours_left, int):
         return ""
-    early = text(locale, "sms.early_day")
-    if locale == "zh-CN":
-        return f" {early}(余{hours_left}小时按0计仍超)"
-    return f", {early} (even at 0 for the {hours_left} h left)"
+    return text(locale, "sms.early_day").format(hours=hours_left)
 
 
 def short_site_name(name: str) -> str:
@@ -287,11 +283,11 @@ def render_resolved_sms(alert: AlertRecord, device: DeviceSpec, *, locale: Local
     """The optional notice that an alert was resolved."""
     when = local_time(alert.resolved_at or alert.opened_at, zone, locale)
     what = pollutant_name(alert.key.pollutant, locale) if alert.key.pollutant != WHOLE_DEVICE else ""
-    if locale == "zh-CN":
-        site = short_site_name(device.site_name_zh)
-        return f"【已解除】{site} {device.point_name_zh} {what} {when} 告警码{alert.code}".replace("  ", " ")
-    site = short_site_name(device.site_name_en)
-    return f"RESOLVED {site}, {device.point_name_en}: {what} {when}, code {alert.code}".replace("  ", " ")
+    zh = locale == "zh-CN"
+    site = short_site_name(device.site_name_zh if zh else device.site_name_en)
+    point = device.point_name_zh if zh else device.point_name_en
+    notice = text(locale, "sms.resolved").format(site=site, point=point, what=what, when=when, code=alert.code)
+    return notice.replace("  ", " ")
 
 
 def render_group_sms(
@@ -319,8 +315,7 @@ def render_group_sms(
 
 def _group_line(alert: AlertRecord, device: DeviceSpec, locale: Locale) -> str:
     point = device.point_name_zh if locale == "zh-CN" else device.point_name_en
-    code_word = "码" if locale == "zh-CN" else "code "
-    return f"{point} {_measurement(alert, locale)} {code_word}{alert.code}"
+    return f"{point} {_measurement(alert, locale)} " + text(locale, "sms.group_code").format(code=alert.code)
 
 
 ReplyOutcome = Literal["acknowledged", "resolved", "already", "unknown", "not_authorised"]
