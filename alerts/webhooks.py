@@ -32,10 +32,10 @@ from alerts.notify.callbacks import (
     public_url,
 )
 from alerts.notify.outbox import apply_status, notified_phones
+from alerts.notify.render import render_reply_answer
 from alerts.people import acknowledge_alert
 from envmon.db import connect_url
 from envmon.settings import Settings
-from envmon.words import text, word
 
 log = logging.getLogger(__name__)
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
@@ -129,11 +129,12 @@ class Webhooks:
         locale = self._settings.locale
         command = parse_reply(body)
         if command is None:
-            return text(locale, "sms.webhook.help"), "not_understood", None
+            return render_reply_answer("unknown", code=None, disposition=None, locale=locale), "not_understood", None
         with self._connect() as conn:
             if not is_authorised_sender(sender, notified_phones(conn, command.alert_id)):
                 log.warning("acknowledgement of %s refused: %s was not notified", command.code, sender)
-                return text(locale, "sms.webhook.denied"), "refused", None
+                answer = render_reply_answer("not_authorised", code=command.code, disposition=None, locale=locale)
+                return answer, "refused", None
             try:
                 acknowledge_alert(conn, command.alert_id, actor=f"sms:{sender}", disposition=command.disposition,
                                   note=None, now=datetime.now(UTC))
@@ -141,8 +142,7 @@ class Webhooks:
                 return str(exc), "refused", command.alert_id
         self._on_change()
         # The disposition by its name in the locale: the raw code ("处置:false_alarm") reached people before.
-        answer = text(locale, "sms.webhook.ok").format(
-            code=command.code, disposition=word(locale, "disposition", command.disposition))
+        answer = render_reply_answer("acknowledged", code=command.code, disposition=command.disposition, locale=locale)
         return answer, "acknowledged", command.alert_id
 
     def report(self, path: str) -> Response:

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import urllib.request
 from collections.abc import Iterator
+from html import escape
 from http.server import ThreadingHTTPServer
 
 import psycopg
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from alerts.http import Response, serve_http
 from alerts.notify.callbacks import INBOUND_SMS_PATH, STATUS_CALLBACK_PATH
 from alerts.notify.fake_twilio import FakeTwilio
+from alerts.notify.render import render_reply_answer
 from alerts.webhooks import EMPTY_TWIML, Webhooks
 from envmon.settings import load_settings
 from tests.patience import slowness
@@ -109,3 +111,13 @@ def post(fake: FakeTwilio, path: str, params: dict[str, str]) -> tuple[int, byte
             return int(response.status), response.read()
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read()
+
+
+def test_a_reply_not_understood_is_answered_with_the_catalogues_reply_help(endpoint: tuple[FakeTwilio, int]) -> None:
+    """The webhook had its own copy of the reply answers; it now sends the SMS catalogue's (render_reply_answer)."""
+    fake, _ = endpoint
+    params = {"Body": "hello", "From": "+8613998369006", "To": "+15005550006",
+              "MessageSid": "SM00000000000000000000000000000002"}
+    status, answer = post(fake, INBOUND_SMS_PATH, params)
+    expected = render_reply_answer("unknown", code=None, disposition=None, locale="zh-CN")  # the default locale
+    assert status == 200 and f"<Message>{escape(expected)}</Message>".encode() in answer
