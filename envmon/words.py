@@ -46,14 +46,22 @@ def _words_of(locale: str) -> dict[str, str]:
     return WORDS.get(locale) or WORDS[DEFAULT_LOCALE]
 
 
+# The lookups below try the plain subscripts first: they run on the alert path (the SMS render), where a
+# miss is rare, and a `try` costs nothing until it catches.
 def find(locale: str, key: str) -> str | None:
     """The text of a key in the locale, or None when the catalogue has no such key."""
-    return _words_of(locale).get(key)
+    try:
+        return WORDS[locale][key]
+    except KeyError:
+        return _words_of(locale).get(key)
 
 
 def text(locale: str, key: str) -> str:
     """The text of a key in the locale (the key itself when unknown, so a gap shows instead of failing)."""
-    return _words_of(locale).get(key, key)
+    try:
+        return WORDS[locale][key]
+    except KeyError:
+        return _words_of(locale).get(key, key)
 
 
 def word(locale: str, kind: str, code: str | None) -> str:
@@ -61,7 +69,10 @@ def word(locale: str, kind: str, code: str | None) -> str:
     (free text, such as a person's reason or an unknown flag letter, passes through), '' for none."""
     if code is None:
         return ""
-    return _words_of(locale).get(f"{kind}.{code}", code)
+    try:
+        return WORDS[locale][f"{kind}.{code}"]
+    except KeyError:
+        return _words_of(locale).get(f"{kind}.{code}", code)
 
 
 @cache

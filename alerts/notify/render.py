@@ -22,7 +22,7 @@ from alerts.notify.dedup import NotifyReason
 from envmon.catalogue import Locale, load_catalogue
 from envmon.domain import SEVERITY_RANK
 from envmon.errors import CatalogueError
-from envmon.words import find, text, word
+from envmon.words import WORDS, find, text, word
 
 # --- segments ---------------------------------------------------------------------------------------------
 GSM7_BASIC = frozenset(
@@ -78,7 +78,10 @@ _SITE_PLACE_PREFIX = re.compile(r"^(上海市?|[\u4e00-\u9fff]{2,3}[省市区县
 
 def _sms(kind: str, key: str, locale: Locale) -> str:
     """An SMS short form (`sms.<kind>.<key>`), the key itself when the catalogue has none."""
-    return word(locale, f"sms.{kind}", key)
+    try:
+        return WORDS[locale][f"sms.{kind}.{key}"]
+    except KeyError:
+        return key
 
 
 def _severity(severity: str, locale: Locale) -> str:
