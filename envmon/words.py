@@ -38,7 +38,17 @@ def load_words(locale: str) -> dict[str, str]:
     return _flatten(tomllib.loads(data))
 
 
+def _by_kind(words: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The same words grouped by section (`sms.basis` -> {"hour_avg": ...}): a code's name without building its key."""
+    kinds: dict[str, dict[str, str]] = {}
+    for key, value in words.items():
+        kind, _, code = key.rpartition(".")
+        kinds.setdefault(kind, {})[code] = value
+    return kinds
+
+
 WORDS: dict[str, dict[str, str]] = {locale: load_words(locale) for locale in LOCALES}
+_KINDS: dict[str, dict[str, dict[str, str]]] = {locale: _by_kind(words) for locale, words in WORDS.items()}
 
 
 def _words_of(locale: str) -> dict[str, str]:
@@ -46,14 +56,11 @@ def _words_of(locale: str) -> dict[str, str]:
     return WORDS.get(locale) or WORDS[DEFAULT_LOCALE]
 
 
-# The lookups below try the plain subscripts first: they run on the alert path (the SMS render), where a
-# miss is rare, and a `try` costs nothing until it catches.
+# text() and word() try the plain subscripts first: they run on the alert path (the SMS render), where a miss
+# is rare, and a `try` costs nothing until it catches; find() is for keys that may well be missing.
 def find(locale: str, key: str) -> str | None:
     """The text of a key in the locale, or None when the catalogue has no such key."""
-    try:
-        return WORDS[locale][key]
-    except KeyError:
-        return _words_of(locale).get(key)
+    return (WORDS.get(locale) or WORDS[DEFAULT_LOCALE]).get(key)  # a miss is expected here: no exception
 
 
 def text(locale: str, key: str) -> str:
@@ -70,7 +77,7 @@ def word(locale: str, kind: str, code: str | None) -> str:
     if code is None:
         return ""
     try:
-        return WORDS[locale][f"{kind}.{code}"]
+        return _KINDS[locale][kind][code]
     except KeyError:
         return _words_of(locale).get(f"{kind}.{code}", code)
 

@@ -22,7 +22,7 @@ from alerts.notify.dedup import NotifyReason
 from envmon.catalogue import Locale, load_catalogue
 from envmon.domain import SEVERITY_RANK
 from envmon.errors import CatalogueError
-from envmon.words import WORDS, find, text, word
+from envmon.words import find, text, word
 
 # --- segments ---------------------------------------------------------------------------------------------
 GSM7_BASIC = frozenset(
@@ -74,14 +74,6 @@ MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct
 # Legal-form suffixes people do not need to recognise a plant, longest first.
 _SITE_SUFFIXES = re.compile(r"(股份有限公司|有限责任公司|有限公司|公司|,? ?Co\.,? ?Ltd\.?|,? ?Ltd\.?|,? ?Co\.)$")
 _SITE_PLACE_PREFIX = re.compile(r"^(上海市?|[\u4e00-\u9fff]{2,3}[省市区县])+")
-
-
-def _sms(kind: str, key: str, locale: Locale) -> str:
-    """An SMS short form (`sms.<kind>.<key>`), the key itself when the catalogue has none."""
-    try:
-        return WORDS[locale][f"sms.{kind}.{key}"]
-    except KeyError:
-        return key
 
 
 def _severity(severity: str, locale: Locale) -> str:
@@ -144,7 +136,7 @@ def _measurement(alert: AlertRecord, locale: Locale) -> str:
     pollutant = alert.key.pollutant
     if alert.category == "device" or alert.last_value is None:
         return _device_facts(alert, locale)
-    basis = _sms("basis", alert.key.rule, locale)
+    basis = word(locale, "sms.basis", alert.key.rule)
     name = pollutant_name(pollutant, locale) + ("" if not basis else ("" if locale == "zh-CN" else " ") + basis)
     over_range = bool(alert.detail.get("over_range"))
     # An over-range reading, or the lowest daily mean still possible, is a floor: the true value is at least it.
@@ -161,7 +153,7 @@ def _device_facts(alert: AlertRecord, locale: Locale) -> str:
     """'设备状态异常 校准C:总铬,六价铬' / 'abnormal device status: calibration (C): total chromium, ...'."""
     pollutant = alert.key.pollutant
     thing = "" if pollutant == WHOLE_DEVICE else pollutant_name(pollutant, locale) + " "
-    words = thing + _sms("device_rule", alert.key.rule, locale)
+    words = thing + word(locale, "sms.device_rule", alert.key.rule)
     flags = alert.detail.get("flags")
     if not isinstance(flags, dict) or not flags:
         return words
@@ -204,14 +196,14 @@ def _limit_text(alert: AlertRecord, locale: Locale) -> str:
     # A pre-warning names the mean's limit it announces (only the known bases: sms.prewarning.day/hour).
     prewarning = prewarning if isinstance(prewarning, str) and find(locale, f"sms.prewarning.{prewarning}") else None
     if prewarning is not None and kind == "limit" and value > limit:
-        words = _sms("prewarning", prewarning, locale)
+        words = word(locale, "sms.prewarning", prewarning)
         return f" {words}{number}" if zh else f", {words} {number}"
-    label = _sms("threshold", "permit_limit" if kind == "limit" and alert.detail.get("limit_from") == "permit"
-                  else kind, locale)
+    from_permit = kind == "limit" and alert.detail.get("limit_from") == "permit"
+    label = word(locale, "sms.threshold", "permit_limit" if from_permit else kind)
     if prewarning is not None and kind == "limit":
-        label = _sms("mean_limit", prewarning, locale)  # the line is a mean's limit, not the reading's
+        label = word(locale, "sms.mean_limit", prewarning)  # the line is a mean's limit, not the reading's
     if alert.severity == "warning" and kind == "limit" and isinstance(warning_line, (int, float)):
-        line = _sms("threshold", "warning_line", locale) + ("" if zh else " ") + format_number(warning_line)
+        line = word(locale, "sms.threshold", "warning_line") + ("" if zh else " ") + format_number(warning_line)
         return f" {line}({label}{number})" if zh else f", {line} ({label} {number})"
     with_ratio = kind == "limit" and alert.severity in ("exceedance", "severe") and value > limit
     ratio = limit_ratio_text(value, limit) if with_ratio else ""
@@ -249,7 +241,7 @@ def _fit(build: Callable[[str], str], site: str, budget: int) -> str:
 
 
 def _first_line(alert: AlertRecord, device: DeviceSpec, locale: Locale, zone: ZoneInfo, reason: NotifyReason) -> str:
-    prefix = _sms("reason_prefix", reason, locale)
+    prefix = word(locale, "sms.reason_prefix", reason)
     severity = _severity(alert.severity, locale)
     point = device.point_name_zh if locale == "zh-CN" else device.point_name_en
     facts = _measurement(alert, locale)
@@ -305,7 +297,7 @@ def render_group_sms(
     device = alerts[0][1]
     site = short_site_name(device.site_name_zh if locale == "zh-CN" else device.site_name_en)
     when = local_time(min(a.first_breach_at for a, _ in alerts), zone, locale)
-    severity, prefix = _severity(worst.severity, locale), _sms("reason_prefix", reason, locale)
+    severity, prefix = _severity(worst.severity, locale), word(locale, "sms.reason_prefix", reason)
     if locale == "zh-CN":
         head = f"{prefix}【{severity}×{len(alerts)}】{site} {when}"
     else:
