@@ -38,8 +38,8 @@ def environment() -> jinja2.Environment:
     return env
 
 
-# The sections app.js names codes from in live updates (new alerts, the queue, ages).
-SCRIPT_SECTIONS = ("severity", "state", "age")
+# The sections app.js names codes from in live updates (new alerts, the queue, review marks, ages).
+SCRIPT_SECTIONS = ("severity", "state", "mark_reason", "age")
 
 
 @cache

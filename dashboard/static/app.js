@@ -303,8 +303,7 @@
         if (!tr) return;
         tr.querySelector(".value").textContent = fmt(r.value);
         // The flag after data review, and the review mark's reason when one covers the value (as the page renders it).
-        var markWords = JSON.parse(document.getElementById("latest").dataset.markWords || "{}");
-        tr.querySelector(".flag").textContent = (r.flag || "") + (r.mark_reason ? " · " + (markWords[r.mark_reason] || r.mark_reason) : "");
+        tr.querySelector(".flag").textContent = (r.flag || "") + (r.mark_reason ? " · " + label("mark_reason", r.mark_reason) : "");
         tr.querySelector(".age").textContent = age(r.time);
         tr.classList.toggle("over", r.upper_value != null && r.value != null && r.value > r.upper_value);
       });
