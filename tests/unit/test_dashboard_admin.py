@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.admin_registry import NewLimit, check_limit, parse_steps
+from dashboard.admin_registry import NewLimit, check_limit, parse_steps, steps_text
 from dashboard.admin_store import AdminError, NewDevice, check_device
 from dashboard.app import is_nul_in
 from dashboard.users import UserError, check_new_user
@@ -59,16 +59,28 @@ def test_limit_values_fit_their_direction(lim: NewLimit, ok: bool) -> None:
 
 
 @pytest.mark.parametrize(("text", "steps"), [
-    pytest.param("insp-a:0", [(0, "insp-a")], id="one"),
-    pytest.param(" insp-a:0 , lead-c:600,", [(0, "insp-a"), (600, "lead-c")], id="spaces-and-trailing-comma"),
+    pytest.param("insp-a:0", [(0, ("insp-a",))], id="one"),
+    pytest.param(" insp-a:0 , lead-c:600,", [(0, ("insp-a",)), (600, ("lead-c",))], id="spaces-and-trailing-comma"),
+    pytest.param("insp-a:0\nlead-c:600\n", [(0, ("insp-a",)), (600, ("lead-c",))], id="one-step-a-line"),
+    pytest.param("insp-a + insp-b:0, lead-c:600", [(0, ("insp-a", "insp-b")), (600, ("lead-c",))],
+                 id="two-people-in-a-step"),
 ])
-def test_chain_steps_parse(text: str, steps: list[tuple[int, str]]) -> None:
+def test_chain_steps_parse(text: str, steps: list[tuple[int, tuple[str, ...]]]) -> None:
     assert parse_steps(text) == steps
 
 
 @pytest.mark.parametrize("text", [
+    pytest.param("insp-b+insp-a:0, lead-c:600", id="people-in-a-step-sorted"),
+    pytest.param("lead-c:0\ninsp-a:30", id="lines"),
+])
+def test_steps_as_text_read_back_to_the_same_steps(text: str) -> None:
+    steps = parse_steps(text)
+    assert parse_steps(steps_text(steps)) == [(d, tuple(sorted(c))) for d, c in steps]
+
+
+@pytest.mark.parametrize("text", [
     pytest.param("", id="empty"), pytest.param("insp-a", id="no-delay"), pytest.param("insp-a:-5", id="negative"),
-    pytest.param(":10", id="no-recipient"),
+    pytest.param(":10", id="no-recipient"), pytest.param("insp-a+:10", id="empty-second-recipient"),
 ])
 def test_malformed_chain_steps_are_refused(text: str) -> None:
     with pytest.raises(AdminError):
