@@ -449,6 +449,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "repeat_seconds": ("重复间隔（秒）", "Repeat interval (s)"),
     "device_optional": ("设备 MN（可选，空则为全厂）", "Device MN (optional; empty: whole plant)"),
     "direction": ("方向", "Direction"),
+    "scope_default": ("默认", "default"),
+    "scope_site": ("全厂", "plant"),
+    "scope_device": ("单台设备", "device"),
     "direction_upper": ("上限", "upper"),
     "direction_lower": ("下限", "lower"),
     "direction_range": ("范围", "range"),
@@ -458,11 +461,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "valid_from": ("生效时间", "In force from"),
     "end_limit": ("停用限值", "End limit"),
     "inactive": ("已停用", "inactive"),
-    "edit_note": ("限值修改后旧值截止于此刻，新值自此刻起生效；历史告警仍按原限值。"
-                  "`envmon registry apply` 会以台账文件中的数值覆盖此处对同一条目的修改，但不会重新启用已停用的条目。",
-                  "A changed limit ends now and its new values apply from now; past alerts keep the limit they were "
-                  "judged against. `envmon registry apply` overwrites edits made here to entries the registry file "
-                  "lists, but never reactivates what was deactivated here."),
+    "limit_edit_note": ("修改现行限值时，旧值截止于此刻，新值自此刻起生效；历史告警仍按原限值。",
+                        "Changing a limit in force ends it now and its new values apply from now; past alerts keep "
+                        "the limit they were judged against."),
+    "registry_note": ("`envmon registry apply` 会以台账文件中的数值覆盖此处对同一条目的修改，"
+                      "但不会重新启用此处停用的条目。",
+                      "`envmon registry apply` overwrites edits made here to entries the registry file lists, but "
+                      "never reactivates what was deactivated here."),
     "admin_error_number": ("数值字段须为有限数字", "A number field is not a finite number"),
     "admin_error_recipient": ("接收人需要编码、姓名、E.164 格式电话（+86...）及短信语言（中文或英文）",
                               "A recipient needs a code, a name, an E.164 phone (+86...) and a language (zh-CN or en)"),
