@@ -80,12 +80,14 @@ def check_limit(lim: NewLimit) -> None:
     """Refuse a limit whose values do not fit its direction."""
     check_bounds(asdict(lim))
     if lim.basis not in LIMIT_BASES or lim.direction not in DIRECTIONS or not lim.source.strip():
-        raise AdminError("a limit needs a basis (instant, hour, day), a direction (upper, lower, range) and a source")
+        raise AdminError("a limit needs a basis (instant, hour, day), a direction (upper, lower, range) and a source",
+                         key="admin_error_limit")
     needs = {"upper": lim.upper_value is not None, "lower": lim.lower_value is not None,
              "range": lim.lower_value is not None and lim.upper_value is not None
              and lim.lower_value < lim.upper_value}
     if not needs[lim.direction]:
-        raise AdminError(f"an {lim.direction} limit needs its value(s) (a range: lower below upper)")
+        raise AdminError(f"an {lim.direction} limit needs its value(s) (a range: lower below upper)",
+                         key="admin_error_limit_values")
 
 
 def add_limit(conn: psycopg.Connection, lim: NewLimit, *, actor: str, now: datetime) -> int:
@@ -116,17 +118,57 @@ def add_limit(conn: psycopg.Connection, lim: NewLimit, *, actor: str, now: datet
     return int(row[0])
 
 
-def parse_steps(text: str) -> list[tuple[int, str]]:
-    """'insp-a:0, lead-c:600' -> [(0, 'insp-a'), (600, 'lead-c')] (recipient code and delay in seconds)."""
-    steps: list[tuple[int, str]] = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        code, _, delay = part.partition(":")
-        if not code or not delay.strip().isdigit():
-            raise AdminError(f"a step is RECIPIENT:DELAY_SECONDS, not {part!r}")
-        steps.append((int(delay), code.strip()))
+Step = tuple[int, tuple[str, ...]]  # (delay in seconds, the recipients told together at that step)
+
+
+def parse_steps(text: str) -> list[Step]:
+    """'insp-a:0, lead-c+lead-d:600' -> [(0, ('insp-a',)), (600, ('lead-c', 'lead-d'))]: recipient codes (several
+    joined by '+') and a delay in seconds; steps are separated by commas or lines."""
+    steps: list[Step] = []
+    for part in (p.strip() for p in text.replace("\n", ",").split(",") if p.strip()):
+        codes, _, delay = part.partition(":")
+        recipients = tuple(c.strip() for c in codes.split("+"))
+        if not all(recipients) or not delay.strip().isdigit():
+            raise AdminError(f"a step is RECIPIENT:DELAY_SECONDS, not {part!r}", key="admin_error_step", step=part)
+        steps.append((int(delay), recipients))
     if not steps:
-        raise AdminError("a chain needs at least one step")
+        raise AdminError("a chain needs at least one step", key="admin_error_no_steps")
     return steps
+
+
+def steps_text(steps: list[Step]) -> str:
+    """Steps as people type them (parse_steps reads this back)."""
+    return ", ".join(f"{'+'.join(sorted(set(codes)))}:{delay}" for delay, codes in steps)
+
+
+def check_chain(code: str, name: str, categories: tuple[str, ...], steps: list[Step],
+                repeat_interval_seconds: int) -> None:
+    """Refuse a chain without a code and a name, with unknown categories or no repeat interval."""
+    recipients = [c for _, codes in steps for c in codes]
+    check_bounds({"code": code, "name": name, "categories": categories, "recipients": recipients})
+    if not CODE.match(code) or not name or any(c not in CATEGORIES for c in categories) or repeat_interval_seconds < 1:
+        raise AdminError("a chain needs a code, a name, known categories and a repeat interval",
+                         key="admin_error_chain")
+
+
+def recipient_ids(conn: psycopg.Connection, steps: list[Step]) -> dict[str, int]:
+    """The ids of the steps' recipients; AdminError naming those that do not exist."""
+    codes = {c for _, cs in steps for c in cs}
+    rows = conn.execute("SELECT code, id FROM recipients WHERE code = ANY(%s)", (sorted(codes),)).fetchall()
+    ids: dict[str, int] = {r[0]: int(r[1]) for r in rows}
+    missing = sorted(codes - set(ids))
+    if missing:
+        raise AdminError(f"unknown recipients {', '.join(missing)}", key="admin_error_recipients",
+                         codes=", ".join(missing))
+    return ids
+
+
+def write_steps(conn: psycopg.Connection, chain_id: int, steps: list[Step], ids: dict[str, int]) -> None:
+    """A chain's steps, in order (the caller removed the old ones)."""
+    for position, (delay, codes) in enumerate(steps):
+        for code in dict.fromkeys(codes):  # one row per recipient of a step (the primary key includes it)
+            conn.execute("INSERT INTO escalation_steps (chain_id, position, delay_seconds, recipient_id)"
+                         " VALUES (%s, %s, %s, %s)", (chain_id, position, delay, ids[code]))
 
 
 def add_chain(
@@ -135,22 +177,16 @@ def add_chain(
 ) -> None:
     """An escalation chain: who is told about which category of alert, after which delay."""
     steps = parse_steps(steps_text)
-    check_bounds({"code": code, "name": name, "categories": categories, "recipients": [c for _, c in steps]})
-    if not CODE.match(code) or not name or any(c not in CATEGORIES for c in categories) or repeat_interval_seconds < 1:
-        raise AdminError("a chain needs a code, a name, known categories and a repeat interval")
+    check_chain(code, name, categories, steps, repeat_interval_seconds)
     with conn.transaction():
-        rows = conn.execute("SELECT code, id FROM recipients WHERE code = ANY(%s)", ([c for _, c in steps],)).fetchall()
-        ids: dict[str, int] = {r[0]: int(r[1]) for r in rows}
-        missing = sorted({c for _, c in steps} - set(ids))
-        if missing or conn.execute("SELECT 1 FROM escalation_chains WHERE code = %s", (code,)).fetchone():
-            raise AdminError(f"unknown recipients {', '.join(missing)}" if missing else f"chain {code} exists")
+        ids = recipient_ids(conn, steps)
+        if conn.execute("SELECT 1 FROM escalation_chains WHERE code = %s", (code,)).fetchone():
+            raise AdminError(f"chain {code} exists")
         row = conn.execute(
             "INSERT INTO escalation_chains (code, name, categories, repeat_interval_seconds) VALUES (%s, %s, %s, %s)"
             " RETURNING id", (code, name, list(categories), repeat_interval_seconds)).fetchone()
         assert row is not None
-        for position, (delay, recipient) in enumerate(steps):
-            conn.execute("INSERT INTO escalation_steps (chain_id, position, delay_seconds, recipient_id)"
-                         " VALUES (%s, %s, %s, %s)", (row[0], position, delay, ids[recipient]))
+        write_steps(conn, int(row[0]), steps, ids)
         detail = {"name": name, "categories": list(categories), "steps": steps_text,
                   "repeat_interval_seconds": repeat_interval_seconds}
         write_audit(conn, actor=actor, action="create", entity="escalation_chain", key=code, detail=detail, now=now)

@@ -1,5 +1,6 @@
 """The administration page: users and roles, devices (MQTT credentials shown once), maintenance windows,
-recipients; lists of plants, limits and escalation chains; the audit log. Admins only."""
+recipients, plants, limits and escalation chains, each created, edited and deactivated here; the audit log.
+Admins only."""
 
 from __future__ import annotations
 
@@ -32,25 +33,38 @@ from dashboard.passwords import generate_password
 from dashboard.render import page
 from dashboard.sessions import Session
 from dashboard.users import UserError, create_user, list_users, set_user_disabled, set_user_role
+from envmon.words import text
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
-def _words(value: str) -> tuple[str, ...]:
+def words(value: str) -> tuple[str, ...]:
     return tuple(w for w in value.replace(",", " ").split() if w)
 
 
 def _apply(request: Request, conn: Conn, session: Session, anchor: str, change: Callable[[str], object]) -> Response:
-    """Run an administrator's change as `change(actor)`; a refused one shows the page with the reason (400)."""
+    """Run an administrator's change as `change(actor)`; a refused one shows the page with the reason (400), a
+    change of a row that does not exist answers 404."""
     user = require(session, "admin")
     try:
         change(user.username)
+    except LookupError as exc:
+        raise NotFound(str(exc)) from exc
     except (DashboardError, ValueError) as exc:  # ValueError: a number or time field that does not parse
-        return _admin_page(request, conn, session, 400, error=str(exc))
+        return _admin_page(request, conn, session, 400, error=reason(exc, session.locale))
     return RedirectResponse(f"/admin#{anchor}", status_code=303)
 
 
-def _text(form: dict[str, str], key: str) -> str:
+def reason(exc: Exception, locale: str) -> str:
+    """Why a change was refused, in the user's language when the catalogue has its words."""
+    if isinstance(exc, AdminError) and exc.key:
+        return text(locale, f"page.{exc.key}").format(**exc.params)
+    if isinstance(exc, ValueError):
+        return text(locale, "page.admin_error_number")
+    return str(exc)
+
+
+def form_text(form: dict[str, str], key: str) -> str:
     """A form field, trimmed; empty when missing."""
     return form.get(key, "").strip()
 
@@ -78,8 +92,8 @@ def new_user(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDe
     username = form.get("username", "").strip().lower()
     try:
         create_user(conn, username=username, role=form.get("role", ""), password=password, actor=user.username,
-                    now=utc_now(), districts=_words(form.get("districts", "")),
-                    site_codes=_words(form.get("site_codes", "")), display_name=form.get("display_name") or None)
+                    now=utc_now(), districts=words(form.get("districts", "")),
+                    site_codes=words(form.get("site_codes", "")), display_name=form.get("display_name") or None)
     except UserError as exc:
         return _admin_page(request, conn, session, 400, error=str(exc))
     return _admin_page(request, conn, session, issued=(username, password))
@@ -91,15 +105,15 @@ def change_role(request: Request, conn: Conn, session: CsrfSessionDep, form: For
     if user_id == require(session, "admin").id:
         return _admin_page(request, conn, session, 400, error="you cannot change your own role")
     return _apply(request, conn, session, "users", lambda actor: set_user_role(
-        conn, user_id, role=form.get("role", ""), districts=_words(form.get("districts", "")),
-        site_codes=_words(form.get("site_codes", "")), actor=actor, now=utc_now()))
+        conn, user_id, role=form.get("role", ""), districts=words(form.get("districts", "")),
+        site_codes=words(form.get("site_codes", "")), actor=actor, now=utc_now()))
 
 
 def _plant_of(form: dict[str, str], code: str) -> NewPlant:
     return NewPlant(
         code=code.strip(), name_zh=form.get("name_zh", "").strip(), name_en=form.get("name_en", "").strip(),
         district=form.get("district", "").strip(), industry=form.get("industry", "").strip(),
-        latitude=_number(form.get("latitude")), longitude=_number(form.get("longitude")),
+        latitude=number(form.get("latitude")), longitude=number(form.get("longitude")),
     )
 
 
@@ -107,20 +121,14 @@ def _plant_of(form: dict[str, str], code: str) -> NewPlant:
 def new_plant(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
     """A plant in an existing district."""
     return _apply(request, conn, session, "plants",
-                  lambda actor: add_plant(conn, _plant_of(form, _text(form, "code")), actor=actor, now=utc_now()))
+                  lambda actor: add_plant(conn, _plant_of(form, form_text(form, "code")), actor=actor, now=utc_now()))
 
 
 @router.post("/plants/{code}/edit")
 def change_plant(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep, code: str) -> Response:
     """A plant's names, district, industry and position (validated as on creation)."""
-    user = require(session, "admin")
-    try:
-        edit_plant(conn, _plant_of(form, code), actor=user.username, now=utc_now())
-    except LookupError as exc:
-        raise NotFound(code) from exc
-    except (AdminError, ValueError) as exc:
-        return _admin_page(request, conn, session, 400, error=str(exc))
-    return RedirectResponse("/admin#plants", status_code=303)
+    return _apply(request, conn, session, "plants",
+                  lambda actor: edit_plant(conn, _plant_of(form, code), actor=actor, now=utc_now()))
 
 
 @router.post("/{entity}/{key}/active")
@@ -145,28 +153,28 @@ def new_limit(request: Request, conn: Conn, session: CsrfSessionDep, form: FormD
 
 
 def _limit_of(form: dict[str, str]) -> NewLimit:
-    return NewLimit(site_code=_text(form, "site"), device_mn=_text(form, "device") or None,
-                    pollutant=_text(form, "pollutant"), basis=form.get("basis", ""),
-                    direction=form.get("direction", ""), lower_value=_number(form.get("lower")),
-                    upper_value=_number(form.get("upper")), source=form.get("source", ""))
+    return NewLimit(site_code=form_text(form, "site"), device_mn=form_text(form, "device") or None,
+                    pollutant=form_text(form, "pollutant"), basis=form.get("basis", ""),
+                    direction=form.get("direction", ""), lower_value=number(form.get("lower")),
+                    upper_value=number(form.get("upper")), source=form.get("source", ""))
 
 
 def chain_categories(form: dict[str, str]) -> tuple[str, ...]:
     """The categories ticked on the form (category_<name>) and any typed in `categories` (the API's way)."""
     ticked = [key.removeprefix("category_") for key, value in form.items() if key.startswith("category_") and value]
-    return tuple(dict.fromkeys([*_words(form.get("categories", "")), *ticked]))
+    return tuple(dict.fromkeys([*words(form.get("categories", "")), *ticked]))
 
 
 @router.post("/chains")
 def new_chain(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
     """An escalation chain (steps as RECIPIENT:DELAY_SECONDS, ...)."""
     return _apply(request, conn, session, "chains", lambda actor: add_chain(
-        conn, code=_text(form, "code"), name=_text(form, "name"), categories=chain_categories(form),
+        conn, code=form_text(form, "code"), name=form_text(form, "name"), categories=chain_categories(form),
         steps_text=form.get("steps", ""), repeat_interval_seconds=int(form.get("repeat", "0") or 0), actor=actor,
         now=utc_now()))
 
 
-def _number(text: str | None) -> float | None:
+def number(text: str | None) -> float | None:
     """A decimal field; empty is None (ValueError for anything else that is not a finite number)."""
     if text is None or not text.strip():
         return None
@@ -226,8 +234,8 @@ def end_window(request: Request, conn: Conn, session: CsrfSessionDep, window_id:
 def new_recipient(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep) -> Response:
     """A recipient of SMS."""
     return _apply(request, conn, session, "recipients", lambda actor: add_recipient(
-        conn, code=_text(form, "code"), name=_text(form, "name"), phone=_text(form, "phone"),
-        locale=form.get("locale", "zh-CN"), role=_text(form, "role"), actor=actor, now=utc_now()))
+        conn, code=form_text(form, "code"), name=form_text(form, "name"), phone=form_text(form, "phone"),
+        locale=form.get("locale", "zh-CN"), role=form_text(form, "role"), actor=actor, now=utc_now()))
 
 
 @router.post("/devices")
@@ -236,9 +244,9 @@ def new_device(request: Request, conn: Conn, session: CsrfSessionDep, form: Form
     user = require(session, "admin")
     try:
         device = NewDevice(
-            site_code=form.get("site", ""), mn=_text(form, "mn"), kind=form.get("kind", ""),
-            point_kind=form.get("point_kind", ""), point_name_zh=_text(form, "point_name_zh"),
-            point_name_en=_text(form, "point_name_en"), pollutants=_words(form.get("pollutants", "")),
+            site_code=form.get("site", ""), mn=form_text(form, "mn"), kind=form.get("kind", ""),
+            point_kind=form.get("point_kind", ""), point_name_zh=form_text(form, "point_name_zh"),
+            point_name_en=form_text(form, "point_name_en"), pollutants=words(form.get("pollutants", "")),
             reporting_interval_seconds=int(form.get("interval", "0") or 0),
         )
         password = add_device(conn, app_state(request).settings, device, actor=user.username, now=utc_now())

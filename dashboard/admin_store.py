@@ -26,7 +26,12 @@ SYSTEM_CODES = {"water_analyser": "32", "cems": "31", "gas_detector": "52"}
 
 
 class AdminError(DashboardError):
-    """A change refused because its input is wrong."""
+    """A change refused because its input is wrong; `key` names its words in the text catalogue when it has some."""
+
+    def __init__(self, message: str, *, key: str | None = None, **params: object) -> None:
+        super().__init__(message)
+        self.key = key
+        self.params = params
 
 
 def check_bounds(values: Mapping[str, object]) -> None:
@@ -60,12 +65,14 @@ def load_admin_lists(conn: psycopg.Connection, *, now: datetime) -> dict[str, li
                    " d.active FROM devices d JOIN sites s ON s.id = d.site_id ORDER BY d.mn",
         "limits": "SELECT l.id, l.scope, coalesce(s.code, dv.mn, '*') AS target, l.pollutant, l.basis, l.direction,"
                   " l.lower_value, l.upper_value, l.unit, l.source FROM limits l LEFT JOIN sites s ON s.id = l.site_id"
-                  " LEFT JOIN devices dv ON dv.id = l.device_id ORDER BY l.pollutant, l.id",
+                  " LEFT JOIN devices dv ON dv.id = l.device_id WHERE l.valid_to IS NULL OR l.valid_to > %(now)s"
+                  " ORDER BY l.pollutant, l.id",
         "recipients": "SELECT id, code, name, phone, locale, role, active FROM recipients ORDER BY code",
         "chains": "SELECT c.code, c.name, c.districts, c.categories, c.severities, c.repeat_interval_seconds,"
-                  " (SELECT string_agg(r.code || '+' || st.delay_seconds || 's', ', ' ORDER BY st.position)"
-                  " FROM escalation_steps st JOIN recipients r ON r.id = st.recipient_id WHERE st.chain_id = c.id)"
-                  " AS steps FROM escalation_chains c ORDER BY c.code",
+                  " (SELECT string_agg(step, ', ' ORDER BY position) FROM (SELECT st.position,"
+                  " string_agg(r.code, '+' ORDER BY r.code) || ':' || min(st.delay_seconds) AS step"
+                  " FROM escalation_steps st JOIN recipients r ON r.id = st.recipient_id WHERE st.chain_id = c.id"
+                  " GROUP BY st.position) s) AS steps FROM escalation_chains c ORDER BY c.code",
         "maintenance": "SELECT m.id, s.code AS site_code, d.mn, m.starts_at, m.ends_at, m.reason, m.created_by"
                        " FROM maintenance_windows m LEFT JOIN sites s ON s.id = m.site_id"
                        " LEFT JOIN devices d ON d.id = m.device_id WHERE m.ends_at > %(now)s ORDER BY m.starts_at",
@@ -118,13 +125,19 @@ def end_maintenance(conn: psycopg.Connection, window_id: int, *, actor: str, now
                     now=now)
 
 
+def check_recipient(code: str, name: str, phone: str, locale: str, role: str) -> None:
+    """Refuse a recipient without a code and a name, or with a phone not in E.164 or an unknown language."""
+    check_bounds({"code": code, "name": name, "phone": phone, "locale": locale, "role": role})
+    if not PHONE.match(phone) or locale not in ("zh-CN", "en") or not code.strip() or not name.strip():
+        raise AdminError("a recipient needs a code, a name, an E.164 phone (+86...) and a locale (zh-CN or en)",
+                         key="admin_error_recipient")
+
+
 def add_recipient(
     conn: psycopg.Connection, *, code: str, name: str, phone: str, locale: str, role: str, actor: str, now: datetime
 ) -> int:
     """A person who receives SMS (escalation chains name them by code)."""
-    check_bounds({"code": code, "name": name, "phone": phone, "locale": locale, "role": role})
-    if not PHONE.match(phone) or locale not in ("zh-CN", "en") or not code.strip() or not name.strip():
-        raise AdminError("a recipient needs a code, a name, an E.164 phone (+86...) and a locale (zh-CN or en)")
+    check_recipient(code, name, phone, locale, role)
     with conn.transaction():
         if conn.execute("SELECT 1 FROM recipients WHERE code = %s", (code,)).fetchone():
             raise AdminError(f"recipient {code} exists")
@@ -142,12 +155,14 @@ def check_device(d: NewDevice, known_pollutants: set[str]) -> None:
     """Refuse a device whose fields are malformed."""
     check_bounds(asdict(d))
     if not MN.match(d.mn) or d.kind not in DEVICE_KINDS or d.point_kind not in POINT_KINDS:
-        raise AdminError("MN is 6-24 letters or digits; kind and point kind must be known")
+        raise AdminError("MN is 6-24 letters or digits; kind and point kind must be known", key="admin_error_device")
     unknown = [p for p in d.pollutants if p not in known_pollutants]
     if not d.pollutants or unknown:
-        raise AdminError(f"pollutants must be catalogue codes (unknown: {', '.join(unknown) or 'none given'})")
+        raise AdminError(f"pollutants must be catalogue codes (unknown: {', '.join(unknown) or 'none given'})",
+                         key="admin_error_pollutants", unknown=" ".join(unknown) or "-")
     if not 1 <= d.reporting_interval_seconds <= 86400 or not d.point_name_zh or not d.point_name_en:
-        raise AdminError("a device needs point names and a reporting interval of 1 s to 1 day")
+        raise AdminError("a device needs point names and a reporting interval of 1 s to 1 day",
+                         key="admin_error_interval")
 
 
 def add_device(conn: psycopg.Connection, settings: Settings, d: NewDevice, *, actor: str, now: datetime) -> str:

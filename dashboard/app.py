@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
 from dashboard import (
+    admin_edit_routes,
     admin_routes,
     answer_routes,
     api,
@@ -36,7 +37,8 @@ from envmon import db
 from envmon.settings import Settings
 
 ROUTERS: tuple[APIRouter, ...] = (
-    auth_routes.router, pages.router, api.router, admin_routes.router, report_view.router, file_routes.router,
+    auth_routes.router, pages.router, api.router, admin_routes.router, admin_edit_routes.router, report_view.router,
+    file_routes.router,
     answer_routes.router, review_routes.pages, review_routes.api,
     export_routes.router,
 )

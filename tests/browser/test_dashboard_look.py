@@ -111,7 +111,8 @@ def pages_of(walk: Walk) -> dict[str, str]:
     """Every page people open, by name."""
     return {"overview": "/", "alerts": "/alerts", "alert": f"/alerts/{walk.gas_alert}", "plant": "/plants/FX-CH-001",
             "health": "/health", "admin": "/admin", "plant-file": "/plants/FX-EP-001",
-            "alert-answer": f"/alerts/{walk.answered_alert}", "review": "/review", "kpi": "/kpi"}
+            "alert-answer": f"/alerts/{walk.answered_alert}", "review": "/review", "kpi": "/kpi", "exports": "/exports",
+            "admin-chain": "/admin/chains/heavy-metal-pollution/edit"}
 
 
 def photograph(page: Page, artifacts: Path, name: str) -> None:

@@ -103,6 +103,17 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("POST", "/admin/maintenance/{window_id}/end"): Spec("admin", scoped=False),
     ("POST", "/admin/recipients"): Spec("admin", lambda n: {
         "code": f"matrix{n}", "name": "M", "phone": f"+86139000{n:05d}", "locale": "en"}, scoped=False),
+    ("GET", "/admin/{kind}/{key}/edit"): Spec("admin", scoped=False),
+    ("POST", "/admin/devices/{mn}/edit"): Spec("admin", lambda _: {
+        "point_kind": "outfall", "point_name_zh": "排口", "point_name_en": "Outfall", "pollutants": "w20117",
+        "interval": "60"}, scoped=False),
+    ("POST", "/admin/recipients/{code}/edit"): Spec("admin", lambda n: {
+        "name": f"M{n}", "phone": "+8613900000001", "locale": "en"}, scoped=False),
+    ("POST", "/admin/chains/{code}/edit"): Spec("admin", lambda n: {
+        "name": f"M{n}", "category_pollution": "1", "steps": "insp-a:0", "repeat": "600"}, scoped=False),
+    ("POST", "/admin/limits/{limit_id}/edit"): Spec("admin", lambda n: {
+        "direction": "upper", "upper": str(n), "source": "matrix"}, scoped=False),
+    ("POST", "/admin/limits/{limit_id}/end"): Spec("admin", scoped=False),
     ("POST", "/admin/devices"): Spec("admin", lambda n: {
         "site": "T-001", "mn": f"310120M{n:05d}", "kind": "water_analyser", "point_kind": "outfall",
         "point_name_zh": "排口", "point_name_en": "Outfall", "pollutants": "w20117", "interval": "60"}, scoped=False),
@@ -137,7 +148,7 @@ def _path(template: str, world: World, place: str) -> str:
     alert_id = 1 if place == "t" else 2
     site = "T-001" if place == "t" else "U-001"
     device = world.devices[WATER if place == "t" else OTHER_DEVICE]
-    path = template.replace("{alert_id}", str(alert_id)).replace("{code}", site)
+    path = _admin_keys(template, world).replace("{alert_id}", str(alert_id)).replace("{code}", site)
     with psycopg.connect(world.database_url) as conn:
         spare = conn.execute("SELECT id FROM users WHERE username = 'spare'").fetchone()
     assert spare is not None
@@ -150,6 +161,19 @@ def _path(template: str, world: World, place: str) -> str:
     if path.endswith("/exports/download"):
         path += f"?kind=alerts&site={site}&start=2020-01-01&end=2030-12-31"
     return path
+
+
+def _admin_keys(template: str, world: World) -> str:
+    """Keys of the administration edit routes: a device, recipient, chain, or a limit in force now (an edit or end
+    of a limit leaves it ended, so each call takes the newest)."""
+    if template.startswith("/admin/recipients/{code}") or template.startswith("/admin/chains/{code}"):
+        template = template.replace("{code}", "insp-a" if "recipients" in template else "pollution")
+    if "{limit_id}" in template:
+        with psycopg.connect(world.database_url) as conn:
+            row = conn.execute("SELECT max(id) FROM limits WHERE valid_to IS NULL").fetchone()
+        assert row is not None
+        template = template.replace("{limit_id}", str(row[0]))
+    return template.replace("{mn}", WATER).replace("{kind}/{key}", "chains/pollution")
 
 
 def _in_scope(role: str, place: str) -> bool:

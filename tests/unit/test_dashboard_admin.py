@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.admin_registry import NewLimit, check_limit, parse_steps
+from dashboard.admin_edit import changes
+from dashboard.admin_forms import as_form
+from dashboard.admin_registry import NewLimit, check_limit, parse_steps, steps_text
 from dashboard.admin_store import AdminError, NewDevice, check_device
 from dashboard.app import is_nul_in
 from dashboard.users import UserError, check_new_user
@@ -59,16 +61,28 @@ def test_limit_values_fit_their_direction(lim: NewLimit, ok: bool) -> None:
 
 
 @pytest.mark.parametrize(("text", "steps"), [
-    pytest.param("insp-a:0", [(0, "insp-a")], id="one"),
-    pytest.param(" insp-a:0 , lead-c:600,", [(0, "insp-a"), (600, "lead-c")], id="spaces-and-trailing-comma"),
+    pytest.param("insp-a:0", [(0, ("insp-a",))], id="one"),
+    pytest.param(" insp-a:0 , lead-c:600,", [(0, ("insp-a",)), (600, ("lead-c",))], id="spaces-and-trailing-comma"),
+    pytest.param("insp-a:0\nlead-c:600\n", [(0, ("insp-a",)), (600, ("lead-c",))], id="one-step-a-line"),
+    pytest.param("insp-a + insp-b:0, lead-c:600", [(0, ("insp-a", "insp-b")), (600, ("lead-c",))],
+                 id="two-people-in-a-step"),
 ])
-def test_chain_steps_parse(text: str, steps: list[tuple[int, str]]) -> None:
+def test_chain_steps_parse(text: str, steps: list[tuple[int, tuple[str, ...]]]) -> None:
     assert parse_steps(text) == steps
 
 
 @pytest.mark.parametrize("text", [
+    pytest.param("insp-b+insp-a:0, lead-c:600", id="people-in-a-step-sorted"),
+    pytest.param("lead-c:0\ninsp-a:30", id="lines"),
+])
+def test_steps_as_text_read_back_to_the_same_steps(text: str) -> None:
+    steps = parse_steps(text)
+    assert parse_steps(steps_text(steps)) == [(d, tuple(sorted(c))) for d, c in steps]
+
+
+@pytest.mark.parametrize("text", [
     pytest.param("", id="empty"), pytest.param("insp-a", id="no-delay"), pytest.param("insp-a:-5", id="negative"),
-    pytest.param(":10", id="no-recipient"),
+    pytest.param(":10", id="no-recipient"), pytest.param("insp-a+:10", id="empty-second-recipient"),
 ])
 def test_malformed_chain_steps_are_refused(text: str) -> None:
     with pytest.raises(AdminError):
@@ -97,3 +111,27 @@ def test_new_user_names_and_roles(username: str, role: str, ok: bool) -> None:
 ])
 def test_nul_characters_are_refused_at_the_edge(path: str, query: str, refused: bool) -> None:
     assert is_nul_in(path, query) is refused
+
+
+@pytest.mark.parametrize(("before", "after", "detail"), [
+    pytest.param({"a": 1, "b": "x"}, {"a": 1, "b": "x"}, {}, id="nothing-changed"),
+    pytest.param({"a": 1, "b": "x", "site": "T"}, {"a": 2, "b": "x"}, {"a": {"before": 1, "after": 2}},
+                 id="one-field-and-only-fields-edited"),
+    pytest.param({"p": ["w1", "w2"]}, {"p": ["w2", "w1"]}, {"p": {"before": ["w1", "w2"], "after": ["w2", "w1"]}},
+                 id="list-order-is-a-change"),
+])
+def test_the_audit_detail_holds_each_changed_field_before_and_after(
+    before: dict[str, object], after: dict[str, object], detail: dict[str, object]
+) -> None:
+    assert changes(before, after) == detail
+
+
+@pytest.mark.parametrize(("row", "form"), [
+    pytest.param({"upper": 0.5, "lower": None}, {"upper": "0.5", "lower": ""}, id="number-and-none"),
+    pytest.param({"upper": 30.0}, {"upper": "30"}, id="whole-number-without-point"),
+    pytest.param({"categories": ["pollution", "device"]}, {"category_pollution": "1", "category_device": "1"},
+                 id="categories-as-ticked-boxes"),
+    pytest.param({"interval": 60, "active": True}, {"interval": "60", "active": "True"}, id="integers-as-typed"),
+])
+def test_an_edit_form_shows_a_row_as_typed(row: dict[str, object], form: dict[str, str]) -> None:
+    assert as_form(row) == form
