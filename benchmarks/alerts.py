@@ -155,7 +155,7 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     try:
         stack = launcher.up(state_dir)
-        migrate(stack.database_url, MIGRATIONS)
+        flavour = migrate(stack.database_url, MIGRATIONS).flavour_name
         with psycopg.connect(stack.database_url) as conn:
             text = bench_registry(args.devices) + "\n" + probe_registry(args.probes)
             store_registry(conn, parse_registry(text, "bench-alerts"), actor="bench")
@@ -185,7 +185,7 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
             for process in processes:
                 process.join(60)
         figures["engine"] = measure_engine_rate(devices=1000, readings=1_000_000)
-        return figures
+        return {"flavour": flavour, **figures}
     finally:
         launcher.down(state_dir)
         shutil.rmtree(state_dir, ignore_errors=True)

@@ -155,7 +155,7 @@ def serve_dashboard(settings: Settings) -> tuple[EmbeddedServer, threading.Threa
 def run(url: str, *, runs: int) -> dict[str, Any]:
     """Seed, serve on loopback, time; returns the figures."""
     now = datetime.now(UTC)
-    migrate(url, ROOT / "migrations")
+    flavour = migrate(url, ROOT / "migrations").flavour_name
     _seed_district(url, now)
     settings = load_settings(environment="test", database_url=url, secret_key="bench-secret-" + "z" * 40)
     server, thread, port = serve_dashboard(settings)
@@ -174,6 +174,7 @@ def run(url: str, *, runs: int) -> dict[str, Any]:
         thread.join(15)
     return {
         "benchmark": "dashboard",
+        "flavour": flavour,
         "overview_demo_district": _summary(demo, TARGET_OVERVIEW_P95_MS),
         "overview_2000_devices": {**_summary(large, TARGET_OVERVIEW_P95_MS), "devices": devices},
         "chart_30_days": {

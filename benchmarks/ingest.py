@@ -392,7 +392,7 @@ def run_bench(cfg: BenchConfig, progress: Any = print) -> dict[str, Any]:
     state_dir.chmod(0o755)
     try:
         stack = launcher.up(state_dir)
-        migrate(stack.database_url, MIGRATIONS)
+        flavour = migrate(stack.database_url, MIGRATIONS).flavour_name
         with psycopg.connect(stack.database_url) as conn:
             store_registry(conn, parse_registry(bench_registry(cfg.devices), "bench"), actor="bench")
         rows = cfg.ceiling_rows or cfg.offered_readings
@@ -409,6 +409,7 @@ def run_bench(cfg: BenchConfig, progress: Any = print) -> dict[str, Any]:
         span = (lat.last_commit - run["started"]) if lat.last_commit else float("nan")
         rate = stored / span if span else 0.0
         return {
+            "flavour": flavour,
             "readings_per_s": round(rate),
             "ceiling_rows_per_s": round(ceiling.rows_per_s),
             "ratio": round(rate / ceiling.rows_per_s, 3),

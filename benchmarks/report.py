@@ -89,7 +89,7 @@ def open_alert(conn: psycopg.Connection, template_id: int, now: datetime) -> int
 
 def run_bench(database_url: str, runs: int) -> dict[str, Any]:
     """Time `runs` report generations after one warm-up; return the figures."""
-    migrate(database_url, MIGRATIONS)
+    flavour = migrate(database_url, MIGRATIONS).flavour_name
     now = datetime.now(UTC)
     with psycopg.connect(database_url) as conn:
         ensure_registry(conn)
@@ -110,7 +110,7 @@ def run_bench(database_url: str, runs: int) -> dict[str, Any]:
             seconds[locale].append(time.perf_counter() - started)
             size = conn.execute("SELECT octet_length(pdf) FROM reports WHERE id = %s", (report_id,)).fetchone()
             sizes[locale].append(int(size[0]) if size else 0)
-    return {**_figures(seconds, sizes, runs), "warm_up_seconds": round(warm_up_seconds, 3),
+    return {**_figures(seconds, sizes, runs), "flavour": flavour, "warm_up_seconds": round(warm_up_seconds, 3),
             "first_report_after_warm_up_seconds": round(first, 3)}
 
 

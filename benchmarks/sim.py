@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     scenario = scenario_rate(args.seconds, encode_sample)
     hj212 = scenario_rate(args.seconds, lambda s: realtime_frame(s, st="32", pw="123456", qn=qn_of(0)))
     result = {
+        "flavour": None,  # the simulator's generation rate involves no database
         "readings_per_s": round(bulk),
         "target_readings_per_s": 200_000,
         "devices": args.devices,

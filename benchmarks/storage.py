@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     state_dir.chmod(0o755)
     try:
         stack = launcher.up(state_dir)
-        migrate(stack.database_url, ROOT / "migrations")
+        flavour = migrate(stack.database_url, ROOT / "migrations").flavour_name
         with psycopg.connect(stack.database_url) as conn:
             store_registry(conn, parse_registry(bench_registry(args.devices), "bench"), actor="bench")
             conn.commit()
@@ -212,7 +212,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      "index_bytes_per_row": round(size["index_bytes"] / size["rows"], 1)},
             "district": district_volume(args.registry, bytes_per_row),
             "postgresql": server[0] if server else None,
-            "timescaledb": False,
+            "flavour": flavour,
             "time_btree": args.time_btree,
             "batch_rows": args.batch_rows,
             "devices": args.devices,

@@ -21,7 +21,9 @@ def _stack_up(args: argparse.Namespace, settings: Settings) -> int:
     from envmon.db import redact_url
     from envmon.stack import launcher
 
-    state = launcher.up(settings.state_dir, pg_port=args.pg_port, mqtt_port=args.mqtt_port)
+    state = launcher.up(
+        settings.state_dir, pg_port=args.pg_port, mqtt_port=args.mqtt_port, timescaledb=settings.timescaledb
+    )
     print(f"PostgreSQL  {redact_url(state.database_url)}")
     print(f"Mosquitto   mqtt://127.0.0.1:{state.mqtt_port} (MQTT v5, per-device logins)")
     print(f"settings    {launcher.state_file(state.state_dir)}")

@@ -29,6 +29,8 @@ ADVISORY_LOCK_KEY = int.from_bytes(hashlib.sha256(b"envmon.migrate").digest()[:8
 _NAME_RE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?:\.(?P<variant>timescaledb|postgres))?\.sql$")
 Variant = Literal["common", "timescaledb", "postgres"]
 Flavour = Literal["timescaledb", "postgres"]
+# How benchmarks and notes name the database they ran on (`"flavour"` in every benchmark's JSON).
+FlavourName = Literal["timescaledb", "postgresql"]
 
 _BOOKKEEPING = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -66,6 +68,11 @@ class MigrationResult:
     flavour: Flavour
     applied: list[str]
     already_applied: int
+
+    @property
+    def flavour_name(self) -> FlavourName:
+        """"timescaledb" or "postgresql": the database the migrations built, as benchmarks report it."""
+        return "postgresql" if self.flavour == "postgres" else "timescaledb"
 
 
 def discover(folder: Path, flavour: Flavour) -> list[Migration]:

@@ -85,7 +85,7 @@ def run_demo(
     started_stack = False
     if not external:
         was_running = launcher.status(settings.state_dir).get("postgres", {}).get("running", False)
-        launcher.up(settings.state_dir)
+        launcher.up(settings.state_dir, timescaledb=settings.timescaledb)
         started_stack = not was_running
         settings = load_settings(environment="demo", state_dir=settings.state_dir)
     settings.require_secret()

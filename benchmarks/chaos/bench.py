@@ -36,7 +36,7 @@ from benchmarks.chaos.ledger import PROBE_SEQ, RecordingRunner, SentLedger, comp
 from benchmarks.chaos.services import Service, service_env
 from device_sim.runner import RunOptions
 from envmon import topics
-from envmon.migrate import migrate
+from envmon.migrate import FlavourName, migrate
 from envmon.registry.service import apply_registry_file
 from envmon.settings import Settings, load_settings
 from envmon.stack import launcher, mosquitto
@@ -76,12 +76,13 @@ class ChaosRun:
         self.dir.chmod(0o755)
         self.registry_path = self.dir / "registry.toml"
         self.services: dict[str, Service] = {}
+        self.flavour: FlavourName | None = None
 
     # ----- setting up ----------------------------------------------------------------------------
 
     def _prepare(self) -> tuple[StackState, Settings]:
         stack = launcher.up(self.dir / "stack")
-        migrate(stack.database_url, MIGRATIONS)
+        self.flavour = migrate(stack.database_url, MIGRATIONS).flavour_name
         settings = load_settings(
             environment="test", state_dir=stack.state_dir, database_url=stack.database_url,
             mqtt_url=stack.mqtt_url_for(mosquitto.SERVICE_USER), secret_key=stack.secret_key,
@@ -166,7 +167,7 @@ class ChaosRun:
                 for service in self.services.values():
                     service.stop()
             figures["run_seconds"] = round(time.monotonic() - began, 1)
-            return figures
+            return {"flavour": self.flavour, **figures}
         finally:
             for service in self.services.values():
                 service.stop()

@@ -18,7 +18,7 @@ from typing import Any
 import tomli_w
 
 from envmon.errors import StackError
-from envmon.settings import STATE_FILE_NAME
+from envmon.settings import STATE_FILE_NAME, load_settings
 from envmon.stack import mosquitto, postgres
 from envmon.stack.processes import free_port, is_port_open
 
@@ -37,10 +37,14 @@ class StackState:
     secret_key: str
     mqtt_users: dict[str, str] = field(default_factory=dict)
     durable: bool = True
+    # Decided at each `up` from ENVMON_TIMESCALEDB, not saved: every start regenerates the configuration.
+    timescaledb: postgres.TimescaleMode = "auto"
 
     @property
     def cluster(self) -> postgres.PostgresCluster:
-        return postgres.PostgresCluster(self.state_dir / "postgres", self.pg_port, self.pg_password, self.durable)
+        return postgres.PostgresCluster(
+            self.state_dir / "postgres", self.pg_port, self.pg_password, self.durable, self.timescaledb
+        )
 
     @property
     def broker(self) -> mosquitto.Broker:
@@ -128,16 +132,20 @@ def up(
     mqtt_port: int | None = None,
     durable: bool = True,
     with_postgres: bool = True,
+    timescaledb: postgres.TimescaleMode | None = None,
 ) -> StackState:
     """Start (or reuse) the cluster and the broker; return the state other commands connect with.
 
-    `with_postgres=False` starts only the broker (tests against an external PostgreSQL).
+    `with_postgres=False` starts only the broker (tests against an external PostgreSQL). The cluster
+    preloads TimescaleDB when the installed server has it, unless `timescaledb` (by default the setting
+    ENVMON_TIMESCALEDB) is "off"; a cluster already running keeps the configuration it started with.
     """
     state_dir = state_dir.absolute()
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o755)
     state = read_state(state_dir) or _new_state(state_dir, pg_port, mqtt_port, durable)
     write_state(state)
+    state.timescaledb = timescaledb or load_settings(state_dir=state_dir).timescaledb
     if with_postgres:
         _up_postgres(state)
     _up_broker(state)

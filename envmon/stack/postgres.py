@@ -7,6 +7,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import psycopg
 from psycopg import sql
@@ -17,6 +18,10 @@ from envmon.stack.processes import as_user, chown_tree, ensure_traversable, run,
 
 SUPERUSER = "envmon"
 CONF_NAME = "envmon.conf"
+# The loader library Timescale's packages (and a source build) put into the server's pkglibdir; it picks
+# the versioned library of the extension installed in each database.
+TIMESCALEDB_LIBRARY = "timescaledb.so"
+TimescaleMode = Literal["auto", "require", "off"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,8 @@ class PostgresCluster:
     port: int
     password: str
     durable: bool = True
+    # ENVMON_TIMESCALEDB: preload TimescaleDB when installed (auto), insist on it (require), or never (off).
+    timescaledb: TimescaleMode = "auto"
 
     @property
     def data_dir(self) -> Path:
@@ -56,6 +63,35 @@ def find_bindir() -> Path:
     raise StackError("PostgreSQL server not found: run scripts/bootstrap (installs postgresql)")
 
 
+def pkglibdir(bindir: Path) -> Path:
+    """The server's library folder: `pg_config --pkglibdir` of the same installation, else its lib folder."""
+    pg_config = bindir / "pg_config"
+    if pg_config.exists():
+        try:
+            return Path(run([str(pg_config), "--pkglibdir"], what="pg_config", timeout_seconds=30).strip())
+        except StackError:
+            pass
+    return bindir.parent / "lib"
+
+
+def timescaledb_library(libdir: Path) -> Path | None:
+    """The TimescaleDB loader library in a server's library folder, or None when it is not installed."""
+    path = libdir / TIMESCALEDB_LIBRARY
+    return path if path.is_file() else None
+
+
+def preloads_timescaledb(mode: TimescaleMode, library: Path | None) -> bool:
+    """Whether the cluster preloads TimescaleDB: when installed, unless opted out; `require` insists."""
+    if mode == "off":
+        return False
+    if mode == "require" and library is None:
+        raise StackError(
+            f"ENVMON_TIMESCALEDB=require but {TIMESCALEDB_LIBRARY} is not in the server's library folder: "
+            "install TimescaleDB for this PostgreSQL, or set ENVMON_TIMESCALEDB=auto"
+        )
+    return library is not None
+
+
 def shared_buffers_mb(ram_bytes: int | None = None) -> int:
     """An eighth of the machine's memory, from 128 MB to 2 GB.
 
@@ -70,7 +106,7 @@ def shared_buffers_mb(ram_bytes: int | None = None) -> int:
     return max(128, min(2048, ram_bytes // (8 * 1024 * 1024)))
 
 
-def _config_text(cluster: PostgresCluster) -> str:
+def _config_text(cluster: PostgresCluster, *, timescaledb: bool = False) -> str:
     lines = [
         "# written by envmon stack; regenerated at every start",
         "listen_addresses = '127.0.0.1'",
@@ -91,6 +127,12 @@ def _config_text(cluster: PostgresCluster) -> str:
         "timezone = 'UTC'",
         "log_timezone = 'UTC'",
     ]
+    if timescaledb:
+        lines += [
+            "shared_preload_libraries = 'timescaledb'",
+            # A development or test cluster reports nothing to Timescale's telemetry server.
+            "timescaledb.telemetry_level = off",
+        ]
     if not cluster.durable:
         # Throw-away clusters for tests: crash safety is not worth the fsyncs.
         lines += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
@@ -146,9 +188,10 @@ def is_running(cluster: PostgresCluster) -> bool:
 
 
 def start(cluster: PostgresCluster) -> None:
-    """Write the configuration and start the cluster, waiting until it accepts connections."""
+    """Write the configuration (preloading TimescaleDB when installed) and start the cluster; wait for it."""
     user = service_user("postgres")
-    (cluster.data_dir / CONF_NAME).write_text(_config_text(cluster), encoding="utf-8")
+    timescaledb = preloads_timescaledb(cluster.timescaledb, timescaledb_library(pkglibdir(find_bindir())))
+    (cluster.data_dir / CONF_NAME).write_text(_config_text(cluster, timescaledb=timescaledb), encoding="utf-8")
     chown_tree(cluster.root, user)
     argv = [
         str(find_bindir() / "pg_ctl"),

@@ -237,3 +237,9 @@ def test_readings_key_makes_redelivery_harmless(db: psycopg.Connection) -> None:
         )
     db.commit()
     assert db.execute("SELECT count(*) FROM readings WHERE device_id = 7").fetchone() == (1,)
+
+
+def test_migration_result_names_the_flavour_the_database_got(fresh_database_url: str) -> None:
+    result = migrate(fresh_database_url, MIGRATIONS)
+    expected = "timescaledb" if server_has_timescaledb(fresh_database_url) else "postgresql"
+    assert result.flavour_name == expected

@@ -11,9 +11,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from envmon.stack import launcher, mosquitto
+from envmon.migrate import migrate
+from envmon.stack import launcher, mosquitto, postgres
 from envmon.stack.processes import is_port_open
-from tests.conftest import make_state_dir
+from tests.conftest import MIGRATIONS, make_state_dir
 from tests.mqtt_helpers import connect
 
 
@@ -79,3 +80,24 @@ def test_taken_port_is_a_clear_error(state_dir: Path) -> None:
         port = blocker.getsockname()[1]
         with pytest.raises(StackError, match=f"port {port} is taken"):
             launcher.up(state_dir, pg_port=port, durable=False)
+
+
+def _preloaded_and_flavour(state: launcher.StackState, dbname: str) -> tuple[bool, str]:
+    postgres.ensure_database(state.cluster, dbname)
+    with psycopg.connect(state.cluster.url(dbname)) as conn:
+        preload = str(conn.execute("SHOW shared_preload_libraries").fetchone()[0])  # type: ignore[index]
+    return "timescaledb" in preload, migrate(state.cluster.url(dbname), MIGRATIONS).flavour
+
+
+def test_stack_uses_timescaledb_exactly_when_installed_and_off_opts_out(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed = postgres.timescaledb_library(postgres.pkglibdir(postgres.find_bindir())) is not None
+    monkeypatch.delenv("ENVMON_TIMESCALEDB", raising=False)
+    state = launcher.up(state_dir, durable=False)
+    assert _preloaded_and_flavour(state, "auto_db") == (installed, "timescaledb" if installed else "postgres")
+
+    launcher.down(state_dir)
+    monkeypatch.setenv("ENVMON_TIMESCALEDB", "off")
+    state = launcher.up(state_dir, durable=False)
+    assert _preloaded_and_flavour(state, "off_db") == (False, "postgres")
