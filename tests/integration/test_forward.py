@@ -341,14 +341,68 @@ def test_cli_refuses_a_missing_file_without_a_traceback(tmp_path: Path, capsys: 
     assert "cannot read the forwarding file" in capsys.readouterr().err
 
 
-def test_timescaledb_variant_queues_the_same_rows(database_url: str) -> None:
-    """The row-level trigger of 0026's TimescaleDB variant, run on this plain server in place of the statement one."""
-    variant = (MIGRATIONS / "0026_forwarding.timescaledb.sql").read_text(encoding="utf-8")
+def forwarding_work(database_url: str, mn: str, second: int) -> tuple[int, int]:
+    """(calls of forward_enqueue, queue rows) for one insert of two readings of device mn at T0 + second."""
     with psycopg.connect(database_url) as conn:
-        conn.execute("DROP TRIGGER readings_forward ON readings")
-        conn.execute("DROP FUNCTION forward_enqueue()")
-        conn.execute("DROP TABLE forward_progress, forward_queue, forward_routes, forward_targets")
-        conn.execute(variant)  # type: ignore[arg-type]
+        conn.execute("SET track_functions = 'pl'")
+        before = conn.execute("SELECT count(*) FROM forward_queue").fetchone()
+        conn.execute(
+            "INSERT INTO readings (time, device_id, pollutant, basis, value, flag, seq)"
+            " SELECT %s, d.id, p, 'instant', 1.0, 'N', %s FROM devices d, unnest(%s::text[]) p WHERE d.mn = %s",
+            (T0 + timedelta(seconds=second), second, list(POLLUTANTS), mn),
+        )
+        calls = conn.execute(
+            "SELECT coalesce(pg_stat_get_xact_function_calls('forward_enqueue'::regproc), 0)"
+        ).fetchone()
+        after = conn.execute("SELECT count(*) FROM forward_queue").fetchone()
+    assert calls is not None and before is not None and after is not None
+    return int(calls[0]), int(after[0]) - int(before[0])
+
+
+def has_readings_trigger(database_url: str) -> bool:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT 1 FROM pg_trigger WHERE tgrelid = 'readings'::regclass AND tgname = 'readings_forward'"
+        ).fetchone() is not None
+
+
+def route_local(database_url: str, *, enabled: bool = True) -> None:
+    """Forward LOCAL to one target (enabled), or load an empty file (every target disabled)."""
+    targets = [TargetConfig("province", "127.0.0.1", 9, "2017", (DeviceRoute(LOCAL, UPSTREAM, UP_PW, ("instant",)),))]
+    with psycopg.connect(database_url) as conn:
+        store_targets(conn, targets if enabled else [])
+
+
+def test_readings_make_forwarding_work_only_while_a_route_exists(database_url: str) -> None:
+    """Issue 20: without routes the readings trigger is absent (no transition table, no per-row call)."""
+    with psycopg.connect(database_url) as conn:
+        store_registry(conn, parse_registry(REGISTRY, "t"), actor="test")
+    assert not has_readings_trigger(database_url)
+    assert forwarding_work(database_url, LOCAL, 0) == (0, 0)
+
+    route_local(database_url)
+    assert has_readings_trigger(database_url)
+    calls, queued = forwarding_work(database_url, LOCAL, 30)
+    assert calls >= 1 and queued == len(POLLUTANTS)
+
+    route_local(database_url, enabled=False)
+    assert not has_readings_trigger(database_url)
+    assert forwarding_work(database_url, LOCAL, 60) == (0, 0)
+
+
+def _swap_in_timescaledb_variants(conn: psycopg.Connection) -> None:
+    """0026's and 0029's TimescaleDB variants, run on this server in place of whatever it has."""
+    conn.execute("DROP TRIGGER IF EXISTS readings_forward ON readings")
+    conn.execute("DROP FUNCTION forward_routing_changed(), forward_sync_readings_trigger(), forward_enqueue() CASCADE")
+    conn.execute("DROP TABLE forward_progress, forward_queue, forward_routes, forward_targets")
+    for name in ("0026_forwarding", "0029_forward_trigger_while_routed"):
+        conn.execute((MIGRATIONS / f"{name}.timescaledb.sql").read_text(encoding="utf-8"))  # type: ignore[arg-type]
+
+
+def test_timescaledb_variant_queues_the_same_rows(database_url: str) -> None:
+    """The row-level trigger of the TimescaleDB variants, run on this server (plain in CI) in place of its own."""
+    with psycopg.connect(database_url) as conn:
+        _swap_in_timescaledb_variants(conn)
         store_registry(conn, parse_registry(REGISTRY, "t"), actor="test")
         store_targets(conn, [TargetConfig("province", "127.0.0.1", 9, "2017",
                                           (DeviceRoute(LOCAL, UPSTREAM, UP_PW, ("instant",)),))])
@@ -357,3 +411,17 @@ def test_timescaledb_variant_queues_the_same_rows(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
         queued = conn.execute("SELECT time, pollutant, basis, value FROM forward_queue ORDER BY id").fetchall()
     assert queued == expected_rows(2)
+
+
+def test_timescaledb_variant_calls_nothing_for_devices_nobody_forwards(database_url: str) -> None:
+    """Its WHEN clause lists the routed devices: other devices' readings never reach the PL/pgSQL function."""
+    with psycopg.connect(database_url) as conn:
+        _swap_in_timescaledb_variants(conn)
+        store_registry(conn, parse_registry(REGISTRY, "t"), actor="test")
+    assert not has_readings_trigger(database_url)
+    route_local(database_url)
+    assert forwarding_work(database_url, UPSTREAM, 0) == (0, 0)
+    assert forwarding_work(database_url, LOCAL, 0) == (len(POLLUTANTS), len(POLLUTANTS))
+    route_local(database_url, enabled=False)
+    assert not has_readings_trigger(database_url)
+    assert forwarding_work(database_url, LOCAL, 30) == (0, 0)
