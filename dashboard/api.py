@@ -40,7 +40,7 @@ router = APIRouter(prefix="/api", tags=["api"])
 KEEPALIVE_SECONDS = 15.0
 StateFilter = Literal["active", "any", "open", "escalated", "acknowledged", "resolved", "closed"]
 SeverityFilter = Severity
-RangeName = Literal["1h", "24h", "7d", "30d"]
+RangeName = Literal["1h", "24h", "7d", "30d", "365d"]
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 # Measured values and limits that people read: rounded by envmon.numbers (the pages' and reports' rule).
 # Coordinates, ages and ids are not measurements and keep their precision.

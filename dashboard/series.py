@@ -33,8 +33,8 @@ RANGES: dict[str, RangeSpec] = {
     "24h": RangeSpec("readings_1m", timedelta(hours=24), "minute"),
     "7d": RangeSpec("readings_1h", timedelta(days=7), "hour"),
     "30d": RangeSpec("readings_1h", timedelta(days=30), "hour"),
+    "365d": RangeSpec("readings_1d", timedelta(days=365), "day"),
 }
-DAILY_RANGES: dict[str, RangeSpec] = {"365d": RangeSpec("readings_1d", timedelta(days=365), "day")}
 
 # marked: the buckets of the range that an active mark of the series touches (end exclusive, so a mark
 # ending on a bucket's start leaves that bucket alone). data_marks_active_device (migration 0027) finds them.
@@ -69,7 +69,7 @@ WHERE d.id = %(device_id)s AND s.code = %(site)s AND %(pollutant)s = ANY(d.pollu
 
 def range_spec(name: str) -> RangeSpec:
     """The spec of a range name; KeyError for an unknown one."""
-    return RANGES[name] if name in RANGES else DAILY_RANGES[name]
+    return RANGES[name]
 
 
 def load_series(

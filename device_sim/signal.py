@@ -49,7 +49,7 @@ class Channels:
         return int(self.keys.shape[0])
 
 
-def production_load(t_s: float, night: F64, start_h: F64, end_h: F64) -> F64:
+def production_load(t_s: float | F64, night: F64, start_h: F64, end_h: F64) -> F64:
     """The plant's load in (night, 1]: a smooth day shift in local (China Standard) time."""
     hour = ((t_s + CST_OFFSET_SECONDS) % 86400.0) / 3600.0
     rise = 1.0 / (1.0 + np.exp(-2.0 * (hour - start_h)))
@@ -58,18 +58,21 @@ def production_load(t_s: float, night: F64, start_h: F64, end_h: F64) -> F64:
     return result
 
 
-def drift(t_s: float, phase1: F64, phase2: F64) -> F64:
+def drift(t_s: float | F64, phase1: F64, phase2: F64) -> F64:
     """A slow relative drift of a few percent."""
     (p1, p2), (a1, a2) = DRIFT_PERIODS_SECONDS, DRIFT_AMPLITUDES
     result: F64 = a1 * np.sin(2 * np.pi * t_s / p1 + phase1) + a2 * np.sin(2 * np.pi * t_s / p2 + phase2)
     return result
 
 
-def base_values(ch: Channels, t_s: float) -> F64:
-    """Canonical values of every channel at epoch second `t_s`, before any incident."""
+def base_values(ch: Channels, t_s: float | F64) -> F64:
+    """Canonical values of every channel at epoch second `t_s`, before any incident.
+
+    `t_s` may also be an array of one time per channel (a block of samples of tiled channels, for bulk history).
+    """
     load = production_load(t_s, ch.night_load, ch.shift_start_h, ch.shift_end_h)
     d = drift(t_s, ch.phase1, ch.phase2)
-    n = normals(ch.keys, np.full(len(ch), round(t_s * 1000), dtype=np.int64))
+    n = normals(ch.keys, np.broadcast_to(np.round(np.asarray(t_s) * 1000).astype(np.int64), (len(ch),)))
     follow = 1.0 - ch.load_weight + ch.load_weight * load
     scaled = ch.baseline * follow * (1.0 + d) * (1.0 + ch.noise * n)
     level = ch.baseline + 3.0 * ch.noise * d / 0.1 + ch.noise * n

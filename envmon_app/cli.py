@@ -36,6 +36,8 @@ BENCHMARKS: dict[str, str] = {
     "sim": "the simulator's generation rate (readings/s)",
     "dashboard": "dashboard overview p95 (district, 2,000 devices) and a 30-day chart",
     "export": "one month of one plant's readings exported as CSV and XLSX: MB/s, memory",
+    "history": "plant page charts (30 days, 1 year) and reports over a year of one plant's readings",
+    "compression": "TimescaleDB compression of a week of simulated readings: bytes per reading, cost",
     "chaos": "random kills and outages under a scenario, judged by replay (about 10 min)",
 }
 

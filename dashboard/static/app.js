@@ -309,7 +309,7 @@
       });
     });
   }, 1000);
-  var SPANS = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
+  var SPANS = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "365d": 365 * 86400 };
   var compare = false;
   // Ticks show the date once the visible span (after a zoom, too) passes a day.
   function tickLabel(u, seconds) {

@@ -143,6 +143,8 @@ def test_plant_shows_latest_values_with_unit_limit_flag_and_age(world: World) ->
     pytest.param("24h", "readings_1m", (1400, 1441), id="day-from-minutes"),
     pytest.param("7d", "readings_1h", (24, 26), id="week-from-hours"),
     pytest.param("30d", "readings_1h", (24, 26), id="month-from-hours"),
+    # 24 hours of readings touch one or two China Standard Time days.
+    pytest.param("365d", "readings_1d", (1, 2), id="year-from-days"),
 ])
 def test_chart_series_come_from_the_aggregate_of_the_range(world: World, range_name: str, view: str,
                                                             points: tuple[int, int]) -> None:
