@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
-from alerts.reports.demo import ensure_registry
 from alerts.reports.facts import applicable_limit
 from envmon.registry.in_force import limit_in_force
+from tests.conftest import example_district_database
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 CRVI = "w20117"
@@ -31,6 +32,14 @@ def _add_outfall_device(conn: psycopg.Connection, mn: str, site_mn: str) -> None
     )
 
 
+@pytest.fixture(scope="module")
+def district(admin_url: str) -> Iterator[psycopg.Connection]:
+    """The example district (read only by the cases) with an outfall device measuring Cr(VI) added."""
+    with psycopg.connect(example_district_database(admin_url, "envmon_limit_in_force")) as conn:
+        _add_outfall_device(conn, "310120EP001W09", "310120EP001W01")
+        yield conn
+
+
 @pytest.mark.parametrize(
     ("mn", "upper_mg_l"),
     [
@@ -40,13 +49,11 @@ def _add_outfall_device(conn: psycopg.Connection, mn: str, site_mn: str) -> None
     ],
 )
 def test_report_and_plant_page_choose_the_limit_that_applies_at_the_point(
-    db: psycopg.Connection, mn: str, upper_mg_l: float | None
+    district: psycopg.Connection, mn: str, upper_mg_l: float | None
 ) -> None:
-    ensure_registry(db)
-    _add_outfall_device(db, "310120EP001W09", "310120EP001W01")
-    device = db.execute("SELECT id FROM devices WHERE mn = %s", (mn,)).fetchone()
+    device = district.execute("SELECT id FROM devices WHERE mn = %s", (mn,)).fetchone()
     assert device is not None
-    limit = applicable_limit(db, pollutant=CRVI, device_id=device[0], at=NOW)
-    page = db.execute(_PAGE_SQL, {"mn": mn, "pollutant": CRVI, "now": NOW}).fetchone()
+    limit = applicable_limit(district, pollutant=CRVI, device_id=device[0], at=NOW)
+    page = district.execute(_PAGE_SQL, {"mn": mn, "pollutant": CRVI, "now": NOW}).fetchone()
     assert page is not None
     assert (None if limit is None else limit.upper, page[0]) == (upper_mg_l, upper_mg_l)
