@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 from dashboard.access import User, scope_clause
 from dashboard.admin_store import AdminError, check_bounds
 from dashboard.audit import write_audit
+from envmon.registry.in_force import limit_in_force
 from envmon.registry.permits import derive_permit_limits
 
 ALERT_HISTORY_DAYS = 365
@@ -38,26 +39,17 @@ WHERE p.site_id = %(site_id)s
 ORDER BY p.valid_from DESC, o.code, pl.pollutant, pl.basis
 """
 
-# Per device and pollutant, the limit in force now and where it comes from (the plant page's order).
+# Per device and pollutant, the discharge limit in force now and where it comes from (the plant page's order, but
+# a daily limit first: permits state daily ones).
 _IN_FORCE = """
 SELECT d.mn, dp.code AS pollutant, l.basis, l.direction, l.lower_value, l.upper_value, l.source,
        l.permit_id IS NOT NULL AS from_permit
 FROM devices d
 CROSS JOIN LATERAL unnest(d.pollutants) AS dp(code)
-JOIN LATERAL (
-    SELECT * FROM limits lim
-    WHERE lim.pollutant = dp.code AND lim.scheme = 'discharge' AND lim.valid_from <= %(now)s
-      AND (lim.valid_to IS NULL OR lim.valid_to > %(now)s)
-      AND ((lim.scope = 'site' AND lim.site_id = d.site_id) OR (lim.scope = 'device' AND lim.device_id = d.id)
-           OR lim.scope = 'default')
-      AND (lim.scope = 'device' OR cardinality(lim.point_kinds) = 0 OR d.point_kind = ANY(lim.point_kinds))
-    ORDER BY CASE lim.scope WHEN 'device' THEN 0 WHEN 'site' THEN 1 ELSE 2 END,
-             CASE lim.basis WHEN 'day' THEN 0 WHEN 'hour' THEN 1 ELSE 2 END, lim.valid_from DESC
-    LIMIT 1
-) l ON true
+JOIN LATERAL {limit} l ON true
 WHERE d.site_id = %(site_id)s AND d.active
 ORDER BY d.mn, dp.code
-"""
+""".format(limit=limit_in_force(("day", "hour", "instant"), condition="lim.scheme = 'discharge'"))
 
 _ALERTS = """
 SELECT a.id, a.code, a.severity, a.state, a.pollutant, a.opened_at, a.peak_value, d.mn, l.source AS limit_source

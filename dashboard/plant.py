@@ -10,6 +10,7 @@ from psycopg.rows import dict_row
 
 from dashboard.access import User, scope_clause
 from envmon.limit_lines import LimitLine, limit_lines, line_value
+from envmon.registry.in_force import limit_in_force
 
 _SITE = """
 SELECT s.id, s.code, s.name_zh, s.name_en, s.district, s.industry, s.permit_number, s.address_zh, s.address_en,
@@ -18,9 +19,8 @@ FROM sites s JOIN districts t ON t.code = s.district WHERE s.code = %(code)s AND
 """
 
 # The latest instantaneous value of each pollutant of each device with its flag after data review (and the
-# review mark's reason, when an active mark covers it; migration 0024), and the limit in force now:
-# device scope beats site scope beats default, an instantaneous basis beats hourly beats daily, then the
-# newest valid_from (the order alerts/rules/limits.py applies).
+# review mark's reason, when an active mark covers it; migration 0024), and the limit in force now
+# (envmon/registry/in_force.py), an instantaneous limit before an hourly before a daily one.
 _DEVICES = """
 SELECT d.id AS device_id, d.mn, d.kind, d.point_name_zh, d.point_name_en, d.transport, d.reporting_interval_seconds,
        ds.last_seen_at, p.code AS pollutant, p.name_zh AS pollutant_zh, p.name_en AS pollutant_en,
@@ -35,19 +35,10 @@ LEFT JOIN LATERAL (
     SELECT time, value, flag, logger_flag, mark_reason, mark_id FROM readings_reviewed
     WHERE device_id = d.id AND pollutant = dp.code AND basis = 'instant' ORDER BY time DESC LIMIT 1
 ) r ON true
-LEFT JOIN LATERAL (
-    SELECT * FROM limits lim
-    WHERE lim.pollutant = dp.code AND lim.valid_from <= %(now)s AND (lim.valid_to IS NULL OR lim.valid_to > %(now)s)
-      AND (lim.scope = 'default' OR (lim.scope = 'site' AND lim.site_id = d.site_id)
-           OR (lim.scope = 'device' AND lim.device_id = d.id))
-      AND (lim.scope = 'device' OR cardinality(lim.point_kinds) = 0 OR d.point_kind = ANY(lim.point_kinds))
-    ORDER BY CASE lim.scope WHEN 'device' THEN 0 WHEN 'site' THEN 1 ELSE 2 END,
-             CASE lim.basis WHEN 'instant' THEN 0 WHEN 'hour' THEN 1 ELSE 2 END, lim.valid_from DESC
-    LIMIT 1
-) l ON true
+LEFT JOIN LATERAL {limit} l ON true
 WHERE d.site_id = %(site_id)s AND d.active
 ORDER BY d.mn, dp.position
-"""
+""".format(limit=limit_in_force(("instant", "hour", "day")))
 
 
 def load_plant(conn: psycopg.Connection, user: User, code: str, *, now: datetime) -> dict[str, Any] | None:

@@ -36,18 +36,18 @@ class HealthBounds:
 
 
 def judge(vitals: Vitals, bounds: HealthBounds = HealthBounds()) -> tuple[bool, dict[str, object]]:
-    """(healthy, facts): the facts name every failed check under `failed`."""
-    failed: list[str] = []
+    """(healthy, facts): the facts name every failed check under `failing`, as every service's do."""
+    failing: list[str] = []
     if vitals.dead_threads:
-        failed.append("threads")
+        failing.append("threads")
     if vitals.oldest_unacked_seconds is not None and vitals.oldest_unacked_seconds > bounds.stall_seconds:
-        failed.append("stalled")
+        failing.append("stalled")
     if vitals.database_retry_seconds is not None and vitals.database_retry_seconds > bounds.database_retry_seconds:
-        failed.append("database")
+        failing.append("database")
     if vitals.mqtt_connected is False:
-        failed.append("mqtt")
+        failing.append("mqtt")
     facts: dict[str, object] = {
-        "failed": failed,
+        "failing": failing,
         "dead_threads": list(vitals.dead_threads),
         "oldest_unacked_seconds": _rounded(vitals.oldest_unacked_seconds),
         "database_retry_seconds": _rounded(vitals.database_retry_seconds),
@@ -55,7 +55,7 @@ def judge(vitals: Vitals, bounds: HealthBounds = HealthBounds()) -> tuple[bool, 
     }
     if vitals.mqtt_connected is not None:
         facts["mqtt_connected"] = vitals.mqtt_connected
-    return not failed, facts
+    return not failing, facts
 
 
 def _rounded(seconds: float | None) -> float | None:

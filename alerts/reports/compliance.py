@@ -140,7 +140,7 @@ def gather_compliance(
               for c in gather_counts(conn, start=start, end=end, where="s.id = %(site)s", params={"site": site_id})}
     rows: list[ComplianceRow] = []
     for device in _devices(conn, site_id):
-        rows.extend(_device_rows(conn, device, site_id, start, end, counts))
+        rows.extend(_device_rows(conn, device, start, end, counts))
     alerts = _alerts(conn, site_id, start, end)
     marks = tuple(MarkedPeriod(*r) for r in conn.execute(_MARKS_SQL, (site_id, end, start)).fetchall())
     return ComplianceFacts(plant_facts(site), kind, start_day, end_day, now, tuple(rows), alerts, marks)
@@ -170,7 +170,7 @@ def _devices(conn: psycopg.Connection, site_id: int) -> list[dict[str, Any]]:
 
 
 def _device_rows(
-    conn: psycopg.Connection, device: dict[str, Any], site_id: int, start: datetime, end: datetime,
+    conn: psycopg.Connection, device: dict[str, Any], start: datetime, end: datetime,
     counts: dict[tuple[int, str], Counts],
 ) -> list[ComplianceRow]:
     """Counts come from envmon.validity_store: maintenance and calibration marks leave expected and received."""
@@ -178,7 +178,7 @@ def _device_rows(
     rows = []
     for code in device["pollutants"]:
         expected, received, valid = _counts_of(counts, int(device["id"]), code)
-        limit = applicable_limit(conn, pollutant=code, device_id=device["id"], site_id=site_id, at=start)
+        limit = applicable_limit(conn, pollutant=code, device_id=device["id"], at=start)
         intervals, over, mean, maximum = _judge(conn, device["id"], code, limit, start, end)
         rows.append(ComplianceRow(
             device["mn"], device["point_name_zh"], device["point_name_en"],

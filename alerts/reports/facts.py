@@ -29,6 +29,8 @@ from alerts.reports.model import (
     ReportFacts,
 )
 from envmon.catalogue import load_catalogue
+from envmon.domain import LimitBasis
+from envmon.registry.in_force import limit_in_force
 
 DEFAULT_ZONE = "Asia/Shanghai"
 CHART_STEP = timedelta(minutes=1)
@@ -47,19 +49,8 @@ FROM alerts a JOIN devices d ON d.id = a.device_id JOIN sites s ON s.id = d.site
 JOIN districts di ON di.code = s.district
 WHERE a.id = %s
 """
-# The limit that applied at the first breach: the alert's own, else the narrowest scope in force,
-# preferring the basis the rule evaluates.
-_LIMIT_SQL = """
-SELECT * FROM limits
-WHERE (id = %(limit_id)s)
-   OR (%(limit_id)s::bigint IS NULL AND pollutant = %(pollutant)s
-       AND ((scope = 'device' AND device_id = %(device)s) OR (scope = 'site' AND site_id = %(site)s)
-            OR scope = 'default')
-       AND valid_from <= %(at)s AND (valid_to IS NULL OR valid_to > %(at)s))
-ORDER BY (id = %(limit_id)s) DESC NULLS LAST,
-         CASE scope WHEN 'device' THEN 0 WHEN 'site' THEN 1 ELSE 2 END, (basis = %(basis)s) DESC, valid_from DESC
-LIMIT 1
-"""
+# A limit by id: the one the alert was judged against.
+_LIMIT_BY_ID_SQL = "SELECT * FROM limits WHERE id = %(limit_id)s"
 _EARLIER_SQL = """
 SELECT a.code, a.pollutant, a.rule, a.severity, a.state, a.opened_at, a.peak_value, a.disposition, a.note
 FROM alerts a JOIN devices d ON d.id = a.device_id
@@ -148,7 +139,6 @@ def _limit(conn: psycopg.Connection, row: dict[str, Any]) -> LimitFacts | None:
         limit_id=row["limit_id"],
         pollutant=row["pollutant"],
         device_id=row["device_id"],
-        site_id=row["site_id"],
         at=row["first_breach_at"],
         basis=_RULE_BASIS.get(row["rule"], "instant"),
     )
@@ -159,17 +149,14 @@ def applicable_limit(
     *,
     pollutant: str,
     device_id: int,
-    site_id: int,
     at: datetime,
-    basis: str = "day",
+    basis: LimitBasis = "day",
     limit_id: int | None = None,
 ) -> LimitFacts | None:
-    """The limit with id `limit_id`, else the one in force at `at`: device over site over default scope."""
-    params = {
-        "limit_id": limit_id, "pollutant": pollutant, "device": device_id, "site": site_id, "at": at, "basis": basis,
-    }
+    """The limit with id `limit_id`, else the one in force at `at` at the device (envmon.registry.in_force)."""
+    params = {"limit_id": limit_id, "pollutant": pollutant, "device": device_id, "at": at}
     with conn.cursor(row_factory=dict_row) as cur:
-        found = cur.execute(_LIMIT_SQL, params).fetchone()
+        found = cur.execute(_LIMIT_BY_ID_SQL if limit_id is not None else _in_force_sql(basis), params).fetchone()
     if found is None:
         return None
     names = (
@@ -184,6 +171,12 @@ def applicable_limit(
         level2_upper=found["level2_upper_value"],
         **values,
     )
+
+
+def _in_force_sql(basis: LimitBasis) -> str:
+    """The limit in force at the device, preferring the basis the rule evaluates."""
+    chosen = limit_in_force((basis,), pollutant="%(pollutant)s", at="%(at)s")
+    return f"SELECT l.* FROM devices d CROSS JOIN LATERAL {chosen} l WHERE d.id = %(device)s"
 
 
 def plant_facts(row: dict[str, Any]) -> PlantFacts:

@@ -8,12 +8,12 @@ An approved mark's period is abnormal, so it leaves the means and the judgement,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 import psycopg
 
+from alerts.reports.model import IntervalMean as IntervalMean  # the value type lives with the report's values
 from envmon import rollup
 
 Width = Literal["hour", "day"]
@@ -23,20 +23,6 @@ _SQL = rollup.rollup_sql(
     "device_id = %(device)s AND pollutant = %(pollutant)s"
     " AND time >= date_bin(%(width)s, %(start)s, %(origin)s::timestamptz) AND time < %(end)s"
 ) + " ORDER BY bucket"
-
-
-@dataclass(frozen=True, slots=True)
-class IntervalMean:
-    """One row of readings_1h or readings_1d."""
-
-    bucket: datetime
-    mean: float | None
-    minimum: float | None
-    maximum: float | None
-    sample_count: int
-    valid_count: int
-    flag: str
-    marked_count: int = 0  # values under an active data review mark
 
 
 def interval_means(

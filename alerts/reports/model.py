@@ -115,21 +115,34 @@ class Series:
 
 
 @dataclass(frozen=True, slots=True)
-class HourRow:
-    """An hourly average with its validity (HJ 212 roll-up of flags)."""
+class IntervalMean:
+    """One row of readings_1h or readings_1d."""
 
-    hour_start: datetime
+    bucket: datetime
     mean: float | None
     minimum: float | None
     maximum: float | None
     sample_count: int
     valid_count: int
     flag: str
+    marked_count: int = 0  # values under an active data review mark
+
+
+@dataclass(frozen=True, slots=True)
+class HourRow:
+    """An hourly mean (`interval`, HJ 212 roll-up of flags) with its validity and whether it breaks the limit."""
+
+    interval: IntervalMean
     valid: bool
     over_limit: bool
     # For a corrected flue-gas series (a21026z): the hour's measured mean and O2 mean it comes from.
     measured_mean: float | None = None
     o2_mean: float | None = None
+
+    @property
+    def hour_start(self) -> datetime:
+        """The start of the hour this row covers."""
+        return self.interval.bucket
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,10 @@ from typing import Any
 import psycopg
 
 from alerts.reports import measures
-from alerts.reports.intervals import IntervalMean, interval_means
+from alerts.reports.intervals import interval_means
 from alerts.reports.model import (
     HourRow,
+    IntervalMean,
     LimitFacts,
     PollutantInfo,
     QualityDay,
@@ -75,7 +76,7 @@ def read_hours(
     conn: psycopg.Connection, device_id: int, pollutant: str, start: datetime, end: datetime, limit: LimitFacts | None
 ) -> tuple[HourRow, ...]:
     """Hourly averages with their validity (measures.is_valid_interval) and whether they break the limit."""
-    return tuple(_hour_row(m, pollutant, limit) for m in interval_means(conn, device_id, pollutant, "hour", start, end))
+    return tuple(hour_row(m, pollutant, limit) for m in interval_means(conn, device_id, pollutant, "hour", start, end))
 
 
 def with_correction_inputs(
@@ -92,19 +93,10 @@ def with_correction_inputs(
     )
 
 
-def _hour_row(m: IntervalMean, pollutant: str, limit: LimitFacts | None) -> HourRow:
+def hour_row(m: IntervalMean, pollutant: str, limit: LimitFacts | None) -> HourRow:
+    """The hourly mean judged: valid (measures.is_valid_interval) and, if valid, whether it breaks the limit."""
     valid = measures.is_valid_interval(pollutant, m.valid_count, m.flag)
-    return HourRow(
-        hour_start=m.bucket,
-        mean=m.mean,
-        minimum=m.minimum,
-        maximum=m.maximum,
-        sample_count=m.sample_count,
-        valid_count=m.valid_count,
-        flag=m.flag,
-        valid=valid,
-        over_limit=valid and measures.is_over_limit(m.mean, limit),
-    )
+    return HourRow(interval=m, valid=valid, over_limit=valid and measures.is_over_limit(m.mean, limit))
 
 
 def read_quality(

@@ -7,6 +7,7 @@ recipients, a limit's preset) must resolve inside the same file.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -204,17 +205,13 @@ class Device(Strict):
             raise ValueError(f"a {self.kind} stands at an {allowed} point, not {self.point_kind!r}")
         if len(set(self.pollutants)) != len(self.pollutants):
             raise ValueError("pollutants lists a code twice")
-        unmeasured = sorted(set(self.measuring_ranges) - set(self.pollutants))
-        if unmeasured:
-            raise ValueError(f"measuring_ranges names pollutants the device does not measure: {', '.join(unmeasured)}")
         return self
 
     @model_validator(mode="after")
-    def _units_of_own_channels(self) -> Device:
+    def _tables_of_own_channels(self) -> Device:
         # The unit check against the catalogue is in registry.load (check_device_units).
-        strangers = sorted(set(self.units) - set(self.pollutants))
-        if strangers:
-            raise ValueError(f"units names codes the device does not measure: {', '.join(strangers)}")
+        _refuse_strangers("measuring_ranges", "pollutants", self.measuring_ranges, self.pollutants)
+        _refuse_strangers("units", "codes", self.units, self.pollutants)
         return self
 
     @model_validator(mode="after")
@@ -222,6 +219,13 @@ class Device(Strict):
         if self.o2_reference_percent is not None and self.kind != "cems":
             raise ValueError("o2_reference_percent is for stack monitors (cems), not a " + self.kind)
         return self
+
+
+def _refuse_strangers(table: str, what: str, codes: Iterable[str], pollutants: Iterable[str]) -> None:
+    """Refuse a per-channel table of a device that names codes the device does not measure."""
+    strangers = sorted(set(codes) - set(pollutants))
+    if strangers:
+        raise ValueError(f"{table} names {what} the device does not measure: {', '.join(strangers)}")
 
 
 class Limit(Thresholds):

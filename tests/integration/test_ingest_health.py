@@ -100,7 +100,7 @@ def test_a_dead_thread_turns_health_503_naming_it(service: tuple[IngestService, 
 
     svc.pipeline._prepare = bug  # type: ignore[method-assign,assignment]  # a bug, not content
     body = _wait_health(port, 503, sender=sender)
-    assert "threads" in body["failed"]  # type: ignore[operator]
+    assert "threads" in body["failing"]  # type: ignore[operator]
     assert "ingest-prepare" in body["dead_threads"]  # type: ignore[operator]
     assert svc.health()[0] is False
 
@@ -145,7 +145,7 @@ def test_stalled_acknowledgements_turn_health_503(service: tuple[IngestService, 
     svc.source.ack = stuck_ack  # type: ignore[method-assign]
     try:
         body = _wait_health(port, 503, sender=sender)
-        assert body["failed"] == ["stalled"]
+        assert body["failing"] == ["stalled"]
     finally:
         release.set()
     _wait_health(port, 200)
@@ -162,7 +162,7 @@ def test_a_database_away_too_long_turns_health_503_and_back(
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
         try:
             body = _wait_health(port, 503, sender=sender)
-            assert body["failed"] == ["database"]
+            assert body["failing"] == ["database"]
         finally:
             admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name)))
     _wait_health(port, 200)

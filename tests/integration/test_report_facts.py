@@ -109,7 +109,7 @@ def test_context_lists_co_measured_parameters_history_messages_and_checks(distri
     assert facts.plant.enforcement_notes is None or isinstance(facts.plant.enforcement_notes, str)
     assert facts.plant.permit_number == "91310120700547736C001P"
     over = [h for h in facts.hours if h.over_limit]
-    assert over and all(h.valid and h.mean is not None and h.mean > 0.1 for h in over)
+    assert over and all(h.valid and h.interval.mean is not None and h.interval.mean > 0.1 for h in over)
     assert facts.window_end == NOW and facts.window_start <= facts.event.first_breach_at - timedelta(hours=1)
 
 

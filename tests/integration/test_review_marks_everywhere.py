@@ -242,7 +242,7 @@ def test_inspection_report_and_alert_page_show_data_marked_after_the_alert(
     assert after.breach_marked
     # The data tables after review: the marked hours are no longer valid, the validity rate falls.
     marked_hours = [h for h in after.hours if h.hour_start >= before.event.first_breach_at]
-    assert marked_hours and all(not h.valid and h.mean is None for h in marked_hours)
+    assert marked_hours and all(not h.valid and h.interval.mean is None for h in marked_hours)
     assert after.quality.valid < before.quality.valid and after.quality.received == before.quality.received
     assert dict(after.quality.flag_counts).get("D", 0) > dict(before.quality.flag_counts).get("D", 0)
     assert after.series.maximum is not None and before.series.maximum is not None

@@ -23,6 +23,7 @@ from alerts.platform import (
     hold_back,
     service_causes,
 )
+from ingest.health import Vitals, judge
 
 T0 = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 POLICY = WatchdogPolicy(services=("ingest", "alerts"), stale_seconds=30, district_silent_fraction=0.5,
@@ -57,6 +58,20 @@ def beat(service: str, seconds: float, *, ok: bool = True, role: str = "active",
 )
 def test_service_causes(beats: list[Beat], expected: list[tuple[str, str, str]]) -> None:
     assert [(c.kind, c.subject, c.detail) for c in service_causes(beats, POLICY, at(100))] == expected
+
+
+@pytest.mark.parametrize(
+    ("vitals", "detail"),
+    [
+        pytest.param(Vitals((), 1.0, 45.0, 10, True), "database", id="database-retried-too-long"),
+        pytest.param(Vitals(("ingest-commit-1",), 40.0, None, 10, False), "mqtt, stalled, threads", id="three-checks"),
+    ],
+)
+def test_an_unhealthy_ingest_is_named_by_the_checks_its_heartbeat_reports(vitals: Vitals, detail: str) -> None:
+    ok, facts = judge(vitals)  # what ingest's heartbeat stores as its detail
+    beats = [Beat("ingest", "h:1", "active", ok, at(95), facts), beat("alerts", 95)]
+    assert [(c.kind, c.subject, c.detail) for c in service_causes(beats, POLICY, at(100))] == [
+        ("service_unhealthy", "ingest", detail)]
 
 
 @pytest.mark.parametrize(

@@ -28,4 +28,4 @@ BOUNDS = HealthBounds(stall_seconds=30, database_retry_seconds=20)
 def test_each_check_fails_alone_and_is_named(vitals: Vitals, failed: list[str]) -> None:
     ok, facts = judge(vitals, BOUNDS)
     assert ok is (not failed)
-    assert facts["failed"] == failed
+    assert facts["failing"] == failed
