@@ -14,11 +14,19 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.model import WHOLE_DEVICE, AlertKey
-from alerts.rules.frame import DEVICE_FLAG_RULES, RULE_ROW, BoolArray, EngineFrame, FloatArray, IntArray, N, S
+from alerts.rules.frame import (
+    DEVICE_FLAG_RULES,
+    RULE_ROW,
+    BoolArray,
+    EngineFrame,
+    FloatArray,
+    IntArray,
+    N,
+    S,
+    UInt8Array,
+)
 from alerts.rules.keys import KeyBook, Observation
 from alerts.rules.policy import Policy
-
-UInt8Array = npt.NDArray[np.uint8]
 
 
 def finite_or_none(value: float) -> float | None:

@@ -17,11 +17,10 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from alerts.model import Transition
 from alerts.rules.device import DeviceRules, SeriesMemory
-from alerts.rules.frame import ActiveMasks, EngineFrame, FloatArray, IntArray, N, T
+from alerts.rules.frame import ActiveMasks, EngineFrame, FloatArray, IntArray, N, T, UInt8Array
 from alerts.rules.keys import KeyBook
 from alerts.rules.late import LateJudge
 from alerts.rules.means import MeanJudge
@@ -29,11 +28,9 @@ from alerts.rules.policy import Policy
 from alerts.rules.pollution import PollutionJudge
 from alerts.rules.registry import EngineRegistry
 from alerts.rules.silence import Silence, observe_gap, observe_history_gap
-from alerts.rules.state import EngineParts, load_snapshot, take_snapshot
+from alerts.rules.state import load_snapshot, take_snapshot
 from envmon.catalogue import load_catalogue
 from envmon.columns import ReadingColumns
-
-UInt8Array = npt.NDArray[np.uint8]
 
 
 class Engine:
@@ -45,7 +42,7 @@ class Engine:
         self._keys = KeyBook(policy, ActiveMasks(frame))
         self._build(frame)
         if state is not None:
-            load_snapshot(self._parts(), state)
+            load_snapshot(state, *self._parts())
 
     @classmethod
     def restore(cls, registry: EngineRegistry, policy: Policy, snap: dict[str, Any]) -> Engine:
@@ -63,9 +60,9 @@ class Engine:
         self._means = MeanJudge(frame, policy, self._pollution)
         self._late = LateJudge(frame, self._keys, self._pollution)
 
-    def _parts(self) -> EngineParts:
-        return EngineParts(self._frame, self._keys, self._memory, self._devices, self._silence, self._means,
-                           self._late)
+    def _parts(self) -> tuple[EngineFrame, KeyBook, SeriesMemory, DeviceRules, Silence, MeanJudge, LateJudge]:
+        """The collaborators whose state the snapshot holds, in `take_snapshot`'s order."""
+        return self._frame, self._keys, self._memory, self._devices, self._silence, self._means, self._late
 
     # ----- batches ------------------------------------------------------------------------------
 
@@ -173,13 +170,13 @@ class Engine:
         frame = EngineFrame(registry, self._policy, load_catalogue().pollutants)
         self._keys.use_masks(ActiveMasks(frame))
         self._build(frame)
-        load_snapshot(self._parts(), snap, restart=False)
+        load_snapshot(snap, *self._parts(), restart=False)
         self._silence.seed(stored, None)
         self._silence.blackout_from_s = blackout_from_s
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state, JSON-serialisable; `Engine.restore` continues from it exactly."""
-        return take_snapshot(self._parts())
+        return take_snapshot(*self._parts())
 
     @property
     def revision(self) -> int:

@@ -33,6 +33,7 @@ CONCENTRATION_UNITS = frozenset({"mg/L", "mg/m3"})
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
+UInt8Array = npt.NDArray[np.uint8]  # flag letters
 
 
 class EngineFrame:

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.model import AlertKey
-from alerts.rules.frame import BoolArray, EngineFrame, FloatArray, IntArray, N, T
+from alerts.rules.frame import BoolArray, EngineFrame, FloatArray, IntArray, N, T, UInt8Array
 from alerts.rules.keys import KeyBook
 from alerts.rules.limits import LANE_INSTANT
 from alerts.rules.pollution import PollutionJudge
@@ -29,9 +29,7 @@ class LateJudge:
         self._frame = frame
         self._keys = keys
         self._pollution = pollution
-        lt = frame.limits
-        has = (lt.seg_limit[lt.first[LANE_INSTANT]] >= 0) | (lt.count[LANE_INSTANT] > 1)
-        self._series = np.nonzero(has)[0]
+        self._series = np.nonzero(frame.limits.series_with(LANE_INSTANT))[0]
         self._row = np.full(frame.layout.n_series, -1, dtype=np.int64)
         self._row[self._series] = np.arange(len(self._series))
         self.recent = RecentReadings(len(self._series))
@@ -46,7 +44,7 @@ class LateJudge:
         if keep.any():
             self.recent.append(rows[keep], time_s[keep], judged[keep], over[keep])
 
-    def judge(self, series: IntArray, time_s: FloatArray, value: FloatArray, flag: npt.NDArray[np.uint8]) -> None:
+    def judge(self, series: IntArray, time_s: FloatArray, value: FloatArray, flag: UInt8Array) -> None:
         """Late readings (rows in (series, time) order), judged against their instantaneous and gas limits."""
         over = flag == T
         counted = (flag == N) | over

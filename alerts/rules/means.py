@@ -10,14 +10,13 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.rules.averages import KIND_GAS, KIND_NONE, KIND_WATER, AverageBook, ClosedPeriod
-from alerts.rules.frame import BoolArray, EngineFrame, FloatArray, IntArray, N, T
+from alerts.rules.frame import BoolArray, EngineFrame, FloatArray, IntArray, N, T, UInt8Array
 from alerts.rules.keys import to_datetime
 from alerts.rules.limits import LANE_DAY, LANE_HOUR
 from alerts.rules.policy import Policy
 from alerts.rules.pollution import PollutionJudge
 
 Int8Array = npt.NDArray[np.int8]
-UInt8Array = npt.NDArray[np.uint8]
 
 
 class MeanJudge:
@@ -27,10 +26,7 @@ class MeanJudge:
         self._frame = frame
         self._policy = policy
         self._pollution = pollution
-        lt = frame.limits
-        has = (lt.seg_limit[lt.first[LANE_HOUR]] >= 0) | (lt.count[LANE_HOUR] > 1)
-        has |= (lt.seg_limit[lt.first[LANE_DAY]] >= 0) | (lt.count[LANE_DAY] > 1)
-        self.tracked = np.nonzero(has)[0]
+        self.tracked = np.nonzero(frame.limits.series_with(LANE_HOUR) | frame.limits.series_with(LANE_DAY))[0]
         self._avg_index = np.full(frame.layout.n_series, -1, dtype=np.int64)
         self._avg_index[self.tracked] = np.arange(len(self.tracked))
         self.book = self._new_book(frame, policy)
