@@ -90,11 +90,24 @@ class DeviceRules:
     def judge(self, series: IntArray, time_s: FloatArray, value: FloatArray, normal: BoolArray, cols: IntArray,
               runs: IntArray, device_flow: FloatArray) -> None:
         """A batch's fresh readings, rows in (series, time) order, with their runs and each device's flow."""
+        slots = series // self._frame.n_codes
+        active = self._keys.masks.series
+        for rule, (cond, evidence) in self._conditions(series, value, normal, cols, runs, device_flow[slots]).items():
+            pick = cond | (active[RULE_ROW[rule], series] & evidence)
+            for i in np.nonzero(pick)[0].tolist():
+                self._observe(rule, int(series[i]), float(time_s[i]), float(value[i]), bool(cond[i]), int(runs[i]),
+                              float(device_flow[slots[i]]))
+
+    def _conditions(self, series: IntArray, value: FloatArray, normal: BoolArray, cols: IntArray, runs: IntArray,
+                    flow: FloatArray) -> dict[str, tuple[BoolArray, BoolArray]]:
+        """Per rule, the rows where its condition holds, and the rows that are evidence either way (a row that
+        is no evidence, such as a flagged one, never clears a key)."""
         frame, policy = self._frame, self._policy
         conc = frame.is_conc[cols] & normal
         slots = series // frame.n_codes
-        zero = conc & (value == 0) & (device_flow[slots] > frame.flow_threshold[slots])
-        negative = (conc | (frame.is_flow[cols] & normal)) & (value < -policy.negative.tolerance)
+        zero = conc & (value == 0) & (flow > frame.flow_threshold[slots])
+        signed = conc | (frame.is_flow[cols] & normal)
+        negative = signed & (value < -policy.negative.tolerance)
         constant = conc & (runs >= policy.constant.samples)
         if frame.has_ranges:
             ranged = normal & (np.isfinite(frame.range_lo[series]) | np.isfinite(frame.range_hi[series]))
@@ -102,15 +115,8 @@ class DeviceRules:
             implausible = ranged & ((value > frame.range_hi[series]) | (value < frame.range_lo[series]))
         else:
             ranged = implausible = np.zeros(len(series), dtype=bool)
-        evidence = {"zero_flow": conc, "negative": conc | (frame.is_flow[cols] & normal), "constant": conc,
-                    "implausible": ranged}
-        active = self._keys.masks.series
-        for rule, cond in (("zero_flow", zero), ("negative", negative), ("constant", constant),
-                           ("implausible", implausible)):
-            pick = cond | (active[RULE_ROW[rule], series] & evidence[rule])
-            for i in np.nonzero(pick)[0].tolist():
-                self._observe(rule, int(series[i]), float(time_s[i]), float(value[i]), bool(cond[i]), int(runs[i]),
-                              float(device_flow[slots[i]]))
+        return {"zero_flow": (zero, conc), "negative": (negative, signed), "constant": (constant, conc),
+                "implausible": (implausible, ranged)}
 
     def _observe(self, rule: str, series: int, time_s: float, value: float, cond: bool, run: int,
                  flow: float) -> None:
