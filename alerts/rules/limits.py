@@ -252,6 +252,11 @@ class LimitTable:
             self.min_hi: FloatArray = np.where(np.isfinite(min_hi), min_hi - np.abs(min_hi) * 1e-9 - 1e-12, min_hi)
             self.max_lo: FloatArray = np.where(np.isfinite(max_lo), max_lo + np.abs(max_lo) * 1e-9 + 1e-12, max_lo)
 
+    def series_with(self, lane: int) -> npt.NDArray[np.bool_]:
+        """Whether each series has a limit in a lane at some time."""
+        has: npt.NDArray[np.bool_] = (self.seg_limit[self.first[lane]] >= 0) | (self.count[lane] > 1)
+        return has
+
     def lookup(self, lane: int, series: IntArray, time_s: FloatArray) -> IntArray:
         """The index of the limit that applies to each (series, time) in a lane; -1 for none."""
         if len(time_s) == 0:

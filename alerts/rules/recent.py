@@ -8,7 +8,7 @@ shows in time order never opened: the replay of the stored readings opened it, t
 
 `RecentReadings` keeps, per tracked series, the last `depth` judged readings (time, judged value, over-range)
 in a ring. It answers whether a late reading was already seen (a catch-up feeds the engine readings it had),
-and gives the engine the neighbours to judge a new late one with (see Engine._late_instants). Pure numpy;
+and gives the engine the neighbours to judge a new late one with (alerts/rules/late.py). Pure numpy;
 serialised into the engine's snapshot, because a restarted engine meets the most late readings.
 """
 
@@ -22,7 +22,7 @@ import numpy.typing as npt
 from alerts.rules.averages import decode_array, encode_array
 
 # 16 readings: 80 s of a gas detector at 5 s, 8 min of an analyser at 30 s; a resend fills a gap within
-# the 2 s grace and 30 s retries of docs/mqtt.md. Older late readings are counted (`Engine.late_unjudged`).
+# the 2 s grace and 30 s retries of docs/mqtt.md. Older late readings are counted (`LateJudge.unjudged`).
 DEPTH = 16
 
 IntArray = npt.NDArray[np.int64]
