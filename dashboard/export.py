@@ -33,7 +33,7 @@ ColumnType = Literal["time", "number", "int", "code", "text"]
 # Rows fetched per round trip by the XLSX path: large enough to amortise the trip, small enough to stay flat.
 FETCH_ROWS = 5000
 NOTIFICATION_STATUSES = ("pending", "sending", "sent", "delivered", "failed", "undelivered", "suppressed")
-# The engine's rule names (alerts/engine.py SERIES_RULES, DEVICE_FLAG_RULES, and the silent-device timer).
+# The engine's rule names (alerts/rules/frame.py SERIES_RULES, DEVICE_FLAG_RULES, and the silent-device timer).
 RULE_CODES = ("instant", "gas", "zero_flow", "constant", "negative", "implausible", "hour_avg", "day_avg", "flag",
               "manual", "silent")
 

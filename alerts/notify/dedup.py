@@ -6,7 +6,7 @@ alert is never dropped (issue 15 §3: an exceedance that returned eight minutes 
 resolved opened a new alert that got no SMS, because a message about the earlier alert of the same key
 "damped" it). Flapping is damped where the condition is judged: the engine's hold, hysteresis and flap
 detection (a key that opened `flap_opens` times within `flap_window_seconds` clears only after that long
-calm, alerts/rules/engine.py), and latching, which keeps an exceedance the same alert until a person acknowledges.
+calm, alerts/rules/keys.py), and latching, which keeps an exceedance the same alert until a person acknowledges.
 """
 
 from __future__ import annotations
