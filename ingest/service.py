@@ -26,6 +26,7 @@ from ingest.mqtt_source import MqttSource
 from ingest.pipeline import BatchSubscriber, Pipeline, PipelineConfig
 from ingest.presence import PresenceMonitor
 from ingest.resend import GapMonitor, OpenGapStore, record_abandoned_gap, resend_payload
+from ingest.rollups import RollupRefresher
 
 log = logging.getLogger(__name__)
 # How often the running component looks for a dead thread.
@@ -59,6 +60,7 @@ class IngestService:
         for subscriber in subscribers or []:
             self.pipeline.subscribe(subscriber)
         self.presence = PresenceMonitor(settings.require_database_url())
+        self.rollups = RollupRefresher(settings.require_database_url())
         self.source: MqttSource | None = None
         self.gaps: GapMonitor | None = None
         self.health_bounds = HealthBounds()
@@ -67,6 +69,7 @@ class IngestService:
         self._threads = [
             threading.Thread(target=self.pipeline.run, args=(self._stop,), name="ingest-writer"),
             threading.Thread(target=self.presence.run, args=(self._stop,), name="ingest-presence", daemon=True),
+            threading.Thread(target=self.rollups.run, args=(self._stop,), name="ingest-rollups", daemon=True),
         ]
         if mqtt:
             self._add_mqtt(settings)
