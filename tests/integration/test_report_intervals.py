@@ -1,4 +1,5 @@
-"""The reports' time-bounded hourly/daily means give exactly the rows of readings_1h/readings_1d (migration 0004)."""
+"""The reports' time-bounded hourly/daily means and validity counts give exactly the rows of readings_1h/readings_1d
+(migration 0004), whether read from the aggregates or rolled up from the readings."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from alerts.reports import intervals
 from alerts.reports.demo import Scenario, build_incident, ensure_registry
 from alerts.reports.intervals import interval_means
+from envmon import validity_store
+from envmon.review import EXCLUDED_FROM_EXPECTED
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 H0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
@@ -79,3 +83,64 @@ def test_gas_and_mixed_flags_roll_up_like_the_view(readings: psycopg.Connection)
     water = _ours(readings, "hour", 1, "w20117", H0 + timedelta(hours=2), end)
     assert water[0][6] == "C"
     assert water == _approx_rows(_view(readings, "readings_1h", 1, "w20117", H0 + timedelta(hours=2), end))
+
+
+def _refreshed(conn: psycopg.Connection) -> None:
+    """Plain PostgreSQL: materialize the roll-up tables (what ingest's refresher does), so the aggregate road
+    reads tables, not readings; TimescaleDB reads its real-time aggregates either way."""
+    conn.commit()
+    if conn.execute("SELECT to_regproc('readings_rollup_refresh')").fetchone() != (None,):
+        while conn.execute("SELECT readings_rollup_refresh()").fetchone() != (timedelta(0),):
+            conn.commit()
+    conn.commit()
+
+
+# (start, end): whole buckets; cut at both ends; inside one bucket. One database serves the table (its setup is
+# the costly part of these tests).
+CASES = [
+    (H0 - timedelta(days=2), NOW),
+    (H0 + timedelta(minutes=25), H0 + timedelta(hours=2, minutes=35)),
+    (H0 + timedelta(minutes=5), H0 + timedelta(minutes=50)),
+]
+
+
+def test_the_aggregate_road_gives_the_reviewed_roll_up(readings: psycopg.Connection) -> None:
+    """An unmarked series reads the aggregates and the reviewed roll-up gives the same rows, cut by `end`."""
+    _refreshed(readings)
+    gas = readings.execute("SELECT id FROM devices WHERE kind = 'cems' ORDER BY mn LIMIT 1").fetchone()
+    assert gas is not None
+    for width in ("hour", "day"):
+        for start, end in CASES:
+            for device, pollutant in ((1, "w20117"), (gas[0], "a21026")):
+                params = {"width": intervals.WIDTHS[width], "origin": intervals.ORIGINS[width], "device": device,
+                          "pollutant": pollutant, "start": start, "end": end}
+                reviewed: list[tuple[object, ...]] = [(r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+                            for r in readings.execute(intervals._REVIEWED_SQL, params).fetchall()]
+                assert reviewed, "the case must have readings"
+                got = _ours(readings, width, device, pollutant, start, end)
+                assert got == _approx_rows(reviewed), (width, start, end, device)
+
+
+def test_a_marked_series_takes_the_reviewed_road(readings: psycopg.Connection) -> None:
+    """An active mark changes flags the aggregates cannot know: its series is rolled up from readings_reviewed."""
+    readings.execute(
+        "INSERT INTO data_marks (device_id, pollutant, start_at, end_at, reason, evidence, state, proposed_by,"
+        " proposed_at, decided_by, decided_at) VALUES (1, 'w20117', %s, %s, 'device_fault', 'probe fouled', 'active',"
+        " 'op', %s, 'lead', %s)",
+        (H0 + timedelta(hours=2), H0 + timedelta(hours=3), NOW, NOW))
+    _refreshed(readings)
+    rows = interval_means(readings, 1, "w20117", "hour", H0 + timedelta(hours=2), H0 + timedelta(hours=3))
+    assert len(rows) == 1 and rows[0].marked_count == rows[0].sample_count > 0
+    assert (rows[0].valid_count, rows[0].mean) == (0, None)
+
+
+def test_validity_counts_from_the_aggregate_equal_the_readings(readings: psycopg.Connection) -> None:
+    """Received and valid counts of unmarked devices come from readings_1h plus the cut hours' readings."""
+    _refreshed(readings)
+    ids = [int(r[0]) for r in readings.execute("SELECT id FROM devices").fetchall()]
+    for start, end in CASES:
+        raw = readings.execute(validity_store._COUNTS, {"ids": ids, "start": start, "end": end,
+                                                        "excluded": list(EXCLUDED_FROM_EXPECTED)}).fetchall()
+        want = {(int(r[0]), str(r[1])): (int(r[2]), int(r[3])) for r in raw}
+        assert want, "the case must have readings"
+        assert validity_store._received_and_valid(readings, ids, start, end) == want, (start, end)
