@@ -28,7 +28,7 @@ from dashboard.admin_store import (
 )
 from dashboard.audit import list_audit
 from dashboard.deps import Conn, CsrfSessionDep, FormDep, NotFound, SessionDep, app_state, require, utc_now
-from dashboard.errors import DashboardError
+from dashboard.errors import DashboardError, Refused
 from dashboard.passwords import generate_password
 from dashboard.render import page
 from dashboard.sessions import Session
@@ -57,8 +57,8 @@ def _apply(request: Request, conn: Conn, session: Session, anchor: str, change: 
 
 def reason(exc: Exception, locale: str) -> str:
     """Why a change was refused, in the user's language when the catalogue has its words."""
-    if isinstance(exc, AdminError) and exc.key:
-        return text(locale, f"page.{exc.key}").format(**exc.params)
+    if isinstance(exc, Refused):
+        return exc.words(locale)
     if isinstance(exc, ValueError):
         return text(locale, "page.admin_error_number")
     return str(exc)
@@ -95,7 +95,7 @@ def new_user(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDe
                     now=utc_now(), districts=words(form.get("districts", "")),
                     site_codes=words(form.get("site_codes", "")), display_name=form.get("display_name") or None)
     except UserError as exc:
-        return _admin_page(request, conn, session, 400, error=str(exc))
+        return _admin_page(request, conn, session, 400, error=exc.words(session.locale))
     return _admin_page(request, conn, session, issued=(username, password))
 
 
@@ -226,7 +226,7 @@ def end_window(request: Request, conn: Conn, session: CsrfSessionDep, window_id:
     try:
         end_maintenance(conn, window_id, actor=user.username, now=utc_now())
     except AdminError as exc:
-        return _admin_page(request, conn, session, 404, error=str(exc))
+        return _admin_page(request, conn, session, 404, error=exc.words(session.locale))
     return RedirectResponse("/admin#maintenance", status_code=303)
 
 
@@ -251,5 +251,5 @@ def new_device(request: Request, conn: Conn, session: CsrfSessionDep, form: Form
         )
         password = add_device(conn, app_state(request).settings, device, actor=user.username, now=utc_now())
     except (DashboardError, ValueError) as exc:
-        return _admin_page(request, conn, session, 400, error=str(exc))
+        return _admin_page(request, conn, session, 400, error=reason(exc, session.locale))
     return _admin_page(request, conn, session, issued=(device.mn, password))
