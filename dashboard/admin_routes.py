@@ -33,6 +33,7 @@ from dashboard.passwords import generate_password
 from dashboard.render import page
 from dashboard.sessions import Session
 from dashboard.users import UserError, create_user, list_users, set_user_disabled, set_user_role
+from envmon.registry.service import sync_device_logins
 from envmon.words import text
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -132,13 +133,16 @@ def change_plant(request: Request, conn: Conn, session: CsrfSessionDep, form: Fo
 
 
 @router.post("/{entity}/{key}/active")
-def change_active(conn: Conn, session: CsrfSessionDep, form: FormDep, entity: Entity, key: str) -> Response:
+def change_active(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep, entity: Entity,
+                  key: str) -> Response:
     """Deactivate (active=0) or reactivate (active=1) a plant, device or recipient: history keeps the row."""
     user = require(session, "admin")
     try:
         set_active(conn, entity, key, active=form.get("active") == "1", actor=user.username, now=utc_now())
     except LookupError as exc:
         raise NotFound(key) from exc
+    if entity != "recipients":  # committed: a deactivated device (or a plant's devices) loses its broker login now
+        sync_device_logins(conn, app_state(request).settings)
     return RedirectResponse(f"/admin#{ANCHORS[entity]}", status_code=303)
 
 
