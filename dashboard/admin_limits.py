@@ -63,8 +63,8 @@ def end_limit(conn: psycopg.Connection, limit_id: int, *, actor: str, now: datet
         before = _current(cur, limit_id, now)
         if before["valid_from"] >= now:
             raise AdminError("admin_error_limit_future")
-        cur.execute("UPDATE limits SET valid_to = %(now)s, updated_at = %(now)s WHERE id = %(id)s",
-                    {"id": limit_id, "now": now})
+        cur.execute("UPDATE limits SET valid_to = %(now)s, ended_by = %(actor)s, updated_at = %(now)s"
+                    " WHERE id = %(id)s", {"id": limit_id, "now": now, "actor": actor})
         write_audit(conn, actor=actor, action="deactivate", entity="limit", key=str(limit_id),
                     detail={"valid_to": {"before": _iso(before["valid_to"]), "after": now.isoformat()}}, now=now)
 
