@@ -62,6 +62,14 @@ def test_an_escalation_chain_is_edited_on_a_phone_and_its_form_stays_on_the_page
         page.click("#save")
         page.wait_for_url(f"{served.url}/admin#chains")
         expect(page.locator('#chains tr:has(code:text-is("pollution")) td.steps')).to_have_text("insp-a:0, lead-c+safety-b:900")
+        # The audit log says what happened in words, as a card on the phone; a device is deactivated with one tap.
+        expect(page.locator("#audit tbody tr").first.locator("td.audit-what")).to_have_text("escalation chain · changed")
+        page.locator("#devices details > summary").click()
+        page.locator(f'#devices tr:has(td:text-is("{WATER}")) button.deactivate').click()
+        page.wait_for_url(f"{served.url}/admin#devices")
+        expect(page.locator("#audit tbody tr").first.locator("td.audit-what")).to_have_text("device · deactivated")
+        assert page.locator("#audit tbody tr").first.evaluate("el => getComputedStyle(el).display") == "block"
+        assert _overflow(page) <= 0
         page.set_viewport_size({"width": 1400, "height": 900})
         page.goto(served.url + "/admin/chains/pollution/edit")
         assert _overflow(page) <= 0
