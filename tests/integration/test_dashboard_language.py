@@ -89,7 +89,7 @@ def _every_audit_entry(w: World) -> None:
 
 
 # Kinds whose every code must have words (others pass free text through: a person's reason, a role typed).
-CLOSED_KINDS = ("audit_action", "audit_entity", "severity", "state", "industry", "device_kind", "point_kind",
+CLOSED_KINDS = ("audit_action", "audit_entity", "user_role", "severity", "state", "industry", "device_kind", "point_kind",
                 "category", "basis", "direction", "scope")
 
 
@@ -139,9 +139,11 @@ def test_every_page_in_every_locale_uses_only_catalogue_words(
     with client(world) as c:
         csrf = login(c, "admin")
         for path, html in _pages(c, csrf, locale):
+            if f'<span class="who">admin · {word(locale, "user_role", "admin")} <span' not in html:
+                problems.setdefault(path, []).append("the header's role is not in words")
             found = raw_codes(visible(html), locale, districts - {"t", "u"} | {"fengxian"})
             if found:
-                problems[path] = found
+                problems.setdefault(path, []).extend(found)
     assert missing_keys == [] and problems == {}
 
 
