@@ -20,6 +20,10 @@
   // without script), before anything draws into them; a chart drawn while folded is drawn again when opened.
   if (window.matchMedia && window.matchMedia("(max-width: 700px)").matches) {
     document.querySelectorAll("details[data-fold-narrow]").forEach(function (d) { d.open = false; });
+    // A change returns to its section (/admin#chains): that one stays open.
+    var target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+    var fold = target && (target.querySelector("details.fold") || target.closest("details.fold"));
+    if (fold) fold.open = true;
   }
   // The catalogue's words that live updates need, in the page's locale (envmon.words; dashboard/render.py).
   var WORDS = JSON.parse(body.dataset.words || "{}");
