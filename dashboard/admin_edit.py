@@ -25,11 +25,13 @@ from dashboard.admin_registry import (
     write_steps,
 )
 from dashboard.admin_store import AdminError, NewDevice, check_device, check_recipient
-from dashboard.audit import write_audit
+from dashboard.audit import AuditEntity, write_audit
 
 Entity = Literal["sites", "devices", "recipients"]
 # Each table's natural key, as people name a row (plant code, device MN, recipient code).
 KEYS: dict[Entity, str] = {"sites": "code", "devices": "mn", "recipients": "code"}
+# How the audit log names a row of each table.
+AUDITED: dict[Entity, AuditEntity] = {"sites": "site", "devices": "device", "recipients": "recipient"}
 _EDITABLE = ("name_zh", "name_en", "district", "industry", "latitude", "longitude")
 
 
@@ -42,7 +44,7 @@ def edit_plant(conn: psycopg.Connection, p: NewPlant, *, actor: str, now: dateti
         if before is None:
             raise LookupError(p.code)
         if cur.execute("SELECT 1 FROM districts WHERE code = %s", (p.district,)).fetchone() is None:
-            raise AdminError(f"no district {p.district}")
+            raise AdminError("admin_error_no_district", district=p.district)
         after = {k: v for k, v in asdict(p).items() if k in _EDITABLE}
         cur.execute(f"UPDATE sites SET {', '.join(f'{k} = %({k})s' for k in _EDITABLE)}, updated_at = %(now)s"
                     " WHERE code = %(code)s", {**after, "code": p.code, "now": now})
@@ -59,7 +61,7 @@ def set_active(conn: psycopg.Connection, entity: Entity, key: str, *, active: bo
                            (active, now, key)).fetchone()
         if row is None:
             raise LookupError(key)
-        write_audit(conn, actor=actor, action="activate" if active else "deactivate", entity=entity.rstrip("s"),
+        write_audit(conn, actor=actor, action="activate" if active else "deactivate", entity=AUDITED[entity],
                     key=key, detail={"active": active}, now=now)
 
 
@@ -118,7 +120,7 @@ def edit_recipient(conn: psycopg.Connection, code: str, e: RecipientEdit, *, act
 
 
 def _update(conn: psycopg.Connection, table: str, column: str, key: str, changed: dict[str, dict[str, Any]], *,
-            actor: str, entity: str, now: datetime, audited: dict[str, dict[str, Any]] | None = None) -> None:
+            actor: str, entity: AuditEntity, now: datetime, audited: dict[str, dict[str, Any]] | None = None) -> None:
     """Write the changed columns and the audit entry (of `audited`, else of the columns); no change writes nothing."""
     detail = changed if audited is None else audited
     if not detail:

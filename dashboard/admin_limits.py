@@ -62,10 +62,9 @@ def end_limit(conn: psycopg.Connection, limit_id: int, *, actor: str, now: datet
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         before = _current(cur, limit_id, now)
         if before["valid_from"] >= now:
-            raise AdminError("a limit not yet in force cannot be ended; change its values instead",
-                             key="admin_error_limit_future")
-        cur.execute("UPDATE limits SET valid_to = %(now)s, updated_at = %(now)s WHERE id = %(id)s",
-                    {"id": limit_id, "now": now})
+            raise AdminError("admin_error_limit_future")
+        cur.execute("UPDATE limits SET valid_to = %(now)s, ended_by = %(actor)s, updated_at = %(now)s"
+                    " WHERE id = %(id)s", {"id": limit_id, "now": now, "actor": actor})
         write_audit(conn, actor=actor, action="deactivate", entity="limit", key=str(limit_id),
                     detail={"valid_to": {"before": _iso(before["valid_to"]), "after": now.isoformat()}}, now=now)
 
@@ -76,8 +75,7 @@ def _current(cur: psycopg.Cursor[dict[str, Any]], limit_id: int, now: datetime) 
     if row is None:
         raise LookupError(limit_id)
     if row["valid_to"] is not None and row["valid_to"] <= now:
-        raise AdminError(f"limit {limit_id} has ended; it is kept for the alerts judged against it",
-                         key="admin_error_limit_ended", id=limit_id)
+        raise AdminError("admin_error_limit_ended", id=limit_id)
     return row
 
 

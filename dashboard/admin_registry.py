@@ -53,11 +53,11 @@ def check_plant(p: NewPlant) -> None:
     """Refuse a plant without a code, both names, a known industry, or with half a position."""
     check_bounds(asdict(p))
     if not CODE.match(p.code) or not p.name_zh or not p.name_en or p.industry not in INDUSTRIES:
-        raise AdminError("a plant needs a code (letters, digits, '-', '_'), names in both languages and an industry")
+        raise AdminError("admin_error_plant")
     if (p.latitude is None) != (p.longitude is None) or not -90 <= (p.latitude or 0) <= 90:
-        raise AdminError("give both latitude and longitude, or neither")
+        raise AdminError("admin_error_position")
     if not -180 <= (p.longitude or 0) <= 180:
-        raise AdminError("longitude lies between -180 and 180")
+        raise AdminError("admin_error_longitude")
 
 
 def add_plant(conn: psycopg.Connection, p: NewPlant, *, actor: str, now: datetime) -> None:
@@ -65,9 +65,9 @@ def add_plant(conn: psycopg.Connection, p: NewPlant, *, actor: str, now: datetim
     check_plant(p)
     with conn.transaction():
         if conn.execute("SELECT 1 FROM districts WHERE code = %s", (p.district,)).fetchone() is None:
-            raise AdminError(f"no district {p.district}")
+            raise AdminError("admin_error_no_district", district=p.district)
         if conn.execute("SELECT 1 FROM sites WHERE code = %s", (p.code,)).fetchone():
-            raise AdminError(f"plant {p.code} exists")
+            raise AdminError("admin_error_plant_exists", code=p.code)
         conn.execute(
             "INSERT INTO sites (code, name_zh, name_en, district, industry, latitude, longitude)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s)",
@@ -80,14 +80,12 @@ def check_limit(lim: NewLimit) -> None:
     """Refuse a limit whose values do not fit its direction."""
     check_bounds(asdict(lim))
     if lim.basis not in LIMIT_BASES or lim.direction not in DIRECTIONS or not lim.source.strip():
-        raise AdminError("a limit needs a basis (instant, hour, day), a direction (upper, lower, range) and a source",
-                         key="admin_error_limit")
+        raise AdminError("admin_error_limit")
     needs = {"upper": lim.upper_value is not None, "lower": lim.lower_value is not None,
              "range": lim.lower_value is not None and lim.upper_value is not None
              and lim.lower_value < lim.upper_value}
     if not needs[lim.direction]:
-        raise AdminError(f"an {lim.direction} limit needs its value(s) (a range: lower below upper)",
-                         key="admin_error_limit_values")
+        raise AdminError("admin_error_limit_values")
 
 
 def add_limit(conn: psycopg.Connection, lim: NewLimit, *, actor: str, now: datetime) -> int:
@@ -97,13 +95,13 @@ def add_limit(conn: psycopg.Connection, lim: NewLimit, *, actor: str, now: datet
         unit = conn.execute("SELECT canonical_unit FROM pollutants WHERE code = %s", (lim.pollutant,)).fetchone()
         site = conn.execute("SELECT id FROM sites WHERE code = %s", (lim.site_code,)).fetchone()
         if unit is None or site is None:
-            raise AdminError("unknown plant or pollutant")
+            raise AdminError("admin_error_limit_target")
         device = None
         if lim.device_mn:
             device = conn.execute("SELECT id FROM devices WHERE mn = %s AND site_id = %s",
                                   (lim.device_mn, site[0])).fetchone()
             if device is None:
-                raise AdminError(f"no device {lim.device_mn} at {lim.site_code}")
+                raise AdminError("admin_error_no_device", mn=lim.device_mn, site=lim.site_code)
         scheme = "gas_alarm" if lim.pollutant.startswith("s") else "discharge"
         row = conn.execute(
             "INSERT INTO limits (scope, site_id, device_id, pollutant, scheme, basis, direction, lower_value,"
@@ -129,10 +127,10 @@ def parse_steps(text: str) -> list[Step]:
         codes, _, delay = part.partition(":")
         recipients = tuple(c.strip() for c in codes.split("+"))
         if not all(recipients) or not delay.strip().isdigit():
-            raise AdminError(f"a step is RECIPIENT:DELAY_SECONDS, not {part!r}", key="admin_error_step", step=part)
+            raise AdminError("admin_error_step", step=part)
         steps.append((int(delay), recipients))
     if not steps:
-        raise AdminError("a chain needs at least one step", key="admin_error_no_steps")
+        raise AdminError("admin_error_no_steps")
     return steps
 
 
@@ -147,8 +145,7 @@ def check_chain(code: str, name: str, categories: tuple[str, ...], steps: list[S
     recipients = [c for _, codes in steps for c in codes]
     check_bounds({"code": code, "name": name, "categories": categories, "recipients": recipients})
     if not CODE.match(code) or not name or any(c not in CATEGORIES for c in categories) or repeat_interval_seconds < 1:
-        raise AdminError("a chain needs a code, a name, known categories and a repeat interval",
-                         key="admin_error_chain")
+        raise AdminError("admin_error_chain")
 
 
 def recipient_ids(conn: psycopg.Connection, steps: list[Step]) -> dict[str, int]:
@@ -158,8 +155,7 @@ def recipient_ids(conn: psycopg.Connection, steps: list[Step]) -> dict[str, int]
     ids: dict[str, int] = {r[0]: int(r[1]) for r in rows}
     missing = sorted(codes - set(ids))
     if missing:
-        raise AdminError(f"unknown recipients {', '.join(missing)}", key="admin_error_recipients",
-                         codes=", ".join(missing))
+        raise AdminError("admin_error_recipients", codes=", ".join(missing))
     return ids
 
 
@@ -181,7 +177,7 @@ def add_chain(
     with conn.transaction():
         ids = recipient_ids(conn, steps)
         if conn.execute("SELECT 1 FROM escalation_chains WHERE code = %s", (code,)).fetchone():
-            raise AdminError(f"chain {code} exists")
+            raise AdminError("admin_error_chain_exists", code=code)
         row = conn.execute(
             "INSERT INTO escalation_chains (code, name, categories, repeat_interval_seconds) VALUES (%s, %s, %s, %s)"
             " RETURNING id", (code, name, list(categories), repeat_interval_seconds)).fetchone()

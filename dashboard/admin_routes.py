@@ -28,11 +28,12 @@ from dashboard.admin_store import (
 )
 from dashboard.audit import list_audit
 from dashboard.deps import Conn, CsrfSessionDep, FormDep, NotFound, SessionDep, app_state, require, utc_now
-from dashboard.errors import DashboardError
+from dashboard.errors import DashboardError, Refused
 from dashboard.passwords import generate_password
 from dashboard.render import page
 from dashboard.sessions import Session
 from dashboard.users import UserError, create_user, list_users, set_user_disabled, set_user_role
+from envmon.registry.service import sync_device_logins
 from envmon.words import text
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -57,8 +58,8 @@ def _apply(request: Request, conn: Conn, session: Session, anchor: str, change: 
 
 def reason(exc: Exception, locale: str) -> str:
     """Why a change was refused, in the user's language when the catalogue has its words."""
-    if isinstance(exc, AdminError) and exc.key:
-        return text(locale, f"page.{exc.key}").format(**exc.params)
+    if isinstance(exc, Refused):
+        return exc.words(locale)
     if isinstance(exc, ValueError):
         return text(locale, "page.admin_error_number")
     return str(exc)
@@ -95,7 +96,7 @@ def new_user(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDe
                     now=utc_now(), districts=words(form.get("districts", "")),
                     site_codes=words(form.get("site_codes", "")), display_name=form.get("display_name") or None)
     except UserError as exc:
-        return _admin_page(request, conn, session, 400, error=str(exc))
+        return _admin_page(request, conn, session, 400, error=exc.words(session.locale))
     return _admin_page(request, conn, session, issued=(username, password))
 
 
@@ -132,13 +133,16 @@ def change_plant(request: Request, conn: Conn, session: CsrfSessionDep, form: Fo
 
 
 @router.post("/{entity}/{key}/active")
-def change_active(conn: Conn, session: CsrfSessionDep, form: FormDep, entity: Entity, key: str) -> Response:
+def change_active(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep, entity: Entity,
+                  key: str) -> Response:
     """Deactivate (active=0) or reactivate (active=1) a plant, device or recipient: history keeps the row."""
     user = require(session, "admin")
     try:
         set_active(conn, entity, key, active=form.get("active") == "1", actor=user.username, now=utc_now())
     except LookupError as exc:
         raise NotFound(key) from exc
+    if entity != "recipients":  # committed: a deactivated device (or a plant's devices) loses its broker login now
+        sync_device_logins(conn, app_state(request).settings)
     return RedirectResponse(f"/admin#{ANCHORS[entity]}", status_code=303)
 
 
@@ -226,7 +230,7 @@ def end_window(request: Request, conn: Conn, session: CsrfSessionDep, window_id:
     try:
         end_maintenance(conn, window_id, actor=user.username, now=utc_now())
     except AdminError as exc:
-        return _admin_page(request, conn, session, 404, error=str(exc))
+        return _admin_page(request, conn, session, 404, error=exc.words(session.locale))
     return RedirectResponse("/admin#maintenance", status_code=303)
 
 
@@ -251,5 +255,5 @@ def new_device(request: Request, conn: Conn, session: CsrfSessionDep, form: Form
         )
         password = add_device(conn, app_state(request).settings, device, actor=user.username, now=utc_now())
     except (DashboardError, ValueError) as exc:
-        return _admin_page(request, conn, session, 400, error=str(exc))
+        return _admin_page(request, conn, session, 400, error=reason(exc, session.locale))
     return _admin_page(request, conn, session, issued=(device.mn, password))

@@ -12,11 +12,12 @@ import psycopg
 from psycopg.rows import dict_row
 
 from dashboard.audit import write_audit
-from dashboard.errors import DashboardError
+from dashboard.errors import Refused
 from envmon.registry.bounds import BoundsError, check_fields
 from envmon.registry.model import PointKind
 from envmon.registry.service import issue_device_password
 from envmon.settings import Settings
+from envmon.words import text
 
 PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 MN = re.compile(r"^[0-9A-Za-z]{6,24}$")
@@ -25,13 +26,21 @@ POINT_KINDS: tuple[str, ...] = get_args(PointKind)  # outfall, workshop_outlet, 
 SYSTEM_CODES = {"water_analyser": "32", "cems": "31", "gas_detector": "52"}
 
 
-class AdminError(DashboardError):
-    """A change refused because its input is wrong; `key` names its words in the text catalogue when it has some."""
+class AdminError(Refused):
+    """A registry change refused because its input is wrong (`page.<key>` in the catalogue says why)."""
 
-    def __init__(self, message: str, *, key: str | None = None, **params: object) -> None:
-        super().__init__(message)
-        self.key = key
-        self.params = params
+
+class OutOfBounds(AdminError):
+    """A value the registry's bounds refuse, said in the reader's language (field: what is wrong)."""
+
+    def __init__(self, refused: BoundsError) -> None:
+        self.refused = refused
+        super().__init__("admin_error_bounds")
+
+    def words(self, locale: str) -> str:
+        """Where and why, in the locale."""
+        return text(locale, "page.admin_error_bounds").format(field=": ".join(self.refused.where),
+                                                              detail=self.refused.detail(locale))
 
 
 def check_bounds(values: Mapping[str, object]) -> None:
@@ -39,7 +48,7 @@ def check_bounds(values: Mapping[str, object]) -> None:
     try:
         check_fields(values)
     except BoundsError as exc:
-        raise AdminError(str(exc)) from None
+        raise OutOfBounds(exc) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,16 +97,16 @@ def add_maintenance(
     """A maintenance window for a plant (or one of its devices)."""
     check_bounds({"site": site_code, "device": device_mn, "reason": reason})
     if ends_at <= starts_at or not reason.strip():
-        raise AdminError("a window needs a reason and an end after its start")
+        raise AdminError("admin_error_window")
     with conn.transaction():
         site = conn.execute("SELECT id FROM sites WHERE code = %s", (site_code,)).fetchone()
         if site is None:
-            raise AdminError(f"no plant {site_code}")
+            raise AdminError("admin_error_no_plant", code=site_code)
         device_id = None
         if device_mn:
             dev = conn.execute("SELECT id FROM devices WHERE mn = %s AND site_id = %s", (device_mn, site[0])).fetchone()
             if dev is None:
-                raise AdminError(f"no device {device_mn} at {site_code}")
+                raise AdminError("admin_error_no_device", mn=device_mn, site=site_code)
             device_id = dev[0]
         row = conn.execute(
             "INSERT INTO maintenance_windows (site_id, device_id, starts_at, ends_at, reason, created_by)"
@@ -120,7 +129,7 @@ def end_maintenance(conn: psycopg.Connection, window_id: int, *, actor: str, now
             " ends_at = %(now)s WHERE id = %(id)s AND ends_at > %(now)s RETURNING id", {"now": now, "id": window_id},
         ).fetchone()
         if row is None:
-            raise AdminError(f"no running or future window {window_id}")
+            raise AdminError("admin_error_no_window", id=window_id)
         write_audit(conn, actor=actor, action="end", entity="maintenance_window", key=str(window_id), detail={},
                     now=now)
 
@@ -129,8 +138,7 @@ def check_recipient(code: str, name: str, phone: str, locale: str, role: str) ->
     """Refuse a recipient without a code and a name, or with a phone not in E.164 or an unknown language."""
     check_bounds({"code": code, "name": name, "phone": phone, "locale": locale, "role": role})
     if not PHONE.match(phone) or locale not in ("zh-CN", "en") or not code.strip() or not name.strip():
-        raise AdminError("a recipient needs a code, a name, an E.164 phone (+86...) and a locale (zh-CN or en)",
-                         key="admin_error_recipient")
+        raise AdminError("admin_error_recipient")
 
 
 def add_recipient(
@@ -140,7 +148,7 @@ def add_recipient(
     check_recipient(code, name, phone, locale, role)
     with conn.transaction():
         if conn.execute("SELECT 1 FROM recipients WHERE code = %s", (code,)).fetchone():
-            raise AdminError(f"recipient {code} exists")
+            raise AdminError("admin_error_recipient_exists", code=code)
         row = conn.execute(
             "INSERT INTO recipients (code, name, phone, locale, role) VALUES (%s, %s, %s, %s, %s) RETURNING id",
             (code, name, phone, locale, role or "inspector"),
@@ -155,14 +163,12 @@ def check_device(d: NewDevice, known_pollutants: set[str]) -> None:
     """Refuse a device whose fields are malformed."""
     check_bounds(asdict(d))
     if not MN.match(d.mn) or d.kind not in DEVICE_KINDS or d.point_kind not in POINT_KINDS:
-        raise AdminError("MN is 6-24 letters or digits; kind and point kind must be known", key="admin_error_device")
+        raise AdminError("admin_error_device")
     unknown = [p for p in d.pollutants if p not in known_pollutants]
     if not d.pollutants or unknown:
-        raise AdminError(f"pollutants must be catalogue codes (unknown: {', '.join(unknown) or 'none given'})",
-                         key="admin_error_pollutants", unknown=" ".join(unknown) or "-")
+        raise AdminError("admin_error_pollutants", unknown=" ".join(unknown) or "-")
     if not 1 <= d.reporting_interval_seconds <= 86400 or not d.point_name_zh or not d.point_name_en:
-        raise AdminError("a device needs point names and a reporting interval of 1 s to 1 day",
-                         key="admin_error_interval")
+        raise AdminError("admin_error_interval")
 
 
 def add_device(conn: psycopg.Connection, settings: Settings, d: NewDevice, *, actor: str, now: datetime) -> str:
@@ -172,9 +178,9 @@ def add_device(conn: psycopg.Connection, settings: Settings, d: NewDevice, *, ac
     with conn.transaction():
         site = conn.execute("SELECT id FROM sites WHERE code = %s", (d.site_code,)).fetchone()
         if site is None:
-            raise AdminError(f"no plant {d.site_code}")
+            raise AdminError("admin_error_no_plant", code=d.site_code)
         if conn.execute("SELECT 1 FROM devices WHERE mn = %s", (d.mn,)).fetchone():
-            raise AdminError(f"device {d.mn} exists")
+            raise AdminError("admin_error_device_exists", mn=d.mn)
         conn.execute(
             "INSERT INTO devices (mn, site_id, point_kind, point_name_zh, point_name_en, kind, transport, system_code,"
             " pollutants, reporting_interval_seconds) VALUES (%s, %s, %s, %s, %s, %s, 'mqtt', %s, %s, %s)",

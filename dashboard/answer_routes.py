@@ -109,7 +109,10 @@ async def answer_attachment(request: Request, conn: Conn, token: str,
         doc = check_document(filename, content)
         file_id = add_attachment(conn, alert_id=link.alert_id, request_id=link.request_id, filename=doc.filename,
                                  content_type=doc.content_type, sha256=doc.sha256, content=content, now=utc_now())
-    except (AdminError, AnswerRefused) as exc:
+    except AdminError as exc:  # in the language of the page it came from (upload.js sends it)
+        locale = pick_locale(request.query_params.get("lang"), app_state(request).settings.locale)
+        return JSONResponse({"detail": exc.words(locale)}, status_code=422)
+    except AnswerRefused as exc:
         return JSONResponse({"detail": str(exc)}, status_code=422)
     return JSONResponse({"id": file_id}, status_code=201)
 

@@ -47,30 +47,30 @@ def clean_filename(name: str) -> str:
     shown = "".join(c for c in unicodedata.normalize("NFC", base) if c.isprintable() and c not in '"')
     shown = shown.strip().lstrip(".")
     if not shown:
-        raise AdminError("a document needs a file name")
+        raise AdminError("admin_error_document_name")
     return shown[-MAX_NAME_CHARS:]
 
 
 def check_document(name: str, content: bytes) -> CheckedDocument:
     """Accept a PDF, PNG or JPEG whose content and name agree and that fits the size limit."""
     if not content:
-        raise AdminError("the file is empty")
+        raise AdminError("admin_error_document_empty")
     if len(content) > MAX_DOCUMENT_BYTES:
-        raise AdminError(f"the file is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB")
+        raise AdminError("admin_error_document_large", mib=MAX_DOCUMENT_BYTES // (1024 * 1024))
     filename = clean_filename(name)
     for magic, content_type, extensions in SIGNATURES:
         if content.startswith(magic):
             if not filename.lower().endswith(extensions):
-                raise AdminError(f"the file is a {content_type} but its name says otherwise")
+                raise AdminError("admin_error_document_type", content_type=content_type)
             return CheckedDocument(filename, content_type, len(content), hashlib.sha256(content).hexdigest())
-    raise AdminError("only PDF, PNG and JPEG files are accepted (checked by their content)")
+    raise AdminError("admin_error_document_kind")
 
 
 def store_document(conn: psycopg.Connection, *, site_id: int, category: str, name: str, content: bytes,
                    actor: str, now: datetime) -> int:
     """Store a checked upload (the same bytes twice keep one row) and audit it; returns its id."""
     if category not in CATEGORIES:
-        raise AdminError(f"category is one of {', '.join(CATEGORIES)}")
+        raise AdminError("admin_error_document_category", categories=", ".join(CATEGORIES))
     doc = check_document(name, content)
     with conn.transaction():
         row = conn.execute(

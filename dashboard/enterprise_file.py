@@ -124,9 +124,9 @@ def add_enforcement(conn: psycopg.Connection, site_id: int, rec: NewEnforcement,
     """Record an enforcement case (or update the one with this case number), audited."""
     check_bounds({k: v for k, v in asdict(rec).items() if not isinstance(v, date)})
     if rec.kind not in ENFORCEMENT_KINDS or rec.status not in ENFORCEMENT_STATUSES or not rec.case_number.strip():
-        raise AdminError("an enforcement record needs a type, a status and a case number")
+        raise AdminError("admin_error_enforcement")
     if rec.penalty_yuan is not None and rec.penalty_yuan < 0:
-        raise AdminError("a penalty cannot be negative")
+        raise AdminError("admin_error_penalty")
     with conn.transaction():
         conn.execute(
             "INSERT INTO enforcement_records (site_id, decided_on, kind, case_number, penalty_yuan, status, summary)"
@@ -157,12 +157,12 @@ def add_permit(conn: psycopg.Connection, site_id: int, p: NewPermit, *, actor: s
     """Create or update a permit and one of its outlets (devices of this plant only), audited."""
     check_bounds({k: v for k, v in asdict(p).items() if isinstance(v, str | None)})
     if not p.number.strip() or not p.outlet.strip() or p.valid_to < p.valid_from:
-        raise AdminError("a permit needs a number, an outlet code and a validity that does not end before it starts")
+        raise AdminError("admin_error_permit")
     with conn.transaction():
         ids = [r[0] for r in conn.execute("SELECT id FROM devices WHERE site_id = %s AND mn = ANY(%s)",
                                           (site_id, list(p.device_mns))).fetchall()]
         if len(ids) != len(set(p.device_mns)):
-            raise AdminError("every device of the outlet must be a device of this plant")
+            raise AdminError("admin_error_permit_devices")
         permit = conn.execute(
             "INSERT INTO permits (site_id, number, issued_by, valid_from, valid_to) VALUES (%s, %s, %s, %s, %s)"
             " ON CONFLICT (site_id, number) DO UPDATE SET issued_by = EXCLUDED.issued_by, valid_from ="
@@ -199,14 +199,14 @@ def set_permit_limit(conn: psycopg.Connection, site_id: int, lim: NewPermitLimit
     direction = ("range" if lim.lower_value is not None and lim.upper_value is not None
                  else "lower" if lim.lower_value is not None else "upper")
     if lim.upper_value is None and lim.lower_value is None or lim.basis not in ("instant", "hour", "day"):
-        raise AdminError("a permit limit needs a basis and an upper or lower value")
+        raise AdminError("admin_error_permit_limit")
     with conn.transaction():
         outlet = conn.execute(
             "SELECT o.id FROM permit_outlets o JOIN permits p ON p.id = o.permit_id "
             "WHERE p.site_id = %s AND p.number = %s AND o.code = %s", (site_id, lim.permit_number, lim.outlet),
         ).fetchone()
         if outlet is None:
-            raise AdminError(f"no outlet {lim.outlet} on permit {lim.permit_number}")
+            raise AdminError("admin_error_no_outlet", outlet=lim.outlet, permit=lim.permit_number)
         try:
             conn.execute(
                 "INSERT INTO permit_limits (outlet_id, pollutant, basis, direction, lower_value, upper_value)"
@@ -215,7 +215,7 @@ def set_permit_limit(conn: psycopg.Connection, site_id: int, lim: NewPermitLimit
                 " upper_value = EXCLUDED.upper_value, updated_at = now()",
                 (outlet[0], lim.pollutant, lim.basis, direction, lim.lower_value, lim.upper_value))
         except (psycopg.errors.ForeignKeyViolation, psycopg.errors.CheckViolation) as exc:
-            raise AdminError("unknown pollutant, or lower not below upper") from exc
+            raise AdminError("admin_error_permit_limit_values") from exc
         in_force = derive_permit_limits(conn, site_id)
         write_audit(conn, actor=actor, action="set", entity="permit_limit", key=f"{lim.permit_number}/{lim.outlet}",
                     detail={**asdict(lim), "site_id": site_id}, now=now)

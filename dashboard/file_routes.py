@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from dashboard.access import Action, User
+from dashboard.admin_routes import reason
 from dashboard.admin_store import AdminError
 from dashboard.deps import BadRequest, Conn, CsrfSessionDep, FormDep, NotFound, SessionDep, check_csrf, require, utc_now
 from dashboard.documents import MAX_DOCUMENT_BYTES, document_response, store_document
@@ -58,13 +59,14 @@ def _acting_on(conn: Conn, session: Session, code: str, action: Action) -> tuple
     return user, int(site["id"])
 
 
-def _form_step(code: str, step: Callable[[], object],
+def _form_step(code: str, step: Callable[[], object], locale: str,
                refusals: tuple[type[Exception], ...] = (AdminError, ValueError)) -> RedirectResponse:
-    """Run one write of a plant-file form and go back to the file, with the refusal's text when refused."""
+    """Run one write of a plant-file form and go back to the file, with the refusal's text (in the user's
+    language) when refused."""
     try:
         step()
     except refusals as exc:
-        return _back(code, str(exc))
+        return _back(code, reason(exc, locale))
     return _back(code)
 
 
@@ -81,12 +83,12 @@ async def bounded_body(request: Request) -> bytes:
     """The request body, refused as soon as it passes the size limit (never read whole into memory first)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
-        raise AdminError("the file is too large")
+        raise AdminError("admin_error_document_large", mib=MAX_DOCUMENT_BYTES // (1024 * 1024))
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_DOCUMENT_BYTES:
-            raise AdminError("the file is too large")
+            raise AdminError("admin_error_document_large", mib=MAX_DOCUMENT_BYTES // (1024 * 1024))
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -103,7 +105,7 @@ async def upload(request: Request, conn: Conn, session: SessionDep, code: str,
         doc_id = store_document(conn, site_id=site_id, category=category, name=filename, content=content,
                                 actor=user.username, now=utc_now())
     except AdminError as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": exc.words(session.locale)}, status_code=422)
     return JSONResponse({"id": doc_id}, status_code=201)
 
 
@@ -118,7 +120,7 @@ def enforcement(conn: Conn, session: CsrfSessionDep, form: FormDep, code: str) -
             case_number=form.get("case_number", ""), penalty_yuan=_number(form.get("penalty_yuan")),
             status=form.get("status", ""), summary=form.get("summary") or None)
         add_enforcement(conn, site_id, rec, actor=user.username, now=utc_now())
-    return _form_step(code, step)
+    return _form_step(code, step, session.locale)
 
 
 @router.post("/plants/{code}/permits")
@@ -134,7 +136,7 @@ def permit(conn: Conn, session: CsrfSessionDep, form: FormDep, code: str) -> Res
             outlet_name_zh=form.get("outlet_name_zh", ""), outlet_name_en=form.get("outlet_name_en", ""),
             device_mns=tuple(m for m in form.get("devices", "").replace(",", " ").split() if m))
         add_permit(conn, site_id, new, actor=user.username, now=utc_now())
-    return _form_step(code, step)
+    return _form_step(code, step, session.locale)
 
 
 @router.post("/plants/{code}/permit-limits")
@@ -146,4 +148,4 @@ def permit_limit(conn: Conn, session: CsrfSessionDep, form: FormDep, code: str) 
         basis=form.get("basis", "day"), lower_value=_number(form.get("lower")), upper_value=_number(form.get("upper")))
     # Only the store's refusals go back to the form: the limit's fields were checked above (BadRequest).
     return _form_step(code, lambda: set_permit_limit(conn, site_id, lim, actor=user.username, now=utc_now()),
-                      refusals=(AdminError,))
+                      session.locale, refusals=(AdminError,))

@@ -13,7 +13,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from dashboard.access import Action, User, can, scope_clause
-from dashboard.audit import write_audit
+from dashboard.audit import AuditAction, write_audit
 from envmon.errors import EnvmonError
 from envmon.review import Decision, MarkRequest, decision_problem, initial_state, request_problem, state_after
 
@@ -41,6 +41,9 @@ FROM data_marks m JOIN devices d ON d.id = m.device_id JOIN sites s ON s.id = d.
 WHERE {scope} {extra}
 ORDER BY m.proposed_at DESC, m.id DESC LIMIT {limit}
 """
+
+REVIEW_ACTIONS: dict[Decision, AuditAction] = {"approve": "review.approve", "reject": "review.reject",
+                                              "withdraw": "review.withdraw"}
 
 
 class ReviewRefused(EnvmonError):
@@ -105,8 +108,8 @@ def decide_mark(
                      (state, user.username, now, mark_id))
         action = {"approve": "approved", "reject": "rejected", "withdraw": "withdrawn"}[decision]
         _event(conn, mark_id, user.username, action, note, now)
-        write_audit(conn, actor=user.username, action=f"review.{decision}", entity="data_mark", key=str(mark_id),
-                    detail={"note": note, "state": state}, now=now)
+        write_audit(conn, actor=user.username, action=REVIEW_ACTIONS[decision], entity="data_mark",
+                    key=str(mark_id), detail={"note": note, "state": state}, now=now)
     return MarkResult(mark_id, state)
 
 

@@ -11,23 +11,23 @@ from psycopg.rows import dict_row
 
 from dashboard.access import ROLES
 from dashboard.audit import write_audit
-from dashboard.errors import DashboardError
-from dashboard.passwords import hash_password, needs_rehash, verify_password
+from dashboard.errors import Refused
+from dashboard.passwords import MIN_PASSWORD_CHARS, hash_password, needs_rehash, verify_password
 from dashboard.sessions import delete_user_sessions
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 
 
-class UserError(DashboardError):
-    """A user that cannot be created or changed as asked."""
+class UserError(Refused):
+    """A user that cannot be created or changed as asked (`page.<key>` in the catalogue says why)."""
 
 
 def check_new_user(username: str, role: str) -> None:
     """Refuse a malformed username or an unknown role."""
     if not USERNAME.match(username):
-        raise UserError("a username is 2-63 characters: lower-case letters, digits, '.', '_' or '-'")
+        raise UserError("user_error_username")
     if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}")
+        raise UserError("user_error_role", roles=", ".join(ROLES))
 
 
 def create_user(
@@ -39,10 +39,10 @@ def create_user(
     try:
         password_hash = hash_password(password)
     except ValueError as exc:
-        raise UserError(str(exc)) from exc
+        raise UserError("user_error_password", chars=MIN_PASSWORD_CHARS) from exc
     with conn.transaction():
         if conn.execute("SELECT 1 FROM users WHERE username = %s", (username,)).fetchone():
-            raise UserError(f"user {username!r} exists")
+            raise UserError("user_error_exists", username=username)
         row = conn.execute(
             "INSERT INTO users (username, display_name, password_hash, role, districts, site_codes, created_at,"
             " updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
@@ -82,7 +82,7 @@ def set_user_disabled(conn: psycopg.Connection, user_id: int, disabled: bool, *,
             "UPDATE users SET disabled = %s, updated_at = %s WHERE id = %s RETURNING username", (disabled, now, user_id)
         ).fetchone()
         if row is None:
-            raise UserError(f"no user with id {user_id}")
+            raise UserError("user_error_missing", id=user_id)
         delete_user_sessions(conn, user_id)
         write_audit(conn, actor=actor, action="disable" if disabled else "enable", entity="user", key=row[0],
                     detail={}, now=now)
@@ -94,13 +94,13 @@ def set_user_role(
 ) -> None:
     """Change a user's role and scope; their sessions end, so the change applies at once."""
     if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}")
+        raise UserError("user_error_role", roles=", ".join(ROLES))
     with conn.transaction():
         row = conn.execute(
             "UPDATE users SET role = %s, districts = %s, site_codes = %s, updated_at = %s WHERE id = %s"
             " RETURNING username", (role, list(districts), list(site_codes), now, user_id)).fetchone()
         if row is None:
-            raise UserError(f"no user with id {user_id}")
+            raise UserError("user_error_missing", id=user_id)
         delete_user_sessions(conn, user_id)
         detail = {"role": role, "districts": list(districts), "site_codes": list(site_codes)}
         write_audit(conn, actor=actor, action="change_role", entity="user", key=row[0], detail=detail, now=now)

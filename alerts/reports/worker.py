@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, date, datetime
+from multiprocessing import resource_tracker
 from typing import TypeVar
 
 import psycopg
@@ -77,6 +78,7 @@ def _child_start(parent_pid: int) -> None:
     # Ctrl-C in a terminal signals the whole process group: the parent decides when this process stops
     # (_stop_pool), and a KeyboardInterrupt here only printed a traceback over the demo's goodbye.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked from birth (run()); ignored from now
     die_with_parent(parent_pid)
     os.nice(RENDER_NICENESS)
     # SCHED_IDLE: the renderer runs only on CPU time nothing else wants. At nice 10 it still took a
@@ -194,6 +196,13 @@ class ReportWorker:
 
     def run(self, stop: threading.Event) -> None:
         """Render requested reports until `stop` is set."""
+        # The render process is spawned from this thread and inherits its signal mask: with SIGINT blocked it
+        # cannot die of a Ctrl-C before its initializer ignores SIGINT (it printed a KeyboardInterrupt, and this
+        # side a BrokenProcessPool, when Ctrl-C came in the demo's first seconds). The main thread still gets it.
+        # multiprocessing's resource tracker does the same around its own start (bpo-33613) and unblocks SIGINT
+        # afterwards in the calling thread, so it is started first.
+        resource_tracker.ensure_running()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         self._pool = _render_pool()
         try:
             self._warm_up(stop)

@@ -16,6 +16,15 @@
     stamp.formatToParts(date).forEach(function (p) { out[p.type] = p.value; });
     return out;
   }
+  // Long pages fold on a phone: sections marked data-fold-narrow start closed there (open on a desk, and
+  // without script), before anything draws into them; a chart drawn while folded is drawn again when opened.
+  if (window.matchMedia && window.matchMedia("(max-width: 700px)").matches) {
+    document.querySelectorAll("details[data-fold-narrow]").forEach(function (d) { d.open = false; });
+    // A change returns to its section (/admin#chains): that one stays open.
+    var target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+    var fold = target && (target.querySelector("details.fold") || target.closest("details.fold"));
+    if (fold) fold.open = true;
+  }
   // The catalogue's words that live updates need, in the page's locale (envmon.words; dashboard/render.py).
   var WORDS = JSON.parse(body.dataset.words || "{}");
   function label(kind, code) { return WORDS[kind + "." + code] || code; }
@@ -412,6 +421,8 @@
   function refreshCharts(force) {
     // Readings arrive every few seconds; the minute aggregate changes once a minute, so charts need less.
     if (!force && Date.now() - lastCharts < 10000) return;
+    var fold = document.getElementById("charts-fold");
+    if (fold && !fold.open) return;  // folded on a phone: drawn when opened
     // A zoomed chart stays as the person left it until they zoom out or change the range.
     lastCharts = Date.now();
     charts.forEach(function (fig) { if (force || !fig._zoomed) drawChart(fig); });
@@ -429,6 +440,8 @@
         refreshCharts(true);
       });
     });
+    var chartsFold = document.getElementById("charts-fold");
+    if (chartsFold) chartsFold.addEventListener("toggle", function () { if (chartsFold.open) refreshCharts(true); });
     var compareBox = document.getElementById("compare");
     if (compareBox) compareBox.addEventListener("change", function () { compare = compareBox.checked; refreshCharts(true); });
   }

@@ -11,7 +11,8 @@
     var out = form.querySelector(".upload-result");
     if (!file) return;
     var select = form.querySelector("select");  // the plant's answer form has no category
-    var url = form.dataset.action + "?" + new URLSearchParams({ filename: file.name, category: select ? select.value : "other" });
+    var url = form.dataset.action + "?" + new URLSearchParams({ filename: file.name, category: select ? select.value : "other",
+                                                          lang: document.documentElement.lang });
     fetch(url, {
       method: "POST", credentials: "same-origin", body: file,
       headers: { "Content-Type": "application/octet-stream", "X-CSRF-Token": document.body.dataset.csrf || "" }

@@ -12,6 +12,8 @@ import math
 import re
 from collections.abc import Mapping
 
+from envmon.words import text
+
 # Names, codes, units, roles: one line.
 MAX_TEXT_CHARS = 200
 # Notes, enforcement history, addresses, EIA approvals: paragraphs.
@@ -30,15 +32,30 @@ _BAD_PARAGRAPH = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f{_NEVER}]")
 
 class BoundsError(ValueError):
     """A value outside what the registry accepts; the message says why without echoing the value (the
-    caller names the field: the loader by its key path, the admin pages by the form field)."""
+    caller names the field: the loader by its key path, the admin pages by the form field). `problem` names
+    the words (`bounds.<problem>` in the catalogue), `where` the field and item, for a page in any language."""
+
+    def __init__(self, problem: str, *, where: tuple[str, ...] = (), **params: object) -> None:
+        self.problem = problem
+        self.where = where
+        self.params = params
+        super().__init__(": ".join([*where, self.detail("en")]))
+
+    def detail(self, locale: str) -> str:
+        """What is wrong with the value, in the locale (without where it is)."""
+        return text(locale, f"bounds.{self.problem}").format(**self.params)
+
+    def inside(self, where: str) -> BoundsError:
+        """The same problem, one level further out (`item 2`, then the field's name)."""
+        return BoundsError(self.problem, where=(where, *self.where), **self.params)
 
 
 def check_number(value: float) -> float:
     """A finite number of a sane size; BoundsError otherwise."""
     if not math.isfinite(value):
-        raise BoundsError(f"must be a finite number, not {value!r}")
+        raise BoundsError("not_finite", value=repr(value))
     if abs(value) > MAX_ABS_NUMBER:
-        raise BoundsError(f"must be within ±{MAX_ABS_NUMBER:g}")
+        raise BoundsError("too_large", limit=f"{MAX_ABS_NUMBER:g}")
     return value
 
 
@@ -47,10 +64,10 @@ def check_text(value: str, *, field: str) -> str:
     long = field in LONG_TEXT_FIELDS
     limit = MAX_LONG_TEXT_CHARS if long else MAX_TEXT_CHARS
     if len(value) > limit:
-        raise BoundsError(f"{len(value)} characters, at most {limit}")
+        raise BoundsError("too_long", length=len(value), limit=limit)
     bad = (_BAD_PARAGRAPH if long else _BAD_LINE).search(value)
     if bad is not None:
-        raise BoundsError(f"control character U+{ord(bad.group()):04X} at position {bad.start()}")
+        raise BoundsError("control", code=f"{ord(bad.group()):04X}", position=bad.start())
     return value
 
 
@@ -61,13 +78,13 @@ def check_value(value: object, *, field: str) -> object:
     if isinstance(value, float):
         return check_number(value)
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ABS_NUMBER:
-        raise BoundsError(f"must be within ±{MAX_ABS_NUMBER:g}")
+        raise BoundsError("too_large", limit=f"{MAX_ABS_NUMBER:g}")
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
             try:
                 check_value(item, field=field)
             except BoundsError as exc:
-                raise BoundsError(f"item {i}: {exc}") from None
+                raise exc.inside(f"item {i}") from None
     return value
 
 
@@ -77,4 +94,4 @@ def check_fields(values: Mapping[str, object]) -> None:
         try:
             check_value(value, field=name)
         except BoundsError as exc:
-            raise BoundsError(f"{name}: {exc}") from None
+            raise exc.inside(name) from None

@@ -29,6 +29,15 @@ class LoadCounts:
         return sum(self.inserted.values()) + sum(self.updated.values())
 
 
+@dataclass(frozen=True)
+class Kept:
+    """Columns the stored row keeps while `holds` (SQL on the stored row and EXCLUDED) is true: the load
+    rewrites them only together with a change of another value."""
+
+    columns: tuple[str, ...]
+    holds: str
+
+
 def upsert_row(
     conn: psycopg.Connection,
     table: str,
@@ -36,13 +45,16 @@ def upsert_row(
     row: dict[str, Any],
     counts: LoadCounts,
     conflict: str | None = None,
+    kept: Kept | None = None,
 ) -> Any:
     """INSERT ... ON CONFLICT DO UPDATE only when a value differs; returns the row id."""
     cols = list(row)
     updates = [c for c in cols if c not in key]
     target = conflict or f"({', '.join(key)})"
     set_clause = ", ".join(f"{c} = EXCLUDED.{c}" for c in updates)
-    differs = " OR ".join(f"{table}.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in updates)
+    differs = _differs(table, [c for c in updates if not kept or c not in kept.columns])
+    if kept is not None:
+        differs = f"({differs}) OR (NOT ({kept.holds}) AND ({_differs(table, list(kept.columns))}))"
     id_col = "code" if table == "districts" or table == "pollutants" else "id"
     query = (
         f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
@@ -59,6 +71,11 @@ def upsert_row(
     assert existing is not None
     return existing[0]
 
+
+
+def _differs(table: str, columns: list[str]) -> str:
+    """SQL: some of these columns of the stored row differ from the row offered."""
+    return " OR ".join(f"{table}.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in columns) or "false"
 
 
 def applies_at(point_kinds: Iterable[str] | None, point_kind: str) -> bool:

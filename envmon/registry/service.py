@@ -51,8 +51,18 @@ def issue_device_password(conn: psycopg.Connection, settings: Settings, mn: str)
     return mosquitto.device_secret(state.secret_key, mn)
 
 
+def sync_device_logins(conn: psycopg.Connection, settings: Settings) -> int | None:
+    """After a committed change of which devices are active (the admin page's deactivation): on the local stack,
+    rewrite the broker's logins to the active MQTT devices and reload it, so a deactivated device can no longer
+    connect or publish and a reactivated one can again (the same path as `registry apply`). None for an external
+    broker, where logins are managed."""
+    return _sync_local_broker(settings, _mqtt_devices(conn))
+
+
 def _mqtt_devices(conn: psycopg.Connection) -> list[str]:
-    return [row[0] for row in conn.execute("SELECT mn FROM devices WHERE transport = 'mqtt' AND active ORDER BY mn")]
+    # A device of a deactivated plant is out too: the engine judges neither (alerts.rules.registry).
+    return [row[0] for row in conn.execute("SELECT d.mn FROM devices d JOIN sites s ON s.id = d.site_id"
+                                           " WHERE d.transport = 'mqtt' AND d.active AND s.active ORDER BY d.mn")]
 
 
 def _local_stack(settings: Settings) -> launcher.StackState | None:

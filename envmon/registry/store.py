@@ -17,10 +17,16 @@ from envmon.catalogue import Catalogue, load_catalogue
 from envmon.registry.enterprise_store import store_enterprise_file
 from envmon.registry.load import Registry
 from envmon.registry.model import Device, Limit, Preset, PresetLimit, Site
-from envmon.registry.rows import LoadCounts, applies_at, upsert_row
+from envmon.registry.rows import Kept, LoadCounts, applies_at, upsert_row
 
 __all__ = ["LoadCounts", "applies_at", "upsert_row", "store_registry", "sync_catalogue", "limit_rows",
            "limit_point_kinds", "registry_summary", "as_json"]
+
+# A limit an administrator ended on the admin page (`ended_by`) stays ended: a load writes its end (and clears the
+# mark) only when the file changes another of that limit's values; the file may still end it earlier, never reopen
+# it (issue 18 leftover: `registry apply` reopened it).
+ENDED_ON_PAGE = Kept(("valid_to", "ended_by"), "limits.ended_by IS NOT NULL"
+                     " AND (EXCLUDED.valid_to IS NULL OR EXCLUDED.valid_to >= limits.valid_to)")
 
 
 def sync_catalogue(conn: psycopg.Connection, catalogue: Catalogue | None = None) -> LoadCounts:
@@ -62,9 +68,10 @@ def store_registry(conn: psycopg.Connection, registry: Registry, *, actor: str) 
             conn,
             "limits",
             ["scope", "site_id", "device_id", "pollutant", "basis", "valid_from"],
-            row,
+            {**row, "ended_by": None},
             counts,
             conflict="(scope, coalesce(site_id, 0), coalesce(device_id, 0), pollutant, basis, valid_from)",
+            kept=ENDED_ON_PAGE,
         )
     recipient_ids = {r.code: upsert_row(conn, "recipients", ["code"], r.model_dump(), counts) for r in reg.recipients}
     for chain in reg.escalation_chains:

@@ -46,6 +46,10 @@ def test_an_escalation_chain_is_edited_on_a_phone_and_its_form_stays_on_the_page
         sign_in(page, served.url, "admin", "en")
         page.goto(served.url + "/admin")
         assert _overflow(page) <= 0
+        # On a phone the page is a list of folded sections (it ran to 9,000 px); one tap opens one.
+        assert page.evaluate("() => document.documentElement.scrollHeight") <= 2 * 780
+        assert page.locator("details.fold[open]").count() == 0
+        page.click("#chains > details.fold > summary")
         page.click('#chains a[href="/admin/chains/pollution/edit"]')
         expect(page.locator("h1")).to_contain_text("pollution")
         assert _overflow(page) <= 0
@@ -60,8 +64,20 @@ def test_an_escalation_chain_is_edited_on_a_phone_and_its_form_stays_on_the_page
         page.get_by_label("Repeat interval (s)").fill("1800")
         page.screenshot(path=str(artifacts / "admin-chain-edit-en-360.png"), full_page=True)
         page.click("#save")
-        page.wait_for_url(f"{served.url}/admin#chains")
+        page.wait_for_url(f"{served.url}/admin#chains")  # back at the chains, open
+        expect(page.locator('#chains tr:has(code:text-is("pollution")) td.steps')).to_be_visible()
         expect(page.locator('#chains tr:has(code:text-is("pollution")) td.steps')).to_have_text("insp-a:0, lead-c+safety-b:900")
+        # The audit log says what happened in words, as a card on the phone; a device is deactivated with one tap.
+        page.click("#audit > details.fold > summary")
+        expect(page.locator("#audit tbody tr").first.locator("td.audit-what")).to_have_text("escalation chain · changed")
+        page.click("#devices > details.fold > summary")
+        page.locator("#devices details:not(.fold) > summary").click()
+        page.locator(f'#devices tr:has(td:text-is("{WATER}")) button.deactivate').click()
+        page.wait_for_url(f"{served.url}/admin#devices")
+        page.click("#audit > details.fold > summary")
+        expect(page.locator("#audit tbody tr").first.locator("td.audit-what")).to_have_text("device · deactivated")
+        assert page.locator("#audit tbody tr").first.evaluate("el => getComputedStyle(el).display") == "block"
+        assert _overflow(page) <= 0
         page.set_viewport_size({"width": 1400, "height": 900})
         page.goto(served.url + "/admin/chains/pollution/edit")
         assert _overflow(page) <= 0

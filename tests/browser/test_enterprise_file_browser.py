@@ -54,7 +54,7 @@ def test_inspector_keeps_the_plant_file(world: World, browser: BrowserContext, a
 
         page.locator('#upload-form input[type="file"]').set_input_files(str(fake))
         page.locator("#upload-form button").click()
-        expect(page.locator("#upload-form .upload-result")).to_contain_text("only PDF, PNG and JPEG")
+        expect(page.locator("#upload-form .upload-result")).to_contain_text("只接受 PDF、PNG 和 JPEG")
 
         page.locator('#upload-form input[type="file"]').set_input_files(str(scan))
         page.locator("#upload-form button").click()

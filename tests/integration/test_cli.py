@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 from envmon.stack import launcher
 from envmon.stack.processes import free_port
+from tests.alert_helpers import wait_until
 from tests.conftest import EXAMPLE_REGISTRY, ROOT, make_state_dir
 
 COMMANDS = [
@@ -124,11 +126,30 @@ def test_demo_starts_everything_and_stops_cleanly(demo_state_dir: Path) -> None:
     assert not status["postgres"]["running"] and not status["mosquitto"]["running"]
 
 
-def test_demo_without_backfill_says_so(demo_state_dir: Path) -> None:
-    done = envmon("demo", "--no-backfill", "--duration-seconds", "3", env=demo_env(demo_state_dir), timeout=180)
-    assert done.returncode == 0, done.stderr
-    assert "a fresh database (--no-backfill: no history)" in done.stdout
-    assert "  backfill   " not in done.stdout
+def test_demo_without_backfill_says_so_and_ctrl_c_stops_it_without_a_traceback(
+    demo_state_dir: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C signals the terminal's whole process group (issue 18: a worker printed its KeyboardInterrupt)."""
+    errors = tmp_path / "stderr"
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MQTT_URL", "ENVMON_CONFIG")}
+    with errors.open("w") as sink:
+        demo = subprocess.Popen([sys.executable, "-m", "envmon_app", "demo", "--no-backfill"], cwd=ROOT,
+                                env={**base, **demo_env(demo_state_dir)}, stdout=subprocess.PIPE, stderr=sink,
+                                text=True, start_new_session=True)
+        try:
+            assert wait_until(lambda: "alert engine ready" in errors.read_text() or demo.poll() is not None,
+                              timeout=180)
+            os.killpg(demo.pid, signal.SIGINT)
+            out, _ = demo.communicate(timeout=120)
+        finally:
+            if demo.poll() is None:
+                os.killpg(demo.pid, signal.SIGKILL)
+                demo.wait()
+    stderr = errors.read_text()
+    assert demo.returncode in (0, 130) and "Traceback" not in stderr, stderr[-3000:]
+    assert "alerts stopped" in stderr and "ingest stopped" in stderr
+    assert "a fresh database (--no-backfill: no history)" in out
+    assert "  backfill   " not in out
 
 
 @pytest.mark.parametrize("variable", ["ENVMON_DASHBOARD_PORT", "ENVMON_ALERTS_HTTP_PORT", "ENVMON_HJ212_PORT"])

@@ -260,3 +260,31 @@ def test_registry_apply_overwrites_edited_values_but_keeps_a_deactivation(world:
     [(name,)] = _rows(world, "SELECT name FROM recipients WHERE code = 'insp-a'")
     assert name != RECIPIENT["name"]
     assert _rows(world, "SELECT active FROM recipients WHERE code = 'lead-c'") == [(False,)]
+
+
+FILE_CHANGES_THE_LIMIT = ('preset = "GBT50493-2019"', 'scheme = "gas_alarm"\nbasis = "instant"\ndirection = "upper"\n'
+                          'upper = 8.0\nlevel2_upper = 16.0\nsource = "permit 2026-18"')
+
+
+def test_registry_apply_keeps_a_limit_ended_on_the_page_until_the_file_changes_it(world: World) -> None:
+    """Issue 18 leftover: applying the unchanged file reopened a limit the administrator had ended."""
+    limit_id = _limit_of(world)
+    assert _post(world, f"/admin/limits/{limit_id}/end", {}).status_code == 303
+    [(ended_at, by)] = _rows(world, "SELECT valid_to, ended_by FROM limits WHERE id = %s", limit_id)
+    assert ended_at is not None and by == "admin"
+    load_alert_registry(world.database_url, ALERT_REGISTRY + OTHER_REGISTRY)  # the same file again
+    assert _rows(world, "SELECT valid_to, ended_by FROM limits WHERE id = %s", limit_id) == [(ended_at, "admin")]
+    load_alert_registry(world.database_url, ALERT_REGISTRY.replace(*FILE_CHANGES_THE_LIMIT) + OTHER_REGISTRY)
+    [(valid_to, by, upper)] = _rows(world, "SELECT valid_to, ended_by, upper_value FROM limits WHERE id = %s", limit_id)
+    assert (valid_to, by, upper) == (None, None, 8.0)  # the file's new values, in force again
+
+
+def test_registry_apply_still_ends_a_limit_the_file_ends(world: World) -> None:
+    """The kept end is only the page's: a limit the file itself ends and later reopens follows the file."""
+    limit_id = _limit_of(world)
+    ended = ALERT_REGISTRY.replace('preset = "GBT50493-2019"',
+                                   'preset = "GBT50493-2019"\nvalid_to = 2026-01-01T00:00:00+08:00')
+    load_alert_registry(world.database_url, ended + OTHER_REGISTRY)
+    assert _rows(world, "SELECT valid_to IS NOT NULL FROM limits WHERE id = %s", limit_id) == [(True,)]
+    load_alert_registry(world.database_url, ALERT_REGISTRY + OTHER_REGISTRY)
+    assert _rows(world, "SELECT valid_to FROM limits WHERE id = %s", limit_id) == [(None,)]

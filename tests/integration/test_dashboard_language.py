@@ -8,13 +8,14 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, get_args
 
 import psycopg
 import pytest
 
 import dashboard.render
 from alerts.reports.store import generate_report
+from dashboard.audit import AuditAction, AuditEntity
 from envmon.words import LOCALES, find, section, text, word
 from tests.alert_helpers import WATER
 from tests.browser.world import World, build_world, client, login, raise_alert, water_history
@@ -24,7 +25,8 @@ RAW_ANYWHERE = ("condition_cleared_latched", "engine opened", "new (#0)", "sent 
 # Codes and English words that zh-CN pages showed instead of Chinese (whole words only: MN codes and
 # plant codes are data and stay).
 RAW_IN_ZH = ("electroplating", "chemical", "peak", "gas", "manual", "implausible", "instant", "open", "sent",
-             "warning", "exceedance", "level2", "draft", "opened", "pollution", "safety", "hour", "day")
+             "warning", "exceedance", "level2", "draft", "opened", "pollution", "safety", "hour", "day",
+             *get_args(AuditAction), *get_args(AuditEntity))
 
 
 class VisibleText(HTMLParser):
@@ -57,7 +59,8 @@ def visible(html: str) -> str:
 
 
 def raw_codes(shown: str, locale: str, district_codes: set[str]) -> list[str]:
-    """The raw codes in a page's visible text."""
+    """The raw codes in a page's visible text (a command quoted in `backticks` is a command, not a word)."""
+    shown = re.sub(r"`[^`]*`", "", shown)
     found = [code for code in RAW_ANYWHERE if code in shown]
     found += [code for code in district_codes if re.search(rf"\b{re.escape(code)}\b", shown)]
     if locale == "zh-CN":
@@ -71,7 +74,23 @@ def world(database_url: str) -> Iterator[World]:
     raise_alert(w)  # gas level 2 at T-001
     raise_alert(w, WATER, "w20117", 0.5, samples=3)
     water_history(w, hours=2)
+    _every_audit_entry(w)
     yield w
+
+
+def _every_audit_entry(w: World) -> None:
+    """One audit row of every action and of every entity, as the administration page lists them."""
+    actions, entities = get_args(AuditAction), get_args(AuditEntity)
+    rows = [(actions[i % len(actions)], entities[i % len(entities)]) for i in range(max(len(actions), len(entities)))]
+    with psycopg.connect(w.database_url, autocommit=True) as conn:
+        for action, entity in rows:
+            conn.execute("INSERT INTO audit_log (actor, action, entity, entity_key, detail) VALUES"
+                         " ('admin', %s, %s, 'T-001', '{}')", (action, entity))
+
+
+# Kinds whose every code must have words (others pass free text through: a person's reason, a role typed).
+CLOSED_KINDS = ("audit_action", "audit_entity", "user_role", "severity", "state", "industry", "device_kind", "point_kind",
+                "category", "basis", "direction", "scope")
 
 
 @pytest.fixture
@@ -88,6 +107,8 @@ def missing_keys(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     def strict_kind(locale: str, kind: str, code: str | None) -> str:
         if not section(locale, kind):  # w() of a kind the catalogue has no section for: every code would show raw
             missing.append(f"{kind}.*")
+        elif kind in CLOSED_KINDS and code is not None and find(locale, f"{kind}.{code}") is None:
+            missing.append(f"{kind}.{code}")
         return word(locale, kind, code)
 
     monkeypatch.setattr(dashboard.render, "text", strict)
@@ -97,7 +118,7 @@ def missing_keys(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 PAGES = ("/", "/alerts", "/alerts?state=any", "/alerts/1", "/alerts/2", "/plants/T-001", "/health", "/admin",
          "/exports", f"/admin/devices/{WATER}/edit", "/admin/recipients/insp-a/edit", "/admin/chains/pollution/edit",
-         "/admin/limits/1/edit")
+         "/admin/limits/1/edit", "/review", "/kpi")
 
 
 def _pages(c: Any, csrf: str, locale: str) -> Iterator[tuple[str, str]]:
@@ -118,9 +139,11 @@ def test_every_page_in_every_locale_uses_only_catalogue_words(
     with client(world) as c:
         csrf = login(c, "admin")
         for path, html in _pages(c, csrf, locale):
+            if f'<span class="who">admin · {word(locale, "user_role", "admin")} <span' not in html:
+                problems.setdefault(path, []).append("the header's role is not in words")
             found = raw_codes(visible(html), locale, districts - {"t", "u"} | {"fengxian"})
             if found:
-                problems[path] = found
+                problems.setdefault(path, []).extend(found)
     assert missing_keys == [] and problems == {}
 
 
@@ -163,3 +186,49 @@ def test_every_automatic_timeline_actor_has_words_in_both_languages(actor: str) 
     """The plant's-answer steps showed `system` and `plant` raw on the zh-CN timeline."""
     assert all(word(locale, "actor", actor) != actor or locale == "en" for locale in LOCALES)
     assert find("en", f"actor.{actor}") is not None
+
+
+# Refused administration changes (form path, fields): each must say why in the user's language.
+REFUSALS = [
+    pytest.param("/admin/plants", {"code": "T-001", "name_zh": "甲", "name_en": "A", "district": "t",
+                                   "industry": "electroplating"}, id="plant-exists"),
+    pytest.param("/admin/plants", {"code": "X-1", "name_zh": "甲", "name_en": "A", "district": "nowhere",
+                                   "industry": "electroplating"}, id="plant-no-district"),
+    pytest.param("/admin/maintenance", {"site": "T-001", "starts_at": "2026-01-02T08:00", "ends_at": "2026-01-01T08:00",
+                                        "reason": "x"}, id="maintenance-ends-before-it-starts"),
+    pytest.param("/admin/maintenance", {"site": "NOPE", "starts_at": "2026-01-01T08:00", "ends_at": "2026-01-02T08:00",
+                                        "reason": "x"}, id="maintenance-no-plant"),
+    pytest.param("/admin/devices", {"site": "T-001", "mn": WATER, "kind": "water_analyser", "point_kind": "outfall",
+                                    "point_name_zh": "排口", "point_name_en": "Outfall", "pollutants": "w20117",
+                                    "interval": "60"}, id="device-exists"),
+    pytest.param("/admin/recipients", {"code": "insp-a", "name": "A", "phone": "+8613800000001", "locale": "en"},
+                 id="recipient-exists"),
+    pytest.param("/admin/users", {"username": "Bad Name!", "role": "viewer"}, id="user-bad-name"),
+    pytest.param("/admin/limits", {"site": "T-001", "pollutant": "w20117", "basis": "day", "direction": "upper",
+                                   "upper": "0.1", "source": "x\u202e"}, id="limit-text-out-of-bounds"),
+    pytest.param("/admin/maintenance/999999/end", {}, id="maintenance-window-missing"),
+]
+
+
+def test_a_refused_administration_change_says_why_in_the_users_language(world: World) -> None:
+    wrong: dict[str, dict[str, str]] = {}
+    with client(world) as c:
+        csrf = login(c, "admin")
+        for case in REFUSALS:
+            path, form = case.values
+            shown = {locale: _refusal(c, csrf, locale, str(path), dict(form)) for locale in LOCALES}  # type: ignore[arg-type]
+            # Chinese words, and no English sentence left once the codes people typed are taken out.
+            untyped = re.sub(r"\b\w*[\d_-]\w*\b", "", shown["zh-CN"])
+            if (shown["zh-CN"] == shown["en"] or not re.search(r"[\u4e00-\u9fff]", shown["zh-CN"])
+                    or re.search(r"\b[a-z]{3,}\b \b[a-z]{3,}\b", untyped)):
+                wrong[str(case.id)] = shown
+    assert wrong == {}
+
+
+def _refusal(c: Any, csrf: str, locale: str, path: str, form: dict[str, str]) -> str:
+    """The reason the administration page gives for refusing the form, in the locale."""
+    c.post("/locale", data={"locale": locale, "back": "/admin", "csrf_token": csrf})
+    r = c.post(path, data={**form, "csrf_token": csrf})
+    found = re.search(r'<p class="error card" id="admin-error">(.*?)</p>', r.text, re.S)
+    assert r.status_code in (400, 404) and found is not None, (path, r.status_code)
+    return found.group(1)

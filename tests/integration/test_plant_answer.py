@@ -176,8 +176,11 @@ def test_plant_attaches_files_to_its_answer_and_the_inspector_downloads_them(wor
         c.post(path, data=ANSWER, headers={"Origin": "https://testserver"})
         assert c.post(f"{path}/attachments", params={"filename": "整改照片.pdf"}, content=PDF,
                       headers=origin).status_code == 201
-        assert c.post(f"{path}/attachments", params={"filename": "x.pdf"}, content=b"<html>",
-                      headers=origin).status_code == 422
+        refused = {lang: c.post(f"{path}/attachments", params={"filename": "x.pdf", "lang": lang}, content=b"<html>",
+                                headers=origin) for lang in ("zh-CN", "en")}
+        assert {r.status_code for r in refused.values()} == {422}  # says why in the form's language (issue 18)
+        assert "只接受 PDF、PNG 和 JPEG" in refused["zh-CN"].json()["detail"]
+        assert "Only PDF, PNG and JPEG" in refused["en"].json()["detail"]
         assert c.post(f"{path}/attachments", params={"filename": "y.pdf"}, content=PDF,
                       headers={**origin, "Origin": "https://evil.example"}).status_code == 404
     with psycopg.connect(world.database_url) as conn:

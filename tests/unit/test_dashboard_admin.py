@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import re
+import string
+from pathlib import Path
+from typing import get_args
+
 import pytest
 
 from dashboard.admin_edit import changes
 from dashboard.admin_forms import as_form
 from dashboard.admin_registry import NewLimit, check_limit, parse_steps, steps_text
-from dashboard.admin_store import AdminError, NewDevice, check_device
+from dashboard.admin_store import AdminError, NewDevice, OutOfBounds, check_device
 from dashboard.app import is_nul_in
+from dashboard.audit import AuditAction, AuditEntity
+from dashboard.errors import Refused
 from dashboard.users import UserError, check_new_user
+from envmon.registry.bounds import BoundsError
+from envmon.words import LOCALES, find
 
 KNOWN = {"w20117", "w01001"}
 
@@ -135,3 +144,64 @@ def test_the_audit_detail_holds_each_changed_field_before_and_after(
 ])
 def test_an_edit_form_shows_a_row_as_typed(row: dict[str, object], form: dict[str, str]) -> None:
     assert as_form(row) == form
+
+
+# ----- every refusal and audit entry in words (issue 18: the audit log showed raw codes, refusals were English) -----
+ROOT = Path(__file__).resolve().parents[2]
+REFUSAL = re.compile(r"\b(?:AdminError|UserError)\(\s*\"(\w+)\"((?:[^()]|\([^()]*\))*)\)")
+
+
+def _refusals() -> list[tuple[str, str, set[str]]]:
+    """(file, key, parameter names) of every AdminError/UserError the dashboard raises."""
+    found = []
+    for path in sorted((ROOT / "dashboard").glob("*.py")):
+        for key, args in REFUSAL.findall(path.read_text(encoding="utf-8")):
+            found.append((path.name, key, set(re.findall(r"(\w+)=", args))))
+    return found
+
+
+def test_the_dashboard_raises_refusals_only_by_catalogue_key() -> None:
+    """An English sentence in place of a key would show as `page.<sentence>`; the count guards the pattern."""
+    source = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "dashboard").glob("*.py"))
+    assert len(_refusals()) >= 40
+    assert re.findall(r"\b(?:AdminError|UserError)\(\s*f?\"[^\"]*\s", source) == []
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_refusal_has_words_with_its_placeholders_in_every_locale(locale: str) -> None:
+    wrong = [(name, key) for name, key, params in _refusals()
+             if find(locale, f"page.{key}") is None
+             or {p for _, p, _, _ in string.Formatter().parse(find(locale, f"page.{key}") or "") if p} != params]
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("error", "locale", "expected"),
+    [
+        pytest.param(AdminError("admin_error_no_plant", code="FX-9"), "zh-CN", "没有企业 FX-9", id="admin-zh"),
+        pytest.param(AdminError("admin_error_no_plant", code="FX-9"), "en", "No plant FX-9", id="admin-en"),
+        pytest.param(UserError("user_error_exists", username="li"), "zh-CN", "用户 li 已存在", id="user-zh"),
+        pytest.param(OutOfBounds(BoundsError("too_long", length=300, limit=200).inside("name")), "zh-CN",
+                     "name：300 个字符，至多 200 个", id="bounds-zh"),
+        pytest.param(OutOfBounds(BoundsError("control", code="0000", position=3).inside("item 0").inside("steps")),
+                     "en", "steps: item 0: control character U+0000 at position 3", id="bounds-en-nested"),
+    ],
+)
+def test_a_refusal_reads_in_the_users_language_and_in_english_for_logs(
+    error: Refused, locale: str, expected: str
+) -> None:
+    assert error.words(locale) == expected
+    assert str(error) == error.words("en")
+
+
+@pytest.mark.parametrize("kind", ["audit_action", "audit_entity"])
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_audited_action_and_entity_has_words(kind: str, locale: str) -> None:
+    codes = get_args(AuditAction if kind == "audit_action" else AuditEntity)
+    assert [c for c in codes if find(locale, f"{kind}.{c}") is None] == []
+
+
+def test_the_audit_codes_written_in_sql_are_listed_too() -> None:
+    """The registry load and `envmon silence`/`maintenance` write audit rows without write_audit()."""
+    assert {"registry.load", "create"} <= set(get_args(AuditAction))
+    assert {"registry", "silence", "maintenance"} <= set(get_args(AuditEntity))
