@@ -32,9 +32,9 @@ def test_accepted_documents(name: str, content: bytes, content_type: str) -> Non
 @pytest.mark.parametrize(
     ("name", "content", "problem"),
     [
-        pytest.param("x.pdf", b"<html><script>alert(1)</script>", "only PDF, PNG and JPEG", id="html-named-pdf"),
+        pytest.param("x.pdf", b"<html><script>alert(1)</script>", "Only PDF, PNG and JPEG", id="html-named-pdf"),
         pytest.param("x.html", PDF, "its name says otherwise", id="pdf-named-html"),
-        pytest.param("x.svg", b"<svg onload=alert(1)>", "only PDF, PNG and JPEG", id="svg"),
+        pytest.param("x.svg", b"<svg onload=alert(1)>", "Only PDF, PNG and JPEG", id="svg"),
         pytest.param("x.png", JPEG, "its name says otherwise", id="jpeg-named-png"),
         pytest.param("x.pdf", b"", "empty", id="empty"),
         pytest.param("x.pdf", PDF + b"\x00" * MAX_DOCUMENT_BYTES, "larger than", id="too-large"),
