@@ -38,28 +38,53 @@ RANGES: dict[str, RangeSpec] = {
 
 # marked: the buckets of the range that an active mark of the series touches (end exclusive, so a mark
 # ending on a bucket's start leaves that bucket alone). data_marks_active_device (migration 0027) finds them.
-_SQL = """
-WITH marked AS (
+_MARKED_CTE = """
+marked AS (
     SELECT DISTINCT b AS bucket
     FROM data_marks k,
          generate_series(date_bin(%(width)s, greatest(k.start_at, %(since)s), %(origin)s::timestamptz),
                          least(k.end_at - INTERVAL '1 microsecond', %(now)s), %(width)s) AS b
     WHERE k.state = 'active' AND k.device_id = %(device_id)s AND (k.pollutant IS NULL OR k.pollutant = %(pollutant)s)
       AND k.start_at <= %(now)s AND k.end_at > %(since)s
-)
+)"""
+_AGGREGATE_ROWS = """
 SELECT extract(epoch FROM a.bucket)::float8 AS t, a.value_avg, a.value_min, a.value_max, a.flag
 FROM {view} a
 WHERE a.device_id = %(device_id)s AND a.pollutant = %(pollutant)s AND a.basis = 'instant'
-  AND a.bucket >= %(since)s AND a.bucket <= %(now)s AND a.bucket NOT IN (SELECT bucket FROM marked)
+  AND a.bucket >= %(since)s AND a.bucket <= %(now)s"""
+# How many buckets are marked, and since when the series has data in the range (readings_key answers it).
+_PLAN_SQL = "WITH " + _MARKED_CTE + """
+SELECT (SELECT count(*) FROM marked),
+       (SELECT min(time) FROM readings WHERE device_id = %(device_id)s AND pollutant = %(pollutant)s
+          AND basis = 'instant' AND time >= %(since)s AND time < %(until)s),
+       (SELECT b + CASE WHEN b < %(since)s THEN %(width)s ELSE INTERVAL '0' END
+          FROM date_bin(%(width)s, %(since)s, %(origin)s::timestamptz) AS b)
+"""
+# No marks: the aggregate's rows, exactly.
+_UNMARKED_SQL = _AGGREGATE_ROWS + "\nORDER BY t"
+# A few marked buckets: the aggregate for the others, the marked ones rolled up again after review.
+_FEW_MARKED_SQL = "WITH " + _MARKED_CTE + ", " + rollup.SERIES_MARKS_CTE + _AGGREGATE_ROWS + """
+  AND a.bucket NOT IN (SELECT bucket FROM marked)
 UNION ALL
 SELECT extract(epoch FROM r.bucket)::float8, r.value_avg, r.value_min, r.value_max, r.flag
 FROM marked mb CROSS JOIN LATERAL ({rollup}) r
 WHERE mb.bucket >= %(since)s AND mb.bucket <= %(now)s
 ORDER BY t
 """
-_MARKED_ROWS = (
-    "device_id = %(device_id)s AND pollutant = %(pollutant)s AND time >= mb.bucket AND time < mb.bucket + %(width)s"
-)
+_MARKED_ROWS = "r.time >= mb.bucket AND r.time < mb.bucket + %(width)s"
+# Marks on most buckets with data: one pass over the range's readings after review costs less than the
+# aggregate plus a second reading of most of its rows (the aggregate is no cheaper than that pass on plain
+# PostgreSQL, where it is a view over the readings).
+# The rows are those of the range's buckets (from the first bucket starting at or after `since`): a condition on
+# the buckets themselves would hide the row count from the planner, which then sorts instead of hashing.
+_MOSTLY_MARKED_SQL = "WITH " + rollup.SERIES_MARKS_CTE + """
+SELECT extract(epoch FROM r.bucket)::float8 AS t, r.value_avg, r.value_min, r.value_max, r.flag
+FROM ({rollup}) r
+ORDER BY t
+"""
+_RANGE_ROWS = "r.time >= %(first_bucket)s AND r.time < %(until)s"
+# The share of the buckets with data from which one pass over the range is chosen.
+ONE_PASS_SHARE = 0.5
 
 _DEVICE_IN_SCOPE = """
 SELECT 1 FROM devices d JOIN sites s ON s.id = d.site_id
@@ -70,6 +95,28 @@ WHERE d.id = %(device_id)s AND s.code = %(site)s AND %(pollutant)s = ANY(d.pollu
 def range_spec(name: str) -> RangeSpec:
     """The spec of a range name; KeyError for an unknown one."""
     return RANGES[name]
+
+
+def plan(marked_buckets: int, data_since: datetime | None, now: datetime, width: timedelta) -> str:
+    """Which query serves a series: "aggregate" (no marks), "few_marked" or "mostly_marked" (one pass)."""
+    if marked_buckets == 0 or data_since is None:
+        return "aggregate"
+    data_buckets = (now - data_since) // width + 1
+    return "mostly_marked" if marked_buckets >= ONE_PASS_SHARE * data_buckets else "few_marked"
+
+
+def series_sql(conn: psycopg.Connection, spec: RangeSpec, values: dict[str, Any]) -> str:
+    """The query for a series, chosen by how many of its buckets are marked (values: its parameters)."""
+    row = conn.execute(_PLAN_SQL, values).fetchone()
+    assert row is not None  # one row, always
+    marked, data_since = int(row[0]), row[1]
+    values["first_bucket"] = row[2]
+    chosen = plan(marked, data_since, values["now"], values["width"])
+    if chosen == "aggregate":
+        return _UNMARKED_SQL.format(view=spec.view)
+    if chosen == "few_marked":
+        return _FEW_MARKED_SQL.format(view=spec.view, rollup=rollup.series_rollup_sql(_MARKED_ROWS))
+    return _MOSTLY_MARKED_SQL.format(rollup=rollup.series_rollup_sql(_RANGE_ROWS))
 
 
 def load_series(
@@ -83,11 +130,10 @@ def load_series(
     if found is None:
         return None
     spec = range_spec(range_name)
-    rows = conn.execute(
-        _SQL.format(view=spec.view, rollup=rollup.rollup_sql(_MARKED_ROWS)),
-        {"device_id": device_id, "pollutant": pollutant, "since": now - spec.span, "now": now,
-         "width": rollup.WIDTHS[spec.width], "origin": rollup.ORIGINS[spec.width]},
-    ).fetchall()
+    width = rollup.WIDTHS[spec.width]
+    values = {"device_id": device_id, "pollutant": pollutant, "since": now - spec.span, "now": now,
+              "until": now + width, "width": width, "origin": rollup.ORIGINS[spec.width]}
+    rows = conn.execute(series_sql(conn, spec, values), values).fetchall()
     columns: dict[str, list[Any]] = {"t": [], "avg": [], "min": [], "max": [], "flag": []}
     for row in rows:
         for key, value in zip(columns, row, strict=True):
