@@ -64,7 +64,7 @@ def row_of(html: str, target: str) -> str | None:
 def cell_text(row: str, name: str) -> str:
     found = re.search(rf'class="{name}">(.*?)</td>', row, re.S)
     assert found, (name, row)
-    return " ".join(re.sub(r"<[^>]+>", "", found.group(1)).split())
+    return " ".join(re.sub(r"<[^>]+>", " ", found.group(1)).split())
 
 
 def cell(row: str, name: str) -> str:
