@@ -86,6 +86,42 @@ _RANGE_ROWS = "r.time >= %(first_bucket)s AND r.time < %(until)s"
 # The share of the buckets with data from which one pass over the range is chosen.
 ONE_PASS_SHARE = 0.5
 
+# The finer aggregate a range's buckets are made of (view, width): a marked bucket is merged from the finer
+# buckets no mark touches (aggregate rows, cheap where the aggregates are materialised) and the finer buckets a
+# mark touches, rolled up again after review (a 2-hour mark on a day: 22 hourly rows and 2 hours of readings,
+# not the day's readings).
+# Days only: an hour merged from readings_1m read the month's minute rows of a continuous aggregate (1.6 s for a
+# month with a mark every day, where rolling the 90 marked hours up again took 0.1 s).
+FINER: dict[str, tuple[str, str]] = {"day": ("readings_1h", "hour")}
+_MARKED_FINE_CTE = _MARKED_CTE.replace("marked AS", "marked_fine AS").replace("b AS bucket", "b AS fine") \
+    .replace("%(width)s", "%(fwidth)s").replace("%(origin)s", "%(forigin)s")
+_FINE_BUCKET = "date_bin(%(fwidth)s, time, %(forigin)s::timestamptz)"
+_COARSE = "date_bin(%(width)s, {col}, %(origin)s::timestamptz)"
+_PARTS_SQL = """
+SELECT """ + _COARSE.format(col="f.bucket") + """ AS bucket, f.value_avg, f.value_min, f.value_max,
+       f.sample_count, f.valid_count, f.flag
+FROM {finer} f
+WHERE f.device_id = %(device_id)s AND f.pollutant = %(pollutant)s AND f.basis = 'instant'
+  AND f.bucket >= (SELECT min(bucket) FROM marked) AND f.bucket < (SELECT max(bucket) FROM marked) + %(width)s
+  AND """ + _COARSE.format(col="f.bucket") + """ IN (SELECT bucket FROM marked)
+  AND f.bucket NOT IN (SELECT fine FROM marked_fine)
+UNION ALL
+SELECT """ + _COARSE.format(col="r.bucket") + """, r.value_avg, r.value_min, r.value_max, r.sample_count,
+       r.valid_count, r.flag
+FROM marked_fine mf CROSS JOIN LATERAL ({rollup}) r
+"""
+_FINE_ROWS = "r.time >= mf.fine AND r.time < mf.fine + %(fwidth)s"
+_COMPOSED_SQL = "WITH " + _MARKED_FINE_CTE + """,
+marked AS (SELECT DISTINCT """ + _COARSE.format(col="fine") + """ AS bucket FROM marked_fine), """ \
+    + rollup.SERIES_MARKS_CTE + _AGGREGATE_ROWS + """
+  AND a.bucket NOT IN (SELECT bucket FROM marked)
+UNION ALL
+SELECT extract(epoch FROM m.bucket)::float8, m.value_avg, m.value_min, m.value_max, m.flag
+FROM ({merged}) m
+WHERE m.bucket >= %(since)s AND m.bucket <= %(now)s
+ORDER BY t
+"""
+
 _DEVICE_IN_SCOPE = """
 SELECT 1 FROM devices d JOIN sites s ON s.id = d.site_id
 WHERE d.id = %(device_id)s AND s.code = %(site)s AND %(pollutant)s = ANY(d.pollutants) AND {scope}
@@ -97,10 +133,14 @@ def range_spec(name: str) -> RangeSpec:
     return RANGES[name]
 
 
-def plan(marked_buckets: int, data_since: datetime | None, now: datetime, width: timedelta) -> str:
-    """Which query serves a series: "aggregate" (no marks), "few_marked" or "mostly_marked" (one pass)."""
+def plan(marked_buckets: int, data_since: datetime | None, now: datetime, width: timedelta,
+         composable: bool = False) -> str:
+    """Which query serves a series: "aggregate" (no marks), "composed" (marked buckets merged from a finer
+    aggregate), else "few_marked" or "mostly_marked" (one pass) by the share of marked buckets."""
     if marked_buckets == 0 or data_since is None:
         return "aggregate"
+    if composable:
+        return "composed"
     data_buckets = (now - data_since) // width + 1
     return "mostly_marked" if marked_buckets >= ONE_PASS_SHARE * data_buckets else "few_marked"
 
@@ -111,9 +151,14 @@ def series_sql(conn: psycopg.Connection, spec: RangeSpec, values: dict[str, Any]
     assert row is not None  # one row, always
     marked, data_since = int(row[0]), row[1]
     values["first_bucket"] = row[2]
-    chosen = plan(marked, data_since, values["now"], values["width"])
+    chosen = plan(marked, data_since, values["now"], values["width"], composable=spec.width in FINER)
     if chosen == "aggregate":
         return _UNMARKED_SQL.format(view=spec.view)
+    if chosen == "composed":
+        finer, fine_width = FINER[spec.width]
+        values.update(fwidth=rollup.WIDTHS[fine_width], forigin=rollup.ORIGINS[fine_width])
+        parts = _PARTS_SQL.format(finer=finer, rollup=rollup.series_rollup_sql(_FINE_ROWS, _FINE_BUCKET))
+        return _COMPOSED_SQL.format(view=spec.view, merged=rollup.MERGE_PARTS_SQL.format(parts=parts))
     if chosen == "few_marked":
         return _FEW_MARKED_SQL.format(view=spec.view, rollup=rollup.series_rollup_sql(_MARKED_ROWS))
     return _MOSTLY_MARKED_SQL.format(rollup=rollup.series_rollup_sql(_RANGE_ROWS))

@@ -80,11 +80,32 @@ _SERIES_SOURCE_SQL = """(
 ) reviewed"""
 
 
-def series_rollup_sql(rows: str) -> str:
+def series_rollup_sql(rows: str, bucket: str = BUCKET_SQL) -> str:
     """The roll-up of one series' readings matching `rows` (conditions on `r.time`), after review, for a query
-    whose WITH clause holds SERIES_MARKS_CTE; the same columns and rules as rollup_sql."""
-    return _ROLLUP_SQL.format(bucket=BUCKET_SQL, columns=ROLLUP_COLUMNS_SQL, rows="TRUE",
+    whose WITH clause holds SERIES_MARKS_CTE; the same columns and rules as rollup_sql (`bucket`: the
+    expression of the bucket, by default BUCKET_SQL's width and origin parameters)."""
+    return _ROLLUP_SQL.format(bucket=bucket, columns=ROLLUP_COLUMNS_SQL, rows="TRUE",
                               source=_SERIES_SOURCE_SQL.format(rows=rows))
+
+
+# Rows of the roll-up's columns (bucket, value_avg, value_min, value_max, sample_count, valid_count, flag) of one
+# pollutant (parameter `pollutant`) merged per `bucket`, with the roll-up's rules: the mean of the valid values
+# weighted by their count, the extremes, the counts summed, and the flag rolled up from the parts' flags
+# (wastewater: the first abnormal letter) or counts (others: normal when 75 % of the values are).
+MERGE_PARTS_SQL = """
+SELECT bucket,
+       sum(value_avg * valid_count) / nullif(sum(valid_count), 0) AS value_avg,
+       min(value_min) AS value_min, max(value_max) AS value_max,
+       sum(sample_count) AS sample_count, sum(valid_count) AS valid_count,
+       CASE
+           WHEN sum(sample_count - valid_count) = 0 THEN 'N'
+           WHEN left(%(pollutant)s, 1) = 'w' THEN min(CASE WHEN flag <> 'N' THEN flag END)
+           WHEN sum(valid_count) >= 0.75 * sum(sample_count) THEN 'N'
+           ELSE 'D'
+       END AS flag
+FROM ({parts}) p
+GROUP BY bucket
+"""
 
 
 # The active marks touching an interval [bucket, bucket + width) of a device and pollutant, as one text

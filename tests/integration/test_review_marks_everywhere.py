@@ -157,15 +157,18 @@ def _reviewed_rollup(conn: psycopg.Connection, device_id: int, range_name: str) 
 def test_every_series_plan_gives_the_roll_up_after_review(
     plant: tuple[psycopg.Connection, int, int], range_name: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The one pass over the range and the per-bucket recompute read the marks as ranges: each letter (M, C, D),
-    a device-wide mark and a pollutant's mark must give what the readings_reviewed view gives, bucket by bucket."""
+    """Every way a marked series is computed (merged from the finer aggregate, one pass over the range, each marked
+    bucket again) reads the marks as ranges: each letter (M, C, D), a device-wide mark and a pollutant's mark must
+    give what the readings_reviewed view gives, bucket by bucket."""
     conn, device_id, _ = plant
     _mark(conn, CR6, QUIET_START, QUIET_END, "maintenance")
     _mark(conn, None, NOW - timedelta(hours=2, minutes=50), NOW - timedelta(hours=2, minutes=20), "calibration")
     _mark(conn, CR6, NOW - timedelta(hours=1, minutes=40, seconds=30), NOW - timedelta(hours=1), "device_fault")
     expected = _reviewed_rollup(conn, device_id, range_name)
     assert {v[3] for v in expected.values()} - {"N"}, "no bucket is flagged: the marks missed the data"
-    for share, plan_name in ((0.0, "mostly_marked"), (float("inf"), "few_marked")):
+    plans = (("composed", series.FINER, 0.5), ("mostly_marked", {}, 0.0), ("few_marked", {}, float("inf")))
+    for plan_name, finer, share in plans:
+        monkeypatch.setattr(series, "FINER", finer)
         monkeypatch.setattr(series, "ONE_PASS_SHARE", share)
         got = _points(_series(conn, device_id, range_name))
         assert got.keys() == expected.keys(), plan_name
