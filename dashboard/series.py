@@ -1,9 +1,12 @@
 """Chart series from the 1-minute, 1-hour and 1-day aggregates, by range, scoped to the user, after data review.
 
 The aggregates (migration 0004; TimescaleDB continuous aggregates) carry the logger's flags and cannot join
-the review marks. So the buckets that an active mark touches are recomputed with envmon.rollup's roll-up over
-`readings_reviewed`, and the aggregate serves every other bucket: an unmarked series reads exactly as
-before, and a marked one pays for its marked buckets only.
+the review marks. A series without an active mark in its range is exactly the aggregate's rows. Otherwise the
+buckets an active mark touches are rolled up again with envmon.rollup's columns and rules, the marks read as
+time ranges (SERIES_MARKS_CTE) rather than through readings_reviewed's join: a marked day is merged from its
+unmarked hours (readings_1h) and its marked hours rolled up from the readings; a marked minute or hour is rolled
+up from its readings, or, when marks touch half of the buckets with data, the whole range is one pass over its
+readings. Every plan gives what readings_reviewed gives (tests/integration/test_review_marks_everywhere.py).
 """
 
 from __future__ import annotations
