@@ -57,7 +57,7 @@ WHERE a.device_id = %(device_id)s AND a.pollutant = %(pollutant)s AND a.basis = 
   AND a.bucket >= %(since)s AND a.bucket <= %(now)s"""
 # How many buckets are marked, and since when the series has data in the range (readings_key answers it).
 _PLAN_SQL = "WITH " + _MARKED_CTE + """
-SELECT (SELECT count(*) FROM marked),
+SELECT (SELECT count(*) FROM marked), (SELECT min(bucket) FROM marked), (SELECT max(bucket) FROM marked),
        (SELECT min(time) FROM readings WHERE device_id = %(device_id)s AND pollutant = %(pollutant)s
           AND basis = 'instant' AND time >= %(since)s AND time < %(until)s),
        (SELECT b + CASE WHEN b < %(since)s THEN %(width)s ELSE INTERVAL '0' END
@@ -105,7 +105,7 @@ SELECT """ + _COARSE.format(col="f.bucket") + """ AS bucket, f.value_avg, f.valu
        f.sample_count, f.valid_count, f.flag
 FROM {finer} f
 WHERE f.device_id = %(device_id)s AND f.pollutant = %(pollutant)s AND f.basis = 'instant'
-  AND f.bucket >= (SELECT min(bucket) FROM marked) AND f.bucket < (SELECT max(bucket) FROM marked) + %(width)s
+  AND f.bucket >= %(marked_from)s AND f.bucket < %(marked_until)s
   AND """ + _COARSE.format(col="f.bucket") + """ IN (SELECT bucket FROM marked)
   AND f.bucket NOT IN (SELECT fine FROM marked_fine)
 UNION ALL
@@ -152,8 +152,10 @@ def series_sql(conn: psycopg.Connection, spec: RangeSpec, values: dict[str, Any]
     """The query for a series, chosen by how many of its buckets are marked (values: its parameters)."""
     row = conn.execute(_PLAN_SQL, values).fetchone()
     assert row is not None  # one row, always
-    marked, data_since = int(row[0]), row[1]
-    values["first_bucket"] = row[2]
+    marked, data_since = int(row[0]), row[3]
+    # As values, not subqueries: a view over roll-up tables (plain PostgreSQL) passes them to its index.
+    values.update(marked_from=row[1], marked_until=None if row[2] is None else row[2] + values["width"],
+                  first_bucket=row[4])
     chosen = plan(marked, data_since, values["now"], values["width"], composable=spec.width in FINER)
     if chosen == "aggregate":
         return _UNMARKED_SQL.format(view=spec.view)
