@@ -12,7 +12,7 @@ from typing import Literal
 
 Role = Literal["viewer", "operator", "inspector", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "operator", "inspector", "admin")
-Action = Literal["read", "alert.act", "alert.enforce", "admin", "data.review", "data.approve"]
+Action = Literal["read", "alert.act", "alert.enforce", "admin", "data.review", "data.approve", "forward.read"]
 
 PERMISSIONS: dict[Action, frozenset[str]] = {
     "read": frozenset(ROLES),
@@ -25,6 +25,8 @@ PERMISSIONS: dict[Action, frozenset[str]] = {
     "data.review": frozenset({"operator", "inspector", "admin"}),
     # The second person of the four-eyes rule: a mark that hides an exceedance needs an inspector's approval.
     "data.approve": frozenset({"inspector", "admin"}),
+    # The upstream forwarding page: the bureau's inspectors watch what reaches the province; admins configure it.
+    "forward.read": frozenset({"inspector", "admin"}),
 }
 
 

@@ -23,6 +23,7 @@ from dashboard import (
     auth_routes,
     export_routes,
     file_routes,
+    forwarding_routes,
     pages,
     report_view,
     review_routes,
@@ -40,7 +41,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth_routes.router, pages.router, api.router, admin_routes.router, admin_edit_routes.router, report_view.router,
     file_routes.router,
     answer_routes.router, review_routes.pages, review_routes.api,
-    export_routes.router,
+    export_routes.router, forwarding_routes.router,
 )
 
 

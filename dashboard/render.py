@@ -11,6 +11,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from dashboard.access import can
 from dashboard.deps import app_state, utc_now
 from dashboard.display import age_text, local_time
 from dashboard.sessions import Session
@@ -64,7 +65,8 @@ def page(request: Request, template: str, session: Session | None, *, status_cod
         request_path=request.url.path, session=session, user=session.user if session else None,
         csrf=session.csrf_token if session else "", locale=lang, t=lambda key: text(lang, "page." + key), when=when,
         w=lambda prefix, code: word(lang, prefix, code), script_words=script_words(lang),
-        age=lambda seconds: age_text(seconds, lang), zone_name=state.settings.timezone, now=utc_now(), **context,
+        age=lambda seconds: age_text(seconds, lang), zone_name=state.settings.timezone, now=utc_now(),
+        may=lambda action: session is not None and can(session.user.role, action), **context,
     )
     return HTMLResponse(html, status_code=status_code, headers=security_headers())
 

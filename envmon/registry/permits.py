@@ -1,8 +1,8 @@
 """Which limit is in force where a discharge permit and a national preset both limit one outlet.
 
-A plant must meet both its permit (排污许可管理条例 2021, art. 13: the permit records each outlet and
-its permitted concentrations [U]; art. 34(1): discharging above them is an offence [U]; see
-docs/enterprise-file.md) and the national discharge standard, so the stricter bound is in force,
+A plant must meet both its permit (排污许可管理条例 2021, art. 13: what the permit records [V], among it
+each outlet and its permitted concentrations [S]; art. 34: discharging above them is an offence [V], item (一)
+[S]; sources in docs/enterprise-file.md) and the national discharge standard, so the stricter bound is in force,
 bound by bound (a pH range may take its lower bound from one and its upper from the other). A permit
 bound equal to the national one restates it: the standard is named as the source. The stricter
 combination becomes a device-scoped row of `limits` with `permit_id` set, so every reader of `limits`

@@ -35,6 +35,14 @@ class TargetStatus:
     oldest_queued_at: datetime | None
     acked_frames: int
     last_acked_at: datetime | None
+    connected: bool = False
+    state_since: datetime | None = None
+    reported_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    sent_frames: int = 0
+    resent_frames: int = 0
+    refusals: int = 0
 
     def lag_seconds(self, now: datetime) -> float:
         """How long the oldest queued reading has waited (0 with nothing queued)."""
@@ -107,13 +115,59 @@ def acknowledge(conn: psycopg.Connection, target_id: int, qn: str, now: datetime
     return done
 
 
+# Progress counters the sender adds to (one upsert per batch of frames, never per reading).
+COUNTERS = frozenset({"sent_frames", "resent_frames", "refusals"})
+# The last error is for people: keep it short and free of NUL (PostgreSQL text refuses 0x00).
+ERROR_CHARS = 500
+
+
+def count_frames(conn: psycopg.Connection, target_id: int, counter: str, n: int) -> None:
+    """Add `n` to one of a target's progress counters (COUNTERS)."""
+    if counter not in COUNTERS:
+        raise ValueError(f"unknown forwarding counter {counter!r}")
+    if n:
+        conn.execute(
+            f"INSERT INTO forward_progress (target_id, {counter}) VALUES (%s, %s)"
+            f" ON CONFLICT (target_id) DO UPDATE SET {counter} = forward_progress.{counter} + excluded.{counter}",
+            (target_id, n),
+        )
+
+
+def record_state(conn: psycopg.Connection, target_id: int, *, connected: bool, error: str | None,
+                 now: datetime) -> None:
+    """Store whether the sender is connected (and since when) and, when given, the error that ended a session."""
+    cleaned = None if error is None else error.replace("\x00", "\\0")[:ERROR_CHARS]
+    conn.execute(
+        "INSERT INTO forward_progress (target_id, connected, state_since, reported_at, last_error, last_error_at)"
+        " VALUES (%(t)s, %(c)s, %(now)s, %(now)s, %(e)s, CASE WHEN %(e)s::text IS NULL THEN NULL ELSE %(now)s END)"
+        " ON CONFLICT (target_id) DO UPDATE SET connected = excluded.connected, reported_at = excluded.reported_at,"
+        " state_since = CASE WHEN forward_progress.connected = excluded.connected"
+        "  AND forward_progress.state_since IS NOT NULL"
+        "  THEN forward_progress.state_since ELSE excluded.state_since END,"
+        " last_error = coalesce(excluded.last_error, forward_progress.last_error),"
+        " last_error_at = coalesce(excluded.last_error_at, forward_progress.last_error_at)",
+        {"t": target_id, "c": connected, "e": cleaned, "now": now},
+    )
+
+
+def report_alive(conn: psycopg.Connection, target_ids: list[int], now: datetime) -> None:
+    """The service's heartbeat for the targets it runs: their stored state is current as of `now`."""
+    conn.execute(
+        "INSERT INTO forward_progress (target_id, reported_at) SELECT unnest(%s::int[]), %s"
+        " ON CONFLICT (target_id) DO UPDATE SET reported_at = excluded.reported_at",
+        (target_ids, now),
+    )
+
+
 def target_status(conn: psycopg.Connection) -> list[TargetStatus]:
     """Backlog and progress of every target, by name."""
     rows = conn.execute(
         """
         SELECT t.name, t.host, t.port, t.enabled,
                coalesce(q.rows, 0), coalesce(q.unacked, 0), q.oldest,
-               coalesce(p.acked_frames, 0), p.last_acked_at
+               coalesce(p.acked_frames, 0), p.last_acked_at,
+               coalesce(p.connected, false), p.state_since, p.reported_at, p.last_error, p.last_error_at,
+               coalesce(p.sent_frames, 0), coalesce(p.resent_frames, 0), coalesce(p.refusals, 0)
         FROM forward_targets t
         LEFT JOIN (
             SELECT target_id, count(*) AS rows, count(DISTINCT qn) AS unacked, min(queued_at) AS oldest

@@ -56,6 +56,11 @@ class TargetSender:
         self._qns: QnClock | None = None
         self.connected = threading.Event()
 
+    @property
+    def target_id(self) -> int:
+        """The id of the target this sender forwards to."""
+        return self._target.id
+
     def run(self, stop: threading.Event) -> None:
         """Connect, send, and reconnect with bounded backoff until `stop` is set."""
         failures = 0
@@ -72,20 +77,33 @@ class TargetSender:
                 failures += 1
                 close_quietly(self._db)
                 self._db = None
-                self._lost(f"database away: {exc!r}")
+                self._lost(f"database away: {exc!r}", store=False)
             except Exception as exc:  # a sender thread must outlive any one bad moment; the rows stay queued
                 failures += 1
                 log.exception("forward target %s: unexpected error", self._target.name)
                 self._lost(f"unexpected error: {exc!r}")
             stop.wait(self._config.backoff.delay_seconds(max(failures, 1)) if failures else 0)
+        self._store(lambda db: queue.record_state(db, self._target.id, connected=False, error=None, now=self._now()))
         close_quietly(self._db)
 
-    def _lost(self, why: str) -> None:
-        """A session ended: count it and say why (the backlog waits in the queue)."""
+    def _lost(self, why: str, *, store: bool = True) -> None:
+        """A session ended: count it, say why, and show it on the dashboard (the backlog waits in the queue)."""
         self.connected.clear()
         self._metrics.connected.labels(self._target.name).set(0)
         self._metrics.reconnects.labels(self._target.name).inc()
         log.warning("forward target %s: %s; reconnecting", self._target.name, why)
+        if store:  # with the database away there is nowhere to say it; the service's heartbeat goes stale
+            self._store(lambda db: queue.record_state(db, self._target.id, connected=False, error=why,
+                                                      now=self._now()))
+
+    def _store(self, write: Callable[[psycopg.Connection], None]) -> None:
+        """Write state for the dashboard; it must never end a session or the thread (the metrics still count)."""
+        try:
+            write(self._database())
+        except psycopg.Error as exc:  # DATABASE_AWAY included
+            close_quietly(self._db)
+            self._db = None
+            log.warning("forward target %s: state not stored: %r", self._target.name, exc)
 
     def _database(self) -> psycopg.Connection:
         """The sender's own connection (autocommit: each step commits or is one transaction)."""
@@ -105,6 +123,7 @@ class TargetSender:
         self._metrics.connected.labels(self._target.name).set(1)
         log.info("forward target %s: connected to %s:%d", self._target.name, self._target.host, self._target.port)
         db = self._database()
+        queue.record_state(db, self._target.id, connected=True, error=None, now=self._now())
         routes = queue.load_routes(db, self._target.id)
         inflight: OrderedDict[str, OutFrame] = OrderedDict()
         for frame in resend_frames(queue.sent_rows(db, self._target.id), routes, self._target.version,
@@ -112,6 +131,7 @@ class TargetSender:
             inflight[frame.qn] = frame
             sock.sendall(frame.data)
             self._metrics.resent.labels(self._target.name).inc()
+        queue.count_frames(db, self._target.id, "resent_frames", len(inflight))
         reader = FrameReader()
         # Since when the oldest frame in flight has waited without any 9014 arriving.
         last_progress = time.monotonic()
@@ -141,6 +161,7 @@ class TargetSender:
             inflight[frame.qn] = frame
             sock.sendall(frame.data)
             self._metrics.sent.labels(self._target.name).inc()
+        queue.count_frames(db, self._target.id, "sent_frames", len(frames))
 
     def _receive(self, sock: socket.socket, reader: FrameReader, inflight: OrderedDict[str, OutFrame]) -> bool:
         """Read what the upstream sent within one poll interval and handle it; True when a 9014 came."""
@@ -179,5 +200,8 @@ class TargetSender:
         area = parse_cp(msg.cp)
         if area.qn_rtn not in (None, 1):
             self._metrics.refused.labels(self._target.name).inc()
-            log.error("forward target %s refused MN %s with QnRtn=%s: check its upstream_mn and upstream_pw",
-                      self._target.name, msg.mn, area.qn_rtn)
+            why = f"refused MN {msg.mn} with QnRtn={area.qn_rtn}: check its upstream_mn and upstream_pw"
+            log.error("forward target %s %s", self._target.name, why)
+            db = self._database()
+            queue.count_frames(db, self._target.id, "refusals", 1)
+            queue.record_state(db, self._target.id, connected=True, error=why, now=self._now())

@@ -34,10 +34,22 @@ def status_json(statuses: list[queue.TargetStatus], now: datetime) -> list[dict[
             "unacked_frames": s.unacked_frames,
             "lag_seconds": round(s.lag_seconds(now), 3),
             "acked_frames": s.acked_frames,
-            "last_acked_at": None if s.last_acked_at is None else s.last_acked_at.isoformat(),
+            "last_acked_at": _iso(s.last_acked_at),
+            "connected": s.connected,
+            "state_since": _iso(s.state_since),
+            "reported_at": _iso(s.reported_at),
+            "sent_frames": s.sent_frames,
+            "resent_frames": s.resent_frames,
+            "refusals": s.refusals,
+            "last_error": s.last_error,
+            "last_error_at": _iso(s.last_error_at),
         }
         for s in statuses
     ]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def read_status(database_url: str) -> list[queue.TargetStatus]:
@@ -73,11 +85,18 @@ class ForwardService:
             thread.join(10)
 
     def observe(self) -> None:
-        """Read the queue's backlog into the gauges (a database away leaves the last values)."""
+        """Read the queue's backlog into the gauges and say the senders are alive (a database away leaves the
+        last values, and the heartbeat goes stale)."""
+        now = datetime.now(UTC)
         try:
-            self.metrics.observe(read_status(self.database_url), datetime.now(UTC))
+            with connect_url(self.database_url, application="envmon-forward-status") as conn:
+                if self.senders:
+                    queue.report_alive(conn, [s.target_id for s in self.senders], now)
+                statuses = queue.target_status(conn)
         except DATABASE_AWAY as exc:
             log.warning("forward status: database away: %r", exc)
+            return
+        self.metrics.observe(statuses, now)
 
 
 def serve_http(service: ForwardService, host: str, port: int) -> ThreadingHTTPServer:

@@ -98,6 +98,7 @@ def test_a_mark_over_an_exceedance_waits_for_a_second_person(
         _sign_in(second, served.url, "admin")
         second.goto(f"{served.url}/review")
         second.fill(f"#mark-{mark_id} form[action$='/approve'] [name=note]", "checked the drift report")
+        _shot(second, artifacts, "review-four-eyes")  # the second person, about to approve
         second.click(f"#mark-{mark_id} button.approve")
         expect(second.locator("#review-done")).to_be_visible()
         expect(second.locator(f"#mark-{mark_id}")).to_have_class("mark-active")

@@ -38,6 +38,8 @@ NOT_IN_MATRIX = {
     ("GET", "/review"), ("POST", "/review"), ("POST", "/review/{mark_id}/{decision}"), ("GET", "/kpi"),
     ("GET", "/kpi.csv"), ("GET", "/api/kpi"), ("GET", "/api/review/marks"), ("POST", "/api/review/marks"),
     ("POST", "/api/review/marks/{mark_id}/{decision}"),
+    # Upstream forwarding (role forward.read, scoped targets): tests/integration/test_forwarding_page.py.
+    ("GET", "/forwarding"),
 }
 ACT = {"operator", "inspector", "admin", "outsider"}
 

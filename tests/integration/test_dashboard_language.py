@@ -118,7 +118,7 @@ def missing_keys(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 PAGES = ("/", "/alerts", "/alerts?state=any", "/alerts/1", "/alerts/2", "/plants/T-001", "/health", "/admin",
          "/exports", f"/admin/devices/{WATER}/edit", "/admin/recipients/insp-a/edit", "/admin/chains/pollution/edit",
-         "/admin/limits/1/edit", "/review", "/kpi")
+         "/admin/limits/1/edit", "/review", "/kpi", "/forwarding")
 
 
 def _pages(c: Any, csrf: str, locale: str) -> Iterator[tuple[str, str]]:

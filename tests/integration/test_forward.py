@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -171,6 +171,18 @@ def wait_until_forwarded(database_url: str, expected_rows: int, timeout_seconds:
                          f"{[r[:2] for r in upstream_rows(database_url)]}; quarantined: {quarantined}")
 
 
+def wait_for_status(database_url: str, condition: Callable[[queue.TargetStatus], bool],
+                    timeout_seconds: float = 30) -> queue.TargetStatus:
+    """The first target's status once `condition` holds (the sender writes it just after the event)."""
+    deadline = time.monotonic() + patience(timeout_seconds)
+    status = read_status(database_url)[0]
+    while not condition(status) and time.monotonic() < deadline:
+        threading.Event().wait(0.05)
+        status = read_status(database_url)[0]
+    assert condition(status), status
+    return status
+
+
 def expected_rows(count: int, basis: str = "instant") -> list[tuple[datetime, str, str, float]]:
     return [(T0 + timedelta(seconds=30 * i), p, basis, value_of(i, n))
             for i in range(count) for n, p in enumerate(POLLUTANTS)]
@@ -190,6 +202,10 @@ def test_readings_are_forwarded_once_in_order_and_acknowledged(
     rows = upstream_rows(database_url)
     assert [r[:4] for r in rows] == expected_rows(10)
     assert_in_order(rows)
+    # What the dashboard shows (migration 0031): the service's own state, written as it happens.
+    shown = read_status(database_url)[0]
+    assert (shown.connected, shown.sent_frames, shown.resent_frames, shown.last_error) == (True, 10, 0, None)
+    assert shown.reported_at is not None and shown.state_since is not None
     upstream.stop()
     assert upstream.duplicates == 0
     status = read_status(database_url)[0]
@@ -243,6 +259,8 @@ def test_upstream_down_for_a_while_loses_nothing_and_sends_nothing_twice_beyond_
         threading.Event().wait(0.05)
     assert not forwarder.senders[0].connected.is_set(), "the sender did not notice the upstream went away"
     assert read_status(database_url)[0].backlog_rows == 40
+    lost = wait_for_status(database_url, lambda s: not s.connected and s.last_error is not None)
+    assert f"127.0.0.1:{upstream.port}" in str(lost.last_error) and lost.last_error_at is not None
     upstream.start()  # same port
     wait_until_forwarded(database_url, 50)
     rows = upstream_rows(database_url)
@@ -254,6 +272,10 @@ def test_upstream_down_for_a_while_loses_nothing_and_sends_nothing_twice_beyond_
     assert forwarder.metrics.acked.labels("province")._value.get() == 25
     # The frames written into the dead connection went again on the new one, with their QN.
     assert forwarder.metrics.resent.labels("province")._value.get() >= 1
+    back = read_status(database_url)[0]
+    assert back.resent_frames == forwarder.metrics.resent.labels("province")._value.get()
+    # The last error stays shown after the recovery (a later refused reconnect may have replaced the first one).
+    assert str(back.last_error).startswith(f"upstream 127.0.0.1:{upstream.port}")
 
 
 def _queue_count(conn: psycopg.Connection) -> int:
@@ -332,6 +354,8 @@ def test_a_restarted_forwarder_resends_planned_frames_with_their_qn(upstream: Up
     assert [r[:4] for r in upstream_rows(database_url)] == expected_rows(3)
     assert service.metrics.resent.labels("province")._value.get() == 1
     assert service.metrics.sent.labels("province")._value.get() == 2
+    shown = read_status(database_url)[0]
+    assert (shown.resent_frames, shown.sent_frames, shown.connected) == (1, 2, False)  # stopped: disconnected
 
 
 def test_cli_refuses_a_missing_file_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str],

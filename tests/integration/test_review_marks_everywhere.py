@@ -17,6 +17,7 @@ from alerts.reports.demo import Scenario, build_incident, ensure_registry
 from alerts.reports.facts import gather
 from alerts.reports.intervals import interval_means
 from alerts.reports.render_html import render_html
+from dashboard import series
 from dashboard.access import User
 from dashboard.alert_queue import load_alert_detail
 from dashboard.device_health import HealthQuery, load_device_health
@@ -24,6 +25,7 @@ from dashboard.export import ExportTarget, copy_csv, export_query
 from dashboard.plant import load_plant
 from dashboard.review import decide_mark, propose_mark
 from dashboard.series import load_series, range_spec
+from envmon import rollup
 from envmon.review import MarkRequest
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)  # 14:00 in Shanghai
@@ -136,6 +138,43 @@ def test_chart_series_count_the_mark_and_are_the_aggregates_without_one(
     assert changed >= 1
     _withdraw(conn, mark_id)
     assert _close(_series(conn, device_id, range_name), before)
+
+
+def _reviewed_rollup(conn: psycopg.Connection, device_id: int, range_name: str) -> dict[float, tuple[Any, ...]]:
+    """Every bucket of the range rolled up from readings_reviewed (the view's join): what any plan must give."""
+    spec = range_spec(range_name)
+    rows = conn.execute(
+        "SELECT extract(epoch FROM bucket)::float8, value_avg, value_min, value_max, flag FROM ("
+        + rollup.rollup_sql("device_id = %(device_id)s AND pollutant = %(pollutant)s AND time >= %(since)s"
+                            " AND time < %(until)s") + ") r WHERE bucket >= %(since)s AND bucket <= %(now)s",
+        {"device_id": device_id, "pollutant": CR6, "since": NOW - spec.span, "now": NOW,
+         "until": NOW + rollup.WIDTHS[spec.width], "width": rollup.WIDTHS[spec.width],
+         "origin": rollup.ORIGINS[spec.width]}).fetchall()
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+# 7d: hourly buckets (rolled up again, or one pass), 365d: daily buckets (merged from hours); 24h's minute
+# buckets take the same code as 7d's.
+@pytest.mark.parametrize("range_name", ["7d", "365d"])
+def test_every_series_plan_gives_the_roll_up_after_review(
+    plant: tuple[psycopg.Connection, int, int], range_name: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every way a marked series is computed (merged from the finer aggregate, one pass over the range, each marked
+    bucket again) reads the marks as ranges: each letter (M, C, D), a device-wide mark and a pollutant's mark must
+    give what the readings_reviewed view gives, bucket by bucket."""
+    conn, device_id, _ = plant
+    _mark(conn, CR6, QUIET_START, QUIET_END, "maintenance")
+    _mark(conn, None, NOW - timedelta(hours=2, minutes=50), NOW - timedelta(hours=2, minutes=20), "calibration")
+    _mark(conn, CR6, NOW - timedelta(hours=1, minutes=40, seconds=30), NOW - timedelta(hours=1), "device_fault")
+    expected = _reviewed_rollup(conn, device_id, range_name)
+    assert {v[3] for v in expected.values()} - {"N"}, "no bucket is flagged: the marks missed the data"
+    plans = (("composed", series.FINER, 0.5), ("mostly_marked", {}, 0.0), ("few_marked", {}, float("inf")))
+    for plan_name, finer, share in plans:
+        monkeypatch.setattr(series, "FINER", finer)
+        monkeypatch.setattr(series, "ONE_PASS_SHARE", share)
+        got = _points(_series(conn, device_id, range_name))
+        assert got.keys() == expected.keys(), plan_name
+        assert _close(got, expected), plan_name
 
 
 def test_plant_page_shows_the_flag_after_review_and_the_marks_reason(plant: tuple[psycopg.Connection, int, int]) -> None:
