@@ -27,7 +27,11 @@ PLANT_LOCALE = "zh-CN"
 
 
 class AnswerRefused(EnvmonError):
-    """An answer step that does not fit the request's state."""
+    """An answer step that does not fit the request's state; `page.<key>` in the catalogue says why to people."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,12 +199,13 @@ def submit_answer(conn: psycopg.Connection, *, alert_id: int, request_id: int, a
                   now: datetime, client: str | None) -> int:
     """Record the plant's answer to a waiting request of this alert; AnswerRefused otherwise. Returns its id."""
     if not (0 < len(answer.cause.strip()) <= 2000 and 0 < len(answer.measures.strip()) <= 2000):
-        raise AnswerRefused("cause and measures are required (at most 2000 characters each)")
+        raise AnswerRefused("answer_refused_incomplete",
+                            "cause and measures are required (at most 2000 characters each)")
     with conn.transaction():
         state = conn.execute("SELECT state FROM answer_requests WHERE id = %s AND alert_id = %s FOR UPDATE",
                              (request_id, alert_id)).fetchone()
         if state is None or state[0] != "waiting":
-            raise AnswerRefused("this request is not waiting for an answer")
+            raise AnswerRefused("answer_refused_not_waiting", "this request is not waiting for an answer")
         row = conn.execute(
             "INSERT INTO plant_answers (request_id, cause, measures, expected_recovery_at, submitted_at,"
             " submitted_from) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
@@ -223,7 +228,7 @@ def decide_answer(conn: psycopg.Connection, policy: AnswerPolicy, *, alert_id: i
                 " JOIN sites s ON s.id = d.site_id WHERE r.alert_id = %s AND r.state = 'answered' FOR UPDATE OF r",
                 (alert_id,)).fetchone()
         if req is None:
-            raise AnswerRefused("no answer is waiting for a decision")
+            raise AnswerRefused("answer_refused_no_decision", "no answer is waiting for a decision")
         state = "accepted" if accept else "asked_again"
         conn.execute("UPDATE answer_requests SET state = %s, inspector_note = %s, decided_by = %s, decided_at = %s"
                      " WHERE id = %s", (state, note or None, actor, now, req["id"]))
@@ -242,7 +247,7 @@ def add_attachment(conn: psycopg.Connection, *, alert_id: int, request_id: int, 
             "SELECT p.id FROM plant_answers p JOIN answer_requests r ON r.id = p.request_id"
             " WHERE r.id = %s AND r.alert_id = %s AND r.state = 'answered'", (request_id, alert_id)).fetchone()
         if answer is None:
-            raise AnswerRefused("files can be added to a submitted answer that is under review")
+            raise AnswerRefused("answer_refused_files", "files can be added to a submitted answer that is under review")
         row = conn.execute(
             "INSERT INTO answer_attachments (answer_id, filename, content_type, size_bytes, sha256, content)"
             " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (answer_id, sha256) DO UPDATE SET filename ="

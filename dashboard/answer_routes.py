@@ -45,7 +45,7 @@ from dashboard.deps import (
 from dashboard.documents import check_document, document_response
 from dashboard.file_routes import bounded_body
 from dashboard.render import page
-from envmon.words import pick_locale
+from envmon.words import pick_locale, text
 
 router = APIRouter(include_in_schema=False)
 
@@ -61,8 +61,13 @@ WHERE r.id = %s AND r.alert_id = %s
 """
 
 
+def _locale(request: Request) -> str:
+    """The public pages' language: `?lang=`, else the site's."""
+    return pick_locale(request.query_params.get("lang"), app_state(request).settings.locale)
+
+
 def _check(request: Request, token: str) -> AnswerLink | Response:
-    locale = pick_locale(request.query_params.get("lang"), app_state(request).settings.locale)
+    locale = _locale(request)
     try:
         return read_answer_link(app_state(request).settings.require_secret(), token, utc_now())
     except AnswerLinkExpired:
@@ -78,8 +83,7 @@ def _facts(conn: Conn, link: AnswerLink) -> dict[str, Any] | None:
 
 def _form(request: Request, facts: dict[str, Any], *, status_code: int = 200, error: str | None = None,
           done: bool = False) -> Response:
-    locale = pick_locale(request.query_params.get("lang"), app_state(request).settings.locale)
-    return page(request, "answer.html", None, status_code=status_code, locale=locale, f=facts, error=error,
+    return page(request, "answer.html", None, status_code=status_code, locale=_locale(request), f=facts, error=error,
                 done=done or facts["request_state"] != "waiting", attachments=facts.get("attachments", []))
 
 
@@ -110,10 +114,9 @@ async def answer_attachment(request: Request, conn: Conn, token: str,
         file_id = add_attachment(conn, alert_id=link.alert_id, request_id=link.request_id, filename=doc.filename,
                                  content_type=doc.content_type, sha256=doc.sha256, content=content, now=utc_now())
     except AdminError as exc:  # in the language of the page it came from (upload.js sends it)
-        locale = pick_locale(request.query_params.get("lang"), app_state(request).settings.locale)
-        return JSONResponse({"detail": exc.words(locale)}, status_code=422)
+        return JSONResponse({"detail": exc.words(_locale(request))}, status_code=422)
     except AnswerRefused as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": text(_locale(request), f"page.{exc.key}")}, status_code=422)
     return JSONResponse({"id": file_id}, status_code=201)
 
 
@@ -144,8 +147,10 @@ def answer_submit(request: Request, conn: Conn, token: str, form: FormDep) -> Re
         answer = PlantAnswer(form.get("cause", ""), form.get("measures", ""), recovery)
         submit_answer(conn, alert_id=link.alert_id, request_id=link.request_id, answer=answer, now=utc_now(),
                       client=request.client.host if request.client else None)
-    except (AnswerRefused, ValueError) as exc:
-        return _form(request, facts, status_code=422, error=str(exc))
+    except AnswerRefused as exc:
+        return _form(request, facts, status_code=422, error=text(_locale(request), f"page.{exc.key}"))
+    except ValueError:  # the phone's date field sent something that is not a date and time
+        return _form(request, facts, status_code=422, error=text(_locale(request), "page.answer_bad_recovery"))
     return _form(request, {**facts, "request_state": "answered"}, done=True)
 
 
@@ -158,7 +163,7 @@ def _decide(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep
         decide_answer(conn, answer_policy(app_state(request).settings), alert_id=alert_id, accept=accept,
                       actor=user.username, note=form.get("note", "")[:2000], now=utc_now())
     except AnswerRefused as exc:
-        return RedirectResponse(f"/alerts/{alert_id}?error={exc}", status_code=303)
+        return RedirectResponse(f"/alerts/{alert_id}?error={exc.key}", status_code=303)
     return RedirectResponse(f"/alerts/{alert_id}#answers", status_code=303)
 
 

@@ -28,10 +28,11 @@ from envmon.words import pick_locale
 router = APIRouter(include_in_schema=False)
 
 
-def _login_page(request: Request, error: str | None, status_code: int = 200) -> Response:
-    """The login form with a fresh double-submit token (there is no session to hold one yet)."""
+def _login_page(request: Request, error: str | None, status_code: int = 200, lang: str | None = None) -> Response:
+    """The login form with a fresh double-submit token (there is no session to hold one yet), in `lang` (the
+    refused form's language) or `?lang=`."""
     token = secrets.token_urlsafe(24)
-    locale = pick_locale(request.query_params.get("lang"), app_state(request).settings.locale)
+    locale = pick_locale(lang or request.query_params.get("lang"), app_state(request).settings.locale)
     response = page(request, "login.html", None, status_code=status_code, locale=locale, login_csrf=token,
                     error=error, https_needed=policy_for(request) is None,
                     next_path=safe_next(request.query_params.get("next")))
@@ -58,14 +59,14 @@ def login(request: Request, conn: Conn, form: FormDep) -> Response:
         return _login_page(request, "login_needs_https", 400)
     expected = request.cookies.get(LOGIN_CSRF_NAME, "")
     if not expected or not hmac.compare_digest(expected.encode(), form.get("login_csrf", "").encode()):
-        return _login_page(request, "login_failed", 403)
+        return _login_page(request, "login_failed", 403, form.get("lang"))
     username, client, now = form.get("username", "").strip().lower(), _client(request), utc_now()
     attempt = reserve_attempt(conn, username=username, client=client, now=now, config=state.config)
     if attempt is None:
-        return _login_page(request, "login_limited", 429)
+        return _login_page(request, "login_limited", 429, form.get("lang"))
     user_id = authenticate(conn, username, form.get("password", ""))
     if user_id is None:
-        return _login_page(request, "login_failed", 401)  # the reservation stays a failure
+        return _login_page(request, "login_failed", 401, form.get("lang"))  # the reservation stays a failure
     with conn.transaction():
         mark_succeeded(conn, attempt)
         locale = pick_locale(form.get("lang"), state.settings.locale)
