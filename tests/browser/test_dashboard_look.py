@@ -19,9 +19,12 @@ from psycopg.types.json import Jsonb
 
 from alerts.answer_flow import PlantAnswer, answer_policy, submit_answer, tick_answers
 from alerts.answers import sign_answer_link
+from alerts.processor import AlertProcessor
 from alerts.reports.links import new_report_link
 from alerts.reports.store import generate_report
+from alerts.rules.policy import load_policy
 from dashboard.app import create_app
+from envmon.columns import ReadingColumns
 from tests.alert_helpers import WATER
 from tests.browser.world import (
     PASSWORD,
@@ -334,7 +337,30 @@ def test_charts_fit_the_data_zoom_by_dragging_compare_periods_and_show_the_incid
         incident.screenshot(path=str(artifacts / "incident-chart.png"))
 
 
-def test_attention_sounds_and_notifies_for_level_2_gas_only_once_opted_in(
+def raise_severe_hour(world: World, mn: str = "310120PB001G01", pollutant: str = "a34013", value: float = 95.0) -> int:
+    """A severe exceedance through the alert path: a closed hour of minute values whose mean is 3x the hourly limit
+    or more (FX-PB-001's particulates: 30 mg/m3, severe at 3x), judged when the processor's timer closes the hour.
+
+    The hour two hours back: closed past its grace period, and still in the averages' slots."""
+    now = datetime.now(UTC)
+    hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    device_id = world.devices[mn]
+    rows = [(hour + timedelta(minutes=m), device_id, pollutant, "minute", value, "N", m, now) for m in range(60)]
+    processor = AlertProcessor(world.settings, load_policy(""))
+    try:
+        processor.connect()
+        processor.evaluate(ReadingColumns.from_rows(rows), now)
+        result = processor.tick(now)
+    finally:
+        processor.close()
+    with psycopg.connect(world.database_url) as conn:  # the timer may open other alerts too (a silent device)
+        row = conn.execute("SELECT id FROM alerts WHERE device_id = %s AND pollutant = %s AND id = ANY(%s)",
+                           (device_id, pollutant, list(result.opened))).fetchone()
+    assert row is not None, f"no hourly alert opened for {mn} {pollutant}={value}"
+    return int(row[0])
+
+
+def test_attention_sounds_and_notifies_for_level_2_gas_and_severe_exceedances_once_opted_in(
     database_url: str, browser: BrowserContext
 ) -> None:
     world = build_district_world(database_url)
@@ -360,6 +386,12 @@ def test_attention_sounds_and_notifies_for_level_2_gas_only_once_opted_in(
         expect(page.locator("body")).to_have_attribute("data-attention-count", "1")
         shown = page.evaluate("() => window.__shown")
         assert len(shown) == 1 and "二级报警" in shown[0]
+        severe = raise_severe_hour(world)  # the issue's other case: a severe exceedance
+        expect(page.locator("body")).to_have_attribute("data-attention-count", "2")
+        shown = page.evaluate("() => window.__shown")
+        assert len(shown) == 2 and "严重超标" in shown[1], shown
+        with psycopg.connect(world.database_url) as conn:
+            assert conn.execute("SELECT severity FROM alerts WHERE id = %s", (severe,)).fetchone() == ("severe",)
         page.reload()  # the choice is kept in this browser
         expect(page.locator("#attention")).to_have_attribute("aria-pressed", "true")
 
