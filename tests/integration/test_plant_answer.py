@@ -171,8 +171,11 @@ def test_plant_attaches_files_to_its_answer_and_the_inspector_downloads_them(wor
     path = _link_path(world, alert_id)
     origin = {"Origin": "https://testserver", "Content-Type": "application/octet-stream"}
     with client(world) as c:
-        early = c.post(f"{path}/attachments", params={"filename": "a.pdf"}, content=PDF, headers=origin)
-        assert early.status_code == 422  # nothing to attach to before the answer
+        early = {lang: c.post(f"{path}/attachments", params={"filename": "a.pdf", "lang": lang}, content=PDF,
+                              headers=origin) for lang in ("zh-CN", "en")}
+        assert {r.status_code for r in early.values()} == {422}  # nothing to attach to before the answer
+        assert "只能为已提交" in early["zh-CN"].json()["detail"]  # said in the form's language, not the exception's
+        assert "only to a submitted explanation" in early["en"].json()["detail"]
         c.post(path, data=ANSWER, headers={"Origin": "https://testserver"})
         assert c.post(f"{path}/attachments", params={"filename": "整改照片.pdf"}, content=PDF,
                       headers=origin).status_code == 201
