@@ -18,12 +18,17 @@ from envmon.errors import EnvmonError
 from envmon.review import Decision, MarkRequest, decision_problem, initial_state, request_problem, state_after
 
 LIST_LIMIT = 200
-# Pollution alerts at or above the legal line: a mark over one of these hides an exceedance.
+# Pollution alerts at or above the legal line: a mark over one of these hides an exceedance. A mean's alert
+# breaches at the end of its hour or day, but the readings it judged are the whole period before: a mark over
+# them hides it too (a day's first breach after an early judgement is an hour's end inside the day, so going a
+# whole day back covers a little more than the day: erring towards a second person).
 _COVERED = """
 SELECT count(*) FROM alerts
 WHERE device_id = %(device)s AND category = 'pollution' AND severity IN ('exceedance', 'severe')
   AND (%(pollutant)s::text IS NULL OR pollutant = %(pollutant)s)
-  AND first_breach_at < %(end)s AND coalesce(resolved_at, %(now)s) > %(start)s
+  AND first_breach_at - CASE rule WHEN 'hour_avg' THEN interval '1 hour' WHEN 'day_avg' THEN interval '1 day'
+                                  ELSE interval '0' END < %(end)s
+  AND coalesce(resolved_at, %(now)s) > %(start)s
 """
 # Active marks must never overlap (the view readings_reviewed joins at most one per reading): a proposal may
 # not overlap a pending or active mark of the same device and pollutant (a device-wide mark overlaps all).

@@ -183,3 +183,26 @@ def test_kpis_per_device_plant_and_district_follow_the_marks(plant: psycopg.Conn
     csv_text = kpi_csv(list(after.values()))
     assert csv_text.splitlines()[0].startswith("level,key,name_zh,name_en,expected,received,valid")
     assert f"device,{MN}," in csv_text
+
+
+@pytest.mark.parametrize(
+    ("rule", "mark_minutes", "state"),
+    [
+        pytest.param("instant", (-50, -10), "active", id="instant-breach-after-the-mark"),
+        pytest.param("hour_avg", (-50, -10), "pending", id="hour-mean-over-the-marked-readings"),
+        pytest.param("hour_avg", (-120, -70), "active", id="hour-mean-of-a-later-hour"),
+        pytest.param("day_avg", (-20 * 60, -19 * 60), "pending", id="day-mean-over-the-marked-readings"),
+    ],
+)
+def test_a_mark_over_the_readings_a_mean_judged_needs_a_second_person(
+    db: psycopg.Connection, rule: str, mark_minutes: tuple[int, int], state: str
+) -> None:
+    ensure_registry(db)
+    build_incident(db, Scenario(days=1), now=NOW)  # one Cr(VI) exceedance; a day of data is enough here
+    db.commit()
+    db.autocommit = True
+    # A mean's exceedance breaches when its hour or day closes, after the readings it judged.
+    db.execute("UPDATE alerts SET rule = %s, first_breach_at = %s, resolved_at = %s WHERE pollutant = 'w20117'",
+                  (rule, DAY_END, DAY_END + timedelta(hours=1)))
+    start, end = (DAY_END + timedelta(minutes=m) for m in mark_minutes)
+    assert propose_mark(db, OPERATOR, _mark("w20117", start, end, "invalid"), now=NOW).state == state
