@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,12 +32,11 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import psycopg  # noqa: E402
 
 from benchmarks.simhistory import write_history  # noqa: E402
-from benchmarks.storage import backend_cpu_seconds  # noqa: E402
+from benchmarks.storage import backend_cpu_seconds, private_stack  # noqa: E402
 from device_sim.plans import build_plans  # noqa: E402
 from envmon.migrate import migrate  # noqa: E402
 from envmon.registry.load import load_registry_file  # noqa: E402
 from envmon.registry.store import store_registry  # noqa: E402
-from envmon.stack import launcher  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERY_REPEATS = 5
@@ -117,10 +114,7 @@ def set_layout(conn: psycopg.Connection, segmentby: str | None, orderby: str | N
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The whole benchmark on a private stack with TimescaleDB."""
     os.environ["ENVMON_TIMESCALEDB"] = "require"
-    state_dir = Path(tempfile.mkdtemp(prefix="envmon-compression-", dir="/tmp"))
-    state_dir.chmod(0o755)
-    try:
-        stack = launcher.up(state_dir)
+    with private_stack("envmon-compression-") as stack:
         flavour = migrate(stack.database_url, ROOT / "migrations").flavour_name
         registry = load_registry_file(args.registry)
         plans = build_plans(registry, args.seed)[:: args.every_nth_device]
@@ -169,9 +163,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "cpus": os.cpu_count(),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-    finally:
-        launcher.down(state_dir)
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -186,12 +187,21 @@ def district_volume(registry: Path, bytes_per_row: float) -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """The whole benchmark on a private stack."""
-    state_dir = Path(tempfile.mkdtemp(prefix="envmon-storage-", dir="/tmp"))
+@contextmanager
+def private_stack(prefix: str) -> Iterator[launcher.StackState]:
+    """A durable stack of its own under a new folder in /tmp, stopped and removed afterwards."""
+    state_dir = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     state_dir.chmod(0o755)
     try:
-        stack = launcher.up(state_dir)
+        yield launcher.up(state_dir)
+    finally:
+        launcher.down(state_dir)
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The whole benchmark on a private stack."""
+    with private_stack("envmon-storage-") as stack:
         flavour = migrate(stack.database_url, ROOT / "migrations").flavour_name
         with psycopg.connect(stack.database_url) as conn:
             store_registry(conn, parse_registry(bench_registry(args.devices), "bench"), actor="bench")
@@ -227,9 +237,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "cpus": os.cpu_count(),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-    finally:
-        launcher.down(state_dir)
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
