@@ -193,9 +193,13 @@ def measure_ceiling(url: str, rows: int, *, connections: int = 1, progress: Any 
     The table grows from empty to `rows` as it does during the pipeline run, and that matters: on this
     machine the same COPY took 263k rows/s into an empty table and 166k rows/s once it held 10 M rows.
     """
-    base = datetime(2026, 1, 1, tzinfo=UTC)
+    # Dated from now on, a millisecond apart, as the pipeline's readings are: the same chunk on TimescaleDB (a
+    # day per batch, as before 2026-12-05, made 540 small chunks with small indexes) and no "late" rows for
+    # plain PostgreSQL's roll-up trigger (rows dated in the past were all logged as late).
+    base = datetime.now(UTC)
+    step = timedelta(milliseconds=_CEILING_BATCH_ROWS // 10)
     template = [
-        (base + timedelta(seconds=i // 10), 1 + (i // 10) % 1000, CODES[i % 10], "instant", 1.0 + i % 7, "N",
+        (timedelta(milliseconds=i // 10), 1 + (i // 10) % 1000, CODES[i % 10], "instant", 1.0 + i % 7, "N",
          i // 10, base)
         for i in range(_CEILING_BATCH_ROWS)
     ]
@@ -209,7 +213,7 @@ def measure_ceiling(url: str, rows: int, *, connections: int = 1, progress: Any 
     def copy_batches(first: int) -> None:
         with psycopg.connect(url) as conn:
             for b in range(first, batches, connections):
-                shift = timedelta(days=b + 1)  # every batch its own day: keys never repeat
+                shift = base + step * b  # every batch its own milliseconds: keys never repeat
                 with (
                     conn.cursor() as cur,
                     cur.copy(f"COPY readings ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)") as cp,

@@ -175,6 +175,34 @@ def test_timescaledb_objects_exist_exactly_when_the_extension_is_there(database_
             assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone() == (0,)
 
 
+def test_readings_pay_for_one_b_tree_per_row_on_either_flavour(db: psycopg.Connection) -> None:
+    """The unique key is the only B-tree an insert updates; time and received_at have BRIN indexes (0008,
+    0017, 0033: TimescaleDB's default B-tree on time in every chunk cost a third of the write path's CPU)."""
+    _insert(db, [(datetime(2026, 12, 1, tzinfo=UTC), "w01018", 1.0, "N")])  # a chunk exists on TimescaleDB
+    tables = ["readings"]
+    if db.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone() == (1,):
+        chunks = db.execute(
+            "SELECT format('%I.%I', chunk_schema, chunk_name) FROM timescaledb_information.chunks "
+            "WHERE hypertable_name = 'readings'"
+        ).fetchall()
+        assert chunks
+        tables += [c for (c,) in chunks]
+    for table in tables:
+        methods = sorted(
+            (am, cols)
+            for am, cols in db.execute(
+                "SELECT a.amname, array_to_string(array_agg(att.attname ORDER BY k.n), ',') "
+                "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
+                "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
+                "JOIN pg_attribute att ON att.attrelid = i.indrelid AND att.attnum = k.attnum "
+                "WHERE i.indrelid = %s::regclass GROUP BY c.oid, a.amname",
+                (table,),
+            )
+        )
+        assert [m for m in methods if m[0] == "btree"] == [("btree", "device_id,pollutant,basis,time")], table
+        assert ("brin", "time") in methods, table
+
+
 def _insert(conn: psycopg.Connection, rows: list[tuple[datetime, str, float, str]]) -> None:
     with conn.cursor() as cur:
         cur.executemany(
