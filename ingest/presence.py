@@ -86,6 +86,10 @@ class PresenceMonitor:
                 self._with_connection(self._check_silence)
 
     def _record(self, device: str, payload: bytes) -> None:
+        if not payload:
+            # An empty retained message clears the topic (a device deactivated or reset): it says nothing.
+            log.debug("status of %s cleared", device)
+            return
         online = parse_status(payload)
         if online is None:
             log.warning("status of %s is neither online nor offline: %r", device, payload[:40])

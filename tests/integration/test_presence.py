@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
-from ingest.presence import mark_silent_devices, parse_status, set_device_status
+from ingest.presence import PresenceMonitor, mark_silent_devices, parse_status, set_device_status
 from tests.ingest_helpers import DEVICES, load_test_registry
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -44,3 +45,17 @@ def test_last_will_marks_offline_and_online_again(db: psycopg.Connection, databa
 @pytest.mark.parametrize(("payload", "expected"), [(b"online", True), (b"OFFLINE\n", False), (b"{}", None), (b"", None)])
 def test_parse_status(payload: bytes, expected: bool | None) -> None:
     assert parse_status(payload) is expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "warned"),
+    [
+        pytest.param(b"", False, id="cleared-retained-status-says-nothing"),
+        pytest.param(b"{}", True, id="a-word-we-do-not-know-is-reported"),
+    ],
+)
+def test_status_messages_that_change_nothing(payload: bytes, warned: bool, caplog: pytest.LogCaptureFixture) -> None:
+    monitor = PresenceMonitor("postgresql://127.0.0.1:1/unused")  # neither message reaches the database
+    with caplog.at_level(logging.DEBUG, logger="ingest.presence"):
+        monitor._record(DEVICES[0], payload)
+    assert any(r.levelno == logging.WARNING for r in caplog.records) is warned
