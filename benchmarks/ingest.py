@@ -141,12 +141,18 @@ def publish_worker(
     )
 
 
+# Latencies are counted per millisecond up to two minutes (slower ones in the last bin), per minute of commit:
+# a 30-minute run keeps 30 histograms instead of 20 million floats in the ingest process it measures.
+_HIST_MS = 120_000
+
+
 class _Latency:
     """Batch subscriber: publish-to-commit latency of every message, and the commit timeline."""
 
     def __init__(self, counter: Any = None) -> None:
         self._counter = counter  # a multiprocessing.Value shared with the benchmark's main process
-        self.samples: list[float] = []
+        self.by_minute: dict[int, np.ndarray] = {}  # minute of commit (epoch // 60) -> messages per latency ms
+        self.readings_by_second: dict[int, int] = {}  # whole second of commit -> readings committed in it
         self.worst: dict[int, float] = {}  # whole second of commit -> the slowest message committed in it
         self.last_commit = 0.0
         self.readings = 0
@@ -160,15 +166,60 @@ class _Latency:
             readings.device_id[heads].astype(np.int64) << 32 | readings.seq[heads], return_index=True
         )
         latencies = committed - readings.time_us[heads][first] / 1e6
-        self.samples.extend(latencies.tolist())
+        second = int(committed)
         if latencies.size:
-            second = int(committed)
+            hist = self.by_minute.setdefault(second // 60, np.zeros(_HIST_MS + 1, np.int64))
+            np.add.at(hist, np.clip((latencies * 1000).astype(np.int64), 0, _HIST_MS), 1)
             self.worst[second] = max(self.worst.get(second, 0.0), float(latencies.max()))
+        self.readings_by_second[second] = self.readings_by_second.get(second, 0) + len(readings)
         self.readings += len(readings)
         if self._counter is not None:
             with self._counter.get_lock():
                 self._counter.value += len(readings)
         self.last_commit = committed
+
+    def merge(self, other: dict[str, Any]) -> None:
+        """Add another ingest process's figures (as `outcome()` gave them)."""
+        for minute, hist in other["by_minute"].items():
+            self.by_minute.setdefault(minute, np.zeros(_HIST_MS + 1, np.int64))
+            self.by_minute[minute] += hist
+        for second, count in other["readings_by_second"].items():
+            self.readings_by_second[second] = self.readings_by_second.get(second, 0) + count
+        for second, worst in other["worst"].items():
+            self.worst[second] = max(self.worst.get(second, 0.0), worst)
+        self.last_commit = max(self.last_commit, other["last_commit"])
+
+    def outcome(self) -> dict[str, Any]:
+        return {"by_minute": self.by_minute, "readings_by_second": self.readings_by_second, "worst": self.worst,
+                "last_commit": self.last_commit}
+
+    def percentile_ms(self, q: float, minutes: Any = None) -> float:
+        """The q-quantile of latency in ms (to the millisecond above), over `minutes` (default: all)."""
+        hists = [h for m, h in self.by_minute.items() if minutes is None or m in minutes]
+        return histogram_percentile_ms(sum(hists, np.zeros(_HIST_MS + 1, np.int64)), q)
+
+
+def histogram_percentile_ms(hist: np.ndarray, q: float) -> float:
+    """The q-quantile of a per-millisecond histogram, as the upper edge of its bin (NaN when empty)."""
+    total = int(hist.sum())
+    if not total:
+        return float("nan")
+    return float(np.searchsorted(np.cumsum(hist), q * total, side="left") + 1)
+
+
+def windows(
+    latency: _Latency, started: float, publish_seconds: float, width_seconds: int = 300
+) -> list[dict[str, Any]]:
+    """Per whole `width_seconds` of publishing: readings committed per second and p99 publish-to-commit, so a
+    long run shows whether ingest slows down as the table grows (issue 20: last 5 minutes >= 90 % of the first)."""
+    out = []
+    for j in range(int(publish_seconds // width_seconds)):
+        lo, hi = started + j * width_seconds, started + (j + 1) * width_seconds
+        committed = sum(c for s, c in latency.readings_by_second.items() if lo <= s < hi)
+        minutes = {m for m in latency.by_minute if lo <= m * 60 + 30 < hi}
+        out.append({"from_s": j * width_seconds, "readings_per_s": round(committed / width_seconds),
+                    "p99_ms": latency.percentile_ms(0.99, minutes)})
+    return out
 
 
 @dataclass(frozen=True)
@@ -263,9 +314,18 @@ def _worst_by_10s(worst: dict[int, float], started: float) -> list[int]:
     return [round(buckets.get(b, 0.0) * 1000) for b in range(max(0, min(buckets)), max(buckets) + 1)]
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+def _sustained(lat: _Latency, run: dict[str, Any]) -> dict[str, Any]:
+    """For runs of ten minutes or more: the 5-minute windows, and the last one's rate against the first's."""
+    publish_seconds = max(p["seconds"] for p in run["published"])
+    if publish_seconds < 600:
+        return {}
+    spans = windows(lat, run["started"], publish_seconds)
+    first, last = spans[0]["readings_per_s"], spans[-1]["readings_per_s"]
+    return {
+        "windows_5min": spans,
+        "last_to_first_5min": round(last / first, 3) if first else None,
+        "worst_window_p99_ms": max(w["p99_ms"] for w in spans),
+    }
 
 
 def _ingest_worker(
@@ -284,9 +344,7 @@ def _ingest_worker(
     stop.wait()
     service.shutdown()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    results.put(
-        {"samples": latency.samples, "worst": latency.worst, "last_commit": latency.last_commit, "peak_mb": peak_mb}
-    )
+    results.put({**latency.outcome(), "peak_mb": peak_mb})
 
 
 def run_pipeline(stack: StackState, cfg: BenchConfig, progress: Any) -> dict[str, Any]:
@@ -350,11 +408,8 @@ def run_pipeline(stack: StackState, cfg: BenchConfig, progress: Any) -> dict[str
     for proc in ingesters:
         proc.join()
     latency = _Latency()
-    latency.samples = [x for o in outcomes for x in o["samples"]]
     for o in outcomes:
-        for second, worst in o["worst"].items():
-            latency.worst[second] = max(latency.worst.get(second, 0.0), worst)
-    latency.last_commit = max(o["last_commit"] for o in outcomes)
+        latency.merge(o)
     peak_mb = max(o["peak_mb"] for o in outcomes)
     return {
         "published": published, "sent": sent, "latency": latency, "started": started, "peak_mb": peak_mb, "cpu": cpu
@@ -419,10 +474,11 @@ def run_bench(cfg: BenchConfig, progress: Any = print) -> dict[str, Any]:
             "ratio": round(rate / ceiling.rows_per_s, 3),
             "lost": lost,
             "duplicates": dups,
-            "p50_publish_to_commit_ms": round(_percentile(lat.samples, 0.50) * 1000, 1),
-            "p99_publish_to_commit_ms": round(_percentile(lat.samples, 0.99) * 1000, 1),
+            "p50_publish_to_commit_ms": lat.percentile_ms(0.50),
+            "p99_publish_to_commit_ms": lat.percentile_ms(0.99),
             "seconds_with_a_message_over_1s": sum(1 for w in lat.worst.values() if w > 1.0),
             "worst_ms_by_10s": _worst_by_10s(lat.worst, run["started"]),
+            **_sustained(lat, run),
             "peak_memory_mb": round(run["peak_mb"], 1),
             "cpu_percent": run["cpu"],
             "ceiling_rows": ceiling.rows,
