@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -31,6 +32,8 @@ from alerts.reports.model import (
 from envmon.catalogue import load_catalogue
 from envmon.domain import LimitBasis
 from envmon.registry.in_force import limit_in_force
+
+_Facts = TypeVar("_Facts", LimitFacts, PlantFacts, DeviceFacts, EventFacts)
 
 DEFAULT_ZONE = "Asia/Shanghai"
 CHART_STEP = timedelta(minutes=1)
@@ -72,6 +75,12 @@ WHERE m.device_id = %s AND m.state = 'active' AND m.start_at < %s AND m.end_at >
 """
 _EVENTS_SQL = "SELECT time, from_state, to_state, actor, reason FROM alert_events WHERE alert_id = %s ORDER BY time, id"
 _POLLUTANTS_SQL = "SELECT code, name_zh, name_en, canonical_unit FROM pollutants WHERE code = ANY(%s)"
+# Fields of a facts block read from a query column of another name (the rest share their column's name).
+_LIMIT_COLUMNS = {
+    "limit_id": "id", "lower": "lower_value", "upper": "upper_value",
+    "level2_lower": "level2_lower_value", "level2_upper": "level2_upper_value",
+}
+_PLANT_COLUMNS = {"code": "site_code", "name_zh": "site_name_zh", "name_en": "site_name_en", "notes": "site_notes"}
 # Which readings basis the rule's peak is taken from.
 _RULE_BASIS: dict[str, Width] = {"hour_avg": "hour", "day_avg": "day"}
 
@@ -159,18 +168,7 @@ def applicable_limit(
         found = cur.execute(_LIMIT_BY_ID_SQL if limit_id is not None else _in_force_sql(basis), params).fetchone()
     if found is None:
         return None
-    names = (
-        "scheme", "basis", "direction", "unit", "source", "valid_from", "valid_to", "warning_ratio", "severe_multiple",
-    )
-    values = {k: found[k] for k in names}
-    return LimitFacts(
-        limit_id=found["id"],
-        lower=found["lower_value"],
-        upper=found["upper_value"],
-        level2_lower=found["level2_lower_value"],
-        level2_upper=found["level2_upper_value"],
-        **values,
-    )
+    return _from_row(LimitFacts, found, _LIMIT_COLUMNS)
 
 
 def _in_force_sql(basis: LimitBasis) -> str:
@@ -182,64 +180,32 @@ def _in_force_sql(basis: LimitBasis) -> str:
 def plant_facts(row: dict[str, Any]) -> PlantFacts:
     """The plant block from a row with the site columns of the alert query (site_id, site_code, ...)."""
     contacts = tuple(Contact(c.get("name", ""), c.get("role", ""), c.get("phone", "")) for c in row["contacts"] or [])
-    return PlantFacts(
-        site_id=row["site_id"],
-        code=row["site_code"],
-        name_zh=row["site_name_zh"],
-        name_en=row["site_name_en"],
-        district_zh=row["district_zh"],
-        district_en=row["district_en"],
-        industry=row["industry"],
-        permit_number=row["permit_number"],
-        address_zh=row["address_zh"],
-        address_en=row["address_en"],
-        eia_approval=row["eia_approval"],
-        notes=row["site_notes"],
-        enforcement_notes=row["enforcement_notes"],
-        contacts=contacts,
-    )
+    return _from_row(PlantFacts, row, _PLANT_COLUMNS, contacts=contacts)
 
 
 def _device(row: dict[str, Any]) -> DeviceFacts:
-    return DeviceFacts(
-        device_id=row["device_id"],
-        mn=row["mn"],
-        kind=row["device_kind"],
-        model=row["model"],
-        point_kind=row["point_kind"],
-        point_name_zh=row["point_name_zh"],
-        point_name_en=row["point_name_en"],
-        reporting_interval_seconds=row["reporting_interval_seconds"],
-        installed_on=row["installed_on"],
-        last_calibrated_on=row["last_calibrated_on"],
-    )
+    return _from_row(DeviceFacts, row, {"kind": "device_kind"})
 
 
 def _event(conn: psycopg.Connection, row: dict[str, Any], limit: LimitFacts | None, now: datetime) -> EventFacts:
     peak_value, peak_at = _peak(conn, row, now)
     limit_value = row.get("limit_value") or (measures.limit_line(limit) if limit else None)
-    return EventFacts(
-        alert_id=row["id"],
-        code=row["code"],
-        rule=row["rule"],
-        category=row["category"],
-        severity=row["severity"],
-        state=row["state"],
-        opened_at=row["opened_at"],
-        first_breach_at=row["first_breach_at"],
+    return _from_row(
+        EventFacts, row, {"alert_id": "id"},
         peak_value=peak_value,
         peak_at=peak_at,
-        last_value=row["last_value"],
         limit_value=limit_value,
         exceedance_multiple=measures.exceedance_multiple(peak_value, limit_value),
         value_to_limit=measures.value_to_limit(peak_value, limit_value),
         duration_seconds=measures.duration_seconds(row["first_breach_at"], row["resolved_at"], now),
-        acknowledged_at=row["acknowledged_at"],
-        acknowledged_by=row["acknowledged_by"],
-        disposition=row["disposition"],
-        resolved_at=row["resolved_at"],
         note=row.get("note"),
     )
+
+
+def _from_row(cls: type[_Facts], row: Mapping[str, Any], columns: Mapping[str, str], **given: Any) -> _Facts:
+    """A facts block: fields not `given` are read from `row`, under their own name unless `columns` renames them."""
+    read = {f.name: row[columns.get(f.name, f.name)] for f in fields(cls) if f.name not in given}
+    return cls(**read, **given)
 
 
 def _peak(conn: psycopg.Connection, row: dict[str, Any], now: datetime) -> tuple[float | None, datetime | None]:
