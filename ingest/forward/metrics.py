@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ingest.forward.queue import TargetStatus
+
+_Metric = TypeVar("_Metric", Gauge, Counter)
 
 
 class ForwardMetrics:
@@ -14,22 +18,20 @@ class ForwardMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        r, target = self.registry, ["target"]
-        self.backlog_rows = Gauge("envmon_forward_backlog_readings", "Readings queued, not yet acknowledged", target,
-                                  registry=r)
-        self.unacked_frames = Gauge("envmon_forward_unacked_frames", "Frames sent and waiting for 9014", target,
-                                    registry=r)
-        self.lag = Gauge("envmon_forward_lag_seconds", "Age of the oldest queued reading (0 when none)", target,
-                         registry=r)
-        self.connected = Gauge("envmon_forward_connected", "1 while connected to the upstream", target, registry=r)
-        self.sent = Counter("envmon_forward_frames_sent", "Frames sent for the first time", target, registry=r)
-        self.resent = Counter("envmon_forward_frames_resent", "Unacknowledged frames sent again (same QN)", target,
-                              registry=r)
-        self.acked = Counter("envmon_forward_frames_acked", "Frames the upstream acknowledged (9014)", target,
-                             registry=r)
-        self.refused = Counter("envmon_forward_refusals", "9011 refusals from the upstream (wrong MN or PW)", target,
-                               registry=r)
-        self.reconnects = Counter("envmon_forward_reconnects", "Connections lost or refused", target, registry=r)
+        gauge, counter = self._per_target(Gauge), self._per_target(Counter)
+        self.backlog_rows = gauge("backlog_readings", "Readings queued, not yet acknowledged")
+        self.unacked_frames = gauge("unacked_frames", "Frames sent and waiting for 9014")
+        self.lag = gauge("lag_seconds", "Age of the oldest queued reading (0 when none)")
+        self.connected = gauge("connected", "1 while connected to the upstream")
+        self.sent = counter("frames_sent", "Frames sent for the first time")
+        self.resent = counter("frames_resent", "Unacknowledged frames sent again (same QN)")
+        self.acked = counter("frames_acked", "Frames the upstream acknowledged (9014)")
+        self.refused = counter("refusals", "9011 refusals from the upstream (wrong MN or PW)")
+        self.reconnects = counter("reconnects", "Connections lost or refused")
+
+    def _per_target(self, kind: type[_Metric]) -> Callable[[str, str], _Metric]:
+        """A maker of `envmon_forward_<name>` metrics of this registry, labelled by target."""
+        return lambda name, text: kind(f"envmon_forward_{name}", text, ["target"], registry=self.registry)
 
     def observe(self, statuses: list[TargetStatus], now: datetime) -> None:
         """Set the backlog gauges from the queue's state."""
