@@ -45,6 +45,15 @@ class SeriesMemory:
         self.run = np.zeros(n_series, dtype=np.int64)
         self.flow = np.full(len(frame.layout.device_ids), np.nan)
 
+    def advance(self, series: IntArray, time_s: FloatArray, value: FloatArray, normal: BoolArray) -> IntArray:
+        """Take fresh readings (rows in (series, time) order): their runs (see `runs`), newest times and flows."""
+        last = np.ones(len(series), dtype=bool)
+        last[:-1] = series[1:] != series[:-1]
+        runs = self.runs(series, value, normal, last)
+        self.last_time[series[last]] = time_s[last]
+        self.note_flow(series, value, normal, last)
+        return runs
+
     def runs(self, series: IntArray, value: FloatArray, normal: BoolArray, last: BoolArray) -> IntArray:
         """How many consecutive normal readings of each series carried exactly this value."""
         n = len(series)
@@ -140,25 +149,44 @@ class DeviceRules:
         picked = self._rows_to_look_at(series, flag, abnormal)
         if len(picked) == 0:
             return
+        picked, slots, ends = self._by_device_and_time(series, time_s, picked)
+        touches = self._touching(series, flag, picked)
+        changed = {rule: False for rule in DEVICE_FLAG_RULES}
+        for i, slot, end, touch in zip(picked.tolist(), slots.tolist(), ends.tolist(), touches.tolist(), strict=True):
+            if touch:
+                self._note_flag(int(series[i]), int(flag[i]), changed)
+            if end:
+                self._observe_device(slot, float(time_s[i]), changed)
+
+    def _by_device_and_time(
+        self, series: IntArray, time_s: FloatArray, picked: IntArray
+    ) -> tuple[IntArray, IntArray, BoolArray]:
+        """The picked rows in (device, time) order, their device slots, and where each (device, time) ends."""
         slots = series[picked] // self._frame.n_codes
         order = np.lexsort((time_s[picked], slots))
         picked, slots = picked[order], slots[order]
         ends = np.ones(len(picked), dtype=bool)  # one observation per device and reading time
         ends[:-1] = (slots[1:] != slots[:-1]) | (time_s[picked[1:]] != time_s[picked[:-1]])
-        changed = {rule: False for rule in DEVICE_FLAG_RULES}
-        # Only a row that is flagged, or of a series that was (before or earlier in this batch), changes a state.
+        return picked, slots, ends
+
+    def _touching(self, series: IntArray, flag: UInt8Array, picked: IntArray) -> BoolArray:
+        """Only a row that is flagged, or of a series that was (before or earlier in this batch), changes a state."""
+        rows = series[picked]
         flagged = flag[picked] != N
-        touches = (flagged | (self.flag_state[series[picked]] != 0) | (self.manual_state[series[picked]] != 0)
-                   | np.isin(series[picked], series[picked[flagged]]))
-        for i, slot, end, touch in zip(picked.tolist(), slots.tolist(), ends.tolist(), touches.tolist(), strict=True):
-            if touch:
-                letter = int(flag[i])
-                changed["flag"] |= self._set_flag_state("flag", int(series[i]), 0 if letter in (N, S) else letter)
-                changed["manual"] |= self._set_flag_state("manual", int(series[i]), letter if letter == S else 0)
-            if end:
-                for rule in DEVICE_FLAG_RULES:
-                    self._observe_flags(rule, slot, float(time_s[i]), changed[rule])
-                    changed[rule] = False
+        touches: BoolArray = (flagged | (self.flag_state[rows] != 0) | (self.manual_state[rows] != 0)
+                              | np.isin(rows, rows[flagged]))
+        return touches
+
+    def _note_flag(self, series: int, letter: int, changed: dict[str, bool]) -> None:
+        """Move a series' flag states to its reading's letter (flag: anything but N and S; manual: S)."""
+        changed["flag"] |= self._set_flag_state("flag", series, 0 if letter in (N, S) else letter)
+        changed["manual"] |= self._set_flag_state("manual", series, letter if letter == S else 0)
+
+    def _observe_device(self, slot: int, time_s: float, changed: dict[str, bool]) -> None:
+        """One observation per device flag rule at a reading time, then nothing changed again."""
+        for rule in DEVICE_FLAG_RULES:
+            self._observe_flags(rule, slot, time_s, changed[rule])
+            changed[rule] = False
 
     def _rows_to_look_at(self, series: IntArray, flag: UInt8Array, abnormal: npt.NDArray[np.intp]) -> IntArray:
         """The rows that may move a flag state or a flag key; the usual batch, all N and no device flagged, has

@@ -20,13 +20,14 @@ import numpy as np
 
 from alerts.model import Transition
 from alerts.rules.device import DeviceRules, SeriesMemory
-from alerts.rules.frame import ActiveMasks, EngineFrame, FloatArray, IntArray, N, T, UInt8Array
+from alerts.rules.frame import ActiveMasks, BoolArray, EngineFrame, FloatArray, IntArray, N, T, UInt8Array
 from alerts.rules.keys import KeyBook
 from alerts.rules.late import LateJudge
 from alerts.rules.means import MeanJudge
 from alerts.rules.policy import Policy
 from alerts.rules.pollution import PollutionJudge
 from alerts.rules.registry import EngineRegistry
+from alerts.rules.rows import SortedRows
 from alerts.rules.silence import Silence, observe_gap, observe_history_gap
 from alerts.rules.state import load_snapshot, take_snapshot
 from envmon.catalogue import load_catalogue
@@ -70,60 +71,58 @@ class Engine:
         """Advance every condition with a batch of readings; returns the transitions, in time order."""
         now_s = now.timestamp()
         self._silence.start(now_s)
-        if len(batch) == 0:
-            return self._keys.flush()
-        frame = self._frame
-        cols = frame.columns(batch.codes)[batch.pollutant]
-        slots = frame.layout.slots_of(batch.device_id)
-        known = (cols >= 0) & (slots >= 0)
-        series = (slots * frame.n_codes + cols)[known]
-        time_s = batch.time_us[known] / 1e6
-        order = np.lexsort((time_s, series))  # every step below wants (series, time) order
-        series, time_s = series[order], time_s[order]
-        value = batch.value[known][order]
-        flag, basis = batch.flag[known][order], batch.basis[known][order]
-        # A device is heard when ingest received its reading, not when the engine gets to it (a catch-up,
-        # or batches that waited in the broker while the engine was away).
-        seen_s = np.minimum(batch.received_us[known] / 1e6, now_s)
-        self._silence.note_alive(slots[known], now_s, seen_s)
-        self._means.add(series, time_s, value, flag, basis, self._memory.flow)
-        # Minute values (HJ 212 CN 2051) feed the instantaneous rules too, so a logger that uploads
-        # only minute data is still watched; hourly and daily uploads are the device's own averages.
-        instant = basis <= 1
-        self._instants(series[instant], time_s[instant], value[instant], flag[instant])
+        if len(batch):
+            slots, series, known = self._locate(batch)
+            # A device is heard when ingest received its reading, not when the engine gets to it (a catch-up,
+            # or batches that waited in the broker while the engine was away).
+            self._silence.note_alive(slots[known], now_s, np.minimum(batch.received_us[known] / 1e6, now_s))
+            self._judge(SortedRows.of(batch, known, series[known]))
         return self._keys.flush()
 
-    def _instants(self, series: IntArray, time_s: FloatArray, value: FloatArray, flag: UInt8Array) -> None:
-        dup = np.zeros(len(series), dtype=bool)
-        dup[1:] = (series[1:] == series[:-1]) & (time_s[1:] == time_s[:-1])
-        fresh = ~dup & (time_s > self._memory.last_time[series])
-        late = ~dup & ~fresh
-        late_rows = (series[late], time_s[late], value[late], flag[late]) if late.any() else None
-        series, time_s, value, flag = series[fresh], time_s[fresh], value[fresh], flag[fresh]
-        if len(series):
-            self._fresh_instants(series, time_s, value, flag)
-        if late_rows is not None:  # after the fresh ones: those are the newer neighbours a late reading meets
-            self._late.judge(*late_rows)
+    def _locate(self, batch: ReadingColumns) -> tuple[IntArray, IntArray, BoolArray]:
+        """Each row's device slot and series, and which rows are of a known device and pollutant."""
+        cols = self._frame.columns(batch.codes)[batch.pollutant]
+        slots = self._frame.layout.slots_of(batch.device_id)
+        return slots, slots * self._frame.n_codes + cols, (cols >= 0) & (slots >= 0)
 
-    def _fresh_instants(self, series: IntArray, time_s: FloatArray, value: FloatArray, flag: UInt8Array) -> None:
+    def _judge(self, rows: SortedRows) -> None:
+        """Means take every basis; the instantaneous rules take readings and minute values."""
+        self._means.add(rows.series, rows.time_s, rows.value, rows.flag, rows.basis, self._memory.flow)
+        # Minute values (HJ 212 CN 2051) feed the instantaneous rules too, so a logger that uploads
+        # only minute data is still watched; hourly and daily uploads are the device's own averages.
+        self._instants(rows.take(rows.basis <= 1))
+
+    def _instants(self, rows: SortedRows) -> None:
+        """Fresh readings on the fast path, then late ones (older than their series' newest) in time order."""
+        dup = np.zeros(len(rows.series), dtype=bool)
+        dup[1:] = (rows.series[1:] == rows.series[:-1]) & (rows.time_s[1:] == rows.time_s[:-1])
+        fresh = ~dup & (rows.time_s > self._memory.last_time[rows.series])
+        late = ~dup & ~fresh
+        late_rows = rows.take(late) if late.any() else None
+        if fresh.any():
+            self._fresh_instants(rows.take(fresh))
+        if late_rows is not None:  # after the fresh ones: those are the newer neighbours a late reading meets
+            self._late.judge(late_rows.series, late_rows.time_s, late_rows.value, late_rows.flag)
+
+    def _fresh_instants(self, rows: SortedRows) -> None:
         """Readings newer than everything their series had: the fast path."""
-        memory = self._memory
-        last = np.ones(len(series), dtype=bool)
-        last[:-1] = series[1:] != series[:-1]
+        series, time_s, value, flag = rows.series, rows.time_s, rows.value, rows.flag
         normal = flag == N
-        over = flag == T
-        runs = memory.runs(series, value, normal, last)
-        memory.last_time[series[last]] = time_s[last]
-        memory.note_flow(series, value, normal, last)
-        cols = series % self._frame.n_codes
-        # Over the measuring range (HJ 212 T): the true value is at least full scale.
-        any_over = bool(over.any())
-        judged = np.where(over, np.fmax(value, self._frame.range_hi[series]), value) if any_over else value
-        counted = normal | over if any_over else normal
+        runs = self._memory.advance(series, time_s, value, normal)
+        judged, counted, over = self._as_judged(series, value, flag, normal)
         self._late.remember(series, time_s, judged, counted, over)
         self._pollution.judge_instants(series, time_s, judged, counted, over)
         self._devices.judge_flags(series, time_s, flag, np.flatnonzero(~normal))
-        self._devices.judge(series, time_s, value, normal, cols, runs, memory.flow)
+        self._devices.judge(series, time_s, value, normal, series % self._frame.n_codes, runs, self._memory.flow)
+
+    def _as_judged(
+        self, series: IntArray, value: FloatArray, flag: UInt8Array, normal: BoolArray
+    ) -> tuple[FloatArray, BoolArray, BoolArray]:
+        """The values the limits judge, which rows count, which are over range (HJ 212 T: at least full scale)."""
+        over = flag == T
+        if not over.any():
+            return value, normal, over
+        return np.where(over, np.fmax(value, self._frame.range_hi[series]), value), normal | over, over
 
     # ----- timers and gaps ----------------------------------------------------------------------
 

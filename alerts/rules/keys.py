@@ -260,15 +260,7 @@ class KeyBook:
             st.reported_peak = st.peak
             st.reported_severity = severity
             self._peaked.discard(key)
-        self._out.append(Transition(
-            kind=kind,  # type: ignore[arg-type]
-            key=key, category=CATEGORY.get(key.rule, "device"),  # type: ignore[arg-type]
-            severity=severity,  # type: ignore[arg-type]
-            time=to_datetime(time_s), value=st.value, limit_value=st.limit_value, limit_id=st.limit_id,
-            first_breach_at=to_datetime(st.since), peak_value=st.peak,
-            peak_at=to_datetime(st.peak_at) if st.peak_at is not None else None,
-            detail={**st.detail, "tier": st.tier},
-        ))
+        self._out.append(_transition(kind, key, st, severity, time_s))
 
     def flush(self) -> list[Transition]:
         """The transitions since the last flush, in time order, with one update per risen peak."""
@@ -280,3 +272,16 @@ class KeyBook:
         out, self._out = self._out, []
         out.sort(key=lambda t: t.time)
         return out
+
+
+def _transition(kind: str, key: AlertKey, st: KeyState, severity: str, time_s: float) -> Transition:
+    """The transition a key's state reports, as of `time_s`."""
+    return Transition(
+        kind=kind,  # type: ignore[arg-type]
+        key=key, category=CATEGORY.get(key.rule, "device"),  # type: ignore[arg-type]
+        severity=severity,  # type: ignore[arg-type]
+        time=to_datetime(time_s), value=st.value, limit_value=st.limit_value, limit_id=st.limit_id,
+        first_breach_at=to_datetime(st.since), peak_value=st.peak,
+        peak_at=to_datetime(st.peak_at) if st.peak_at is not None else None,
+        detail={**st.detail, "tier": st.tier},
+    )
