@@ -13,70 +13,32 @@ and a day that had closed closes again for those series. Older data is counted i
 
 from __future__ import annotations
 
-import base64
-import zlib
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from alerts.rules.codec import decode_array, encode_array
+from alerts.rules.periods import (
+    CST_OFFSET_S,
+    DAY_S,
+    FLAG_BITS,
+    HOUR_S,
+    BoolArray,
+    ClosedPeriod,
+    FloatArray,
+    IntArray,
+    cst_day,
+    rollup_letters,
+)
 from alerts.rules.policy import AveragesPolicy
 
-HOUR_S = 3600
-DAY_S = 86400
-CST_OFFSET_S = 8 * 3600  # China Standard Time has no daylight saving
 HOUR_SLOTS = 3  # the hour being filled, the one in its grace period, one for clock skew
 DAY_SLOTS = 2
 KIND_NONE, KIND_WATER, KIND_GAS = 0, 1, 2
-FLAG_LETTERS = "NFMSDCTB"
-# A letter outside HJ 212's list (HJ/T 212-2005 P for power failure, or anything else) is abnormal: it
-# rolls up as D (fault), so the interval it falls in is abnormal too.
-FLAG_BITS = np.full(256, 1 << FLAG_LETTERS.index("D"), dtype=np.uint8)
-for _i, _letter in enumerate(FLAG_LETTERS):
-    FLAG_BITS[ord(_letter)] = 1 << _i
 _NORMAL_BITS = FLAG_BITS[ord("N")]
 _OVER_RANGE_BIT = FLAG_BITS[ord("T")]
-# The letter an abnormal interval is marked with when several abnormal flags occurred.
-_ROLLUP_PRIORITY = "DFMCTBS"
 _SEEN_BYTES = HOUR_S // 8
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
-
-
-def encode_array(a: npt.NDArray[Any]) -> dict[str, Any]:
-    """A numpy array as a JSON-serialisable dict (compressed bytes in base64)."""
-    raw = zlib.compress(np.ascontiguousarray(a).tobytes(), 1)
-    return {"dtype": a.dtype.str, "shape": list(a.shape), "data": base64.b64encode(raw).decode("ascii")}
-
-
-def decode_array(d: dict[str, Any]) -> npt.NDArray[Any]:
-    """The array `encode_array` encoded."""
-    raw = zlib.decompress(base64.b64decode(d["data"]))
-    return np.frombuffer(raw, dtype=np.dtype(d["dtype"])).reshape(d["shape"]).copy()
-
-
-def cst_day(time_s: float) -> int:
-    """The China Standard Time day number (days since 1970-01-01 CST) of an epoch time."""
-    return int((time_s + CST_OFFSET_S) // DAY_S)
-
-
-@dataclass(frozen=True)
-class ClosedPeriod:
-    """The averages of one closed hour or day, for every tracked series that had data in it."""
-
-    period: str  # "hour" or "day"
-    start_s: float
-    end_s: float
-    tracked: IntArray  # indexes into the book's tracked series
-    average: FloatArray  # NaN where no valid value
-    valid: BoolArray
-    valid_count: IntArray  # valid values (wastewater hour), valid minutes (flue gas hour), valid hours (day)
-    flag: tuple[str, ...]  # rolled-up flag
-    # Mean flow over the valid values of a wastewater hour whose mean is flow-weighted (NaN: not weighted).
-    flow: FloatArray | None = None
 
 
 def _group_starts(keys: IntArray) -> IntArray:
@@ -85,13 +47,6 @@ def _group_starts(keys: IntArray) -> IntArray:
     change[0] = True
     change[1:] = keys[1:] != keys[:-1]
     return np.flatnonzero(change)
-
-
-def _rollup_letters(bits: npt.NDArray[np.uint8]) -> npt.NDArray[np.str_]:
-    letters = np.full(bits.shape, "N", dtype="<U1")
-    for letter in reversed(_ROLLUP_PRIORITY):
-        letters[(bits & FLAG_BITS[ord(letter)]) != 0] = letter
-    return letters
 
 
 class AverageBook:
@@ -269,7 +224,7 @@ class AverageBook:
             average = np.where(weighted, self.h_wsum[tracked, slot] / self.h_wq[tracked, slot], average)
             flow = np.where(weighted, self.h_wq[tracked, slot] / np.maximum(count, 1), np.nan)
         normal_gas = count >= p.flue_gas_normal_ratio * self.h_total[tracked, slot]
-        flag = np.where(water, _rollup_letters(self.h_flags[tracked, slot]), np.where(normal_gas, "N", "D"))
+        flag = np.where(water, rollup_letters(self.h_flags[tracked, slot]), np.where(normal_gas, "N", "D"))
         if p.wastewater_abnormal_hour_invalid:  # HJ 212 roll-up: an abnormal value makes the hour abnormal
             valid &= ~water | ((self.h_flags[tracked, slot] & ~self.tolerated_bits) == 0)
         period = ClosedPeriod("hour", hour * HOUR_S, (hour + 1) * HOUR_S, tracked, average, valid,
@@ -365,7 +320,7 @@ class AverageBook:
             weighted = water & (self.d_wcount[tracked, slot] == hours) & (self.d_wq[tracked, slot] > 0)
             average = np.where(weighted, self.d_wsum[tracked, slot] / self.d_wq[tracked, slot], average)
         normal_gas = hours >= p.flue_gas_normal_ratio * self.d_total[tracked, slot]
-        flag = np.where(water, _rollup_letters(self.d_flags[tracked, slot]), np.where(normal_gas, "N", "D"))
+        flag = np.where(water, rollup_letters(self.d_flags[tracked, slot]), np.where(normal_gas, "N", "D"))
         start = day * DAY_S - CST_OFFSET_S
         return ClosedPeriod("day", start, start + DAY_S, tracked, average, valid, hours, tuple(flag.tolist()))
 

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from alerts.rules.averages import KIND_GAS, KIND_NONE, KIND_WATER, AverageBook, ClosedPeriod
+from alerts.rules.averages import KIND_GAS, KIND_NONE, KIND_WATER, AverageBook
 from alerts.rules.frame import BoolArray, EngineFrame, FloatArray, IntArray, N, T, UInt8Array
 from alerts.rules.keys import to_datetime
 from alerts.rules.limits import LANE_DAY, LANE_HOUR
+from alerts.rules.periods import ClosedPeriod
 from alerts.rules.policy import Policy
 from alerts.rules.pollution import PollutionJudge
 

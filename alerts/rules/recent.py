@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from alerts.rules.averages import decode_array, encode_array
+from alerts.rules.codec import decode_array, encode_array
 
 # 16 readings: 80 s of a gas detector at 5 s, 8 min of an analyser at 30 s; a resend fills a gap within
 # the 2 s grace and 30 s retries of docs/mqtt.md. Older late readings are counted (`LateJudge.unjudged`).

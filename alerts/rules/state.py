@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from alerts.errors import EngineStateError
 from alerts.model import AlertKey
-from alerts.rules.averages import decode_array, encode_array
+from alerts.rules.codec import decode_array, encode_array
 from alerts.rules.device import DeviceRules, SeriesMemory
 from alerts.rules.frame import EngineFrame, IntArray
 from alerts.rules.keys import KeyBook, KeyState

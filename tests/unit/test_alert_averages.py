@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from alerts.rules.averages import KIND_GAS, KIND_WATER, AverageBook, ClosedPeriod, cst_day
+from alerts.rules.averages import KIND_GAS, KIND_WATER, AverageBook
+from alerts.rules.periods import ClosedPeriod, cst_day
 from alerts.rules.policy import AveragesPolicy
 
 HOUR0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC).timestamp()  # 10:00 CST
