@@ -24,7 +24,7 @@ from dashboard.admin_registry import (
     steps_text,
     write_steps,
 )
-from dashboard.admin_store import AdminError, NewDevice, check_device, check_recipient
+from dashboard.admin_store import NewDevice, check_device, check_recipient, refuse_unknown_district
 from dashboard.audit import AuditEntity, write_audit
 
 Entity = Literal["sites", "devices", "recipients"]
@@ -43,8 +43,7 @@ def edit_plant(conn: psycopg.Connection, p: NewPlant, *, actor: str, now: dateti
                              (p.code,)).fetchone()
         if before is None:
             raise LookupError(p.code)
-        if cur.execute("SELECT 1 FROM districts WHERE code = %s", (p.district,)).fetchone() is None:
-            raise AdminError("admin_error_no_district", district=p.district)
+        refuse_unknown_district(conn, p.district)
         after = {k: v for k, v in asdict(p).items() if k in _EDITABLE}
         cur.execute(f"UPDATE sites SET {', '.join(f'{k} = %({k})s' for k in _EDITABLE)}, updated_at = %(now)s"
                     " WHERE code = %(code)s", {**after, "code": p.code, "now": now})

@@ -12,7 +12,7 @@ from typing import get_args
 
 import psycopg
 
-from dashboard.admin_store import AdminError, check_bounds
+from dashboard.admin_store import AdminError, check_bounds, refuse_taken, refuse_unknown_district
 from dashboard.audit import write_audit
 from envmon.domain import CATEGORIES, LIMIT_BASES
 from envmon.registry.model import Industry
@@ -64,10 +64,8 @@ def add_plant(conn: psycopg.Connection, p: NewPlant, *, actor: str, now: datetim
     """A new plant in an existing district."""
     check_plant(p)
     with conn.transaction():
-        if conn.execute("SELECT 1 FROM districts WHERE code = %s", (p.district,)).fetchone() is None:
-            raise AdminError("admin_error_no_district", district=p.district)
-        if conn.execute("SELECT 1 FROM sites WHERE code = %s", (p.code,)).fetchone():
-            raise AdminError("admin_error_plant_exists", code=p.code)
+        refuse_unknown_district(conn, p.district)
+        refuse_taken(conn, "sites", p.code)
         conn.execute(
             "INSERT INTO sites (code, name_zh, name_en, district, industry, latitude, longitude)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s)",
@@ -176,8 +174,7 @@ def add_chain(
     check_chain(code, name, categories, steps, repeat_interval_seconds)
     with conn.transaction():
         ids = recipient_ids(conn, steps)
-        if conn.execute("SELECT 1 FROM escalation_chains WHERE code = %s", (code,)).fetchone():
-            raise AdminError("admin_error_chain_exists", code=code)
+        refuse_taken(conn, "escalation_chains", code)
         row = conn.execute(
             "INSERT INTO escalation_chains (code, name, categories, repeat_interval_seconds) VALUES (%s, %s, %s, %s)"
             " RETURNING id", (code, name, list(categories), repeat_interval_seconds)).fetchone()

@@ -30,6 +30,28 @@ class AdminError(Refused):
     """A registry change refused because its input is wrong (`page.<key>` in the catalogue says why)."""
 
 
+# A new record's identifier that another record already has: the column, and the refusal's catalogue key.
+_TAKEN = {
+    "sites": ("code", "admin_error_plant_exists"),
+    "devices": ("mn", "admin_error_device_exists"),
+    "recipients": ("code", "admin_error_recipient_exists"),
+    "escalation_chains": ("code", "admin_error_chain_exists"),
+}
+
+
+def refuse_taken(conn: psycopg.Connection, table: str, value: str) -> None:
+    """Refuse a new record of `table` whose code (a device's MN) is already taken."""
+    column, key = _TAKEN[table]
+    if conn.execute(f"SELECT 1 FROM {table} WHERE {column} = %s", (value,)).fetchone():
+        raise AdminError(key, **{column: value})
+
+
+def refuse_unknown_district(conn: psycopg.Connection, district: str) -> None:
+    """Refuse a plant in a district the registry does not have."""
+    if conn.execute("SELECT 1 FROM districts WHERE code = %s", (district,)).fetchone() is None:
+        raise AdminError("admin_error_no_district", district=district)
+
+
 class OutOfBounds(AdminError):
     """A value the registry's bounds refuse, said in the reader's language (field: what is wrong)."""
 
@@ -147,8 +169,7 @@ def add_recipient(
     """A person who receives SMS (escalation chains name them by code)."""
     check_recipient(code, name, phone, locale, role)
     with conn.transaction():
-        if conn.execute("SELECT 1 FROM recipients WHERE code = %s", (code,)).fetchone():
-            raise AdminError("admin_error_recipient_exists", code=code)
+        refuse_taken(conn, "recipients", code)
         row = conn.execute(
             "INSERT INTO recipients (code, name, phone, locale, role) VALUES (%s, %s, %s, %s, %s) RETURNING id",
             (code, name, phone, locale, role or "inspector"),
@@ -179,8 +200,7 @@ def add_device(conn: psycopg.Connection, settings: Settings, d: NewDevice, *, ac
         site = conn.execute("SELECT id FROM sites WHERE code = %s", (d.site_code,)).fetchone()
         if site is None:
             raise AdminError("admin_error_no_plant", code=d.site_code)
-        if conn.execute("SELECT 1 FROM devices WHERE mn = %s", (d.mn,)).fetchone():
-            raise AdminError("admin_error_device_exists", mn=d.mn)
+        refuse_taken(conn, "devices", d.mn)
         conn.execute(
             "INSERT INTO devices (mn, site_id, point_kind, point_name_zh, point_name_en, kind, transport, system_code,"
             " pollutants, reporting_interval_seconds) VALUES (%s, %s, %s, %s, %s, %s, 'mqtt', %s, %s, %s)",

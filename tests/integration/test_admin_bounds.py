@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from dashboard.admin_edit import edit_plant
 from dashboard.admin_registry import NewLimit, NewPlant, add_chain, add_limit, add_plant
 from dashboard.admin_store import AdminError, NewDevice, add_maintenance, add_recipient, check_device
 from tests.alert_helpers import load_alert_registry
@@ -43,8 +44,8 @@ def window(reason: str) -> Change:
                                         ends_at=NOW + timedelta(hours=1), reason=reason, actor="admin", now=NOW)
 
 
-def chain(name: str, steps: str = "insp-a:0") -> Change:
-    return lambda conn: add_chain(conn, code="c2", name=name, categories=("pollution",), steps_text=steps,
+def chain(name: str, steps: str = "insp-a:0", code: str = "c2") -> Change:
+    return lambda conn: add_chain(conn, code=code, name=name, categories=("pollution",), steps_text=steps,
                                   repeat_interval_seconds=600, actor="admin", now=NOW)
 
 
@@ -74,6 +75,35 @@ def test_admin_changes_out_of_bounds_are_refused(db: psycopg.Connection, databas
     with pytest.raises(AdminError) as err:
         change(db)
     assert expected in str(err.value) and len(str(err.value)) < 500
+
+
+def edited_plant(district: str) -> Change:
+    values = {"code": "T-001", "name_zh": "厂", "name_en": "Plant", "district": district, "industry": "electroplating",
+              "latitude": 30.9, "longitude": 121.5}
+    return lambda conn: edit_plant(conn, NewPlant(**values), actor="admin", now=NOW)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "params"),
+    [
+        pytest.param(plant(code="T-001"), "admin_error_plant_exists", {"code": "T-001"}, id="plant-code-taken"),
+        pytest.param(plant(district="nowhere"), "admin_error_no_district", {"district": "nowhere"},
+                     id="plant-in-unknown-district"),
+        pytest.param(edited_plant("nowhere"), "admin_error_no_district", {"district": "nowhere"},
+                     id="plant-moved-to-unknown-district"),
+        pytest.param(recipient(code="insp-a"), "admin_error_recipient_exists", {"code": "insp-a"},
+                     id="recipient-code-taken"),
+        pytest.param(chain("Chain", code="pollution"), "admin_error_chain_exists", {"code": "pollution"},
+                     id="chain-code-taken"),
+    ],
+)
+def test_admin_refuses_a_taken_code_or_an_unknown_district(
+    db: psycopg.Connection, database_url: str, change: Change, key: str, params: dict[str, str]
+) -> None:
+    load_alert_registry(database_url)
+    with pytest.raises(AdminError) as err:
+        change(db)
+    assert (err.value.key, err.value.params) == (key, params)
 
 
 def test_a_device_with_a_5mb_point_name_is_refused() -> None:
