@@ -19,6 +19,7 @@ from pathlib import Path
 from envmon import topics
 from envmon.batchwire import BATCH_TOPIC
 from envmon.errors import StackError
+from envmon.stack.folder import ServerFile
 from envmon.stack.processes import chown_tree, ensure_traversable, is_pid_alive, service_user, wait_for_port
 
 SERVICE_USER = "envmon-service"
@@ -43,25 +44,11 @@ class Broker:
     root: Path
     port: int
 
-    @property
-    def config_file(self) -> Path:
-        return self.root / "mosquitto.conf"
-
-    @property
-    def password_file(self) -> Path:
-        return self.root / "passwd"
-
-    @property
-    def acl_file(self) -> Path:
-        return self.root / "acl"
-
-    @property
-    def log_file(self) -> Path:
-        return self.root / "mosquitto.log"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.root / "mosquitto.pid"
+    config_file = ServerFile("mosquitto.conf")
+    password_file = ServerFile("passwd")
+    acl_file = ServerFile("acl")
+    log_file = ServerFile("mosquitto.log")
+    pid_file = ServerFile("mosquitto.pid")
 
 
 def find_binary(name: str = "mosquitto") -> str:

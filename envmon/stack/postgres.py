@@ -14,6 +14,7 @@ from psycopg import sql
 
 from envmon.db import connect_url
 from envmon.errors import StackError
+from envmon.stack.folder import ServerFile
 from envmon.stack.processes import as_user, chown_tree, ensure_traversable, run, service_user
 
 SUPERUSER = "envmon"
@@ -35,13 +36,8 @@ class PostgresCluster:
     # ENVMON_TIMESCALEDB: preload TimescaleDB when installed (auto), insist on it (require), or never (off).
     timescaledb: TimescaleMode = "auto"
 
-    @property
-    def data_dir(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def log_file(self) -> Path:
-        return self.root / "postgres.log"
+    data_dir = ServerFile("data")
+    log_file = ServerFile("postgres.log")
 
     def url(self, dbname: str) -> str:
         """A libpq URL for one database of this cluster."""

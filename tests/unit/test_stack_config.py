@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from envmon.errors import StackError
+from envmon.stack.mosquitto import Broker
 from envmon.stack.postgres import (
     TIMESCALEDB_LIBRARY,
     PostgresCluster,
@@ -92,3 +93,25 @@ def test_library_folder_falls_back_to_the_installation_lib_folder(tmp_path: Path
     bindir = tmp_path / "15" / "bin"
     bindir.mkdir(parents=True)
     assert pkglibdir(bindir) == tmp_path / "15" / "lib"
+
+
+@pytest.mark.parametrize(
+    ("attribute", "name"),
+    [
+        pytest.param("config_file", "mosquitto.conf", id="broker-config"),
+        pytest.param("password_file", "passwd", id="broker-passwords"),
+        pytest.param("acl_file", "acl", id="broker-acl"),
+        pytest.param("log_file", "mosquitto.log", id="broker-log"),
+        pytest.param("pid_file", "mosquitto.pid", id="broker-pid"),
+    ],
+)
+def test_broker_files_live_in_its_folder(attribute: str, name: str) -> None:
+    assert getattr(Broker(Path("/srv/mq"), 1883), attribute) == Path("/srv/mq") / name
+
+
+@pytest.mark.parametrize(
+    ("attribute", "name"),
+    [pytest.param("data_dir", "data", id="cluster-data"), pytest.param("log_file", "postgres.log", id="cluster-log")],
+)
+def test_cluster_files_live_in_its_folder(attribute: str, name: str) -> None:
+    assert getattr(PostgresCluster(Path("/srv/pg"), 5432, "pw"), attribute) == Path("/srv/pg") / name
