@@ -95,23 +95,21 @@ def test_library_folder_falls_back_to_the_installation_lib_folder(tmp_path: Path
     assert pkglibdir(bindir) == tmp_path / "15" / "lib"
 
 
+BROKER = Broker(Path("/srv/mq"), 1883)
+CLUSTER = PostgresCluster(Path("/srv/pg"), 5432, "pw")
+
+
 @pytest.mark.parametrize(
-    ("attribute", "name"),
+    ("server", "attribute", "name"),
     [
-        pytest.param("config_file", "mosquitto.conf", id="broker-config"),
-        pytest.param("password_file", "passwd", id="broker-passwords"),
-        pytest.param("acl_file", "acl", id="broker-acl"),
-        pytest.param("log_file", "mosquitto.log", id="broker-log"),
-        pytest.param("pid_file", "mosquitto.pid", id="broker-pid"),
+        pytest.param(BROKER, "config_file", "mosquitto.conf", id="broker-config"),
+        pytest.param(BROKER, "password_file", "passwd", id="broker-passwords"),
+        pytest.param(BROKER, "acl_file", "acl", id="broker-acl"),
+        pytest.param(BROKER, "log_file", "mosquitto.log", id="broker-log"),
+        pytest.param(BROKER, "pid_file", "mosquitto.pid", id="broker-pid"),
+        pytest.param(CLUSTER, "data_dir", "data", id="cluster-data"),
+        pytest.param(CLUSTER, "log_file", "postgres.log", id="cluster-log"),
     ],
 )
-def test_broker_files_live_in_its_folder(attribute: str, name: str) -> None:
-    assert getattr(Broker(Path("/srv/mq"), 1883), attribute) == Path("/srv/mq") / name
-
-
-@pytest.mark.parametrize(
-    ("attribute", "name"),
-    [pytest.param("data_dir", "data", id="cluster-data"), pytest.param("log_file", "postgres.log", id="cluster-log")],
-)
-def test_cluster_files_live_in_its_folder(attribute: str, name: str) -> None:
-    assert getattr(PostgresCluster(Path("/srv/pg"), 5432, "pw"), attribute) == Path("/srv/pg") / name
+def test_server_files_live_in_its_folder(server: Broker | PostgresCluster, attribute: str, name: str) -> None:
+    assert getattr(server, attribute) == server.root / name
