@@ -129,33 +129,34 @@ def claim_due(conn: psycopg.Connection, now: datetime, limit: int = 20, source: 
     return [ClaimedSms(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
+def _update_one(
+    conn: psycopg.Connection, notification_id: int, sets: str, params: list[object], *, only_if: str = "TRUE"
+) -> None:
+    """Change one notification in a transaction of its own: `sets` with their `params`, and `updated_at`."""
+    with conn.transaction():
+        conn.execute(f"UPDATE notifications SET {sets}, updated_at = now() WHERE id = %s AND {only_if}",
+                     [*params, notification_id])
+
+
 def mark_request_started(conn: psycopg.Connection, notification_id: int, now: datetime) -> None:
     """Committed just before the request to the provider: from here on a crash may leave a message sent."""
-    with conn.transaction():
-        conn.execute(
-            "UPDATE notifications SET request_started_at = %s, updated_at = now() WHERE id = %s", [now, notification_id]
-        )
+    _update_one(conn, notification_id, "request_started_at = %s", [now])
 
 
 def mark_not_landed(conn: psycopg.Connection, notification_id: int) -> None:
     """The provider has no message from the interrupted request: it did not land, and no longer counts."""
-    with conn.transaction():
-        conn.execute(
-            "UPDATE notifications SET possible_landings = greatest(possible_landings - 1, 0),"
-            " unresolved_since = NULL, updated_at = now() WHERE id = %s",
-            [notification_id],
-        )
+    _update_one(conn, notification_id,
+                "possible_landings = greatest(possible_landings - 1, 0), unresolved_since = NULL", [])
 
 
 def mark_sent(conn: psycopg.Connection, notification_id: int, provider_id: str, status: str, now: datetime) -> None:
     """The provider took the message."""
-    with conn.transaction():
-        conn.execute(
-            "UPDATE notifications SET status = %s, provider_id = %s, sent_at = %s, updated_at = now(),"
-            " last_error = NULL, request_started_at = NULL, unresolved_since = NULL"
-            " WHERE id = %s AND status = 'sending'",
-            [status, provider_id, now, notification_id],
-        )
+    _update_one(
+        conn, notification_id,
+        "status = %s, provider_id = %s, sent_at = %s, last_error = NULL, request_started_at = NULL,"
+        " unresolved_since = NULL",
+        [status, provider_id, now], only_if="status = 'sending'",
+    )
 
 
 def mark_retry(
@@ -163,32 +164,24 @@ def mark_retry(
     maybe_sent: bool, now: datetime,
 ) -> None:
     """A recoverable failure: due again after the delay."""
-    with conn.transaction():
-        conn.execute(
-            "UPDATE notifications SET status = 'pending', next_attempt_at = %s, last_error = %s, error_code = %s,"
-            " possible_landings = possible_landings + %s, request_started_at = NULL, updated_at = now() WHERE id = %s",
-            [now + timedelta(seconds=delay_seconds), error, code, int(maybe_sent), notification_id],
-        )
+    _update_one(
+        conn, notification_id,
+        "status = 'pending', next_attempt_at = %s, last_error = %s, error_code = %s,"
+        " possible_landings = possible_landings + %s, request_started_at = NULL",
+        [now + timedelta(seconds=delay_seconds), error, code, int(maybe_sent)],
+    )
 
 
 def defer(conn: psycopg.Connection, notification_id: int, *, until: datetime, error: str | None) -> None:
     """Due again at `until`, nothing else changed (an interrupted request the provider may still be taking)."""
-    with conn.transaction():
-        conn.execute(
-            "UPDATE notifications SET status = 'pending', next_attempt_at = %s, last_error = coalesce(%s, last_error),"
-            " updated_at = now() WHERE id = %s",
-            [until, error, notification_id],
-        )
+    _update_one(conn, notification_id,
+                "status = 'pending', next_attempt_at = %s, last_error = coalesce(%s, last_error)", [until, error])
 
 
 def mark_failed(conn: psycopg.Connection, notification_id: int, *, error: str, code: str | None) -> None:
     """A permanent failure, or retries exhausted: the planner escalates to the next step."""
-    with conn.transaction():
-        conn.execute(
-            "UPDATE notifications SET status = 'failed', last_error = %s, error_code = %s, request_started_at = NULL,"
-            " updated_at = now() WHERE id = %s",
-            [error, code, notification_id],
-        )
+    _update_one(conn, notification_id, "status = 'failed', last_error = %s, error_code = %s, request_started_at = NULL",
+                [error, code])
 
 
 def apply_status(conn: psycopg.Connection, update: StatusUpdate) -> tuple[int, str] | None:
