@@ -135,12 +135,7 @@ class AverageBook:
                flag: npt.NDArray[np.uint8], minute_basis: BoolArray, required: IntArray, valid: BoolArray) -> BoolArray:
         """Add to the cells (series x hour slot); rows arrive grouped by cell, in time order. Returns which
         rows counted (not seen before)."""
-        dup = np.zeros(len(cell), dtype=bool)
-        dup[1:] = (cell[1:] == cell[:-1]) & (second[1:] == second[:-1])
-        byte, bit = second >> 3, (1 << (second & 7)).astype(np.uint8)
-        seen = self.h_seen.reshape(-1)
-        byte_cell = cell * _SEEN_BYTES + byte
-        unseen: BoolArray = ~dup & ((seen[byte_cell] & bit) == 0)  # a reading seen twice counts once
+        unseen, byte_cell, bit = self._unseen(cell, second)
         value, flow = packed
         if not unseen.all():
             value, flow, cell, second, flag = value[unseen], flow[unseen], cell[unseen], second[unseen], flag[unseen]
@@ -149,7 +144,28 @@ class AverageBook:
         if len(cell) == 0:
             return unseen
         starts = _group_starts(byte_cell)
-        seen[byte_cell[starts]] |= np.bitwise_or.reduceat(bit, starts)
+        self.h_seen.reshape(-1)[byte_cell[starts]] |= np.bitwise_or.reduceat(bit, starts)
+        self._count_values(cell, value, flow, flag, valid)
+        # A minute-basis value is a whole valid minute by itself.
+        weight = np.where(valid, np.where(minute_basis, required, 1), 0)
+        minute_cell = cell * 60 + second // 60
+        starts = _group_starts(minute_cell)
+        self.h_minutes.reshape(-1)[minute_cell[starts]] += np.add.reduceat(weight, starts).astype(np.int32)
+        return unseen
+
+    def _unseen(self, cell: IntArray, second: IntArray) -> tuple[BoolArray, IntArray, npt.NDArray[np.uint8]]:
+        """Which rows the cells have not counted yet (a reading seen twice counts once), with each row's byte of
+        the second-of-hour bitmap and its bit there."""
+        dup = np.zeros(len(cell), dtype=bool)
+        dup[1:] = (cell[1:] == cell[:-1]) & (second[1:] == second[:-1])
+        byte, bit = second >> 3, (1 << (second & 7)).astype(np.uint8)
+        byte_cell = cell * _SEEN_BYTES + byte
+        unseen: BoolArray = ~dup & ((self.h_seen.reshape(-1)[byte_cell] & bit) == 0)
+        return unseen, byte_cell, bit
+
+    def _count_values(self, cell: IntArray, value: FloatArray, flow: FloatArray, flag: npt.NDArray[np.uint8],
+                      valid: BoolArray) -> None:
+        """Add the rows' totals, flags and valid sums to their cells."""
         starts = _group_starts(cell)
         cells = cell[starts]
         self.h_total.reshape(-1)[cells] += np.diff(np.append(starts, len(cell)))
@@ -159,12 +175,6 @@ class AverageBook:
         weighed = valid & np.isfinite(flow)
         if weighed.any():
             self._count_weighted(cells, starts, weighed, value, flow)
-        # A minute-basis value is a whole valid minute by itself.
-        weight = np.where(valid, np.where(minute_basis, required, 1), 0)
-        minute_cell = cell * 60 + second // 60
-        starts = _group_starts(minute_cell)
-        self.h_minutes.reshape(-1)[minute_cell[starts]] += np.add.reduceat(weight, starts).astype(np.int32)
-        return unseen
 
     def _count_weighted(self, cells: IntArray, starts: IntArray, weighed: BoolArray, value: FloatArray,
                         flow: FloatArray) -> None:
@@ -239,27 +249,29 @@ class AverageBook:
         amended after its day had closed: the day is judged again for the hour's series)."""
         day = cst_day(hour.start_s)
         slot = day % DAY_SLOTS
-        before: list[ClosedPeriod] = []
-        if self.slot_day[slot] != day:
-            if self.slot_day[slot] > day:
-                return [], []  # its day has left the book
-            if self.slot_day[slot] >= 0 and not self.day_closed[slot]:
-                before.append(self._close_day(slot))
-            for name in ("d_sum", "d_hours", "d_total", "d_flags", "d_wsum", "d_wq", "d_wcount"):
-                getattr(self, name)[:, slot] = 0
-            self.slot_day[slot], self.day_closed[slot] = day, False
-            self.h_fed[:, hour_slot] = False  # anything it gave went to the day that left
+        if self.slot_day[slot] > day:
+            return [], []  # its day has left the book
+        before = self._open_day(day, slot, hour_slot) if self.slot_day[slot] != day else []
         self._unfeed(hour.tracked, hour_slot, slot)
+        self._feed(hour, hour_slot, slot)
+        again = [self._close_day(slot, hour.tracked)] if self.day_closed[slot] else []
+        return before, again
+
+    def _open_day(self, day: int, slot: int, hour_slot: int) -> list[ClosedPeriod]:
+        """Give a day slot to `day`; returns the older day that held it when it closed only now."""
+        before = [self._close_day(slot)] if self.slot_day[slot] >= 0 and not self.day_closed[slot] else []
+        for name in ("d_sum", "d_hours", "d_total", "d_flags", "d_wsum", "d_wq", "d_wcount"):
+            getattr(self, name)[:, slot] = 0
+        self.slot_day[slot], self.day_closed[slot] = day, False
+        self.h_fed[:, hour_slot] = False  # anything it gave went to the day that left
+        return before
+
+    def _feed(self, hour: ClosedPeriod, hour_slot: int, slot: int) -> None:
+        """Add a closed hour to its day's sums, and remember what it gave (to take it back if it closes again)."""
         ok = hour.valid
         self.d_sum[hour.tracked[ok], slot] += hour.average[ok]
         self.d_hours[hour.tracked[ok], slot] += 1
-        flow = np.full(len(hour.tracked), np.nan)
-        if hour.flow is not None:  # the day weighs each valid hour by its mean flow
-            weighed = ok & np.isfinite(hour.flow)
-            self.d_wsum[hour.tracked[weighed], slot] += hour.average[weighed] * hour.flow[weighed]
-            self.d_wq[hour.tracked[weighed], slot] += hour.flow[weighed]
-            self.d_wcount[hour.tracked[weighed], slot] += 1
-            flow = np.where(weighed, hour.flow, np.nan)
+        flow = self._feed_flow(hour, slot)
         self.d_total[hour.tracked, slot] += 1
         letters = np.array(hour.flag, dtype="<U1")
         self.d_flags[hour.tracked, slot] |= FLAG_BITS[letters.view(np.uint32).astype(np.uint8)]
@@ -267,8 +279,16 @@ class AverageBook:
         self.h_fed_avg[hour.tracked, hour_slot] = np.where(ok, hour.average, 0.0)
         self.h_fed_valid[hour.tracked, hour_slot] = ok
         self.h_fed_flow[hour.tracked, hour_slot] = flow
-        again = [self._close_day(slot, hour.tracked)] if self.day_closed[slot] else []
-        return before, again
+
+    def _feed_flow(self, hour: ClosedPeriod, slot: int) -> FloatArray:
+        """The day weighs each valid hour by its mean flow; returns the flow each series fed (NaN: none)."""
+        if hour.flow is None:
+            return np.full(len(hour.tracked), np.nan)
+        weighed = hour.valid & np.isfinite(hour.flow)
+        self.d_wsum[hour.tracked[weighed], slot] += hour.average[weighed] * hour.flow[weighed]
+        self.d_wq[hour.tracked[weighed], slot] += hour.flow[weighed]
+        self.d_wcount[hour.tracked[weighed], slot] += 1
+        return np.where(weighed, hour.flow, np.nan)
 
     def _unfeed(self, tracked: IntArray, hour_slot: int, day_slot: int) -> None:
         """Take back what an hour closing again gave its day the last time (its flags stay: late data only adds)."""
