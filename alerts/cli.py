@@ -16,6 +16,12 @@ from envmon.settings import Settings
 
 
 def _alerts(args: argparse.Namespace, settings: Settings) -> int:
+    """run the alert engine and SMS sender as their own process
+
+    Evaluate every committed batch (from ingest, over the broker's batch topic), open and escalate alerts, send SMS
+    (Twilio, or the console without credentials), serve /metrics, /healthz and the Twilio webhooks
+    (ENVMON_ALERTS_HTTP_HOST/PORT).
+    """
     from alerts.service import run_alerts
 
     overrides: dict[str, Any] = {}
@@ -27,6 +33,14 @@ def _alerts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _watchdog(args: argparse.Namespace, settings: Settings) -> int:
+    """page the on-call administrators once when envmon itself stops watching
+
+    The dead man's switch: reads the heartbeats ingest and the alert engine write to PostgreSQL and how many of each
+    district's devices are silent; on a platform fault sends ONE SMS to the recipients whose role is
+    ENVMON_WATCHDOG_RECIPIENT_ROLE (through its own outbox rows and sender, so it works while the alert service is
+    down), holds back per-device no-data alerts (recorded as suppressed, reason platform_fault), and announces the
+    recovery once.
+    """
     from alerts.watchdog import run_watchdog
 
     return run_watchdog(settings)
@@ -169,23 +183,11 @@ def _alert_quiet(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_alerts_parsers(sub: Any) -> None:
     """Add `alerts`, `replay` and `alert` to the envmon command line."""
-    alerts = add_command(
-        sub, "alerts", "run the alert engine and SMS sender as their own process",
-        "Evaluate every committed batch (from ingest, over the broker's batch topic), open and "
-        "escalate alerts, send SMS (Twilio, or the console without credentials), serve /metrics, /healthz "
-        "and the Twilio webhooks (ENVMON_ALERTS_HTTP_HOST/PORT).", _alerts,
-    )
+    alerts = add_command(sub, "alerts", _alerts)
     alerts.add_argument("--policy", type=Path, help="engine policy TOML (default: ENVMON_ALERTS_POLICY_FILE)")
     alerts.add_argument("--http-port", type=int, help="port of the HTTP endpoint (0: any free port)")
 
-    add_command(
-        sub, "watchdog", "page the on-call administrators once when envmon itself stops watching",
-        "The dead man's switch: reads the heartbeats ingest and the alert engine write to "
-        "PostgreSQL and how many of each district's devices are silent; on a platform fault sends ONE SMS to "
-        "the recipients whose role is ENVMON_WATCHDOG_RECIPIENT_ROLE (through its own outbox rows and "
-        "sender, so it works while the alert service is down), holds back per-device no-data alerts "
-        "(recorded as suppressed, reason platform_fault), and announces the recovery once.", _watchdog,
-    )
+    add_command(sub, "watchdog", _watchdog)
 
     replay = sub.add_parser(
         "replay",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,10 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def _stack_up(args: argparse.Namespace, settings: Settings) -> int:
+    """start both (reuses an existing set-up)
+
+    Start PostgreSQL and Mosquitto; writes the URLs other commands use.
+    """
     from envmon.db import redact_url
     from envmon.stack import launcher
 
@@ -31,6 +36,10 @@ def _stack_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _stack_down(args: argparse.Namespace, settings: Settings) -> int:
+    """stop both
+
+    Stop the broker (SIGTERM, it saves its state) and PostgreSQL (fast shutdown).
+    """
     from envmon.stack import launcher
 
     print("stack stopped" if launcher.down(settings.state_dir) else f"no stack under {settings.state_dir}")
@@ -38,6 +47,10 @@ def _stack_down(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _stack_status(args: argparse.Namespace, settings: Settings) -> int:
+    """report what runs (exit 0 when both run, 3 otherwise)
+
+    Report the state of the local stack.
+    """
     from envmon.stack import launcher
 
     info = launcher.status(settings.state_dir)
@@ -55,6 +68,12 @@ def _stack_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """apply pending database migrations
+
+    Apply the numbered SQL files in migrations/ in order, each in a transaction, under an advisory lock; refuses to
+    run when an applied file has changed. Uses the TimescaleDB variants when the server has the extension
+    (ENVMON_TIMESCALEDB=auto|require|off).
+    """
     from envmon.db import connect
     from envmon.migrate import migrate
     from envmon.registry.store import sync_catalogue
@@ -71,6 +90,10 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _registry_check(args: argparse.Namespace, settings: Settings) -> int:
+    """validate a registry file without a database
+
+    Validate FILE; every problem is listed with where it is.
+    """
     from envmon.registry.load import load_registry_file
 
     print(check_summary(args.file, load_registry_file(args.file)))
@@ -93,6 +116,11 @@ def check_summary(path: Path, registry: Registry) -> str:
 
 
 def _registry_load(args: argparse.Namespace, settings: Settings) -> int:
+    """load a registry file into the database (idempotent)
+
+    Validate FILE and upsert it in one transaction; loading the same file again changes nothing. With the local
+    stack, MQTT devices get broker logins.
+    """
     from envmon.registry.service import apply_registry_file
     from envmon.registry.store import as_json
 
@@ -104,6 +132,10 @@ def _registry_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _catalogue(args: argparse.Namespace, settings: Settings) -> int:
+    """list pollutants (or limit presets)
+
+    The pollutant catalogue shipped with envmon, in the configured locale.
+    """
     from envmon.catalogue import load_catalogue
     from envmon.registry.load import load_presets
 
@@ -117,74 +149,54 @@ def _catalogue(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def add_command(
-    sub: Any, name: str, summary: str, description: str, handler: Handler | None = None
-) -> argparse.ArgumentParser:
-    """Register one sub-command: `summary` in its parent's list, `description` atop its --help, and its handler."""
+def add_command(sub: Any, name: str, handler: Handler) -> argparse.ArgumentParser:
+    """Register one sub-command run by `handler`, whose docstring is its help: the first line in its parent's
+    list, the rest atop its --help."""
+    summary, _, description = inspect.cleandoc(handler.__doc__ or "").partition("\n")
+    # argparse's help formatter fills paragraphs anyway; one line keeps `description` plain for callers.
+    parser = add_group(sub, name, summary, " ".join(description.split()))
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def add_group(sub: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    """Register a command that only holds sub-commands: `summary` in its parent's list, `description` in --help."""
     parser: argparse.ArgumentParser = sub.add_parser(name, help=summary, description=description)
-    if handler is not None:
-        parser.set_defaults(handler=handler)
     return parser
 
 
 def add_kernel_parsers(sub: Any) -> None:
     """Register stack, migrate, registry and catalogue on the top-level sub-parsers."""
     _add_stack_parsers(sub)
-    add_command(
-        sub, "migrate", "apply pending database migrations",
-        "Apply the numbered SQL files in migrations/ in order, each in a transaction, under "
-        "an advisory lock; refuses to run when an applied file has changed. Uses the "
-        "TimescaleDB variants when the server has the extension (ENVMON_TIMESCALEDB=auto|"
-        "require|off).",
-        _migrate,
-    )
+    add_command(sub, "migrate", _migrate)
     _add_registry_parsers(sub)
-    cat = add_command(
-        sub, "catalogue", "list pollutants (or limit presets)",
-        "The pollutant catalogue shipped with envmon, in the configured locale.", _catalogue,
-    )
+    cat = add_command(sub, "catalogue", _catalogue)
     cat.add_argument("--presets", action="store_true", help="list the limit presets instead")
 
 
 def _add_stack_parsers(sub: Any) -> None:
-    stack = add_command(
+    stack = add_group(
         sub, "stack", "start, stop or inspect the local PostgreSQL and Mosquitto",
         "The embedded default: a private PostgreSQL cluster and Mosquitto broker on "
         "127.0.0.1, with data under ENVMON_STATE_DIR (default ./.envmon).",
     )
     stack_sub = stack.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
-    up = add_command(
-        stack_sub, "up", "start both (reuses an existing set-up)",
-        "Start PostgreSQL and Mosquitto; writes the URLs other commands use.", _stack_up,
-    )
+    up = add_command(stack_sub, "up", _stack_up)
     up.add_argument("--pg-port", type=int, help="PostgreSQL port on first set-up (default: a free port)")
     up.add_argument("--mqtt-port", type=int, help="Mosquitto port on first set-up (default: a free port)")
-    add_command(
-        stack_sub, "down", "stop both",
-        "Stop the broker (SIGTERM, it saves its state) and PostgreSQL (fast shutdown).", _stack_down,
-    )
-    status = add_command(
-        stack_sub, "status", "report what runs (exit 0 when both run, 3 otherwise)",
-        "Report the state of the local stack.", _stack_status,
-    )
+    add_command(stack_sub, "down", _stack_down)
+    status = add_command(stack_sub, "status", _stack_status)
     status.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _add_registry_parsers(sub: Any) -> None:
-    registry = add_command(
+    registry = add_group(
         sub, "registry", "check or load plants, devices, limits and recipients",
         "Registry files are strict TOML; see examples/fengxian.toml.",
     )
     reg_sub = registry.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
-    check = add_command(
-        reg_sub, "check", "validate a registry file without a database",
-        "Validate FILE; every problem is listed with where it is.", _registry_check,
-    )
+    check = add_command(reg_sub, "check", _registry_check)
     check.add_argument("file", type=Path, metavar="FILE")
-    load = add_command(
-        reg_sub, "load", "load a registry file into the database (idempotent)",
-        "Validate FILE and upsert it in one transaction; loading the same file "
-        "again changes nothing. With the local stack, MQTT devices get broker logins.", _registry_load,
-    )
+    load = add_command(reg_sub, "load", _registry_load)
     load.add_argument("file", type=Path, metavar="FILE")
     load.add_argument("--actor", default="cli", help="who is loading, for the audit log (default: cli)")

@@ -20,7 +20,7 @@ from alerts.reports.cli import add_report_parser
 from dashboard.cli import add_dashboard_parser
 from device_sim.cli import add_sim_parser
 from envmon import __version__
-from envmon.commands import add_command, add_kernel_parsers
+from envmon.commands import add_command, add_group, add_kernel_parsers
 from envmon.errors import EnvmonError
 from envmon.logs import setup_logging
 from envmon.settings import Settings, load_settings
@@ -43,6 +43,10 @@ BENCHMARKS: dict[str, str] = {
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    """run the whole platform on the local stack with the example district
+
+    Start the stack, migrate, load the example district and run every component in one process until Ctrl-C.
+    """
     from envmon_app.demo import run_demo
 
     return run_demo(
@@ -52,7 +56,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_bench_parser(sub: Any) -> None:
-    bench = add_command(
+    bench = add_group(
         sub, "bench", "run a benchmark and print its figures as JSON",
         "Benchmarks run on a private stack of their own and print one JSON object. "
         "`envmon bench ingest --help` lists the ingest benchmark's options.",
@@ -64,11 +68,7 @@ def _add_bench_parser(sub: Any) -> None:
 
 
 def _add_demo_parser(sub: Any) -> None:
-    demo = add_command(
-        sub, "demo", "run the whole platform on the local stack with the example district",
-        "Start the stack, migrate, load the example district and run every component "
-        "in one process until Ctrl-C.", _demo,
-    )
+    demo = add_command(sub, "demo", _demo)
     demo.add_argument("--registry", type=Path, default=None, help="registry file (default: examples/fengxian.toml)")
     demo.add_argument("--keep-stack", action="store_true", help="leave PostgreSQL and Mosquitto running at exit")
     demo.add_argument("--duration-seconds", type=float, default=None, help="stop by itself after this long")

@@ -10,6 +10,12 @@ from envmon.settings import Settings
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    """receive readings over MQTT and store them
+
+    Subscribe to every device's readings (MQTT v5, QoS 1, persistent session), store them in batches and acknowledge
+    each message only after its batch is committed. Bad input is quarantined with a reason. Serves /metrics and
+    /healthz (ENVMON_INGEST_HTTP_HOST/PORT).
+    """
     from ingest.service import run_ingest
     from ingest.workers import run_workers
 
@@ -28,12 +34,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_ingest_parser(sub: Any) -> None:
     """Register `envmon ingest` on the top-level sub-parsers."""
-    ingest = add_command(
-        sub, "ingest", "receive readings over MQTT and store them",
-        "Subscribe to every device's readings (MQTT v5, QoS 1, persistent session), store them in "
-        "batches and acknowledge each message only after its batch is committed. Bad input is quarantined "
-        "with a reason. Serves /metrics and /healthz (ENVMON_INGEST_HTTP_HOST/PORT).", _ingest,
-    )
+    ingest = add_command(sub, "ingest", _ingest)
     ingest.add_argument("--client-id", help="stable MQTT client id (default: ENVMON_INGEST_CLIENT_ID)")
     ingest.add_argument("--shared", action="store_true", help="join the shared subscription $share/envmon-ingest")
     ingest.add_argument("--http-port", type=int, help="port of /metrics and /healthz (0: any free port)")

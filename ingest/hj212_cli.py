@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from envmon.commands import add_command
+from envmon.commands import add_command, add_group
 from envmon.protocols.hj212.cp import DataArea, parse_cp
 from envmon.protocols.hj212.errors import HJ212Error
 from envmon.protocols.hj212.frame import decode_frame
@@ -81,14 +81,23 @@ def encode_command(
 
 
 def _decode_handler(args: argparse.Namespace, settings: object) -> int:
-    """Print the decoded frame (stdout) or the problem (stderr)."""
+    """check a frame (length, CRC, fields) and show its content as JSON
+
+    Check FRAME and print its header, version, flags, CP values and DataTime (UTC and CST) as JSON. FRAME may end
+    with CRLF, with nothing, or with the four characters \\r\\n. Exit status 1 and one line naming the problem
+    (length, CRC expected/found, missing field) when it is bad.
+    """
     status, output = decode_command(args.frame)
     print(output, file=sys.stdout if status == 0 else sys.stderr)
     return status
 
 
 def _encode_handler(args: argparse.Namespace, settings: object) -> int:
-    """Write the frame exactly, CRLF included, or print the problem."""
+    """build a frame (length and CRC computed) from its fields
+
+    Print the frame for these fields, with its length, CRC and CRLF. Example: envmon hj212 encode --st 32 --cn 2011
+    --mn 310120EP001W01 --pw 123456 --flag 5 --cp 'DataTime=20260520103000;w01018-Rtd=42.5,w01018-Flag=N'
+    """
     try:
         frame = encode_command(args.st, args.cn, args.mn, args.pw, args.flag, args.cp, args.qn, datetime.now(UTC))
     except HJ212Error as exc:
@@ -100,7 +109,7 @@ def _encode_handler(args: argparse.Namespace, settings: object) -> int:
 
 def add_hj212_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Register `hj212 decode` and `hj212 encode`; each sets `handler(args, settings) -> int`."""
-    hj212 = add_command(
+    hj212 = add_group(
         subparsers, "hj212", "decode or build HJ 212 frames (data loggers, 数采仪)",
         "Inspect a frame received from a data logger, or build one to send to a test platform.",
     )
@@ -113,19 +122,19 @@ def add_hj212_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
 
 def _add_serve(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The `serve` sub-command: the TCP gateway with its own ingest pipeline."""
-    serve = add_command(
-        actions, "serve", "accept data loggers over TCP and store their readings",
-        "Listen on ENVMON_HJ212_HOST:ENVMON_HJ212_PORT (default 127.0.0.1:9212; use 0.0.0.0 to accept "
-        "loggers from the network), check MN and PW against the registry, store uploads (2011/2051/2061/2031) and "
-        "reply 9014 after commit, 9011 for refusals. Serves /metrics and /healthz like `envmon ingest`.",
-        _serve_handler,
-    )
+    serve = add_command(actions, "serve", _serve_handler)
     serve.add_argument("--host", help="address to listen on (default: ENVMON_HJ212_HOST)")
     serve.add_argument("--port", type=int, help="TCP port (default: ENVMON_HJ212_PORT)")
     serve.add_argument("--http-port", type=int, help="port of /metrics and /healthz (0: any free port)")
 
 
 def _serve_handler(args: argparse.Namespace, settings: Any) -> int:
+    """accept data loggers over TCP and store their readings
+
+    Listen on ENVMON_HJ212_HOST:ENVMON_HJ212_PORT (default 127.0.0.1:9212; use 0.0.0.0 to accept loggers from the
+    network), check MN and PW against the registry, store uploads (2011/2051/2061/2031) and reply 9014 after commit,
+    9011 for refusals. Serves /metrics and /healthz like `envmon ingest`.
+    """
     from ingest.service import run_ingest
 
     wanted = {"hj212_host": args.host, "hj212_port": args.port, "ingest_http_port": args.http_port}
@@ -136,24 +145,13 @@ def _serve_handler(args: argparse.Namespace, settings: Any) -> int:
 
 def _add_decode(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The `decode` sub-command."""
-    decode = add_command(
-        actions, "decode", "check a frame (length, CRC, fields) and show its content as JSON",
-        "Check FRAME and print its header, version, flags, CP values and DataTime (UTC and CST) "
-        "as JSON. FRAME may end with CRLF, with nothing, or with the four characters \\r\\n. "
-        "Exit status 1 and one line naming the problem (length, CRC expected/found, missing field) when it is bad.",
-        _decode_handler,
-    )
+    decode = add_command(actions, "decode", _decode_handler)
     decode.add_argument("frame", metavar="FRAME", help="the whole frame, from ## to the CRC, in quotes")
 
 
 def _add_encode(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The `encode` sub-command."""
-    encode = add_command(
-        actions, "encode", "build a frame (length and CRC computed) from its fields",
-        "Print the frame for these fields, with its length, CRC and CRLF. Example: "
-        "envmon hj212 encode --st 32 --cn 2011 --mn 310120EP001W01 --pw 123456 --flag 5 "
-        "--cp 'DataTime=20260520103000;w01018-Rtd=42.5,w01018-Flag=N'", _encode_handler,
-    )
+    encode = add_command(actions, "encode", _encode_handler)
     encode.add_argument("--st", required=True, help="system code, e.g. 32 wastewater, 31 flue gas, 91 system reply")
     encode.add_argument("--cn", required=True, help="command code, e.g. 2011 real-time, 2061 hourly, 9014 data reply")
     encode.add_argument("--mn", required=True, help="device id (MN) of the data logger")

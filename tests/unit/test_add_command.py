@@ -1,4 +1,5 @@
-"""add_command: a sub-command gets its summary in the parent's list, its description in --help, its handler."""
+"""add_command: a sub-command's help is its handler's docstring (summary in the parent's list, the rest in
+--help); add_group: a command that only holds sub-commands."""
 
 from __future__ import annotations
 
@@ -6,24 +7,50 @@ import argparse
 
 import pytest
 
-from envmon.commands import add_command
+from envmon.commands import Handler, add_command, add_group
 from envmon.settings import Settings
 
 
-def _handler(args: argparse.Namespace, settings: Settings) -> int:
+def _long(args: argparse.Namespace, settings: Settings) -> int:
+    """do the thing
+
+    Does the thing, at length,
+    over two lines.
+    """
     return 7
 
 
+def _short(args: argparse.Namespace, settings: Settings) -> int:
+    """do the short thing"""
+    return 8
+
+
 @pytest.mark.parametrize(
-    ("handler", "expected"),
-    [pytest.param(_handler, _handler, id="with-handler"), pytest.param(None, None, id="group-without-handler")],
+    ("handler", "summary", "description"),
+    [
+        pytest.param(_long, "do the thing", "Does the thing, at length, over two lines.", id="summary-and-description"),
+        pytest.param(_short, "do the short thing", None, id="summary-only"),
+    ],
 )
-def test_add_command_registers_summary_description_and_handler(handler: object, expected: object) -> None:
+def test_add_command_takes_its_help_from_the_handler(handler: Handler, summary: str, description: str | None) -> None:
     parser = argparse.ArgumentParser(prog="envmon")
     sub = parser.add_subparsers(dest="command")
-    child = add_command(sub, "thing", "do the thing", "Does the thing, at length.", handler)  # type: ignore[arg-type]
+    child = add_command(sub, "thing", handler)
     child.add_argument("--n", type=int)
     args = parser.parse_args(["thing", "--n", "3"])
-    assert (args.command, args.n, getattr(args, "handler", None)) == ("thing", 3, expected)
-    assert "do the thing" in parser.format_help()
-    assert "Does the thing, at length." in child.format_help()
+    assert (args.command, args.n, args.handler) == ("thing", 3, handler)
+    assert summary in parser.format_help()
+    assert (child.description or None) == description
+    if description:
+        assert description in " ".join(child.format_help().split())
+
+
+def test_add_group_registers_summary_and_description_without_a_handler() -> None:
+    parser = argparse.ArgumentParser(prog="envmon")
+    sub = parser.add_subparsers(dest="command")
+    group = add_group(sub, "things", "manage things", "Things, and what to do with them.")
+    group.add_subparsers(dest="action").add_parser("list")
+    args = parser.parse_args(["things", "list"])
+    assert (args.command, args.action, getattr(args, "handler", None)) == ("things", "list", None)
+    assert "manage things" in parser.format_help()
+    assert "Things, and what to do with them." in group.format_help()
