@@ -154,15 +154,16 @@ def add_command(sub: Any, name: str, handler: Handler) -> argparse.ArgumentParse
     list, the rest atop its --help."""
     summary, _, description = inspect.cleandoc(handler.__doc__ or "").partition("\n")
     # argparse's help formatter fills paragraphs anyway; one line keeps `description` plain for callers.
-    parser = add_group(sub, name, summary, " ".join(description.split()))
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=summary, description=" ".join(description.split()))
     parser.set_defaults(handler=handler)
     return parser
 
 
-def add_group(sub: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
-    """Register a command that only holds sub-commands: `summary` in its parent's list, `description` in --help."""
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=summary, description=description)
-    return parser
+def add_group(sub: Any, name: str, summary: str, description: str, *, dest: str, metavar: str = "ACTION") -> Any:
+    """Register a command that holds sub-commands (one of them required, its name in `dest`); returns their
+    sub-parsers. `summary` goes in the parent's list, `description` atop its --help."""
+    parser = sub.add_parser(name, help=summary, description=description)
+    return parser.add_subparsers(dest=dest, metavar=metavar, required=True)
 
 
 def add_kernel_parsers(sub: Any) -> None:
@@ -175,12 +176,11 @@ def add_kernel_parsers(sub: Any) -> None:
 
 
 def _add_stack_parsers(sub: Any) -> None:
-    stack = add_group(
+    stack_sub = add_group(
         sub, "stack", "start, stop or inspect the local PostgreSQL and Mosquitto",
         "The embedded default: a private PostgreSQL cluster and Mosquitto broker on "
-        "127.0.0.1, with data under ENVMON_STATE_DIR (default ./.envmon).",
+        "127.0.0.1, with data under ENVMON_STATE_DIR (default ./.envmon).", dest="stack_command",
     )
-    stack_sub = stack.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
     up = add_command(stack_sub, "up", _stack_up)
     up.add_argument("--pg-port", type=int, help="PostgreSQL port on first set-up (default: a free port)")
     up.add_argument("--mqtt-port", type=int, help="Mosquitto port on first set-up (default: a free port)")
@@ -190,11 +190,10 @@ def _add_stack_parsers(sub: Any) -> None:
 
 
 def _add_registry_parsers(sub: Any) -> None:
-    registry = add_group(
+    reg_sub = add_group(
         sub, "registry", "check or load plants, devices, limits and recipients",
-        "Registry files are strict TOML; see examples/fengxian.toml.",
+        "Registry files are strict TOML; see examples/fengxian.toml.", dest="registry_command",
     )
-    reg_sub = registry.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
     check = add_command(reg_sub, "check", _registry_check)
     check.add_argument("file", type=Path, metavar="FILE")
     load = add_command(reg_sub, "load", _registry_load)

@@ -56,12 +56,11 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_bench_parser(sub: Any) -> None:
-    bench = add_group(
+    bench_sub = add_group(
         sub, "bench", "run a benchmark and print its figures as JSON",
         "Benchmarks run on a private stack of their own and print one JSON object. "
-        "`envmon bench ingest --help` lists the ingest benchmark's options.",
+        "`envmon bench ingest --help` lists the ingest benchmark's options.", dest="bench_command", metavar="BENCHMARK",
     )
-    bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
     # Each benchmark owns its options (benchmarks/<name>.py takes the same): main() forwards them.
     for name, summary in BENCHMARKS.items():
         bench_sub.add_parser(name, help=summary, add_help=False)

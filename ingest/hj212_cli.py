@@ -107,17 +107,15 @@ def _encode_handler(args: argparse.Namespace, settings: object) -> int:
     return 0
 
 
-def add_hj212_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    """Register `hj212 decode` and `hj212 encode`; each sets `handler(args, settings) -> int`."""
-    hj212 = add_group(
+def add_hj212_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `hj212 decode`, `encode` and `serve`; each sets `handler(args, settings) -> int`."""
+    actions = add_group(
         subparsers, "hj212", "decode or build HJ 212 frames (data loggers, 数采仪)",
-        "Inspect a frame received from a data logger, or build one to send to a test platform.",
+        "Inspect a frame received from a data logger, or build one to send to a test platform.", dest="hj212_command",
     )
-    actions = hj212.add_subparsers(dest="hj212_command", metavar="ACTION", required=True)
     _add_decode(actions)
     _add_encode(actions)
     _add_serve(actions)
-    return hj212
 
 
 def _add_serve(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,5 +1,5 @@
 """add_command: a sub-command's help is its handler's docstring (summary in the parent's list, the rest in
---help); add_group: a command that only holds sub-commands."""
+--help); add_group: a command that holds sub-commands, one of them required."""
 
 from __future__ import annotations
 
@@ -45,12 +45,14 @@ def test_add_command_takes_its_help_from_the_handler(handler: Handler, summary: 
         assert description in " ".join(child.format_help().split())
 
 
-def test_add_group_registers_summary_and_description_without_a_handler() -> None:
+def test_add_group_requires_one_of_its_sub_commands() -> None:
     parser = argparse.ArgumentParser(prog="envmon")
     sub = parser.add_subparsers(dest="command")
-    group = add_group(sub, "things", "manage things", "Things, and what to do with them.")
-    group.add_subparsers(dest="action").add_parser("list")
+    actions = add_group(sub, "things", "manage things", "Things, and what to do with them.", dest="things_command")
+    actions.add_parser("list")
     args = parser.parse_args(["things", "list"])
-    assert (args.command, args.action, getattr(args, "handler", None)) == ("things", "list", None)
+    assert (args.command, args.things_command, getattr(args, "handler", None)) == ("things", "list", None)
     assert "manage things" in parser.format_help()
-    assert "Things, and what to do with them." in group.format_help()
+    assert "Things, and what to do with them." in sub.choices["things"].format_help()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["things"])
