@@ -103,7 +103,7 @@ class LateJudge:
                 merged: tuple[FloatArray, FloatArray, BoolArray, IntArray, npt.NDArray[np.int8]],
                 late_s: FloatArray) -> None:
         """Replay one limit key over rows `same` of the merged readings (a firing key: only its peak)."""
-        times, values, overs, index, tier = merged
+        times, values, _, _, tier = merged
         device_id, code = self._frame.layout.key_of(series)
         key = AlertKey(device_id, code, rule)
         st = self._keys.states.get(key)
@@ -117,6 +117,12 @@ class LateJudge:
             return  # the late readings fall before the key's last clear: that alert is over
         if st is not None:
             self._keys.forget(key)  # pending: replayed below from the run's start
+        self._observe_rows(rule, series, same, merged)
+
+    def _observe_rows(self, rule: str, series: int, same: list[int],
+                      merged: tuple[FloatArray, FloatArray, BoolArray, IntArray, npt.NDArray[np.int8]]) -> None:
+        """Observe the series' `rule` limit at each of the rows `same` of the merged readings, in time order."""
+        times, values, overs, index, tier = merged
         range_hi = float(self._frame.range_hi[series])
         for j in same:
             detail: dict[str, Any] = {"over_range": bool(overs[j])}
