@@ -34,6 +34,8 @@ SCALED_MAX = 9.0e18  # scaled values are clipped inside int64
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+# A limit that may apply to a series: (rank, valid_from_s, valid_to_s, index).
+Candidate = tuple[tuple[int, int, float], float, float, int]
 
 
 def lanes_of(limit: LimitSpec) -> tuple[int, ...]:
@@ -48,7 +50,7 @@ def rank_of(limit: LimitSpec) -> tuple[int, int, float]:
     return (SCOPE_RANK[limit.scope], _BASIS_RANK[limit.basis], limit.valid_from.timestamp())
 
 
-def resolve_timeline(candidates: Sequence[tuple[tuple[int, int, float], float, float, int]]) -> list[tuple[float, int]]:
+def resolve_timeline(candidates: Sequence[Candidate]) -> list[tuple[float, int]]:
     """Segments (start_s, winner) from (rank, valid_from_s, valid_to_s, index) candidates; -1 = none."""
     bounds = sorted({NO_TIME, *(c[1] for c in candidates), *(c[2] for c in candidates if c[2] < np.inf)})
     segments: list[tuple[float, int]] = []
@@ -220,21 +222,15 @@ class LimitTable:
              **({"limit_from": "permit"} if lim.from_permit else {})}
             for lim, w in zip(self.limits, self.warning_line, strict=True)]
         self._build_timelines(layout)
+        self._set_margins()
 
     def _build_timelines(self, layout: SeriesLayout) -> None:
-        grouped: dict[tuple[int, int], list[tuple[tuple[int, int, float], float, float, int]]] = {}
-        for index, lim in enumerate(self.limits):
-            series = layout.series(lim.device_id, lim.pollutant)
-            if series < 0:
-                continue
-            end = lim.valid_to.timestamp() if lim.valid_to else np.inf
-            for lane in lanes_of(lim):
-                grouped.setdefault((lane, series), []).append((rank_of(lim), lim.valid_from.timestamp(), end, index))
+        """Per lane and series, the segments of time in which one limit applies (segment 0: no limit)."""
         self.first = np.zeros((LANES, layout.n_series), dtype=np.int64)
         self.count = np.zeros((LANES, layout.n_series), dtype=np.int64)
         starts: list[float] = [NO_TIME]
         winners: list[int] = [-1]  # segment 0: the shared "no limit" timeline
-        for (lane, series), candidates in sorted(grouped.items()):
+        for (lane, series), candidates in sorted(self._candidates(layout).items()):
             segments = resolve_timeline(candidates)
             self.first[lane, series], self.count[lane, series] = len(starts), len(segments)
             starts += [s for s, _ in segments]
@@ -246,7 +242,21 @@ class LimitTable:
         # Between two consecutive segment starts (of any series) no winner changes: cache per window.
         self._bounds = np.unique(self.seg_start[np.isfinite(self.seg_start)])
         self._windows: dict[tuple[int, int], IntArray] = {}
-        # A relative margin: rows a float comparison might misjudge go to the exact comparison too.
+
+    def _candidates(self, layout: SeriesLayout) -> dict[tuple[int, int], list[Candidate]]:
+        """Per (lane, series) every limit that may apply: its rank, validity and index."""
+        grouped: dict[tuple[int, int], list[Candidate]] = {}
+        for index, lim in enumerate(self.limits):
+            series = layout.series(lim.device_id, lim.pollutant)
+            if series < 0:
+                continue
+            end = lim.valid_to.timestamp() if lim.valid_to else np.inf
+            for lane in lanes_of(lim):
+                grouped.setdefault((lane, series), []).append((rank_of(lim), lim.valid_from.timestamp(), end, index))
+        return grouped
+
+    def _set_margins(self) -> None:
+        """A relative margin: rows a float comparison might misjudge go to the exact comparison too."""
         min_hi, max_lo = self.hi.min(axis=1), self.lo.max(axis=1)
         with np.errstate(invalid="ignore"):  # inf thresholds stay inf
             self.min_hi: FloatArray = np.where(np.isfinite(min_hi), min_hi - np.abs(min_hi) * 1e-9 - 1e-12, min_hi)
