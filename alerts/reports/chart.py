@@ -9,6 +9,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
@@ -162,20 +163,53 @@ def _ref_line(frame: Frame, line: RefLine) -> str:
 
 
 def _path(frame: Frame, points: Sequence[SeriesPoint], colour: str, stroke: float) -> str:
-    """The series as one path, lifted where values are missing or the samples are far apart."""
+    """The series as one path, lifted where values are missing or the samples are far apart, thinned to the pixels."""
     commands: list[str] = []
-    previous: datetime | None = None
-    gap = _gap(points)
-    for p in points:
-        if p.value is None:
-            previous = None
-            continue
-        move = previous is None or (p.time - previous) > gap
-        commands.append(f"{'M' if move else 'L'}{frame.x(p.time):.1f} {frame.y(p.value):.1f}")
-        previous = p.time
+    for run in _runs(points, _gap(points)):
+        for i, p in enumerate(thin(run, frame)):
+            commands.append(f"{'L' if i else 'M'}{frame.x(p.time):.1f} {frame.y(p.value or 0.0):.1f}")
     if not commands:
         return ""
     return f'<path d="{" ".join(commands)}" fill="none" stroke="{colour}" stroke-width="{stroke}"/>'
+
+
+def _runs(points: Sequence[SeriesPoint], gap: timedelta) -> list[list[SeriesPoint]]:
+    """The stretches the pen draws without lifting: cut at missing values and where samples are over `gap` apart."""
+    runs: list[list[SeriesPoint]] = []
+    current: list[SeriesPoint] = []
+    for p in points:
+        if p.value is None or (current and p.time - current[-1].time > gap):
+            if current:
+                runs.append(current)
+            current = []
+        if p.value is not None:
+            current.append(p)
+    if current:
+        runs.append(current)
+    return runs
+
+
+def thin(run: Sequence[SeriesPoint], frame: Frame) -> list[SeriesPoint]:
+    """At most two points per pixel column, its lowest and highest in time order, so peaks and dips stay.
+
+    Why: a day at 5 s is 17,280 points over about 570 pixels; WeasyPrint spent most of a report's time laying
+    out path segments no one can see. Points without a value are not expected here (see _runs).
+    """
+    out: list[SeriesPoint] = []
+    for _, column in groupby(run, key=lambda p: math.floor(frame.x(p.time))):
+        members = list(column)
+        out.extend(_in_time_order(min(members, key=_value), max(members, key=_value)))
+    return out
+
+
+def _value(point: SeriesPoint) -> float:
+    return point.value if point.value is not None else 0.0
+
+
+def _in_time_order(low: SeriesPoint, high: SeriesPoint) -> tuple[SeriesPoint, ...]:
+    if low is high:
+        return (low,)
+    return (low, high) if low.time <= high.time else (high, low)
 
 
 def _gap(points: Sequence[SeriesPoint]) -> timedelta:
@@ -187,12 +221,18 @@ def _gap(points: Sequence[SeriesPoint]) -> timedelta:
 
 
 def _flags(frame: Frame, points: Sequence[SeriesPoint]) -> list[str]:
+    """A tick under each abnormal value; one per pixel column and colour (more would draw over each other)."""
     y = frame.height - BOTTOM + 4
     out = []
+    drawn: set[tuple[int, str]] = set()
     for p in points:
         if p.flag != "N":
             colour = FLAG_COLOURS.get(p.flag, "#6b7280")
-            out.append(f'<rect x="{frame.x(p.time) - 1:.1f}" y="{y}" width="3" height="9" fill="{colour}"/>')
+            x = frame.x(p.time)
+            if (math.floor(x), colour) in drawn:
+                continue
+            drawn.add((math.floor(x), colour))
+            out.append(f'<rect x="{x - 1:.1f}" y="{y}" width="3" height="9" fill="{colour}"/>')
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -184,6 +185,52 @@ def test_missing_values_break_the_line() -> None:
     svg = chart.line_chart(points, start=T0, end=T0 + timedelta(minutes=20), zone=SHANGHAI, unit="mg/L")
     path = svg.split('<path d="')[1].split('"')[0]
     assert [c[0] for c in path.split()[::2]].count("M") == 2  # one move at the start, one after the hole
+
+
+
+def _wavy(count: int, step_seconds: int, spike_at: int) -> list[SeriesPoint]:
+    """A noisy series with one spike up at `spike_at` and one dip three samples later."""
+    def value(i: int) -> float:
+        return 1.0 + (i % 7) * 0.01 + (5.0 if i == spike_at else 0.0) - (0.9 if i == spike_at + 3 else 0.0)
+
+    return [SeriesPoint(T0 + timedelta(seconds=step_seconds * i), value(i), "N") for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("count", "step_seconds", "spike_at"),
+    [
+        pytest.param(1440, 60, 700, id="a-day-of-minutes"),
+        pytest.param(17280, 5, 9001, id="a-day-at-5-s"),
+        pytest.param(1440, 60, 0, id="spike-first"),
+        pytest.param(1440, 60, 1436, id="spike-near-the-end"),
+        pytest.param(100, 60, 50, id="fewer-points-than-pixels"),
+    ],
+)
+def test_thinning_keeps_each_pixel_columns_lowest_and_highest(count: int, step_seconds: int, spike_at: int) -> None:
+    points = _wavy(count, step_seconds, spike_at)
+    frame = chart.Frame(T0, T0 + timedelta(seconds=step_seconds * count), 0.0, 10.0, 640, 300)
+    thinned = chart.thin(points, frame)
+    by_column: dict[int, list[float]] = {}
+    for p in points:
+        by_column.setdefault(math.floor(frame.x(p.time)), []).append(p.value or 0.0)
+    kept: dict[int, list[float]] = {}
+    for p in thinned:
+        kept.setdefault(math.floor(frame.x(p.time)), []).append(p.value or 0.0)
+    assert kept.keys() == by_column.keys()
+    assert all(len(v) <= 2 and (min(v), max(v)) == (min(by_column[c]), max(by_column[c])) for c, v in kept.items())
+    assert [p.time for p in thinned] == sorted(p.time for p in thinned)
+    assert len(thinned) == count if count < 300 else len(thinned) < count
+
+
+def test_event_chart_path_has_at_most_two_points_per_pixel_column() -> None:
+    points = _wavy(17280, 5, 9001)  # a day of a 5 s gas detector
+    svg = chart.line_chart(points, start=T0, end=T0 + timedelta(days=1), zone=SHANGHAI, unit="%LEL")
+    path = svg.split('<path d="')[1].split('"')[0].split()
+    columns = [math.floor(float(x[1:])) for x in path[::2]]
+    # Two per column (thin() above, exactly); a third where x rounds to one decimal across a column's edge.
+    assert max(columns.count(c) for c in set(columns)) <= 3
+    assert len(columns) <= 2 * (640 - chart.LEFT - chart.RIGHT + 1)
+    assert min(float(y) for y in path[1::2]) < max(float(y) for y in path[1::2]) - 100  # the spike is drawn
 
 
 CHECKS = parse_checklists(
