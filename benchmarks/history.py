@@ -14,6 +14,7 @@ Then, timed:
 Prints one JSON object.
 
     envmon bench history [--runs 20] [--site CODE]   (or: python -m benchmarks.history)
+    envmon bench history --seeded-url URL             (time an already seeded and settled database again)
 """
 
 from __future__ import annotations
@@ -193,9 +194,29 @@ def _charts(url: str, site: str, runs: int) -> dict[str, Any]:
     return out
 
 
+def _flavour(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        found = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    return "timescaledb" if found else "postgres"
+
+
+def rerun(url: str, site: str | None, runs: int, report_runs: int) -> dict[str, Any]:
+    """Time an already seeded and settled database again (old and new code on the same data, without seeding
+    twice); its readings end when it was seeded, so the newest are some minutes old."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    with psycopg.connect(url) as conn:
+        site = site or _default_site(conn)
+        size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()
+    return {"benchmark": "history", "flavour": _flavour(url), "site": site, "reused_database": True,
+            "database_size": size[0] if size else None, "charts": _charts(url, site, runs),
+            "reports": _reports(url, site, now, report_runs), "date": now.isoformat()}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Seed, settle, time; returns the figures."""
     now = datetime.now(UTC).replace(microsecond=0)
+    if args.seeded_url:
+        return rerun(args.seeded_url, args.site, args.runs, args.report_runs)
     with scratch_database(args.database_url) as url:
         flavour = migrate(url, ROOT / "migrations").flavour_name
         with psycopg.connect(url) as conn:
@@ -214,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="envmon bench history", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", help="admin URL of a server to use (default: a private PostgreSQL)")
+    parser.add_argument("--seeded-url", help="a database seeded and settled by an earlier run: time it only")
     parser.add_argument("--registry", type=Path, default=ROOT / "examples" / "fengxian.toml",
                         help="the district (default: the demo district)")
     parser.add_argument("--site", help="the plant with a year of history (default: the first water analyser's)")
