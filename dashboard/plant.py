@@ -86,7 +86,7 @@ def load_plant(conn: psycopg.Connection, user: User, code: str, *, now: datetime
             return None
         since = now - RECENT
         # Never prepared: a generic plan cannot drop chunks at planning time, and psycopg prepares a statement on
-        # its 6th run (planning a generic plan over every chunk took 0.3 s once per connection, then ran slower).
+        # its 6th run (planning a generic plan over every chunk took 0.3-0.4 s once per connection, then ran slower).
         rows = cur.execute(_DEVICES, {"site_id": site["id"], "now": now, "since": since}, prepare=False).fetchall()
         quiet = [(row["device_id"], row["pollutant"]) for row in rows if row["time"] is None]  # or never reported
         older = _older_newest(cur, quiet, since) if quiet else {}
@@ -105,9 +105,10 @@ def _older_newest(cur: psycopg.Cursor[dict[str, Any]], series: list[Series],
     """readings_reviewed's newest instantaneous reading of each series before `before` (none when it has none).
 
     The daily roll-up names each series' newest day with a reading, and [that day, before) is searched, one query
-    per distinct day (a device gone quiet has one for all its series): bounded, and exact when the roll-up lags (it
-    can only name an earlier day). A day whose readings were deleted since it was rolled up moves that series'
-    search to the days before it.
+    per distinct day (a device gone quiet has one for all its series); exact when the roll-up lags (it can only name
+    an earlier day). Bounded by how long the series has been quiet: one index descent with the readings key
+    (device_id, pollutant, basis, time); with time second in the key, the device's readings since that day. A day
+    whose readings were deleted since it was rolled up moves that series' search to the days before it.
     """
     found: dict[Series, dict[str, Any]] = {}
     pending = dict.fromkeys(series, before)

@@ -30,7 +30,7 @@ def _font_config() -> Any:
     """This thread's WeasyPrint FontConfiguration, made once.
 
     Why: WeasyPrint makes a new one (a fresh Pango font map, the CJK font's faces loaded again) for every document
-    unless given one; reusing it cut a report's CPU time by about a tenth. One per thread: a Pango font map is not
+    unless given one; reusing it saved 3-10 % of a report's CPU time here. One per thread: a Pango font map is not
     safe to share between threads, and the report worker and the dashboard render on threads of their own.
     """
     config = getattr(_THREAD, "font_config", None)
