@@ -58,7 +58,11 @@ def static_dir() -> Path:
 
 def open_pool(settings: Settings, *, max_size: int) -> ConnectionPool:
     """Autocommit connections: each action opens its own transaction, reads never hold one."""
-    return db.open_pool(settings, max_size=max_size, application="envmon-dashboard", autocommit=True)
+    # Never prepared: on TimescaleDB the 6th 30-day chart on a connection (psycopg prepares it then) took 243 ms
+    # and the prepared ones after it 36-42 ms, against 30-35 ms planned each time with the request's values
+    # (a year of one plant's chunks, `envmon bench history`, 2026-12-05).
+    return db.open_pool(settings, max_size=max_size, application="envmon-dashboard", autocommit=True,
+                        prepare_threshold=None)
 
 
 def create_app(settings: Settings, config: DashboardConfig | None = None, *, pool_size: int = 8) -> FastAPI:

@@ -45,15 +45,19 @@ def connect(settings: Settings, *, autocommit: bool = False, application: str = 
 
 def open_pool(
     settings: Settings, *, min_size: int = 1, max_size: int = 8, application: str = APPLICATION_NAME,
-    autocommit: bool = False,
+    autocommit: bool = False, prepare_threshold: int | None = 5,
 ) -> ConnectionPool:
-    """A connection pool owned by the caller's entry point (open it there, close it there)."""
+    """A connection pool owned by the caller's entry point (open it there, close it there).
+
+    `prepare_threshold`: psycopg prepares a statement on its that-many-th run on a connection (5, its default);
+    None never prepares (see dashboard/app.py)."""
     return ConnectionPool(
         settings.require_database_url(),
         min_size=min_size,
         max_size=max_size,
         open=True,
-        kwargs={"autocommit": autocommit, "application_name": application, "connect_timeout": 10},
+        kwargs={"autocommit": autocommit, "application_name": application, "connect_timeout": 10,
+                "prepare_threshold": prepare_threshold},
     )
 
 

@@ -127,3 +127,13 @@ def _assert_recent_lookup_is_bounded_in_time(conn: psycopg.Connection) -> None:
         "SELECT count(*) FILTER (WHERE range_end > %s), count(*) FROM timescaledb_information.chunks"
         " WHERE hypertable_name = 'readings'", (since,)).fetchone() or (0, 0)
     assert 0 < len(scans) <= recent < every, "\n".join(lines)
+
+
+def test_the_dashboards_connections_never_prepare_statements(database_url: str) -> None:
+    """Planned with each request's values every time (dashboard/app.py: a prepared 30-day chart was slower)."""
+    from dashboard.app import open_pool
+    from envmon.settings import load_settings
+
+    settings = load_settings(environment="test", database_url=database_url)
+    with open_pool(settings, max_size=1) as pool, pool.connection() as conn:
+        assert conn.prepare_threshold is None
