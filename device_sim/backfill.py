@@ -25,9 +25,12 @@ MAX_BUDGETS = 3.0  # the backfill ends after this many budgets of wall time, sen
 # readings each; the ingest bench alone takes ~178k readings/s, so the simulator's per-message publishing is
 # the bottleneck). It only chooses the step: at 1,000/s a 60 s budget gives the district one reading an hour.
 MESSAGES_PER_SECOND = 1000.0
-# A device's interval is stretched to the first of these steps that fits (0: its own interval).
-STALL_SECONDS = 5.0
+# No message queued and none delivered for this long ends the backfill (a transport that hangs, e.g. loggers
+# that cannot reach the gateway). Progress counts deliveries too: the HJ 212 loggers work through their queues
+# for tens of seconds after the last sample is queued. Room for a loaded machine's pauses, well under MAX_BUDGETS.
+STALL_SECONDS = 15.0
 PROGRESS_EVERY = 5  # seconds between progress lines
+# A device's interval is stretched to the first of these steps that fits (0: its own interval).
 STEPS_SECONDS = (0, 60, 120, 300, 600, 900, 1800, 3600)
 
 
@@ -90,8 +93,8 @@ def progressed(before: tuple[int, int], after: tuple[int, int]) -> bool:
 
 async def _stop_when_stalled(runner: SimRunner, stop: asyncio.Event, inner_stop: asyncio.Event,
                              say: Callable[[str], None] | None, *, max_seconds: float,
-                             tick_seconds: float = 1.0) -> None:
-    """Stop the backfill with the demo, when it made no progress for `STALL_SECONDS` (nothing queued, nothing
+                             tick_seconds: float = 1.0, stall_seconds: float = STALL_SECONDS) -> None:
+    """Stop the backfill with the demo, when it made no progress for `stall_seconds` (nothing queued, nothing
     delivered: the engine's pacing waits for a transport's backlog without a limit; seen with the whole district:
     the demo must still go live), or after `max_seconds` (a machine much slower than the planned rate: history is
     a nicety, going live is not)."""
@@ -103,9 +106,9 @@ async def _stop_when_stalled(runner: SimRunner, stop: asyncio.Event, inner_stop:
         seen = (int(runner.stats.snapshot()["messages"]), runner.backlog())
         still_s = 0.0 if progressed(last, seen) else still_s + tick_seconds
         last = seen
-        if still_s >= STALL_SECONDS:
+        if still_s >= stall_seconds:
             if say:
-                say(f"  backfill   nothing sent or delivered for {STALL_SECONDS:g} s: ending the backfill here")
+                say(f"  backfill   nothing sent or delivered for {stall_seconds:g} s: ending the backfill here")
             break
         if waited_s >= max_seconds:
             if say:

@@ -113,16 +113,17 @@ class _Draining:
 def test_a_backfill_still_delivering_its_queue_is_not_taken_for_stalled() -> None:
     """The old watchdog looked at messages queued only and ended the backfill 5 s into the drain: the loggers'
     last days of history were dropped (87,133 stored against 109,774 "sent")."""
-    from device_sim.backfill import STALL_SECONDS, _stop_when_stalled
+    from device_sim.backfill import _stop_when_stalled
 
-    tick_s = 0.01
-    runner = _Draining(queued=34_944, waiting=int(3 * STALL_SECONDS / tick_s))  # three stall periods of draining
+    tick_s, stall_s = 0.01, 0.05
+    runner = _Draining(queued=34_944, waiting=int(3 * stall_s / tick_s))  # three stall periods of draining
     said: list[str] = []
 
     async def run() -> bool:
         stop, inner = asyncio.Event(), asyncio.Event()
         watcher = asyncio.create_task(_stop_when_stalled(runner, stop, inner, said.append,  # type: ignore[arg-type]
-                                                         max_seconds=3600, tick_seconds=tick_s))
+                                                         max_seconds=3600, tick_seconds=tick_s,
+                                                         stall_seconds=stall_s))
         while runner.waiting and not inner.is_set():
             await asyncio.sleep(tick_s)
         ended_early = inner.is_set()
@@ -145,3 +146,20 @@ def test_progress_is_queueing_or_delivering(before: tuple[int, int], after: tupl
     from device_sim.backfill import progressed
 
     assert progressed(before, after) is moved
+
+
+def test_a_transport_that_delivers_nothing_ends_the_backfill_after_the_stall_limit() -> None:
+    from device_sim.backfill import _stop_when_stalled
+
+    runner = _Draining(queued=100, waiting=0)
+    runner.backlog = lambda: 500  # type: ignore[method-assign]  # a hung transport: 500 waiting, for ever
+    said: list[str] = []
+
+    async def run() -> bool:
+        stop, inner = asyncio.Event(), asyncio.Event()
+        await asyncio.wait_for(_stop_when_stalled(runner, stop, inner, said.append,  # type: ignore[arg-type]
+                                                  max_seconds=3600, tick_seconds=0.01, stall_seconds=0.05), 10)
+        return inner.is_set()
+
+    assert asyncio.run(run())
+    assert said == ["  backfill   nothing sent or delivered for 0.05 s: ending the backfill here"]
