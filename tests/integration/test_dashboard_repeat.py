@@ -52,32 +52,26 @@ def _in_both(c: TestClient, csrf: str, location: str, english: str, chinese: str
     c.post("/locale", data={"locale": "en", "csrf_token": csrf, "back": location})
 
 
-def test_a_second_acknowledge_says_who_acknowledged_and_when(world: World) -> None:
-    alert_id = raise_alert(world)
+def test_a_second_acknowledge_or_resolve_says_who_did_it_and_when(world: World) -> None:
+    acked, resolved = raise_alert(world), raise_alert(world, WATER, "w20117", 0.5, samples=3)
     with client(world) as c:
         csrf = login(c, "operator")
         form = {"csrf_token": csrf, "disposition": "false_alarm", "note": "checked"}
-        status, location = _twice(c, f"/alerts/{alert_id}/acknowledge", form)
-        [(by, at)] = _rows(world, "SELECT acknowledged_by, acknowledged_at FROM alerts WHERE id = %s", alert_id)
-        assert status == 303 and by == "operator" and location == f"/alerts/{alert_id}?error=acknowledge"
+        status, location = _twice(c, f"/alerts/{acked}/acknowledge", form)
+        [(by, at)] = _rows(world, "SELECT acknowledged_by, acknowledged_at FROM alerts WHERE id = %s", acked)
+        assert status == 303 and by == "operator" and location == f"/alerts/{acked}?error=acknowledge"
         _in_both(c, csrf, location, f"Already acknowledged by operator at {_local(at)}",
                  f"已由 operator 于 {_local(at)} 确认")
-    assert _rows(world, "SELECT count(*) FROM alert_events WHERE alert_id = %s AND to_state = 'acknowledged'",
-                 alert_id) == [(1,)]
-
-
-def test_a_second_resolve_says_who_resolved_and_when(world: World) -> None:
-    alert_id = raise_alert(world)  # latched: resolved by hand once acknowledged
-    with client(world) as c:
-        csrf = login(c, "inspector")
-        ack = {"csrf_token": csrf, "disposition": "false_alarm", "note": ""}
-        assert c.post(f"/alerts/{alert_id}/acknowledge", data=ack, follow_redirects=False).status_code == 303
-        status, location = _twice(c, f"/alerts/{alert_id}/resolve", {"csrf_token": csrf, "reason": "resolved_by_hand"})
+        # acknowledged first (a latched alert is resolved by hand only then)
+        assert c.post(f"/alerts/{resolved}/acknowledge", data=form, follow_redirects=False).status_code == 303
+        status, location = _twice(c, f"/alerts/{resolved}/resolve", {"csrf_token": csrf, "reason": "resolved_by_hand"})
         [(by, at)] = _rows(world, "SELECT actor, time FROM alert_events WHERE alert_id = %s AND to_state = 'resolved'",
-                           alert_id)
-        assert by == "inspector" and location == f"/alerts/{alert_id}?error=resolve"
-        _in_both(c, csrf, location, f"Already resolved by inspector at {_local(at)}",
-                 f"已由 inspector 于 {_local(at)} 解除")
+                           resolved)
+        assert by == "operator" and location == f"/alerts/{resolved}?error=resolve"
+        _in_both(c, csrf, location, f"Already resolved by operator at {_local(at)}",
+                 f"已由 operator 于 {_local(at)} 解除")
+    assert _rows(world, "SELECT count(*) FROM alert_events WHERE alert_id = %s AND to_state = 'acknowledged'",
+                 acked) == [(1,)]
 
 
 def test_a_second_accept_of_the_plants_answer_says_who_accepted_it(world: World) -> None:
@@ -118,39 +112,41 @@ def test_a_second_approval_of_a_mark_says_who_approved_it(world: World) -> None:
                  f"标记 #{mark['id']} 已生效:由 inspector 于 {_local(at)} 批准")
 
 
-@pytest.mark.parametrize(("path", "form", "english", "chinese"), [
-    pytest.param(f"/admin/devices/{GAS}/active", {"active": "0"}, f"{GAS} was already deactivated by admin at",
-                 f"{GAS} 已由 admin 于", id="deactivate-device"),
-    pytest.param("/admin/recipients/safety-b/active", {"active": "0"}, "safety-b was already deactivated by admin",
-                 "safety-b 已由 admin 于", id="deactivate-recipient"),
-    pytest.param("/admin/sites/T-002/active", {"active": "0"}, "T-002 was already deactivated by admin",
-                 "T-002 已由 admin 于", id="deactivate-plant"),
-    pytest.param("/admin/users/{viewer}/disable", {}, "User viewer was already disabled by admin at",
-                 "用户 viewer 已由 admin 于", id="disable-user"),
-])
-def test_a_second_admin_change_says_who_made_it(world: World, path: str, form: dict[str, str], english: str,
-                                                chinese: str) -> None:
+ADMIN_CHANGES = [  # path, form, what the second one says in English, and in Chinese
+    (f"/admin/devices/{GAS}/active", {"active": "0"}, f"{GAS} was already deactivated by admin at",
+     f"{GAS} 已由 admin 于"),
+    ("/admin/recipients/safety-b/active", {"active": "0"}, "safety-b was already deactivated by admin",
+     "safety-b 已由 admin 于"),
+    ("/admin/sites/T-002/active", {"active": "0"}, "T-002 was already deactivated by admin", "T-002 已由 admin 于"),
+    ("/admin/users/{viewer}/disable", {}, "User viewer was already disabled by admin at", "用户 viewer 已由 admin 于"),
+]
+
+
+def test_a_second_admin_change_says_who_made_it_and_writes_nothing(world: World) -> None:
     [(viewer,)] = _rows(world, "SELECT id FROM users WHERE username = 'viewer'")
     with client(world) as c:
         csrf = login(c, "admin")
-        audit_before = _rows(world, "SELECT count(*) FROM audit_log")[0][0]
-        status, page = _twice(c, path.format(viewer=viewer), {**form, "csrf_token": csrf})
-        assert status == 409 and english in page
-        assert _rows(world, "SELECT count(*) FROM audit_log")[0][0] == audit_before + 1  # the second wrote nothing
-        c.post("/locale", data={"locale": "zh-CN", "csrf_token": csrf, "back": "/admin"})
-        again = c.post(path.format(viewer=viewer), data={**form, "csrf_token": csrf}, follow_redirects=False)
-        assert again.status_code == 409 and chinese in again.text
+        for template, form, english, chinese in ADMIN_CHANGES:
+            path = template.format(viewer=viewer)
+            audit_before = _rows(world, "SELECT count(*) FROM audit_log")[0][0]
+            status, page = _twice(c, path, {**form, "csrf_token": csrf})
+            assert status == 409 and english in page, path
+            assert _rows(world, "SELECT count(*) FROM audit_log")[0][0] == audit_before + 1, path  # one entry
+            c.post("/locale", data={"locale": "zh-CN", "csrf_token": csrf, "back": "/admin"})
+            again = c.post(path, data={**form, "csrf_token": csrf}, follow_redirects=False)
+            assert again.status_code == 409 and chinese in again.text, path
+            c.post("/locale", data={"locale": "en", "csrf_token": csrf, "back": "/admin"})
+        _maintenance_window_ended_twice(world, c, csrf)
 
 
-def test_a_second_end_of_a_maintenance_window_says_who_ended_it(world: World) -> None:
+def _maintenance_window_ended_twice(world: World, c: TestClient, csrf: str) -> None:
+    """Ending a maintenance window twice, in the admin's session."""
     start = datetime.now(ZONE) - timedelta(minutes=5)
-    with client(world) as c:
-        csrf = login(c, "admin")
-        r = c.post("/admin/maintenance", data={
-            "csrf_token": csrf, "site": "T-001", "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
-            "ends_at": (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"), "reason": "calibration"},
-            follow_redirects=False)
-        assert r.status_code == 303, r.text
-        [(window_id,)] = _rows(world, "SELECT max(id) FROM maintenance_windows")
-        status, page = _twice(c, f"/admin/maintenance/{window_id}/end", {"csrf_token": csrf})
-        assert status == 409 and f"Maintenance window {window_id} was already ended by admin at" in page
+    r = c.post("/admin/maintenance", data={
+        "csrf_token": csrf, "site": "T-001", "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"), "reason": "calibration"},
+        follow_redirects=False)
+    assert r.status_code == 303, r.text
+    [(window_id,)] = _rows(world, "SELECT max(id) FROM maintenance_windows")
+    status, page = _twice(c, f"/admin/maintenance/{window_id}/end", {"csrf_token": csrf})
+    assert status == 409 and f"Maintenance window {window_id} was already ended by admin at" in page
