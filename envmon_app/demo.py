@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from alerts.service import AlertService
@@ -23,6 +24,7 @@ from envmon.registry.store import registry_summary, sync_catalogue
 from envmon.runtime import Component, run_components
 from envmon.settings import Settings, load_settings
 from envmon.stack import launcher
+from envmon.stack.processes import free_port
 from ingest.service import IngestService
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,14 @@ def with_demo_policy(settings: Settings) -> Settings:
     if settings.alerts_policy_file is not None:
         return settings
     return settings.model_copy(update={"alerts_policy_file": DEMO_POLICY})
+
+
+def with_known_hj212_port(settings: Settings, pick: Callable[[], int] = free_port) -> Settings:
+    """The settings with a real HJ 212 port: with 0 the gateway would listen where the simulator's loggers, which
+    dial `hj212_port`, never look (they queued their frames until the backfill gave up)."""
+    if settings.hj212_port != 0:
+        return settings
+    return settings.model_copy(update={"hj212_port": pick()})
 
 
 def policy_line(path: Path, *, silent_seconds: float, constant_samples: int) -> str:
@@ -93,7 +103,7 @@ def run_demo(
         started_stack = not was_running
         settings = load_settings(environment="demo", state_dir=settings.state_dir)
     settings.require_secret()
-    settings = with_demo_policy(settings)
+    settings = with_known_hj212_port(with_demo_policy(settings))
     try:
         registry_path = registry_path or DEFAULT_REGISTRY
         banner, earlier = _prepare(settings, registry_path, backfill=backfill)

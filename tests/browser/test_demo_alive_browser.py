@@ -19,7 +19,6 @@ from typing import IO
 from playwright.sync_api import BrowserContext, Page, expect
 
 from envmon.stack import launcher
-from envmon.stack.processes import free_port
 from tests.conftest import ROOT
 from tests.integration.test_cli import demo_env, demo_state_dir, envmon  # noqa: F401 - the fixture is used
 
@@ -71,8 +70,9 @@ def _look(page: Page, base: str) -> dict[str, float]:
 def test_the_demo_backfills_a_week_goes_live_with_history_in_the_browser_and_a_second_run_reuses_it(
     demo_state_dir: Path, browser: BrowserContext, tmp_path: Path, artifacts: Path  # noqa: F811 - the CLI's fixture
 ) -> None:
-    # A real HJ 212 port: with 0 the gateway picks one the simulator's loggers do not know (they never connect).
-    env = demo_env(demo_state_dir, ENVMON_HJ212_PORT=free_port())
+    # ENVMON_HJ212_PORT=0 (demo_env): the demo picks a free port and tells its loggers (before, they never
+    # connected and the backfill gave up on their frames).
+    env = demo_env(demo_state_dir)
     base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MQTT_URL", "ENVMON_CONFIG")}
     errors = tmp_path / "stderr"
     seen: list[str] = []
@@ -103,6 +103,7 @@ def test_the_demo_backfills_a_week_goes_live_with_history_in_the_browser_and_a_s
     assert "database ok, broker ok" in stderr
     delivered = next(m for line in seen if (m := DELIVERED.match(line)))  # everything queued was delivered
     # A week at one reading an hour: a chart of the week, not a dot at its right edge.
+    (artifacts / "demo-facts.txt").write_text(repr(facts))
     assert facts["points"] >= 100 and facts["span_days"] >= 6, facts
     assert facts["kpi_validity"] > 0.5 and facts["kpi_transmission"] > 0, facts
     again = envmon("demo", "--duration-seconds", "1", env=env, timeout=180)
