@@ -25,7 +25,8 @@ from dashboard.admin_registry import (
     write_steps,
 )
 from dashboard.admin_store import NewDevice, check_device, check_recipient, refuse_unknown_district
-from dashboard.audit import AuditEntity, write_audit
+from dashboard.audit import AuditAction, AuditEntity, write_audit
+from dashboard.repeat import already
 
 Entity = Literal["sites", "devices", "recipients"]
 # Each table's natural key, as people name a row (plant code, device MN, recipient code).
@@ -55,13 +56,17 @@ def set_active(conn: psycopg.Connection, entity: Entity, key: str, *, active: bo
                now: datetime) -> None:
     """Deactivate (or reactivate) a plant, device or recipient; LookupError when there is no such row."""
     column = KEYS[entity]
+    action: AuditAction = "activate" if active else "deactivate"
     with conn.transaction():
-        row = conn.execute(f"UPDATE {entity} SET active = %s, updated_at = %s WHERE {column} = %s RETURNING 1",
-                           (active, now, key)).fetchone()
+        row = conn.execute(f"SELECT active FROM {entity} WHERE {column} = %s FOR UPDATE", (key,)).fetchone()
         if row is None:
             raise LookupError(key)
-        write_audit(conn, actor=actor, action="activate" if active else "deactivate", entity=AUDITED[entity],
-                    key=key, detail={"active": active}, now=now)
+        if row[0] == active:  # a second click or a stale page: say who did it first, write nothing
+            key_words = "repeat.already_active" if active else "repeat.already_deactivated"
+            raise already(conn, key_words, entity=AUDITED[entity], entity_key=key, actions=(action,))
+        conn.execute(f"UPDATE {entity} SET active = %s, updated_at = %s WHERE {column} = %s", (active, now, key))
+        write_audit(conn, actor=actor, action=action, entity=AUDITED[entity], key=key, detail={"active": active},
+                    now=now)
 
 
 @dataclass(frozen=True, slots=True)

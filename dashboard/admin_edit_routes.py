@@ -14,9 +14,10 @@ from dashboard.admin_forms import Kind, as_form, read_one
 from dashboard.admin_limits import LimitEdit, edit_limit, end_limit
 from dashboard.admin_routes import chain_categories, form_text, number, reason, words
 from dashboard.admin_store import DEVICE_KINDS, POINT_KINDS
-from dashboard.deps import Conn, CsrfSessionDep, FormDep, NotFound, SessionDep, require, utc_now
+from dashboard.deps import Conn, CsrfSessionDep, FormDep, NotFound, SessionDep, app_state, require, utc_now
 from dashboard.errors import DashboardError
 from dashboard.render import page
+from dashboard.repeat import AlreadyDone
 from dashboard.sessions import Session
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -50,8 +51,9 @@ def _save(request: Request, conn: Conn, session: Session, kind: Kind, key: str, 
         raise NotFound(key) from exc
     except (DashboardError, ValueError) as exc:  # ValueError: a number field that does not parse
         typed = {k: v for k, v in form.items() if k != "csrf_token"}
-        return _page(request, conn, session, kind, key, status_code=400, typed=typed,
-                     error=reason(exc, session.locale))
+        # 409: the row changed meanwhile (a stale page; the notice says by whom and when); 400: what was typed
+        return _page(request, conn, session, kind, key, status_code=409 if isinstance(exc, AlreadyDone) else 400,
+                     typed=typed, error=reason(exc, session.locale, app_state(request).settings.zone))
     return RedirectResponse(f"/admin#{ANCHORS[kind]}", status_code=303)
 
 

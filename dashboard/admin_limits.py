@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 from dashboard.admin_registry import NewLimit, check_limit
 from dashboard.admin_store import AdminError
 from dashboard.audit import write_audit
+from dashboard.repeat import AlreadyDone, Notice
 
 _VALUES = ("direction", "lower_value", "upper_value", "source")
 # Every column a new version copies from the old one (the values changed are set after the copy). Not the preset
@@ -75,7 +76,7 @@ def _current(cur: psycopg.Cursor[dict[str, Any]], limit_id: int, now: datetime) 
     if row is None:
         raise LookupError(limit_id)
     if row["valid_to"] is not None and row["valid_to"] <= now:
-        raise AdminError("admin_error_limit_ended", id=limit_id)
+        raise AlreadyDone(Notice("repeat.limit_ended", row["ended_by"], row["valid_to"], id=limit_id))
     return row
 
 

@@ -4,10 +4,10 @@ Admins only."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -28,13 +28,17 @@ from dashboard.admin_store import (
 )
 from dashboard.audit import list_audit
 from dashboard.deps import Conn, CsrfSessionDep, FormDep, NotFound, SessionDep, app_state, require, utc_now
+from dashboard.display import local_time
 from dashboard.errors import DashboardError, Refused
 from dashboard.passwords import generate_password
 from dashboard.render import page
+from dashboard.repeat import AlreadyDone
 from dashboard.sessions import Session
 from dashboard.users import UserError, create_user, list_users, set_user_disabled, set_user_role
 from envmon.registry.service import sync_device_logins
 from envmon.words import text
+
+UTC_ZONE = ZoneInfo("UTC")
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -51,13 +55,21 @@ def _apply(request: Request, conn: Conn, session: Session, anchor: str, change: 
         change(user.username)
     except LookupError as exc:
         raise NotFound(str(exc)) from exc
+    except AlreadyDone as exc:  # a second click or a stale page: what happened, by whom and when
+        return _admin_page(request, conn, session, 409, error=reason(exc, session.locale, _zone(request)))
     except (DashboardError, ValueError) as exc:  # ValueError: a number or time field that does not parse
         return _admin_page(request, conn, session, 400, error=reason(exc, session.locale))
     return RedirectResponse(f"/admin#{anchor}", status_code=303)
 
 
-def reason(exc: Exception, locale: str) -> str:
-    """Why a change was refused, in the user's language when the catalogue has its words."""
+def _zone(request: Request) -> ZoneInfo:
+    return app_state(request).settings.zone
+
+
+def reason(exc: Exception, locale: str, zone: ZoneInfo = UTC_ZONE) -> str:
+    """Why a change was refused, in the user's language when the catalogue has its words (times in `zone`)."""
+    if isinstance(exc, AlreadyDone):
+        return exc.notice.words(locale, lambda value: local_time(value, zone))
     if isinstance(exc, Refused):
         return exc.words(locale)
     if isinstance(exc, ValueError):
@@ -141,6 +153,8 @@ def change_active(request: Request, conn: Conn, session: CsrfSessionDep, form: F
         set_active(conn, entity, key, active=form.get("active") == "1", actor=user.username, now=utc_now())
     except LookupError as exc:
         raise NotFound(key) from exc
+    except AlreadyDone as exc:
+        return _admin_page(request, conn, session, 409, error=reason(exc, session.locale, _zone(request)))
     if entity != "recipients":  # committed: a deactivated device (or a plant's devices) loses its broker login now
         sync_device_logins(conn, app_state(request).settings)
     return RedirectResponse(f"/admin#{ANCHORS[entity]}", status_code=303)
@@ -189,23 +203,27 @@ def number(text: str | None) -> float | None:
 
 
 @router.post("/users/{user_id}/disable")
-def disable_user(conn: Conn, session: CsrfSessionDep, user_id: int) -> Response:
+def disable_user(request: Request, conn: Conn, session: CsrfSessionDep, user_id: int) -> Response:
     """Disable a user and end their sessions."""
-    return _set_disabled(conn, session, user_id, True)
+    return _set_disabled(request, conn, session, user_id, True)
 
 
 @router.post("/users/{user_id}/enable")
-def enable_user(conn: Conn, session: CsrfSessionDep, user_id: int) -> Response:
+def enable_user(request: Request, conn: Conn, session: CsrfSessionDep, user_id: int) -> Response:
     """Enable a user again."""
-    return _set_disabled(conn, session, user_id, False)
+    return _set_disabled(request, conn, session, user_id, False)
 
 
-def _set_disabled(conn: Conn, session: Session, user_id: int, disabled: bool) -> Response:
+def _set_disabled(request: Request, conn: Conn, session: Session, user_id: int, disabled: bool) -> Response:
     user = require(session, "admin")
     if user_id == user.id and disabled:
         return RedirectResponse("/admin#users", status_code=303)  # nobody locks themselves out
-    with contextlib.suppress(UserError):
+    try:
         set_user_disabled(conn, user_id, disabled, actor=user.username, now=utc_now())
+    except AlreadyDone as exc:
+        return _admin_page(request, conn, session, 409, error=reason(exc, session.locale, _zone(request)))
+    except UserError:
+        pass  # no such user (deleted meanwhile): the list shows what there is
     return RedirectResponse("/admin#users", status_code=303)
 
 
@@ -229,6 +247,8 @@ def end_window(request: Request, conn: Conn, session: CsrfSessionDep, window_id:
     user = require(session, "admin")
     try:
         end_maintenance(conn, window_id, actor=user.username, now=utc_now())
+    except AlreadyDone as exc:
+        return _admin_page(request, conn, session, 409, error=reason(exc, session.locale, _zone(request)))
     except AdminError as exc:
         return _admin_page(request, conn, session, 404, error=exc.words(session.locale))
     return RedirectResponse("/admin#maintenance", status_code=303)

@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 
 from dashboard.audit import write_audit
 from dashboard.errors import Refused
+from dashboard.repeat import already
 from envmon.registry.bounds import BoundsError, check_fields
 from envmon.registry.model import PointKind
 from envmon.registry.service import issue_device_password
@@ -151,6 +152,9 @@ def end_maintenance(conn: psycopg.Connection, window_id: int, *, actor: str, now
             " ends_at = %(now)s WHERE id = %(id)s AND ends_at > %(now)s RETURNING id", {"now": now, "id": window_id},
         ).fetchone()
         if row is None:
+            if conn.execute("SELECT 1 FROM maintenance_windows WHERE id = %s", (window_id,)).fetchone():
+                raise already(conn, "repeat.window_ended", entity="maintenance_window", entity_key=str(window_id),
+                              actions=("end",))
             raise AdminError("admin_error_no_window", id=window_id)
         write_audit(conn, actor=actor, action="end", entity="maintenance_window", key=str(window_id), detail={},
                     now=now)

@@ -199,19 +199,26 @@ def acknowledge(
     if disposition == "enforcement_case" and not can(user.role, "alert.enforce"):
         raise ActionForbidden("only inspectors open enforcement cases")
     try:
-        people.acknowledge_alert(conn, alert_id, actor=user.username, disposition=disposition,
-                                 note=note or None, now=now)
+        record = people.acknowledge_alert(conn, alert_id, actor=user.username, disposition=disposition,
+                                          note=note or None, now=now)
     except LifecycleError as exc:
         raise ActionConflict(str(exc)) from exc
+    # The lifecycle takes a repeated acknowledgement as a no-op (an SMS reply sent twice); a person clicking
+    # twice, or a second person with another disposition, is told who acknowledged first (dashboard.repeat).
+    if record.acknowledged_at != now:
+        raise ActionConflict(f"alert {alert_id} was already acknowledged by {record.acknowledged_by}")
 
 
 def resolve(conn: psycopg.Connection, user: User, alert_id: int, *, reason: str, now: datetime) -> None:
     """Resolve by hand (a latched alert needs its acknowledgement first)."""
     _require(conn, user, alert_id)
     try:
-        people.resolve_alert(conn, alert_id, actor=user.username, reason=reason or "resolved_by_hand", now=now)
+        record = people.resolve_alert(conn, alert_id, actor=user.username, reason=reason or "resolved_by_hand",
+                                      now=now)
     except LifecycleError as exc:
         raise ActionConflict(str(exc)) from exc
+    if record.resolved_at != now:  # already resolved (the lifecycle's no-op): say by whom (dashboard.repeat)
+        raise ActionConflict(f"alert {alert_id} was already resolved")
 
 
 def add_note(conn: psycopg.Connection, user: User, alert_id: int, *, note: str, now: datetime) -> None:

@@ -162,8 +162,9 @@ def _decide(request: Request, conn: Conn, session: CsrfSessionDep, form: FormDep
     try:
         decide_answer(conn, answer_policy(app_state(request).settings), alert_id=alert_id, accept=accept,
                       actor=user.username, note=form.get("note", "")[:2000], now=utc_now())
-    except AnswerRefused as exc:
-        return RedirectResponse(f"/alerts/{alert_id}?error={exc.key}", status_code=303)
+    except AnswerRefused:  # already decided (a second click, a stale page): the alert page says by whom and when
+        action = "answer_accept" if accept else "answer_ask_again"
+        return RedirectResponse(f"/alerts/{alert_id}?error={action}", status_code=303)
     return RedirectResponse(f"/alerts/{alert_id}#answers", status_code=303)
 
 

@@ -27,6 +27,7 @@ from dashboard.incident import alert_lines
 from dashboard.overview import draw_order, load_overview, map_positions
 from dashboard.plant import load_plant
 from dashboard.render import page
+from dashboard.repeat import ALERT_ACTIONS, alert_notice
 from dashboard.report_view import report_response
 from dashboard.series import RANGES
 from envmon.domain import SEVERITIES
@@ -100,16 +101,21 @@ def alert_detail(request: Request, conn: Conn, session: SessionDep, alert_id: in
         raise NotFound(alert_id)
     dispositions = [d for d in DISPOSITIONS if d != "enforcement_case" or can(session.user.role, "alert.enforce")]
     category = detail["alert"]["category"]
+    answers = load_answers(conn, alert_id)
+    # An action refused by the alert's state (a second click, a stale page): say what happened instead.
+    refused = request.query_params.get("error")
+    notice = alert_notice(refused, detail["alert"], detail["events"], answers) if refused in ALERT_ACTIONS else None
     return page(request, "alert.html", session, d=detail, dispositions=dispositions,
                 lines=alert_lines(conn, session.user, detail["alert"], now=utc_now()),
                 chosen_disposition=alert_queue.default_disposition(category),
                 disposition_key=lambda dsp: alert_queue.disposition_label(dsp, category),
-                may_act=can(session.user.role, "alert.act"), error=request.query_params.get("error"),
-                answers=load_answers(conn, alert_id), answer_files=load_attachments(conn, alert_id))
+                may_act=can(session.user.role, "alert.act"), notice=notice,
+                answers=answers, answer_files=load_attachments(conn, alert_id))
 
 
-def _act(alert_id: int, error: str | None = None) -> RedirectResponse:
-    suffix = f"?error={error}" if error else ""
+def _act(alert_id: int, refused: str | None = None) -> RedirectResponse:
+    """Back to the alert; `refused` names an action its state did not allow (the page says what happened)."""
+    suffix = f"?error={refused}" if refused else ""
     return RedirectResponse(f"/alerts/{alert_id}{suffix}", status_code=303)
 
 
@@ -118,28 +124,28 @@ def acknowledge(conn: Conn, session: CsrfSessionDep, form: FormDep, alert_id: in
     """Acknowledge with a disposition and an optional note."""
     return _run(lambda: alert_queue.acknowledge(
         conn, session.user, alert_id, disposition=form.get("disposition", ""), note=form.get("note"), now=utc_now()
-    ), alert_id)
+    ), alert_id, "acknowledge")
 
 
 @router.post("/alerts/{alert_id}/note")
 def note(conn: Conn, session: CsrfSessionDep, form: FormDep, alert_id: int) -> Response:
     """Add a note to the timeline."""
     return _run(lambda: alert_queue.add_note(conn, session.user, alert_id, note=form.get("note", ""), now=utc_now()),
-                alert_id)
+                alert_id, "note")
 
 
 @router.post("/alerts/{alert_id}/resolve")
 def resolve(conn: Conn, session: CsrfSessionDep, form: FormDep, alert_id: int) -> Response:
     """Resolve by hand."""
     return _run(lambda: alert_queue.resolve(conn, session.user, alert_id, reason=form.get("reason", ""), now=utc_now()),
-                alert_id)
+                alert_id, "resolve")
 
 
-def _run(action: Callable[[], None], alert_id: int) -> Response:
+def _run(action: Callable[[], None], alert_id: int, name: str) -> Response:
     try:
         alert_queue.take_action(action, alert_id)
     except alert_queue.ActionConflict:
-        return _act(alert_id, "refused")
+        return _act(alert_id, name)
     return _act(alert_id)
 
 

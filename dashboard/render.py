@@ -66,7 +66,8 @@ def page(request: Request, template: str, session: Session | None, *, status_cod
         csrf=session.csrf_token if session else "", locale=lang, t=lambda key: text(lang, "page." + key), when=when,
         w=lambda prefix, code: word(lang, prefix, code), script_words=script_words(lang),
         age=lambda seconds: age_text(seconds, lang), zone_name=state.settings.timezone, now=utc_now(),
-        may=lambda action: session is not None and can(session.user.role, action), **context,
+        may=lambda action: session is not None and can(session.user.role, action),
+        say=lambda notice: notice.words(lang, when), **context,
     )
     return HTMLResponse(html, status_code=status_code, headers=security_headers())
 

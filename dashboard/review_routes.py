@@ -25,6 +25,7 @@ from dashboard.deps import (
 )
 from dashboard.kpi import KpiRow, kpi_csv, load_kpis
 from dashboard.render import page, security_headers
+from dashboard.repeat import mark_notice
 from dashboard.review import MarkResult, ReviewRefused, decide_mark, list_marks, propose_mark
 from dashboard.sessions import Session
 from envmon.review import REASONS, Decision, MarkRequest
@@ -35,6 +36,7 @@ NO_NUL = r"^[^\x00]*$"
 MONTH = r"^\d{4}-\d{2}$"
 # Refusals that are about the mark's state (409); the rest are about the input (400).
 STATE_REFUSALS = frozenset({"review_own_mark", "review_not_pending", "review_not_open", "review_overlap"})
+DECIDED_REFUSALS = frozenset({"review_not_pending", "review_not_open"})  # the mark was decided meanwhile
 ERROR_KEYS = STATE_REFUSALS | {"review_bad_reason", "review_bad_evidence", "review_bad_period", "review_future",
                                "review_bad_pollutant", "review_needs_note"}
 
@@ -67,13 +69,16 @@ def _month(value: str | None) -> date:
 
 @pages.get("/review")
 def review_page(request: Request, conn: Conn, session: SessionDep, site: str | None = None,
-                error: str | None = None, done: str | None = None) -> Response:
+                error: str | None = None, done: str | None = None, mark: int | None = None) -> Response:
     """The marks on the user's plants, the form to propose one, and the decisions the role allows."""
     marks = list_marks(conn, session.user, site=site or None)
     role = session.user.role
+    # A decision on a mark already decided (a second click, a stale page): say who decided it and when.
+    decided = [m for m in marks if m["id"] == mark] if error in DECIDED_REFUSALS else []
     return page(request, "review.html", session, marks=marks, site=site, reasons=REASONS,
                 may_review=can(role, "data.review"), may_approve=can(role, "data.approve"),
-                error=error if error in ERROR_KEYS else None, done=done)
+                error=error if error in ERROR_KEYS else None, done=done,
+                notice=mark_notice(decided[0]) if decided else None)
 
 
 @pages.post("/review")
@@ -94,7 +99,7 @@ def decide_form(conn: Conn, session: CsrfSessionDep, form: FormDep, mark_id: int
     if decision not in ("approve", "reject", "withdraw"):
         raise NotFound(decision)
     return _page_step(lambda: decide_mark(conn, session.user, mark_id, decision,  # type: ignore[arg-type]
-                                          note=form.get("note", ""), now=utc_now()), mark_id)
+                                          note=form.get("note", ""), now=utc_now()), mark_id, mark=mark_id)
 
 
 def _run_step(step: Any, key: object) -> MarkResult:
@@ -110,11 +115,12 @@ def _run_step(step: Any, key: object) -> MarkResult:
     return result
 
 
-def _page_step(step: Any, key: object) -> Response:
+def _page_step(step: Any, key: object, *, mark: int | None = None) -> Response:
     try:
         result = _run_step(step, key)
     except ReviewRefused as exc:
-        return RedirectResponse(f"/review?error={exc.key}", status_code=303)
+        which = f"&mark={mark}" if mark is not None else ""
+        return RedirectResponse(f"/review?error={exc.key}{which}", status_code=303)
     return RedirectResponse(f"/review?done={result.state}", status_code=303)
 
 

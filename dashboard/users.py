@@ -13,6 +13,7 @@ from dashboard.access import ROLES
 from dashboard.audit import write_audit
 from dashboard.errors import Refused
 from dashboard.passwords import MIN_PASSWORD_CHARS, hash_password, needs_rehash, verify_password
+from dashboard.repeat import already
 from dashboard.sessions import delete_user_sessions
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
@@ -78,11 +79,13 @@ def list_users(conn: psycopg.Connection) -> list[dict[str, Any]]:
 def set_user_disabled(conn: psycopg.Connection, user_id: int, disabled: bool, *, actor: str, now: datetime) -> None:
     """Disable (ending their sessions) or enable a user."""
     with conn.transaction():
-        row = conn.execute(
-            "UPDATE users SET disabled = %s, updated_at = %s WHERE id = %s RETURNING username", (disabled, now, user_id)
-        ).fetchone()
+        row = conn.execute("SELECT username, disabled FROM users WHERE id = %s FOR UPDATE", (user_id,)).fetchone()
         if row is None:
             raise UserError("user_error_missing", id=user_id)
+        if row[1] == disabled:  # a second click or a stale page: say who did it first, write nothing
+            raise already(conn, "repeat.already_disabled" if disabled else "repeat.already_enabled", entity="user",
+                          entity_key=row[0], actions=("disable" if disabled else "enable",))
+        conn.execute("UPDATE users SET disabled = %s, updated_at = %s WHERE id = %s", (disabled, now, user_id))
         delete_user_sessions(conn, user_id)
         write_audit(conn, actor=actor, action="disable" if disabled else "enable", entity="user", key=row[0],
                     detail={}, now=now)

@@ -25,9 +25,12 @@ MAX_BUDGETS = 3.0  # the backfill ends after this many budgets of wall time, sen
 # readings each; the ingest bench alone takes ~178k readings/s, so the simulator's per-message publishing is
 # the bottleneck). It only chooses the step: at 1,000/s a 60 s budget gives the district one reading an hour.
 MESSAGES_PER_SECOND = 1000.0
-# A device's interval is stretched to the first of these steps that fits (0: its own interval).
-STALL_SECONDS = 5.0
+# No message queued and none delivered for this long ends the backfill (a transport that hangs, e.g. loggers
+# that cannot reach the gateway). Progress counts deliveries too: the HJ 212 loggers work through their queues
+# for tens of seconds after the last sample is queued. Room for a loaded machine's pauses, well under MAX_BUDGETS.
+STALL_SECONDS = 15.0
 PROGRESS_EVERY = 5  # seconds between progress lines
+# A device's interval is stretched to the first of these steps that fits (0: its own interval).
 STEPS_SECONDS = (0, 60, 120, 300, 600, 900, 1800, 3600)
 
 
@@ -81,22 +84,31 @@ def _every(n: int, say: Callable[[str], None]) -> Callable[[str], None]:
     return hear
 
 
+def progressed(before: tuple[int, int], after: tuple[int, int]) -> bool:
+    """Whether the backfill moved on between two looks at (messages queued, messages and frames not yet delivered):
+    the simulation queued more, or the transports delivered some of what waits (they still do for a while after the
+    simulation has queued its last sample: an HJ 212 logger waits for each frame's 9014)."""
+    return after[0] > before[0] or after[1] < before[1]
+
+
 async def _stop_when_stalled(runner: SimRunner, stop: asyncio.Event, inner_stop: asyncio.Event,
-                             say: Callable[[str], None] | None, *, max_seconds: float) -> None:
-    """Stop the backfill with the demo, when nothing was sent for `STALL_SECONDS` (the engine's pacing waits
-    for a transport's backlog without a limit; seen with the whole district: the demo must still go live), or
-    after `max_seconds` (a machine much slower than the planned rate: history is a nicety, going live is not)."""
-    last, still_s, waited_s = -1.0, 0.0, 0.0
+                             say: Callable[[str], None] | None, *, max_seconds: float,
+                             tick_seconds: float = 1.0, stall_seconds: float = STALL_SECONDS) -> None:
+    """Stop the backfill with the demo, when it made no progress for `stall_seconds` (nothing queued, nothing
+    delivered: the engine's pacing waits for a transport's backlog without a limit; seen with the whole district:
+    the demo must still go live), or after `max_seconds` (a machine much slower than the planned rate: history is
+    a nicety, going live is not)."""
+    last, still_s, waited_s = (-1, 0), 0.0, 0.0
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 1.0)
-        waited_s += 1.0
-        sent = runner.stats.snapshot()["messages"]
-        still_s = still_s + 1.0 if sent == last else 0.0
-        last = sent
-        if still_s >= STALL_SECONDS:
+            await asyncio.wait_for(stop.wait(), tick_seconds)
+        waited_s += tick_seconds
+        seen = (int(runner.stats.snapshot()["messages"]), runner.backlog())
+        still_s = 0.0 if progressed(last, seen) else still_s + tick_seconds
+        last = seen
+        if still_s >= stall_seconds:
             if say:
-                say(f"  backfill   nothing sent for {STALL_SECONDS:g} s: ending the backfill here")
+                say(f"  backfill   nothing sent or delivered for {stall_seconds:g} s: ending the backfill here")
             break
         if waited_s >= max_seconds:
             if say:
@@ -111,10 +123,11 @@ class BackfillResult:
     """What a backfill sent and how fast."""
 
     plan: BackfillPlan
-    messages: int
-    readings: int
+    messages: int  # samples the simulation queued (one message each; an HJ 212 sample may add minute/hour frames)
+    readings: int  # the real-time values of those messages
     errors: int
-    seconds: float
+    seconds: float  # until the transports delivered everything, or the backfill was ended
+    unsent: int = 0  # messages and frames still waiting in the transports when it ended: never stored
 
     @property
     def messages_per_second(self) -> float:
@@ -126,9 +139,13 @@ class BackfillResult:
         steps = sorted(set(self.plan.steps_seconds.values()))
         step_text = f"one reading per {steps[0]:g} s" if len(steps) == 1 else f"every {steps[0]:g}-{steps[-1]:g} s"
         days = (self.plan.end_s - self.plan.start_s) / 86400
-        return (f"  backfill   {len(self.plan.steps_seconds)} devices, past {days:g} days, {step_text}: "
-                f"{self.messages:,} messages ({self.readings:,} readings) in {self.seconds:.1f} s = "
-                f"{self.messages_per_second:,.0f} messages/s, {self.errors} errors")
+        head = (f"  backfill   {len(self.plan.steps_seconds)} devices, past {days:g} days, {step_text}: "
+                f"{self.messages:,} messages ({self.readings:,} real-time readings) ")
+        if self.unsent:  # the figures above were queued, not all delivered: say how many were lost
+            return (head + f"queued in {self.seconds:.1f} s, {self.errors} errors; {self.unsent:,} messages and "
+                    "frames were still waiting in the transports when it ended and are not stored")
+        return (head + f"delivered in {self.seconds:.1f} s = {self.messages_per_second:,.0f} messages/s, "
+                f"{self.errors} errors")
 
 
 async def run_backfill(
@@ -138,8 +155,9 @@ async def run_backfill(
 ) -> BackfillResult:
     """Send the planned history through the real transports; `say` hears a progress line each second."""
     now = now or datetime.now(UTC)
+    # No drain limit: the backfill ends when everything queued is delivered, or by its watchdog (below).
     runner = SimRunner(settings, RunOptions(registry_path=registry_path, scenario="backfill", speed=math.inf,
-                                            devices=devices),
+                                            devices=devices, drain_seconds=math.inf),
                        progress=_every(PROGRESS_EVERY, say) if say else None)
     plan = plan_backfill(runner.plans, now, days=days, messages_per_second=messages_per_second,
                          budget_seconds=budget_seconds)
@@ -157,7 +175,7 @@ async def run_backfill(
     finally:
         watcher.cancel()
     result = BackfillResult(plan, int(stats["messages"]), int(stats["readings"]), int(stats["errors"]),
-                            time.monotonic() - started)
+                            time.monotonic() - started, runner.unsent)
     if say:
         say(result.line())
     return result

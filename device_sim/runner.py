@@ -45,6 +45,9 @@ class RunOptions:
     devices: tuple[str, ...] | None = None
     mqtt: bool = True
     hj212: bool = True
+    # How long the transports may take to deliver what is queued once the simulation ends (math.inf: until they
+    # are done or `stop` is set; the backfill does so, its own watchdog ending a transport that stalls).
+    drain_seconds: float = DRAIN_SECONDS
 
 
 def time_window(options: RunOptions, scenario: Scenario, now: datetime) -> tuple[float, float | None]:
@@ -85,6 +88,7 @@ class SimRunner:
         self.plans = [p for p in build_plans(registry, options.seed, options.devices) if p.transport in transports]
         self.stats = Stats()
         self.simulation: Simulation | None = None
+        self.unsent = 0  # messages and frames still queued in the transports when the run ended (not delivered)
 
     def _links(self) -> tuple[list[DeviceLink], list[MqttDevice], list[Hj212Logger]]:
         """One link per plan, in plan order, and the same links split by transport."""
@@ -116,15 +120,20 @@ class SimRunner:
             await self.simulation.run(stop)
             await self._drain(links, stop)
         finally:
+            self.unsent = self.backlog()
             reporter.cancel()
             inner_stop.set()
             await asyncio.gather(*logger_tasks, return_exceptions=True)
             await asyncio.gather(*(asyncio.to_thread(d.close) for d in mqtt_devices))
         return self.stats
 
+    def backlog(self) -> int:
+        """Messages and frames the transports have not yet delivered (or seen acknowledged)."""
+        return sum(link.backlog() for link in self.simulation.links) if self.simulation else 0
+
     async def _drain(self, links: list[DeviceLink], stop: asyncio.Event) -> None:
-        """Give transports a moment to deliver what is queued."""
-        deadline = time.monotonic() + DRAIN_SECONDS
+        """Give transports time to deliver what is queued."""
+        deadline = time.monotonic() + self.options.drain_seconds
         while time.monotonic() < deadline and not stop.is_set() and any(link.backlog() for link in links):
             await asyncio.sleep(0.1)
 

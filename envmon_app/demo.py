@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from alerts.service import AlertService
@@ -23,6 +24,7 @@ from envmon.registry.store import registry_summary, sync_catalogue
 from envmon.runtime import Component, run_components
 from envmon.settings import Settings, load_settings
 from envmon.stack import launcher
+from envmon.stack.processes import free_port
 from ingest.service import IngestService
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,14 @@ def with_demo_policy(settings: Settings) -> Settings:
     return settings.model_copy(update={"alerts_policy_file": DEMO_POLICY})
 
 
+def with_known_hj212_port(settings: Settings, pick: Callable[[], int] = free_port) -> Settings:
+    """The settings with a real HJ 212 port: with 0 the gateway would listen where the simulator's loggers, which
+    dial `hj212_port`, never look (they queued their frames until the backfill gave up)."""
+    if settings.hj212_port != 0:
+        return settings
+    return settings.model_copy(update={"hj212_port": pick()})
+
+
 def policy_line(path: Path, *, silent_seconds: float, constant_samples: int) -> str:
     """The banner line that says which policy runs and what it makes of silent and stuck sensors."""
     return (f"  policy     {path.name}: a device is silent after {silent_seconds:g} s, a sensor stuck after "
@@ -44,9 +54,13 @@ def policy_line(path: Path, *, silent_seconds: float, constant_samples: int) -> 
 
 
 def stored_readings(settings: Settings) -> tuple[int, str] | None:
-    """(how many readings, since when) an earlier run left in the database; None on a fresh one."""
+    """(how many real-time readings, since when) an earlier run left in the database; None on a fresh one."""
+    # Real-time readings only, the ones the backfill's line counts: the HJ 212 loggers' minute and hour means are
+    # rows of their own (a count of every row said 173,198 where the backfill had delivered 110,376 readings). The
+    # count includes the oxygen-corrected values ingest derives for flue gas (5,040 more for the example week).
     with connect(settings) as conn:
-        row = conn.execute("SELECT count(*), min(time) FROM (SELECT time FROM readings LIMIT 10000000) r").fetchone()
+        row = conn.execute("SELECT count(*), min(time) FROM (SELECT time FROM readings WHERE basis = 'instant'"
+                           " LIMIT 10000000) r").fetchone()
     if row is None or not row[0]:
         return None
     return int(row[0]), row[1].astimezone(settings.zone).strftime("%Y-%m-%d %H:%M")
@@ -89,7 +103,7 @@ def run_demo(
         started_stack = not was_running
         settings = load_settings(environment="demo", state_dir=settings.state_dir)
     settings.require_secret()
-    settings = with_demo_policy(settings)
+    settings = with_known_hj212_port(with_demo_policy(settings))
     try:
         registry_path = registry_path or DEFAULT_REGISTRY
         banner, earlier = _prepare(settings, registry_path, backfill=backfill)
@@ -123,8 +137,9 @@ def _data_line(earlier: tuple[int, str] | None, settings: Settings, *, backfill:
         if backfill:
             return "  data       a fresh database: backfilling the past week through ingest before going live"
         return "  data       a fresh database (--no-backfill: no history)"
-    return (f"  data       reusing {earlier[0]:,} readings of an earlier run (from {earlier[1]}), no backfill; remove "
-            f"{settings.state_dir} after `envmon stack down` to start afresh")
+    return (f"  data       reusing {earlier[0]:,} real-time readings (with derived oxygen-corrected values) of an "
+            f"earlier run (from {earlier[1]}), no backfill; remove {settings.state_dir} after `envmon stack down` "
+            "to start afresh")
 
 
 def _policy_banner(settings: Settings) -> str:

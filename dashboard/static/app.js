@@ -524,6 +524,31 @@
   focusableScrollers();
   window.addEventListener("resize", throttle(focusableScrollers, 300));
 
+  // ----- one submission per click: a double click (or Enter pressed twice) posts a form once; its buttons are
+  // disabled until the answer arrives (the server also answers a repeat with what already happened).
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (e.defaultPrevented || !(form instanceof HTMLFormElement) || form.target) return;  // handled, or elsewhere
+    if ((form.getAttribute("method") || "").toLowerCase() !== "post") return;
+    if (form.dataset.sent) { e.preventDefault(); return; }
+    form.dataset.sent = "1";
+    // After this event: a submit button disabled now would leave its own name=value out of what is sent.
+    setTimeout(function () {
+      form.querySelectorAll("button, input[type=submit]").forEach(function (b) {
+        b.disabled = true;
+        b.setAttribute("aria-busy", "true");
+      });
+    }, 0);
+  });
+  // A page shown again from the back/forward cache: its forms may be sent again.
+  window.addEventListener("pageshow", function (e) {
+    if (!e.persisted) return;
+    document.querySelectorAll("form[data-sent]").forEach(function (form) {
+      delete form.dataset.sent;
+      form.querySelectorAll("[aria-busy]").forEach(function (b) { b.disabled = false; b.removeAttribute("aria-busy"); });
+    });
+  });
+
   // ----- live events ------------------------------------------------------------------------------
   var liveEl = document.getElementById("live");
   if (!window.EventSource) return;

@@ -115,14 +115,15 @@ def build_world(database_url: str, **settings: Any) -> World:
 
 
 def build_district_world(database_url: str) -> World:
-    """The example district (56 plants) with an operator and an admin for it, every device recently seen."""
+    """The example district (56 plants) with a user of each role for it, every device recently seen."""
     from envmon.registry.load import load_registry_file
 
     root = Path(__file__).resolve().parents[2]
     with psycopg.connect(database_url, autocommit=True) as conn:
         store_registry(conn, load_registry_file(root / "examples" / "fengxian.toml"), actor="test")
         now = datetime.now(UTC)
-        for name, role in (("operator", "operator"), ("admin", "admin")):
+        for name, role in (("viewer", "viewer"), ("operator", "operator"), ("inspector", "inspector"),
+                           ("admin", "admin")):  # one per role, as the demo's users (admins see every district)
             create_user(conn, username=name, role=role, password=PASSWORD, actor="test", now=now,
                         districts=("fengxian",))
         # Every device seen a moment ago, except the first device of FX-CH-004 (offline).

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -174,9 +175,13 @@ def test_an_ended_limit_stays_and_cannot_be_changed_again(world: World) -> None:
     [(valid_to,)] = _rows(world, "SELECT valid_to FROM limits WHERE id = %s", limit_id)
     assert valid_to is not None and _rows(world, "SELECT count(*) FROM limits") == count
     assert _rows(world, "SELECT action FROM audit_log WHERE entity = 'limit'") == [("deactivate",)]
+    ended_at = valid_to.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    said = f"Limit {limit_id} was already ended by admin at {ended_at}"  # a stale page: who ended it, and when
     again = _post(world, f"/admin/limits/{limit_id}/edit", LIMIT)
-    assert again.status_code == 400 and "has ended" in again.text
-    assert _post(world, f"/admin/limits/{limit_id}/end", {}).status_code == 400
+    assert again.status_code == 409 and said in again.text
+    twice = _post(world, f"/admin/limits/{limit_id}/end", {})  # a double click on "End limit"
+    assert twice.status_code == 409 and said in twice.text
+    assert _rows(world, "SELECT action FROM audit_log WHERE entity = 'limit'") == [("deactivate",)]
     with client(world) as c:
         login(c, "admin")
         assert f'href="/admin/limits/{limit_id}/edit"' not in c.get("/admin").text  # the list shows limits in force

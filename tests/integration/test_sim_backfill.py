@@ -90,8 +90,9 @@ def test_backfill_plan_is_hourly_for_the_small_budget(backfilled: tuple[str, dat
     _, _, result, lines = backfilled
     assert result.plan.steps_seconds == dict.fromkeys(DEVICES, 3600.0)
     assert result.messages == sum(result.plan.count(mn) for mn in DEVICES) == 3 * 168
-    assert result.errors == 0
+    assert result.errors == 0 and result.unsent == 0
     assert lines[-1].startswith("  backfill   3 devices, past 7 days, one reading per 3600 s: 504 messages")
+    assert "delivered in" in lines[-1]
     assert "messages/s" in lines[-1]
 
 

@@ -14,7 +14,7 @@ from alerts.replay import Replay
 from alerts.rules.policy import Policy, load_policy, load_policy_file
 from envmon.registry.load import load_registry_file
 from envmon.settings import load_settings
-from envmon_app.demo import DEMO_POLICY, policy_line, with_demo_policy
+from envmon_app.demo import DEMO_POLICY, policy_line, with_demo_policy, with_known_hj212_port
 from tests.conftest import EXAMPLE_REGISTRY
 
 START = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
@@ -49,3 +49,12 @@ def test_the_banner_says_what_the_policy_does() -> None:
     policy = load_policy_file(DEMO_POLICY)
     line = policy_line(DEMO_POLICY, silent_seconds=policy.silent.min_seconds, constant_samples=policy.constant.samples)
     assert line == "  policy     demo-policy.toml: a device is silent after 120 s, a sensor stuck after 6 equal values"
+
+
+@pytest.mark.parametrize(("configured", "expected"), [
+    pytest.param(0, 41234, id="os-picks: a free port the loggers are told"),
+    pytest.param(9212, 9212, id="fixed: kept"),
+])
+def test_the_demos_loggers_know_the_gateways_port(configured: int, expected: int) -> None:
+    settings = load_settings(environment="test", hj212_port=configured)
+    assert with_known_hj212_port(settings, pick=lambda: 41234).hj212_port == expected
