@@ -2,8 +2,10 @@
 
 Unhealthy when a worker thread has died, when the oldest batch taken for storing has waited for its
 acknowledgement longer than `stall_seconds` (commits or acknowledgements stalled with work waiting),
-when the database has been retried for longer than `database_retry_seconds`, or when the MQTT
-source is not connected. Each failed check is named, so an operator sees which one.
+when the database has been retried for longer than `database_retry_seconds`, when the MQTT
+source is not connected, or when the database's own policy jobs keep failing (TimescaleDB: the aggregates
+stop refreshing and old chunks stop being compressed, silently unless someone says so). Each failed check is
+named, so an operator sees which one.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class Vitals:
     database_retry_seconds: float | None  # None: the database is answering
     queue_depth: int
     mqtt_connected: bool | None = None  # None: no MQTT source in this process
+    # The database's own aggregate, compression and retention jobs that keep failing (TimescaleDB; ingest/rollups.py)
+    failing_jobs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,8 @@ def judge(vitals: Vitals, bounds: HealthBounds = HealthBounds()) -> tuple[bool, 
         failing.append("database")
     if vitals.mqtt_connected is False:
         failing.append("mqtt")
+    if vitals.failing_jobs:
+        failing.append("database_jobs")
     facts: dict[str, object] = {
         "failing": failing,
         "dead_threads": list(vitals.dead_threads),
@@ -55,6 +61,8 @@ def judge(vitals: Vitals, bounds: HealthBounds = HealthBounds()) -> tuple[bool, 
     }
     if vitals.mqtt_connected is not None:
         facts["mqtt_connected"] = vitals.mqtt_connected
+    if vitals.failing_jobs:
+        facts["failing_jobs"] = list(vitals.failing_jobs)
     return not failing, facts
 
 

@@ -3,8 +3,10 @@
 On plain PostgreSQL the minute, hour and day roll-ups are tables (migration 0032). `readings_rollup_refresh()`
 recomputes the buckets of late readings and advances the materialized mark; this thread calls it every
 `REFRESH_SECONDS`, and again at once while it says the mark is still behind (after an outage, a first start on
-history). On TimescaleDB the function does not exist and the thread only waits for the stop: the database's own
-jobs refresh.
+history). On TimescaleDB the function does not exist and the database's own policy jobs refresh (and compress,
+and drop old chunks); there the thread reads their statistics every `JOBS_CHECK_SECONDS` and names the jobs that
+keep failing, for ingest's /healthz: a failing refresh job leaves the aggregates stale without a word (seen
+2026-12-05 on a TimescaleDB 2.28.3 built for PostgreSQL 15.20: every background job failed, docs/benchmarks.md).
 Several ingest processes may all run it: the function lets one refresh at a time and the others return at once.
 """
 
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -21,9 +25,45 @@ from envmon.db import Reconnecting
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 5.0
+JOBS_CHECK_SECONDS = 60.0
+# A job is failing when its last run failed and it has not succeeded for this many of its intervals (or never):
+# one failed run among successes (a lock timeout) is not worth a page.
+FAILING_AFTER_INTERVALS = 3
 CATCH_UP_PAUSE_SECONDS = 0.05  # between steps while catching up: the writers get the database in between
 _EXISTS = "SELECT to_regproc('readings_rollup_refresh') IS NOT NULL"
 _REFRESH = "SELECT readings_rollup_refresh()"
+_JOBS = """
+SELECT j.job_id, j.proc_name, j.hypertable_name, s.last_run_status,
+       CASE WHEN isfinite(s.last_successful_finish) THEN s.last_successful_finish END, j.schedule_interval,
+       s.total_failures
+FROM timescaledb_information.jobs j JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
+WHERE j.hypertable_name IS NOT NULL ORDER BY j.job_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class JobStat:
+    """One TimescaleDB policy job of a hypertable or continuous aggregate, and how its runs went."""
+
+    job_id: int
+    proc_name: str
+    relation: str
+    last_run_status: str | None
+    last_successful_finish: datetime | None
+    schedule_interval: timedelta
+    total_failures: int
+
+
+def failing_jobs(stats: Sequence[JobStat], now: datetime) -> tuple[str, ...]:
+    """The jobs whose last run failed and that have not succeeded for FAILING_AFTER_INTERVALS of their intervals,
+    named for people ("policy_refresh_continuous_aggregate readings_1m (job 1002, 8 failures)")."""
+    return tuple(
+        f"{s.proc_name} {s.relation} (job {s.job_id}, {s.total_failures} failures)"
+        for s in stats
+        if s.last_run_status == "Failed"
+        and (s.last_successful_finish is None
+             or now - s.last_successful_finish > FAILING_AFTER_INTERVALS * s.schedule_interval)
+    )
 
 
 def refresh_once(conn: psycopg.Connection) -> timedelta | None:
@@ -41,6 +81,7 @@ class RollupRefresher:
         self._present: bool | None = None  # whether the database has the roll-up tables; None: not asked yet
         self.refreshes = 0
         self.failures = 0
+        self.failing_jobs: tuple[str, ...] = ()  # TimescaleDB policy jobs that keep failing (for health)
 
     def run(self, stop: threading.Event) -> None:
         """Refresh every REFRESH_SECONDS until stopped (idle where the database has no roll-up tables)."""
@@ -50,14 +91,25 @@ class RollupRefresher:
                     self._present = self._db.attempt(_has_rollups)
                     if not self._present:
                         log.info("roll-up refresh not needed: the database refreshes its own aggregates")
-                        stop.wait()  # idle, not ended: a thread that ends counts as died (ingest health)
-                        return
-                self._refresh_until_caught_up(stop)
+                if self._present:
+                    self._refresh_until_caught_up(stop)
+                else:
+                    self._check_jobs()
             except psycopg.Error as exc:
                 self.failures += 1
                 log.warning("roll-up refresh failed (will retry): %s", exc)
-            if stop.wait(REFRESH_SECONDS):
+            if stop.wait(REFRESH_SECONDS if self._present else JOBS_CHECK_SECONDS):
                 return
+
+    def _check_jobs(self) -> None:
+        """Read the policy jobs' statistics and log a change in which of them keep failing."""
+        failing = failing_jobs(self._db.attempt(_job_stats), datetime.now(UTC))
+        if failing and failing != self.failing_jobs:
+            log.error("the database's own jobs keep failing (aggregates stale, chunks not compressed or dropped): %s",
+                      "; ".join(failing))
+        elif self.failing_jobs and not failing:
+            log.info("the database's own jobs succeed again")
+        self.failing_jobs = failing
 
     def _refresh_until_caught_up(self, stop: threading.Event) -> None:
         """Refresh steps until the mark is where it should be, or another process holds the refresh."""
@@ -73,6 +125,11 @@ class RollupRefresher:
             if steps == 1:
                 log.info("roll-ups catching up: %s of readings to materialize", left)
             stop.wait(CATCH_UP_PAUSE_SECONDS)
+
+
+def _job_stats(conn: psycopg.Connection) -> list[JobStat]:
+    with conn.transaction():
+        return [JobStat(*row) for row in conn.execute(_JOBS)]
 
 
 def _has_rollups(conn: psycopg.Connection) -> bool:

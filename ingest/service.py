@@ -141,6 +141,7 @@ class IngestService:
             database_retry_seconds=pipeline.database_retry_seconds,
             queue_depth=pipeline.queue_depth,
             mqtt_connected=None if self.source is None else self.source.connected.is_set(),
+            failing_jobs=self.rollups.failing_jobs,
         )
 
     def dead_threads(self) -> tuple[str, ...]:

@@ -132,6 +132,10 @@ def _config_text(cluster: PostgresCluster, *, timescaledb: bool = False) -> str:
     if not cluster.durable:
         # Throw-away clusters for tests: crash safety is not worth the fsyncs.
         lines += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+        if timescaledb:
+            # Nor TimescaleDB's background jobs (aggregate refresh, compression, retention): no test waits for them
+            # (tests call what they need), and each test database would run them beside the suite at random times.
+            lines += ["timescaledb.max_background_workers = 0"]
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from ingest.rollups import RollupRefresher
+from ingest.rollups import RollupRefresher, _job_stats
 from ingest.rows import COLUMNS, COPY_TYPES
 from tests.ingest_helpers import wait_for_count
 from tests.patience import patience
@@ -182,7 +182,8 @@ def test_refreshes_racing_two_writers_lose_nothing(database_url: str, db: psycop
 
 
 def test_ingest_refreshes_the_roll_ups_in_the_background(database_url: str, db: psycopg.Connection) -> None:
-    """ingest's refresher materializes history on plain PostgreSQL, and idles (alive) on TimescaleDB."""
+    """ingest's refresher materializes history on plain PostgreSQL; on TimescaleDB it stays alive and reads the
+    policy jobs' statistics (the refresh, compression and retention jobs of `readings` and its aggregates)."""
     _copy(db, _rows(1, T0, 40, 10, "NNNNMNNC", 0.05))
     refresher = RollupRefresher(database_url)
     stop = threading.Event()
@@ -193,6 +194,14 @@ def test_ingest_refreshes_the_roll_ups_in_the_background(database_url: str, db: 
             db.commit()
             assert wait_for_count(database_url, "SELECT count(*) FROM readings_1d_rollup", 2, timeout=30) == 2
             _check(db)
+        else:
+            db.commit()
+            jobs = _job_stats(db)
+            assert {(j.proc_name.removeprefix("policy_"), j.relation) for j in jobs} >= {
+                ("refresh_continuous_aggregate", "readings_1m"), ("refresh_continuous_aggregate", "readings_1d"),
+                ("retention", "readings"),
+            }
+            assert all(j.last_successful_finish is None or j.last_successful_finish.tzinfo for j in jobs)
         assert thread.is_alive()  # a refresher that ended would count as a dead ingest thread
     finally:
         stop.set()

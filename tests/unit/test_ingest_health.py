@@ -21,8 +21,10 @@ BOUNDS = HealthBounds(stall_seconds=30, database_retry_seconds=20)
         pytest.param(Vitals((), 29.9, None, 10, True), [], id="slow-but-within-bound"),
         pytest.param(Vitals((), 1.0, 21.0, 10, True), ["database"], id="database-retried-too-long"),
         pytest.param(Vitals((), None, None, 0, False), ["mqtt"], id="mqtt-disconnected"),
-        pytest.param(Vitals(("ingest-prepare",), 40.0, 40.0, 5, False), ["threads", "stalled", "database", "mqtt"],
-                     id="everything"),
+        pytest.param(Vitals((), None, None, 0, True, ("policy_compression readings (job 1000, 3 failures)",)),
+                     ["database_jobs"], id="database-jobs-keep-failing"),
+        pytest.param(Vitals(("ingest-prepare",), 40.0, 40.0, 5, False, ("x",)),
+                     ["threads", "stalled", "database", "mqtt", "database_jobs"], id="everything"),
     ],
 )
 def test_each_check_fails_alone_and_is_named(vitals: Vitals, failed: list[str]) -> None:

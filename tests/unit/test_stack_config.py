@@ -113,3 +113,18 @@ CLUSTER = PostgresCluster(Path("/srv/pg"), 5432, "pw")
 )
 def test_server_files_live_in_its_folder(server: Broker | PostgresCluster, attribute: str, name: str) -> None:
     assert getattr(server, attribute) == server.root / name
+
+
+@pytest.mark.parametrize(
+    ("durable", "timescaledb", "workers_off"),
+    [
+        pytest.param(False, True, True, id="test-cluster-runs-no-timescaledb-jobs"),
+        pytest.param(True, True, False, id="demo-and-bench-clusters-run-the-policies"),
+        pytest.param(False, False, False, id="plain-test-cluster-has-no-such-setting"),
+    ],
+)
+def test_only_throw_away_timescaledb_clusters_run_no_background_jobs(
+    tmp_path: Path, durable: bool, timescaledb: bool, workers_off: bool
+) -> None:
+    text = _config_text(PostgresCluster(tmp_path, 5432, "pw", durable=durable), timescaledb=timescaledb)
+    assert ("timescaledb.max_background_workers = 0" in text.splitlines()) is workers_off

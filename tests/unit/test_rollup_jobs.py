@@ -1,0 +1,35 @@
+"""ingest.rollups.failing_jobs: which TimescaleDB policy jobs keep failing, for ingest's /healthz."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ingest.rollups import JobStat, failing_jobs
+
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+
+
+def _job(status: str | None, last_success: datetime | None, every: timedelta = MINUTE) -> JobStat:
+    return JobStat(1002, "policy_refresh_continuous_aggregate", "readings_1m", status, last_success, every, 8)
+
+
+@pytest.mark.parametrize(
+    ("job", "failing"),
+    [
+        pytest.param(_job(None, None), False, id="never-ran-yet"),
+        pytest.param(_job("Success", NOW - MINUTE), False, id="succeeding"),
+        pytest.param(_job("Failed", None), True, id="failed-and-never-succeeded"),
+        pytest.param(_job("Failed", NOW - 2 * MINUTE), False, id="one-failure-after-a-recent-success"),
+        pytest.param(_job("Failed", NOW - 4 * MINUTE), True, id="no-success-for-more-than-three-intervals"),
+        pytest.param(_job("Failed", NOW - timedelta(hours=13), timedelta(hours=12)), False,
+                     id="a-twelve-hour-job-is-judged-by-its-own-interval"),
+        pytest.param(_job("Success", None), False, id="succeeded-once-history-pruned"),
+    ],
+)
+def test_a_job_is_failing_when_its_last_run_failed_and_it_has_not_succeeded_lately(job: JobStat, failing: bool) -> None:
+    assert failing_jobs([job], NOW) == (
+        ("policy_refresh_continuous_aggregate readings_1m (job 1002, 8 failures)",) if failing else ()
+    )
