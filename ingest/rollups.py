@@ -56,9 +56,9 @@ class JobStat:
 
 def failing_jobs(stats: Sequence[JobStat], now: datetime) -> tuple[str, ...]:
     """The jobs whose last run failed and that have not succeeded for FAILING_AFTER_INTERVALS of their intervals,
-    named for people ("policy_refresh_continuous_aggregate readings_1m (job 1002, 8 failures)")."""
+    named for people ("policy_refresh_continuous_aggregate readings_1m (job 1002)")."""
     return tuple(
-        f"{s.proc_name} {s.relation} (job {s.job_id}, {s.total_failures} failures)"
+        f"{s.proc_name} {s.relation} (job {s.job_id})"
         for s in stats
         if s.last_run_status == "Failed"
         and (s.last_successful_finish is None
@@ -74,7 +74,8 @@ def refresh_once(conn: psycopg.Connection) -> timedelta | None:
 
 
 class RollupRefresher:
-    """Calls the refresh on a connection of its own until stopped (plain PostgreSQL only)."""
+    """On a connection of its own until stopped: refreshes the roll-up tables (plain PostgreSQL), or watches the
+    database's policy jobs (TimescaleDB)."""
 
     def __init__(self, database_url: str) -> None:
         self._db = Reconnecting(database_url, application="envmon-rollups")
@@ -84,7 +85,7 @@ class RollupRefresher:
         self.failing_jobs: tuple[str, ...] = ()  # TimescaleDB policy jobs that keep failing (for health)
 
     def run(self, stop: threading.Event) -> None:
-        """Refresh every REFRESH_SECONDS until stopped (idle where the database has no roll-up tables)."""
+        """Refresh every REFRESH_SECONDS, or check the policy jobs every JOBS_CHECK_SECONDS, until stopped."""
         while not stop.is_set():
             try:
                 if self._present is None:
@@ -97,7 +98,7 @@ class RollupRefresher:
                     self._check_jobs()
             except psycopg.Error as exc:
                 self.failures += 1
-                log.warning("roll-up refresh failed (will retry): %s", exc)
+                log.warning("roll-up %s failed (will retry): %s", "refresh" if self._present else "job check", exc)
             if stop.wait(REFRESH_SECONDS if self._present else JOBS_CHECK_SECONDS):
                 return
 
