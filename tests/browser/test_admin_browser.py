@@ -15,8 +15,8 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from dashboard.app import create_app
 from tests.alert_helpers import WATER
-from tests.browser.test_dashboard_look import axe_violations, sign_in
-from tests.browser.world import Served, World, build_world, store_readings
+from tests.browser.test_dashboard_look import axe_violations
+from tests.browser.world import Served, World, build_world, sign_in, store_readings
 
 EDIT_PAGES = {"chain": "/admin/chains/pollution/edit", "device": f"/admin/devices/{WATER}/edit",
               "recipient": "/admin/recipients/insp-a/edit", "limit": "/admin/limits/1/edit", "admin": "/admin"}

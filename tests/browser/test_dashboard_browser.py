@@ -23,13 +23,13 @@ from dashboard.app import create_app
 from dashboard.display import local_time
 from tests.alert_helpers import GAS, WATER
 from tests.browser.world import (
-    PASSWORD,
     SECRET,
     Served,
     World,
     build_district_world,
     build_world,
     raise_alert,
+    sign_in,
     store_readings,
     water_history,
 )
@@ -47,13 +47,6 @@ def world(database_url: str) -> World:
     return w
 
 
-def _sign_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_url(f"{base}/")
-
 
 def _shot(page: Page, artifacts: Path, name: str, *, docs: bool = False) -> None:
     path = artifacts / f"{name}.png"
@@ -69,7 +62,7 @@ def test_operator_sees_a_new_alert_live_acknowledges_it_and_opens_its_report(
         page = browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        _sign_in(page, served.url, "operator")
+        sign_in(page, served.url, "operator")
         expect(page.locator("#plants")).to_contain_text("T-001")
         expect(page.locator("#live")).to_have_class("live on")
         _shot(page, artifacts, "overview-quiet")
@@ -131,7 +124,7 @@ def test_inspector_on_a_phone_acknowledges_an_enforcement_case(
     with Served(create_app(world.settings)) as served:
         page = browser.new_page()
         page.set_viewport_size({"width": 390, "height": 844})
-        _sign_in(page, served.url, "inspector")
+        sign_in(page, served.url, "inspector")
         page.goto(f"{served.url}/alerts/{alert_id}")
         page.select_option("#disposition", "enforcement_case")
         page.dblclick("#acknowledge")  # a thumb taps twice: the form goes once (app.js), nothing says "forbidden"
@@ -148,7 +141,7 @@ def test_inspector_on_a_phone_acknowledges_an_enforcement_case(
 def test_language_switch_to_english_in_the_browser(world: World, browser: BrowserContext, artifacts: Path) -> None:
     with Served(create_app(world.settings)) as served:
         page = browser.new_page()
-        _sign_in(page, served.url, "admin")
+        sign_in(page, served.url, "admin")
         page.click("#switch-locale")
         expect(page.locator("header nav")).to_contain_text("Overview")
         page.goto(f"{served.url}/health")
@@ -165,7 +158,7 @@ def test_district_overview_map_shows_every_plant_coloured_by_its_state(
     raise_alert(world, "310120EP002W01", "w20117", 0.09, samples=3)  # Cr(VI) near its limit: pre-warning
     with Served(create_app(world.settings)) as served:
         page = browser.new_page()
-        _sign_in(page, served.url, "operator")
+        sign_in(page, served.url, "operator")
         expect(page.locator("#district-map a.tile")).to_have_count(56)
         expect(page.locator('#district-map a[data-site="FX-CH-001"]')).to_have_class("tile status-alarm")
         expect(page.locator('#district-map a[data-site="FX-EP-002"]')).to_have_class("tile status-warning")
@@ -208,7 +201,7 @@ def test_the_gas_chart_shows_level_1_and_level_2(world: World, browser: BrowserC
                                         for m in range(1, 120)])
     with Served(create_app(world.settings)) as served:
         page = browser.new_page()
-        _sign_in(page, served.url, "inspector")
+        sign_in(page, served.url, "inspector")
         page.goto(f"{served.url}/plants/T-001")
         chart = page.locator(f'figure.chart[data-device="{world.devices[GAS]}"][data-pollutant="s02001"]')
         expect(chart.locator("canvas")).to_have_count(1, timeout=5000)

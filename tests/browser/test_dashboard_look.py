@@ -34,6 +34,7 @@ from tests.browser.world import (
     build_district_world,
     build_world,
     raise_alert,
+    sign_in,
     store_readings,
     water_history,
 )
@@ -58,13 +59,6 @@ class Walk:
     answered_alert: int  # an exceedance the plant answered (the alert page with an answer)
     answer_form: str  # the public form of another exceedance, not answered yet
 
-
-def sign_in(page: Page, base: str, username: str, locale: str = "zh-CN", then: str = "/") -> None:
-    page.goto(f"{base}/login?lang={locale}")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_url(f"{base}{then}")
 
 
 def axe_violations(page: Page) -> list[dict[str, Any]]:
@@ -267,7 +261,7 @@ def test_map_keeps_alarms_on_top_clusters_by_worst_state_zooms_pans_and_labels_n
     raise_alert(world, "310120EP002W01", "w20117", 0.09, samples=3)  # pre-warning
     with Served(create_app(world.settings)) as served:
         page = browser.new_page()
-        sign_in(page, served.url, "operator")
+        sign_in(page, served.url, "operator", "zh-CN")
         for width, height in WIDTHS.items():
             page.set_viewport_size({"width": width, "height": height})
             page.goto(served.url + "/")
@@ -360,7 +354,7 @@ def test_charts_fit_the_data_zoom_by_dragging_compare_periods_and_show_the_incid
     span = "el => el._plot.scales.x.max - el._plot.scales.x.min"
     with Served(create_app(world.settings)) as served:
         page = browser.new_page()
-        sign_in(page, served.url, "operator")
+        sign_in(page, served.url, "operator", "zh-CN")
         page.goto(f"{served.url}/plants/T-001")
         chart = page.locator(f'figure.chart[data-device="{world.devices[WATER]}"][data-pollutant="w20117"]')
         expect(chart.locator("canvas")).to_have_count(1, timeout=5000)
@@ -421,7 +415,7 @@ def test_attention_sounds_and_notifies_for_level_2_gas_and_severe_exceedances_on
             window.Notification = function (title, options) { window.__shown.push(title); return new Real(title, options); };
             window.Notification.permission = Real.permission; window.Notification.requestPermission = () => Real.requestPermission();""")
         page = browser.new_page()
-        sign_in(page, served.url, "operator")
+        sign_in(page, served.url, "operator", "zh-CN")
         page.goto(f"{served.url}/alerts")
         expect(page.locator("#live")).to_have_class("live on")
         raise_alert(world, CHEMICAL_GAS, "s01001", 60.0)
@@ -451,7 +445,7 @@ def test_acknowledge_with_the_keyboard_alone(database_url: str, browser: Browser
     alert_id = raise_alert(world)  # a gas alarm: "confirmed alarm" is preselected, not "confirmed exceedance"
     with Served(create_app(world.settings)) as served:
         page = browser.new_page()
-        sign_in(page, served.url, "operator")
+        sign_in(page, served.url, "operator", "zh-CN")
         page.goto(f"{served.url}/alerts/{alert_id}")
         expect(page.locator("#disposition option:checked")).to_have_text("确认报警")
         for _ in range(40):
@@ -475,7 +469,7 @@ def test_device_health_sorts_filters_groups_and_pages_in_the_browser(
     world = build_district_world(database_url)
     with Served(create_app(world.settings)) as served:
         page = browser.new_page()
-        sign_in(page, served.url, "operator")
+        sign_in(page, served.url, "operator", "zh-CN")
         page.goto(f"{served.url}/health")
         expect(page.locator("#devices tbody tr[data-mn]")).to_have_count(50)
         page.click('th a[data-sort="device"]')
@@ -527,7 +521,7 @@ def test_kpi_and_plant_pages_fold_on_a_phone_keep_to_its_width_and_open_with_one
     with Served(create_app(world.settings)) as served:
         page = browser.new_page()
         page.set_viewport_size(PHONE)
-        sign_in(page, served.url, "operator")
+        sign_in(page, served.url, "operator", "zh-CN")
         measured: dict[str, object] = {}
         for path, opened, folded in (("/kpi", ["kpi-districts"], ["kpi-plants", "kpi-devices"]),
                                      ("/", [], ["plants-fold"]),

@@ -19,6 +19,7 @@ from typing import IO
 from playwright.sync_api import BrowserContext, Page, expect
 
 from envmon.stack import launcher
+from tests.browser.world import sign_in
 from tests.conftest import ROOT
 from tests.integration.test_cli import demo_env, demo_state_dir, envmon  # noqa: F401 - the fixture is used
 
@@ -45,13 +46,6 @@ def _until(lines: queue.Queue[str], seen: list[str], wanted: str, timeout_s: flo
         except queue.Empty:
             continue
 
-
-def _sign_in(page: Page, base: str, username: str, password: str) -> None:
-    page.goto(f"{base}/login?lang=en")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("#login-submit")
-    page.wait_for_url(f"{base}/")
 
 
 def _look(page: Page, base: str) -> dict[str, float]:
@@ -87,7 +81,8 @@ def test_the_demo_backfills_a_week_goes_live_with_history_in_the_browser_and_a_s
             _until(lines, seen, LIVE, 300)  # the backfill ends within 3 x 60 s (MAX_BUDGETS) on a slow machine
             users = {m.group(1): m.group(3) for line in seen if (m := USER.match(line))}
             page = browser.new_page()
-            _sign_in(page, f"http://127.0.0.1:{env['ENVMON_DASHBOARD_PORT']}", "demo-operator", users["demo-operator"])
+            sign_in(page, f"http://127.0.0.1:{env['ENVMON_DASHBOARD_PORT']}", "demo-operator", "en",
+                    password=users["demo-operator"])
             facts = _look(page, f"http://127.0.0.1:{env['ENVMON_DASHBOARD_PORT']}")
             page.close()
             os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C in the terminal

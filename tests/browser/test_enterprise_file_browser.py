@@ -7,10 +7,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, expect
 
 from dashboard.app import create_app
-from tests.browser.world import PASSWORD, Served, World, build_world
+from tests.browser.world import Served, World, build_world, sign_in
 from tests.integration.test_enterprise_file_dashboard import PERMIT, add_permit
 from tests.unit.test_documents import PDF
 
@@ -22,13 +22,6 @@ def world(database_url: str) -> World:
     return w
 
 
-def _sign_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_url(f"{base}/")
-
 
 def test_inspector_keeps_the_plant_file(world: World, browser: BrowserContext, artifacts: Path, tmp_path: Path) -> None:
     scan = tmp_path / "排污许可证正本.pdf"
@@ -39,7 +32,7 @@ def test_inspector_keeps_the_plant_file(world: World, browser: BrowserContext, a
         page = browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        _sign_in(page, served.url, "inspector")
+        sign_in(page, served.url, "inspector")
         page.goto(f"{served.url}/plants/T-001")
         expect(page.locator("#file h2")).to_have_text("企业档案")
         expect(page.locator("#file .permit")).to_contain_text(PERMIT)
@@ -69,7 +62,7 @@ def test_inspector_keeps_the_plant_file(world: World, browser: BrowserContext, a
 def test_another_districts_operator_is_refused_the_plant_file(world: World, browser: BrowserContext) -> None:
     with Served(create_app(world.settings)) as served:
         page = browser.new_page()
-        _sign_in(page, served.url, "outsider")
+        sign_in(page, served.url, "outsider")
         response = page.goto(f"{served.url}/plants/T-001")
         assert response is not None and response.status == 404
         expect(page.locator("body")).not_to_contain_text(PERMIT)

@@ -9,23 +9,16 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, expect
 
 from dashboard.app import create_app
 from tests.browser.test_dashboard_look import axe_violations
-from tests.browser.world import PASSWORD, Served, build_world
+from tests.browser.world import Served, build_world, sign_in
 from tests.integration.test_forwarding_page import route_and_queue
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 UPDATE_DOCS = os.environ.get("ENVMON_UPDATE_DOCS_SCREENSHOTS") == "1"
 
-
-def _sign_in(page: Page, base: str, username: str, locale: str) -> None:
-    page.goto(f"{base}/login?lang={locale}")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_url(f"{base}/")
 
 
 def test_an_administrator_reads_the_targets_on_a_desk_and_a_phone_an_operator_is_refused(
@@ -38,7 +31,7 @@ def test_an_administrator_reads_the_targets_on_a_desk_and_a_phone_an_operator_is
         for locale in ("zh-CN", "en"):
             page.context.clear_cookies()
             page.set_viewport_size({"width": 1400, "height": 900})
-            _sign_in(page, served.url, "admin", locale)
+            sign_in(page, served.url, "admin", locale)
             page.click("header nav a[href='/forwarding']")
             page.wait_for_url(f"{served.url}/forwarding")
             province = page.locator("#targets tr[data-target='province']")
@@ -57,7 +50,7 @@ def test_an_administrator_reads_the_targets_on_a_desk_and_a_phone_an_operator_is
                     shutil.copyfile(artifacts / name, SCREENSHOTS / name)
         page.context.clear_cookies()
         page.set_viewport_size({"width": 1400, "height": 900})
-        _sign_in(page, served.url, "operator", "en")
+        sign_in(page, served.url, "operator", "en")
         expect(page.locator("header nav a[href='/forwarding']")).to_have_count(0)
         response = page.goto(f"{served.url}/forwarding")
         assert response is not None and response.status == 403

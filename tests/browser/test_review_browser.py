@@ -15,7 +15,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from dashboard.app import create_app
 from tests.alert_helpers import WATER
-from tests.browser.world import PASSWORD, Served, World, build_world, raise_alert
+from tests.browser.world import Served, World, build_world, raise_alert, sign_in
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 # As in test_dashboard_browser.py: docs/ screenshots are refreshed only with ENVMON_UPDATE_DOCS_SCREENSHOTS=1.
@@ -38,13 +38,6 @@ def _shot(page: Page, artifacts: Path, name: str) -> None:
     if UPDATE_DOCS:
         shutil.copyfile(path, DOCS / f"dashboard-{name}.png")
 
-
-def _sign_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_url(f"{base}/")
 
 
 def _local(world: World, moment: datetime) -> str:
@@ -72,7 +65,7 @@ def test_a_mark_over_an_exceedance_waits_for_a_second_person(
         conn.execute("UPDATE alerts SET severity = 'exceedance' WHERE id = %s", (alert_id,))
     with Served(create_app(world.settings)) as served:
         page = browser.new_page()
-        _sign_in(page, served.url, "inspector")
+        sign_in(page, served.url, "inspector")
         _propose(page, served.url, world, WATER)
         expect(page.locator("#review-done")).to_contain_text("另一人批准")
         row = page.locator("#marks tbody tr").first
@@ -85,7 +78,7 @@ def test_a_mark_over_an_exceedance_waits_for_a_second_person(
         # One browser profile holds one session: sign out before the next person signs in.
         page.click("#logout")
         other = page
-        _sign_in(other, served.url, "outsider")
+        sign_in(other, served.url, "outsider")
         other.goto(f"{served.url}/review")
         expect(other.locator(f"#mark-{mark_id}")).to_have_count(0)
         assert other.evaluate(CSRF_POST, [f"/api/review/marks/{mark_id}/withdraw", {"note": "x"}]) == 404
@@ -95,7 +88,7 @@ def test_a_mark_over_an_exceedance_waits_for_a_second_person(
         other.goto(f"{served.url}/review")
         other.click("#logout")
         second = page
-        _sign_in(second, served.url, "admin")
+        sign_in(second, served.url, "admin")
         second.goto(f"{served.url}/review")
         second.fill(f"#mark-{mark_id} form[action$='/approve'] [name=note]", "checked the drift report")
         _shot(second, artifacts, "review-four-eyes")  # the second person, about to approve

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psycopg
@@ -75,6 +75,9 @@ industry = "electroplating"
 latitude = 30.90
 longitude = 121.45
 """
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 PASSWORD = "correct horse battery"
 SECRET = "dashboard-test-secret-" + "y" * 40
 # username -> (role, districts, site codes)
@@ -267,3 +270,14 @@ def session_cookie(base: str, username: str) -> str:
         r = h.post("/login", data={"username": username, "password": PASSWORD, "login_csrf": token})
         assert r.status_code == 303
         return str(h.cookies["envmon_session"])
+
+
+def sign_in(
+    page: Page, base: str, username: str, locale: str | None = None, then: str = "/", password: str = PASSWORD
+) -> None:
+    """Sign in through the login form in Chromium (in `locale`, else the server's default) and wait for `then`."""
+    page.goto(f"{base}/login" if locale is None else f"{base}/login?lang={locale}")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#login-submit")
+    page.wait_for_url(f"{base}{then}")
