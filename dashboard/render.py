@@ -40,7 +40,7 @@ def environment() -> jinja2.Environment:
 
 
 # The sections app.js names codes from in live updates (new alerts, the queue, review marks, ages).
-SCRIPT_SECTIONS = ("severity", "state", "mark_reason", "age")
+SCRIPT_SECTIONS = ("severity", "state", "mark_reason", "age", "rule")
 
 
 @cache

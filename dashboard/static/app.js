@@ -291,7 +291,10 @@
         tr.appendChild(labelled(cell(label("state", a.state), "state"), "state"));
         tr.appendChild(labelled(link("/plants/" + a.site_code, en ? a.site_name_en : a.site_name_zh), "plant"));
         tr.appendChild(labelled(cell(en ? a.point_name_en : a.point_name_zh), "device"));
-        tr.appendChild(labelled(cell(en ? a.pollutant_en : a.pollutant_zh), "pollutant"));
+        // As the page renders it: a device alert names its fault; "*" (every pollutant) is not a word.
+        var what = a.pollutant === "*" ? [] : [en ? a.pollutant_en : a.pollutant_zh];
+        if (a.category === "device") what.push(label("rule", a.rule));
+        tr.appendChild(labelled(cell(what.join(" · ")), "pollutant"));
         tr.appendChild(labelled(cell(fmt(a.last_value) + " / " + fmt(a.limit_value)), "value"));
         tr.appendChild(labelled(cell(localTime(a.opened_at)), "opened_at"));
         tbody.appendChild(tr);
