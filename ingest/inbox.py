@@ -4,6 +4,10 @@ A `queue.Queue` costs a lock round and a condition notify per item, on the netwo
 the writer thread alike; here a whole read's worth of messages goes in under one lock, the writer
 is woken only when its batch is full (or on the first item while it waits for one), and a source
 blocks only while the inbox is full, which stops it reading (backpressure).
+
+Full and a batch's size count items and, when the inbox is given a weight per item, their weight too (the
+pipeline weighs a message by its bytes: a store-and-forward message carries up to 1,000 samples, so 65,535 of
+them or a batch of 2,000 would be gigabytes and a commit of minutes).
 """
 
 from __future__ import annotations
@@ -11,21 +15,31 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 
-class Inbox(Generic[T]):
-    """Bounded FIFO; `put_many` may overshoot `capacity` by one call's items, never more."""
+def _one(item: object) -> int:
+    return 1
 
-    def __init__(self, capacity: int) -> None:
+
+class Inbox(Generic[T]):
+    """Bounded FIFO; `put_many` may overshoot `capacity` (items) or `weight_capacity` by one call's items, never
+    more."""
+
+    def __init__(self, capacity: int, *, weigh: Callable[[T], int] = _one, weight_capacity: int | None = None) -> None:
         self._items: deque[T] = deque()
         self._capacity = capacity
+        self._weigh = weigh
+        self._weight_capacity = weight_capacity
+        self._weight = 0  # of the items waiting
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
         self._space = threading.Condition(self._lock)
         self._wanted = 1  # the writer wants waking once this many items wait
+        self._wanted_weight = 0  # ... or once they weigh this much (0: not asked)
         self._blocked = 0  # sources waiting for space
         # (monotonic arrival time, items left) per put_many call, oldest first
         self._arrivals: deque[list[float]] = deque()
@@ -37,8 +51,9 @@ class Inbox(Generic[T]):
         """Add items in order; blocks while the inbox is full."""
         if not items:
             return
+        weight = sum(self._weigh(item) for item in items)
         with self._lock:
-            while len(self._items) >= self._capacity:
+            while self._full():
                 self._blocked += 1
                 try:
                     self._space.wait()
@@ -46,12 +61,18 @@ class Inbox(Generic[T]):
                     self._blocked -= 1
             self._arrivals.append([time.monotonic(), len(items)])
             self._items.extend(items)
-            if len(self._items) >= self._wanted:
+            self._weight += weight
+            if len(self._items) >= self._wanted or (self._wanted_weight and self._weight >= self._wanted_weight):
                 self._ready.notify()
 
-    def take(self, max_items: int, first_timeout: float, linger: float) -> list[T]:
-        """Up to `max_items`, oldest first: waits up to `first_timeout` for the first one, then until
-        `linger` seconds after the oldest item arrived for the batch to fill; [] when nothing came.
+    def _full(self) -> bool:
+        return len(self._items) >= self._capacity or (
+            self._weight_capacity is not None and self._weight >= self._weight_capacity)
+
+    def take(self, max_items: int, first_timeout: float, linger: float, max_weight: int | None = None) -> list[T]:
+        """Up to `max_items` (and, given `max_weight`, items weighing at most that together, but always at
+        least one), oldest first: waits up to `first_timeout` for the first one, then until `linger` seconds
+        after the oldest item arrived for the batch to fill; [] when nothing came.
 
         The linger counts from the oldest item's arrival, not from this call: items that arrived
         while the caller was busy with the previous batch have waited already."""
@@ -62,20 +83,32 @@ class Inbox(Generic[T]):
                 if not self._items:
                     return []
             deadline = self._arrivals[0][0] + linger
-            self._wanted = max_items
-            while len(self._items) < max_items:
+            self._wanted, self._wanted_weight = max_items, max_weight or 0
+            while len(self._items) < max_items and (max_weight is None or self._weight < max_weight):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 self._ready.wait(remaining)
-            self._wanted = 1
-            count = min(max_items, len(self._items))
-            popleft = self._items.popleft
-            batch = [popleft() for _ in range(count)]
-            self._forget_arrivals(count)
+            self._wanted, self._wanted_weight = 1, 0
+            batch = self._take_oldest(max_items, max_weight)
+            self._forget_arrivals(len(batch))
             if self._blocked:
                 self._space.notify_all()
             return batch
+
+    def _take_oldest(self, max_items: int, max_weight: int | None) -> list[T]:
+        """The oldest items, up to `max_items` and `max_weight` together (at least one); their weight leaves."""
+        items, weigh = self._items, self._weigh
+        batch: list[T] = []
+        taken = 0
+        while items and len(batch) < max_items:
+            weight = weigh(items[0])
+            if batch and max_weight is not None and taken + weight > max_weight:
+                break
+            batch.append(items.popleft())
+            taken += weight
+        self._weight -= taken
+        return batch
 
     def _forget_arrivals(self, count: int) -> None:
         arrivals = self._arrivals

@@ -62,12 +62,20 @@ class PipelineConfig:
     batch_max_messages: int = 2000
     batch_max_seconds: float = 0.05
     queue_max: int = 65535
+    # Bytes of payload in a batch and in the queue: 2,000 live messages weigh ~0.6 MB, but a store-and-forward
+    # message may carry 1,000 samples in 64 KiB (a batch of them would hold millions of rows, the full queue GBs).
+    batch_max_bytes: int = 1 << 20
+    queue_max_bytes: int = 64 << 20
     directory_refresh_seconds: float = 30.0
     retry_max_seconds: float = 5.0
     # Connections writing at once: two overlap one batch's commit with the next one's COPY.
     committers: int = 2
     # How often device state (last seen, last seq) is written (ingest/device_state.py).
     device_state_seconds: float = 1.0
+
+
+def _payload_bytes(item: Inbound) -> int:
+    return len(item.payload)
 
 
 class Pipeline:
@@ -85,7 +93,8 @@ class Pipeline:
         self.metrics = metrics or IngestMetrics()
         self._url = database_url
         self._clock = clock
-        self._queue: Inbox[Inbound] = Inbox(self.config.queue_max)
+        self._queue: Inbox[Inbound] = Inbox(self.config.queue_max, weigh=_payload_bytes,
+                                            weight_capacity=self.config.queue_max_bytes)
         self._subscribers: list[BatchSubscriber] = []
         self._committed: queue.Queue[StoredBatch | None] = queue.Queue(maxsize=SUBSCRIBER_QUEUE)
         self._units = UnitTable(load_catalogue())
@@ -208,7 +217,8 @@ class Pipeline:
         number = 0
         try:
             while not halt.is_set() and not (stop.is_set() and not len(self._queue)):
-                items = self._queue.take(self.config.batch_max_messages, 0.2, self.config.batch_max_seconds)
+                items = self._queue.take(self.config.batch_max_messages, 0.2, self.config.batch_max_seconds,
+                                         self.config.batch_max_bytes)
                 self._last_take = time.monotonic()
                 self.metrics.queue_depth.set(len(self._queue))
                 if not items:

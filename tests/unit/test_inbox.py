@@ -59,3 +59,32 @@ def test_items_left_behind_keep_their_own_arrival_time() -> None:
     started = time.monotonic()
     assert box.take(10, 0.1, 0.2) == [4]  # a fresh item waits the whole linger
     assert time.monotonic() - started >= 0.19
+
+
+def test_a_batch_stops_at_its_weight_but_takes_at_least_one_item() -> None:
+    box: Inbox[bytes] = Inbox(100, weigh=len)
+    box.put_many([b"x" * 40, b"y" * 40, b"z" * 40, b"w" * 500])
+    assert box.take(10, 0.1, 0.0, max_weight=100) == [b"x" * 40, b"y" * 40]  # a third would weigh 120
+    assert box.take(10, 0.1, 0.0, max_weight=100) == [b"z" * 40]
+    assert box.take(10, 0.1, 0.0, max_weight=100) == [b"w" * 500]  # heavier than a batch alone: taken alone
+
+
+def test_an_inbox_full_by_weight_blocks_the_source_until_the_writer_takes() -> None:
+    box: Inbox[bytes] = Inbox(100, weigh=len, weight_capacity=100)
+    box.put_many([b"a" * 60, b"b" * 60])  # one call may overshoot: 120 of 100
+    done = threading.Event()
+    threading.Thread(target=lambda: (box.put_many([b"c"]), done.set()), daemon=True).start()
+    time.sleep(0.1)
+    assert not done.is_set()  # full by weight although only 2 of 100 items wait
+    assert box.take(1, 0.1, 0.0) == [b"a" * 60]  # 60 left: room again
+    assert done.wait(1.0)
+    assert box.take(5, 0.1, 0.0) == [b"b" * 60, b"c"]
+
+
+def test_a_batch_lingers_only_until_it_has_its_weight() -> None:
+    box: Inbox[bytes] = Inbox(100, weigh=len)
+    box.put_many([b"a" * 60])
+    threading.Timer(0.05, box.put_many, args=([b"b" * 60],)).start()
+    started = time.monotonic()
+    assert box.take(10, 0.1, 5.0, max_weight=100) == [b"a" * 60]  # the second would overweigh the batch
+    assert time.monotonic() - started < 2.0  # woken by the weight, not the 5 s linger
