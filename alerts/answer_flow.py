@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from alerts.answers import RequestClock, next_step, sign_answer_link
-from envmon.errors import EnvmonError
+from alerts.errors import AlertsError
 from envmon.settings import Settings
 from envmon.words import text
 
@@ -26,7 +26,7 @@ ASKED_SEVERITIES = ("exceedance", "severe")
 PLANT_LOCALE = "zh-CN"
 
 
-class AnswerRefused(EnvmonError):
+class AnswerRefused(AlertsError):
     """An answer step that does not fit the request's state; `page.<key>` in the catalogue says why to people."""
 
     def __init__(self, key: str, message: str) -> None:

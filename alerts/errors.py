@@ -5,6 +5,7 @@ AlertsError (an EnvmonError)
  +-- ReplayInputError    a replay file is invalid (names the line)
  +-- EngineStateError    a stored engine snapshot cannot be read back
  +-- LifecycleError      an action the alert's state does not allow
+ +-- AnswerRefused       a step of the plant's answer that does not fit its request's state (alerts.answer_flow)
  +-- SendError           an SMS was not sent (`recoverable`: whether a retry can help)
  +-- ReportError         a report or report link cannot be made (alerts.reports.errors)
  +-- PolicyError         the alert policy file is invalid (also a ConfigError)

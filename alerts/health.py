@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from envmon.heartbeat import health_verdict, rounded_seconds
+
 
 @dataclass(frozen=True, slots=True)
 class HealthBounds:
@@ -55,17 +57,10 @@ def _checks(f: HealthFacts, b: HealthBounds) -> dict[str, bool]:
 
 def judge_health(f: HealthFacts, b: HealthBounds) -> tuple[bool, dict[str, object]]:
     """(healthy, facts for /healthz and the heartbeat) with the names of the failing checks."""
-    checks = _checks(f, b)
-    failing = [name for name, ok in checks.items() if not ok]
-    facts: dict[str, object] = {
-        "role": "active" if f.active else "standby", "failing": failing, "dead_threads": list(f.dead_threads),
-        "seconds_since_step": _rounded(f.seconds_since_step), "lag_seconds": round(f.lag_seconds, 3),
-        "queue_depth": f.queue_depth, "database_retry_seconds": _rounded(f.engine_database_retry_seconds),
-        "sender_database_retry_seconds": _rounded(f.sender_database_retry_seconds),
+    return health_verdict(_checks(f, b), {
+        "role": "active" if f.active else "standby", "dead_threads": list(f.dead_threads),
+        "seconds_since_step": rounded_seconds(f.seconds_since_step), "lag_seconds": round(f.lag_seconds, 3),
+        "queue_depth": f.queue_depth, "database_retry_seconds": rounded_seconds(f.engine_database_retry_seconds),
+        "sender_database_retry_seconds": rounded_seconds(f.sender_database_retry_seconds),
         "silent_alerts": f.silent_alerts,
-    }
-    return not failing, facts
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
+    })

@@ -20,6 +20,7 @@ from typing import Literal
 
 from alerts.notify.escalation import RoutedAlert
 from alerts.notify.heard import PLATFORM_FAULT
+from envmon.heartbeat import FAILING
 
 # Device alerts that a platform or network fault raises by itself: held back while a fault is open.
 FAULT_SUPPRESSED_RULES: frozenset[str] = frozenset({"silent", "seq_gap"})
@@ -119,7 +120,7 @@ def _service_cause(name: str, beats: list[Beat], policy: WatchdogPolicy, now: da
 
 
 def _failing(beat: Beat) -> list[object]:
-    failing = beat.detail.get("failing")
+    failing = beat.detail.get(FAILING)
     return list(failing) if isinstance(failing, list) else ["unhealthy"]
 
 

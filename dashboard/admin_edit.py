@@ -16,7 +16,6 @@ import psycopg
 from psycopg.rows import dict_row
 
 from dashboard.admin_registry import (
-    NewPlant,
     check_chain,
     check_plant,
     parse_steps,
@@ -26,6 +25,7 @@ from dashboard.admin_registry import (
 )
 from dashboard.admin_store import NewDevice, check_device, check_recipient, refuse_unknown_district
 from dashboard.audit import AuditAction, AuditEntity, write_audit
+from dashboard.plant import Plant
 from dashboard.repeat import already
 
 Entity = Literal["sites", "devices", "recipients"]
@@ -36,7 +36,7 @@ AUDITED: dict[Entity, AuditEntity] = {"sites": "site", "devices": "device", "rec
 _EDITABLE = ("name_zh", "name_en", "district", "industry", "latitude", "longitude")
 
 
-def edit_plant(conn: psycopg.Connection, p: NewPlant, *, actor: str, now: datetime) -> None:
+def edit_plant(conn: psycopg.Connection, p: Plant, *, actor: str, now: datetime) -> None:
     """Change a plant's names, district, industry and position (its code is its identity and stays)."""
     check_plant(p)
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:

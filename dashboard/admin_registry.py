@@ -14,25 +14,13 @@ import psycopg
 
 from dashboard.admin_store import AdminError, check_bounds, refuse_taken, refuse_unknown_district
 from dashboard.audit import write_audit
+from dashboard.plant import Plant
 from envmon.domain import CATEGORIES, LIMIT_BASES
 from envmon.registry.model import Industry
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
 DIRECTIONS = ("upper", "lower", "range")
 INDUSTRIES = get_args(Industry)
-
-
-@dataclass(frozen=True, slots=True)
-class NewPlant:
-    """A plant as an administrator enters it."""
-
-    code: str
-    name_zh: str
-    name_en: str
-    district: str
-    industry: str
-    latitude: float | None
-    longitude: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +37,7 @@ class NewLimit:
     source: str
 
 
-def check_plant(p: NewPlant) -> None:
+def check_plant(p: Plant) -> None:
     """Refuse a plant without a code, both names, a known industry, or with half a position."""
     check_bounds(asdict(p))
     if not CODE.match(p.code) or not p.name_zh or not p.name_en or p.industry not in INDUSTRIES:
@@ -60,7 +48,7 @@ def check_plant(p: NewPlant) -> None:
         raise AdminError("admin_error_longitude")
 
 
-def add_plant(conn: psycopg.Connection, p: NewPlant, *, actor: str, now: datetime) -> None:
+def add_plant(conn: psycopg.Connection, p: Plant, *, actor: str, now: datetime) -> None:
     """A new plant in an existing district."""
     check_plant(p)
     with conn.transaction():

@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from dashboard.access import ROLES
 from dashboard.admin_edit import Entity, edit_plant, set_active
-from dashboard.admin_registry import INDUSTRIES, NewLimit, NewPlant, add_chain, add_limit, add_plant
+from dashboard.admin_registry import INDUSTRIES, NewLimit, add_chain, add_limit, add_plant
 from dashboard.admin_store import (
     DEVICE_KINDS,
     POINT_KINDS,
@@ -31,6 +31,7 @@ from dashboard.deps import Conn, CsrfSessionDep, FormDep, NotFound, SessionDep, 
 from dashboard.display import local_time
 from dashboard.errors import DashboardError, Refused
 from dashboard.passwords import generate_password
+from dashboard.plant import Plant
 from dashboard.render import page
 from dashboard.repeat import AlreadyDone
 from dashboard.sessions import Session
@@ -122,8 +123,8 @@ def change_role(request: Request, conn: Conn, session: CsrfSessionDep, form: For
         site_codes=words(form.get("site_codes", "")), actor=actor, now=utc_now()))
 
 
-def _plant_of(form: dict[str, str], code: str) -> NewPlant:
-    return NewPlant(
+def _plant_of(form: dict[str, str], code: str) -> Plant:
+    return Plant(
         code=code.strip(), name_zh=form.get("name_zh", "").strip(), name_en=form.get("name_en", "").strip(),
         district=form.get("district", "").strip(), industry=form.get("industry", "").strip(),
         latitude=number(form.get("latitude")), longitude=number(form.get("longitude")),

@@ -10,6 +10,7 @@ DashboardError (an EnvmonError)
  +-- Refused          a change refused for its input, in the catalogue's words (`page.<key>`)
       +-- UserError   a user that cannot be created or changed as asked (dashboard.users)
       +-- AdminError  a registry change refused because its input is wrong (dashboard.admin_store)
+      +-- ReviewRefused  a data review step the rules refuse (dashboard.review)
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 
 from dashboard.access import User, scope_clause
+from dashboard.plant import Plant
 from envmon.domain import LATCHING_SEVERITIES
 
 # Tile colours, worst first: a pollution or gas alarm beats a pre-warning beats a device problem.
@@ -31,16 +32,9 @@ def plant_status(severities: set[str], devices_offline: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class PlantTile:
-    """One plant on the map."""
+class PlantTile(Plant):
+    """One plant on the map: the plant with its devices and open alerts."""
 
-    code: str
-    name_zh: str
-    name_en: str
-    district: str
-    industry: str
-    latitude: float | None
-    longitude: float | None
     devices: int
     devices_offline: int
     open_alerts: int

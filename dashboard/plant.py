@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,19 @@ from psycopg.rows import dict_row
 from dashboard.access import User, scope_clause
 from envmon.limit_lines import LimitLine, limit_lines, line_value
 from envmon.registry.in_force import limit_in_force
+
+
+@dataclass(frozen=True, slots=True)
+class Plant:
+    """A plant as people name and place it: what an administrator enters, what a map tile shows."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    district: str
+    industry: str
+    latitude: float | None
+    longitude: float | None
 
 _SITE = """
 SELECT s.id, s.code, s.name_zh, s.name_en, s.district, s.industry, s.permit_number, s.address_zh, s.address_en,

@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 
 from dashboard.access import Action, User, can, scope_clause
 from dashboard.audit import AuditAction, write_audit
-from envmon.errors import EnvmonError
+from dashboard.errors import Refused
 from envmon.review import Decision, MarkRequest, decision_problem, initial_state, request_problem, state_after
 
 LIST_LIMIT = 200
@@ -51,12 +51,8 @@ REVIEW_ACTIONS: dict[Decision, AuditAction] = {"approve": "review.approve", "rej
                                               "withdraw": "review.withdraw"}
 
 
-class ReviewRefused(EnvmonError):
-    """A review step the rules refuse; `key` names the message shown to the person."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
+class ReviewRefused(Refused):
+    """A review step the rules refuse; `key` names the message shown to the person (`page.<key>`)."""
 
 
 @dataclass(frozen=True, slots=True)

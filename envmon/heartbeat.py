@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 import psycopg
@@ -22,6 +22,8 @@ from envmon.db import Reconnecting, connect_url
 log = logging.getLogger(__name__)
 BEAT_SECONDS = 5.0
 Health = Callable[[], tuple[bool, dict[str, object]]]
+# The detail key naming the failed checks: every service's verdict carries it, the watchdog reads it.
+FAILING = "failing"
 
 _UPSERT = """
 INSERT INTO service_heartbeats (service, instance, role, ok, detail, started_at, beat_at)
@@ -29,6 +31,17 @@ VALUES (%(service)s, %(instance)s, %(role)s, %(ok)s, %(detail)s, %(started)s, co
 ON CONFLICT (service, instance) DO UPDATE SET role = EXCLUDED.role, ok = EXCLUDED.ok, detail = EXCLUDED.detail,
     started_at = EXCLUDED.started_at, beat_at = EXCLUDED.beat_at
 """
+
+
+def health_verdict(checks: Mapping[str, bool], facts: Mapping[str, object]) -> tuple[bool, dict[str, object]]:
+    """(healthy, detail): the facts with every failed check named under `failing`, in the order checked."""
+    failing = [name for name, ok in checks.items() if not ok]
+    return not failing, {FAILING: failing, **facts}
+
+
+def rounded_seconds(seconds: float | None) -> float | None:
+    """A duration for a heartbeat's detail: milliseconds are enough; None (not measured) stays None."""
+    return None if seconds is None else round(seconds, 3)
 
 
 def instance_name() -> str:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class GapPolicy:
+    """When a gap is asked for, how often, and what counts as a counter reset rather than a gap."""
+
     grace_seconds: float = 2.0
     retry_seconds: float = 30.0
     max_attempts: int = 5
@@ -33,27 +35,11 @@ class GapPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class ResendRequest:
-    """Ask `device` to send the messages `first_seq`..`last_seq` again (inclusive)."""
+class SeqGap:
+    """A device's messages `first_seq`..`last_seq` (inclusive) that did not arrive, asked for `attempts` times.
 
-    device: str
-    first_seq: int
-    last_seq: int
-    attempt: int
-
-
-@dataclass(frozen=True, slots=True)
-class AbandonedGap:
-    """Messages that did not come back after every attempt."""
-
-    device: str
-    first_seq: int
-    last_seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class OpenGap:
-    """Messages noticed missing and not yet filled or given up on, with the requests made so far."""
+    One value for each stage of a gap: open (requests so far), asked for now (this request's number), given up
+    (after its last request)."""
 
     device: str
     first_seq: int
@@ -105,7 +91,7 @@ class SequenceTracker:
             return {}
         return {lost: _Missing(noticed_at=now) for lost in range(1, seq)}
 
-    def restore(self, device: str, high: int, gaps: Iterable[OpenGap], now: float) -> None:
+    def restore(self, device: str, high: int, gaps: Iterable[SeqGap], now: float) -> None:
         """Start tracking `device` at stored seq `high` with its still open `gaps` (no-op once tracked)."""
         if device in self._devices:
             return  # messages seen since the start know better than stored state
@@ -128,36 +114,36 @@ class SequenceTracker:
         """The highest seq tracked per device (saved with `open_gaps()`: a restart seeds from both)."""
         return {device: state.high for device, state in self._devices.items()}
 
-    def open_gaps(self) -> list[OpenGap]:
+    def open_gaps(self) -> list[SeqGap]:
         """Every gap still open, as runs of consecutive seqs with the same attempts, in device order."""
-        gaps: list[OpenGap] = []
+        gaps: list[SeqGap] = []
         # Called once a second under the monitor's lock: look only at devices with something missing.
         for device, missing in sorted((d, s.missing) for d, s in self._devices.items() if s.missing):
             for seq in sorted(missing):
                 attempts = missing[seq].attempts
                 last = gaps[-1] if gaps else None
                 if last and last.device == device and last.last_seq + 1 == seq and last.attempts == attempts:
-                    gaps[-1] = OpenGap(device, last.first_seq, seq, attempts)
+                    gaps[-1] = SeqGap(device, last.first_seq, seq, attempts)
                 else:
-                    gaps.append(OpenGap(device, seq, seq, attempts))
+                    gaps.append(SeqGap(device, seq, seq, attempts))
         return gaps
 
-    def due(self, now: float) -> tuple[list[ResendRequest], list[AbandonedGap]]:
-        """Resend requests to send now, and gaps given up on (removed from tracking)."""
-        requests: list[ResendRequest] = []
-        abandoned: list[AbandonedGap] = []
+    def due(self, now: float) -> tuple[list[SeqGap], list[SeqGap]]:
+        """Resend requests to send now, and gaps given up on (removed from tracking): each a SeqGap."""
+        requests: list[SeqGap] = []
+        abandoned: list[SeqGap] = []
         for device, state in self._devices.items():
             ripe = [s for s, m in state.missing.items() if self._is_due(m, now)]
             for first, last in _ranges(ripe):
-                if state.missing[first].attempts >= self.policy.max_attempts:
-                    abandoned.append(AbandonedGap(device, first, last))
+                attempts = state.missing[first].attempts
+                if attempts >= self.policy.max_attempts:
+                    abandoned.append(SeqGap(device, first, last, attempts))
                     for seq in range(first, last + 1):
                         del state.missing[seq]
                     continue
-                attempt = state.missing[first].attempts + 1
                 for seq in range(first, last + 1):
-                    state.missing[seq].attempts, state.missing[seq].last_request_at = attempt, now
-                requests.append(ResendRequest(device, first, last, attempt))
+                    state.missing[seq].attempts, state.missing[seq].last_request_at = attempts + 1, now
+                requests.append(SeqGap(device, first, last, attempts + 1))
         return requests, abandoned
 
     def _is_due(self, m: _Missing, now: float) -> bool:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from envmon.heartbeat import health_verdict, rounded_seconds
+
 # Far above a batch's commit at full load (p99 ~0.5 s, docs/benchmarks.md), far below the ten
 # minutes after which silent devices raise "data interrupted" alerts.
 STALL_SECONDS = 30.0
@@ -41,30 +43,29 @@ class HealthBounds:
 
 def judge(vitals: Vitals, bounds: HealthBounds = HealthBounds()) -> tuple[bool, dict[str, object]]:
     """(healthy, facts): the facts name every failed check under `failing`, as every service's do."""
-    failing: list[str] = []
-    if vitals.dead_threads:
-        failing.append("threads")
-    if vitals.oldest_unacked_seconds is not None and vitals.oldest_unacked_seconds > bounds.stall_seconds:
-        failing.append("stalled")
-    if vitals.database_retry_seconds is not None and vitals.database_retry_seconds > bounds.database_retry_seconds:
-        failing.append("database")
-    if vitals.mqtt_connected is False:
-        failing.append("mqtt")
-    if vitals.failing_jobs:
-        failing.append("database_jobs")
+    return health_verdict(_checks(vitals, bounds), _facts(vitals))
+
+
+def _checks(vitals: Vitals, bounds: HealthBounds) -> dict[str, bool]:
+    """Each check's verdict (True: fine)."""
+    return {
+        "threads": not vitals.dead_threads,
+        "stalled": (vitals.oldest_unacked_seconds or 0.0) <= bounds.stall_seconds,
+        "database": (vitals.database_retry_seconds or 0.0) <= bounds.database_retry_seconds,
+        "mqtt": vitals.mqtt_connected is not False,
+        "database_jobs": not vitals.failing_jobs,
+    }
+
+
+def _facts(vitals: Vitals) -> dict[str, object]:
     facts: dict[str, object] = {
-        "failing": failing,
         "dead_threads": list(vitals.dead_threads),
-        "oldest_unacked_seconds": _rounded(vitals.oldest_unacked_seconds),
-        "database_retry_seconds": _rounded(vitals.database_retry_seconds),
+        "oldest_unacked_seconds": rounded_seconds(vitals.oldest_unacked_seconds),
+        "database_retry_seconds": rounded_seconds(vitals.database_retry_seconds),
         "queue_depth": vitals.queue_depth,
     }
     if vitals.mqtt_connected is not None:
         facts["mqtt_connected"] = vitals.mqtt_connected
     if vitals.failing_jobs:
         facts["failing_jobs"] = list(vitals.failing_jobs)
-    return not failing, facts
-
-
-def _rounded(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds, 3)
+    return facts

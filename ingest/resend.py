@@ -27,7 +27,7 @@ import psycopg
 
 from envmon.columns import BASIS_INDEX
 from envmon.db import Backoff, Reconnecting, connect_url
-from ingest.gaps import AbandonedGap, OpenGap, ResendRequest, SequenceTracker
+from ingest.gaps import SeqGap, SequenceTracker
 from ingest.pipeline import StoredBatch
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ SELECT id, %(first)s, %(last)s, now() FROM devices WHERE mn = %(mn)s
 """
 
 
-def record_abandoned_gap(database_url: str, gap: AbandonedGap) -> None:
+def record_abandoned_gap(database_url: str, gap: SeqGap) -> None:
     """Write a gap that never came back, for the alert engine's seq_gap rule (rare: one connection each)."""
     try:
         with connect_url(database_url, application="envmon-gaps") as conn:
@@ -87,7 +87,7 @@ class StoredTracking:
     """What a restart seeds the tracker from: highest seq per MQTT device and the open gaps per device."""
 
     highs: dict[str, int]
-    gaps: dict[str, list[OpenGap]]
+    gaps: dict[str, list[SeqGap]]
     saved_highs: dict[str, int]  # the part of `highs` this tracker saved itself (the rest: device_state)
 
 
@@ -95,13 +95,13 @@ def load_tracking(conn: psycopg.Connection, owner: str) -> StoredTracking:
     """The tracking `owner` saved last (its highs and open gaps, one consistent snapshot)."""
     saved = {str(mn): int(seq) for mn, seq in conn.execute(_TRACKED_SEQS, [owner])}
     highs = {str(mn): int(seq) for mn, seq in conn.execute(_STORED_SEQS)} | saved
-    gaps: dict[str, list[OpenGap]] = {}
+    gaps: dict[str, list[SeqGap]] = {}
     for mn, first, last, attempts in conn.execute(_OPEN_GAPS, [owner]):
-        gaps.setdefault(str(mn), []).append(OpenGap(str(mn), int(first), int(last), int(attempts)))
+        gaps.setdefault(str(mn), []).append(SeqGap(str(mn), int(first), int(last), int(attempts)))
     return StoredTracking(highs, gaps, saved)
 
 
-def save_tracking(conn: psycopg.Connection, owner: str, highs: dict[str, int], gaps: list[OpenGap] | None) -> None:
+def save_tracking(conn: psycopg.Connection, owner: str, highs: dict[str, int], gaps: list[SeqGap] | None) -> None:
     """Write changed `highs` and (unless None: unchanged) replace `owner`'s open gaps, in ONE transaction.
 
     Together or not at all: a high saved without the gaps it opened is what lost gaps across a crash.
@@ -114,7 +114,7 @@ def save_tracking(conn: psycopg.Connection, owner: str, highs: dict[str, int], g
             save_open_gaps(conn, owner, gaps)
 
 
-def save_open_gaps(conn: psycopg.Connection, owner: str, gaps: list[OpenGap]) -> None:
+def save_open_gaps(conn: psycopg.Connection, owner: str, gaps: list[SeqGap]) -> None:
     """Replace `owner`'s open gaps with these, in one transaction (nested in the caller's, if any)."""
     with conn.transaction():
         conn.execute("DELETE FROM open_sequence_gaps WHERE ingest = %s", [owner])
@@ -129,7 +129,7 @@ class OpenGapStore:
     def __init__(self, database_url: str, owner: str) -> None:
         self._db = Reconnecting(database_url, application="envmon-gaps", autocommit=True)
         self.owner = owner
-        self._saved: list[OpenGap] | None = None
+        self._saved: list[SeqGap] | None = None
         self._saved_highs: dict[str, int] = {}
 
     def load(self) -> StoredTracking:
@@ -139,7 +139,7 @@ class OpenGapStore:
         self._saved_highs = dict(stored.saved_highs)
         return stored
 
-    def save(self, gaps: list[OpenGap], highs: dict[str, int] | None = None) -> bool:
+    def save(self, gaps: list[SeqGap], highs: dict[str, int] | None = None) -> bool:
         """Write the highs and open gaps that changed, together; False (retried on the next call) when the
         database is away."""
         changed = {d: h for d, h in (highs or {}).items() if self._saved_highs.get(d) != h}
@@ -160,18 +160,18 @@ class OpenGapStore:
         self._db.close()
 
 
-def resend_payload(request: ResendRequest) -> bytes:
+def resend_payload(request: SeqGap) -> bytes:
     """The command a device receives for a resend request."""
-    body = {"cmd": "resend", "first_seq": request.first_seq, "last_seq": request.last_seq, "attempt": request.attempt}
+    body = {"cmd": "resend", "first_seq": request.first_seq, "last_seq": request.last_seq, "attempt": request.attempts}
     return json.dumps(body).encode()
 
 
 class GapMonitor:
     """A batch subscriber that tracks MQTT devices' sequence numbers and requests what is missing."""
 
-    def __init__(self, send: Callable[[ResendRequest], None], tracker: SequenceTracker | None = None,
+    def __init__(self, send: Callable[[SeqGap], None], tracker: SequenceTracker | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 on_abandoned: Callable[[AbandonedGap], None] | None = None,
+                 on_abandoned: Callable[[SeqGap], None] | None = None,
                  store: OpenGapStore | None = None) -> None:
         self.tracker = tracker or SequenceTracker()
         self._store = store
@@ -254,7 +254,7 @@ class GapMonitor:
             highs = self.tracker.highs() if self._store is not None else {}
         for request in requests:
             log.info("asking %s to resend seq %d-%d (attempt %d)", request.device, request.first_seq,
-                     request.last_seq, request.attempt)
+                     request.last_seq, request.attempts)
             self._send(request)
         for gap in abandoned:
             log.warning("gap not filled: %s seq %d-%d never came back", gap.device, gap.first_seq, gap.last_seq)

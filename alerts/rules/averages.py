@@ -52,44 +52,57 @@ def _group_starts(keys: IntArray) -> IntArray:
 class AverageBook:
     """Running sums per tracked series and open hour/day, closed into averages when periods end."""
 
-    ARRAYS = ("h_sum", "h_count", "h_total", "h_flags", "h_minutes", "h_seen", "d_sum", "d_hours", "d_total", "d_flags",
-              "h_wsum", "h_wq", "h_wcount", "d_wsum", "d_wq", "d_wcount",
-              "h_dirty", "h_fed", "h_fed_avg", "h_fed_valid", "h_fed_flow")
+    # The per-series arrays of an hour slot (cleared when the slot takes a new hour) and of a day slot.
+    HOUR_ARRAYS = ("h_sum", "h_count", "h_total", "h_flags", "h_minutes", "h_seen", "h_wsum", "h_wq", "h_wcount",
+                   "h_dirty", "h_fed", "h_fed_avg", "h_fed_valid", "h_fed_flow")
+    DAY_ARRAYS = ("d_sum", "d_hours", "d_total", "d_flags", "d_wsum", "d_wq", "d_wcount")
+    ARRAYS = HOUR_ARRAYS + DAY_ARRAYS
+    # Which hour and day each slot holds (-1: none yet) and whether it closed; in the snapshot as lists.
+    SLOT_ARRAYS = (("slot_hour", np.int64), ("hour_closed", bool), ("slot_day", np.int64), ("day_closed", bool))
 
     def __init__(self, kinds: npt.NDArray[np.int8], minute_required: npt.NDArray[np.int64],
                  policy: AveragesPolicy, *, over_range_counts: bool = True, early_days: bool = True) -> None:
-        n = len(kinds)
         self.kinds, self.minute_required, self.policy = kinds, minute_required, policy
         # T values counted (at least full scale) do not make their hour abnormal for validity.
         self.tolerated_bits = np.uint8(_NORMAL_BITS | (_OVER_RANGE_BIT if over_range_counts else 0))
         self.early_days = early_days
-        self.h_sum = np.zeros((n, HOUR_SLOTS))
-        self.h_count = np.zeros((n, HOUR_SLOTS), dtype=np.int64)
-        self.h_total = np.zeros((n, HOUR_SLOTS), dtype=np.int64)
-        self.h_flags = np.zeros((n, HOUR_SLOTS), dtype=np.uint8)
-        self.h_minutes = np.zeros((n, HOUR_SLOTS, 60), dtype=np.int32)
-        self.h_seen = np.zeros((n, HOUR_SLOTS, _SEEN_BYTES), dtype=np.uint8)
-        self.d_sum = np.zeros((n, DAY_SLOTS))
-        # Flow weighting of wastewater means (HJ 356-2019): sums of c*q and q, and how many values had a flow.
-        self.h_wsum, self.h_wq = np.zeros((n, HOUR_SLOTS)), np.zeros((n, HOUR_SLOTS))
-        self.h_wcount = np.zeros((n, HOUR_SLOTS), dtype=np.int64)
-        self.d_wsum, self.d_wq = np.zeros((n, DAY_SLOTS)), np.zeros((n, DAY_SLOTS))
-        self.d_wcount = np.zeros((n, DAY_SLOTS), dtype=np.int64)
-        self.d_hours = np.zeros((n, DAY_SLOTS), dtype=np.int64)
-        self.d_total = np.zeros((n, DAY_SLOTS), dtype=np.int64)
-        self.d_flags = np.zeros((n, DAY_SLOTS), dtype=np.uint8)
-        # Amending closed hours: which series an hour's late data changed (closed again at the next
-        # close_due), and what each closed hour gave its day (replaced when it closes again).
-        self.h_dirty = np.zeros((n, HOUR_SLOTS), dtype=bool)
-        self.h_fed = np.zeros((n, HOUR_SLOTS), dtype=bool)
-        self.h_fed_avg = np.zeros((n, HOUR_SLOTS))
-        self.h_fed_valid = np.zeros((n, HOUR_SLOTS), dtype=bool)
-        self.h_fed_flow = np.full((n, HOUR_SLOTS), np.nan)
+        self._allocate_hours(len(kinds))
+        self._allocate_days(len(kinds))
         self.slot_hour = np.full(HOUR_SLOTS, -1, dtype=np.int64)
         self.hour_closed = np.zeros(HOUR_SLOTS, dtype=bool)
         self.slot_day = np.full(DAY_SLOTS, -1, dtype=np.int64)
         self.day_closed = np.zeros(DAY_SLOTS, dtype=bool)
         self.late_dropped = 0
+
+    def _allocate_hours(self, n: int) -> None:
+        """The HOUR_ARRAYS, empty, for n series."""
+        shape = (n, HOUR_SLOTS)
+        self.h_sum = np.zeros(shape)
+        self.h_count = np.zeros(shape, dtype=np.int64)
+        self.h_total = np.zeros(shape, dtype=np.int64)
+        self.h_flags = np.zeros(shape, dtype=np.uint8)
+        self.h_minutes = np.zeros((*shape, 60), dtype=np.int32)
+        self.h_seen = np.zeros((*shape, _SEEN_BYTES), dtype=np.uint8)
+        # Flow weighting of wastewater means (HJ 356-2019): sums of c*q and q, and how many values had a flow.
+        self.h_wsum, self.h_wq = np.zeros(shape), np.zeros(shape)
+        self.h_wcount = np.zeros(shape, dtype=np.int64)
+        # Amending closed hours: which series an hour's late data changed (closed again at the next
+        # close_due), and what each closed hour gave its day (replaced when it closes again).
+        self.h_dirty = np.zeros(shape, dtype=bool)
+        self.h_fed = np.zeros(shape, dtype=bool)
+        self.h_fed_avg = np.zeros(shape)
+        self.h_fed_valid = np.zeros(shape, dtype=bool)
+        self.h_fed_flow = np.full(shape, np.nan)
+
+    def _allocate_days(self, n: int) -> None:
+        """The DAY_ARRAYS, empty, for n series."""
+        shape = (n, DAY_SLOTS)
+        self.d_sum = np.zeros(shape)
+        self.d_wsum, self.d_wq = np.zeros(shape), np.zeros(shape)
+        self.d_wcount = np.zeros(shape, dtype=np.int64)
+        self.d_hours = np.zeros(shape, dtype=np.int64)
+        self.d_total = np.zeros(shape, dtype=np.int64)
+        self.d_flags = np.zeros(shape, dtype=np.uint8)
 
     def add(self, tracked: IntArray, time_s: FloatArray, value: FloatArray, flag: npt.NDArray[np.uint8],
             minute_basis: BoolArray, valid: BoolArray | None = None,
@@ -194,10 +207,9 @@ class AverageBook:
         return closed
 
     def _reset_hour(self, slot: int) -> None:
-        for name in ("h_sum", "h_count", "h_total", "h_flags", "h_minutes", "h_seen", "h_wsum", "h_wq", "h_wcount",
-                     "h_dirty", "h_fed", "h_fed_avg", "h_fed_valid"):
+        for name in self.HOUR_ARRAYS:
             getattr(self, name)[:, slot] = 0
-        self.h_fed_flow[:, slot] = np.nan
+        self.h_fed_flow[:, slot] = np.nan  # no flow is known, unlike no sum
 
     def close_due(self, now_s: float) -> list[ClosedPeriod]:
         """Close every hour, then every CST day, that ended at least `grace_seconds` before now."""
@@ -260,7 +272,7 @@ class AverageBook:
     def _open_day(self, day: int, slot: int, hour_slot: int) -> list[ClosedPeriod]:
         """Give a day slot to `day`; returns the older day that held it when it closed only now."""
         before = [self._close_day(slot)] if self.slot_day[slot] >= 0 and not self.day_closed[slot] else []
-        for name in ("d_sum", "d_hours", "d_total", "d_flags", "d_wsum", "d_wq", "d_wcount"):
+        for name in self.DAY_ARRAYS:
             getattr(self, name)[:, slot] = 0
         self.slot_day[slot], self.day_closed[slot] = day, False
         self.h_fed[:, hour_slot] = False  # anything it gave went to the day that left
@@ -347,7 +359,7 @@ class AverageBook:
     def state(self) -> dict[str, Any]:
         """Everything needed to continue, JSON-serialisable (rows in tracked order)."""
         out: dict[str, Any] = {name: encode_array(getattr(self, name)) for name in self.ARRAYS}
-        for name in ("slot_hour", "hour_closed", "slot_day", "day_closed"):
+        for name, _ in self.SLOT_ARRAYS:
             out[name] = getattr(self, name).tolist()
         out["late_dropped"] = self.late_dropped
         return out
@@ -358,7 +370,6 @@ class AverageBook:
         for name in self.ARRAYS:
             if name in state:  # snapshots from before flow weighting lack its sums
                 getattr(self, name)[has_old] = decode_array(state[name])[row_map[has_old]]
-        for name, dtype in (("slot_hour", np.int64), ("hour_closed", bool), ("slot_day", np.int64),
-                            ("day_closed", bool)):
+        for name, dtype in self.SLOT_ARRAYS:
             setattr(self, name, np.array(state[name], dtype=dtype))
         self.late_dropped = int(state["late_dropped"])

@@ -84,9 +84,11 @@ def _exact(value: float | None) -> Decimal | None:
 # ("超过"); the severe tier and gas set points are reached AT the value ("以上" includes the number,
 # Criminal Law art. 99; GB/T 50493 alarms sound at the set point).
 Threshold = tuple[Decimal, bool]
+# Upper and lower thresholds of one limit, per tier.
+TierThresholds = tuple[list[Threshold | None], list[Threshold | None]]
 
 
-def exact_thresholds(limit: LimitSpec) -> tuple[list[Threshold | None], list[Threshold | None]]:
+def exact_thresholds(limit: LimitSpec) -> TierThresholds:
     """Upper and lower thresholds per tier (tier 1..3 at positions 0..2): (value, inclusive) or None."""
     hi: list[Threshold | None] = [None] * TIERS
     lo: list[Threshold | None] = [None] * TIERS
@@ -198,6 +200,14 @@ class LimitTable:
         self.limits = tuple(limits)
         self.rounded = rounded
         exact = [exact_thresholds(lim) for lim in self.limits]
+        self.is_gas = np.array([lim.scheme == "gas_alarm" for lim in self.limits] + [False])
+        self._set_thresholds(exact)
+        self._set_words(exact)
+        self._build_timelines(layout)
+        self._set_margins()
+
+    def _set_thresholds(self, exact: list[TierThresholds]) -> None:
+        """Each limit's tiers as scaled integers (the decisions) and floats (pre-selection, hysteresis)."""
         self.decimals = np.array([stated_decimals(lim) for lim in self.limits] + [0], dtype=np.int64)
         self.exponent = self.decimals + GUARD_DIGITS
         self._exponent_of, self._decimals_of = self.exponent.tolist(), self.decimals.tolist()
@@ -211,18 +221,17 @@ class LimitTable:
                                        dtype=np.float64).reshape(-1, TIERS)
         self.lo: FloatArray = np.array([[_float_of(t, False) for t in lo] for _, lo in exact] + [[-np.inf] * TIERS],
                                        dtype=np.float64).reshape(-1, TIERS)
-        self.is_gas = np.array([lim.scheme == "gas_alarm" for lim in self.limits] + [False])
-        # The warning line of upper discharge limits, exact as written times the ratio (for the words).
+
+    def _set_words(self, exact: list[TierThresholds]) -> None:
+        """What the words need of each limit, beside the value: its warning line, the mean it is set on."""
+        # The warning line of upper discharge limits, exact as written times the ratio.
         self.warning_line = [float(hi[0][0]) if hi[0] is not None and not gas else None
                              for (hi, _), gas in zip(exact, self.is_gas[:-1].tolist(), strict=True)]
-        # What the words need of each limit, beside the value: its warning line, the mean it is set on.
         self.words: list[dict[str, object]] = [
             {**({"warning_line": w} if w is not None else {}),
              **({"prewarning_of": lim.basis} if lim.basis != "instant" else {}),
              **({"limit_from": "permit"} if lim.from_permit else {})}
             for lim, w in zip(self.limits, self.warning_line, strict=True)]
-        self._build_timelines(layout)
-        self._set_margins()
 
     def _build_timelines(self, layout: SeriesLayout) -> None:
         """Per lane and series, the segments of time in which one limit applies (segment 0: no limit)."""

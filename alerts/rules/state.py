@@ -69,18 +69,29 @@ def load_snapshot(snap: dict[str, Any], frame: EngineFrame, keys: KeyBook, memor
     # and counting from the snapshot would raise a silent alert for every device of the district at
     # once (firing silent alerts are kept as they were).
     silence.started_s = None if restart else snap["started_s"]
+    _load_keys(snap, keys)
+    _load_memory(snap, frame, memory, devices, silence)
+    means.load(snap["averages"], snap["tracked"])
+    if "recent" in snap:  # snapshots from before late readings were judged have none
+        late.load(snap["recent"])
+    late.judged, late.unjudged = snap.get("late", [0, 0])
+
+
+def _load_keys(snap: dict[str, Any], keys: KeyBook) -> None:
+    """The keys' states, their open times and when each cleared (snapshots from before that have none)."""
     keys.load({AlertKey.from_text(k): KeyState(**v) for k, v in snap["keys"].items()},
               {AlertKey.from_text(k): list(v) for k, v in snap["opens"].items()},
               {AlertKey.from_text(k): float(v) for k, v in snap.get("cleared", {}).items()})
+
+
+def _load_memory(snap: dict[str, Any], frame: EngineFrame, memory: SeriesMemory, devices: DeviceRules,
+                 silence: Silence) -> None:
+    """Per-device and per-series arrays, matched to this frame by device id and pollutant code."""
     rows = np.array([frame.slot_of.get(d, -1) for d in snap["device_ids"]], dtype=np.int64)
     cols = np.array([frame.col_of.get(c, -1) for c in snap["codes"]], dtype=np.int64)
     _load_device_arrays(_device_arrays(memory, silence), snap["devices"], rows)
     _load_series_arrays(_series_arrays(memory, devices), snap["series"], rows, cols, frame.n_codes)
     devices.recount()
-    means.load(snap["averages"], snap["tracked"])
-    if "recent" in snap:  # snapshots from before late readings were judged have none
-        late.load(snap["recent"])
-    late.judged, late.unjudged = snap.get("late", [0, 0])
 
 
 def _load_device_arrays(arrays: dict[str, npt.NDArray[Any]], saved: dict[str, Any], rows: IntArray) -> None:

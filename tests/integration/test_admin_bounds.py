@@ -10,8 +10,9 @@ import psycopg
 import pytest
 
 from dashboard.admin_edit import edit_plant
-from dashboard.admin_registry import NewLimit, NewPlant, add_chain, add_limit, add_plant
+from dashboard.admin_registry import NewLimit, add_chain, add_limit, add_plant
 from dashboard.admin_store import AdminError, NewDevice, add_maintenance, add_recipient, check_device
+from dashboard.plant import Plant
 from tests.alert_helpers import load_alert_registry
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -23,7 +24,7 @@ def plant(**changes: object) -> Change:
     values: dict[str, object] = {"code": "T-002", "name_zh": "新厂", "name_en": "New plant", "district": "t",
                                  "industry": "electroplating", "latitude": 30.9, "longitude": 121.5}
     values.update(changes)
-    return lambda conn: add_plant(conn, NewPlant(**values), actor="admin", now=NOW)  # type: ignore[arg-type]
+    return lambda conn: add_plant(conn, Plant(**values), actor="admin", now=NOW)  # type: ignore[arg-type]
 
 
 def limit(**changes: object) -> Change:
@@ -80,7 +81,7 @@ def test_admin_changes_out_of_bounds_are_refused(db: psycopg.Connection, databas
 def edited_plant(district: str) -> Change:
     values = {"code": "T-001", "name_zh": "厂", "name_en": "Plant", "district": district, "industry": "electroplating",
               "latitude": 30.9, "longitude": 121.5}
-    return lambda conn: edit_plant(conn, NewPlant(**values), actor="admin", now=NOW)  # type: ignore[arg-type]
+    return lambda conn: edit_plant(conn, Plant(**values), actor="admin", now=NOW)  # type: ignore[arg-type]
 
 
 # (what, the change, the refusal's key and params); one database for all: a refusal changes nothing.

@@ -15,7 +15,7 @@ import pytest
 
 from envmon.db import Backoff
 from ingest.device_state import DeviceSummary, write_device_state
-from ingest.gaps import ResendRequest
+from ingest.gaps import SeqGap
 from ingest.resend import GapMonitor, OpenGapStore
 from tests.ingest_helpers import DEVICES
 from tests.patience import patience
@@ -40,8 +40,8 @@ def conn(ingest_db: str) -> Iterator[psycopg.Connection]:
         yield c
 
 
-def _monitor(url: str, clock: Clock) -> tuple[GapMonitor, list[ResendRequest]]:
-    sent: list[ResendRequest] = []
+def _monitor(url: str, clock: Clock) -> tuple[GapMonitor, list[SeqGap]]:
+    sent: list[SeqGap] = []
     monitor = GapMonitor(sent.append, clock=clock, store=OpenGapStore(url, OWNER))
     assert monitor.restore()
     return monitor, sent

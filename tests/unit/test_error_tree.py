@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from alerts.answer_flow import AnswerRefused
 from alerts.batch import ReplayInputError
 from alerts.errors import AlertsError, EngineStateError
 from alerts.lifecycle import LifecycleError, alert_code
@@ -18,7 +19,8 @@ from alerts.service import AlertServiceError
 from dashboard.admin_store import AdminError
 from dashboard.alert_queue import ActionForbidden
 from dashboard.deps import BadRequest, Conflict, Forbidden, NotFound, NotSignedIn
-from dashboard.errors import DashboardError
+from dashboard.errors import DashboardError, Refused
+from dashboard.review import ReviewRefused
 from dashboard.users import UserError
 from device_sim.errors import ScenarioError, SimError
 from envmon.batchwire import BatchWireError
@@ -44,6 +46,7 @@ from ingest.service import IngestFailed
         pytest.param(ReplayInputError, AlertsError, id="replay-input"),
         pytest.param(EngineStateError, AlertsError, id="engine-state"),
         pytest.param(LifecycleError, AlertsError, id="lifecycle"),
+        pytest.param(AnswerRefused, AlertsError, id="answer-refused"),
         pytest.param(SendError, AlertsError, id="send"),
         pytest.param(ReportError, AlertsError, id="report"),
         pytest.param(LinkExpired, ReportError, id="link-expired"),
@@ -58,6 +61,7 @@ from ingest.service import IngestFailed
         pytest.param(ActionForbidden, DashboardError, id="action-forbidden"),
         pytest.param(UserError, DashboardError, id="user"),
         pytest.param(AdminError, DashboardError, id="admin"),
+        pytest.param(ReviewRefused, Refused, id="review-refused"),
         pytest.param(SimError, EnvmonError, id="sim-base"),
         pytest.param(ScenarioError, SimError, id="scenario"),
     ],
