@@ -5,8 +5,9 @@ recomputes the buckets of late readings and advances the materialized mark; this
 `REFRESH_SECONDS`, and again at once while it says the mark is still behind (after an outage, a first start on
 history). On TimescaleDB the function does not exist and the database's own policy jobs refresh (and compress,
 and drop old chunks); there the thread reads their statistics every `JOBS_CHECK_SECONDS` and names the jobs that
-keep failing, for ingest's /healthz: a failing refresh job leaves the aggregates stale without a word (seen
-2026-12-05 on a TimescaleDB 2.28.3 built for PostgreSQL 15.20: every background job failed, docs/benchmarks.md).
+keep failing, for ingest's /healthz, and logs each with its last error: a failing refresh job leaves the aggregates
+stale without a word (seen 2026-12-05: TimescaleDB 2.28.3 on PostgreSQL 15.20 failed every background job at its
+end with SQLSTATE 24000, docs/benchmarks.md).
 Several ingest processes may all run it: the function lets one refresh at a time and the others return at once.
 """
 
@@ -35,7 +36,9 @@ _REFRESH = "SELECT readings_rollup_refresh()"
 _JOBS = """
 SELECT j.job_id, j.proc_name, j.hypertable_name, s.last_run_status,
        CASE WHEN isfinite(s.last_successful_finish) THEN s.last_successful_finish END, j.schedule_interval,
-       s.total_failures
+       s.total_failures,
+       (SELECT concat_ws(' ', e.sqlerrcode, e.err_message) FROM timescaledb_information.job_errors e
+        WHERE e.job_id = j.job_id ORDER BY e.finish_time DESC NULLS LAST LIMIT 1)
 FROM timescaledb_information.jobs j JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
 WHERE j.hypertable_name IS NOT NULL ORDER BY j.job_id
 """
@@ -52,17 +55,32 @@ class JobStat:
     last_successful_finish: datetime | None
     schedule_interval: timedelta
     total_failures: int
+    # The newest error in the job's history (SQLSTATE and message), whether or not the last run failed.
+    last_error: str | None = None
 
 
 def failing_jobs(stats: Sequence[JobStat], now: datetime) -> tuple[str, ...]:
     """The jobs whose last run failed and that have not succeeded for FAILING_AFTER_INTERVALS of their intervals,
     named for people ("policy_refresh_continuous_aggregate readings_1m (job 1002)")."""
+    return tuple(_job_name(s) for s in stats if _keeps_failing(s, now))
+
+
+def failures_told(stats: Sequence[JobStat], now: datetime) -> tuple[str, ...]:
+    """The jobs that keep failing, each with its last error, for the log: the error says what to look up (on
+    PostgreSQL 15.20 every job failed with "24000 cannot drop portal ..." after its work, docs/benchmarks.md)."""
     return tuple(
-        f"{s.proc_name} {s.relation} (job {s.job_id})"
-        for s in stats
-        if s.last_run_status == "Failed"
-        and (s.last_successful_finish is None
-             or now - s.last_successful_finish > FAILING_AFTER_INTERVALS * s.schedule_interval)
+        f"{_job_name(s)}: {s.last_error}" if s.last_error else _job_name(s) for s in stats if _keeps_failing(s, now)
+    )
+
+
+def _job_name(stat: JobStat) -> str:
+    return f"{stat.proc_name} {stat.relation} (job {stat.job_id})"
+
+
+def _keeps_failing(stat: JobStat, now: datetime) -> bool:
+    return stat.last_run_status == "Failed" and (
+        stat.last_successful_finish is None
+        or now - stat.last_successful_finish > FAILING_AFTER_INTERVALS * stat.schedule_interval
     )
 
 
@@ -104,10 +122,11 @@ class RollupRefresher:
 
     def _check_jobs(self) -> None:
         """Read the policy jobs' statistics and log a change in which of them keep failing."""
-        failing = failing_jobs(self._db.attempt(_job_stats), datetime.now(UTC))
+        stats, now = self._db.attempt(_job_stats), datetime.now(UTC)
+        failing = failing_jobs(stats, now)
         if failing and failing != self.failing_jobs:
             log.error("the database's own jobs keep failing (aggregates stale, chunks not compressed or dropped): %s",
-                      "; ".join(failing))
+                      "; ".join(failures_told(stats, now)))
         elif self.failing_jobs and not failing:
             log.info("the database's own jobs succeed again")
         self.failing_jobs = failing

@@ -1,12 +1,14 @@
-"""ingest.rollups.failing_jobs: which TimescaleDB policy jobs keep failing, for ingest's /healthz."""
+"""ingest.rollups.failing_jobs / failures_told: which TimescaleDB policy jobs keep failing (for ingest's /healthz),
+and their last errors (for its log)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest.rollups import JobStat, failing_jobs
+from ingest.rollups import JobStat, failing_jobs, failures_told
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -33,3 +35,21 @@ def test_a_job_is_failing_when_its_last_run_failed_and_it_has_not_succeeded_late
     assert failing_jobs([job], NOW) == (
         ("policy_refresh_continuous_aggregate readings_1m (job 1002)",) if failing else ()
     )
+
+
+PORTAL = '24000 cannot drop portal "" while it is being set up'
+
+
+@pytest.mark.parametrize(
+    ("job", "told"),
+    [
+        pytest.param(replace(_job("Failed", None), last_error=PORTAL),
+                     (f"policy_refresh_continuous_aggregate readings_1m (job 1002): {PORTAL}",),
+                     id="failing-with-its-last-error"),
+        pytest.param(_job("Failed", None), ("policy_refresh_continuous_aggregate readings_1m (job 1002)",),
+                     id="failing-error-history-pruned"),
+        pytest.param(replace(_job("Success", NOW - MINUTE), last_error=PORTAL), (), id="an-old-error-of-a-job-that-succeeds"),
+    ],
+)
+def test_the_log_tells_each_failing_job_with_its_last_error(job: JobStat, told: tuple[str, ...]) -> None:
+    assert failures_told([job], NOW) == told
