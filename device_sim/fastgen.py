@@ -1,7 +1,9 @@
-"""Bulk generation for load mode and the benchmark: one message per device per round, vectorised.
+"""Bulk generation for load mode and the benchmark (one message per device per round), and for the demo's
+history (a device's samples over a period at once), vectorised.
 
 Values come from the same signal as normal mode (`signal.base_values` over every channel of every
-device at once); each message is rendered with one `%` on a format string made once per device.
+device at once, or over one device's channels at many times); each message or sample is rendered with one
+`%` on a format string made once per device.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import numpy as np
 
 from device_sim.limits import ChannelLimit
 from device_sim.noise import F64
-from device_sim.plans import build_channels
+from device_sim.plans import DevicePlan, build_channels
+from device_sim.samples import DECIMALS
 from device_sim.signal import Channels, base_values
 from envmon import topics
 from envmon.catalogue import load_catalogue
@@ -24,6 +27,10 @@ from envmon.registry.load import load_presets
 # The ingest benchmark's ten pollutants (benchmarks/ingest.py CODES): an electroplating outfall.
 LOAD_CODES = ("w20117", "w20116", "w20121", "w20122", "w20123", "w20115", "w01001", "w01018", "w00000", "w21003")
 LOAD_PRESET = "GB21900-2008-T3"
+
+
+# HJ 212 and the MQTT payloads carry China Standard Time (+08:00), as the per-sample path does.
+_CST_OFFSET_MS = 8 * 3600 * 1000
 
 
 def _concat(parts: list[Channels]) -> Channels:
@@ -68,3 +75,22 @@ class LoadBlock:
         self.rounds += 1
         seq = self.rounds
         return [(fmt % (seq, stamp, *row)).encode() for fmt, row in zip(self._formats, protocol.tolist(), strict=True)]
+
+
+def history_parts(plan: DevicePlan, times_s: F64, first_seq: int) -> list[bytes]:
+    """The sample objects (JSON without the device, for `samples` messages) of a device without incidents at
+    `times_s`, seq counting from `first_seq`: what the per-sample path (payloads.sample_body of samples.to_sample)
+    sends, made in one pass over all the times."""
+    if plan.channels.keys.shape[0] == 0 or times_s.shape[0] == 0:
+        return []
+    k = len(plan.codes)
+    tiled = _concat([plan.channels] * times_s.shape[0])
+    base = base_values(tiled, np.repeat(times_s, k)).reshape(times_s.shape[0], k)
+    protocol = np.round(base / plan.protocol_factor, DECIMALS)
+    millis = np.round(times_s * 1000.0).astype(np.int64) + _CST_OFFSET_MS
+    stamps = np.datetime_as_string(millis.astype("datetime64[ms]"), unit="ms").tolist()
+    # %r is float.__repr__, which json.dumps uses too: the same digits as the per-sample path.
+    values = ",".join(f'"{code}":%r' for code in plan.codes)
+    fmt = f'{{{{"seq":%d,"time":"%s+08:00","values":{{{{{values}}}}}}}}}'.replace("{{", "{").replace("}}", "}")
+    return [(fmt % (first_seq + i, stamp, *row)).encode()
+            for i, (stamp, row) in enumerate(zip(stamps, protocol.tolist(), strict=True))]

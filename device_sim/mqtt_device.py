@@ -122,9 +122,13 @@ class MqttDevice:
             return
         for sample in self._stored:
             self.ring.put(sample.seq, encode_sample(sample))
-        for payload in stored_payloads(self._stored):
-            self._client.publish(self._up, payload, qos=1)
+        self.send_stored(stored_payloads(self._stored))
         self._stored = []
+
+    def send_stored(self, payloads: list[bytes]) -> None:
+        """Publish store-and-forward `samples` messages (paho queues them until connected)."""
+        for payload in payloads:
+            self._client.publish(self._up, payload, qos=1)
 
     def close(self) -> None:
         """A clean stop: say offline on the status topic, then disconnect (no will)."""

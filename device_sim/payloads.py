@@ -24,8 +24,16 @@ def stored_payloads(samples: list[Sample]) -> list[bytes]:
     """Store and forward: what a device stored during an outage, as `samples` messages within ingest's limits."""
     if not samples:
         return []
-    head = f'{{"device":{json.dumps(samples[0].device)},"samples":['.encode()
     parts = [json.dumps(_without_device(sample_body(s)), separators=(",", ":")).encode() for s in samples]
+    return samples_payloads(samples[0].device, parts)
+
+
+def samples_payloads(device: str, parts: list[bytes]) -> list[bytes]:
+    """Encoded sample objects (without the device) packed into `samples` messages within ingest's limits
+    (at most MAX_SAMPLES samples and MAX_PAYLOAD_BYTES bytes each), in order."""
+    if not parts:
+        return []
+    head = f'{{"device":{json.dumps(device)},"samples":['.encode()
     payloads: list[bytes] = []
     chunk: list[bytes] = []
     size = len(head) + 2

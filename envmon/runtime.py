@@ -25,6 +25,9 @@ class Component(Protocol):
     async def run(self, stop: asyncio.Event) -> None: ...
 
 
+STOP_SECONDS = 30.0  # how long the components may take to stop once asked
+
+
 async def run_components(components: Sequence[Component], *, duration_seconds: float | None = None) -> None:
     """Run the components until SIGINT/SIGTERM, the duration, or one of them fails."""
     stop = asyncio.Event()
@@ -43,7 +46,14 @@ async def run_components(components: Sequence[Component], *, duration_seconds: f
                 log.error("component %s failed: %r", task.get_name(), task.exception())
                 failed.append(f"{task.get_name()}: {task.exception()}")
         stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=30)
+        stopped, late = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+        for task in stopped:  # what one raised while stopping was never a failure of the run: fetched, not raised
+            if not task.cancelled():
+                task.exception()
+        for task in late:  # named, not a traceback: the process still ends, non-zero
+            log.error("component %s did not stop within %g s", task.get_name(), STOP_SECONDS)
+            failed.append(f"{task.get_name()}: did not stop within {STOP_SECONDS:g} s")
+            task.cancel()
     finally:
         stopper.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):

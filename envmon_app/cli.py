@@ -18,6 +18,7 @@ from typing import Any
 from alerts.cli import add_alerts_parsers
 from alerts.reports.cli import add_report_parser
 from dashboard.cli import add_dashboard_parser
+from device_sim.backfill import BUDGET_SECONDS
 from device_sim.cli import add_sim_parser
 from envmon import __version__
 from envmon.commands import add_command, add_group, add_kernel_parsers
@@ -51,7 +52,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
     return run_demo(
         settings, registry_path=args.registry, keep_stack=args.keep_stack, duration_seconds=args.duration_seconds,
-        backfill=not args.no_backfill,
+        backfill=not args.no_backfill, backfill_seconds=args.backfill_seconds,
     )
 
 
@@ -66,6 +67,17 @@ def _add_bench_parser(sub: Any) -> None:
         bench_sub.add_parser(name, help=summary, add_help=False)
 
 
+def _positive_seconds(text: str) -> float:
+    """A number of seconds above zero, for argparse (its message for anything else)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+    return value
+
+
 def _add_demo_parser(sub: Any) -> None:
     demo = add_command(sub, "demo", _demo)
     demo.add_argument("--registry", type=Path, default=None, help="registry file (default: examples/fengxian.toml)")
@@ -73,6 +85,9 @@ def _add_demo_parser(sub: Any) -> None:
     demo.add_argument("--duration-seconds", type=float, default=None, help="stop by itself after this long")
     demo.add_argument("--no-backfill", action="store_true",
                       help="go live at once: no week of history on a fresh database")
+    demo.add_argument("--backfill-seconds", type=_positive_seconds, default=BUDGET_SECONDS, metavar="SECONDS",
+                      help="about how long the week of history may take to send (the recent hours come at each "
+                           f"device's own interval, older ones thinned to fit; default {BUDGET_SECONDS:g})")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from pathlib import Path
 from alerts.service import AlertService
 from alerts.watchdog import Watchdog
 from dashboard.service import DashboardService, create_demo_users
+from device_sim.backfill import BUDGET_SECONDS
 from device_sim.service import SimService
 from envmon.db import connect, redact_url
 from envmon.errors import ConfigError
@@ -75,23 +76,48 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def demo_components(settings: Settings, registry_path: Path, *, backfill: bool = False) -> list[Component]:
+class AfterLive:
+    """A component started once the simulated district reports in real time: the demo's watchdog. During the
+    backfill a device sends its week in a few large store-and-forward messages, minutes apart, and whole districts
+    would look silent (a platform fault paged at every fresh start)."""
+
+    def __init__(self, inner: Watchdog, live: asyncio.Event) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.live = live
+
+    @property
+    def failure(self) -> str | None:
+        """Why the inner component stopped, if it failed."""
+        return self.inner.failure
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Wait for the district to go live (or `stop`), then run the inner component until `stop`."""
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.live.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        if not stop.is_set():
+            await self.inner.run(stop)
+
+
+def demo_components(settings: Settings, registry_path: Path, *, backfill: bool = False,
+                    backfill_seconds: float = BUDGET_SECONDS) -> list[Component]:
     """Every component in one process: the alert engine hears ingest's batches directly (no bus)."""
     settings = settings.model_copy(update={"ingest_publish_batches": False})
     alerts = AlertService(settings)
-    return [
-        IngestService(settings, hj212=True, subscribers=[alerts]),
-        alerts,
-        SimService(settings, registry_path=registry_path, scenario="demo", backfill=backfill, say=_say),
-        DashboardService(settings),
-        HealthReporter(settings),
-        Watchdog(settings),
-    ]
+    ingest = IngestService(settings, hj212=True, subscribers=[alerts])
+    sim = SimService(settings, registry_path=registry_path, scenario="demo", backfill=backfill, say=_say,
+                     stored=ingest.readings_stored, backfill_seconds=backfill_seconds)
+    return [ingest, alerts, sim, DashboardService(settings), HealthReporter(settings),
+            AfterLive(Watchdog(settings), sim.live)]
 
 
 def run_demo(
     settings: Settings, *, registry_path: Path | None, keep_stack: bool, duration_seconds: float | None,
-    backfill: bool = True,
+    backfill: bool = True, backfill_seconds: float = BUDGET_SECONDS,
 ) -> int:
     """Set everything up, print a summary, run until interrupted, then shut down cleanly."""
     require_free_ports(demo_ports(settings))  # before anything starts: a busy port is named, nothing to undo
@@ -107,7 +133,8 @@ def run_demo(
     try:
         registry_path = registry_path or DEFAULT_REGISTRY
         banner, earlier = _prepare(settings, registry_path, backfill=backfill)
-        components = demo_components(settings, registry_path, backfill=backfill_wanted(earlier, enabled=backfill))
+        components = demo_components(settings, registry_path, backfill=backfill_wanted(earlier, enabled=backfill),
+                                     backfill_seconds=backfill_seconds)
         print(
             "\n".join(
                 [*banner, f"  running    {', '.join(c.name for c in components)}", "  Press Ctrl-C to stop.", ""]

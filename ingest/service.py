@@ -83,6 +83,11 @@ class IngestService:
         self.heartbeat = HeartbeatWriter(settings.require_database_url(), "ingest", self.health,
                                          beat_seconds=settings.heartbeat_interval_seconds)
 
+
+    def readings_stored(self) -> int:
+        """Readings this process has newly stored (every basis; a redelivered one counts once)."""
+        value = self.pipeline.metrics.registry.get_sample_value("envmon_ingest_readings_stored_total")
+        return int(value or 0)
     def _add_mqtt(self, settings: Settings) -> None:
         source = MqttSource(
             settings.require_mqtt_url(),

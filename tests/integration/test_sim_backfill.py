@@ -4,6 +4,7 @@ HJ 212 gateway, ingest stores it in PostgreSQL; a second run finds it and reuses
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -22,8 +23,9 @@ from tests.patience import patience
 
 MQTT_WATER, MQTT_GAS, HJ212_WATER = "310120EP001W01", "310120CH001S01", "310120EP002W01"
 DEVICES = (MQTT_WATER, MQTT_GAS, HJ212_WATER)
-# A budget of ~600 messages: the plan stretches every device to one sample an hour (168 each over the week).
-RATE, BUDGET_S = 10.0, 60.0
+# A budget of 1,200 MQTT samples: their last hour at each device's own interval (840) and one an hour before it
+# (334); 180 HJ 212 frames: the week hourly (168), not also its last hour (120 + 167).
+RATES, BUDGET_S = {"mqtt": 20.0, "hj212": 3.0}, 60.0
 
 
 async def _backfill(stack: StackState, database_url: str, now: datetime, lines: list[str]) -> BackfillResult:
@@ -47,7 +49,7 @@ async def _backfill(stack: StackState, database_url: str, now: datetime, lines: 
             secret_key=stack.secret_key, hj212_port=service.gateway.port,
         )
         result = await run_backfill(sim_settings, EXAMPLE_REGISTRY, asyncio.Event(), now=now, devices=DEVICES,
-                                    say=lines.append, messages_per_second=RATE, budget_seconds=BUDGET_S)
+                                    say=lines.append, rates_per_second=RATES, budget_seconds=BUDGET_S)
         await asyncio.to_thread(_wait_for_rows, database_url, result)
     finally:
         stop_ingest.set()
@@ -86,24 +88,32 @@ def backfilled(stack: StackState, admin_url: str) -> tuple[str, datetime, Backfi
     return url, now, result, lines
 
 
-def test_backfill_plan_is_hourly_for_the_small_budget(backfilled: tuple[str, datetime, BackfillResult, list[str]]) -> None:
-    _, _, result, lines = backfilled
+def test_backfill_plan_fits_the_small_budget(backfilled: tuple[str, datetime, BackfillResult, list[str]]) -> None:
+    _, now, result, lines = backfilled
     assert result.plan.steps_seconds == dict.fromkeys(DEVICES, 3600.0)
-    assert result.messages == sum(result.plan.count(mn) for mn in DEVICES) == 3 * 168
-    assert result.errors == 0 and result.unsent == 0
-    assert lines[-1].startswith("  backfill   3 devices, past 7 days, one reading per 3600 s: 504 messages")
-    assert "delivered in" in lines[-1]
-    assert "messages/s" in lines[-1]
+    # The week as planned, then the seconds the sending took at each device's own interval (the catch-up).
+    week = {MQTT_WATER: 167 + 120, MQTT_GAS: 167 + 720, HJ212_WATER: 168}
+    caught_up = {mn: int((result.plan.times(mn) >= math.floor(now.timestamp())).sum()) for mn in DEVICES}
+    assert {mn: result.plan.count(mn) - caught_up[mn] for mn in DEVICES} == week
+    assert result.plan.end_s >= now.timestamp() and caught_up[MQTT_GAS] >= 1  # the backfill takes seconds
+    assert result.messages == result.plan.total and result.errors == 0 and result.unsent == 0
+    assert lines[-1].startswith("  backfill   3 devices, past 7 days, MQTT: the last 1 h at each device's own "
+                                "interval, one reading per 3600 s before; HJ 212: one reading per 3600 s: ")
+    assert "delivered in" in lines[-1] and "samples/s" in lines[-1]
 
 
-def test_rows_span_the_past_week_at_the_planned_step(backfilled: tuple[str, datetime, BackfillResult, list[str]]) -> None:
+def test_rows_span_the_past_week_at_the_planned_times(backfilled: tuple[str, datetime, BackfillResult, list[str]]) -> None:
+    """Every planned sample stored once, at its planned time: the MQTT devices' history came in store-and-forward
+    messages, the logger's frame by frame."""
     url, now, result, _ = backfilled
-    counts = _instant_counts(url)
-    for mn in DEVICES:
-        count, low, high = counts[mn]
-        assert count == result.plan.count(mn) == 168, mn
-        assert now - timedelta(days=7) <= low < now - timedelta(days=7) + timedelta(hours=1), mn
-        assert now - timedelta(hours=1) <= high <= now, mn
+    with psycopg.connect(url) as conn:
+        for mn in DEVICES:
+            stored = [t.timestamp() for (t,) in conn.execute(
+                "SELECT DISTINCT r.time FROM readings r JOIN devices d ON d.id = r.device_id"
+                " WHERE d.mn = %s AND r.basis = 'instant' ORDER BY 1", [mn])]
+            assert stored == result.plan.times(mn).tolist(), mn
+            assert now - timedelta(days=7) <= datetime.fromtimestamp(stored[0], UTC) < now - timedelta(days=7) + \
+                timedelta(hours=1), mn
 
 
 def test_a_second_run_finds_the_history_and_does_not_backfill_again(
