@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import shutil
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ from device_sim.stats import Stats
 from envmon.columns import ReadingColumns
 from envmon.registry.load import load_registry_file
 from envmon_app.demo import DEMO_POLICY
+from tests.browser.test_dashboard_look import SCREENSHOTS, UPDATE_DOCS
 from tests.browser.world import Served, World, build_district_world, sign_in, store_readings
 from tests.conftest import EXAMPLE_REGISTRY
 
@@ -133,7 +135,10 @@ def test_the_demo_scenarios_stuck_and_silent_sensors_alert_within_minutes_and_sh
             # The queue says what is wrong with each device: never "*", the code for every pollutant.
             expect(page.locator(f'#queue tr[data-alert="{stuck_id}"] td[data-label]').nth(5)).to_have_text(stuck_word)
             expect(page.locator(f'#queue tr[data-alert="{silent_id}"] td[data-label]').nth(5)).to_have_text(silent_word)
-            page.screenshot(path=str(artifacts / f"demo-faults-queue-{locale}.png"))
+            shot = artifacts / f"demo-faults-queue-{locale}.png"
+            page.screenshot(path=str(shot))
+            if UPDATE_DOCS:  # docs/screenshots: the queue with device alerts (the walk's world has none)
+                shutil.copyfile(shot, SCREENSHOTS / f"alerts-device-faults-{locale}-1400.png")
             for alert_id, word in ((stuck_id, stuck_word), (silent_id, silent_word)):
                 page.goto(f"{served.url}/alerts/{alert_id}")
                 expect(page.locator("main")).to_contain_text(word.split(" · ")[-1])
