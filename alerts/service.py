@@ -1,8 +1,10 @@
 """`envmon alerts`: the engine thread, the SMS sender, the webhooks and (optionally) the batch bus.
 
 In one process with ingest (the demo) the service is an ingest batch subscriber (`on_batch`); as a
-process of its own it reads committed batches from the broker (`from_bus=True`). Batches wait in a
-bounded queue; when it is full the subscriber blocks, which slows ingest rather than losing batches.
+process of its own it reads committed batches from the broker (`from_bus=True`; the priority lane's on a
+topic and session of their own, so they pass the backlog in the broker too). Batches wait in a bounded
+queue (alerts/intake.py: the priority lane's first); when it is full the subscriber blocks, which slows
+ingest rather than losing batches.
 The engine thread evaluates each batch, ticks every settings.alerts_tick_seconds, and retries with
 backoff when the database is away (rebuilding its state from the database when it returns).
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from alerts.catchup import MARGIN_SECONDS, catch_up_since, stored_batches
 from alerts.errors import AlertsError
 from alerts.health import HealthBounds, HealthFacts, judge_health
 from alerts.http import serve_http
+from alerts.intake import Intake, Queued
 from alerts.leader import ShardLock
 from alerts.metrics import AlertMetrics
 from alerts.notify.callbacks import STATUS_CALLBACK_PATH, public_url
@@ -39,6 +41,7 @@ from alerts.processor import AlertProcessor, StepResult, link_maker
 from alerts.reports.worker import ReportWorker
 from alerts.rules.policy import Policy, load_policy, load_policy_file
 from alerts.webhooks import Webhooks
+from envmon.batchwire import LANE_BATCH_TOPIC
 from envmon.columns import ReadingColumns
 from envmon.db import DATABASE_AWAY, Backoff
 from envmon.heartbeat import HeartbeatWriter
@@ -62,8 +65,6 @@ STEP_STALE_SECONDS = 30.0
 # The engine waits by the one reconnect policy (envmon.db) while the database is away (DATABASE_AWAY):
 # every other error, psycopg's data and integrity errors included, comes from the step's content.
 DATABASE_BACKOFF = Backoff(first_seconds=0.5, max_seconds=RETRY_MAX_SECONDS)
-# A queued batch: the readings, the bus acknowledgement (None in-process), when it was queued (monotonic).
-Queued = tuple[ReadingColumns, Callable[[], None] | None, float]
 
 
 class CommittedBatch(Protocol):
@@ -72,6 +73,8 @@ class CommittedBatch(Protocol):
 
     @property
     def readings(self) -> ReadingColumns: ...
+    @property
+    def lane(self) -> bool: ...  # the priority lane's: life-safety devices only (ingest/lane.py)
 
 
 class AlertServiceError(AlertsError):
@@ -97,7 +100,7 @@ class AlertService:
             status_callback=_status_callback(settings), on_failed=self._plan_soon, retry=retry,
         )
         self.reports = ReportWorker(settings, load_alert=store.load_alert) if settings.alerts_reports else None
-        self._queue: queue.Queue[Queued] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._queue = Intake(QUEUE_BATCHES)
         # Acknowledgements of bus batches waiting for the snapshot that covers them, in arrival order.
         self._unsaved_acks: list[Callable[[], None]] = []
         self._stop = threading.Event()
@@ -112,6 +115,10 @@ class AlertService:
         client_id = "envmon-alerts-" + ("all" if self.shard == "*" else self.shard)
         self.bus = BatchBus(settings.require_mqtt_url(), self._from_bus, client_id=client_id,
                             on_connect=self._bus_back.set) if from_bus else None
+        # The priority lane's batches on a session of their own: the broker's queue of the main one holds
+        # the backlog, and its in-flight window (acknowledged only after a snapshot) would hold them back.
+        self.lane_bus = BatchBus(settings.require_mqtt_url(), self._from_lane_bus, client_id=client_id + "-lane",
+                                 on_connect=self._bus_back.set, topic=LANE_BATCH_TOPIC) if from_bus else None
         self.webhooks = Webhooks(settings, on_change=self._plan_soon)
         self.registry_watch = RegistryWatcher(settings.require_database_url(), self._registry_changed,
                                               name="envmon-alerts-registry-watch",
@@ -131,9 +138,9 @@ class AlertService:
             self._thread(lambda: self.outbox.run(self._stop), "alerts-sms", daemon=True),
             self._thread(lambda: self.registry_watch.run(self._stop), "alerts-registry", daemon=True),
         ]
-        if self.bus is not None:
-            bus = self.bus
-            self._threads.append(self._thread(lambda: bus.run(self._stop, self.active), "alerts-bus"))
+        for bus, name in ((self.bus, "alerts-bus"), (self.lane_bus, "alerts-lane-bus")):
+            if bus is not None:
+                self._threads.append(self._thread(_bus_runner(bus, self._stop, self.active), name))
         if self.reports is not None:
             reports = self.reports
             self._threads.append(self._thread(lambda: reports.run(self._stop), "alerts-reports", daemon=True))
@@ -173,19 +180,22 @@ class AlertService:
         A standby engine in the same process as ingest drops them: the active engine of the shard runs
         elsewhere and reads its batches from the bus."""
         if self.active.is_set():
-            self.submit(batch.readings)
+            self.submit(batch.readings, lane=batch.lane)
 
     def _from_bus(self, batch: ReadingColumns, ack: Callable[[], None]) -> None:
         self.submit(batch, ack)
 
-    def submit(self, batch: ReadingColumns, ack: Callable[[], None] | None = None) -> None:
-        """Queue committed readings for the engine (blocks while the queue is full: backpressure); rows no rule
-        can judge (non-finite values) are set aside here, and counted."""
+    def _from_lane_bus(self, batch: ReadingColumns, ack: Callable[[], None]) -> None:
+        self.submit(batch, ack, lane=True)
+
+    def submit(self, batch: ReadingColumns, ack: Callable[[], None] | None = None, *, lane: bool = False) -> None:
+        """Queue committed readings for the engine (blocks while their queue is full: backpressure), a priority
+        lane batch ahead of the backlog; rows no rule can judge (non-finite values) are set aside here, and counted."""
         batch, dropped = sanitize_batch(batch)
         if dropped:
             self.metrics.readings_quarantined.inc(dropped)
             log.error("alert engine set aside %d readings with a value or time that is not finite", dropped)
-        self._queue.put((batch, ack, time.monotonic()))
+        self._queue.put((batch, ack, time.monotonic()), lane=lane)
 
     def _plan_soon(self) -> None:
         self._plan_now.set()
@@ -352,15 +362,11 @@ class AlertService:
         acknowledgements belong to a broker connection that is gone, so the broker sends them again."""
         self.processor.close()
         self._unsaved_acks.clear()
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        self._queue.clear()
 
     def _next_batch(self, next_tick: float) -> Queued | None:
         self.metrics.queue_depth.set(self._queue.qsize())
-        try:
-            return self._queue.get(timeout=max(0.0, min(next_tick - time.monotonic(), 0.25)))
-        except queue.Empty:
-            return None
+        return self._queue.get(timeout=max(0.0, min(next_tick - time.monotonic(), 0.25)))
 
     def _record(self, result: StepResult, readings: int) -> None:
         """A committed step: count it, hand its SMS to the sender, ask for its reports."""
@@ -422,10 +428,7 @@ class AlertService:
 
     def _lag_seconds(self, now: float) -> float:
         """Age of the oldest batch the engine has not finished (the one in hand, or the head of the queue)."""
-        oldest = [t for t in (self._working_since,) if t is not None]
-        with self._queue.mutex:
-            if self._queue.queue:
-                oldest.append(self._queue.queue[0][2])
+        oldest = [t for t in (self._working_since, self._queue.oldest_queued()) if t is not None]
         return max(0.0, now - min(oldest)) if oldest else 0.0
 
     def health_facts(self) -> HealthFacts:
@@ -452,6 +455,10 @@ class AlertService:
     def _health(self) -> tuple[bool, dict[str, object]]:
         ok, facts = judge_health(self.health_facts(), self._bounds)
         return ok, {**facts, "shard": self.shard, **({"failure": self.failure} if self.failure else {})}
+
+
+def _bus_runner(bus: BatchBus, stop: threading.Event, active: threading.Event) -> Callable[[], None]:
+    return lambda: bus.run(stop, active)
 
 
 def _policy(settings: Settings) -> Policy:
