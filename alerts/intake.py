@@ -52,6 +52,10 @@ class Intake:
             self._space.notify_all()
             return item
 
+    def lane_waiting(self) -> bool:
+        """True while a priority lane batch waits."""
+        return bool(self._queues[_LANE])
+
     def qsize(self) -> int:
         """Batches waiting in both queues."""
         with self._lock:
@@ -69,3 +73,11 @@ class Intake:
             for q in self._queues:
                 q.clear()
             self._space.notify_all()
+
+
+def put_off_since(lane_waiting: bool, since: float | None, now: float, max_seconds: float) -> float | None:
+    """Since when housekeeping has been put off for waiting lane batches, or None when it is due now (no lane
+    batch waits, or it was put off for `max_seconds` already)."""
+    if not lane_waiting or (since is not None and now - since >= max_seconds):
+        return None
+    return now if since is None else since

@@ -30,7 +30,7 @@ from alerts.catchup import MARGIN_SECONDS, catch_up_since, stored_batches
 from alerts.errors import AlertsError
 from alerts.health import HealthBounds, HealthFacts, judge_health
 from alerts.http import serve_http
-from alerts.intake import Intake, Queued
+from alerts.intake import Intake, Queued, put_off_since
 from alerts.leader import ShardLock
 from alerts.metrics import AlertMetrics
 from alerts.notify.callbacks import STATUS_CALLBACK_PATH, public_url
@@ -57,6 +57,8 @@ REGISTRY_REFRESH_SECONDS = 300.0
 # Batches from the bus evaluated but not yet covered by a saved snapshot, at most: then a save is forced.
 # Below Mosquitto's default of 20 QoS 1 messages in flight to a client, which would stop the bus.
 MAX_UNSAVED_ACKS = 10
+# A waiting priority lane batch puts the snapshot and the timers off for this long at most (alerts/intake.py).
+LANE_DEFER_MAX_SECONDS = 1.0
 # How often the engine counts silent alerts (open pollution and safety alerts nobody heard of).
 SILENT_CHECK_SECONDS = 10.0
 ANSWER_CHECK_SECONDS = 30.0  # the plant's answer: asking, reminding and escalating are minutes-scale steps
@@ -125,6 +127,7 @@ class AlertService:
                                               refresh_seconds=REGISTRY_REFRESH_SECONDS)
         # Health facts the engine thread keeps (read by /healthz and the heartbeat from other threads).
         self._working_since: float | None = None  # when the batch being evaluated was queued
+        self._deferred_since: float | None = None  # since when a waiting lane batch puts housekeeping off
         self._db_failing_since: float | None = None
         self._db_failures = 0
         self._silent_alerts = 0
@@ -240,12 +243,8 @@ class AlertService:
                     self._working_since = pending[2]
                     self._evaluate(pending)
                     pending, self._working_since = None, None
-                if time.monotonic() >= next_tick or self._plan_now.is_set():
-                    self._plan_now.clear()
-                    next_tick = time.monotonic() + self._settings.alerts_tick_seconds
-                    self._tick()
-                self._count_silent()
-                self._tick_answers()
+                if not self._alarm_first():
+                    next_tick = self._timers(next_tick)
                 self.ready.set()
                 self._db_failures, self._db_failing_since = 0, None
             except DATABASE_AWAY as exc:
@@ -299,8 +298,28 @@ class AlertService:
         # A batch retried after a database error comes back with the same ack: keep it once.
         if ack is not None and (not self._unsaved_acks or self._unsaved_acks[-1] is not ack):
             self._unsaved_acks.append(ack)
-        self._after_checkpoint()
+        if not self._alarm_first():
+            self._after_checkpoint()
         self.metrics.evaluate_seconds.observe(time.monotonic() - started)
+
+    def _alarm_first(self) -> bool:
+        """True when a priority lane batch waits: the snapshot and the timers (tens to hundreds of milliseconds on
+        a loaded machine) come after it, since in a leak several detectors alarm at once and each must not wait
+        for the last one's save. Put off for LANE_DEFER_MAX_SECONDS at most, so steady lane traffic cannot starve
+        them, and never past MAX_UNSAVED_ACKS batches from the bus."""
+        waiting = self._queue.lane_waiting() and len(self._unsaved_acks) < MAX_UNSAVED_ACKS
+        self._deferred_since = put_off_since(waiting, self._deferred_since, time.monotonic(), LANE_DEFER_MAX_SECONDS)
+        return self._deferred_since is not None
+
+    def _timers(self, next_tick: float) -> float:
+        """The tick when due (or asked for), the silent-alert count and the plants' answers; the next tick's time."""
+        if time.monotonic() >= next_tick or self._plan_now.is_set():
+            self._plan_now.clear()
+            next_tick = time.monotonic() + self._settings.alerts_tick_seconds
+            self._tick()
+        self._count_silent()
+        self._tick_answers()
+        return next_tick
 
     def _evaluate_or_split(self, batch: ReadingColumns) -> None:
         try:

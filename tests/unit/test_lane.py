@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from alerts.intake import Intake, Queued
+from alerts.intake import Intake, Queued, put_off_since
 from envmon.catalogue import load_catalogue
 from envmon.columns import ReadingColumns
 from ingest.inbox import Inbox
@@ -144,3 +144,19 @@ def test_a_full_backlog_queue_does_not_hold_a_lane_batch_back() -> None:
     assert not put.is_alive()
     first = intake.get(0.0)
     assert first is not None and first[2] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("waiting", "since", "now", "expected"),
+    [
+        pytest.param(False, None, 10.0, None, id="no-lane-batch-housekeeping-now"),
+        pytest.param(True, None, 10.0, 10.0, id="lane-batch-puts-it-off-from-now"),
+        pytest.param(True, 10.0, 10.5, 10.0, id="still-put-off-within-the-bound"),
+        pytest.param(True, 10.0, 11.0, None, id="put-off-long-enough-housekeeping-now"),
+        pytest.param(False, 10.0, 10.5, None, id="lane-drained-housekeeping-now"),
+    ],
+)
+def test_a_waiting_lane_batch_puts_housekeeping_off_for_a_bounded_time(
+    waiting: bool, since: float | None, now: float, expected: float | None
+) -> None:
+    assert put_off_since(waiting, since, now, 1.0) == expected
