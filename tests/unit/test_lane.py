@@ -4,12 +4,17 @@ and of the alert engine's intake."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import pytest
 
 from alerts.intake import Intake, Queued, put_off_since
+from envmon.batchwire import decode_batch
 from envmon.catalogue import load_catalogue
-from envmon.columns import ReadingColumns
+from envmon.columns import ReadingColumns, Row
+from ingest.batch_bus import BatchPublisher
+from ingest.batches import StoredBatch
+from ingest.directory import DeviceDirectory
 from ingest.inbox import Inbox
 from ingest.lane import BULK, LANE, AckOrder, lane_devices, life_safety_codes
 
@@ -160,3 +165,15 @@ def test_a_waiting_lane_batch_puts_housekeeping_off_for_a_bounded_time(
     waiting: bool, since: float | None, now: float, expected: float | None
 ) -> None:
     assert put_off_since(waiting, since, now, 1.0) == expected
+
+
+def test_lane_batches_go_to_the_bus_on_their_own_topic() -> None:
+    when = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
+    rows = ReadingColumns.from_rows([Row(when, 1, "s02001", "instant", 20.0, "N", 1, when)])
+    backlog: list[bytes] = []
+    lane: list[bytes] = []
+    publisher = BatchPublisher(backlog.append, lane.append)
+    publisher.on_batch(StoredBatch(rows, when, DeviceDirectory([]), lane=True))
+    publisher.on_batch(StoredBatch(rows, when, DeviceDirectory([])))
+    assert (len(backlog), len(lane)) == (1, 1)
+    assert decode_batch(lane[0]).value.tolist() == [20.0]
