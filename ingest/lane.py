@@ -4,8 +4,8 @@ Which devices ride it comes from one place, the catalogue: a device that reports
 `safety` (combustible gas in %LEL, H2S, Cl2, NH3, CO, ambient O2: the gas detectors of GB/T 50493) rides
 the lane with all its messages, so its series keep their order. Lane messages are decoded, committed and
 handed to subscribers ahead of the backlog; `AckOrder` then releases acknowledgements in arrival order all
-the same, because MQTT requires PUBACKs in the order the PUBLISHes were received (MQTT 3.1.1 section 4.6
-"Message ordering", and MQTT 5.0 section 4.6 likewise).
+the same, because a client "MUST send PUBACK packets in the order in which the corresponding PUBLISH packets
+were received" (MQTT 3.1.1 and 5.0, section 4.6 "Message ordering", [MQTT-4.6.0-2]).
 """
 
 from __future__ import annotations

@@ -347,8 +347,8 @@ class Pipeline:
         if result is None:
             return False
         self._record(result, len(batch.readings), started)
-        # MQTT 3.1.1 and 5.0, section 4.6 (Message ordering): PUBACKs go in the order the PUBLISHes were
-        # received, so a lane message committed early waits here for the backlog that arrived before it.
+        # MQTT 3.1.1 and 5.0, section 4.6 (Message ordering, [MQTT-4.6.0-2]): PUBACKs go in the order the
+        # PUBLISHes were received, so a lane message committed early waits here for the backlog that arrived before it.
         self._ack(self._order.committed(lane, batch.items))
         self._taken.pop((lane, batch.number), None)
         return True
