@@ -116,7 +116,9 @@ def test_a_gas_alarm_passes_the_backlog_yet_every_ack_keeps_arrival_order(
         (WATER, message(WATER, seq, now - timedelta(seconds=BACKLOG - seq), {"w20117": 10.0, "w01001": 7.2}))
         for seq in range(1, BACKLOG + 1)
     ]
-    publish_all(stack, [*backlog, (GAS, message(GAS, 1, now, {"s02001": 20.0}))])  # H2S above level 2
+    # H2S above level 2, then a gas message the decoder refuses: the lane quarantines it, in order, like the backlog.
+    alarm, refused = message(GAS, 1, now, {"s02001": 20.0}), b'{"device": "' + GAS.encode() + b'", "seq": "x"}'
+    publish_all(stack, [*backlog, (GAS, alarm), (GAS, refused)])
     source = RecordingSource(stack.mqtt_url_for(mosquitto.SERVICE_USER), lane_ingest.pipeline,
                              client_id="envmon-ingest-lane-test")
     lane_ingest.source = source
@@ -125,11 +127,12 @@ def test_a_gas_alarm_passes_the_backlog_yet_every_ack_keeps_arrival_order(
         assert watch.done.wait(patience(60)), "the backlog was not stored"
         assert watch.alerts_when_backlog_done == 1, "the gas alert was not committed before the backlog was stored"
         assert watch.deliveries.index("gas") < len(watch.deliveries) - 1
-        assert wait_until(lambda: len(source.acked) >= BACKLOG + 1, timeout=30)
+        assert wait_until(lambda: len(source.acked) >= BACKLOG + 2, timeout=30)
         assert source.acked == source.arrived, "acknowledgements left arrival order"
-        assert len(source.acked) == BACKLOG + 1
+        assert len(source.acked) == BACKLOG + 2
     finally:
         service.shutdown()
     stored = query(alert_db, "SELECT device_id, count(*), count(DISTINCT seq) FROM readings GROUP BY 1 ORDER BY 1")
     assert sorted(stored) == sorted([(water_id, 2 * BACKLOG, BACKLOG), (gas_id, 1, 1)]), "lost or doubled"
     assert query(alert_db, "SELECT severity FROM alerts WHERE device_id = %s", gas_id) == [("level2",)]
+    assert query(alert_db, "SELECT device_mn, raw FROM quarantine") == [(GAS, refused)]
