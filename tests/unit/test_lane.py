@@ -177,3 +177,14 @@ def test_lane_batches_go_to_the_bus_on_their_own_topic() -> None:
     publisher.on_batch(StoredBatch(rows, when, DeviceDirectory([])))
     assert (len(backlog), len(lane)) == (1, 1)
     assert decode_batch(lane[0]).value.tolist() == [20.0]
+
+
+def test_lane_items_weigh_on_the_shared_byte_capacity() -> None:
+    box: Inbox[bytes] = Inbox(100, weigh=len, weight_capacity=10)
+    box.put_many([b"12345", b"GGGGGG"], [False, True])  # 11 bytes: full
+    done = threading.Event()
+    threading.Thread(target=lambda: (box.put_many([b"x"]), done.set()), daemon=True).start()
+    assert not done.wait(0.1)
+    assert box.take_lane(10, 0.0) == [b"GGGGGG"]
+    assert done.wait(5.0)
+    assert box.take(10, 0.0, 0.0, max_weight=5) == [b"12345"]
