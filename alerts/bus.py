@@ -1,9 +1,10 @@
 """Committed batches from ingest in another process: the internal batch topic, acknowledged after the engine.
 
-`envmon alerts` subscribes to `envmon.batchwire.BATCH_TOPIC` with QoS 1, a stable client id and a
-persistent session (clean start false on every connect), so the broker keeps what arrives while the
-engine is down. `handle` gets each batch with an `ack` to call once the engine evaluated it and committed
-what it changed (in order, from the engine's thread); a batch not acknowledged comes again after a restart.
+`envmon alerts` subscribes to `envmon.batchwire.BATCH_TOPIC` (and, with a second client, to the priority
+lane's `LANE_BATCH_TOPIC`) with QoS 1, a stable client id and a persistent session (clean start false on
+every connect), so the broker keeps what arrives while the engine is down. `handle` gets each batch with an
+`ack` to call once the engine evaluated it and committed what it changed (in order, from the engine's
+thread); a batch not acknowledged comes again after a restart.
 A broker killed before its autosave forgets batches anyway: `on_connect` tells the engine to catch up from
 the database (alerts/catchup.py) after every (re)connection.
 """
@@ -34,11 +35,12 @@ class BatchBus:
 
     def __init__(
         self, mqtt_url: str, handle: Callable[[ReadingColumns, Callable[[], None]], None], *,
-        client_id: str = "envmon-alerts", on_connect: Callable[[], None] | None = None,
+        client_id: str = "envmon-alerts", on_connect: Callable[[], None] | None = None, topic: str = BATCH_TOPIC,
     ) -> None:
         parts = urlsplit(mqtt_url)
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 1883
         self._handle = handle
+        self._topic = topic
         self._connected_hook = on_connect
         self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue(maxsize=1000)
         self.connected = threading.Event()
@@ -105,7 +107,7 @@ class BatchBus:
         if reason.is_failure:
             log.error("broker refused the connection: %s", reason)
             return
-        client.subscribe(BATCH_TOPIC, qos=1)
+        client.subscribe(self._topic, qos=1)
         self.connected.set()
         # Whatever the session flag says, a broker restarted from an old file may have lost batches.
         if self._connected_hook is not None:

@@ -1,8 +1,10 @@
 """`envmon alerts`: the engine thread, the SMS sender, the webhooks and (optionally) the batch bus.
 
 In one process with ingest (the demo) the service is an ingest batch subscriber (`on_batch`); as a
-process of its own it reads committed batches from the broker (`from_bus=True`). Batches wait in a
-bounded queue; when it is full the subscriber blocks, which slows ingest rather than losing batches.
+process of its own it reads committed batches from the broker (`from_bus=True`; the priority lane's on a
+topic and session of their own, so they pass the backlog in the broker too). Batches wait in a bounded
+queue (alerts/intake.py: the priority lane's first); when it is full the subscriber blocks, which slows
+ingest rather than losing batches.
 The engine thread evaluates each batch, ticks every settings.alerts_tick_seconds, and retries with
 backoff when the database is away (rebuilding its state from the database when it returns).
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from alerts.catchup import MARGIN_SECONDS, catch_up_since, stored_batches
 from alerts.errors import AlertsError
 from alerts.health import HealthBounds, HealthFacts, judge_health
 from alerts.http import serve_http
+from alerts.intake import Intake, Queued, put_off_since
 from alerts.leader import ShardLock
 from alerts.metrics import AlertMetrics
 from alerts.notify.callbacks import STATUS_CALLBACK_PATH, public_url
@@ -39,6 +41,7 @@ from alerts.processor import AlertProcessor, StepResult, link_maker
 from alerts.reports.worker import ReportWorker
 from alerts.rules.policy import Policy, load_policy, load_policy_file
 from alerts.webhooks import Webhooks
+from envmon.batchwire import LANE_BATCH_TOPIC
 from envmon.columns import ReadingColumns
 from envmon.db import DATABASE_AWAY, Backoff
 from envmon.heartbeat import HeartbeatWriter
@@ -54,6 +57,8 @@ REGISTRY_REFRESH_SECONDS = 300.0
 # Batches from the bus evaluated but not yet covered by a saved snapshot, at most: then a save is forced.
 # Below Mosquitto's default of 20 QoS 1 messages in flight to a client, which would stop the bus.
 MAX_UNSAVED_ACKS = 10
+# A waiting priority lane batch puts the snapshot and the timers off for this long at most (alerts/intake.py).
+LANE_DEFER_MAX_SECONDS = 1.0
 # How often the engine counts silent alerts (open pollution and safety alerts nobody heard of).
 SILENT_CHECK_SECONDS = 10.0
 ANSWER_CHECK_SECONDS = 30.0  # the plant's answer: asking, reminding and escalating are minutes-scale steps
@@ -62,8 +67,6 @@ STEP_STALE_SECONDS = 30.0
 # The engine waits by the one reconnect policy (envmon.db) while the database is away (DATABASE_AWAY):
 # every other error, psycopg's data and integrity errors included, comes from the step's content.
 DATABASE_BACKOFF = Backoff(first_seconds=0.5, max_seconds=RETRY_MAX_SECONDS)
-# A queued batch: the readings, the bus acknowledgement (None in-process), when it was queued (monotonic).
-Queued = tuple[ReadingColumns, Callable[[], None] | None, float]
 
 
 class CommittedBatch(Protocol):
@@ -72,6 +75,8 @@ class CommittedBatch(Protocol):
 
     @property
     def readings(self) -> ReadingColumns: ...
+    @property
+    def lane(self) -> bool: ...  # the priority lane's: life-safety devices only (ingest/lane.py)
 
 
 class AlertServiceError(AlertsError):
@@ -97,7 +102,7 @@ class AlertService:
             status_callback=_status_callback(settings), on_failed=self._plan_soon, retry=retry,
         )
         self.reports = ReportWorker(settings, load_alert=store.load_alert) if settings.alerts_reports else None
-        self._queue: queue.Queue[Queued] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._queue = Intake(QUEUE_BATCHES)
         # Acknowledgements of bus batches waiting for the snapshot that covers them, in arrival order.
         self._unsaved_acks: list[Callable[[], None]] = []
         self._stop = threading.Event()
@@ -112,12 +117,17 @@ class AlertService:
         client_id = "envmon-alerts-" + ("all" if self.shard == "*" else self.shard)
         self.bus = BatchBus(settings.require_mqtt_url(), self._from_bus, client_id=client_id,
                             on_connect=self._bus_back.set) if from_bus else None
+        # The priority lane's batches on a session of their own: the broker's queue of the main one holds
+        # the backlog, and its in-flight window (acknowledged only after a snapshot) would hold them back.
+        self.lane_bus = BatchBus(settings.require_mqtt_url(), self._from_lane_bus, client_id=client_id + "-lane",
+                                 on_connect=self._bus_back.set, topic=LANE_BATCH_TOPIC) if from_bus else None
         self.webhooks = Webhooks(settings, on_change=self._plan_soon)
         self.registry_watch = RegistryWatcher(settings.require_database_url(), self._registry_changed,
                                               name="envmon-alerts-registry-watch",
                                               refresh_seconds=REGISTRY_REFRESH_SECONDS)
         # Health facts the engine thread keeps (read by /healthz and the heartbeat from other threads).
         self._working_since: float | None = None  # when the batch being evaluated was queued
+        self._deferred_since: float | None = None  # since when a waiting lane batch puts housekeeping off
         self._db_failing_since: float | None = None
         self._db_failures = 0
         self._silent_alerts = 0
@@ -131,9 +141,9 @@ class AlertService:
             self._thread(lambda: self.outbox.run(self._stop), "alerts-sms", daemon=True),
             self._thread(lambda: self.registry_watch.run(self._stop), "alerts-registry", daemon=True),
         ]
-        if self.bus is not None:
-            bus = self.bus
-            self._threads.append(self._thread(lambda: bus.run(self._stop, self.active), "alerts-bus"))
+        for bus, name in ((self.bus, "alerts-bus"), (self.lane_bus, "alerts-lane-bus")):
+            if bus is not None:
+                self._threads.append(self._thread(_bus_runner(bus, self._stop, self.active), name))
         if self.reports is not None:
             reports = self.reports
             self._threads.append(self._thread(lambda: reports.run(self._stop), "alerts-reports", daemon=True))
@@ -173,19 +183,22 @@ class AlertService:
         A standby engine in the same process as ingest drops them: the active engine of the shard runs
         elsewhere and reads its batches from the bus."""
         if self.active.is_set():
-            self.submit(batch.readings)
+            self.submit(batch.readings, lane=batch.lane)
 
     def _from_bus(self, batch: ReadingColumns, ack: Callable[[], None]) -> None:
         self.submit(batch, ack)
 
-    def submit(self, batch: ReadingColumns, ack: Callable[[], None] | None = None) -> None:
-        """Queue committed readings for the engine (blocks while the queue is full: backpressure); rows no rule
-        can judge (non-finite values) are set aside here, and counted."""
+    def _from_lane_bus(self, batch: ReadingColumns, ack: Callable[[], None]) -> None:
+        self.submit(batch, ack, lane=True)
+
+    def submit(self, batch: ReadingColumns, ack: Callable[[], None] | None = None, *, lane: bool = False) -> None:
+        """Queue committed readings for the engine (blocks while their queue is full: backpressure), a priority
+        lane batch ahead of the backlog; rows no rule can judge (non-finite values) are set aside here, and counted."""
         batch, dropped = sanitize_batch(batch)
         if dropped:
             self.metrics.readings_quarantined.inc(dropped)
             log.error("alert engine set aside %d readings with a value or time that is not finite", dropped)
-        self._queue.put((batch, ack, time.monotonic()))
+        self._queue.put((batch, ack, time.monotonic()), lane=lane)
 
     def _plan_soon(self) -> None:
         self._plan_now.set()
@@ -230,12 +243,8 @@ class AlertService:
                     self._working_since = pending[2]
                     self._evaluate(pending)
                     pending, self._working_since = None, None
-                if time.monotonic() >= next_tick or self._plan_now.is_set():
-                    self._plan_now.clear()
-                    next_tick = time.monotonic() + self._settings.alerts_tick_seconds
-                    self._tick()
-                self._count_silent()
-                self._tick_answers()
+                if not self._alarm_first():
+                    next_tick = self._timers(next_tick)
                 self.ready.set()
                 self._db_failures, self._db_failing_since = 0, None
             except DATABASE_AWAY as exc:
@@ -289,8 +298,28 @@ class AlertService:
         # A batch retried after a database error comes back with the same ack: keep it once.
         if ack is not None and (not self._unsaved_acks or self._unsaved_acks[-1] is not ack):
             self._unsaved_acks.append(ack)
-        self._after_checkpoint()
+        if not self._alarm_first():
+            self._after_checkpoint()
         self.metrics.evaluate_seconds.observe(time.monotonic() - started)
+
+    def _alarm_first(self) -> bool:
+        """True when a priority lane batch waits: the snapshot and the timers (tens to hundreds of milliseconds on
+        a loaded machine) come after it, since in a leak several detectors alarm at once and each must not wait
+        for the last one's save. Put off for LANE_DEFER_MAX_SECONDS at most, so steady lane traffic cannot starve
+        them, and never past MAX_UNSAVED_ACKS batches from the bus."""
+        waiting = self._queue.lane_waiting() and len(self._unsaved_acks) < MAX_UNSAVED_ACKS
+        self._deferred_since = put_off_since(waiting, self._deferred_since, time.monotonic(), LANE_DEFER_MAX_SECONDS)
+        return self._deferred_since is not None
+
+    def _timers(self, next_tick: float) -> float:
+        """The tick when due (or asked for), the silent-alert count and the plants' answers; the next tick's time."""
+        if time.monotonic() >= next_tick or self._plan_now.is_set():
+            self._plan_now.clear()
+            next_tick = time.monotonic() + self._settings.alerts_tick_seconds
+            self._tick()
+        self._count_silent()
+        self._tick_answers()
+        return next_tick
 
     def _evaluate_or_split(self, batch: ReadingColumns) -> None:
         try:
@@ -352,15 +381,11 @@ class AlertService:
         acknowledgements belong to a broker connection that is gone, so the broker sends them again."""
         self.processor.close()
         self._unsaved_acks.clear()
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        self._queue.clear()
 
     def _next_batch(self, next_tick: float) -> Queued | None:
         self.metrics.queue_depth.set(self._queue.qsize())
-        try:
-            return self._queue.get(timeout=max(0.0, min(next_tick - time.monotonic(), 0.25)))
-        except queue.Empty:
-            return None
+        return self._queue.get(timeout=max(0.0, min(next_tick - time.monotonic(), 0.25)))
 
     def _record(self, result: StepResult, readings: int) -> None:
         """A committed step: count it, hand its SMS to the sender, ask for its reports."""
@@ -422,10 +447,7 @@ class AlertService:
 
     def _lag_seconds(self, now: float) -> float:
         """Age of the oldest batch the engine has not finished (the one in hand, or the head of the queue)."""
-        oldest = [t for t in (self._working_since,) if t is not None]
-        with self._queue.mutex:
-            if self._queue.queue:
-                oldest.append(self._queue.queue[0][2])
+        oldest = [t for t in (self._working_since, self._queue.oldest_queued()) if t is not None]
         return max(0.0, now - min(oldest)) if oldest else 0.0
 
     def health_facts(self) -> HealthFacts:
@@ -452,6 +474,10 @@ class AlertService:
     def _health(self) -> tuple[bool, dict[str, object]]:
         ok, facts = judge_health(self.health_facts(), self._bounds)
         return ok, {**facts, "shard": self.shard, **({"failure": self.failure} if self.failure else {})}
+
+
+def _bus_runner(bus: BatchBus, stop: threading.Event, active: threading.Event) -> Callable[[], None]:
+    return lambda: bus.run(stop, active)
 
 
 def _policy(settings: Settings) -> Policy:

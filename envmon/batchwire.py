@@ -25,6 +25,9 @@ from envmon.columns import ReadingColumns
 from envmon.errors import EnvmonError
 
 BATCH_TOPIC = f"{topics.PREFIX}/_internal/batches"
+# The priority lane's batches (life-safety devices, ingest/lane.py): a topic of their own, read on a session of
+# its own, so they do not queue in the broker behind the backlog's batches.
+LANE_BATCH_TOPIC = f"{BATCH_TOPIC}/lane"
 MAGIC = b"EB2"
 # The columns of ReadingColumns on the wire, widest first (alignment), with their little-endian types.
 COLUMNS: tuple[tuple[str, str], ...] = (

@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(default=1, ge=1, le=64)
     # Publish committed batches for an alert engine in another process (`envmon alerts`).
     ingest_publish_batches: bool = True
+    # Life-safety devices' messages pass the analysers' backlog in ingest (ingest/lane.py).
+    ingest_priority_lane: bool = True
     # Python's GIL switch interval in a process that runs ingest (see docs/configuration.md).
     ingest_gil_switch_seconds: float = Field(default=0.0005, gt=0, le=0.1)
     hj212_host: str = "127.0.0.1"

@@ -50,15 +50,20 @@ class PreparedBatch:
     item_index: npt.NDArray[np.intp]  # the item each reading came from
     quarantine: list[QuarantineEntry]
     copy_data: bytes  # the readings in binary COPY format, grouped by device
+    lane: bool = False  # the priority lane's (ingest/lane.py): numbered apart from the backlog's batches
 
 
 @dataclass(frozen=True, slots=True)
 class StoredBatch:
-    """A committed batch, handed to subscribers (readings include redelivered duplicates)."""
+    """A committed batch, handed to subscribers (readings include redelivered duplicates).
+
+    `lane`: the priority lane's (life-safety devices only, ingest/lane.py), handed over ahead of backlog
+    batches committed earlier or later; each device rides one lane, so its readings still come in order."""
 
     readings: ReadingColumns
     committed_at: datetime
     directory: DeviceDirectory
+    lane: bool = False
 
 
 class BatchSubscriber(Protocol):

@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from envmon import topics
-from envmon.batchwire import BATCH_TOPIC
+from envmon.batchwire import BATCH_TOPIC, LANE_BATCH_TOPIC
 from envmon.protocols.mqtt_wire import Publish
 from ingest.mqtt_client import FastClient
 from ingest.pipeline import Inbound, Pipeline
@@ -90,6 +90,10 @@ class MqttSource:
     def publish_batch(self, payload: bytes) -> None:
         """Hand a committed batch to alert engines in other processes (QoS 1, see envmon.batchwire)."""
         self._client.publish(BATCH_TOPIC, payload, qos=1)
+
+    def publish_lane_batch(self, payload: bytes) -> None:
+        """The same for a priority lane batch (ingest/lane.py), on its own topic."""
+        self._client.publish(LANE_BATCH_TOPIC, payload, qos=1)
 
     def ack(self, tokens: list[object]) -> None:
         """Acknowledge stored messages of the current connection, in arrival order, as one write."""

@@ -8,6 +8,13 @@ the messages (backpressure); the pipeline recovers by itself when the database r
 Stages and threads: a preparer decodes and checks batch N+2 while committers (`committers`, each
 with its own connection) write batches N and N+1; committed batches are acknowledged and handed to
 subscribers strictly in the order they were taken (`ingest.reorder`).
+
+The priority lane (ingest/lane.py, `priority_lane`): messages of life-safety devices (gas detectors) are
+taken ahead of the backlog by their own thread, committed on their own connection in small batches and
+handed to subscribers at once, ahead of the backlog they passed. Their acknowledgements still wait, in
+arrival order, for every message that arrived before them (`ingest.lane.AckOrder`): the lane changes the
+order of commits and of deliveries, never of acknowledgements, and nothing is acknowledged before its
+rows are committed.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from ingest.device_state import DeviceStateWriter
 from ingest.directory import DeviceDirectory, DeviceInfo, load_directory
 from ingest.health import Vitals
 from ingest.inbox import Inbox
+from ingest.lane import BULK, LANE, AckOrder, lane_devices, life_safety_codes
 from ingest.metrics import IngestMetrics
 from ingest.plausible import RowCheck
 from ingest.quarantine import QuarantineEntry
@@ -72,6 +80,8 @@ class PipelineConfig:
     committers: int = 2
     # How often device state (last seen, last seq) is written (ingest/device_state.py).
     device_state_seconds: float = 1.0
+    # Life-safety devices' messages pass the backlog (ingest/lane.py); off: one first-in first-out queue.
+    priority_lane: bool = True
 
 
 def _payload_bytes(item: Inbound) -> int:
@@ -93,8 +103,12 @@ class Pipeline:
         self.metrics = metrics or IngestMetrics()
         self._url = database_url
         self._clock = clock
+        # Acknowledgements in arrival order across the backlog and the priority lane.
+        self._order: AckOrder[Inbound] = AckOrder()
         self._queue: Inbox[Inbound] = Inbox(self.config.queue_max, weigh=_payload_bytes,
-                                            weight_capacity=self.config.queue_max_bytes)
+                                            weight_capacity=self.config.queue_max_bytes, on_arrival=self._order.arrived)
+        self._safety_codes = life_safety_codes(load_catalogue())
+        self._lane_mns: frozenset[str] = frozenset()  # devices riding the lane, from the directory
         self._subscribers: list[BatchSubscriber] = []
         self._committed: queue.Queue[StoredBatch | None] = queue.Queue(maxsize=SUBSCRIBER_QUEUE)
         self._units = UnitTable(load_catalogue())
@@ -111,6 +125,11 @@ class Pipeline:
             )
             for _ in range(max(1, self.config.committers))
         ]
+        self._lane_committer = (
+            Committer(database_url, self.metrics, name="envmon-ingest-lane",
+                      retry_max_seconds=self.config.retry_max_seconds)
+            if self.config.priority_lane else None
+        )
         self.device_state = DeviceStateWriter(database_url, interval_seconds=self.config.device_state_seconds)
         self._subscribers.append(self.device_state)
         self._directory = DeviceDirectory([])
@@ -128,8 +147,9 @@ class Pipeline:
         # For health: the pipeline's threads while it runs, and when each unacknowledged batch was taken.
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
-        self._taken: dict[int, float] = {}
-        self._last_take = time.monotonic()  # the preparer's last look at the queue
+        self._taken: dict[tuple[int, int], float] = {}  # (lane, batch number) -> when taken
+        self._last_take = time.monotonic()  # the preparer's last look at the backlog
+        self._last_lane_take = time.monotonic()  # the lane thread's last look at the lane
         self._failed: list[str] = []  # threads that ended by an unexpected error, kept after the stop
 
     def submit(self, item: Inbound) -> None:
@@ -140,7 +160,15 @@ class Pipeline:
         """Queue items of one source in order; blocks when the queue is full (the source stops reading)."""
         if items:
             self._received(items[0].source.transport).inc(len(items))
-            self._queue.put_many(items)
+            self._queue.put_many(items, self._lanes_of(items))
+
+    def _lanes_of(self, items: list[Inbound]) -> list[bool] | None:
+        """Which items ride the priority lane; None when none does (the common case, at no cost per item)."""
+        lane = self._lane_mns
+        if not lane:
+            return None
+        flags = [item.device in lane for item in items]
+        return flags if any(flags) else None
 
     def _received(self, transport: str) -> Counter:
         # Counter.labels() costs more than the increment: look each child up once.
@@ -186,6 +214,10 @@ class Pipeline:
             )
             for n, c in enumerate(self._committers)
         ]
+        if self._lane_committer is not None:
+            threads.append(threading.Thread(
+                target=self._lane_loop, args=(self._lane_committer, stop, halt, done), name="ingest-lane"
+            ))
         dispatcher = threading.Thread(target=self._dispatch_loop, name="ingest-subscribers", daemon=True)
         dispatcher.start()
         state_stop = threading.Event()
@@ -195,7 +227,7 @@ class Pipeline:
             thread.start()
         self._threads = [*threads, dispatcher, state]
         try:
-            self._finish_in_order(done, len(self._committers))
+            self._finish_in_order(done, len(self._committers) + (self._lane_committer is not None))
         except Exception:
             self._failed.append(threading.current_thread().name)
             raise
@@ -216,7 +248,7 @@ class Pipeline:
     ) -> None:
         number = 0
         try:
-            while not halt.is_set() and not (stop.is_set() and not len(self._queue)):
+            while not halt.is_set() and not (stop.is_set() and not self._queue.backlog_depth):
                 items = self._queue.take(self.config.batch_max_messages, 0.2, self.config.batch_max_seconds,
                                          self.config.batch_max_bytes)
                 self._last_take = time.monotonic()
@@ -224,7 +256,7 @@ class Pipeline:
                 if not items:
                     self._refresh_directory(force=False)
                     continue
-                self._taken[number] = time.monotonic()
+                self._taken[BULK, number] = time.monotonic()
                 if not _put_unless(handoff, self._prepare(number, items), halt):
                     return
                 number += 1
@@ -262,23 +294,64 @@ class Pipeline:
         finally:
             done.put(None)
 
+    def _lane_loop(
+        self, committer: Committer, stop: threading.Event, halt: threading.Event, done: queue.Queue[_Done | None]
+    ) -> None:
+        """The priority lane: take, prepare, commit and hand to subscribers at once, one batch at a time (so
+        the lane's batches keep their order); acknowledging is left to `_finish_in_order`."""
+        number = 0
+        try:
+            while not halt.is_set() and not (stop.is_set() and not self._queue.lane_depth):
+                items = self._queue.take_lane(self.config.batch_max_messages, 0.2, self.config.batch_max_bytes)
+                self._last_lane_take = time.monotonic()
+                if not items:
+                    continue
+                self._taken[LANE, number] = time.monotonic()
+                batch = self._prepare(number, items, lane=True)
+                started = time.monotonic()
+                result = committer.commit(batch, stop)
+                if result is not None:
+                    self._deliver(StoredBatch(batch.readings, self._clock(), self._directory, lane=True))
+                done.put((batch, result, started))
+                if result is None:
+                    return
+                number += 1
+        except Exception:  # a bug here must not leave the lane's messages waiting unseen; health reports it
+            log.exception("the priority lane failed; stopping the pipeline")
+            self._failed.append(threading.current_thread().name)
+        finally:
+            done.put(None)
+
     def _finish_in_order(self, done: queue.Queue[_Done | None], committers: int) -> None:
-        """Acknowledge and publish committed batches in the order they were taken, until every
-        committer ended or a batch stays unstored (then nothing after it is acknowledged)."""
+        """Acknowledge committed batches in arrival order and publish the backlog's in the order they were
+        taken, until every committer ended or a batch stays unstored (then nothing after it is acknowledged)."""
         order: InOrder[_Done] = InOrder()
         while committers:
             finished = done.get()
             if finished is None:
                 committers -= 1
                 continue
-            for batch, result, started in order.add(finished[0].number, finished):
-                if result is None:
+            if finished[0].lane:  # one lane thread commits them one by one: already in order
+                if not self._finish(finished, LANE):
                     return
-                self._record(result, len(batch.readings), started)
-                self._ack(batch.items)
-                self._taken.pop(batch.number, None)
-                self._publish(batch.readings)
-            self.metrics.unacked.set(len(self._queue) + order.waiting)
+            else:
+                for released in order.add(finished[0].number, finished):
+                    if not self._finish(released, BULK):
+                        return
+                    self._publish(released[0].readings)
+            self.metrics.unacked.set(len(self._queue) + order.waiting + self._order.waiting)
+
+    def _finish(self, finished: _Done, lane: int) -> bool:
+        """Count a committed batch and acknowledge what arrival order now allows; False when it was not stored."""
+        batch, result, started = finished
+        if result is None:
+            return False
+        self._record(result, len(batch.readings), started)
+        # MQTT 3.1.1 and 5.0, section 4.6 (Message ordering, [MQTT-4.6.0-2]): PUBACKs go in the order the
+        # PUBLISHes were received, so a lane message committed early waits here for the backlog that arrived before it.
+        self._ack(self._order.committed(lane, batch.items))
+        self._taken.pop((lane, batch.number), None)
+        return True
 
     def vitals(self, now: float) -> Vitals:
         """Health facts at monotonic time `now`: dead threads (while running), the age of the oldest
@@ -288,8 +361,10 @@ class Pipeline:
         dead = tuple(dict.fromkeys([*self._failed, *stopped]))
         # Work waits either in a batch taken but not acknowledged, or in the queue while the preparer
         # takes nothing (stuck, or held back by committers that do not finish).
-        waiting = list(self._taken.values()) + ([self._last_take] if len(self._queue) else [])
-        retrying = [c.retrying_since for c in self._committers if c.retrying_since is not None]
+        waiting = list(self._taken.values()) + ([self._last_take] if self._queue.backlog_depth else [])
+        waiting += [self._last_lane_take] if self._queue.lane_depth else []
+        committers = [*self._committers, *([self._lane_committer] if self._lane_committer is not None else [])]
+        retrying = [c.retrying_since for c in committers if c.retrying_since is not None]
         return Vitals(
             dead_threads=dead,
             oldest_unacked_seconds=now - min(waiting) if waiting else None,
@@ -297,7 +372,7 @@ class Pipeline:
             queue_depth=len(self._queue),
         )
 
-    def _prepare(self, number: int, items: list[Inbound]) -> PreparedBatch:
+    def _prepare(self, number: int, items: list[Inbound], *, lane: bool = False) -> PreparedBatch:
         try:
             assembled, copy_data = self._assemble(items)
         except Exception:  # no content of one message may stop the preparer: find the message(s)
@@ -306,7 +381,7 @@ class Pipeline:
         for q in assembled.quarantine:
             self.metrics.quarantined.labels(q.reason).inc()
         return PreparedBatch(
-            number, items, assembled.columns, assembled.item_index, assembled.quarantine, copy_data
+            number, items, assembled.columns, assembled.item_index, assembled.quarantine, copy_data, lane
         )
 
     def _assemble(self, items: list[Inbound]) -> tuple[Assembled, bytes]:
@@ -394,11 +469,21 @@ class Pipeline:
         while not stop.is_set():
             try:
                 self._committers[0].connect()
+                self._connect_lane()
                 return
             except psycopg.Error as exc:
                 delay = self._committers[0].retry_delay_seconds
                 log.warning("cannot reach the database, retrying in %.1f s: %s", delay, exc)
                 stop.wait(delay)
+
+    def _connect_lane(self) -> None:
+        """Open the lane's connection before its first alarm needs it; if that fails, its first commit retries."""
+        if self._lane_committer is None:
+            return
+        try:
+            self._lane_committer.connect()
+        except psycopg.Error as exc:
+            log.warning("the priority lane cannot reach the database yet: %s", exc)
 
     def _refresh_directory(self, *, force: bool, min_age: float | None = None) -> None:
         """Reload the registry on its own connection: both stages and the registry watcher call this, and
@@ -410,14 +495,23 @@ class Pipeline:
             if now - self._directory_loaded_at < min_age:
                 return
             try:
-                self._directory = self._directory_db.attempt(load_directory)
+                directory = self._directory_db.attempt(load_directory)
+                self._lane_mns = self._lane_of(directory)
+                self._directory = directory
                 self._directory_loaded_at = now
             except psycopg.Error as exc:
                 log.warning("cannot reload the device registry: %s", exc)
                 self._directory_loaded_at = now  # not again for min_age: the database may be away
 
+    def _lane_of(self, directory: DeviceDirectory) -> frozenset[str]:
+        """The devices of this directory that ride the priority lane (none when it is off)."""
+        if self._lane_committer is None:
+            return frozenset()
+        registered = ((mn, info.pollutants) for mn in directory.ids_by_mn if (info := directory.get(mn)) is not None)
+        return lane_devices(registered, self._safety_codes)
+
     def _close(self) -> None:
-        for committer in self._committers:
+        for committer in [*self._committers, *([self._lane_committer] if self._lane_committer else [])]:
             committer.close()
         with self._directory_lock:
             self._directory_db.close()

@@ -55,6 +55,7 @@ class IngestService:
             batch_max_messages=settings.ingest_batch_max_messages,
             batch_max_seconds=settings.ingest_batch_max_seconds,
             committers=settings.ingest_committers,
+            priority_lane=settings.ingest_priority_lane,
         )
         self.pipeline = Pipeline(settings.require_database_url(), config=config)
         for subscriber in subscribers or []:
@@ -105,7 +106,7 @@ class IngestService:
         )
         self.pipeline.subscribe(self.gaps)
         if settings.ingest_publish_batches:
-            self.pipeline.subscribe(BatchPublisher(source.publish_batch))
+            self.pipeline.subscribe(BatchPublisher(source.publish_batch, source.publish_lane_batch))
         self._gaps_thread = threading.Thread(target=self.gaps.run, args=(self._stop,), name="ingest-gaps", daemon=True)
         self._threads.append(self._gaps_thread)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envmon import topics
-from envmon.batchwire import BATCH_TOPIC
+from envmon.batchwire import BATCH_TOPIC, LANE_BATCH_TOPIC
 from envmon.errors import StackError
 from envmon.stack.folder import ServerFile
 from envmon.stack.processes import chown_tree, ensure_traversable, is_pid_alive, service_user, wait_for_port
@@ -95,6 +95,7 @@ topic read {p}/+/{topics.UP}
 topic read {p}/+/{topics.STATUS}
 topic write {p}/+/{topics.CMD}
 topic readwrite {BATCH_TOPIC}
+topic readwrite {LANE_BATCH_TOPIC}
 
 user {SIM_USER}
 topic write {p}/+/{topics.UP}
