@@ -373,7 +373,8 @@ async def until_stored(stored: Callable[[], int], result: BackfillResult, stop: 
                        stall_seconds: float = STORE_STALL_SECONDS, say: Callable[[str], None] | None = None) -> None:
     """Return once `stored()` (readings the platform has stored) reaches what the backfill delivered: live readings
     queued behind the history would reach the alert engine late. Returns early, and says so, when it stops rising
-    for `stall_seconds`, or on `stop`."""
+    for `stall_seconds`, or on `stop`. (Ingest's counter also counts the loggers' minute and hour means and the
+    values it derives, so it may reach the figure a moment before the last real-time reading is stored.)"""
     began = time.monotonic()
     last, since = stored(), began
     while (now_stored := stored()) < result.readings and not stop.is_set():
