@@ -23,8 +23,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from psycopg import sql
 
+from dashboard import passwords
 from envmon.migrate import migrate
 from envmon.stack import launcher
 from envmon.stack.launcher import StackState
@@ -152,6 +154,22 @@ def example_district_database(admin_url: str, name: str) -> str:
     with psycopg.connect(url) as conn:
         store_registry(conn, load_registry_file(EXAMPLE_REGISTRY), actor="test")
     return url
+
+
+@pytest.fixture(scope="module")
+def quick_password_hashes() -> Iterator[None]:
+    """Dashboard passwords hashed and checked with argon2id at its lowest cost for a module's tests.
+
+    At the production profile (64 MiB, t=3, p=4) each hash and each sign-in took 0.25 s: five users per test
+    world and several sign-ins per test added minutes to every CI run. The tests that build worlds check who may
+    do what, not the hash's cost; the unit tests keep the production hasher (tests/unit/test_dashboard_logic.py).
+    """
+    quick = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_HASHER", quick)
+        # An unknown user costs as much as a known one, as in production.
+        patch.setattr(passwords, "_DUMMY_HASH", quick.hash(uuid.uuid4().hex))
+        yield
 
 
 def server_has_timescaledb(url: str) -> bool:

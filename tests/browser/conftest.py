@@ -33,3 +33,8 @@ def browser() -> Iterator[BrowserContext]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _quick_password_hashes(quick_password_hashes: None) -> None:
+    """Cheap argon2id for the users these tests create and sign in (see tests/conftest.py)."""

@@ -46,3 +46,8 @@ def fake() -> Iterator[FakeTwilio]:
 def alert_db(database_url: str) -> str:
     load_alert_registry(database_url)
     return database_url
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _quick_password_hashes(quick_password_hashes: None) -> None:
+    """Cheap argon2id for the users these tests create and sign in (see tests/conftest.py)."""
