@@ -37,21 +37,22 @@ MIGRATIONS = ROOT / "migrations"
 EXAMPLE_REGISTRY = ROOT / "examples" / "fengxian.toml"
 
 
-# Files whose tests take longest (seconds of CI-7's run, 2026-12-05): they start first. pytest-xdist hands whole
-# files to the two workers in collection order, so a long file started last ended the run alone (its default
-# reordering, by number of tests, put these few-test files last); fast unit files now end the run.
+# Files whose tests take longest (seconds per file, full run of 2026-12-05 14:14 on a loaded machine): they start
+# first. pytest-xdist hands whole files to the two workers in collection order, so a long file started last ended
+# the run alone (its default reordering, by number of tests, put these few-test files last); fast unit files now
+# end the run.
 LONG_FILES_SECONDS = {
-    "tests/integration/test_chaos.py": 155,
-    "tests/browser/test_dashboard_look.py": 120,
-    "tests/browser/test_demo_alive_browser.py": 75,
-    "tests/integration/test_plant_answer_sim.py": 67,
-    "tests/integration/test_ingest_faults.py": 55,
-    "tests/integration/test_alerts_heard.py": 32,
-    "tests/browser/test_demo_faults_browser.py": 20,
+    "tests/integration/test_chaos.py": 234,
+    "tests/browser/test_dashboard_look.py": 224,
+    "tests/browser/test_demo_alive_browser.py": 140,
+    "tests/integration/test_ingest_faults.py": 119,
+    "tests/integration/test_plant_answer_sim.py": 70,
+    "tests/integration/test_alerts_sim.py": 22,
     "tests/integration/test_sim_end_to_end.py": 20,
-    "tests/integration/test_alerts_sim.py": 18,
+    "tests/integration/test_watchdog.py": 19,
     "tests/integration/test_dashboard_schema.py": 14,
-    "tests/integration/test_watchdog.py": 13,
+    "tests/browser/test_demo_faults_browser.py": 13,
+    "tests/integration/test_alerts_heard.py": 12,
 }
 
 
