@@ -7,6 +7,7 @@ import asyncio
 import math
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -50,7 +51,7 @@ async def _backfill(stack: StackState, database_url: str, now: datetime, lines: 
         )
         result = await run_backfill(sim_settings, EXAMPLE_REGISTRY, asyncio.Event(), now=now, devices=DEVICES,
                                     say=lines.append, rates_per_second=RATES, budget_seconds=BUDGET_S)
-        await asyncio.to_thread(_wait_for_rows, database_url, result)
+        await asyncio.to_thread(_wait_for_rows, database_url, result, Path(stack.state_dir))
     finally:
         stop_ingest.set()
         await ingest_task
@@ -66,14 +67,21 @@ def _instant_counts(url: str) -> dict[str, tuple[int, datetime, datetime]]:
     return {mn: (count, low, high) for mn, count, low, high in rows}
 
 
-def _wait_for_rows(url: str, result: BackfillResult) -> None:
+def _broker_log_tail(state_dir: Path) -> str:
+    """The last lines of the session broker's log (to say why, should ingest stop hearing it)."""
+    logs = sorted(state_dir.rglob("mosquitto.log"))
+    return "\n".join(logs[0].read_text(errors="replace").splitlines()[-30:]) if logs else "(no broker log)"
+
+
+def _wait_for_rows(url: str, result: BackfillResult, state_dir: Path) -> None:
     """Wait (a signal, not a time) until ingest has stored an instant reading for every planned sample."""
     deadline = time.monotonic() + patience(120)
     while True:
         counts = _instant_counts(url)
         if all(counts.get(mn, (0,))[0] >= result.plan.count(mn) for mn in DEVICES):
             return
-        assert time.monotonic() < deadline, f"ingest stored {counts}, planned {result.plan.steps_seconds}"
+        assert time.monotonic() < deadline, (f"ingest stored {counts}, planned {result.plan.steps_seconds}, "
+                                             f"{result}; broker log:\n{_broker_log_tail(state_dir)}")
         time.sleep(0.1)
 
 
