@@ -91,6 +91,6 @@ def history_parts(plan: DevicePlan, times_s: F64, first_seq: int) -> list[bytes]
     stamps = np.datetime_as_string(millis.astype("datetime64[ms]"), unit="ms").tolist()
     # %r is float.__repr__, which json.dumps uses too: the same digits as the per-sample path.
     values = ",".join(f'"{code}":%r' for code in plan.codes)
-    fmt = f'{{{{"seq":%d,"time":"%s+08:00","values":{{{{{values}}}}}}}}}'.replace("{{", "{").replace("}}", "}")
+    fmt = '{"seq":%d,"time":"%s+08:00","values":{' + values + "}}"
     return [(fmt % (first_seq + i, stamp, *row)).encode()
             for i, (stamp, row) in enumerate(zip(stamps, protocol.tolist(), strict=True))]
