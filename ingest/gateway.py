@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 from envmon.catalogue import load_catalogue
 from envmon.columns import Row
@@ -88,7 +88,6 @@ class Hj212Gateway:
         self._history = history or HistoryMonitor(HistoryStore(pipeline.database_url))
         pipeline.subscribe(self._history)  # committed minute/hour/day data closes the windows it fills
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._serving: set[asyncio.Task[Any]] = set()  # one per logger connection
         self.port: int | None = None
         self.listening = asyncio.Event()
 
@@ -103,19 +102,8 @@ class Hj212Gateway:
         log.info("HJ 212 gateway listening on %s:%d", self._host, self.port)
         async with server:
             await stop.wait()
-            await self._end_connections()
         await asyncio.to_thread(self._history.close)
         log.info("HJ 212 gateway stopped")
-
-    async def _end_connections(self) -> None:
-        """Close every logger's connection and wait for its handler: a stop leaves no handler to a loop that may
-        close next (it then failed in `writer.close()`, "Event loop is closed")."""
-        handlers = list(self._serving)
-        for task in handlers:
-            task.cancel()
-        if handlers:
-            log.info("HJ 212 gateway closing %d logger connection(s)", len(handlers))
-            await asyncio.gather(*handlers, return_exceptions=True)
 
     def ack(self, tokens: list[object]) -> None:
         """Called by the writer thread after commit: send the 9014 replies loggers asked for."""
@@ -138,9 +126,6 @@ class Hj212Gateway:
             writer.close()
             return
         log.info("logger connected from %s", conn.peer)
-        task = asyncio.current_task()
-        if task is not None:
-            self._serving.add(task)
         try:
             while not conn.is_closing and (
                 data := await asyncio.wait_for(reader.read(READ_BYTES), IDLE_TIMEOUT_SECONDS)
@@ -149,8 +134,6 @@ class Hj212Gateway:
         except (TimeoutError, ConnectionError) as exc:
             log.info("logger %s: connection ended: %r", conn.peer, exc)
         finally:
-            if task is not None:
-                self._serving.discard(task)
             await self._on_events(conn, conn.reader.close())
             writer.close()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -170,18 +169,3 @@ def test_a_logger_registered_after_ingest_started_is_accepted_at_once(gateway: G
         store_registry(conn, parse_registry(REGISTRY.replace(LOGGER, late), "t"), actor="test")
     replies = exchange(gateway.port, [upload("2011", T0, RTD, mn=late)], 1)
     assert [r.cn for r in replies] == ["9014"], "the gateway reloads the registry for an MN it does not know"
-
-
-def test_stopping_the_gateway_closes_open_logger_connections_and_leaves_no_handler(
-    gateway: Gateway, database_url: str
-) -> None:
-    with socket.create_connection(("127.0.0.1", gateway.port), timeout=patience(10)) as logger:
-        logger.sendall(upload("2011", T0, RTD))
-        assert logger.recv(4096).endswith(b"\r\n")  # its 9014: the connection's handler runs
-        gateway.loop.call_soon_threadsafe(gateway.stop.set)
-        assert logger.recv(4096) == b"", "the logger's connection stayed open after the gateway stopped"
-    deadline = time.monotonic() + patience(10)
-    while gateway.loop.is_running() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not gateway.loop.is_running()
-    assert not [t for t in asyncio.all_tasks(gateway.loop) if not t.done()], "a handler outlived the gateway"
