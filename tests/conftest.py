@@ -12,14 +12,11 @@ test databases are created and dropped on that server instead of the private clu
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import os
 import shutil
 import tempfile
 import time
 import uuid
-import weakref
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -34,8 +31,6 @@ from dashboard import passwords
 from envmon.migrate import migrate
 from envmon.stack import launcher
 from envmon.stack.launcher import StackState
-from ingest.mqtt_source import MqttSource
-from tests.mqtt_helpers import forget_session
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
@@ -67,44 +62,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return -LONG_FILES_SECONDS.get(item.nodeid.split("::")[0], 0)
 
     items.sort(key=rank)  # stable: a file's tests keep their order
-
-
-# Every ingest MQTT source built in this process: (the source, its broker URL, its client id). A worker's tests share
-# one broker, and ingest keeps a persistent session (ingest/mqtt_source.py) that outlives the test: it queued every
-# later test's device messages, up to the broker's max_queued_messages, for each test that had run an ingest before.
-_SOURCES: list[tuple[weakref.ref[MqttSource], str, str]] = []
-_source_init = MqttSource.__init__
-_DEFAULT_CLIENT_ID = inspect.signature(_source_init).parameters["client_id"].default
-
-
-def _recording_source_init(self: MqttSource, mqtt_url: str, *args: object, **kwargs: object) -> None:
-    _source_init(self, mqtt_url, *args, **kwargs)  # type: ignore[arg-type]
-    _SOURCES.append((weakref.ref(self), mqtt_url, str(kwargs.get("client_id", _DEFAULT_CLIENT_ID))))
-
-
-MqttSource.__init__ = _recording_source_init  # type: ignore[method-assign]
-
-
-def _running(source: MqttSource | None) -> bool:
-    thread = source.network_thread() if source is not None else None
-    return thread is not None and thread.is_alive()
-
-
-@pytest.fixture(autouse=True)
-def _ingest_sessions_ended() -> Iterator[None]:
-    """After each test, end the broker sessions of ingest sources that have stopped (a source still running, as a
-    module fixture's, is left until it stops, and so is any session whose client id a running source uses)."""
-    yield
-    live = {(url, cid) for ref, url, cid in _SOURCES if _running(ref())}
-    for entry in list(_SOURCES):
-        ref, url, cid = entry
-        if _running(ref()):
-            continue
-        _SOURCES.remove(entry)
-        if (url, cid) not in live:
-            live.add((url, cid))  # once per id
-            with contextlib.suppress(OSError, AssertionError):  # that broker is gone (a test's own): so is the session
-                forget_session(url, cid)
 
 
 def make_state_dir(prefix: str) -> Path:

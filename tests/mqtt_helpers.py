@@ -6,11 +6,9 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -94,30 +92,3 @@ def wait_for_logins(port: int, logins: dict[str, str], timeout: float = 60) -> N
             if accepted:
                 break
             assert time.monotonic() < deadline, f"the broker never accepted {username}"
-
-
-def forget_session(mqtt_url: str, client_id: str, timeout: float = 5) -> None:
-    """End the broker's persistent session of `client_id`: connect with clean start and a session that ends at
-    disconnect, then leave (MQTT 5, section 3.1.2.4: clean start discards the existing session)."""
-    parts = urlsplit(mqtt_url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    if parts.username:
-        client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = 0
-    answered = threading.Event()
-    reasons: list[ReasonCode] = []
-
-    def on_connect(c: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, p: Properties | None) -> None:
-        reasons.append(reason)
-        answered.set()
-
-    client.on_connect = on_connect
-    client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, clean_start=True, properties=props)
-    client.loop_start()
-    try:
-        assert answered.wait(patience(timeout)), f"no CONNACK while ending the session of {client_id}"
-        assert not reasons[0].is_failure, f"the broker refused {client_id}: {reasons[0]}"
-    finally:
-        client.disconnect()
-        client.loop_stop()
