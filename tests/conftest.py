@@ -31,6 +31,7 @@ from dashboard import passwords
 from envmon.migrate import migrate
 from envmon.stack import launcher
 from envmon.stack.launcher import StackState
+from tests.patience import patience
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
@@ -172,16 +173,16 @@ class TemplateCopies:
     def _create(self) -> str:
         name = f"envmon_test_{uuid.uuid4().hex[:12]}"
         create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(self._template))
+        deadline = time.monotonic() + patience(5)
         with psycopg.connect(self._admin_url, autocommit=True) as conn:
-            for attempt in range(50):  # the template's last session may still be closing on the server
+            while True:  # the template's last session may still be closing on the server: poll until it has
                 try:
                     conn.execute(create)
                     return name
                 except psycopg.errors.ObjectInUse:
-                    if attempt == 49:
+                    if time.monotonic() >= deadline:
                         raise
                     time.sleep(0.1)
-        raise AssertionError("unreachable")
 
     def _drop(self, name: str) -> None:
         with psycopg.connect(self._admin_url, autocommit=True) as conn:
